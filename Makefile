@@ -1,0 +1,32 @@
+# The two commands a user types: `make demo` and `make test`. Both begin with `make setup`.
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+PY := $(VENV)/bin/python
+
+.PHONY: setup system-packages test demo bench clean
+
+setup: $(STAMP) system-packages
+
+# Reinstall only when the pins or the project's metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# Prometheus, Alertmanager and Pushgateway from Debian's packages, when we may install them.
+system-packages:
+	@bash scripts/install-system-packages.sh
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+demo: setup
+	$(VENV)/bin/modelwatch demo
+
+bench: setup
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) run

@@ -1,0 +1,1 @@
+"""Training: data, the simulator, the model pipeline, evaluation, registration and the gate."""
