@@ -1,0 +1,256 @@
+"""The `main` entry point: train, log, register, gate.
+
+    python -m training.train --data their.csv --target their_label --model-name their-model
+
+runs as `mlflow run . -P data=their.csv -P target=their_label ...` and by hand alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+from sklearn.model_selection import train_test_split
+
+from monitoring.drift import ReferenceProfile
+from training import data as data_module
+from training import evaluate, gate, pipeline
+from training.calibration import ConfidenceCalibrator
+
+REFERENCE_SAMPLE_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model_name: str = "credit-default"
+    model_type: str = "gbm"
+    seed: int = 42
+    promote: str = "auto"
+    trigger: str = "manual"
+    min_score: str = "auto"
+    tolerance: float = 0.01
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    calibration: pd.DataFrame  # fits the calibrator; the reference sample comes from here
+    holdout: pd.DataFrame  # the gate's: neither candidate nor calibrator saw it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: str
+    version: str
+    alias: str
+    decision: gate.Decision
+    metrics: dict
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = TrainConfig(args.model_name, args.model_type, args.seed, args.promote,
+                         args.trigger, args.min_score, args.tolerance)
+    try:
+        _check_config(config)
+        dataset = data_module.load(args.data, args.target, args.n_rows, args.seed)
+        holdout = data_module.load_holdout(args.holdout, dataset) if args.holdout else None
+    except (data_module.DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    outcome = run(dataset, config, holdout)
+    report(outcome)
+    return 0
+
+
+def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame | None = None) -> Outcome:
+    """Train on `dataset`, log everything to one MLflow run, register and gate the version.
+
+    The gate scores on `holdout` when given (trusted labelled rows, the same columns),
+    otherwise on a split of `dataset` that nothing trained on.
+    """
+    splits = split(dataset, config.seed)
+    if holdout is not None:
+        splits = Splits(splits.train, splits.calibration, holdout)
+    with mlflow.start_run() as active:
+        mlflow.set_tags({"trigger": config.trigger, "data_digest": dataset.digest,
+                         "modelwatch.model_name": config.model_name})
+        _log_params(dataset, config, splits)
+        started = time.perf_counter()
+        model = pipeline.build(config.model_type, dataset.numeric, dataset.categorical, config.seed)
+        model.fit(splits.train[dataset.features], splits.train[dataset.target])
+        mlflow.log_metric("training_seconds", time.perf_counter() - started)
+
+        holdout_metrics = evaluate.evaluate(
+            splits.holdout[dataset.target], model.predict_proba(splits.holdout[dataset.features]), model.classes_
+        )
+        mlflow.log_metrics(holdout_metrics)
+        _log_datasets(dataset, splits)
+        _log_reference(dataset, splits, model)
+        version = _log_and_register(model, dataset, splits, config.model_name)
+        decision = _judge(model, dataset, splits, config, holdout_metrics, version)
+        alias = _apply(decision, config, version, dataset.digest)
+        mlflow.log_dict(decision.to_dict(), "gate/decision.json")
+        return Outcome(active.info.run_id, version, alias, decision, holdout_metrics)
+
+
+def split(dataset: data_module.Dataset, seed: int) -> Splits:
+    """70% train, 15% calibration, 15% holdout; stratified when every class allows it."""
+    frame, y = dataset.frame, dataset.frame[dataset.target]
+    stratify = y if y.value_counts().min() >= 4 else None
+    train, rest = train_test_split(frame, test_size=0.3, random_state=seed, stratify=stratify)
+    rest_y = rest[dataset.target]
+    stratify = rest_y if stratify is not None and rest_y.value_counts().min() >= 2 else None
+    calibration, holdout = train_test_split(rest, test_size=0.5, random_state=seed, stratify=stratify)
+    return Splits(train, calibration, holdout)
+
+
+def report(outcome: Outcome) -> None:
+    d = outcome.decision
+    print(
+        f"run {outcome.run_id}: version {outcome.version} -> alias {outcome.alias}; "
+        f"{d.metric}={d.candidate:.4f}; validation_status={d.status}"
+    )
+
+
+def _log_params(dataset, config: TrainConfig, splits: Splits) -> None:
+    mlflow.log_params({
+        "data": dataset.source, "target": dataset.target, "model_name": config.model_name,
+        "model_type": config.model_type, "seed": config.seed, "promote": config.promote,
+        "min_score": config.min_score, "tolerance": config.tolerance,
+        "n_rows": len(dataset.frame), "n_train": len(splits.train),
+        "n_calibration": len(splits.calibration), "n_holdout": len(splits.holdout),
+        "numeric_features": ",".join(dataset.numeric), "categorical_features": ",".join(dataset.categorical),
+    })
+
+
+def _log_datasets(dataset, splits: Splits) -> None:
+    source = None if dataset.source.startswith("simulator:") else dataset.source
+    for context, frame in (("training", splits.train), ("evaluation", splits.holdout)):
+        logged = mlflow.data.from_pandas(frame, source=source, targets=dataset.target, name=context)
+        mlflow.log_input(logged, context=context)
+
+
+def _log_reference(dataset, splits: Splits, model) -> None:
+    """The drift reference (profile of the training features, plus a held-out sample with
+    the model's scores) and the calibrator that label-free accuracy estimation needs."""
+    features = splits.calibration[dataset.features]
+    proba = model.predict_proba(features)
+    calibrator = ConfidenceCalibrator.fit(proba, splits.calibration[dataset.target].to_numpy(), model.classes_)
+    sample = splits.calibration.head(REFERENCE_SAMPLE_ROWS).copy()
+    scored = proba[: len(sample)]
+    sample["prediction"] = model.classes_[scored.argmax(axis=1)]
+    sample["probability"] = scored[:, 1] if len(model.classes_) == 2 else scored.max(axis=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = Path(tmp, "reference")
+        reference.mkdir()
+        ReferenceProfile.from_frame(splits.train[dataset.features]).save(reference)
+        sample.to_parquet(reference / "sample.parquet", index=False)
+        mlflow.log_artifacts(str(reference), "reference")
+        calibrator_dir = Path(tmp, "calibrator")
+        calibrator_dir.mkdir()
+        calibrator.save(calibrator_dir / "calibrator.json")
+        mlflow.log_artifacts(str(calibrator_dir), "calibrator")
+
+
+def _log_and_register(model, dataset, splits: Splits, model_name: str) -> str:
+    example = splits.train[dataset.features].head(5)
+    signature = infer_signature(example, model.predict(example))
+    info = mlflow.sklearn.log_model(
+        model, name="model", signature=signature, input_example=example,
+        registered_model_name=model_name,
+    )
+    return str(info.registered_model_version)
+
+
+def _judge(model, dataset, splits: Splits, config: TrainConfig, metrics: dict, version: str) -> gate.Decision:
+    metric = evaluate.primary_metric(model.classes_)
+    holdout = splits.holdout
+    champion_version, champion_score = _champion_score(config.model_name, version, holdout, dataset, metric)
+    return gate.decide(
+        metric, metrics[metric], _floor(config.min_score, metric, holdout[dataset.target]),
+        config.tolerance, champion_score, champion_version,
+    )
+
+
+def _champion_score(model_name: str, candidate_version: str, holdout, dataset, metric: str):
+    """The current production version's score on the candidate's holdout, or (None, None)."""
+    client = MlflowClient()
+    try:
+        champion = client.get_model_version_by_alias(model_name, gate.PRODUCTION)
+    except mlflow.exceptions.MlflowException:
+        return None, None
+    if champion.version == candidate_version:
+        return None, None
+    try:
+        model = mlflow.sklearn.load_model(f"models:/{model_name}/{champion.version}")
+        proba = model.predict_proba(holdout[dataset.features])
+        scores = evaluate.evaluate(holdout[dataset.target], proba, model.classes_)
+    except Exception as exc:  # a champion trained on other columns cannot be compared
+        print(f"warning: champion version {champion.version} cannot score this holdout ({exc}); "
+              "judging against the floor alone", file=sys.stderr)
+        return None, None
+    mlflow.log_metric(f"champion_{metric}", scores[metric])
+    return champion.version, scores[metric]
+
+
+def _floor(min_score: str, metric: str, y_holdout: pd.Series) -> float:
+    """`auto`: ROC AUC must reach 0.6; accuracy must beat always guessing the commonest class."""
+    if min_score != "auto":
+        return float(min_score)
+    if metric == "roc_auc":
+        return 0.6
+    return float(y_holdout.value_counts(normalize=True).max())
+
+
+def _apply(decision: gate.Decision, config: TrainConfig, version: str, digest: str) -> str:
+    client = MlflowClient()
+    alias = gate.alias_for(decision, config.promote)
+    for key, value in {"validation_status": decision.status, "trigger": config.trigger,
+                       "data_digest": digest, "gate_metric": decision.metric,
+                       "gate_score": f"{decision.candidate:.6f}"}.items():
+        client.set_model_version_tag(config.model_name, version, key, value)
+    client.set_registered_model_alias(config.model_name, alias, version)
+    mlflow.set_tags({"registered_version": version, "alias": alias, "validation_status": decision.status})
+    return alias
+
+
+def _check_config(config: TrainConfig) -> None:
+    if config.model_type not in pipeline.MODEL_TYPES:
+        raise ValueError(f"unknown model_type {config.model_type!r}; choose one of {', '.join(pipeline.MODEL_TYPES)}")
+    gate.alias_for(gate.decide("x", 1.0, 0.0, 0.0), config.promote)  # raises on an unknown mode
+    if config.min_score != "auto":
+        try:
+            float(config.min_score)
+        except ValueError:
+            raise ValueError(f"min_score must be a number or 'auto', not {config.min_score!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="", help="CSV or Parquet file; empty for the simulator")
+    p.add_argument("--target", default="defaulted")
+    p.add_argument("--model-name", default="credit-default")
+    p.add_argument("--model-type", default="gbm", help="gbm, logreg or rf")
+    p.add_argument("--n-rows", type=lambda v: int(float(v)), default=20_000, help="rows drawn from the simulator")
+    p.add_argument("--holdout", default="", help="trusted labelled rows the gate scores on")
+    p.add_argument("--seed", type=lambda v: int(float(v)), default=42)
+    p.add_argument("--promote", default="auto", help="auto, always or never")
+    p.add_argument("--trigger", default="manual", help="why this run: an alert, or manual")
+    p.add_argument("--min-score", default="auto", help="the gate's floor on its metric, or auto")
+    p.add_argument("--tolerance", type=float, default=0.01, help="how far below the champion is not worse")
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())
