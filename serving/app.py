@@ -1,0 +1,111 @@
+"""The serving app factory.
+
+    from serving.app import create_app
+    app = create_app()                         # settings from the environment
+    app = create_app({"model_name": "m", "store_url": "sqlite:////tmp/p.db"})
+
+Each app owns its state (`app.extensions["modelwatch"]`: config, metrics registry,
+model manager, prediction log): nothing global, so tests can build as many as they like.
+`create_app` starts two background threads (model loader/poller, log writer) unless
+`background=False`; call `shutdown_app(app)` (gunicorn's worker_exit does) to stop them
+and flush the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, request
+
+from serving.config import Config
+from serving.errors import register_error_handlers
+from serving.metrics import Metrics
+from serving.model import ModelManager, ShadowScorer
+from serving.routes import admin, feedback, ops, predict
+from serving.store import open_store
+from serving.store.writer import PredictionLog
+
+log = logging.getLogger(__name__)
+KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+
+class ServingState:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.store = open_store(config.store_url)
+        self.log = PredictionLog(
+            open_store(config.store_url), config.spill_dir, config.log_batch_size,
+            config.store_retry_interval,
+            on_outcome=lambda outcome, n: self.metrics.log_records.labels(outcome).inc(n))
+        self.models = ModelManager(config, self.metrics)
+        self.shadow = ShadowScorer(self.models, self.log, self.metrics) if config.shadow \
+            else None
+        self._stopped = False
+
+    def start(self) -> None:
+        self.log.start()
+        if self.shadow is not None:
+            self.shadow.start()
+        self.models.start()
+
+    def shutdown(self) -> None:
+        """Stop polling, finish shadow work, flush the prediction log, close the stores."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.models.stop()
+        if self.shadow is not None:
+            self.shadow.stop()
+        self.log.close()
+        self.log.store.close()
+        self.store.close()
+
+
+def create_app(config: Config | dict | None = None) -> Flask:
+    cfg = Config.resolve(config)
+    app = Flask("serving")
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.json.sort_keys = False
+    state = ServingState(cfg)
+    app.extensions["modelwatch"] = state
+    register_error_handlers(app)
+    for bp in (predict.bp, feedback.bp, ops.bp, admin.bp):
+        app.register_blueprint(bp)
+    _instrument(app, state)
+    if cfg.background:
+        state.start()
+    return app
+
+
+def shutdown_app(app: Flask) -> None:
+    state = app.extensions.get("modelwatch")
+    if state is not None:
+        state.shutdown()
+
+
+def _instrument(app: Flask, state: ServingState) -> None:
+    metrics = state.metrics
+
+    @app.before_request
+    def _start():
+        g.start = time.perf_counter()
+        g.in_flight = True
+        metrics.in_flight.inc()
+
+    @app.after_request
+    def _count(response):
+        rule = request.url_rule
+        endpoint = rule.rule if rule is not None else "unmatched"
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.requests.labels(endpoint, method, str(response.status_code)).inc()
+        start = g.get("start")
+        if start is not None:
+            metrics.request_duration.labels(endpoint).observe(time.perf_counter() - start)
+        return response
+
+    @app.teardown_request
+    def _done(exc):
+        if g.pop("in_flight", False):
+            metrics.in_flight.dec()

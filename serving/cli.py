@@ -1,0 +1,23 @@
+"""`modelwatch serve`: serving under gunicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
+APP = "serving.app:create_app()"
+
+
+def gunicorn_argv(workers: int, port: int, host: str) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
+            "--workers", str(int(workers)), "--bind", f"{host}:{int(port)}", APP]
+
+
+def serve(workers: int = 2, port: int = 8000, host: str = "127.0.0.1") -> None:
+    """Replace this process with gunicorn serving the app (never returns)."""
+    argv = gunicorn_argv(workers, port, host)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)

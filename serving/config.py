@@ -1,0 +1,120 @@
+"""Serving configuration: the environment with DESIGN.md's defaults, overridable per app.
+
+Every setting has an environment variable; `create_app(config)` takes a mapping of
+overrides (keys are the lower-case field names below) so that tests never need to touch
+`os.environ`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+MiB = 1024 * 1024
+
+
+def _env_bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one serving app. Field -> environment variable (default)."""
+
+    # MLFLOW_TRACKING_URI (http://127.0.0.1:5000); MLFLOW_REGISTRY_URI (same as tracking)
+    tracking_uri: str = "http://127.0.0.1:5000"
+    registry_uri: str | None = None
+    # MODELWATCH_MODEL_NAME (credit-default), MODELWATCH_MODEL_ALIAS (production)
+    model_name: str = "credit-default"
+    model_alias: str = "production"
+    # MODELWATCH_CHALLENGER_ALIAS (challenger); MODELWATCH_SHADOW (off)
+    challenger_alias: str = "challenger"
+    shadow: bool = False
+    # MODELWATCH_RELOAD_INTERVAL seconds between alias polls (10); 0 disables polling
+    reload_interval: float = 10.0
+    # MODELWATCH_MODEL_CACHE_DIR (mlruns/model-cache): last good version of each alias
+    model_cache_dir: str = "mlruns/model-cache"
+    # MODELWATCH_REGISTRY_TIMEOUT seconds for one registry call (5)
+    registry_timeout: int = 5
+    # MODELWATCH_STORE_URL (sqlite:///mlruns/predictions.db)
+    store_url: str = "sqlite:///mlruns/predictions.db"
+    # MODELWATCH_SPILL_DIR (mlruns/spill): JSON lines kept while the store is down
+    spill_dir: str = "mlruns/spill"
+    # MODELWATCH_LOG_BATCH_SIZE rows per store write (1000)
+    log_batch_size: int = 1000
+    # MODELWATCH_STORE_RETRY seconds between attempts while the store is down (1)
+    store_retry_interval: float = 1.0
+    # MODELWATCH_ADMIN_TOKEN (none: admin endpoints open, as in dev)
+    admin_token: str | None = None
+    # MODELWATCH_MAX_BODY_BYTES (10 MiB), MODELWATCH_MAX_ROWS (10000)
+    max_body_bytes: int = 10 * MiB
+    max_rows: int = 10_000
+    # MODELWATCH_FALLBACK: "" (none), "default" (serving/fallback_rules.yaml) or a path
+    fallback: str | None = None
+    # MODELWATCH_FEEDBACK_WAIT seconds /feedback waits for ids still in other workers'
+    # write queues before calling them unknown (1.0)
+    feedback_wait: float = 1.0
+    # Start the model loader/poller and the log writer threads (tests may turn it off).
+    background: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Config":
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else None
+
+        values: dict = {}
+        simple = {
+            "tracking_uri": ("MLFLOW_TRACKING_URI", str),
+            "registry_uri": ("MLFLOW_REGISTRY_URI", str),
+            "model_name": ("MODELWATCH_MODEL_NAME", str),
+            "model_alias": ("MODELWATCH_MODEL_ALIAS", str),
+            "challenger_alias": ("MODELWATCH_CHALLENGER_ALIAS", str),
+            "reload_interval": ("MODELWATCH_RELOAD_INTERVAL", float),
+            "model_cache_dir": ("MODELWATCH_MODEL_CACHE_DIR", str),
+            "registry_timeout": ("MODELWATCH_REGISTRY_TIMEOUT", int),
+            "store_url": ("MODELWATCH_STORE_URL", str),
+            "spill_dir": ("MODELWATCH_SPILL_DIR", str),
+            "log_batch_size": ("MODELWATCH_LOG_BATCH_SIZE", int),
+            "store_retry_interval": ("MODELWATCH_STORE_RETRY", float),
+            "admin_token": ("MODELWATCH_ADMIN_TOKEN", str),
+            "max_body_bytes": ("MODELWATCH_MAX_BODY_BYTES", int),
+            "max_rows": ("MODELWATCH_MAX_ROWS", int),
+            "fallback": ("MODELWATCH_FALLBACK", str),
+            "feedback_wait": ("MODELWATCH_FEEDBACK_WAIT", float),
+        }
+        for key, (var, cast) in simple.items():
+            raw = get(var)
+            if raw is not None:
+                try:
+                    values[key] = cast(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{var}={raw!r} is not a valid {cast.__name__}") from exc
+        values["shadow"] = _env_bool(env.get("MODELWATCH_SHADOW"), False)
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def resolve(cls, config: "Config | Mapping | None") -> "Config":
+        """`create_app`'s argument: None (environment), a Config, or a mapping of overrides."""
+        if config is None:
+            return cls.from_env()
+        if isinstance(config, Config):
+            return config
+        known = {f.name for f in dataclasses.fields(cls)}
+        overrides = {k.lower(): v for k, v in dict(config).items()}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown serving settings: {', '.join(sorted(unknown))}")
+        return cls.from_env(**overrides)
+
+    @property
+    def registry(self) -> str:
+        return self.registry_uri or self.tracking_uri

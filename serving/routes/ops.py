@@ -1,0 +1,50 @@
+"""GET /health, /ready, /version, /metrics, /openapi.json."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from serving.errors import ApiError
+from serving.openapi import openapi_document
+from serving.routes import state
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/health")
+def health():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/ready")
+def ready():
+    model = state().models.current
+    if model is None:
+        raise ApiError(503, "not_ready", "no model (and no fallback) is being served yet",
+                       {"last_error": state().models.last_error},
+                       headers={"Retry-After": "5"})
+    return jsonify({"status": "ready", "model": model.describe()})
+
+
+@bp.get("/version")
+def version():
+    st = state()
+    model = st.models.current
+    if model is None:
+        raise ApiError(503, "no_model", "no model is being served",
+                       {"last_error": st.models.last_error})
+    out = model.describe()
+    challenger = st.models.challenger
+    out["challenger"] = challenger.describe() if challenger and st.config.shadow else None
+    return jsonify(out)
+
+
+@bp.get("/metrics")
+def metrics():
+    body, content_type = state().metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(state()))

@@ -1,0 +1,109 @@
+"""POST /predict and POST /invocations (the MLflow scoring protocol)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+from flask import Blueprint, g, jsonify, request
+
+from serving.errors import ApiError
+from serving.routes import state
+from serving.store.writer import LogBatch
+from serving.validation import read_json, records_frame, scoring_frame, validate
+
+bp = Blueprint("predict", __name__)
+
+
+def _observe_many(histogram_child, values: np.ndarray) -> None:
+    """Histogram.observe for many values at once (one increment per bucket)."""
+    try:
+        bounds = np.asarray(histogram_child._upper_bounds, dtype="float64")
+        buckets, total = histogram_child._buckets, histogram_child._sum
+    except AttributeError:  # another prometheus_client: the public, slower way
+        for v in values:
+            histogram_child.observe(float(v))
+        return
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for i, c in enumerate(counts[:len(bounds)]):
+        if c:
+            buckets[i].inc(int(c))
+    total.inc(float(values.sum()))
+
+
+def current_model():
+    model = state().models.current
+    if model is None:
+        err = state().models.last_error
+        raise ApiError(503, "no_model",
+                       f"no model is being served: models:/{state().config.model_name}@"
+                       f"{state().config.model_alias} could not be loaded and no fallback "
+                       "is configured", {"last_error": err}, headers={"Retry-After": "5"})
+    return model
+
+
+def _score(model, df):
+    """Validate, predict, count, log. Returns (labels, probabilities|None, ids, warnings)."""
+    st = state()
+    checked = validate(df, model.spec)
+    metrics = st.metrics
+    if checked.unknown_columns:
+        metrics.input_errors.labels("unknown_column").inc()
+    if checked.null_rows:
+        metrics.input_errors.labels("null").inc(checked.null_rows)
+    X = checked.frame
+    t0 = time.perf_counter()
+    try:
+        labels, probs = model.predict(X)
+    except (ValueError, TypeError) as exc:
+        raise ApiError(422, "model_rejected_input", f"the model could not score the input: {exc}",
+                       {"model_version": model.version}, reason="model_rejected") from None
+    metrics.predict_duration.observe(time.perf_counter() - t0)
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels.astype(str), return_counts=True)
+    for cls, count in zip(classes, counts):
+        metrics.predictions.labels(model.version, cls).inc(int(count))
+    if probs is not None:
+        probs = np.asarray(probs, dtype="float64")
+        _observe_many(metrics.prediction_score.labels(model.version), probs)
+    n = len(X)
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    ts = time.time()
+    label_list = labels.tolist()
+    prob_list = probs.tolist() if probs is not None else None
+    st.log.submit(LogBatch(
+        ids=ids, ts=ts, model_name=model.name, model_version=model.version,
+        model_alias=model.alias, features=X, predictions=label_list,
+        probabilities=prob_list, latency_ms=(time.perf_counter() - g.start) * 1000.0))
+    if st.shadow is not None:
+        st.shadow.submit(X, ids, ts, model.version)
+    return label_list, prob_list, ids, checked.warnings
+
+
+@bp.post("/predict")
+def predict():
+    body = read_json(request)
+    df = records_frame(body, state().config.max_rows)
+    model = current_model()
+    labels, probs, ids, warnings = _score(model, df)
+    out = {"predictions": labels, "probabilities": probs, "prediction_ids": ids,
+           "model": {"name": model.name, "version": model.version, "alias": model.alias}}
+    if model.fallback:
+        out["fallback"] = True
+    if warnings:
+        out["warnings"] = warnings
+    return jsonify(out)
+
+
+@bp.post("/invocations")
+def invocations():
+    model = current_model()
+    df = scoring_frame(request, model.spec, state().config.max_rows)
+    labels, _, _, warnings = _score(model, df)
+    out = {"predictions": labels}
+    if model.fallback:
+        out["fallback"] = True
+    if warnings:
+        out["warnings"] = warnings
+    return jsonify(out)

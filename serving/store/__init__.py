@@ -1,0 +1,47 @@
+"""The prediction log: one small interface over SQLite (default) and PostgreSQL.
+
+>>> from serving.store import open_store
+>>> store = open_store("sqlite:///mlruns/predictions.db")      # doctest: +SKIP
+>>> df = store.read_window(model_version="3", since="24h")     # doctest: +SKIP
+
+`read_window(model_version=None, since=None, until=None, limit=None)` answers one row per
+prediction: prediction_id, ts (UTC datetime), model_name, model_version, model_alias,
+prediction, probability, latency_ms, label (NaN until feedback), shadow_of, then one
+column per feature.
+"""
+
+from __future__ import annotations
+
+import os
+
+from serving.store.base import PREDICTION_COLUMNS, Store, StoreError, label_text
+
+DEFAULT_STORE_URL = "sqlite:///mlruns/predictions.db"
+
+__all__ = ["open_store", "read_window", "Store", "StoreError", "PREDICTION_COLUMNS",
+           "DEFAULT_STORE_URL", "label_text"]
+
+
+def open_store(url: str | None = None) -> Store:
+    """The store at `url` (default: MODELWATCH_STORE_URL, else the SQLite default).
+    Tables are created on first use."""
+    url = url or os.environ.get("MODELWATCH_STORE_URL") or DEFAULT_STORE_URL
+    if url.startswith("sqlite:"):
+        from serving.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if url.startswith(("postgresql", "postgres:")):
+        from serving.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported prediction store URL {url!r}: use sqlite:///path or "
+                     "postgresql://user:password@host:port/database")
+
+
+def read_window(url: str | None = None, **kwargs):
+    """`open_store(url).read_window(**kwargs)`, closing the store afterwards."""
+    store = open_store(url)
+    try:
+        return store.read_window(**kwargs)
+    finally:
+        store.close()

@@ -1,0 +1,297 @@
+"""The prediction log's interface, shared by the SQLite and PostgreSQL stores.
+
+Tables (same columns in both backends):
+
+predictions
+    prediction_id TEXT PRIMARY KEY   uuid4 given to the client
+    ts            DOUBLE             when it was scored, seconds since the epoch (UTC)
+    model_name    TEXT
+    model_version TEXT               registry version, or "fallback"
+    model_alias   TEXT               alias it was served under ("production", "challenger")
+    features      TEXT               JSON object of the model's input columns (nulls kept)
+    prediction    TEXT               predicted class, as text ("0", "1", ...)
+    probability   DOUBLE             positive-class probability (top class if multiclass)
+    latency_ms    DOUBLE             request latency up to the prediction
+    shadow_of     TEXT NULL          for shadow (challenger) rows: the champion's prediction_id
+feedback
+    prediction_id TEXT PRIMARY KEY   the prediction it labels
+    label         TEXT               true label, as text
+    ts            DOUBLE             when the current label was stored
+
+Indexes: predictions(ts), predictions(model_version, ts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+PREDICTION_COLUMNS = (
+    "prediction_id", "ts", "model_name", "model_version", "model_alias", "features",
+    "prediction", "probability", "latency_ms", "shadow_of",
+)
+META_COLUMNS = ["prediction_id", "ts", "model_name", "model_version", "model_alias",
+                "prediction", "probability", "latency_ms", "label", "shadow_of"]
+
+
+class StoreError(RuntimeError):
+    """The store could not be reached or failed a statement."""
+
+
+def label_text(value) -> str:
+    """Canonical text of a class label: 1, 1.0 and True are all "1"."""
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if math.isfinite(value) and float(value).is_integer():
+            return str(int(value))
+        return repr(float(value))
+    return str(value)
+
+
+def to_epoch(value) -> float | None:
+    """`since`/`until` as epoch seconds: datetime, Timestamp, ISO text, number, timedelta
+    (that long ago), or text like "24h", "30m", "7d" (that long ago)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, timedelta):
+        return time.time() - value.total_seconds()
+    if isinstance(value, str):
+        text = value.strip()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+        if text and text[-1] in units:
+            try:
+                return time.time() - float(text[:-1]) * units[text[-1]]
+            except ValueError:
+                pass
+        value = pd.Timestamp(text)
+    if isinstance(value, datetime):
+        ts = pd.Timestamp(value)
+        if ts.tzinfo is None:
+            ts = ts.tz_localize(timezone.utc)
+        return ts.timestamp()
+    raise TypeError(f"cannot read a time from {value!r}")
+
+
+def _as_labels(series: pd.Series) -> pd.Series:
+    """Text labels back to numbers when they all are; NaN where missing."""
+    numeric = pd.to_numeric(series, errors="coerce")
+    if bool((numeric.isna() == series.isna()).all()):
+        if numeric.notna().any() and bool((numeric.dropna() % 1 == 0).all()):
+            return numeric.astype("float64") if numeric.isna().any() else numeric.astype("int64")
+        return numeric.astype("float64")
+    return series
+
+
+class Store:
+    """Base class: thread-local connections, shared SQL. Subclasses set the dialect."""
+
+    placeholder = "?"
+    url: str
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all_conns: list = []
+        self._lock = threading.Lock()
+        self._schema_ready = False
+
+    # -- connections -------------------------------------------------------------
+    def _connect(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _create_schema(self, conn) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect()
+                if not self._schema_ready:
+                    self._create_schema(conn)
+                    self._schema_ready = True
+            except Exception as exc:
+                raise StoreError(f"cannot open the prediction store: {exc}") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._all_conns.append(conn)
+        return conn
+
+    def _drop_conn(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._all_conns:
+                    self._all_conns.remove(conn)
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def _run(self, fn):
+        """Run fn(conn); on any failure drop this thread's connection and raise StoreError."""
+        conn = self._conn()
+        try:
+            return fn(conn)
+        except Exception as exc:
+            self._drop_conn()
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"prediction store failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all_conns = self._all_conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:
+                pass
+        self._local = threading.local()
+
+    # -- dialect hooks -----------------------------------------------------------
+    def _insert_sql(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _upsert_feedback_sql(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _write(self, conn, sql: str, rows: list) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _query(self, conn, sql: str, params=()) -> tuple[list, list]:
+        cur = conn.cursor()
+        try:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            names = [d[0] for d in cur.description]
+        finally:
+            cur.close()
+        return names, rows
+
+    # -- the interface ------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            self._run(lambda conn: self._query(conn, "SELECT 1"))
+            return True
+        except StoreError:
+            return False
+
+    def insert_predictions(self, rows: list) -> None:
+        """Insert rows (tuples in PREDICTION_COLUMNS order); ids already stored are kept."""
+        if rows:
+            self._run(lambda conn: self._write(conn, self._insert_sql(), rows))
+
+    def known_ids(self, ids) -> set[str]:
+        """The subset of `ids` that the predictions table holds."""
+        ids = list(dict.fromkeys(str(i) for i in ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join([self.placeholder] * len(chunk))
+            sql = f"SELECT prediction_id FROM predictions WHERE prediction_id IN ({marks})"
+            _, rows = self._run(lambda conn, s=sql, c=chunk: self._query(conn, s, tuple(c)))
+            found.update(r[0] for r in rows)
+        return found
+
+    def labels(self, ids) -> dict[str, str]:
+        ids = list(dict.fromkeys(str(i) for i in ids))
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join([self.placeholder] * len(chunk))
+            sql = f"SELECT prediction_id, label FROM feedback WHERE prediction_id IN ({marks})"
+            _, rows = self._run(lambda conn, s=sql, c=chunk: self._query(conn, s, tuple(c)))
+            out.update((r[0], r[1]) for r in rows)
+        return out
+
+    def store_feedback(self, labels: dict[str, object]) -> dict[str, int]:
+        """Store {prediction_id: label}; a repeat stores nothing, a new label replaces the
+        old one. Answers counts: stored (new), updated (changed), unchanged."""
+        texts = {str(k): label_text(v) for k, v in labels.items()}
+        existing = self.labels(texts)
+        new = {k: v for k, v in texts.items() if k not in existing}
+        changed = {k: v for k, v in texts.items() if k in existing and existing[k] != v}
+        now = time.time()
+        rows = [(k, v, now) for k, v in {**new, **changed}.items()]
+        if rows:
+            self._run(lambda conn: self._write(conn, self._upsert_feedback_sql(), rows))
+        return {"stored": len(new), "updated": len(changed),
+                "unchanged": len(texts) - len(new) - len(changed)}
+
+    def count(self, table: str = "predictions") -> int:
+        if table not in ("predictions", "feedback"):
+            raise ValueError(table)
+        _, rows = self._run(lambda conn: self._query(conn, f"SELECT COUNT(*) FROM {table}"))
+        return int(rows[0][0])
+
+    def read_window(self, model_version=None, since=None, until=None, limit=None,
+                    shadow: bool = False, model_alias: str | None = None) -> pd.DataFrame:
+        """One row per prediction in [since, until), oldest first, with the feature
+        columns expanded and `label` (NaN where no feedback yet).
+
+        model_version: one version (or a list of them); None for all.
+        since, until: datetime / ISO text / epoch seconds / timedelta or "24h" (ago).
+        limit: keep the most recent `limit` rows.
+        shadow: False (default) for the rows that were answered; True for the shadow
+          challenger's rows (their label is the champion's row's label).
+        """
+        p = self.placeholder
+        where, params = [], []
+        where.append("p.shadow_of IS NOT NULL" if shadow else "p.shadow_of IS NULL")
+        if model_version is not None:
+            versions = ([model_version] if isinstance(model_version, (str, int))
+                        else list(model_version))
+            where.append(f"p.model_version IN ({', '.join([p] * len(versions))})")
+            params.extend(str(v) for v in versions)
+        if model_alias is not None:
+            where.append(f"p.model_alias = {p}")
+            params.append(model_alias)
+        lo, hi = to_epoch(since), to_epoch(until)
+        if lo is not None:
+            where.append(f"p.ts >= {p}")
+            params.append(lo)
+        if hi is not None:
+            where.append(f"p.ts < {p}")
+            params.append(hi)
+        sql = (
+            "SELECT p.prediction_id, p.ts, p.model_name, p.model_version, p.model_alias, "
+            "p.prediction, p.probability, p.latency_ms, f.label, p.shadow_of, p.features "
+            "FROM predictions p LEFT JOIN feedback f "
+            "ON f.prediction_id = COALESCE(p.shadow_of, p.prediction_id) "
+            f"WHERE {' AND '.join(where)} ORDER BY p.ts DESC, p.prediction_id DESC"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        names, rows = self._run(lambda conn: self._query(conn, sql, tuple(params)))
+        rows.reverse()
+        return frame_from_rows(names, rows)
+
+
+def frame_from_rows(names: list, rows: list) -> pd.DataFrame:
+    meta = pd.DataFrame.from_records(rows, columns=names)
+    features_json = meta.pop("features")
+    if len(meta):
+        features = pd.DataFrame.from_records([json.loads(s) for s in features_json],
+                                             index=meta.index)
+    else:
+        features = pd.DataFrame(index=meta.index)
+    meta["ts"] = pd.to_datetime(meta["ts"].astype("float64"), unit="s", utc=True)
+    for col in ("probability", "latency_ms"):
+        meta[col] = pd.to_numeric(meta[col], errors="coerce").astype("float64")
+    meta["prediction"] = _as_labels(meta["prediction"])
+    meta["label"] = _as_labels(meta["label"]) if meta["label"].notna().any() \
+        else pd.Series(np.nan, index=meta.index, dtype="float64")
+    features = features[[c for c in features.columns if c not in META_COLUMNS]]
+    return pd.concat([meta[META_COLUMNS], features], axis=1)

@@ -1,0 +1,79 @@
+"""SQLite prediction log (WAL): the embedded default, `sqlite:///mlruns/predictions.db`."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from serving.store.base import Store
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    prediction_id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    model_alias TEXT NOT NULL,
+    features TEXT NOT NULL,
+    prediction TEXT,
+    probability REAL,
+    latency_ms REAL,
+    shadow_of TEXT
+);
+CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
+CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (model_version, ts);
+CREATE TABLE IF NOT EXISTS feedback (
+    prediction_id TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+"""
+
+
+def sqlite_path(url: str) -> str:
+    """`sqlite:///relative.db` (relative to the working directory), `sqlite:////abs.db`."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path)")
+    return url[len("sqlite:///"):]
+
+
+class SQLiteStore(Store):
+    placeholder = "?"
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        super().__init__()
+        self.url = url
+        self.path = sqlite_path(url)
+        self.timeout = timeout
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def _connect(self):
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _create_schema(self, conn) -> None:
+        conn.executescript(SCHEMA)
+
+    def _insert_sql(self) -> str:
+        return ("INSERT OR IGNORE INTO predictions (prediction_id, ts, model_name, "
+                "model_version, model_alias, features, prediction, probability, latency_ms, "
+                "shadow_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+    def _upsert_feedback_sql(self) -> str:
+        return ("INSERT INTO feedback (prediction_id, label, ts) VALUES (?, ?, ?) "
+                "ON CONFLICT (prediction_id) DO UPDATE SET label = excluded.label, "
+                "ts = excluded.ts WHERE feedback.label IS NOT excluded.label")
+
+    def _write(self, conn, sql: str, rows: list) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

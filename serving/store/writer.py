@@ -1,0 +1,302 @@
+"""The prediction-log writer: a queue and one thread per process, off the request path.
+
+Requests `submit()` a `LogBatch` (no I/O, no serialisation on the request thread). The
+thread turns batches into rows and writes them to the store in one transaction per
+drained group. While the store is down, rows go to a JSON-lines spill file
+(`{spill_dir}/{host}-{pid}-0.jsonl`); they are replayed (idempotently) as soon as the store
+answers again, and spill files left by dead processes of this host are claimed and
+replayed too. `close()` drains everything (gunicorn's worker_exit calls it on SIGTERM).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from serving.store.base import Store, label_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LogBatch:
+    """The rows of one scored request, kept as the request made them."""
+
+    ids: list
+    ts: float
+    model_name: str
+    model_version: str
+    model_alias: str
+    features: pd.DataFrame
+    predictions: list
+    probabilities: list | None
+    latency_ms: float
+    shadow_of: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self) -> list[tuple]:
+        n = len(self.ids)
+        feats = self.features.to_json(orient="records", lines=True, double_precision=15)
+        feats = feats.splitlines() if n else []
+        probs = self.probabilities if self.probabilities is not None else [None] * n
+        shadow = self.shadow_of if self.shadow_of is not None else [None] * n
+        return [
+            (self.ids[i], self.ts, self.model_name, self.model_version, self.model_alias,
+             feats[i], label_text(self.predictions[i]),
+             None if probs[i] is None else float(probs[i]), self.latency_ms, shadow[i])
+            for i in range(n)
+        ]
+
+
+class _Flush:
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+
+_STOP = object()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class PredictionLog:
+    def __init__(self, store: Store, spill_dir: str | os.PathLike, batch_size: int = 1000,
+                 retry_interval: float = 1.0, on_outcome=None) -> None:
+        self.store = store
+        self.spill_dir = Path(spill_dir)
+        self.batch_size = max(1, batch_size)
+        self.retry_interval = retry_interval
+        self.on_outcome = on_outcome or (lambda outcome, n: None)
+        self.host = socket.gethostname().replace("-", "_")
+        self._q: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._down = False
+        self._next_try = 0.0
+        self._last_scan = 0.0
+        self._closed = False
+        self._lock = threading.Lock()
+        self._pending = 0  # rows submitted and not yet stored or spilled
+
+    # -- request side ------------------------------------------------------------------
+    def start(self) -> "PredictionLog":
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._closed = False
+                self._thread = threading.Thread(target=self._run, name="prediction-log",
+                                                daemon=True)
+                self._thread.start()
+                atexit.register(self.close)
+        return self
+
+    def submit(self, batch: LogBatch) -> None:
+        if self._closed:
+            # After close (process exiting): write through so nothing is lost.
+            self._write_rows(batch.rows())
+            return
+        with self._lock:
+            self._pending += len(batch)
+        self._q.put(batch)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is stored (or spilled)."""
+        if self._thread is None or not self._thread.is_alive():
+            return self._pending == 0
+        marker = _Flush()
+        self._q.put(marker)
+        return marker.event.wait(timeout)
+
+    @property
+    def store_down(self) -> bool:
+        return self._down
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Drain the queue into the store (or spill) and stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        thread = self._thread
+        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            self._q.put(_STOP)
+            thread.join(timeout)
+        # Anything left (no thread, or it did not finish): write it here.
+        leftovers = []
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, LogBatch):
+                leftovers.extend(item.rows())
+            elif isinstance(item, _Flush):
+                item.event.set()
+        if leftovers:
+            self._write_rows(leftovers)
+
+    # -- writer thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._q.get(timeout=self.retry_interval)
+            except queue.Empty:
+                self._idle()
+                continue
+            items = [item]
+            size = len(item) if isinstance(item, LogBatch) else 0
+            while size < self.batch_size and items[-1] is not _STOP:
+                try:
+                    more = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                items.append(more)
+                if isinstance(more, LogBatch):
+                    size += len(more)
+            self._process(items)
+            if items[-1] is _STOP:
+                return
+
+    def _process(self, items: list) -> None:
+        rows, markers, stop = [], [], False
+        for item in items:
+            if isinstance(item, LogBatch):
+                try:
+                    rows.extend(item.rows())
+                except Exception:
+                    log.exception("could not serialise a prediction-log batch")
+            elif isinstance(item, _Flush):
+                markers.append(item)
+            elif item is _STOP:
+                stop = True
+        if rows:
+            self._write_rows(rows)
+            with self._lock:
+                self._pending -= len(rows)
+        if markers or stop:
+            self._replay(force=True)
+        for marker in markers:
+            marker.event.set()
+
+    def _idle(self) -> None:
+        now = time.monotonic()
+        if self._down and now < self._next_try:
+            return
+        if now - self._last_scan >= self.retry_interval:
+            self._last_scan = now
+            self._replay()
+
+    def _write_rows(self, rows: list) -> None:
+        if self._down and time.monotonic() < self._next_try:
+            self._spill(rows)
+            return
+        try:
+            now = time.monotonic()
+            if self._down or now - self._last_scan >= self.retry_interval:
+                self._last_scan = now
+                self._replay_files()  # spilled rows first, so that the order mostly holds
+            self.store.insert_predictions(rows)
+        except Exception as exc:
+            self._mark_down(exc)
+            self._spill(rows)
+            return
+        self._mark_up()
+        self.on_outcome("stored", len(rows))
+
+    def _mark_down(self, exc: Exception) -> None:
+        if not self._down:
+            log.warning("prediction store unavailable, spilling to %s: %s", self.spill_dir, exc)
+        self._down = True
+        self._next_try = time.monotonic() + self.retry_interval
+
+    def _mark_up(self) -> None:
+        if self._down:
+            log.warning("prediction store is back")
+        self._down = False
+
+    # -- spill ---------------------------------------------------------------------------
+    def _own_file(self) -> Path:
+        return self.spill_dir / f"{self.host}-{os.getpid()}-0.jsonl"
+
+    def _spill(self, rows: list) -> None:
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        data = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+        with open(self._own_file(), "a", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.on_outcome("spilled", len(rows))
+
+    def _spill_files(self) -> list[Path]:
+        """Files this process may replay: its own, and those of dead local processes
+        (claimed by renaming them to this pid first)."""
+        if not self.spill_dir.is_dir():
+            return []
+        mine, pid = [], os.getpid()
+        for path in sorted(self.spill_dir.glob(f"{self.host}-*.jsonl")):
+            try:
+                owner = int(path.name[len(self.host) + 1:].split("-", 1)[0])
+            except ValueError:
+                continue
+            if owner == pid:
+                mine.append(path)
+            elif not _pid_alive(owner):
+                claimed = self.spill_dir / f"{self.host}-{pid}-{uuid.uuid4().hex[:8]}.jsonl"
+                try:
+                    os.rename(path, claimed)
+                except FileNotFoundError:
+                    continue  # another process claimed it
+                mine.append(claimed)
+        return mine
+
+    def _replay(self, force: bool = False) -> None:
+        """Replay spill files now (or, while the store is down, once retry time has come)."""
+        if self._down and not force and time.monotonic() < self._next_try:
+            return
+        try:
+            replayed = self._replay_files()
+            if self._down and not replayed and not self.store.ping():
+                raise RuntimeError("store does not answer")
+        except Exception as exc:
+            self._mark_down(exc)
+            return
+        self._mark_up()
+
+    def _replay_files(self) -> int:
+        """Insert every row of the files this process may replay; raise if the store fails."""
+        total = 0
+        for path in self._spill_files():
+            rows = []
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        rows.append(tuple(json.loads(line)))
+                    except ValueError:
+                        continue  # a torn last line of a killed process
+            for start in range(0, len(rows), 5000):
+                self.store.insert_predictions(rows[start:start + 5000])
+            path.unlink()
+            total += len(rows)
+            self.on_outcome("replayed", len(rows))
+        return total

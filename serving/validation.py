@@ -1,0 +1,278 @@
+"""Request bodies -> one DataFrame -> checked against the model's input signature.
+
+Checks are vectorised over columns (pandas dtype inference), never per-row loops:
+missing columns, wrong types and non-finite numbers are a 422 that names every
+offending column; unknown columns are ignored and named in `warnings`; nulls pass to the
+model's own imputation.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from flask import Request
+
+from serving.errors import ApiError
+
+NUMERIC_TYPES = {"double", "float", "long", "integer"}
+NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "decimal", "empty"}
+KIND_NAMES = {"floating": "number", "integer": "number", "mixed-integer-float": "number",
+              "decimal": "number", "string": "string", "boolean": "boolean",
+              "mixed": "mixed", "mixed-integer": "mixed", "bytes": "bytes"}
+SCORING_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: str          # MLflow DataType name: double, float, long, integer, string, boolean...
+    required: bool = True
+
+
+def spec_from_signature(signature) -> list[ColumnSpec] | None:
+    """Column specs of an MLflow signature's inputs; None when it has none (or tensors)."""
+    if signature is None or signature.inputs is None:
+        return None
+    inputs = signature.inputs
+    if not getattr(inputs, "has_input_names", lambda: False)() or inputs.is_tensor_spec():
+        return None
+    specs = []
+    for col in inputs.inputs:
+        dtype = getattr(col.type, "name", str(col.type))
+        specs.append(ColumnSpec(col.name, str(dtype), bool(getattr(col, "required", True))))
+    return specs
+
+
+# -- bodies -------------------------------------------------------------------------------
+
+def _parse_constant(name: str) -> float:
+    # JSON has no NaN/Infinity; Python's parser accepts them. All of them are "not
+    # finite" to the signature check, so NaN becomes +inf here (a null is `null`).
+    return float("-inf") if name.startswith("-") else float("inf")
+
+
+def read_json(request: Request, reason_prefix: str = ""):
+    """The JSON body; 415 unless the content type is JSON, 400 if it does not parse."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type",
+                       f"expected Content-Type application/json, got "
+                       f"{request.mimetype or 'none'}",
+                       {"content_type": request.content_type}, reason="unsupported_media_type")
+    return parse_json_bytes(request.get_data(cache=False))
+
+
+def parse_json_bytes(raw: bytes):
+    try:
+        return json.loads(raw, parse_constant=_parse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}",
+                       {}, reason="malformed_json") from None
+
+
+def bad_shape(message: str, details=None) -> ApiError:
+    return ApiError(400, "bad_request", message, details or {}, reason="bad_shape")
+
+
+def check_rows(n: int, max_rows: int) -> None:
+    if n > max_rows:
+        raise ApiError(413, "too_many_rows", f"{n} rows is more than the limit of {max_rows}",
+                       {"rows": n, "max_rows": max_rows}, reason="too_many_rows")
+    if n == 0:
+        raise bad_shape("no rows to score")
+
+
+def _records_frame(records: list, where: str) -> pd.DataFrame:
+    if not all(isinstance(r, dict) for r in records):
+        raise bad_shape(f"every item of {where} must be an object of feature: value")
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+
+
+def records_frame(body, max_rows: int) -> pd.DataFrame:
+    """/predict: {"records": [{feature: value}, ...]}."""
+    if not isinstance(body, dict) or "records" not in body:
+        raise bad_shape('expected {"records": [{feature: value, ...}, ...]}')
+    records = body["records"]
+    if not isinstance(records, list):
+        raise bad_shape('"records" must be a list of objects')
+    check_rows(len(records), max_rows)
+    return _records_frame(records, '"records"')
+
+
+def scoring_frame(request: Request, spec: list[ColumnSpec] | None, max_rows: int) -> pd.DataFrame:
+    """/invocations: the MLflow scoring protocol (JSON with one of dataframe_split,
+    dataframe_records, instances, inputs; or text/csv)."""
+    mimetype = request.mimetype or ""
+    if mimetype == "text/csv":
+        raw = request.get_data(cache=False)
+        try:
+            df = pd.read_csv(io.BytesIO(raw))
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "malformed_csv", f"request body is not valid CSV: {exc}",
+                           {}, reason="malformed_json") from None
+        check_rows(len(df), max_rows)
+        # CSV has no types: categorical columns that look numeric are text all the same.
+        for col in spec or []:
+            if col.type == "string" and col.name in df.columns:
+                s = df[col.name]
+                df[col.name] = s.astype(object).where(s.isna(), s.astype(str))
+        return df
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type",
+                       f"expected application/json or text/csv, got {mimetype or 'none'}",
+                       {"content_type": request.content_type}, reason="unsupported_media_type")
+    body = parse_json_bytes(request.get_data(cache=False))
+    if not isinstance(body, dict):
+        raise bad_shape(f"expected a JSON object with one of {', '.join(SCORING_KEYS)}")
+    keys = [k for k in SCORING_KEYS if k in body]
+    if len(keys) != 1:
+        raise bad_shape(f"expected exactly one of {', '.join(SCORING_KEYS)}",
+                        {"found": keys, "allowed": list(SCORING_KEYS)})
+    key = keys[0]
+    payload = body[key]
+    columns = [c.name for c in spec] if spec else None
+    if key == "dataframe_split":
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise bad_shape('"dataframe_split" must be {"columns": [...], "data": [[...], ...]}')
+        data = payload["data"]
+        cols = payload.get("columns", columns)
+        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+            raise bad_shape('"dataframe_split.columns" must be a list of column names')
+        check_rows(len(data), max_rows)
+        if not all(isinstance(row, list) and len(row) == len(cols) for row in data):
+            raise bad_shape(f'every row of "dataframe_split.data" must be a list of '
+                            f'{len(cols)} values, one per column')
+        return pd.DataFrame(data, columns=cols)
+    if key == "dataframe_records":
+        if not isinstance(payload, list):
+            raise bad_shape('"dataframe_records" must be a list of objects')
+        check_rows(len(payload), max_rows)
+        return _records_frame(payload, '"dataframe_records"')
+    # instances / inputs: records, columns (dict of lists), one row (dict of scalars), or
+    # rows as lists in the signature's column order.
+    if isinstance(payload, dict):
+        values = list(payload.values())
+        if values and all(isinstance(v, list) for v in values):
+            lengths = {len(v) for v in values}
+            if len(lengths) != 1:
+                raise bad_shape(f'the columns of "{key}" must all have the same length')
+            check_rows(lengths.pop(), max_rows)
+            return pd.DataFrame(payload)
+        if any(isinstance(v, (list, dict)) for v in values):
+            raise bad_shape(f'"{key}" must map each column to a list, or each to one value')
+        check_rows(1, max_rows)
+        return pd.DataFrame([payload])
+    if isinstance(payload, list):
+        check_rows(len(payload), max_rows)
+        if all(isinstance(r, dict) for r in payload):
+            return pd.DataFrame.from_records(payload)
+        if all(isinstance(r, list) for r in payload):
+            if not columns:
+                raise bad_shape(f'rows of "{key}" as lists need a model signature to name '
+                                'the columns; send objects instead')
+            if not all(len(r) == len(columns) for r in payload):
+                raise bad_shape(f'every row of "{key}" must have {len(columns)} values, in '
+                                f'the order {columns}')
+            return pd.DataFrame(payload, columns=columns)
+    raise bad_shape(f'"{key}" must be a list of objects, a list of rows, or an object of '
+                    'columns')
+
+
+# -- the signature check -----------------------------------------------------------------
+
+@dataclass
+class Validated:
+    frame: pd.DataFrame
+    warnings: list = field(default_factory=list)
+    unknown_columns: list = field(default_factory=list)
+    null_rows: int = 0
+
+
+def _kind(values: pd.Series) -> str:
+    return pd.api.types.infer_dtype(values, skipna=True)
+
+
+def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
+    """Check `df` against `spec` and cast it to the signature's types (a new frame in
+    signature order). Raises a 422 ApiError naming every offending column."""
+    if not df.columns.is_unique:
+        raise bad_shape("duplicate column names", {"columns": list(df.columns)})
+    if spec is None:
+        return Validated(df, [], [], int(df.isna().any(axis=1).sum()))
+    names = [c.name for c in spec]
+    known = set(names)
+    problems: list[dict] = []
+    out: dict[str, pd.Series] = {}
+    for col in spec:
+        if col.name not in df.columns:
+            if col.required:
+                problems.append({"column": col.name, "problem": "missing",
+                                 "expected": col.type})
+            out[col.name] = pd.Series(np.nan, index=df.index,
+                                      dtype="float64" if col.type in NUMERIC_TYPES else object)
+            continue
+        s = df[col.name]
+        nulls = s.isna()
+        any_null, all_null = bool(nulls.any()), bool(nulls.all())
+        if col.type in NUMERIC_TYPES:
+            if s.dtype.kind in "iuf":
+                kind = "floating"
+            elif all_null:
+                kind = "empty"
+            else:
+                kind = _kind(s[~nulls] if any_null else s)
+            if kind not in NUMERIC_KINDS:
+                problems.append({"column": col.name, "problem": "wrong_type",
+                                 "expected": col.type, "got": KIND_NAMES.get(kind, kind)})
+                continue
+            values = s.to_numpy(dtype="float64", na_value=np.nan)
+            bad = np.isinf(values)
+            if bad.any():
+                rows = np.flatnonzero(bad)
+                problems.append({"column": col.name, "problem": "not_finite",
+                                 "rows": rows[:20].tolist(), "count": int(bad.sum())})
+                continue
+            if col.type in ("long", "integer") and not any_null and \
+                    bool(np.all(np.mod(values, 1) == 0)):
+                out[col.name] = pd.Series(values.astype("int64" if col.type == "long"
+                                                         else "int32"), index=df.index)
+            elif col.type == "float":
+                out[col.name] = pd.Series(values.astype("float32"), index=df.index)
+            else:
+                out[col.name] = pd.Series(values, index=df.index)
+        elif col.type == "string":
+            kind = "empty" if all_null else _kind(s[~nulls] if any_null else s)
+            if kind not in ("string", "empty"):
+                problems.append({"column": col.name, "problem": "wrong_type",
+                                 "expected": "string", "got": KIND_NAMES.get(kind, kind)})
+                continue
+            s = s.astype(object)
+            out[col.name] = s.where(~nulls, np.nan) if any_null else s
+        elif col.type == "boolean":
+            kind = "empty" if all_null else _kind(s[~nulls] if any_null else s)
+            if kind not in ("boolean", "empty"):
+                problems.append({"column": col.name, "problem": "wrong_type",
+                                 "expected": "boolean", "got": KIND_NAMES.get(kind, kind)})
+                continue
+            out[col.name] = s
+        else:
+            out[col.name] = s
+    if problems:
+        summary = ", ".join(f"{p['column']} ({p['problem'].replace('_', ' ')})"
+                            for p in problems)
+        reason = sorted({"missing_column" if p["problem"] == "missing" else p["problem"]
+                         for p in problems})
+        raise ApiError(422, "signature_violation",
+                       f"input does not match the model signature: {summary}",
+                       {"columns": problems}, reason=reason)
+    frame = pd.DataFrame(out, index=df.index)[names]
+    unknown = [str(c) for c in df.columns if c not in known]
+    warnings = []
+    if unknown:
+        warnings.append({"code": "unknown_columns", "columns": unknown,
+                         "message": "columns not in the model signature were ignored"})
+    null_rows = int(frame.isna().any(axis=1).sum())
+    return Validated(frame.reset_index(drop=True), warnings, unknown, null_rows)
