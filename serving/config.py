@@ -40,6 +40,9 @@ class Config:
     model_cache_dir: str = "mlruns/model-cache"
     # MODELWATCH_REGISTRY_TIMEOUT seconds for one registry call (5)
     registry_timeout: int = 5
+    # MODELWATCH_TRUST_REGISTRY (on): allow MLflow to deserialize the registry's models
+    # (sets MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true unless that is set explicitly)
+    trust_registry: bool = True
     # MODELWATCH_STORE_URL (sqlite:///mlruns/predictions.db)
     store_url: str = "sqlite:///mlruns/predictions.db"
     # MODELWATCH_SPILL_DIR (mlruns/spill): JSON lines kept while the store is down
@@ -98,6 +101,7 @@ class Config:
                 except ValueError as exc:
                     raise ValueError(f"{var}={raw!r} is not a valid {cast.__name__}") from exc
         values["shadow"] = _env_bool(env.get("MODELWATCH_SHADOW"), False)
+        values["trust_registry"] = _env_bool(env.get("MODELWATCH_TRUST_REGISTRY"), True)
         values.update(overrides)
         return cls(**values)
 

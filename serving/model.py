@@ -152,18 +152,23 @@ class ModelCache:
     def version_dir(self, version: str) -> Path:
         return self.root / "versions" / str(version)
 
-    def fetch(self, name: str, version: str, tracking_uri: str, registry_uri: str) -> Path:
+    def fetch(self, client, name: str, version: str, tracking_uri: str) -> Path:
+        """The local directory of `version`, downloaded through `client` if not cached."""
         dst = self.version_dir(version)
         if (dst / "MLmodel").is_file():
             return dst
         from mlflow.artifacts import download_artifacts
 
+        # Resolve the artifact location with our own client: `models:/` URIs would be
+        # resolved against the process-wide tracking URI, not this app's registry.
+        uri = client.get_model_version_download_uri(name, version)
+        if uri.startswith("models:/m-"):  # an MLflow 3 LoggedModel
+            uri = client.get_logged_model(uri[len("models:/"):].split("/")[0]).artifact_location
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.parent / f".tmp-{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            local = Path(download_artifacts(artifact_uri=f"models:/{name}/{version}",
-                                            dst_path=str(tmp), tracking_uri=tracking_uri,
-                                            registry_uri=registry_uri))
+            local = Path(download_artifacts(artifact_uri=uri, dst_path=str(tmp),
+                                            tracking_uri=tracking_uri))
             if not (local / "MLmodel").is_file():
                 found = next(tmp.rglob("MLmodel"), None)
                 if found is None:
@@ -235,6 +240,12 @@ class ModelManager:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(config.registry_timeout))
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        # MLflow refuses to unpickle (or un-skops) a model unless this is set: the
+        # configured registry is this service's trust boundary, so serving opts in unless
+        # the operator set the variable (MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false refuses).
+        if config.trust_registry:
+            os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -248,13 +259,21 @@ class ModelManager:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
-    def _run(self) -> None:
-        self.initial_load()
+    def _next_poll(self) -> float:
         interval = self.config.reload_interval
-        next_poll = time.monotonic() + interval if interval > 0 else float("inf")
+        if self.current is None:  # nothing served yet: keep trying, a little apart
+            return time.monotonic() + (min(interval, 2.0) if interval > 0 else 2.0)
+        return time.monotonic() + interval if interval > 0 else float("inf")
+
+    def _run(self) -> None:
+        try:
+            self.initial_load()
+        except Exception:
+            log.exception("initial model load failed")
+        next_poll = self._next_poll()
         while not self._stop.wait(self.STAMP_CHECK):
             stamp = self._stamp_mtime()
-            due = time.monotonic() >= next_poll or self.current is None
+            due = time.monotonic() >= next_poll
             if stamp != self._stamp_seen:
                 self._stamp_seen = stamp
                 due = True
@@ -264,12 +283,7 @@ class ModelManager:
                 self.poll()
             except Exception:
                 log.exception("model poll failed")
-            if interval > 0:
-                next_poll = time.monotonic() + interval
-            elif self.current is not None:
-                next_poll = float("inf")
-            else:
-                next_poll = time.monotonic() + 1.0
+            next_poll = self._next_poll()
 
     # -- registry ------------------------------------------------------------------------
     def client(self):
@@ -294,8 +308,7 @@ class ModelManager:
             raise RegistryUnavailable(f"registry at {self.config.registry}: {exc}") from None
 
     def _load_version(self, mv, alias: str) -> LoadedModel:
-        path = self.cache.fetch(self.name, mv.version, self.config.tracking_uri,
-                                self.config.registry)
+        path = self.cache.fetch(self.client(), self.name, mv.version, self.config.tracking_uri)
         model = load_local(path, self.name, mv.version, alias, mv.run_id, "registry")
         self.cache.point(alias, mv.version, model.run_id)
         return model
@@ -370,8 +383,10 @@ class ModelManager:
             try:
                 model = self._load_version(mv, self.alias)
             except Exception as exc:
-                log.exception("loading %s version %s failed", self.name, mv.version)
-                self.last_error = f"version {mv.version}: {exc}"
+                error = f"version {mv.version}: {exc}"
+                if error != self.last_error:  # once per distinct failure, not every poll
+                    log.exception("loading %s version %s failed", self.name, mv.version)
+                self.last_error = error
                 self.metrics.reloads.labels("failure").inc()
                 return {"result": "failure", "error": self.last_error}
             self._swap(model)
