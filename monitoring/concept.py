@@ -2,7 +2,7 @@
 
 Input data can look perfectly stable while the relation the model learned breaks: data
 drift tests and confidence-based estimation (``monitoring.performance``) cannot see it.
-Two signals can:
+Three label-based signals can:
 
 * :class:`ErrorStreamDetector` - an online change detector over the stream of
   per-prediction errors (1 = wrong, 0 = right) in the order labels arrive: river's ADWIN
@@ -11,6 +11,14 @@ Two signals can:
 * :func:`accuracy_divergence` - realized accuracy (labels) parting ways with estimated
   accuracy (no labels): the estimate assumes P(y | x) fixed, so a gap larger than
   sampling explains is concept drift showing.
+* :func:`calibration_drift` - the same comparison on the probabilities rather than the
+  0/1 outcome (Spiegelhalter's z-test of labels against calibrated probabilities): it
+  uses every prediction's confidence, not just which side of 0.5 it fell, and so needs
+  several times fewer labels to see a subtle change than accuracy does.
+
+How many labels it takes: a change in the error rate of size d shows at roughly
+10 * p (1 - p) / d^2 labels (ADWIN: a rise from 0.20 to 0.30 within ~500-900 labels, no
+false alarm over thousands of stable ones); a 2-point drop in accuracy needs thousands.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -23,19 +31,28 @@ Two signals can:
 True
 >>> accuracy_divergence(realized=0.83, estimated=0.84, n_labelled=800)["drifted"]
 False
+>>> q = rng.uniform(0.05, 0.6, 4000)                       # calibrated P(default)
+>>> calibration_drift(rng.random(4000) < q, q)["drifted"]   # labels follow the model
+False
+>>> calibration_drift(rng.random(4000) < np.clip(q + 0.08, 0, 1), q)["drifted"]
+True
 
 References: Bifet and Gavalda, "Learning from time-changing data with adaptive
 windowing", SDM 2007 (ADWIN); Page, "Continuous inspection schemes", Biometrika 1954
-(Page-Hinkley); Gama et al., "A survey on concept drift adaptation", ACM Computing
+(Page-Hinkley); Spiegelhalter, "Probabilistic prediction in patient management and
+clinical trials", Statistics in Medicine 1986 (the calibration z-test); Gama et al., "A survey on concept drift adaptation", ACM Computing
 Surveys 2014 (error-rate monitoring as concept drift detection).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Sequence
 
+import numpy as np
+import pandas as pd
 from river import drift as river_drift
+from scipy import stats
 
 
 class ErrorStreamDetector:
@@ -111,18 +128,56 @@ class ErrorStreamDetector:
 
 
 def accuracy_divergence(realized: float | None, estimated: float | None, n_labelled: int,
-                        tolerance: float = 0.03, z: float = 3.0) -> dict:
+                        tolerance: float = 0.01, z: float = 3.0, se: float | None = None) -> dict:
     """Do realized and estimated accuracy part ways more than sampling explains?
 
     Drift when realized accuracy falls below the estimate by more than ``tolerance``
-    *and* by more than ``z`` standard errors of a proportion over ``n_labelled`` labels.
-    Only a shortfall counts: the model doing better than expected is no concept drift.
+    *and* by more than ``z`` standard errors. ``se`` is the estimate's sampling error on
+    the labelled rows (``estimate_performance(...)["estimated_accuracy_se"]``); by
+    default that of a proportion over ``n_labelled``. Compute the estimate over the
+    labelled rows only, so that which labels arrive does not bias the comparison. Only a
+    shortfall counts: the model doing better than expected is no concept drift.
     """
     out = {"realized": realized, "estimated": estimated, "gap": None, "threshold": None, "drifted": False}
     if realized is None or estimated is None or n_labelled <= 0:
         return out
     gap = float(estimated) - float(realized)
-    se = math.sqrt(max(estimated * (1 - estimated), 1e-6) / n_labelled)
+    if se is None:
+        se = math.sqrt(max(estimated * (1 - estimated), 1e-6) / n_labelled)
     threshold = max(tolerance, z * se)
     out.update(gap=gap, threshold=threshold, drifted=bool(gap > threshold))
+    return out
+
+
+def calibration_drift(y_true: Sequence, proba, calibrator=None, positive_label=1, alpha: float = 0.001) -> dict:
+    """Spiegelhalter's z-test: do the labels still follow the model's probabilities?
+
+    ``proba`` is the positive-class probability (or an (n, 2) matrix); with a fitted
+    ``ConfidenceCalibrator`` it is calibrated first, so a model that was miscalibrated
+    from the start does not count as drift. Rows without a label are ignored. Under no
+    concept drift z ~ N(0, 1); drift when the two-sided p-value is below ``alpha``.
+    Binary models only (for others use :func:`accuracy_divergence`).
+    """
+    proba = np.asarray(proba, dtype=float)
+    if calibrator is not None:
+        q = calibrator.positive_probability(proba)
+    else:
+        q = proba[:, 1] if proba.ndim == 2 else proba
+    labels = pd.Series(np.asarray(y_true, dtype=object))
+    known = labels.notna().to_numpy()
+    out = {"n_labelled": int(known.sum()), "z": None, "p_value": None, "observed_brier": None,
+           "expected_brier": None, "drifted": False}
+    if not known.any():
+        return out
+    q = q[known]
+    y = np.array([v == positive_label or (isinstance(v, str) and v == str(positive_label))
+                  for v in labels[known].tolist()], dtype=float)
+    # Under calibration E[(y - q)^2] = q(1 - q); the numerator is the summed excess
+    # squared error, the denominator its standard deviation.
+    num = float(np.sum((y - q) * (1 - 2 * q)))
+    den = math.sqrt(float(np.sum((1 - 2 * q) ** 2 * q * (1 - q))))
+    z = num / den if den > 0 else 0.0
+    p = float(2 * stats.norm.sf(abs(z)))
+    out.update(z=z, p_value=p, observed_brier=float(np.mean((y - q) ** 2)),
+               expected_brier=float(np.mean(q * (1 - q))), drifted=bool(p < alpha))
     return out
