@@ -1,0 +1,155 @@
+"""DESIGN.md's contracts as data, and PromQL helpers, for the stack configuration tests.
+
+The lists below are the contract the configs are written against. When DESIGN.md is
+present (../shared/DESIGN.md beside the repository, as in CI), a test checks that they
+still say the same thing as DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DESIGN_MD = ROOT.parent / "shared" / "DESIGN.md"
+PROMETHEUS_DIR = ROOT / "monitoring" / "prometheus"
+ALERTMANAGER_DIR = ROOT / "monitoring" / "alertmanager"
+GRAFANA_DIR = ROOT / "monitoring" / "grafana"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DATASOURCE_UID = "modelwatch-prometheus"
+
+PREFIX = "modelwatch_"
+SERVING_METRICS = {
+    "http_requests_total": ("endpoint", "method", "status"),
+    "http_request_duration_seconds": ("endpoint",),
+    "http_requests_in_flight": (),
+    "predictions_total": ("model_version", "predicted_class"),
+    "prediction_score": ("model_version",),
+    "model_predict_duration_seconds": (),
+    "input_errors_total": ("reason",),
+    "model_info": ("model", "version", "alias"),
+    "model_reloads_total": ("result",),
+    "fallback_active": (),
+}
+MONITOR_METRICS = {
+    "drift_score": ("feature", "test"),
+    "drift_detected": ("feature",),
+    "dataset_drift_share": (),
+    "dataset_drift_detected": (),
+    "prediction_drift_score": (),
+    "live_accuracy": (),
+    "live_f1": (),
+    "live_roc_auc": (),
+    "label_coverage_ratio": (),
+    "estimated_accuracy": (),
+    "concept_drift_detected": (),
+    "integrity_missing_ratio": ("feature",),
+    "integrity_out_of_range_ratio": ("feature",),
+    "integrity_issue": ("kind", "feature"),
+    "monitor_window_rows": (),
+    "monitor_last_run_timestamp_seconds": (),
+    "monitor_run_duration_seconds": (),
+    "retrains_total": ("result",),
+    "retrain_in_progress": (),
+    "retrain_last_success_timestamp_seconds": (),
+}
+HISTOGRAMS = {"http_request_duration_seconds", "prediction_score", "model_predict_duration_seconds"}
+# Series Prometheus itself makes.
+PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds"}
+
+# alert -> (severity, action), DESIGN.md "Alerts". Burn-rate alerts: every alert named SLO*.
+ALERTS = {
+    "ServingDown": ("critical", "page"),
+    "HighErrorRate": ("critical", "page"),
+    "HighLatencyP99": ("major", "page"),
+    "DataDriftDetected": ("major", "retrain"),
+    "ConceptDriftDetected": ("major", "retrain"),
+    "ModelAccuracyDegraded": ("critical", "retrain"),
+    "DataIntegrityViolation": ("major", "page"),
+    "LowLabelCoverage": ("minor", "page"),
+    "MonitorStale": ("major", "page"),
+    "RetrainingFailed": ("major", "page"),
+}
+SLO_ALERT = ("major", "page")
+SEVERITIES = ("critical", "major", "minor")
+
+
+def contract_series() -> set[str]:
+    """Every series name the services expose under the contract."""
+    names = set()
+    for base in {**SERVING_METRICS, **MONITOR_METRICS}:
+        if base in HISTOGRAMS:
+            names |= {f"{PREFIX}{base}_bucket", f"{PREFIX}{base}_sum", f"{PREFIX}{base}_count"}
+        else:
+            names.add(PREFIX + base)
+    return names
+
+
+def load_yaml(path: Path):
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def rule_files() -> list[Path]:
+    return sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
+
+
+def rules() -> list[dict]:
+    """Every rule of every shared rule file, with its group's name under `_group`."""
+    out = []
+    for path in rule_files():
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                out.append({**rule, "_group": group["name"], "_file": path.name})
+    return out
+
+
+def recording_rule_names() -> set[str]:
+    return {r["record"] for r in rules() if "record" in r}
+
+
+def alerting_rules() -> list[dict]:
+    return [r for r in rules() if "alert" in r]
+
+
+# --- PromQL -----------------------------------------------------------------------------
+
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
+             "unless", "offset", "inf", "nan", "atan2"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (functions, keywords, labels left out)."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    s = re.sub(r"'(?:[^'\\]|\\.)*'", "''", s)
+    s = re.sub(r"`[^`]*`", "``", s)
+    s = re.sub(r"\{[^}]*\}", " ", s)
+    s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)
+    s = re.sub(r"\boffset\s+-?[0-9a-z]+", " ", s)
+    found = re.findall(r"(?<![\w:.$])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()", s)
+    return {n for n in found if n.lower() not in _KEYWORDS}
+
+
+def design_metrics() -> dict[str, tuple[str, ...]] | None:
+    """{name: labels} from DESIGN.md's Metrics section, or None without DESIGN.md."""
+    if not DESIGN_MD.exists():
+        return None
+    text = DESIGN_MD.read_text()
+    section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    out = {}
+    for name, labels in re.findall(r"`([a-z][a-z0-9_]*)(?:\{([a-z0-9_,]+)\})?`", section):
+        if name == "modelwatch_" or name == "model_version" or name.startswith("_"):
+            continue
+        out[name] = tuple(labels.split(",")) if labels else ()
+    return out
+
+
+def design_alert_names() -> set[str] | None:
+    if not DESIGN_MD.exists():
+        return None
+    text = DESIGN_MD.read_text()
+    section = text.split("## Alerts", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`([A-Z][A-Za-z0-9]+)`", section))
