@@ -49,6 +49,14 @@ def on_starting(server):
             os.unlink(full)
 
 
+def post_fork(server, worker):
+    import logging
+
+    logging.basicConfig(
+        level=getattr(logging, loglevel.upper(), logging.INFO),
+        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

@@ -61,6 +61,7 @@ def register_version(url: str, name: str, seed: int = 1, alias: str | None = Non
         path = Path(tmp) / "model"
         mlflow.sklearn.save_model(
             pipe, str(path), serialization_format="pickle",
+            pip_requirements=["scikit-learn", "pandas"],  # no slow inference subprocess
             signature=infer_signature(X, pipe.predict_proba(X)[:, 1]),
             input_example=X.head(3))
         client.log_artifacts(run.info.run_id, str(path), "model")
