@@ -57,6 +57,11 @@ def container_path_to_repo(service: dict, path: str) -> Path | None:
     return repo_path(best.source) / rest
 
 
+def interpolated(value: str, fill: str = "secret") -> str:
+    """`value` with compose's ${VAR...} interpolations replaced by `fill` (URLs parse)."""
+    return re.sub(r"\$\{\w+[^}]*\}", fill, str(value))
+
+
 def command_flag(service: dict, flag: str) -> str | None:
     """The value of `--flag value` or `--flag=value` in a service's command."""
     command = service.get("command") or []
@@ -88,7 +93,7 @@ def published_ports(service: dict) -> list[tuple[str | None, str, str]]:
             out.append((spec.get("host_ip"), str(spec.get("published", "")), str(spec["target"])))
             continue
         spec = str(spec).split("/")[0]
-        m = re.fullmatch(r"(?:(\[[^\]]+\]|[\d.]+):)?(?:([\d-]+):)?([\d-]+)", spec)
+        m = re.fullmatch(r"(?:(\[[^\]]+\]|\d+\.\d+\.\d+\.\d+):)?(?:([\d-]+):)?([\d-]+)", spec)
         assert m, f"cannot parse port {spec!r}"
         out.append((m.group(1), m.group(2) or "", m.group(3)))
     return out
