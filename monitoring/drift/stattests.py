@@ -62,9 +62,22 @@ def _union_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _cdfs(ref: ColumnProfile, cur: ColumnProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both empirical CDFs on the sorted union of the two samples' values."""
-    grid = _union_sorted(ref.values, cur.values)
-    return grid, ref.cdf(grid), cur.cdf(grid)
+    """Both empirical CDFs on the sorted union of the two samples' values.
+
+    One stable argsort of the two already-sorted value arrays (a linear merge in
+    timsort) and two cumulative sums; cheaper than a binary search per grid point.
+    """
+    merged = np.concatenate((ref.values, cur.values))
+    order = np.argsort(merged, kind="stable")
+    grid = merged[order]
+    cum_ref = np.concatenate((ref.counts, np.zeros(cur.values.size, np.int64)))[order].cumsum()
+    cum_cur = np.concatenate((np.zeros(ref.values.size, np.int64), cur.counts))[order].cumsum()
+    # A value present in both samples appears twice; only its last copy carries both
+    # samples' counts up to and including it.
+    last = np.empty(grid.size, dtype=bool)
+    last[-1] = True
+    np.not_equal(grid[1:], grid[:-1], out=last[:-1])
+    return grid[last], cum_ref[last] / ref.n, cum_cur[last] / cur.n
 
 
 def aligned_counts(ref: ColumnProfile, cur: ColumnProfile) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,1 @@
+"""Benchmarks against the peers; results in bench/results/."""
