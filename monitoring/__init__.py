@@ -1,4 +1,20 @@
 """modelwatch monitoring: drift, integrity, performance and concept drift as a library.
 
-See DESIGN.md, "Monitoring as a library".
+The monitor service is built on these; each works on a user's own frames
+(DESIGN.md, "Monitoring as a library"):
+
+=============================== =============================================================
+``monitoring.drift``            ``ReferenceProfile`` (once, at training time), ``detect_drift``
+                                (per column, Evidently's tests and verdicts, ~100x faster),
+                                ``prediction_drift``
+``monitoring.multivariate``     ``ReconstructionDrift``: PCA reconstruction error (NannyML)
+``monitoring.integrity``        ``check_integrity``: missing, types, range, unseen categories,
+                                swapped columns
+``monitoring.performance``      ``realized_performance`` (labels), ``estimate_performance``
+                                (CBPE, with ``training.calibration.ConfidenceCalibrator``)
+``monitoring.concept``          ``ErrorStreamDetector`` (ADWIN / Page-Hinkley),
+                                ``accuracy_divergence``, ``calibration_drift``
+``monitoring.report``           ``drift_report``: Evidently's HTML report of a window
+``monitoring.cli``              ``drift_command``: ``modelwatch drift REFERENCE CURRENT``
+=============================== =============================================================
 """

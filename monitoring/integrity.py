@@ -116,6 +116,8 @@ class IntegrityChecker:
     def check(self, profile: ReferenceProfile | pd.DataFrame, current: pd.DataFrame) -> list[dict]:
         if not isinstance(profile, ReferenceProfile):
             profile = ReferenceProfile.from_frame(profile)
+        if not all(isinstance(c, str) for c in current.columns):
+            current = current.rename(columns=str)  # profiles name columns as strings
         issues: list[dict] = []
         present = [c for c in profile.columns if c in current.columns]
         for name in profile.columns:

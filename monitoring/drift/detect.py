@@ -139,6 +139,8 @@ def detect_drift(
     """
     profile = reference if isinstance(reference, ReferenceProfile) else \
         ReferenceProfile.from_frame(reference, categorical=categorical)
+    if not all(isinstance(c, str) for c in current.columns):
+        current = current.rename(columns=str)  # profiles name columns as strings
     names = list(profile.columns) if columns is None else list(columns)
     results: dict[str, ColumnDrift] = {}
     skipped: dict[str, str] = {}

@@ -190,6 +190,8 @@ class ColumnProfile:
             raise ValueError(f"column {name!r}: kind must be {NUMERIC!r} or {CATEGORICAL!r}")
         missing = series.isna()
         vc = series[~missing].value_counts(sort=True)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            vc = vc[vc > 0]  # declared but unobserved categories are not values
         values = np.array([_jsonable(v) for v in vc.index], dtype=object)
         return cls(name, CATEGORICAL, str(series.dtype), int(len(series)), int(missing.sum()),
                    values, vc.to_numpy(dtype=np.int64))
