@@ -1,0 +1,63 @@
+"""The contract the stack configs are checked against: DESIGN.md, the services' own metric
+registries, and the PromQL helper the other tests rely on."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.stack_config import contract as c
+
+
+def test_contract_lists_match_design_md():
+    design = c.design_metrics()
+    if design is None:
+        pytest.skip(f"{c.DESIGN_MD} not found")
+    assert design == {**c.SERVING_METRICS, **c.MONITOR_METRICS}
+
+
+def test_metric_names_extraction():
+    assert c.metric_names(
+        'histogram_quantile(0.99, sum by (le, endpoint) (rate(modelwatch_x_bucket{endpoint!~"/?(metrics)"}[5m])))'
+    ) == {"modelwatch_x_bucket"}
+    assert c.metric_names("a:b:c > 0.05 and on (job) d:e:f > 1e-3 unless g offset 1m") == {"a:b:c", "d:e:f", "g"}
+    assert c.metric_names('sum(x) by (le) / ignoring(instance) group_left y or vector(0)') == {"x", "y"}
+    assert c.metric_names('time() - max(up{job="monitor"} == bool 0)') == {"up"}
+    assert c.metric_names('label_replace(z, "dst", "$1", "src", "(.*)")') == {"z"}
+    assert c.metric_names("sum without (pid) (rate(w[$__rate_interval]))") == {"w"}
+
+
+def test_unknown_metrics_are_caught():
+    allowed = c.contract_series() | c.recording_rule_names() | c.PROMETHEUS_SERIES
+    assert c.metric_names("rate(modelwatch_http_requests_total[5m])") <= allowed
+    assert not c.metric_names("rate(modelwatch_http_request_total[5m])") <= allowed  # typo
+    assert not c.metric_names("modelwatch_prediction_score") <= allowed  # a histogram has no bare series
+    assert not c.metric_names("modelwatch_live_accuracy_total") <= allowed
+
+
+def _registry_metrics(registry) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """{exposed base name: (type, label names)} of a prometheus_client registry."""
+    out = {}
+    for collector in set(registry._collector_to_names):  # noqa: SLF001 (labels of childless metrics)
+        for family in collector.describe() or collector.collect():
+            name = family.name + ("_total" if family.type == "counter" else "")
+            out[name] = (family.type, tuple(getattr(collector, "_labelnames", ())))
+    return out
+
+
+def _check(exposed: dict, expected: dict[str, tuple[str, ...]], extra_labels: tuple[str, ...] = ()):
+    for base, labels in expected.items():
+        name = c.PREFIX + base
+        assert name in exposed, f"{name} is not exposed"
+        kind, names = exposed[name]
+        assert (kind == "histogram") == (base in c.HISTOGRAMS), f"{name} is a {kind}"
+        assert set(labels) <= set(names) <= set(labels) | set(extra_labels), f"{name}{{{','.join(names)}}}"
+
+
+def test_serving_exposes_the_contract_metrics():
+    metrics = pytest.importorskip("serving.metrics", reason="serving.metrics is not importable yet")
+    _check(_registry_metrics(metrics.Metrics().registry), c.SERVING_METRICS)
+
+
+def test_monitor_exposes_the_contract_metrics():
+    metrics = pytest.importorskip("monitoring.service.metrics", reason="monitoring.service.metrics is not importable yet")
+    _check(_registry_metrics(metrics.MonitorMetrics().registry), c.MONITOR_METRICS, extra_labels=("model_version",))
