@@ -56,8 +56,15 @@ def _check(exposed: dict, expected: dict[str, tuple[str, ...]], extra_labels: tu
 def test_serving_exposes_the_contract_metrics():
     metrics = pytest.importorskip("serving.metrics", reason="serving.metrics is not importable yet")
     _check(_registry_metrics(metrics.Metrics().registry), c.SERVING_METRICS)
+    # the latency SLI (recording.yml) counts requests in the le="0.5" bucket
+    assert 0.5 in metrics.LATENCY_BUCKETS
 
 
 def test_monitor_exposes_the_contract_metrics():
     metrics = pytest.importorskip("monitoring.service.metrics", reason="monitoring.service.metrics is not importable yet")
-    _check(_registry_metrics(metrics.MonitorMetrics().registry), c.MONITOR_METRICS, extra_labels=("model_version",))
+    monitor = metrics.MonitorMetrics()
+    _check(_registry_metrics(monitor.registry), c.MONITOR_METRICS, extra_labels=("model_version",))
+    # RetrainingFailed selects result="failed"; the series exists from the start
+    results = {s.labels.get("result") for f in monitor.registry.collect() if f.name == "modelwatch_retrains"
+               for s in f.samples}
+    assert "failed" in results
