@@ -121,6 +121,8 @@ def test_startup_order():
         assert waits(name, "trainer", "service_completed_successfully")
         assert waits(name, "mlflow", "service_healthy")
         assert waits(name, "postgres", "service_healthy")
+    # no scraping before the scraped exist (ServingDown fires on an absent target)
+    assert waits("prometheus", "serving", "service_started") and waits("prometheus", "monitor", "service_started")
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
