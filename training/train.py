@@ -124,18 +124,22 @@ def report(outcome: Outcome) -> None:
 
 
 def _log_params(dataset, config: TrainConfig, splits: Splits) -> None:
-    mlflow.log_params({
-        "data": dataset.source, "target": dataset.target, "model_name": config.model_name,
-        "model_type": config.model_type, "seed": config.seed, "promote": config.promote,
+    """The run's parameters; under `mlflow run` the project's own are logged already,
+    and MLflow refuses to change a logged value, so those keys are left alone."""
+    params = {
+        "target": dataset.target, "model_name": config.model_name, "model_type": config.model_type,
+        "seed": config.seed, "promote": config.promote, "trigger": config.trigger,
         "min_score": config.min_score, "tolerance": config.tolerance,
-        "n_rows": len(dataset.frame), "n_train": len(splits.train),
+        "data_source": dataset.source, "rows_used": len(dataset.frame), "n_train": len(splits.train),
         "n_calibration": len(splits.calibration), "n_holdout": len(splits.holdout),
         "numeric_features": ",".join(dataset.numeric), "categorical_features": ",".join(dataset.categorical),
-    })
+    }
+    logged = mlflow.get_run(mlflow.active_run().info.run_id).data.params
+    mlflow.log_params({k: v for k, v in params.items() if k not in logged})
 
 
 def _log_datasets(dataset, splits: Splits) -> None:
-    source = None if dataset.source.startswith("simulator:") else dataset.source
+    source = dataset.source if Path(dataset.source).is_file() else None
     for context, frame in (("training", splits.train), ("evaluation", splits.holdout)):
         logged = mlflow.data.from_pandas(frame, source=source, targets=dataset.target, name=context)
         mlflow.log_input(logged, context=context)
@@ -168,9 +172,26 @@ def _log_and_register(model, dataset, splits: Splits, model_name: str) -> str:
     signature = infer_signature(example, model.predict(example))
     info = mlflow.sklearn.log_model(
         model, name="model", signature=signature, input_example=example,
-        registered_model_name=model_name,
+        registered_model_name=model_name, skops_trusted_types=_own_types(model),
+        pip_requirements=_model_requirements(),
     )
     return str(info.registered_model_version)
+
+
+def _model_requirements() -> list[str]:
+    """What the model needs to load, pinned to this environment. Stating it spares MLflow's
+    inference, which imports the model in a subprocess (about 10 s a run)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "skops")]
+
+
+def _own_types(model) -> list[str]:
+    """The types skops must be told to trust to load this model: we built it, so all of
+    them. skops (MLflow's default format) refuses, unlike pickle, to run anything else."""
+    import skops.io
+
+    return skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
 
 def _judge(model, dataset, splits: Splits, config: TrainConfig, metrics: dict, version: str) -> gate.Decision:

@@ -56,7 +56,7 @@ def test_simulated_model_is_registered_and_promoted(simulated, client):
 
 def test_model_has_signature_example_and_loads(simulated):
     model = mlflow.pyfunc.load_model(f"models:/credit-sim@production")
-    inputs = {c.name: str(c.type) for c in model.metadata.get_input_schema().inputs}
+    inputs = {c.name: c.type.name for c in model.metadata.get_input_schema().inputs}
     assert inputs["income"] == "double" and inputs["region"] == "string" and len(inputs) == 11
     sample = generate(50, "baseline", seed=123).drop(columns="defaulted")
     assert set(np.unique(model.predict(sample))) <= {0, 1}
