@@ -250,11 +250,17 @@ class IntegrityChecker:
 
         Distances are KS distances (scale-free, in [0, 1]) for numeric columns and total
         variation distances for categorical ones. Only columns that do not fit their own
-        reference are candidates, which keeps the pairwise search small.
+        reference are candidates, which keeps the pairwise search small. A numeric and a
+        categorical column swapped show as text where numbers belong and the reverse;
+        each is re-read as the other's kind and compared the same way.
         """
-        def misfit(ref: ColumnProfile, c: ColumnProfile) -> float:
-            if ref.n == 0 or c.n == 0:
-                return 0.0
+        def misfit(ref: ColumnProfile, c: ColumnProfile, series: pd.Series) -> float:
+            if ref.n == 0:
+                return 0.0  # nothing to compare against
+            if c.n == 0:
+                # Values present but none readable as this kind: as far off as it gets.
+                # All missing is the missing rule's business, not a swap.
+                return 1.0 if series.notna().any() else 0.0
             if ref.kind == NUMERIC:
                 return ks(ref, c)[0]
             return _tvd(ref, c)
@@ -268,21 +274,18 @@ class IntegrityChecker:
         candidates = []
         for name, c in cur.items():
             ref = profile[name]
-            own = misfit(ref, c)
-            if own > max(noise(ref, c), 0.1):
+            own = misfit(ref, c, current[name])
+            if own > max(noise(ref, c), 0.1) or (own == 1.0 and c.n == 0):
                 candidates.append((name, own))
         found, used = [], set()
         for (a, own_a), (b, own_b) in itertools.combinations(candidates, 2):
             if a in used or b in used:
                 continue
             ra, rb = profile[a], profile[b]
-            if ra.kind != rb.kind:
-                continue
-            # Re-read each column as if it had the other's kind (a categorical swap
-            # keeps the same kind, so the current profiles can be reused).
-            ca = ColumnProfile.from_series(current[a].rename(a), rb.kind)
-            cb = ColumnProfile.from_series(current[b].rename(b), ra.kind)
-            cross = max(misfit(rb, ca), misfit(ra, cb))
+            # Read each column as if it were the other one (same kind: the same reading).
+            ca = cur[a] if ra.kind == rb.kind else ColumnProfile.from_series(current[a].rename(a), rb.kind)
+            cb = cur[b] if ra.kind == rb.kind else ColumnProfile.from_series(current[b].rename(b), ra.kind)
+            cross = max(misfit(rb, ca, current[a]), misfit(ra, cb, current[b]))
             if cross * self.swap_ratio < min(own_a, own_b):
                 used.update((a, b))
                 found.append(_issue(

@@ -23,6 +23,7 @@ monitor ML and LLM-powered systems", https://github.com/evidentlyai/evidently.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -65,7 +66,10 @@ def run_data_drift_preset(reference: pd.DataFrame, current: pd.DataFrame,
     ref = Dataset.from_pandas(reference[columns], data_definition=definition)
     cur = Dataset.from_pandas(current[columns], data_definition=definition)
     report = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True)
-    return report.run(current_data=cur, reference_data=ref)
+    with warnings.catch_warnings():
+        # scipy warns on every chi-square against an unseen category; noise in a monitor
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return report.run(current_data=cur, reference_data=ref)
 
 
 _COLUMN_TEST = re.compile(r"^Value Drift for column (.+)$")

@@ -88,3 +88,9 @@ def test_swaps_of_any_kind_are_named_as_the_pair(profile):
                              ("swapped_columns", ("home_ownership", "region"))}
     # a drifted column is not a swap
     assert check_integrity(profile, generate(1000, "covariate", seed=37)[FEATURES])[0]["kind"] == "unseen_category"
+
+
+def test_a_numeric_and_a_categorical_column_swapped(profile):
+    cur = generate(800, "baseline", seed=38)[FEATURES]
+    cur["income"], cur["channel"] = cur["channel"].copy(), cur["income"].copy()
+    assert kinds(check_integrity(profile, cur)) == {("swapped_columns", ("income", "channel"))}

@@ -26,6 +26,7 @@ def samples():
     return rng.normal(0, 1, 700), rng.normal(0.2, 1.1, 400)
 
 
+@pytest.mark.filterwarnings("ignore:ks_2samp")
 @pytest.mark.parametrize("n_ref,n_cur", [(700, 400), (30, 12000), (15000, 20000)])
 def test_ks_matches_scipy_exact_and_asymptotic(n_ref, n_cur):
     rng = np.random.default_rng(n_ref)
