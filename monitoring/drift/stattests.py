@@ -209,7 +209,11 @@ def ztest(ref: ColumnProfile, cur: ColumnProfile) -> tuple[float, float]:
     if ref.kind == NUMERIC:
         first = min(ref.values[0], cur.values[0])
     else:
-        first = sorted(set(ref.values.tolist()) | set(cur.values.tolist()))[0]
+        keys = set(ref.values.tolist()) | set(cur.values.tolist())
+        try:
+            first = sorted(keys)[0]
+        except TypeError:  # mixed types (Evidently fails here); any fixed order will do
+            first = sorted(keys, key=repr)[0]
     p1 = 1.0 - float(ref.counts[ref.values == first].sum()) / ref.n
     p2 = 1.0 - float(cur.counts[cur.values == first].sum()) / cur.n
     pooled = (p1 * ref.n + p2 * cur.n) / (ref.n + cur.n)
