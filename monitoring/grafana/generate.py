@@ -292,11 +292,11 @@ def model_quality() -> dict:
         "max by (model, version, alias) (modelwatch_model_info) == 1", "{{model}} v{{version}} ({{alias}})",
         instant=True)], "short", "The version each replica has loaded.", text_mode="name"), 6, 4)
     g.add(stat("Realized accuracy", [target(f"min(modelwatch_live_accuracy{{{MV}}})", instant=True)],
-               "percentunit", "Accuracy on labelled feedback in the monitor's window.",
-               thresholds=[(None, "red"), (0.75, "green")]), 4, 4)
+               "percentunit", "Accuracy on labelled feedback in the monitor's window. The alert holds it "
+               "to the version's reference accuracy minus 0.05 (see the Accuracy row)."), 4, 4)
     g.add(stat("Estimated accuracy", [target(f"min(modelwatch_estimated_accuracy{{{MV}}})", instant=True)],
-               "percentunit", "Accuracy estimated from calibrated probabilities, no labels needed.",
-               thresholds=[(None, "red"), (0.75, "green")]), 4, 4)
+               "percentunit", "Accuracy estimated from calibrated probabilities, no labels needed. The alert "
+               "holds it to the version's reference accuracy minus 0.05."), 4, 4)
     g.add(stat("Label coverage", [target(f"min(modelwatch_label_coverage_ratio{{{MV}}})", instant=True)],
                "percentunit", "Share of the window's predictions with a label.",
                thresholds=[(None, "orange"), (0.1, "green")]), 4, 4)
@@ -307,11 +307,19 @@ def model_quality() -> dict:
                mappings=flag_mappings("model", "FALLBACK")), 3, 4)
 
     g.row("Accuracy")
+    g.add(timeseries("Accuracy: reference vs realized vs estimated", [
+        target(f"modelwatch_reference_accuracy{{{MV}}}", "reference v{{model_version}}"),
+        target(f"modelwatch_reference_accuracy{{{MV}}} - 0.05", "alert bar v{{model_version}}"),
+        target(f"modelwatch_live_accuracy{{{MV}}}", "realized v{{model_version}}"),
+        target(f"modelwatch_estimated_accuracy{{{MV}}}", "estimated v{{model_version}}"),
+    ], "percentunit", "Reference: the version's accuracy on its training holdout. ModelAccuracyDegraded "
+        "fires when realized or estimated accuracy stays below the alert bar (reference - 0.05) for 1m."),
+        24, 9)
     g.add(timeseries("Accuracy: realized vs estimated", [
         target(f"modelwatch_live_accuracy{{{MV}}}", "realized v{{model_version}}"),
         target(f"modelwatch_estimated_accuracy{{{MV}}}", "estimated v{{model_version}}"),
     ], "percentunit", "A gap between the two (realized below estimated) is the signature of concept "
-        "drift. Alert floor: 75%.", thresholds=[(None, "red"), (0.75, "transparent")]), 12, 9)
+        "drift."), 12, 9)
     g.add(timeseries("F1 and ROC AUC (realized)", [
         target(f"modelwatch_live_f1{{{MV}}}", "F1 v{{model_version}}"),
         target(f"modelwatch_live_roc_auc{{{MV}}}", "ROC AUC v{{model_version}}"),

@@ -54,7 +54,15 @@ MONITOR_METRICS = {
     "retrains_total": ("result",),
     "retrain_in_progress": (),
     "retrain_last_success_timestamp_seconds": (),
+    # Exported by monitoring/service/metrics.py (the source of truth for the monitor's names)
+    # and not yet in DESIGN.md's Metrics list: see DESIGN_PENDING.
+    "reference_accuracy": (),
+    "multivariate_drift_detected": (),
+    "monitor_errors_total": ("dependency",),
 }
+# Contract metrics DESIGN.md does not list yet. Each may be missing from DESIGN.md, but
+# once listed there it must carry the labels above; drop it from here then.
+DESIGN_PENDING = {"reference_accuracy", "multivariate_drift_detected", "monitor_errors_total"}
 HISTOGRAMS = {"http_request_duration_seconds", "prediction_score", "model_predict_duration_seconds"}
 # Series Prometheus itself makes.
 PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds"}
@@ -71,6 +79,7 @@ ALERTS = {
     "LowLabelCoverage": ("minor", "page"),
     "MonitorStale": ("major", "page"),
     "RetrainingFailed": ("major", "page"),
+    "MonitorDependencyFailing": ("minor", "page"),  # not yet in DESIGN.md's Alerts table
 }
 SLO_ALERT = ("major", "page")
 SEVERITIES = ("critical", "major", "minor")

@@ -149,6 +149,11 @@ def test_dashboards_cover_what_the_issue_asks_for():
     (board,) = [b for b in BOARDS.values() if b["uid"] == "modelwatch-model-quality"]
     (both,) = [p for p in d.iter_panels(board) if p["title"] == "Accuracy: realized vs estimated"]
     assert len(both["targets"]) == 2
+    (bar,) = [p for p in d.iter_panels(board) if p["title"] == "Accuracy: reference vs realized vs estimated"]
+    bar_exprs = [t["expr"] for t in bar["targets"]]
+    for metric in ("modelwatch_reference_accuracy", "modelwatch_live_accuracy", "modelwatch_estimated_accuracy"):
+        assert any(e.startswith(metric + "{") for e in bar_exprs), metric
+    assert any("modelwatch_reference_accuracy" in e and "- 0.05" in e for e in bar_exprs), "the alert bar"
     annotations = " ".join(a.get("expr", "") for a in board["annotations"]["list"])
     assert "modelwatch_model_info" in annotations and "modelwatch_model_reloads_total" in annotations
     drift = _exprs("modelwatch-drift")
