@@ -55,12 +55,14 @@ class ServingState:
         if self._stopped:
             return
         self._stopped = True
+        start = time.monotonic()
         self.models.stop()
         if self.shadow is not None:
             self.shadow.stop()
         self.log.close()
         self.log.store.close()
         self.store.close()
+        log.info("stopped: prediction log flushed in %.2fs", time.monotonic() - start)
 
 
 def create_app(config: Config | dict | None = None) -> Flask:

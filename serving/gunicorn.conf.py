@@ -28,6 +28,8 @@ preload_app = False
 timeout = int(os.environ.get("MODELWATCH_WORKER_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("MODELWATCH_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# gunicorn's control socket defaults to one path per user: two servers would fight over it.
+control_socket_disable = True
 accesslog = os.environ.get("MODELWATCH_ACCESS_LOG") or None
 loglevel = os.environ.get("MODELWATCH_LOG_LEVEL", "info")
 
@@ -55,6 +57,30 @@ def post_fork(server, worker):
     logging.basicConfig(
         level=getattr(logging, loglevel.upper(), logging.INFO),
         format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+
+
+def post_worker_init(worker):
+    """Bound the gthread worker's graceful shutdown by live requests, not idle clients.
+
+    gunicorn 26's gthread worker, once told to stop, waits in select() for up to the whole
+    graceful_timeout while any connection is open, and only closes expired keep-alive
+    connections after select returns: one idle keep-alive client holds the worker for
+    the full timeout, and the master's SIGKILL at that moment would beat our prediction
+    log flush in worker_exit. Here the wait is sliced and idle keep-alive connections are
+    closed as soon as the worker stops; requests in flight still finish.
+    """
+    wait = getattr(worker, "wait_for_and_dispatch_events", None)
+    if wait is None or not hasattr(worker, "keepalived_conns"):
+        return
+
+    def wait_while_stopping(timeout):
+        if not worker.alive:
+            for conn in list(worker.keepalived_conns):
+                conn.timeout = 0  # idle: murder_keepalived closes it right after this
+            timeout = min(timeout, 0.25)
+        return wait(timeout)
+
+    worker.wait_for_and_dispatch_events = wait_while_stopping
 
 
 def child_exit(server, worker):

@@ -158,16 +158,21 @@ def test_sigterm_under_load_stores_every_answered_prediction(server):
             if r.status_code == 200:
                 answered.extend(r.json()["prediction_ids"])
 
+    idle = requests.Session()  # an idle keep-alive client must not hold the shutdown
+    assert idle.get(f"{server.url}/health").ok
     threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
         t.start()
     time.sleep(2.0)
+    start = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)  # gunicorn's master: graceful shutdown
     server.proc.wait(60)
+    stopped_in = time.monotonic() - start
     stop.set()
     for t in threads:
         t.join()
     assert server.proc.returncode == 0
+    assert stopped_in < 15, f"graceful shutdown took {stopped_in:.1f}s"
     assert len(answered) > 100
     store = open_store(f"sqlite:///{server.tmp / 'predictions.db'}")
     stored = store.known_ids(answered)
