@@ -1,0 +1,1 @@
+"""modelwatch: the command line and the embedded stack that ties training, serving and monitoring together."""

@@ -1,0 +1,124 @@
+"""`modelwatch`: the one command a user types.
+
+Each subcommand is a thin layer over the package that does the work; see DESIGN.md,
+"The command line".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The `main` entry point's parameters (MLproject), as `--flag` options.
+TRAIN_PARAMS = ("data", "target", "model_name", "model_type", "n_rows", "seed", "holdout",
+                "promote", "trigger", "min_score", "tolerance")
+RETRAIN_PARAMS = ("model_name", "window", "max_rows", "trigger", "promote", "store_url")
+SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    return args.run(args) or 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelwatch", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands")
+
+    train = commands.add_parser("train", help="mlflow run the `main` entry point: train, register, gate")
+    for name in TRAIN_PARAMS:
+        train.add_argument(f"--{name.replace('_', '-')}", dest=name)
+    train.set_defaults(run=_mlflow_run, entry_point="main", params=TRAIN_PARAMS)
+
+    retrain = commands.add_parser("retrain", help="mlflow run the `retrain` entry point by hand")
+    for name in RETRAIN_PARAMS:
+        retrain.add_argument(f"--{name.replace('_', '-')}", dest=name)
+    retrain.set_defaults(run=_mlflow_run, entry_point="retrain", params=RETRAIN_PARAMS)
+
+    serve = commands.add_parser("serve", help="the serving API under gunicorn")
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("MODELWATCH_WORKERS", "2")))
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.set_defaults(run=_serve)
+
+    monitor = commands.add_parser("monitor", help="the monitor service")
+    monitor.add_argument("--port", type=int, default=8001)
+    monitor.add_argument("--host", default="127.0.0.1")
+    monitor.add_argument("--interval", type=float, help="seconds between windows (MODELWATCH_MONITOR_INTERVAL)")
+    monitor.set_defaults(run=_monitor)
+
+    simulate = commands.add_parser("simulate", help="drive /predict and /feedback with the simulated stream")
+    simulate.add_argument("--scenario", required=True, choices=SCENARIOS)
+    simulate.add_argument("--rate", type=float, default=20.0, help="rows a second")
+    simulate.add_argument("--duration", type=float, default=60.0, help="seconds")
+    simulate.add_argument("--batch", type=int, default=10, help="rows a request")
+    simulate.add_argument("--label-delay", type=float, default=5.0, help="seconds before a label arrives")
+    simulate.add_argument("--label-coverage", type=float, default=1.0, help="share of rows that get a label")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--url", default=os.environ.get("MODELWATCH_SERVING_URL", "http://127.0.0.1:8000"))
+    simulate.set_defaults(run=_simulate)
+
+    drift = commands.add_parser("drift", help="drift between two CSV or Parquet files")
+    drift.add_argument("reference")
+    drift.add_argument("current")
+    drift.add_argument("--json", action="store_true", help="the full result as JSON")
+    drift.set_defaults(run=_drift)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from serving.cli import serve
+
+    serve(args.workers, args.port, args.host)  # execs gunicorn
+    return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from monitoring.service.app import serve
+
+    serve(args.port, args.host, args.interval)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from modelwatch.traffic import simulate
+
+    summary = simulate(args.url, args.scenario, args.rate, args.duration, args.batch, args.label_delay,
+                       args.label_coverage, args.seed, progress=True)
+    print(summary.line())
+    return 0 if summary.predicted else 1
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from monitoring.cli import drift_command
+
+    return drift_command(args.reference, args.current, args.json)
+
+
+def _mlflow_run(args: argparse.Namespace) -> int:
+    """`mlflow run` of an entry point in the active environment, passing the given parameters."""
+    command = [_venv_tool("mlflow"), "run", str(ROOT), "-e", args.entry_point, "--env-manager", "local"]
+    for name in args.params:
+        value = getattr(args, name)
+        if value is not None:
+            command += ["-P", f"{name}={value}"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    return subprocess.call(command, env=env, cwd=ROOT)
+
+
+def _venv_tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""The embedded stack: MLflow server, serving, monitor, and Prometheus, Alertmanager and
+Pushgateway where the machine has them, as background processes of one run directory.
+
+    stack = Stack.default()          # mlruns/ and run/ under the project, DESIGN.md ports
+    stack.up()                       # idempotent: running components are left alone
+    stack.status()
+    stack.down()                     # every process group it started, and nothing else
+
+Each component logs to `run/logs/NAME.log` and keeps its pid in `run/pids/NAME.pid`.
+Prometheus and Alertmanager get configs generated into `run/` from the ones in
+`monitoring/`, with this stack's ports, so tests can run a stack beside a user's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DEFAULT_PORTS = {"mlflow": 5000, "serving": 8000, "monitor": 8001, "prometheus": 9090,
+                 "alertmanager": 9093, "pushgateway": 9091}
+ORDER = ("mlflow", "pushgateway", "serving", "monitor", "alertmanager", "prometheus")
+OPTIONAL = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager",
+            "pushgateway": "prometheus-pushgateway"}
+HEALTH = {"mlflow": "/health", "serving": "/health", "monitor": "/health", "prometheus": "/-/ready",
+          "alertmanager": "/-/ready", "pushgateway": "/-/ready"}
+# Short intervals, so that drift -> alert -> retraining -> reload closes in minutes. A
+# variable already set in the environment wins.
+EMBEDDED_ENV = {
+    "MODELWATCH_RELOAD_INTERVAL": "3",
+    "MODELWATCH_MONITOR_INTERVAL": "5",
+    "MODELWATCH_MONITOR_WINDOW_ROWS": "1000",
+    "MODELWATCH_MONITOR_WINDOW_SECONDS": "120",
+    "MODELWATCH_MONITOR_MIN_ROWS": "300",
+    "MODELWATCH_RETRAIN_COOLDOWN": "300",
+    "MODELWATCH_RETRAIN_WINDOW": "1h",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+class StackError(RuntimeError):
+    """A component cannot start; the message says which and why."""
+
+
+@dataclass
+class Stack:
+    home: Path  # holds mlruns/ (MLflow store, prediction log) and run/ (logs, pids, configs)
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    env: dict[str, str] = field(default_factory=dict)
+    components: tuple[str, ...] = ORDER
+
+    @classmethod
+    def default(cls) -> "Stack":
+        return cls(Path(os.environ.get("MODELWATCH_HOME", ROOT)))
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def mlruns(self) -> Path:
+        return self.home / "mlruns"
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def service_env(self) -> dict[str, str]:
+        """The environment every component and every client of this stack shares."""
+        return {
+            **EMBEDDED_ENV,
+            "MLFLOW_TRACKING_URI": self.url("mlflow"),
+            "MODELWATCH_STORE_URL": f"sqlite:///{self.mlruns / 'predictions.db'}",
+            "MODELWATCH_MODEL_CACHE_DIR": str(self.mlruns / "model-cache"),
+            "MODELWATCH_SPILL_DIR": str(self.mlruns / "spill"),
+            "MODELWATCH_SERVING_URL": self.url("serving"),
+            "MODELWATCH_MONITOR_URL": self.url("monitor"),
+            **{k: v for k, v in os.environ.items() if k in EMBEDDED_ENV or k.startswith("MODELWATCH_")
+               and k not in ("MODELWATCH_SERVING_URL", "MODELWATCH_MONITOR_URL", "MODELWATCH_HOME")},
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            **self.env,
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def up(self, timeout: float = 120.0) -> dict[str, str]:
+        """Start what is not running; returns each component's state ("started", "running",
+        or "not installed")."""
+        for d in ("logs", "pids"):
+            (self.run_dir / d).mkdir(parents=True, exist_ok=True)
+        self.mlruns.mkdir(parents=True, exist_ok=True)
+        states = {}
+        for name in self.components:
+            if name in OPTIONAL and shutil.which(OPTIONAL[name]) is None:
+                states[name] = "not installed"
+                continue
+            if self._alive(name):
+                states[name] = "running"
+                continue
+            self._check_port_free(name)
+            self._start(name)
+            states[name] = "started"
+        for name, state in states.items():
+            if state == "started":
+                self._wait_healthy(name, timeout)
+        return states
+
+    def down(self, timeout: float = 30.0) -> list[str]:
+        """Stop every component this stack started (last started, first stopped)."""
+        stopped = []
+        for name in reversed(self.components):
+            pid = self._pid(name)
+            if pid is None:
+                continue
+            if _group_alive(pid):
+                _stop_group(pid, timeout)
+                stopped.append(name)
+            self._pid_file(name).unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> dict[str, dict]:
+        out = {}
+        for name in self.components:
+            pid = self._pid(name)
+            running = pid is not None and _alive(pid)
+            out[name] = {"running": running, "pid": pid if running else None, "url": self.url(name),
+                         "healthy": running and self._healthy(name)}
+        return out
+
+    # -- one component -------------------------------------------------------------------------
+    def _start(self, name: str) -> None:
+        log = open(self.run_dir / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen(self._command(name), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=self.service_env(), cwd=self.home,
+                                start_new_session=True)
+        log.close()
+        self._pid_file(name).write_text(str(proc.pid))
+
+    def _command(self, name: str) -> list[str]:
+        port = str(self.ports[name])
+        if name == "mlflow":
+            return [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{self.mlruns / 'mlflow.db'}",
+                    "--artifacts-destination", str(self.mlruns / "artifacts"),
+                    "--host", "127.0.0.1", "--port", port, "--workers", "1"]
+        if name == "serving":
+            return [str(BIN / "modelwatch"), "serve", "--port", port,
+                    "--workers", self.service_env().get("MODELWATCH_WORKERS", "2")]
+        if name == "monitor":
+            return [str(BIN / "modelwatch"), "monitor", "--port", port]
+        if name == "pushgateway":
+            return [OPTIONAL[name], f"--web.listen-address=127.0.0.1:{port}"]
+        if name == "alertmanager":
+            return [OPTIONAL[name], f"--config.file={self._alertmanager_config()}",
+                    f"--storage.path={self.run_dir / 'alertmanager'}",
+                    f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+        if name == "prometheus":
+            return [OPTIONAL[name], f"--config.file={self._prometheus_config()}",
+                    f"--storage.tsdb.path={self.run_dir / 'prometheus'}",
+                    f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"]
+        raise ValueError(name)
+
+    def _prometheus_config(self) -> Path:
+        source = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
+        config = yaml.safe_load(source.read_text())
+        config["rule_files"] = [str(source.parent / f) for f in config["rule_files"]]
+        text = yaml.safe_dump(config, sort_keys=False)
+        for name, port in self.ports.items():
+            text = text.replace(f"127.0.0.1:{DEFAULT_PORTS[name]}", f"127.0.0.1:{port}")
+        path = self.run_dir / "prometheus.yml"
+        path.write_text(text)
+        return path
+
+    def _alertmanager_config(self) -> Path:
+        source = ROOT / "monitoring" / "alertmanager" / "alertmanager.yml"
+        text = source.read_text().replace("127.0.0.1:8001", f"127.0.0.1:{self.ports['monitor']}")
+        token = self.run_dir / "webhook_token"
+        token.write_text(self.service_env().get("MODELWATCH_WEBHOOK_TOKEN", ""))
+        token.chmod(0o600)
+        path = self.run_dir / "alertmanager.yml"
+        path.write_text(text)  # credentials_file resolves beside it, to run/webhook_token
+        return path
+
+    def _check_port_free(self, name: str) -> None:
+        port = self.ports[name]
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                raise StackError(f"cannot start {name}: port {port} is in use by a process this stack "
+                                 f"did not start (stop it, or run `modelwatch down` if it is an older stack)")
+
+    def _wait_healthy(self, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._alive(name):
+                log = self.run_dir / "logs" / f"{name}.log"
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise StackError(f"{name} exited during start-up; the end of {log}:\n{tail}")
+            if self._healthy(name):
+                return
+            time.sleep(0.3)
+        raise StackError(f"{name} did not become healthy at {self.url(name)} within {timeout:.0f}s")
+
+    def _healthy(self, name: str) -> bool:
+        try:
+            return requests.get(self.url(name) + HEALTH[name], timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def _alive(self, name: str) -> bool:
+        pid = self._pid(name)
+        return pid is not None and _alive(pid)
+
+    def _pid(self, name: str) -> int | None:
+        try:
+            return int(self._pid_file(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _pid_file(self, name: str) -> Path:
+        return self.run_dir / "pids" / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is not alive
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+def _group_alive(pgid: int) -> bool:
+    """Any process left in the group (a leader that died may leave its children)."""
+    _alive(pgid)  # reaps the leader if it is our zombie
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _stop_group(pid: int, timeout: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _group_alive(pid):
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,135 @@
+"""The monitor service's app factory: `/metrics`, `/health`, `/status`, `POST /alerts`.
+
+The loop and the retraining trigger run in background threads of this process; the
+HTTP side only reads what they produced, so it answers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitoring.service import webhook
+from monitoring.service.config import MonitorConfig
+from monitoring.service.metrics import MonitorMetrics
+from monitoring.service.mlflow_log import MonitoringRunLogger
+from monitoring.service.monitor import Monitor
+from monitoring.service.retrain import RetrainTrigger
+from monitoring.service.retrain_job import project_runner
+
+log = logging.getLogger(__name__)
+ops = Blueprint("ops", __name__)
+
+
+def create_app(config: MonitorConfig | None = None, store=None, runner=None, start: bool = True) -> Flask:
+    """`store` and `runner` default to the configured prediction log and `mlflow run`."""
+    config = config or MonitorConfig()
+    metrics = MonitorMetrics()
+    if store is None:
+        from serving.store import open_store
+
+        store = open_store(config.store_url)
+    run_logger = (MonitoringRunLogger(config.tracking_uri, config.model_name,
+                                      on_error=metrics.errors.labels(dependency="mlflow").inc)
+                  if config.log_to_mlflow else None)
+    monitor = Monitor(config, metrics, store, run_logger)
+    trigger = RetrainTrigger(
+        runner or project_runner(config.tracking_uri, config.model_name, config.retrain_window),
+        config.retrain_cooldown_seconds, on_event=_retrain_listener(metrics),
+    )
+    app = Flask("monitoring")
+    app.config["MONITOR"] = config
+    app.extensions.update(monitor=monitor, retrain_trigger=trigger, monitor_metrics=metrics)
+    app.register_blueprint(ops)
+    app.register_blueprint(webhook.bp)
+    app.register_error_handler(404, lambda e: _error(404, "not_found", "no such endpoint"))
+    app.register_error_handler(405, lambda e: _error(405, "method_not_allowed", str(e.description)))
+    if start:
+        monitor.start()
+    return app
+
+
+def _retrain_listener(metrics: MonitorMetrics):
+    def on_event(event: str, detail: str) -> None:
+        if event == "started":
+            metrics.retrain_in_progress.set(1)
+            return
+        metrics.retrain_in_progress.set(0)
+        metrics.retrains.labels(result=detail).inc()
+        if detail != "failed":
+            metrics.retrain_last_success.set(time.time())
+
+    return on_event
+
+
+@ops.get("/metrics")
+def prometheus_metrics():
+    registry = current_app.extensions["monitor_metrics"].registry
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@ops.get("/health")
+def health():
+    return jsonify({"status": "ok"})
+
+
+@ops.get("/status")
+def status():
+    """What the monitor last saw, for `modelwatch status` and for people."""
+    monitor = current_app.extensions["monitor"]
+    trigger = current_app.extensions["retrain_trigger"]
+    result = monitor.last_result
+    return jsonify({
+        "model": monitor.config.model_name,
+        "version": monitor.context.version if monitor.context else None,
+        "last_error": monitor.last_error,
+        "retraining": trigger.running,
+        "last_window": None if result is None else {
+            "rows": result.rows,
+            "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],
+            "drift_share": result.drift["drift_share"],
+            "dataset_drift": result.drift["dataset_drift"],
+            "integrity": [{"kind": i["kind"], "columns": i["columns"], "share": i["share"]} for i in result.integrity],
+            "live_accuracy": result.realized.get("accuracy"),
+            "estimated_accuracy": result.estimated_accuracy,
+            "label_coverage": result.realized.get("label_coverage"),
+            "concept_drift": result.concept_drift,
+        },
+    })
+
+
+def _error(status: int, code: str, message: str):
+    return jsonify({"error": {"code": code, "message": message, "details": {}}}), status
+
+
+def serve(port: int = 8001, host: str = "127.0.0.1", interval: float | None = None) -> None:
+    """Run the monitor until interrupted (a threaded WSGI server: its traffic is scrapes
+    and webhooks, a few requests a minute)."""
+    from dataclasses import replace
+
+    from werkzeug.serving import make_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per scrape
+    config = MonitorConfig()
+    if interval is not None:
+        config = replace(config, interval_seconds=interval)
+    app = create_app(config)
+    server = make_server(host, port, app, threaded=True)
+    # SIGTERM stops the server the way Ctrl-C does, so pending MLflow writes get flushed.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    log.info("monitor listening on http://%s:%s", host, port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monitor = app.extensions["monitor"]
+        monitor.stop()
+        if monitor.run_logger is not None:
+            monitor.run_logger.flush(timeout=10)

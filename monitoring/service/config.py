@@ -1,0 +1,28 @@
+"""The monitor's configuration, from the environment (defaults in DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    tracking_uri: str = field(default_factory=lambda: _env("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"))
+    model_name: str = field(default_factory=lambda: _env("MODELWATCH_MODEL_NAME", "credit-default"))
+    model_alias: str = field(default_factory=lambda: _env("MODELWATCH_MODEL_ALIAS", "production"))
+    store_url: str = field(default_factory=lambda: _env("MODELWATCH_STORE_URL", "sqlite:///mlruns/predictions.db"))
+    webhook_token: str = field(default_factory=lambda: _env("MODELWATCH_WEBHOOK_TOKEN", ""))
+    # How often a window is evaluated, and what it holds: the newest `window_rows`
+    # predictions of the served version, no older than `window_seconds`.
+    interval_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_MONITOR_INTERVAL", "30")))
+    window_rows: int = field(default_factory=lambda: int(_env("MODELWATCH_MONITOR_WINDOW_ROWS", "2000")))
+    window_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_MONITOR_WINDOW_SECONDS", "3600")))
+    min_window_rows: int = field(default_factory=lambda: int(_env("MODELWATCH_MONITOR_MIN_ROWS", "200")))
+    retrain_cooldown_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_RETRAIN_COOLDOWN", "900")))
+    retrain_window: str = field(default_factory=lambda: _env("MODELWATCH_RETRAIN_WINDOW", "24h"))
+    log_to_mlflow: bool = field(default_factory=lambda: _env("MODELWATCH_MONITOR_MLFLOW", "1") != "0")

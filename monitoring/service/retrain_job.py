@@ -1,0 +1,53 @@
+"""Running one retraining: `mlflow run . -e retrain`, then reading the gate's verdict."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def project_runner(tracking_uri: str, model_name: str, window: str, timeout_seconds: float = 1800):
+    """A runner for RetrainTrigger that runs the `retrain` entry point of this project."""
+
+    def run(reason: str) -> str:
+        bin_dir = Path(sys.executable).parent
+        command = [
+            str(bin_dir / "mlflow"), "run", str(ROOT), "-e", "retrain", "--env-manager", "local",
+            "--experiment-name", f"{model_name}-retraining",
+            "-P", f"model_name={model_name}", "-P", f"window={window}", "-P", f"trigger={reason}",
+        ]
+        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+               "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        try:
+            done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+                                  timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            log.error("retraining for %s timed out after %ss", reason, timeout_seconds)
+            return "failed"
+        if done.returncode != 0:
+            log.error("retraining for %s failed:\n%s", reason, done.stderr[-4000:])
+            return "failed"
+        return verdict(MlflowClient(tracking_uri), model_name, reason)
+
+    return run
+
+
+def verdict(client: MlflowClient, model_name: str, reason: str) -> str:
+    """"promoted" or "rejected", from the newest version whose `trigger` tag is `reason`."""
+    versions = client.search_model_versions(f"name='{model_name}' and tag.trigger='{_quote(reason)}'")
+    if not versions:
+        return "failed"
+    newest = max(versions, key=lambda v: int(v.version))
+    return "promoted" if newest.tags.get("validation_status") == "approved" else "rejected"
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")

@@ -1,0 +1,69 @@
+"""`POST /alerts`: Alertmanager's webhook (format version 4) -> retraining requests.
+
+Only firing alerts labelled `action="retrain"` ask for a retraining; resolved ones and
+any other action are acknowledged and ignored. The answer comes at once: the retraining
+runs in the background, so Alertmanager never times out and retries.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, jsonify, request
+
+bp = Blueprint("alerts", __name__)
+
+
+@bp.post("/alerts")
+def receive_alerts():
+    token = current_app.config["MONITOR"].webhook_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not given.startswith("Bearer "):
+            return _error(401, "unauthorized", "a bearer token is required")
+        if not hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.encode()):
+            return _error(403, "forbidden", "the bearer token is wrong")
+    payload = request.get_json(silent=True)
+    problem = _check_payload(payload)
+    if problem:
+        return _error(400, "bad_payload", problem)
+    trigger = current_app.extensions["retrain_trigger"]
+    broken = _integrity_issues()
+    results = []
+    for alert in payload["alerts"]:
+        labels = alert.get("labels", {})
+        name = labels.get("alertname", "unnamed")
+        if alert.get("status", payload.get("status")) != "firing" or labels.get("action") != "retrain":
+            results.append({"alert": name, "result": "ignored"})
+            continue
+        if broken:
+            # Alertmanager's inhibition should have held this back; if timing let it
+            # through, the monitor refuses too: retraining on broken data makes it worse.
+            results.append({"alert": name, "result": "held", "reason": f"data integrity: {broken}"})
+            continue
+        # The alert name is the reason: one drift that fires for many series makes one run.
+        reason = f"{name}:{alert.get('fingerprint', '')}"
+        results.append({"alert": name, "result": trigger.request(reason, key=name)})
+    return jsonify({"results": results}), 202
+
+
+def _integrity_issues() -> str:
+    monitor = current_app.extensions.get("monitor")
+    result = monitor.last_result if monitor is not None else None
+    if result is None or not result.integrity:
+        return ""
+    return "; ".join(f"{i['kind']} on {'+'.join(i['columns'])}" for i in result.integrity)
+
+
+def _check_payload(payload) -> str | None:
+    if not isinstance(payload, dict):
+        return "expected a JSON object in Alertmanager's webhook format"
+    if not isinstance(payload.get("alerts"), list):
+        return "the payload has no `alerts` list"
+    if not all(isinstance(a, dict) for a in payload["alerts"]):
+        return "every entry of `alerts` must be an object"
+    return None
+
+
+def _error(status: int, code: str, message: str):
+    return jsonify({"error": {"code": code, "message": message, "details": {}}}), status
