@@ -67,12 +67,59 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--url", default=os.environ.get("MODELWATCH_SERVING_URL", "http://127.0.0.1:8000"))
     simulate.set_defaults(run=_simulate)
 
+    up = commands.add_parser("up", help="start the embedded stack (idempotent)")
+    up.set_defaults(run=_up)
+    down = commands.add_parser("down", help="stop the embedded stack")
+    down.set_defaults(run=_down)
+    status = commands.add_parser("status", help="each component's health, the served version, alerts, retraining")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=_status)
+
     drift = commands.add_parser("drift", help="drift between two CSV or Parquet files")
     drift.add_argument("reference")
     drift.add_argument("current")
     drift.add_argument("--json", action="store_true", help="the full result as JSON")
     drift.set_defaults(run=_drift)
     return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    from modelwatch.stack import Stack, StackError
+
+    stack = Stack.default()
+    try:
+        states = stack.up()
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, state in states.items():
+        where = stack.url(name) if state != "not installed" else "(the monitor applies the alert rules itself)" if name == "prometheus" else ""
+        print(f"{name:<13} {state:<14} {where}")
+    print(f"logs in {stack.run_dir / 'logs'}; `modelwatch down` stops it all")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from modelwatch.stack import Stack
+
+    stopped = Stack.default().down()
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from modelwatch.stack import Stack
+    from modelwatch.status import report
+
+    stack = Stack.default()
+    info = report(stack)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        print(info["text"])
+    return 0 if info["healthy"] else 1
 
 
 def _serve(args: argparse.Namespace) -> int:

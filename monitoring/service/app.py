@@ -89,6 +89,7 @@ def status():
         "version": monitor.context.version if monitor.context else None,
         "last_error": monitor.last_error,
         "retraining": trigger.running,
+        "last_retrain": trigger.last,
         "last_window": None if result is None else {
             "rows": result.rows,
             "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],

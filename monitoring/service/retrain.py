@@ -41,6 +41,7 @@ class RetrainTrigger:
         self._running: tuple[str, str] | None = None  # (key, reason)
         self._queued: tuple[str, str] | None = None
         self._finished_at: float | None = None
+        self.last: dict | None = None  # the last retraining: reason, result, when it ended
         self._idle = threading.Event()
         self._idle.set()
 
@@ -86,6 +87,7 @@ class RetrainTrigger:
         self._on_event("finished", result)
         with self._lock:
             self._finished_at = self._clock()
+            self.last = {"reason": reason, "result": result, "finished_at": time.time()}
             queued, self._queued, self._running = self._queued, None, None
             if queued is not None:
                 self._start(queued)

@@ -1,0 +1,59 @@
+"""`modelwatch status`: what the stack is doing, gathered from its own endpoints."""
+
+from __future__ import annotations
+
+import requests
+
+from modelwatch.stack import Stack
+
+
+def report(stack: Stack) -> dict:
+    components = stack.status()
+    info = {"components": components,
+            "served": _get(stack, "serving", "/version") if components["serving"]["healthy"] else None,
+            "monitor": _get(stack, "monitor", "/status") if components["monitor"]["healthy"] else None,
+            "alerts": _firing(stack) if components["alertmanager"]["healthy"] else None}
+    info["healthy"] = all(c["healthy"] for c in components.values() if c["running"]) and components["serving"]["healthy"]
+    info["text"] = _text(info)
+    return info
+
+
+def _get(stack: Stack, name: str, path: str):
+    try:
+        return requests.get(stack.url(name) + path, timeout=3).json()
+    except (requests.RequestException, ValueError):
+        return None
+
+
+def _firing(stack: Stack) -> list[dict] | None:
+    alerts = _get(stack, "alertmanager", "/api/v2/alerts?active=true&silenced=false&inhibited=false")
+    if alerts is None:
+        return None
+    return [{"alertname": a["labels"].get("alertname"), "severity": a["labels"].get("severity"),
+             "since": a.get("startsAt")} for a in alerts]
+
+
+def _text(info: dict) -> str:
+    lines = []
+    for name, c in info["components"].items():
+        state = "healthy" if c["healthy"] else "running, not healthy" if c["running"] else "stopped"
+        lines.append(f"{name:<13} {state:<21} {c['url']}")
+    served = info["served"]
+    if served:
+        lines.append(f"serving       {served.get('name')} version {served.get('version')} "
+                     f"({'fallback' if served.get('fallback') else served.get('source')}), loaded {served.get('loaded_at')}")
+    monitor = info["monitor"]
+    if monitor:
+        window = monitor.get("last_window") or {}
+        lines.append(f"monitor       version {monitor.get('version')}; last window {window.get('rows', 0)} rows, "
+                     f"drifted {window.get('drifted_features') or 'nothing'}, live accuracy {_pct(window.get('live_accuracy'))}, "
+                     f"estimated {_pct(window.get('estimated_accuracy'))}")
+        lines.append(f"retraining    {monitor.get('retraining') or 'none running'}; last: {monitor.get('last_retrain') or 'none yet'}")
+    if info["alerts"] is not None:
+        firing = ", ".join(f"{a['alertname']} ({a['severity']})" for a in info["alerts"]) or "none"
+        lines.append(f"alerts        {firing}")
+    return "\n".join(lines)
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
