@@ -289,3 +289,24 @@ def test_shadow_challenger_scores_off_the_request_path(make_app, registered):
     assert sorted(shadow["shadow_of"]) == sorted(body["prediction_ids"])
     served = state.store.read_window()
     assert set(served["prediction_id"]) == set(body["prediction_ids"])
+
+
+def test_serves_the_model_the_training_entry_point_registers(make_app, mlflow_url, tmp_path):
+    from tests.serving.modelkit import train_with_entry_point
+
+    name = "credit-default-serving-test-trained"
+    train_with_entry_point(mlflow_url, name, tmp_path / "train.log")
+    app = make_app(tracking_uri=mlflow_url, model_name=name)
+    c = app.test_client()
+    version = c.get("/version").get_json()
+    assert version["flavor"] == "sklearn" and version["source"] == "registry"
+    rows = feature_rows(50, seed=4, scenario="integrity_missing")  # web rows lack income
+    rows = [{k: (None if v != v else v) for k, v in r.items()} for r in rows]  # NaN -> null
+    assert any(r["income"] is None for r in rows)
+    body = c.post("/predict", json={"records": rows}).get_json()
+    assert len(body["predictions"]) == 50 and set(body["predictions"]) <= {0, 1}
+    assert all(0.0 <= p <= 1.0 for p in body["probabilities"])
+    assert body["model"]["name"] == name
+    rows[0]["age"] = "forty"
+    err = error_of(c.post("/predict", json={"records": rows}), 422)
+    assert [p["column"] for p in err["details"]["columns"]] == ["age"]
