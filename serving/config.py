@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MiB = 1024 * 1024
 
@@ -63,7 +63,6 @@ class Config:
     feedback_wait: float = 1.0
     # Start the model loader/poller and the log writer threads (tests may turn it off).
     background: bool = True
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Config":

@@ -474,12 +474,14 @@ class ShadowScorer:
             self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
             self._thread.start()
 
-    def submit(self, X: pd.DataFrame, ids: list, ts: float, champion_version: str) -> None:
+    def submit(self, df: pd.DataFrame, ids: list, ts: float, champion_version: str) -> None:
+        """Queue the request's rows (as received: the challenger's own signature is
+        checked on the shadow thread) for the challenger."""
         challenger = self.manager.challenger
         if challenger is None or challenger.version == champion_version:
             return
         try:
-            self._q.put_nowait((challenger, X, ids, ts))
+            self._q.put_nowait((challenger, df, ids, ts))
         except Exception:
             self.metrics.log_records.labels("shadow_dropped").inc(len(ids))
 
@@ -495,9 +497,10 @@ class ShadowScorer:
             item = self._q.get()
             if item is None:
                 return
-            challenger, X, ids, ts = item
+            challenger, df, ids, ts = item
             try:
                 start = time.perf_counter()
+                X = validate(df, challenger.spec).frame
                 labels, probs = challenger.predict(X)
                 latency = (time.perf_counter() - start) * 1000.0
                 self.metrics.shadow_predictions.labels(challenger.version).inc(len(ids))
@@ -507,5 +510,6 @@ class ShadowScorer:
                     features=X, predictions=labels.tolist(),
                     probabilities=None if probs is None else probs.tolist(),
                     latency_ms=latency, shadow_of=list(ids)))
-            except Exception:
-                log.exception("shadow scoring with version %s failed", challenger.version)
+            except Exception as exc:
+                self.metrics.log_records.labels("shadow_failed").inc(len(ids))
+                log.warning("shadow scoring with version %s failed: %s", challenger.version, exc)

@@ -79,7 +79,7 @@ def _score(model, df):
         model_alias=model.alias, features=X, predictions=label_list,
         probabilities=prob_list, latency_ms=(time.perf_counter() - g.start) * 1000.0))
     if st.shadow is not None:
-        st.shadow.submit(X, ids, ts, model.version)
+        st.shadow.submit(df, ids, ts, model.version)
     return label_list, prob_list, ids, checked.warnings
 
 
