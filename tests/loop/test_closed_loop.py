@@ -145,8 +145,14 @@ def test_batch_score_pushes_to_the_pushgateway(stack, tmp_path):
 
 
 def test_every_grafana_panel_returns_data(stack):
-    time.sleep(12)  # two scrapes after the batch job's push
-    empty = [f"{q.dashboard_uid} / {q.panel_title}: {q.expr}" for q in panel_queries() if not _prometheus(stack, q.expr)]
+    """Over the span of this module, as a dashboard of its last 15 minutes would show it
+    (annotations mark events, so an instant query would miss them)."""
+    bad = requests.post(stack.url("serving") + "/predict", json={"records": [{"age": 30}]}, timeout=5)
+    assert bad.status_code == 422  # something for the input-errors panel to show
+    time.sleep(12)  # two scrapes after the batch job's push and the bad request
+    end = time.time()
+    empty = [f"{q.dashboard_uid} / {q.panel_title}: {q.expr}" for q in panel_queries()
+             if not _prometheus_range(stack, q.expr, end - 900, end)]
     assert empty == [], "panels without data:\n" + "\n".join(empty)
 
 
@@ -181,6 +187,13 @@ def _alerts_during(stack: Stack, action) -> set[str]:
 
 def _prometheus(stack: Stack, query: str) -> list:
     answer = requests.get(stack.url("prometheus") + "/api/v1/query", params={"query": query}, timeout=10).json()
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def _prometheus_range(stack: Stack, query: str, start: float, end: float) -> list:
+    answer = requests.get(stack.url("prometheus") + "/api/v1/query_range", timeout=20,
+                          params={"query": query, "start": start, "end": end, "step": 5}).json()
     assert answer["status"] == "success", answer
     return answer["data"]["result"]
 
