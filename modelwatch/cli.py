@@ -75,12 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_status)
 
+    demo = commands.add_parser("demo", help="the whole story on the embedded stack, narrated")
+    demo.set_defaults(run=_demo)
+
     drift = commands.add_parser("drift", help="drift between two CSV or Parquet files")
     drift.add_argument("reference")
     drift.add_argument("current")
     drift.add_argument("--json", action="store_true", help="the full result as JSON")
     drift.set_defaults(run=_drift)
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from modelwatch.demo import run
+
+    return run()
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -62,7 +62,19 @@ class Stack:
 
     @classmethod
     def default(cls) -> "Stack":
-        return cls(Path(os.environ.get("MODELWATCH_HOME", ROOT)))
+        """The stack `modelwatch up/down/status` act on: its home is MODELWATCH_HOME (the
+        project by default); each port is DEFAULT_PORTS' unless MODELWATCH_<NAME>_PORT
+        says otherwise (MODELWATCH_MLFLOW_PORT, MODELWATCH_SERVING_PORT,
+        MODELWATCH_MONITOR_PORT, MODELWATCH_PROMETHEUS_PORT, MODELWATCH_ALERTMANAGER_PORT,
+        MODELWATCH_PUSHGATEWAY_PORT), so a second stack can run beside the default one."""
+        ports = {}
+        for name, port in DEFAULT_PORTS.items():
+            variable = f"MODELWATCH_{name.upper()}_PORT"
+            try:
+                ports[name] = int(os.environ.get(variable) or port)
+            except ValueError:
+                raise StackError(f"{variable} must be a port number, not {os.environ[variable]!r}") from None
+        return cls(Path(os.environ.get("MODELWATCH_HOME", ROOT)), ports)
 
     @property
     def run_dir(self) -> Path:

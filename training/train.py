@@ -28,6 +28,9 @@ from training import evaluate, gate, pipeline
 from training.calibration import ConfidenceCalibrator
 
 REFERENCE_SAMPLE_ROWS = 5_000
+# An optional column of per-row training weights (the retrain entry point weighs recent
+# traffic up); never a feature.
+WEIGHT_COLUMN = "__sample_weight__"
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame
         _log_params(dataset, config, splits)
         started = time.perf_counter()
         model = pipeline.build(config.model_type, dataset.numeric, dataset.categorical, config.seed)
-        model.fit(splits.train[dataset.features], splits.train[dataset.target])
+        weights = {"model__sample_weight": splits.train[WEIGHT_COLUMN].to_numpy()} if WEIGHT_COLUMN in splits.train else {}
+        model.fit(splits.train[dataset.features], splits.train[dataset.target], **weights)
         mlflow.log_metric("training_seconds", time.perf_counter() - started)
 
         holdout_metrics = evaluate.evaluate(

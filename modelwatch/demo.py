@@ -1,0 +1,226 @@
+"""`modelwatch demo`: the whole story on the embedded stack, narrated.
+
+train and register -> serve -> baseline traffic -> a launch in a new market (covariate
+drift) -> DataDriftDetected -> retraining -> gated promotion -> hot reload -> recovery ->
+broken upstream data (integrity_swap) -> a page, and no retraining. Then a timeline, an
+HTML report with plots, and the stack stays up to explore.
+
+Durations come from the environment, so CI can run the same story faster:
+MODELWATCH_DEMO_RATE (rows/s, 40), MODELWATCH_DEMO_BASELINE_SECONDS (60),
+MODELWATCH_DEMO_RECOVERY_SECONDS (45), MODELWATCH_DEMO_INTEGRITY_SECONDS (90),
+MODELWATCH_DEMO_TIMEOUT_SECONDS (420, the longest wait for the loop to close).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from mlflow import MlflowClient
+
+from modelwatch.stack import Stack
+from modelwatch.traffic import simulate
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Timeline:
+    started: float = field(default_factory=time.time)
+    events: list[tuple[float, str]] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        self.events.append((time.time(), text))
+        print(f"[{time.time() - self.started:6.1f}s] {text}", flush=True)
+
+    def text(self) -> str:
+        return "\n".join(f"{t - self.started:7.1f}s  {what}" for t, what in self.events)
+
+
+def _seconds(name: str, default: float) -> float:
+    return float(os.environ.get(f"MODELWATCH_DEMO_{name}", default))
+
+
+def run(stack: Stack | None = None) -> int:
+    stack = stack or Stack.default()
+    timeline = Timeline()
+    rate = _seconds("RATE", 40)
+    timeline.say("starting the embedded stack (MLflow server, serving, monitor, Prometheus, Alertmanager)")
+    states = stack.up()
+    timeline.say("stack: " + ", ".join(f"{k} {v}" for k, v in states.items()))
+    env = {**os.environ, **stack.service_env()}
+    client = MlflowClient(stack.url("mlflow"))
+    if _production_version(client) is None:
+        timeline.say("training credit-default on 20,000 simulated rows: mlflow run . (main entry point)")
+        subprocess.run([str(BIN / "modelwatch"), "train"], env=env, check=True, stdout=subprocess.DEVNULL)
+    champion = _production_version(client)
+    timeline.say(f"credit-default version {champion} holds alias production")
+    _wait(lambda: _served(stack) == champion, 120)
+    timeline.say(f"serving answers with version {champion} at {stack.url('serving')}/predict")
+
+    timeline.say(f"baseline traffic: {rate:.0f} rows/s with labels 1 s later")
+    summary = simulate(stack.url("serving"), "baseline", rate=rate, duration=_seconds("BASELINE_SECONDS", 60),
+                       label_delay=1, seed=1)
+    timeline.say(f"baseline done: {summary.line()}; {_window_line(stack)}")
+
+    timeline.say("a launch in a new market: incomes fall and a new region appears (covariate drift)")
+    new_version = _drift_until_promoted(stack, client, champion, rate, timeline)
+    if new_version is None:
+        timeline.say("the loop did not close in time: see `modelwatch status` and run/logs/")
+        _finish(stack, client, timeline)
+        return 1
+    timeline.say(f"recovery: version {new_version} serves the new market")
+    simulate(stack.url("serving"), "covariate", rate=rate, duration=_seconds("RECOVERY_SECONDS", 45),
+             label_delay=1, seed=50)
+    timeline.say(f"after recovery: {_window_line(stack)}")
+
+    timeline.say("broken upstream data: age and debt_to_income arrive swapped")
+    retrains = _retrains(stack)
+    seen = _alerts_while(stack, lambda: simulate(stack.url("serving"), "integrity_swap", rate=rate,
+                                                duration=_seconds("INTEGRITY_SECONDS", 90), label_delay=1, seed=80))
+    timeline.say(f"alerts raised: {', '.join(sorted(seen)) or 'none'}; retrainings started: "
+                 f"{sum(_retrains(stack).values()) - sum(retrains.values())} (integrity pages a person, never retrains)")
+    _finish(stack, client, timeline)
+    return 0
+
+
+def _drift_until_promoted(stack, client, champion, rate, timeline) -> str | None:
+    stop = threading.Event()
+
+    def stream():
+        seed = 10
+        while not stop.is_set():
+            simulate(stack.url("serving"), "covariate", rate=rate, duration=10, label_delay=1, seed=seed)
+            seed += 1
+
+    traffic = threading.Thread(target=stream, daemon=True)
+    traffic.start()
+    onset = time.monotonic()
+    rejected_before = _retrains(stack).get("rejected", 0)
+    milestones = [
+        ("drift", lambda: _window(stack).get("drifted_features"), lambda v: f"monitor: drift in {', '.join(v)}"),
+        ("alert", lambda: _firing(stack, "DataDriftDetected"), lambda v: "Prometheus: DataDriftDetected firing -> Alertmanager -> monitor webhook"),
+        ("retrain", lambda: _metric(stack, "modelwatch_retrain_in_progress") == 1, lambda v: "monitor: retraining started (mlflow run . -e retrain)"),
+        ("promoted", lambda: _production_version(client) not in (None, champion), lambda v: "gate approved the candidate: alias production moved"),
+        ("served", lambda: _served(stack) not in (None, champion), lambda v: "serving hot-reloaded the new version, no restart"),
+    ]
+    try:
+        deadline = time.monotonic() + _seconds("TIMEOUT_SECONDS", 420)
+        for name, probe, describe in milestones:
+            while time.monotonic() < deadline:
+                value = _safe(probe)
+                if value:
+                    timeline.say(f"{describe(value)} ({time.monotonic() - onset:.0f}s after drift onset)")
+                    break
+                if name == "retrain" and _production_version(client) not in (None, champion):
+                    break  # it ran between two looks
+                if name == "promoted" and _retrains(stack).get("rejected", 0) > rejected_before:
+                    timeline.say(f"the gate rejected the candidate: {_rejection(client)}")
+                    return None
+                time.sleep(1)
+            else:
+                return None
+        version = _production_version(client)
+        tags = client.get_model_version("credit-default", version).tags
+        timeline.say(f"version {version}: validation_status={tags.get('validation_status')}, trigger={tags.get('trigger')}")
+        return version
+    finally:
+        stop.set()
+        traffic.join()
+
+
+def _rejection(client: MlflowClient) -> str:
+    versions = client.search_model_versions("name='credit-default'")
+    newest = max(versions, key=lambda v: int(v.version))
+    return f"version {newest.version}: {newest.tags.get('validation_status')}"
+
+
+def _finish(stack: Stack, client: MlflowClient, timeline: Timeline) -> None:
+    from modelwatch.report import write_report
+
+    path = write_report(client, stack.run_dir / "demo-report.html", timeline)
+    print("\nTimeline\n" + timeline.text())
+    print(f"\nReport with plots: {path}")
+    print(f"MLflow UI:     {stack.url('mlflow')}\nServing API:   {stack.url('serving')}/predict "
+          f"(OpenAPI at /openapi.json)\nPrometheus:    {stack.url('prometheus')}\n"
+          f"Alertmanager:  {stack.url('alertmanager')}\nThe stack stays up: `modelwatch status`, `modelwatch down`.")
+
+
+def _production_version(client: MlflowClient) -> str | None:
+    try:
+        return client.get_model_version_by_alias("credit-default", "production").version
+    except Exception:
+        return None
+
+
+def _served(stack: Stack) -> str | None:
+    return _safe(lambda: requests.get(stack.url("serving") + "/version", timeout=3).json().get("version"))
+
+
+def _window(stack: Stack) -> dict:
+    return _safe(lambda: requests.get(stack.url("monitor") + "/status", timeout=3).json().get("last_window")) or {}
+
+
+def _window_line(stack: Stack) -> str:
+    w = _window(stack)
+    acc, est = w.get("live_accuracy"), w.get("estimated_accuracy")
+    return (f"live accuracy {acc:.3f}, estimated {est:.3f}, drifted: {', '.join(w.get('drifted_features') or []) or 'nothing'}"
+            if acc is not None and est is not None else "no window yet")
+
+
+def _firing(stack: Stack, alertname: str) -> bool:
+    answer = _safe(lambda: requests.get(stack.url("prometheus") + "/api/v1/alerts", timeout=3).json())
+    return bool(answer) and any(a["labels"]["alertname"] == alertname and a["state"] == "firing"
+                                for a in answer["data"]["alerts"])
+
+
+def _alerts_while(stack: Stack, action) -> set[str]:
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def poll():
+        while not done.wait(3):
+            answer = _safe(lambda: requests.get(stack.url("prometheus") + "/api/v1/alerts", timeout=3).json())
+            for alert in (answer or {}).get("data", {}).get("alerts", []):
+                if alert["state"] == "firing":
+                    seen.add(alert["labels"]["alertname"])
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    action()
+    done.set()
+    poller.join()
+    return seen
+
+
+def _metric(stack: Stack, name: str) -> float | None:
+    text = _safe(lambda: requests.get(stack.url("monitor") + "/metrics", timeout=3).text) or ""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def _retrains(stack: Stack) -> dict[str, float]:
+    text = _safe(lambda: requests.get(stack.url("monitor") + "/metrics", timeout=3).text) or ""
+    return {line.split('"')[1]: float(line.split()[-1]) for line in text.splitlines()
+            if line.startswith("modelwatch_retrains_total{")}
+
+
+def _safe(probe):
+    try:
+        return probe()
+    except (requests.RequestException, ValueError, KeyError):
+        return None
+
+
+def _wait(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not _safe(predicate):
+        time.sleep(1)
