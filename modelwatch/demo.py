@@ -58,16 +58,23 @@ def run(stack: Stack | None = None) -> int:
     client = MlflowClient(stack.url("mlflow"))
     if _production_version(client) is None:
         timeline.say("training credit-default on 20,000 simulated rows: mlflow run . (main entry point)")
-        subprocess.run([str(BIN / "modelwatch"), "train"], env=env, check=True, stdout=subprocess.DEVNULL)
+        started = time.monotonic()
+        done = subprocess.run([str(BIN / "modelwatch"), "train"], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return 1
+        timeline.say(f"trained, logged, registered and gated in {time.monotonic() - started:.0f}s")
     champion = _production_version(client)
     timeline.say(f"credit-default version {champion} holds alias production")
     _wait(lambda: _served(stack) == champion, 120)
     timeline.say(f"serving answers with version {champion} at {stack.url('serving')}/predict")
 
     timeline.say(f"baseline traffic: {rate:.0f} rows/s with labels 1 s later")
-    summary = simulate(stack.url("serving"), "baseline", rate=rate, duration=_seconds("BASELINE_SECONDS", 60),
-                       label_delay=1, seed=1)
-    timeline.say(f"baseline done: {summary.line()}; {_window_line(stack)}")
+    results = []
+    seen = _alerts_while(stack, lambda: results.append(simulate(
+        stack.url("serving"), "baseline", rate=rate, duration=_seconds("BASELINE_SECONDS", 60), label_delay=1, seed=1)))
+    timeline.say(f"baseline done: {results[0].line()}; {_window_line(stack)}")
+    timeline.say(f"alerts during baseline: {', '.join(sorted(seen)) or 'none'}")
 
     timeline.say("a launch in a new market: incomes fall and a new region appears (covariate drift)")
     new_version = _drift_until_promoted(stack, client, champion, rate, timeline)
@@ -188,8 +195,7 @@ def _alerts_while(stack: Stack, action) -> set[str]:
         while not done.wait(3):
             answer = _safe(lambda: requests.get(stack.url("prometheus") + "/api/v1/alerts", timeout=3).json())
             for alert in (answer or {}).get("data", {}).get("alerts", []):
-                if alert["state"] == "firing":
-                    seen.add(alert["labels"]["alertname"])
+                seen.add(alert["labels"]["alertname"])  # pending or firing
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()

@@ -1,5 +1,5 @@
-"""The whole loop on real processes: MLflow server, serving (gunicorn), monitor,
-Prometheus, Alertmanager and Pushgateway, as `modelwatch up` starts them.
+"""The whole loop on real processes, as `make demo` runs it: MLflow server, serving
+(gunicorn), monitor, Prometheus, Alertmanager and Pushgateway.
 
 baseline traffic raises no alert; covariate drift fires DataDriftDetected, the webhook
 starts exactly one retraining, the new version is approved, the alias moves and serving
@@ -10,20 +10,18 @@ monitoring runs in MLflow hold the windows; every Grafana panel's query returns 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import mlflow
 import pytest
 import requests
 from mlflow import MlflowClient
 
 from modelwatch.stack import Stack
-from modelwatch.traffic import simulate
 from tests.services import free_port
 from tests.stack_config.dashboards import panel_queries
 
@@ -33,75 +31,76 @@ pytestmark = pytest.mark.skipif(
 )
 BIN = Path(sys.executable).parent
 TOKEN = "loop-test-token"
-RETRAIN_ALERTS = {"DataDriftDetected", "ConceptDriftDetected", "ModelAccuracyDegraded"}
-timings: dict[str, float] = {}
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def demo(tmp_path_factory):
+    """`make demo` itself, on free ports and a temporary home, with shortened durations."""
     home = tmp_path_factory.mktemp("stack")
     ports = {name: free_port() for name in ("mlflow", "serving", "monitor", "prometheus", "alertmanager", "pushgateway")}
-    stack = Stack(home, ports, env={
+    env = {
+        **os.environ, "MODELWATCH_HOME": str(home),
+        **{f"MODELWATCH_{name.upper()}_PORT": str(port) for name, port in ports.items()},
         "MODELWATCH_WEBHOOK_TOKEN": TOKEN,
         "MODELWATCH_MONITOR_INTERVAL": "3",
         # Short, so that only the integrity safeguards can keep integrity_swap from retraining.
         "MODELWATCH_RETRAIN_COOLDOWN": "5",
-    })
+        "MODELWATCH_DEMO_BASELINE_SECONDS": "45", "MODELWATCH_DEMO_RECOVERY_SECONDS": "15",
+        "MODELWATCH_DEMO_INTEGRITY_SECONDS": "75",
+    }
+    stack = Stack(home, ports)
+    started = time.time()
     try:
-        stack.up()
-        env = {**os.environ, **stack.service_env()}
-        done = subprocess.run([str(BIN / "modelwatch"), "train", "--n-rows", "8000"], env=env,
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        _wait(lambda: requests.get(stack.url("serving") + "/ready", timeout=2).ok, 120, "serving ready")
-        yield stack
+        done = subprocess.run(["make", "-s", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        print(done.stdout)
+        yield stack, done, started
     finally:
         stack.down()
 
 
-def test_baseline_raises_no_alert(stack):
-    firing = _alerts_during(stack, lambda: simulate(stack.url("serving"), "baseline", rate=40, duration=75,
-                                                   label_delay=1, seed=1))
-    assert firing == set(), f"alerts on baseline traffic: {firing}"
-    status = requests.get(stack.url("monitor") + "/status", timeout=5).json()
-    assert status["version"] == "1" and status["last_window"]["drifted_features"] == []
-    assert status["last_window"]["live_accuracy"] > 0.7
-    assert _retrains(stack) == {"promoted": 0, "rejected": 0, "failed": 0}
+@pytest.fixture(scope="module")
+def stack(demo):
+    stack, done, _ = demo
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return stack
 
 
-def test_covariate_drift_retrains_once_promotes_and_reloads(stack):
-    stop = threading.Event()
-    onset = time.monotonic()
-    traffic = threading.Thread(target=_stream, args=(stack, "covariate", stop), daemon=True)
-    traffic.start()
-    try:
-        _wait(lambda: _served_version(stack) == "2", 420, "serving version 2")
-        timings["drift onset to new version served (s)"] = time.monotonic() - onset
-    finally:
-        stop.set()
-        traffic.join()
+def test_make_demo_tells_the_whole_story(demo):
+    stack, done, _ = demo
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    story = done.stdout
+    for milestone in ("version 1 holds alias production", "alerts during baseline: none",
+                      "monitor: drift in income, region", "DataDriftDetected firing",
+                      "retraining started", "alias production moved", "serving hot-reloaded",
+                      "validation_status=approved, trigger=DataDriftDetected:", "Timeline"):
+        assert milestone in story, milestone
+    report = stack.run_dir / "demo-report.html"
+    assert report.is_file() and "plotly" in report.read_text()[:5_000_000]
+    served = re.search(r"serving hot-reloaded the new version, no restart \((\d+)s after drift onset\)", story)
+    print(f"\ndrift onset to new version served: {served.group(1)}s")
+
+
+def test_covariate_drift_retrained_once_promoted_and_reloaded(stack, demo):
     client = MlflowClient(stack.url("mlflow"))
     version = client.get_model_version_by_alias("credit-default", "production")
     assert version.version == "2"
     assert version.tags["trigger"].startswith("DataDriftDetected:")
     assert version.tags["validation_status"] == "approved"
     assert _retrains(stack) == {"promoted": 1, "rejected": 0, "failed": 0}
-    assert _prometheus(stack, 'max_over_time(ALERTS{alertname="DataDriftDetected",alertstate="firing"}[15m])')
-    answer = requests.post(stack.url("serving") + "/predict", timeout=10,
-                           json={"records": [_record()]}).json()
+    assert _prometheus_range(stack, 'ALERTS{alertname="DataDriftDetected",alertstate="firing"}', demo[2], time.time())
+    answer = requests.post(stack.url("serving") + "/predict", timeout=10, json={"records": [_record()]}).json()
     assert answer["model"]["version"] == "2"
-    print(f"\nclosed loop: {timings}")
 
 
-def test_integrity_swap_pages_and_never_retrains(stack):
-    before = _retrains(stack)
-    firing = _alerts_during(stack, lambda: simulate(stack.url("serving"), "integrity_swap", rate=40,
-                                                   duration=90, label_delay=1, seed=3))
-    assert "DataIntegrityViolation" in firing
-    time.sleep(20)  # anything the webhook started would be running by now
-    assert _retrains(stack) == before
+def test_integrity_swap_paged_and_never_retrained(stack, demo):
+    assert "DataIntegrityViolation" in demo[1].stdout.split("broken upstream data")[1]
+    assert "retrainings started: 0" in demo[1].stdout
+    assert _prometheus_range(stack, 'ALERTS{alertname="DataIntegrityViolation",alertstate="firing"}', demo[2], time.time())
+    assert _retrains(stack) == {"promoted": 1, "rejected": 0, "failed": 0}
     assert _metric(stack, "monitor", "modelwatch_retrain_in_progress") == 0
-    assert _served_version(stack) == "2"
     status = requests.get(stack.url("monitor") + "/status", timeout=5).json()
     swapped = [i for i in status["last_window"]["integrity"] if i["kind"] == "swapped_columns"]
     assert swapped and sorted(swapped[0]["columns"]) == ["age", "debt_to_income"]
@@ -157,40 +156,6 @@ def test_every_grafana_panel_returns_data(stack):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _stream(stack: Stack, scenario: str, stop: threading.Event) -> None:
-    seed = 10
-    while not stop.is_set():
-        simulate(stack.url("serving"), scenario, rate=40, duration=10, label_delay=1, seed=seed)
-        seed += 1
-
-
-def _alerts_during(stack: Stack, action) -> set[str]:
-    """Names of every alert pending or firing in Prometheus while `action` runs."""
-    seen: set[str] = set()
-    done = threading.Event()
-
-    def poll():
-        while not done.is_set():
-            for series in _prometheus(stack, 'ALERTS{alertstate=~"pending|firing"}'):
-                seen.add(series["metric"]["alertname"])
-            done.wait(3)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    try:
-        action()
-    finally:
-        done.set()
-        poller.join()
-    return seen
-
-
-def _prometheus(stack: Stack, query: str) -> list:
-    answer = requests.get(stack.url("prometheus") + "/api/v1/query", params={"query": query}, timeout=10).json()
-    assert answer["status"] == "success", answer
-    return answer["data"]["result"]
-
-
 def _prometheus_range(stack: Stack, query: str, start: float, end: float) -> list:
     answer = requests.get(stack.url("prometheus") + "/api/v1/query_range", timeout=20,
                           params={"query": query, "start": start, "end": end, "step": 5}).json()
@@ -210,26 +175,9 @@ def _retrains(stack: Stack) -> dict[str, int]:
             for r in ("promoted", "rejected", "failed")}
 
 
-def _served_version(stack: Stack) -> str | None:
-    try:
-        return requests.get(stack.url("serving") + "/version", timeout=3).json().get("version")
-    except requests.RequestException:
-        return None
-
-
 def _record() -> dict:
     from training.simulator import FEATURES, generate
 
     return generate(1, "baseline", seed=5)[FEATURES].iloc[0].to_dict()
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
