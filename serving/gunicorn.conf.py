@@ -41,6 +41,11 @@ raw_env = [f"PROMETHEUS_MULTIPROC_DIR={os.environ['PROMETHEUS_MULTIPROC_DIR']}"]
 
 
 def on_starting(server):
+    # One OpenMP team per core in all: N workers each spinning up a team of every core
+    # (scikit-learn's tree ensembles predict with OpenMP) oversubscribe the machine.
+    if not os.environ.get("OMP_NUM_THREADS"):
+        per_worker = max(1, (os.cpu_count() or 1) // max(1, server.cfg.workers))
+        os.environ["OMP_NUM_THREADS"] = str(per_worker)
     path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(path, exist_ok=True)
     for name in os.listdir(path):  # stale values of an earlier run would be summed in

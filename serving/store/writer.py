@@ -174,7 +174,13 @@ class PredictionLog:
                 items.append(more)
                 if isinstance(more, LogBatch):
                     size += len(more)
-            self._process(items)
+            try:
+                self._process(items)
+            except Exception:  # never let the writer die: the next batch may succeed
+                log.exception("prediction-log writer failed on a batch")
+                for item in items:
+                    if isinstance(item, _Flush):
+                        item.event.set()
             if items[-1] is _STOP:
                 return
 
@@ -240,12 +246,19 @@ class PredictionLog:
         return self.spill_dir / f"{self.host}-{os.getpid()}-0.jsonl"
 
     def _spill(self, rows: list) -> None:
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
-        data = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
-        with open(self._own_file(), "a", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            data = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+            with open(self._own_file(), "a", encoding="utf-8") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            # Store down and the disk refuses too: nothing more can be done; say so.
+            log.exception("could not spill %d prediction-log records to %s", len(rows),
+                          self.spill_dir)
+            self.on_outcome("lost", len(rows))
+            return
         self.on_outcome("spilled", len(rows))
 
     def _spill_files(self) -> list[Path]:
