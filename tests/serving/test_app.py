@@ -310,3 +310,24 @@ def test_serves_the_model_the_training_entry_point_registers(make_app, mlflow_ur
     rows[0]["age"] = "forty"
     err = error_of(c.post("/predict", json={"records": rows}), 422)
     assert [p["column"] for p in err["details"]["columns"]] == ["age"]
+
+
+def test_the_fallback_gives_way_once_the_alias_exists(make_app, mlflow_url):
+    import time
+
+    from tests.serving.modelkit import register_version
+
+    name = "credit-default-serving-test-late"
+    app = make_app(tracking_uri=mlflow_url, model_name=name, fallback="default",
+                   reload_interval=0.5)
+    c = app.test_client()
+    assert c.get("/version").get_json()["fallback"] is True
+    version = register_version(mlflow_url, name, seed=5, alias="production")
+    deadline = time.monotonic() + 30
+    while c.get("/version").get_json()["fallback"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    body = c.post("/predict", json={"records": feature_rows(2)}).get_json()
+    assert "fallback" not in body and body["model"]["version"] == version
+    text = c.get("/metrics").get_data(as_text=True)
+    assert metric_total(text, "modelwatch_fallback_active") == 0
+    assert metric_total(text, "modelwatch_model_info", version=version) == 1
