@@ -26,3 +26,28 @@ class MonitorConfig:
     retrain_cooldown_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_RETRAIN_COOLDOWN", "900")))
     retrain_window: str = field(default_factory=lambda: _env("MODELWATCH_RETRAIN_WINDOW", "24h"))
     log_to_mlflow: bool = field(default_factory=lambda: _env("MODELWATCH_MONITOR_MLFLOW", "1") != "0")
+
+
+_SET_BY_FAIL_FAST: set[str] = set()
+
+
+def fail_fast_mlflow(timeout_seconds: int = 10) -> None:
+    """Make MLflow calls fail within seconds when the server is down.
+
+    MLflow's client retries a refused connection 7 times with growing back-off (minutes):
+    a window would stall that long and `MonitorStale` fire, although the monitor can go on
+    with the last known version and keep its MLflow writes for later. Variables the
+    operator set win.
+    """
+    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+              "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_seconds)}
+    for name, value in wanted.items():
+        if name not in os.environ:
+            os.environ[name] = value
+            _SET_BY_FAIL_FAST.add(name)
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment without what `fail_fast_mlflow` set: a retraining job
+    uploads a model and had better ride out a blip with MLflow's own retries."""
+    return {k: v for k, v in os.environ.items() if k not in _SET_BY_FAIL_FAST}

@@ -18,6 +18,8 @@ from typing import Callable
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
+from monitoring.service.config import fail_fast_mlflow
+
 log = logging.getLogger(__name__)
 MAX_PENDING = 10_000
 RETRY_SECONDS = 5.0
@@ -37,6 +39,7 @@ class WindowRecord:
 
 class MonitoringRunLogger:
     def __init__(self, tracking_uri: str, model_name: str, on_error=lambda: None):
+        fail_fast_mlflow()  # it retries every RETRY_SECONDS itself
         self._client = MlflowClient(tracking_uri)
         self._model_name = model_name
         self._on_error = on_error

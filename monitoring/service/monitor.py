@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from monitoring.report import drift_report
-from monitoring.service.config import MonitorConfig
+from monitoring.service.config import MonitorConfig, fail_fast_mlflow
 from monitoring.service.context import VersionContext
 from monitoring.service.metrics import MonitorMetrics
 from monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
@@ -30,6 +30,7 @@ class Monitor:
         self.metrics = metrics
         self.store = store
         self.run_logger = run_logger
+        fail_fast_mlflow()  # an MLflow outage must not stall the windows
         self.client = MlflowClient(config.tracking_uri)
         self.context: VersionContext | None = None
         self.last_result: WindowResult | None = None

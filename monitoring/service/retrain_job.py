@@ -10,6 +10,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from monitoring.service.config import child_environment
+
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +26,7 @@ def project_runner(tracking_uri: str, model_name: str, window: str, timeout_seco
             "--experiment-name", f"{model_name}-retraining",
             "-P", f"model_name={model_name}", "-P", f"window={window}", "-P", f"trigger={reason}",
         ]
-        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+        env = {**child_environment(), "MLFLOW_TRACKING_URI": tracking_uri,
                "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         try:
             done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,

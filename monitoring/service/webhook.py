@@ -62,6 +62,15 @@ def _check_payload(payload) -> str | None:
         return "the payload has no `alerts` list"
     if not all(isinstance(a, dict) for a in payload["alerts"]):
         return "every entry of `alerts` must be an object"
+    for i, alert in enumerate(payload["alerts"]):
+        labels = alert.get("labels", {})
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            return f"`alerts[{i}].labels` must be an object of strings"
+        for name in ("status", "fingerprint"):
+            if alert.get(name) is not None and not isinstance(alert[name], str):
+                return f"`alerts[{i}].{name}` must be a string"
+    if payload.get("status") is not None and not isinstance(payload["status"], str):
+        return "`status` must be a string"
     return None
 
 

@@ -1,0 +1,242 @@
+"""`modelwatch up / status / simulate / down` on a real embedded stack: MLflow server,
+serving under gunicorn, the monitor, and Prometheus, Alertmanager and Pushgateway where
+installed, on free ports under a temporary MODELWATCH_HOME, beside any stack of the user's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from modelwatch.stack import DEFAULT_PORTS, OPTIONAL, ORDER, Stack, StackError
+from tests import services
+
+MODELWATCH = str(Path(sys.executable).parent / "modelwatch")
+INSTALLED = [n for n in ORDER if n not in OPTIONAL or shutil.which(OPTIONAL[n])]
+
+
+def stack_env(home: Path, ports: dict[str, int]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELWATCH_", "MLFLOW_"))}
+    env["MODELWATCH_HOME"] = str(home)
+    env |= {f"MODELWATCH_{name.upper()}_PORT": str(port) for name, port in ports.items()}
+    return env
+
+
+def modelwatch(env: dict, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([MODELWATCH, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def free_ports() -> dict[str, int]:
+    ports: dict[str, int] = {}
+    while len(ports) < len(DEFAULT_PORTS):
+        port = services.free_port()
+        if port not in ports.values():
+            ports[list(DEFAULT_PORTS)[len(ports)]] = port
+    return ports
+
+
+def proc_stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, process group) of a live process; None if it is gone (or a zombie)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text.rpartition(")")[2].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[1]), int(fields[2])
+
+
+def all_processes() -> dict[int, tuple[int, int]]:
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:
+            out[int(entry.name)] = stat
+    return out
+
+
+def descendants(root: int) -> set[int]:
+    procs = all_processes()
+    found, frontier = set(), {root}
+    while frontier:
+        found |= frontier
+        frontier = {p for p, (ppid, _) in procs.items() if ppid in frontier} - found
+    return found
+
+
+def in_group(pgid: int) -> set[int]:
+    return {p for p, (_, group) in all_processes().items() if group == pgid}
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    home = tmp_path_factory.mktemp("stack-home")
+    ports = free_ports()
+    env = stack_env(home, ports)
+    s = Stack(home, ports)
+    s.env_for_cli = env
+    try:
+        yield s
+    finally:
+        s.down()  # whatever a failed test left
+
+
+def test_up_starts_every_installed_component(stack):
+    done = modelwatch(stack.env_for_cli, "up")
+    assert done.returncode == 0, done.stdout + done.stderr + _logs(stack)
+    states = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[:len(ORDER)]}
+    assert states == {n: "started" if n in INSTALLED else "not" for n in ORDER}
+    status = stack.status()
+    for name in INSTALLED:
+        assert status[name]["running"] and status[name]["healthy"], (name, status[name])
+        assert status[name]["url"] == f"http://127.0.0.1:{stack.ports[name]}"
+        assert port_open(stack.ports[name])
+    # the stack's own home holds everything; nothing went to the project's mlruns/
+    assert (stack.mlruns / "mlflow.db").exists()
+    assert (stack.run_dir / "logs" / "serving.log").exists()
+    stack.first_pids = {n: status[n]["pid"] for n in INSTALLED}
+
+
+def test_a_second_up_leaves_the_running_stack_alone(stack):
+    done = modelwatch(stack.env_for_cli, "up")
+    assert done.returncode == 0, done.stderr
+    for name in INSTALLED:
+        assert f"{name:<13} running " in done.stdout
+    assert {n: stack.status()[n]["pid"] for n in INSTALLED} == stack.first_pids
+    # and the Python API says the same
+    assert stack.up() == {n: "running" if n in INSTALLED else "not installed" for n in ORDER}
+
+
+def test_status_json_reports_the_running_stack(stack):
+    done = modelwatch(stack.env_for_cli, "status", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = json.loads(done.stdout)
+    for name in INSTALLED:
+        c = info["components"][name]
+        assert c == {"running": True, "pid": stack.first_pids[name], "healthy": True,
+                     "url": f"http://127.0.0.1:{stack.ports[name]}"}
+    assert info["healthy"] is True
+    assert info["monitor"]["model"] == "credit-default" and info["monitor"]["version"] is None
+    assert info["monitor"]["retraining"] is None
+    if "alertmanager" in INSTALLED:
+        assert isinstance(info["alerts"], list)
+    # nothing is served yet: /version's JSON error, not a crash
+    assert info["served"]["error"]["code"] == "no_model"
+    text = modelwatch(stack.env_for_cli, "status").stdout
+    assert f"serving       healthy               http://127.0.0.1:{stack.ports['serving']}" in text
+
+
+def test_simulate_against_the_stack_serving(stack):
+    url = stack.url("serving")
+    env = {**stack.env_for_cli, "MLFLOW_TRACKING_URI": stack.url("mlflow")}
+    trained = subprocess.run([sys.executable, "-m", "training.train", "--n-rows", "3000"], env=env,
+                             capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    # serving polls the alias and picks the new version up without a restart
+    wait_for(lambda: requests.get(f"{url}/ready", timeout=5).ok, 90, "serving to load version 1")
+
+    done = modelwatch(stack.env_for_cli, "simulate", "--scenario", "baseline", "--rate", "200", "--duration", "3",
+                      "--batch", "50", "--label-delay", "0.5", "--url", url, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith("baseline: 600/600 predicted"), line
+    assert "0 failed requests" in line and "600/600 labels" in line and "versions v1:600" in line
+
+    # the monitor of the stack judges the window and `status` says so
+    def monitor_saw_it():
+        info = json.loads(modelwatch(stack.env_for_cli, "status", "--json").stdout)
+        window = (info["monitor"] or {}).get("last_window")
+        return info if window and window["rows"] == 600 else None
+
+    info = wait_for(monitor_saw_it, 60, "the monitor's first window")
+    assert info["served"]["version"] == "1" and info["monitor"]["version"] == "1"
+    assert info["monitor"]["last_window"]["label_coverage"] == 1.0
+    assert info["monitor"]["last_window"]["integrity"] == []
+
+
+def test_down_stops_every_process_of_the_stack(stack):
+    pids = {n: stack.status()[n]["pid"] for n in INSTALLED}
+    assert all(pids.values())
+    family = {n: descendants(pid) for n, pid in pids.items()}
+    assert len(family["serving"]) >= 3  # the gunicorn master and its two workers
+
+    done = modelwatch(stack.env_for_cli, "down", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped: " + ", ".join(reversed(INSTALLED))
+    for name, pid in pids.items():
+        assert in_group(pid) == set(), f"{name}'s process group {pid} is still alive"
+        left = {p for p in family[name] if proc_stat(p) is not None}
+        assert left == set(), f"processes of {name} survived: {left}"
+        assert not port_open(stack.ports[name]), f"{name}'s port is still open"
+        assert not (stack.run_dir / "pids" / f"{name}.pid").exists()
+
+    assert modelwatch(stack.env_for_cli, "down").stdout.strip() == "stopped: nothing was running"
+    done = modelwatch(stack.env_for_cli, "status", "--json")
+    assert done.returncode == 1
+    info = json.loads(done.stdout)
+    assert not any(c["running"] for c in info["components"].values()) and info["healthy"] is False
+
+
+def test_a_busy_port_is_a_clear_error_naming_component_and_port(tmp_path):
+    ports = free_ports()
+    env = stack_env(tmp_path, ports)
+    with socket.socket() as foreign:
+        foreign.bind(("127.0.0.1", ports["mlflow"]))
+        foreign.listen()
+        done = modelwatch(env, "up")
+        assert done.returncode == 1
+        assert f"error: cannot start mlflow: port {ports['mlflow']} is in use" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not list((tmp_path / "run" / "pids").glob("*.pid"))  # nothing was started
+
+    # a later component's port: the message names it; `down` stops what did start
+    stack = Stack(tmp_path, ports, components=("pushgateway", "monitor") if "pushgateway" in INSTALLED else ("monitor",))
+    with socket.socket() as foreign:
+        foreign.bind(("127.0.0.1", ports["monitor"]))
+        foreign.listen()
+        try:
+            with pytest.raises(StackError, match=rf"cannot start monitor: port {ports['monitor']} is in use"):
+                stack.up()
+            started = [n for n in stack.components if stack.status()[n]["running"]]
+            assert "monitor" not in started
+        finally:
+            stopped = stack.down()
+    assert stopped == started[::-1]
+    assert not any(stack.status()[n]["running"] for n in stack.components)
+
+
+def test_port_overrides_must_be_numbers(tmp_path):
+    env = {**stack_env(tmp_path, free_ports()), "MODELWATCH_SERVING_PORT": "eighty"}
+    done = modelwatch(env, "up")
+    assert done.returncode != 0 and "MODELWATCH_SERVING_PORT" in done.stderr
+
+
+def _logs(stack: Stack) -> str:
+    out = []
+    for log in sorted((stack.run_dir / "logs").glob("*.log")):
+        out.append(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}")
+    return "\n".join(out)

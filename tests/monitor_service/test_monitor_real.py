@@ -1,0 +1,350 @@
+"""The monitor on real data: a model trained by `python -m training.train` into a real
+MLflow server, simulated scenarios scored through the real serving app into a real SQLite
+prediction log, then `Monitor.run_once()` window after window, as the service runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitoring.service.app import create_app
+from monitoring.service.config import MonitorConfig
+from serving.app import create_app as create_serving_app
+from serving.app import shutdown_app
+from serving.store import open_store
+from monitoring.service.metrics import MonitorMetrics
+from monitoring.service.mlflow_log import MonitoringRunLogger
+from monitoring.service.monitor import Monitor
+from tests import services
+from tests.monitor_service.runners import RecordingRunner
+from tests.monitor_service.test_webhook import alert, payload
+from training.simulator import FEATURES, TARGET, generate
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = 1200  # above 1000: the distance tests Evidently picks, no p-value false alarms
+SCENARIOS = ("baseline", "covariate", "integrity_swap", "integrity_missing")
+
+# DESIGN.md, Metrics: the monitor's names (prefix modelwatch_), with the labels each needs.
+MONITOR_METRICS = {
+    "drift_score": {"feature", "test", "model_version"},
+    "drift_detected": {"feature", "model_version"},
+    "dataset_drift_share": {"model_version"},
+    "dataset_drift_detected": {"model_version"},
+    "prediction_drift_score": {"model_version"},
+    "live_accuracy": {"model_version"},
+    "live_f1": {"model_version"},
+    "live_roc_auc": {"model_version"},
+    "label_coverage_ratio": {"model_version"},
+    "estimated_accuracy": {"model_version"},
+    "concept_drift_detected": {"model_version"},
+    "integrity_missing_ratio": {"feature", "model_version"},
+    "integrity_out_of_range_ratio": {"feature", "model_version"},
+    "integrity_issue": {"kind", "feature", "model_version"},
+    "monitor_window_rows": {"model_version"},
+    "monitor_last_run_timestamp_seconds": set(),
+    "monitor_run_duration_seconds": set(),
+    "retrains_total": {"result"},
+    "retrain_in_progress": set(),
+    "retrain_last_success_timestamp_seconds": set(),
+}
+
+
+def train(tracking_uri: str, model_name: str, log: Path) -> str:
+    """`python -m training.train`; returns the version that took `production`."""
+    with open(log, "ab") as out:
+        subprocess.run([sys.executable, "-m", "training.train", "--n-rows", "3000", "--model-name", model_name,
+                        "--promote", "always"], cwd=ROOT, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+                       stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
+    return MlflowClient(tracking_uri).get_model_version_by_alias(model_name, "production").version
+
+
+def send_through_serving(client, state, frame) -> list[str]:
+    """POST /predict the features, then /feedback every true label, as clients do."""
+    records = frame[FEATURES].astype(object).where(frame[FEATURES].notna(), None).to_dict("records")
+    r = client.post("/predict", json={"records": records})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    ids = r.json["prediction_ids"]
+    assert state.log.flush(30)
+    fb = client.post("/feedback", json={"feedback": [{"prediction_id": i, "label": int(y)}
+                                                     for i, y in zip(ids, frame[TARGET])]})
+    assert fb.status_code == 200 and fb.json["accepted"] == len(ids), fb.get_data(as_text=True)
+    return ids
+
+
+def parse_metrics(text: str) -> dict[str, list]:
+    """name -> [(labels, value)], sample names as exposed (counters with _total)."""
+    out: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return out
+
+
+def value(samples: dict, name: str, **labels) -> float:
+    matches = [v for lab, v in samples.get(name, []) if all(lab.get(k) == w for k, w in labels.items())]
+    assert len(matches) == 1, (name, labels, samples.get(name))
+    return matches[0]
+
+
+@dataclass
+class Seen:
+    result: object
+    metrics: dict
+    status: dict
+    held: dict
+
+
+@dataclass
+class Run:
+    model: str
+    version: str
+    app: object
+    seen: dict[str, Seen]
+    runner: RecordingRunner
+    store: object
+    config: MonitorConfig
+
+
+@pytest.fixture(scope="module")
+def monitored(mlflow_url, tmp_path_factory) -> Run:
+    tmp = tmp_path_factory.mktemp("monitor-real")
+    model = f"credit-default-monitor-{uuid.uuid4().hex[:8]}"
+    version = train(mlflow_url, model, tmp / "train.log")
+    store_url = f"sqlite:///{tmp / 'predictions.db'}"
+
+    serving = create_serving_app({"tracking_uri": mlflow_url, "model_name": model, "store_url": store_url,
+                                  "spill_dir": str(tmp / "spill"), "model_cache_dir": str(tmp / "cache"),
+                                  "reload_interval": 60.0, "feedback_wait": 0.3})
+    state = serving.extensions["modelwatch"]
+    store = open_store(store_url)
+    runner = RecordingRunner()
+    config = MonitorConfig(tracking_uri=mlflow_url, model_name=model, store_url=store_url, window_rows=ROWS,
+                           window_seconds=3600, min_window_rows=200, retrain_cooldown_seconds=0)
+    app = create_app(config, store=store, runner=runner, start=False)
+    monitor, client = app.extensions["monitor"], app.test_client()
+    try:
+        assert state.models.ready.wait(120), state.models.last_error
+        seen = {}
+        serving_client = serving.test_client()
+        for i, scenario in enumerate(SCENARIOS):
+            send_through_serving(serving_client, state, generate(ROWS, scenario, seed=100 + i))
+            result = monitor.run_once()
+            assert result is not None, monitor.last_error
+            held = client.post("/alerts", json=payload(alert())).json["results"][0]
+            app.extensions["retrain_trigger"].wait_idle(10)
+            seen[scenario] = Seen(result, parse_metrics(client.get("/metrics").get_data(as_text=True)),
+                                  client.get("/status").json, held)
+        assert monitor.run_logger.flush(120), "windows were not written to MLflow"
+        yield Run(model, version, app, seen, runner, store, config)
+    finally:
+        shutdown_app(serving)
+        monitor.run_logger.close()
+        store.close()
+
+
+def drifted(result) -> set[str]:
+    return {name for name, c in result.drift["columns"].items() if c["drifted"]}
+
+
+def test_baseline_is_quiet(monitored):
+    seen = monitored.seen["baseline"]
+    r = seen.result
+    assert r.rows == ROWS and r.version == monitored.version
+    assert drifted(r) == set() and not r.drift["dataset_drift"] and r.drift["drift_share"] == 0
+    assert r.integrity == []
+    assert r.realized["label_coverage"] == 1.0
+    assert 0.6 < r.realized["accuracy"] <= 1.0
+    assert abs(r.estimated_accuracy - r.realized["accuracy"]) < 0.06
+    assert not r.concept_drift
+    assert seen.status["last_window"]["drifted_features"] == [] and seen.status["last_window"]["integrity"] == []
+    assert seen.status["version"] == monitored.version and seen.status["last_error"] is None
+    # clean data: a retraining alert goes through
+    assert seen.held["result"] == "started"
+
+
+def test_covariate_drift_names_income_and_region(monitored):
+    seen = monitored.seen["covariate"]
+    r = seen.result
+    assert {"income", "region"} <= drifted(r)
+    assert r.drift["drift_share"] >= 0.15
+    assert r.integrity == []  # a new region is drift, not broken data
+    v = monitored.version
+    assert value(seen.metrics, "modelwatch_drift_detected", feature="income", model_version=v) == 1
+    assert value(seen.metrics, "modelwatch_drift_detected", feature="region", model_version=v) == 1
+    assert value(seen.metrics, "modelwatch_drift_detected", feature="credit_score", model_version=v) == 0
+    assert value(seen.metrics, "modelwatch_dataset_drift_share", model_version=v) == pytest.approx(r.drift["drift_share"])
+    assert value(seen.metrics, "modelwatch_drift_score", feature="income", model_version=v) > 0.1
+    assert seen.held["result"] in ("started", "cooling_down")
+
+
+def test_swapped_columns_are_an_integrity_issue_naming_the_pair(monitored):
+    seen = monitored.seen["integrity_swap"]
+    swaps = [i for i in seen.result.integrity if i["kind"] == "swapped_columns"]
+    assert len(swaps) == 1 and sorted(swaps[0]["columns"]) == ["age", "debt_to_income"]
+    issues = [lab for lab, val in seen.metrics["modelwatch_integrity_issue"] if val == 1]
+    assert {(lab["kind"], tuple(sorted(lab["feature"].split("+")))) for lab in issues} >= {
+        ("swapped_columns", ("age", "debt_to_income"))}
+    assert all(lab["model_version"] == monitored.version for lab in issues)
+    # broken data never triggers a retraining
+    assert seen.held["result"] == "held" and "age" in seen.held["reason"]
+    assert "debt_to_income" in seen.held["reason"]
+
+
+def test_blank_income_is_a_missing_issue(monitored):
+    seen = monitored.seen["integrity_missing"]
+    missing = [i for i in seen.result.integrity if i["kind"] == "missing"]
+    assert [i["columns"] for i in missing] == [["income"]]
+    assert 0.25 < missing[0]["share"] < 0.45  # the web channel's share
+    assert value(seen.metrics, "modelwatch_integrity_missing_ratio", feature="income",
+                 model_version=monitored.version) == pytest.approx(missing[0]["share"])
+    assert value(seen.metrics, "modelwatch_integrity_missing_ratio", feature="age",
+                 model_version=monitored.version) == 0
+    assert value(seen.metrics, "modelwatch_integrity_issue", kind="missing", feature="income") == 1
+    # the swap of the window before is gone from the gauges
+    assert not [lab for lab, _ in seen.metrics["modelwatch_integrity_issue"] if lab["kind"] == "swapped_columns"]
+    assert seen.held["result"] == "held"
+    assert monitored.runner.calls and all(c.startswith("DataDriftDetected") for c in monitored.runner.calls)
+
+
+def test_metrics_expose_the_design_names_with_the_model_version(monitored):
+    samples = monitored.seen["integrity_missing"].metrics
+    for name, labels in MONITOR_METRICS.items():
+        full = f"modelwatch_{name}"
+        assert full in samples, f"{full} missing from /metrics"
+        assert any(set(lab) == labels for lab, _ in samples[full]), (full, samples[full][:3])
+        if "model_version" in labels:
+            assert {lab["model_version"] for lab, _ in samples[full]} == {monitored.version}
+    assert value(samples, "modelwatch_monitor_window_rows", model_version=monitored.version) == ROWS
+    assert time.time() - value(samples, "modelwatch_monitor_last_run_timestamp_seconds") < 600
+    assert value(samples, "modelwatch_monitor_run_duration_seconds") > 0
+    assert value(samples, "modelwatch_label_coverage_ratio", model_version=monitored.version) == 1.0
+    assert value(samples, "modelwatch_monitor_errors_total", dependency="mlflow") == 0
+    assert value(samples, "modelwatch_monitor_errors_total", dependency="store") == 0
+
+
+def test_windows_are_logged_to_an_mlflow_monitoring_run(monitored, mlflow_url):
+    client = MlflowClient(mlflow_url)
+    experiment = client.get_experiment_by_name(f"{monitored.model}-monitoring")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["modelwatch.model_version"] == monitored.version
+    assert run.data.tags["modelwatch.model_name"] == monitored.model
+    training_run = client.get_model_version(monitored.model, monitored.version).run_id
+    assert run.data.tags["modelwatch.training_run_id"] == training_run
+
+    history = sorted(client.get_metric_history(run.info.run_id, "dataset_drift_share"), key=lambda m: m.timestamp)
+    steps = [m.step for m in history]
+    assert len(steps) == len(SCENARIOS) and steps == sorted(set(steps))
+    shares = dict(zip(SCENARIOS, [m.value for m in history]))
+    assert shares["baseline"] == 0 and shares["covariate"] >= 0.15
+    for name in ("live_accuracy", "estimated_accuracy", "window_rows", "drift_score.income", "missing_ratio.income",
+                 "integrity_issues"):
+        assert len(client.get_metric_history(run.info.run_id, name)) == len(SCENARIOS), name
+    issues = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "integrity_issues")}
+    assert issues[steps[0]] == 0 and issues[steps[2]] >= 1
+
+    # drift began at the covariate window: its report and verdict are artifacts of that step
+    step_dir = f"windows/{steps[1]:06d}"
+    files = {Path(f.path).name for f in client.list_artifacts(run.info.run_id, step_dir)}
+    assert files == {"drift.json", "drift_report.html"}
+    assert not client.list_artifacts(run.info.run_id, f"windows/{steps[0]:06d}")
+    tmp = Path(client.download_artifacts(run.info.run_id, step_dir))
+    verdict = json.loads((tmp / "drift.json").read_text())
+    assert verdict["drift"]["columns"]["income"]["drifted"] and verdict["version"] == monitored.version
+    html = (tmp / "drift_report.html").read_text()
+    assert "<html" in html[:2000].lower() and "income" in html
+
+
+MLFLOW_CLIENT_ENV = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+                     "MLFLOW_HTTP_REQUEST_TIMEOUT")
+
+
+def errors(metrics: MonitorMetrics, dependency: str) -> float:
+    return metrics.errors.labels(dependency=dependency)._value.get()
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_an_mlflow_outage_neither_stalls_nor_breaks_the_monitor(monitored, monkeypatch):
+    """MLflow's client default retries a refused connection for minutes; the monitor
+    must fail within seconds, count it, and go on with the version it knew."""
+    for name in MLFLOW_CLIENT_ENV:  # as in a fresh monitor process
+        monkeypatch.delenv(name, raising=False)
+    dead = f"http://127.0.0.1:{services.free_port()}"
+
+    # never reached MLflow: nothing to judge yet, but no exception and no stall
+    metrics = MonitorMetrics()
+    monitor = Monitor(replace(monitored.config, tracking_uri=dead), metrics, monitored.store, None)
+    started = time.monotonic()
+    assert monitor.run_once() is None and monitor.run_once() is None
+    assert time.monotonic() - started < 20
+    assert errors(metrics, "mlflow") == 2 and "mlflow unavailable" in monitor.last_error
+
+    # knew the version, then MLflow went away: windows go on with the last known context
+    metrics = MonitorMetrics()
+    monitor = Monitor(monitored.config, metrics, monitored.store, None)
+    assert monitor.run_once() is not None
+    monitor.client = MlflowClient(dead)
+    started = time.monotonic()
+    result = monitor.run_once()
+    assert time.monotonic() - started < 30
+    assert result is not None and result.version == monitored.version and result.rows == ROWS
+    assert errors(metrics, "mlflow") == 1
+    assert metrics.window_rows.labels(model_version=monitored.version)._value.get() == ROWS
+
+
+def test_window_records_wait_out_an_mlflow_outage(monitored, tmp_path, monkeypatch):
+    """The monitor's MLflow writes go to a second real server that is stopped and started
+    again (same port, same backend): nothing is lost, steps stay in order."""
+    for name in MLFLOW_CLIENT_ENV:
+        monkeypatch.delenv(name, raising=False)
+    root, port = tmp_path / "mlflow2", services.free_port()
+    metrics = MonitorMetrics()
+    logger = None
+    try:
+        with services.mlflow_server(root, port) as url:
+            logger = MonitoringRunLogger(url, monitored.model,
+                                         on_error=metrics.errors.labels(dependency="mlflow").inc)
+            monitor = Monitor(monitored.config, metrics, monitored.store, logger)
+            assert monitor.run_once() is not None
+            assert logger.flush(60) and logger.pending() == 0
+        # the server is down now: windows go on, their records wait
+        assert errors(metrics, "mlflow") == 0
+        for _ in range(2):
+            started = time.monotonic()
+            assert monitor.run_once() is not None
+            assert time.monotonic() - started < 30
+        wait_for(lambda: errors(metrics, "mlflow") >= 1)
+        assert not logger.flush(1) and logger.pending() == 2
+
+        with services.mlflow_server(root, port) as url:
+            assert logger.flush(60), f"{logger.pending()} windows still pending"
+            client = MlflowClient(url)
+            experiment = client.get_experiment_by_name(f"{monitored.model}-monitoring")
+            runs = client.search_runs([experiment.experiment_id])
+            assert len(runs) == 1
+            assert runs[0].data.tags["modelwatch.model_version"] == monitored.version
+            history = sorted(client.get_metric_history(runs[0].info.run_id, "window_rows"), key=lambda m: m.step)
+            assert [m.step for m in history] == [1, 2, 3]
+            assert {m.value for m in history} == {ROWS}
+    finally:
+        if logger is not None:
+            logger.close()

@@ -1,0 +1,119 @@
+"""RetrainTrigger: at most one retraining at a time, one queued slot, a cooldown, and a
+trigger that outlives a runner that breaks."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from monitoring.service.retrain import RetrainTrigger
+from tests.monitor_service.runners import FakeClock, RecordingRunner
+
+
+class Events:
+    def __init__(self):
+        self.seen: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, detail: str) -> None:
+        with self._lock:
+            self.seen.append((event, detail))
+
+
+def test_a_storm_of_identical_requests_makes_one_run():
+    runner, events = RecordingRunner(hold=True), Events()
+    trigger = RetrainTrigger(runner, cooldown_seconds=600, on_event=events)
+    barrier = threading.Barrier(20)
+
+    def ask(i):
+        if i < 20:
+            barrier.wait()  # the first 20 arrive at the same instant
+        return trigger.request("DataDriftDetected:abc", key="DataDriftDetected")
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(ask, range(100)))
+    assert answers.count("started") == 1
+    assert answers.count("duplicate") == 99
+    runner.wait_started()
+    assert trigger.running == "DataDriftDetected:abc"
+
+    runner.release()
+    assert trigger.wait_idle(10)
+    assert runner.calls == ["DataDriftDetected:abc"]
+    assert events.seen == [("started", "DataDriftDetected:abc"), ("finished", "promoted")]
+    assert trigger.running is None
+    assert trigger.last["result"] == "promoted" and trigger.last["reason"] == "DataDriftDetected:abc"
+    # the same alert repeating after the run is inside the cooldown: still one run
+    assert trigger.request("DataDriftDetected:abc", key="DataDriftDetected") == "cooling_down"
+    assert runner.calls == ["DataDriftDetected:abc"]
+
+
+def test_another_reason_while_running_is_queued_once_and_runs_after():
+    runner = RecordingRunner(hold=True)
+    trigger = RetrainTrigger(runner, cooldown_seconds=600)
+    assert trigger.request("DataDriftDetected:a") == "started"
+    runner.wait_started()
+    assert trigger.request("ModelAccuracyDegraded:b") == "queued"
+    assert trigger.request("ModelAccuracyDegraded:b") == "duplicate"  # queued once
+    assert trigger.request("ConceptDriftDetected:c") == "duplicate"  # one slot only
+    assert trigger.request("DataDriftDetected:a") == "duplicate"
+    assert runner.calls == ["DataDriftDetected:a"]
+
+    runner.release()
+    # the queued request runs right after the first, cooldown or not
+    runner.wait_started()
+    assert trigger.wait_idle(10)
+    assert runner.calls == ["DataDriftDetected:a", "ModelAccuracyDegraded:b"]
+    assert trigger.last["reason"] == "ModelAccuracyDegraded:b"
+    # and afterwards the cooldown holds every reason back
+    assert trigger.request("ConceptDriftDetected:c") == "cooling_down"
+    assert len(runner.calls) == 2
+
+
+def test_requests_during_the_cooldown_are_dropped():
+    clock = FakeClock()
+    runner = RecordingRunner()
+    trigger = RetrainTrigger(runner, cooldown_seconds=300, clock=clock)
+    assert trigger.request("DataDriftDetected:a") == "started"
+    assert trigger.wait_idle(10)
+
+    for seconds in (0, 1, 150, 299):
+        clock.now = 1000.0 + seconds
+        assert trigger.request("DataDriftDetected:a") == "cooling_down"
+        assert trigger.request("ModelAccuracyDegraded:b") == "cooling_down"
+    assert runner.calls == ["DataDriftDetected:a"]
+    assert trigger.wait_idle(0)  # nothing was queued either
+
+    clock.now = 1000.0 + 301
+    assert trigger.request("ModelAccuracyDegraded:b") == "started"
+    assert trigger.wait_idle(10)
+    assert runner.calls == ["DataDriftDetected:a", "ModelAccuracyDegraded:b"]
+
+
+def test_a_runner_that_raises_counts_as_failed_and_the_trigger_keeps_working():
+    runner, events = RecordingRunner(fail=True), Events()
+    trigger = RetrainTrigger(runner, cooldown_seconds=0, on_event=events)
+    assert trigger.request("DataDriftDetected:a") == "started"
+    assert trigger.wait_idle(10)
+    assert events.seen == [("started", "DataDriftDetected:a"), ("finished", "failed")]
+    assert trigger.last["result"] == "failed"
+    assert trigger.running is None
+
+    runner.fail = False
+    assert trigger.request("DataDriftDetected:a") == "started"
+    assert trigger.wait_idle(10)
+    assert events.seen[-1] == ("finished", "promoted")
+    assert runner.calls == ["DataDriftDetected:a", "DataDriftDetected:a"]
+
+
+def test_a_failure_with_a_queued_request_still_runs_the_queued_one():
+    runner = RecordingRunner(hold=True, fail=True)
+    trigger = RetrainTrigger(runner, cooldown_seconds=600)
+    assert trigger.request("DataDriftDetected:a") == "started"
+    runner.wait_started()
+    assert trigger.request("ModelAccuracyDegraded:b") == "queued"
+    runner.release()
+    runner.wait_started()
+    assert trigger.wait_idle(10)
+    assert runner.calls == ["DataDriftDetected:a", "ModelAccuracyDegraded:b"]
+    assert trigger.last == {**trigger.last, "reason": "ModelAccuracyDegraded:b", "result": "failed"}

@@ -1,0 +1,232 @@
+"""`POST /alerts` (Alertmanager webhook v4) on the real monitor app, with a real SQLite
+prediction store; only the retraining subprocess is a recording stand-in."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from monitoring.service.app import create_app
+from monitoring.service.config import MonitorConfig
+from monitoring.service.window import WindowResult
+from serving.store import open_store
+from tests.monitor_service.runners import RecordingRunner
+
+TOKEN = "webhook-secret"
+
+
+def alert(name="DataDriftDetected", status="firing", action="retrain", fingerprint="f00d", **labels):
+    labels = {"alertname": name, "severity": "major", **({"action": action} if action else {}), **labels}
+    return {"status": status, "labels": labels,
+            "annotations": {"summary": "drift"}, "startsAt": "2026-01-01T00:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fingerprint}
+
+
+def payload(*alerts, status="firing"):
+    return {"version": "4", "groupKey": "{}:{alertname=\"x\"}", "truncatedAlerts": 0, "status": status,
+            "receiver": "monitor-retrain", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://alertmanager", "alerts": list(alerts)}
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def make(store, monkeypatch):
+    monkeypatch.delenv("MODELWATCH_WEBHOOK_TOKEN", raising=False)
+
+    def build(runner=None, **config):
+        settings = {"tracking_uri": "http://127.0.0.1:1", "log_to_mlflow": False,
+                    "retrain_cooldown_seconds": 600, **config}
+        runner = runner or RecordingRunner()
+        app = create_app(MonitorConfig(**settings), store=store, runner=runner, start=False)
+        return app, app.test_client(), runner
+
+    return build
+
+
+def metric(client, line_start: str) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{line_start} not in /metrics:\n{text}")
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("from_env", [False, True])
+def test_a_configured_token_is_required(make, monkeypatch, from_env):
+    if from_env:
+        monkeypatch.setenv("MODELWATCH_WEBHOOK_TOKEN", TOKEN)
+        app, client, runner = make()
+    else:
+        app, client, runner = make(webhook_token=TOKEN)
+    body = payload(alert())
+
+    r = client.post("/alerts", json=body)
+    assert r.status_code == 401 and r.json["error"]["code"] == "unauthorized"
+    r = client.post("/alerts", json=body, headers={"Authorization": "Basic " + TOKEN})
+    assert r.status_code == 401
+    r = client.post("/alerts", json=body, headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 403 and r.json["error"]["code"] == "forbidden"
+    assert runner.calls == []
+
+    r = client.post("/alerts", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 202 and r.json["results"] == [{"alert": "DataDriftDetected", "result": "started"}]
+    assert app.extensions["retrain_trigger"].wait_idle(10)
+    assert runner.calls == ["DataDriftDetected:f00d"]
+
+
+def test_without_a_token_configured_no_header_is_needed(make):
+    app, client, runner = make()
+    assert client.post("/alerts", json=payload(alert())).status_code == 202
+    assert app.extensions["retrain_trigger"].wait_idle(10)
+    assert len(runner.calls) == 1
+
+
+def test_resolved_alerts_and_other_actions_are_ignored(make):
+    app, client, runner = make()
+    r = client.post("/alerts", json=payload(alert(status="resolved"), status="resolved"))
+    assert r.status_code == 202 and r.json["results"] == [{"alert": "DataDriftDetected", "result": "ignored"}]
+    # the alert's own status wins over the group's
+    r = client.post("/alerts", json=payload(alert(status="resolved"), status="firing"))
+    assert r.json["results"][0]["result"] == "ignored"
+    r = client.post("/alerts", json=payload(alert("ServingDown", action="page"), alert("HighLatencyP99", action=None)))
+    assert [x["result"] for x in r.json["results"]] == ["ignored", "ignored"]
+    r = client.post("/alerts", json=payload({"labels": {"alertname": "NoAction"}, "status": "firing"}))
+    assert r.json["results"] == [{"alert": "NoAction", "result": "ignored"}]
+    time.sleep(0.2)
+    assert runner.calls == []
+    assert metric(client, "modelwatch_retrain_in_progress") == 0
+
+
+@pytest.mark.parametrize("body, content_type, names", [
+    (b"not json", "application/json", "JSON object"),
+    (b"[1, 2]", "application/json", "JSON object"),
+    (b'{"alerts": [1]}', "text/plain", "JSON object"),
+    (b'{"version": "4"}', "application/json", "`alerts`"),
+    (b'{"alerts": "DataDriftDetected"}', "application/json", "`alerts`"),
+    (b'{"alerts": [1]}', "application/json", "`alerts`"),
+    (b'{"alerts": [{"labels": "DataDriftDetected"}]}', "application/json", "labels"),
+    (b'{"alerts": [{"labels": null, "status": "firing"}]}', "application/json", "labels"),
+    (b'{"alerts": [{"labels": {"alertname": ["x"], "action": "retrain"}, "status": "firing"}]}',
+     "application/json", "labels"),
+    (b'{"alerts": [{"labels": {"alertname": "x"}, "status": 1}]}', "application/json", "status"),
+    (b'{"alerts": [{"labels": {"alertname": "x"}, "fingerprint": {}}]}', "application/json", "fingerprint"),
+])
+def test_malformed_payloads_are_a_400_naming_the_problem(make, body, content_type, names):
+    app, client, runner = make()
+    r = client.post("/alerts", data=body, content_type=content_type)
+    assert r.status_code == 400, r.get_data(as_text=True)
+    assert r.json["error"]["code"] == "bad_payload"
+    assert names in r.json["error"]["message"]
+    assert runner.calls == []
+
+
+def test_other_methods_and_paths_are_json_errors(make):
+    app, client, runner = make()
+    r = client.get("/alerts")
+    assert r.status_code == 405 and r.json["error"]["code"] == "method_not_allowed"
+    r = client.post("/alert", json=payload(alert()))
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
+
+
+def test_a_webhook_storm_makes_exactly_one_retraining_and_answers_fast(make):
+    runner = RecordingRunner(hold=True)
+    app, client, _ = make(runner=runner)
+    trigger = app.extensions["retrain_trigger"]
+    assert metric(client, 'modelwatch_retrains_total{result="promoted"}') == 0
+
+    # The same drift alert, repeated by Alertmanager and fanned out per feature.
+    bodies = [payload(alert(feature=f"f{i % 5}", fingerprint=f"fp{i % 5}")) for i in range(100)]
+    timings, results = [], []
+    lock = threading.Lock()
+
+    def send(body):
+        c = app.test_client()
+        started = time.perf_counter()
+        r = c.post("/alerts", json=body)
+        with lock:
+            timings.append(time.perf_counter() - started)
+            results.append((r.status_code, r.json["results"][0]["result"]))
+
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(send, bodies))
+    runner.wait_started()
+    assert {status for status, _ in results} == {202}
+    assert sorted(r for _, r in results) == ["duplicate"] * 99 + ["started"]
+    # the retraining is still running (held): the webhook did not wait for it
+    assert trigger.running is not None and max(timings) < 1.0
+    assert metric(client, "modelwatch_retrain_in_progress") == 1
+    status = client.get("/status").json
+    assert status["retraining"].startswith("DataDriftDetected:")
+
+    runner.release()
+    assert trigger.wait_idle(10)
+    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="promoted"}') == 1)
+    assert metric(client, "modelwatch_retrain_in_progress") == 0
+    assert metric(client, 'modelwatch_retrains_total{result="failed"}') == 0
+    assert metric(client, "modelwatch_retrain_last_success_timestamp_seconds") > time.time() - 60
+    # the storm goes on after the run: the cooldown drops it
+    r = client.post("/alerts", json=bodies[0])
+    assert r.json["results"][0]["result"] == "cooling_down"
+    assert len(runner.calls) == 1
+    assert client.get("/status").json["last_retrain"]["result"] == "promoted"
+
+
+def test_failed_and_rejected_retrainings_are_counted(make):
+    runner = RecordingRunner(fail=True)
+    app, client, _ = make(runner=runner, retrain_cooldown_seconds=0)
+    trigger = app.extensions["retrain_trigger"]
+    client.post("/alerts", json=payload(alert()))
+    assert trigger.wait_idle(10)
+    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="failed"}') == 1)
+    assert metric(client, "modelwatch_retrain_last_success_timestamp_seconds") == 0
+
+    runner.fail, runner.result = False, "rejected"
+    r = client.post("/alerts", json=payload(alert("ModelAccuracyDegraded")))
+    assert r.json["results"][0]["result"] == "started"
+    assert trigger.wait_idle(10)
+    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="rejected"}') == 1)
+    assert metric(client, "modelwatch_retrain_in_progress") == 0
+
+
+def _window_with(integrity: list[dict]) -> WindowResult:
+    return WindowResult(version="1", rows=500, drift={"dataset_drift": False, "drift_share": 0.0, "columns": {}},
+                        multivariate=None, prediction_drift=None, integrity=integrity, missing_ratio={},
+                        out_of_range_ratio={}, realized={}, estimated_accuracy=None, divergence={},
+                        concept_drift=False, latency_ms={})
+
+
+def test_retraining_is_held_while_the_last_window_has_integrity_errors(make):
+    app, client, runner = make()
+    monitor = app.extensions["monitor"]
+    monitor.last_result = _window_with([{"kind": "swapped_columns", "columns": ["age", "debt_to_income"],
+                                         "share": 1.0, "severity": "error"}])
+    r = client.post("/alerts", json=payload(alert(), alert("ModelAccuracyDegraded"), alert("ServingDown", action="page")))
+    assert r.status_code == 202
+    results = r.json["results"]
+    assert [x["result"] for x in results] == ["held", "held", "ignored"]
+    assert "swapped_columns on age+debt_to_income" in results[0]["reason"]
+    time.sleep(0.2)
+    assert runner.calls == []
+
+    # the data is clean again: the same alert now starts a retraining
+    monitor.last_result = _window_with([])
+    r = client.post("/alerts", json=payload(alert()))
+    assert r.json["results"][0]["result"] == "started"
+    assert app.extensions["retrain_trigger"].wait_idle(10)
+    assert len(runner.calls) == 1
