@@ -66,7 +66,7 @@ def run(stack: Stack | None = None) -> int:
         timeline.say(f"trained, logged, registered and gated in {time.monotonic() - started:.0f}s")
     champion = _production_version(client)
     timeline.say(f"credit-default version {champion} holds alias production")
-    _wait(lambda: _served(stack) == champion, 120)
+    _wait(lambda: requests.get(stack.url("serving") + "/ready", timeout=3).ok and _served(stack) == champion, 120)
     timeline.say(f"serving answers with version {champion} at {stack.url('serving')}/predict")
 
     timeline.say(f"baseline traffic: {rate:.0f} rows/s with labels 1 s later")
@@ -92,7 +92,7 @@ def run(stack: Stack | None = None) -> int:
     seen = _alerts_while(stack, lambda: simulate(stack.url("serving"), "integrity_swap", rate=rate,
                                                 duration=_seconds("INTEGRITY_SECONDS", 90), label_delay=1, seed=80))
     timeline.say(f"alerts raised: {', '.join(sorted(seen)) or 'none'}; retrainings started: "
-                 f"{sum(_retrains(stack).values()) - sum(retrains.values())} (integrity pages a person, never retrains)")
+                 f"{sum(_retrains(stack).values()) - sum(retrains.values()):.0f} (integrity pages a person, never retrains)")
     _finish(stack, client, timeline)
     return 0
 

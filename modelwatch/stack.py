@@ -42,7 +42,8 @@ EMBEDDED_ENV = {
     "MODELWATCH_MONITOR_INTERVAL": "5",
     "MODELWATCH_MONITOR_WINDOW_ROWS": "1000",
     "MODELWATCH_MONITOR_WINDOW_SECONDS": "120",
-    "MODELWATCH_MONITOR_MIN_ROWS": "300",
+    # Full windows only: the default per-column tests flag noise in small ones.
+    "MODELWATCH_MONITOR_MIN_ROWS": "1000",
     "MODELWATCH_RETRAIN_COOLDOWN": "300",
     "MODELWATCH_RETRAIN_WINDOW": "1h",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -97,6 +98,8 @@ class Stack:
             "MODELWATCH_SPILL_DIR": str(self.mlruns / "spill"),
             "MODELWATCH_SERVING_URL": self.url("serving"),
             "MODELWATCH_MONITOR_URL": self.url("monitor"),
+            # Without Prometheus and Alertmanager the monitor applies the alert rules itself.
+            "MODELWATCH_BUILTIN_ALERTS": "0" if all(shutil.which(OPTIONAL[n]) for n in ("prometheus", "alertmanager")) else "1",
             **{k: v for k, v in os.environ.items() if k in EMBEDDED_ENV or k.startswith("MODELWATCH_")
                and k not in ("MODELWATCH_SERVING_URL", "MODELWATCH_MONITOR_URL", "MODELWATCH_HOME")},
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -120,10 +123,10 @@ class Stack:
                 continue
             self._check_port_free(name)
             self._start(name)
+            # One at a time: a component must find the ones before it answering (the
+            # monitor would otherwise count an MLflow server still starting as an outage).
+            self._wait_healthy(name, timeout)
             states[name] = "started"
-        for name, state in states.items():
-            if state == "started":
-                self._wait_healthy(name, timeout)
         return states
 
     def down(self, timeout: float = 30.0) -> list[str]:

@@ -30,6 +30,7 @@ from training import gate, simulator
 from training.train import WEIGHT_COLUMN, TrainConfig, report, run
 
 RECENT_WEIGHT_SHARE = 0.5
+DRIFT_REFERENCE_ROWS = 2_000
 HOLDOUT_SHARE = 0.3
 MIN_HOLDOUT_ROWS = 100
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         reference = reference_frame(params, champion.run_id)
         recent = recent_frame(args.store_url, args.window, args.max_rows, params)
         dataset, holdout = combine(reference, recent, params, args.seed)
+        drift_reference = newest(recent, dataset)
     except (data_module.DataError, mlflow.exceptions.MlflowException, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(holdout) if holdout is not None else 'the data'} rows")
     config = TrainConfig(args.model_name, params.get("model_type", "gbm"), args.seed, args.promote,
                          args.trigger, params.get("min_score", "auto"), float(params.get("tolerance", 0.01)))
-    outcome = run(dataset, config, holdout)
+    outcome = run(dataset, config, holdout, drift_reference)
     report(outcome)
     return 0
 
@@ -93,6 +95,16 @@ def combine(reference: pd.DataFrame, recent: pd.DataFrame, params: dict, seed: i
     if holdout is not None:
         holdout = data_module.prepare(holdout.reset_index(drop=True), target, "recent holdout").frame
     return dataset, holdout
+
+
+def newest(recent: pd.DataFrame, dataset: data_module.Dataset) -> pd.DataFrame | None:
+    """The drift reference of the new version: the newest traffic, which it was retrained
+    for. Measured against the old reference, a market that has moved would look drifted
+    forever, and retrain again after every cooldown."""
+    if len(recent) < DRIFT_REFERENCE_ROWS // 2:
+        return None  # too little: the training rows are the better reference
+    rows = recent.tail(DRIFT_REFERENCE_ROWS).reset_index(drop=True)
+    return data_module.prepare(rows, dataset.target, "recent traffic").frame
 
 
 def _weights(n_reference: int, n_recent: int) -> np.ndarray:

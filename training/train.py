@@ -76,11 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame | None = None) -> Outcome:
+def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame | None = None,
+        reference: pd.DataFrame | None = None) -> Outcome:
     """Train on `dataset`, log everything to one MLflow run, register and gate the version.
 
     The gate scores on `holdout` when given (trusted labelled rows, the same columns),
-    otherwise on a split of `dataset` that nothing trained on.
+    otherwise on a split of `dataset` that nothing trained on. The drift reference is
+    `reference` when given (the traffic the model is expected to see: for a retraining,
+    the newest rows), otherwise the training rows.
     """
     splits = split(dataset, config.seed)
     if holdout is not None:
@@ -100,7 +103,7 @@ def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame
         )
         mlflow.log_metrics(holdout_metrics)
         _log_datasets(dataset, splits)
-        _log_reference(dataset, splits, model)
+        _log_reference(dataset, splits, model, reference)
         version = _log_and_register(model, dataset, splits, config.model_name)
         decision = _judge(model, dataset, splits, config, holdout_metrics, version)
         alias = _apply(decision, config, version, dataset.digest)
@@ -149,20 +152,23 @@ def _log_datasets(dataset, splits: Splits) -> None:
         mlflow.log_input(logged, context=context)
 
 
-def _log_reference(dataset, splits: Splits, model) -> None:
-    """The drift reference (profile of the training features, plus a held-out sample with
-    the model's scores) and the calibrator that label-free accuracy estimation needs."""
-    features = splits.calibration[dataset.features]
-    proba = model.predict_proba(features)
+def _log_reference(dataset, splits: Splits, model, reference: pd.DataFrame | None) -> None:
+    """The drift reference (a profile of the reference features, plus a sample scored by
+    the model) and the calibrator, fitted on held-out rows, that label-free accuracy
+    estimation needs."""
+    proba = model.predict_proba(splits.calibration[dataset.features])
     calibrator = ConfidenceCalibrator.fit(proba, splits.calibration[dataset.target].to_numpy(), model.classes_)
-    sample = splits.calibration.head(REFERENCE_SAMPLE_ROWS).copy()
-    scored = proba[: len(sample)]
+    profiled = splits.train if reference is None else reference
+    # Scores of rows the model did not train on, where there are such rows.
+    sample = (splits.calibration if reference is None else reference).head(REFERENCE_SAMPLE_ROWS)
+    sample = sample[dataset.features + [dataset.target]].copy()
+    scored = model.predict_proba(sample[dataset.features])
     sample["prediction"] = model.classes_[scored.argmax(axis=1)]
     sample["probability"] = scored[:, 1] if len(model.classes_) == 2 else scored.max(axis=1)
     with tempfile.TemporaryDirectory() as tmp:
         reference = Path(tmp, "reference")
         reference.mkdir()
-        ReferenceProfile.from_frame(splits.train[dataset.features]).save(reference)
+        ReferenceProfile.from_frame(profiled[dataset.features]).save(reference)
         sample.to_parquet(reference / "sample.parquet", index=False)
         mlflow.log_artifacts(str(reference), "reference")
         calibrator_dir = Path(tmp, "calibrator")

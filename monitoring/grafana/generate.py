@@ -20,7 +20,7 @@ DS = {"type": "prometheus", "uid": DATASOURCE_UID}
 SCHEMA_VERSION = 39  # Grafana 11
 OUT = Path(__file__).resolve().parent / "dashboards"
 
-PROBES = 'endpoint!~"/?(metrics|health|ready)"'  # as in the recording rules
+PROBES = 'endpoint!~"/?(metrics|health|ready|version)"'  # as in the recording rules
 MV = 'model_version=~"$model_version"'
 
 

@@ -15,6 +15,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitoring.service import webhook
+from monitoring.service.alerting import RuleEvaluator
+from monitoring.service.alerting import signals as alert_signals
 from monitoring.service.config import MonitorConfig
 from monitoring.service.metrics import MonitorMetrics
 from monitoring.service.mlflow_log import MonitoringRunLogger
@@ -37,14 +39,16 @@ def create_app(config: MonitorConfig | None = None, store=None, runner=None, sta
     run_logger = (MonitoringRunLogger(config.tracking_uri, config.model_name,
                                       on_error=metrics.errors.labels(dependency="mlflow").inc)
                   if config.log_to_mlflow else None)
-    monitor = Monitor(config, metrics, store, run_logger)
     trigger = RetrainTrigger(
         runner or project_runner(config.tracking_uri, config.model_name, config.retrain_window),
         config.retrain_cooldown_seconds, on_event=_retrain_listener(metrics),
     )
+    rules = RuleEvaluator() if config.builtin_alerts else None
+    monitor = Monitor(config, metrics, store, run_logger,
+                      on_window=_builtin_alerts(rules, trigger) if rules else None)
     app = Flask("monitoring")
     app.config["MONITOR"] = config
-    app.extensions.update(monitor=monitor, retrain_trigger=trigger, monitor_metrics=metrics)
+    app.extensions.update(monitor=monitor, retrain_trigger=trigger, monitor_metrics=metrics, alert_rules=rules)
     app.register_blueprint(ops)
     app.register_blueprint(webhook.bp)
     app.register_error_handler(404, lambda e: _error(404, "not_found", "no such endpoint"))
@@ -52,6 +56,21 @@ def create_app(config: MonitorConfig | None = None, store=None, runner=None, sta
     if start:
         monitor.start()
     return app
+
+
+def _builtin_alerts(rules: RuleEvaluator, trigger: RetrainTrigger):
+    """The same decisions Prometheus and Alertmanager make, for a machine without them:
+    a firing retrain rule asks the trigger, unless the data has integrity errors."""
+
+    def on_window(result, context) -> None:
+        firing = rules.evaluate(alert_signals(result, context.reference_accuracy))
+        if "DataIntegrityViolation" in firing:
+            return
+        for name in firing:
+            if rules.action(name) == "retrain":
+                trigger.request(f"{name}:builtin", key=name)
+
+    return on_window
 
 
 def _retrain_listener(metrics: MonitorMetrics):
@@ -90,6 +109,7 @@ def status():
         "last_error": monitor.last_error,
         "retraining": trigger.running,
         "last_retrain": trigger.last,
+        "builtin_alerts_firing": getattr(current_app.extensions["alert_rules"], "firing", None),
         "last_window": None if result is None else {
             "rows": result.rows,
             "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],

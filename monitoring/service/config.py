@@ -22,10 +22,13 @@ class MonitorConfig:
     interval_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_MONITOR_INTERVAL", "30")))
     window_rows: int = field(default_factory=lambda: int(_env("MODELWATCH_MONITOR_WINDOW_ROWS", "2000")))
     window_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_MONITOR_WINDOW_SECONDS", "3600")))
-    min_window_rows: int = field(default_factory=lambda: int(_env("MODELWATCH_MONITOR_MIN_ROWS", "200")))
+    min_window_rows: int = field(default_factory=lambda: int(_env("MODELWATCH_MONITOR_MIN_ROWS", "500")))
     retrain_cooldown_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_RETRAIN_COOLDOWN", "900")))
     retrain_window: str = field(default_factory=lambda: _env("MODELWATCH_RETRAIN_WINDOW", "24h"))
     log_to_mlflow: bool = field(default_factory=lambda: _env("MODELWATCH_MONITOR_MLFLOW", "1") != "0")
+    # Evaluate the model alert rules here, for a machine without Prometheus and Alertmanager
+    # (`modelwatch up` turns it on when they are not installed).
+    builtin_alerts: bool = field(default_factory=lambda: _env("MODELWATCH_BUILTIN_ALERTS", "0") == "1")
 
 
 _SET_BY_FAIL_FAST: set[str] = set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -25,8 +26,11 @@ log = logging.getLogger(__name__)
 
 
 class Monitor:
-    def __init__(self, config: MonitorConfig, metrics: MonitorMetrics, store, run_logger: MonitoringRunLogger | None):
+    def __init__(self, config: MonitorConfig, metrics: MonitorMetrics, store, run_logger: MonitoringRunLogger | None,
+                 on_window: Callable[[WindowResult, VersionContext], None] | None = None):
+        """`on_window` is called with each judged window (the built-in alert rules)."""
         self.config = config
+        self.on_window = on_window
         self.metrics = metrics
         self.store = store
         self.run_logger = run_logger
@@ -83,6 +87,8 @@ class Monitor:
         self._export(result, context)
         self._log_to_mlflow(result, context, window)
         self.last_result, self.last_error = result, None
+        if self.on_window is not None:
+            self.on_window(result, context)
         return result
 
     def _current_context(self) -> VersionContext | None:

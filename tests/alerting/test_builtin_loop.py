@@ -1,0 +1,61 @@
+"""Without Prometheus: the monitor's own rules turn sustained drift into one retraining."""
+
+import pytest
+
+from monitoring.service.app import create_app
+from monitoring.service.config import MonitorConfig
+from monitoring.service.window import WindowResult
+from serving.store import open_store
+
+
+def _window(drift_share: float, integrity: list | None = None) -> WindowResult:
+    return WindowResult(
+        version="1", rows=1000, drift={"drift_share": drift_share, "dataset_drift": False, "columns": {}},
+        multivariate=None, prediction_drift=None, integrity=integrity or [], missing_ratio={},
+        out_of_range_ratio={}, realized={"accuracy": 0.79}, estimated_accuracy=0.78, divergence={},
+        concept_drift=False, latency_ms={},
+    )
+
+
+class _Context:
+    reference_accuracy = 0.79
+
+
+@pytest.fixture
+def app(tmp_path):
+    """Windows are fed to the rules directly; the retraining subprocess is recorded instead
+    of run (the closed-loop test runs the real one)."""
+    runs = []
+    config = MonitorConfig(builtin_alerts=True, log_to_mlflow=False, retrain_cooldown_seconds=600)
+    store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
+    app = create_app(config, store=store, runner=lambda reason: runs.append(reason) or "promoted", start=False)
+    app.runs = runs
+    return app
+
+
+def _feed(app, windows, clock_step=20):
+    monitor, rules = app.extensions["monitor"], app.extensions["alert_rules"]
+    now = [0.0]
+    rules._clock = lambda: now[0]
+    for window in windows:
+        monitor.on_window(window, _Context())
+        now[0] += clock_step
+    app.extensions["retrain_trigger"].wait_idle(5)
+
+
+def test_sustained_drift_retrains_once(app):
+    _feed(app, [_window(0.18)] * 10)  # 200 s of drift: fires at 60 s, then keeps firing
+    assert app.runs == ["DataDriftDetected:builtin"]
+    assert app.test_client().get("/status").json["builtin_alerts_firing"] == ["DataDriftDetected"]
+
+
+def test_a_wobble_shorter_than_for_does_not(app):
+    _feed(app, [_window(0.18), _window(0.18), _window(0.0), _window(0.18), _window(0.0)])
+    assert app.runs == []
+
+
+def test_integrity_errors_hold_retraining(app):
+    broken = [{"kind": "swapped_columns", "columns": ["age", "debt_to_income"], "share": 1.0}]
+    _feed(app, [_window(0.18, broken)] * 10)
+    assert app.runs == []
+    assert "DataIntegrityViolation" in app.extensions["alert_rules"].firing
