@@ -491,6 +491,7 @@ class ShadowScorer:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        from serving.ids import new_ids
         from serving.store.writer import LogBatch
 
         while True:
@@ -505,7 +506,7 @@ class ShadowScorer:
                 latency = (time.perf_counter() - start) * 1000.0
                 self.metrics.shadow_predictions.labels(challenger.version).inc(len(ids))
                 self.log.submit(LogBatch(
-                    ids=[str(uuid.uuid4()) for _ in ids], ts=ts, model_name=challenger.name,
+                    ids=new_ids(len(ids)), ts=ts, model_name=challenger.name,
                     model_version=challenger.version, model_alias=challenger.alias,
                     features=X, predictions=labels.tolist(),
                     probabilities=None if probs is None else probs.tolist(),

@@ -191,75 +191,95 @@ class Validated:
     null_rows: int = 0
 
 
-def _kind(values: pd.Series) -> str:
+def _kind(values) -> str:
     return pd.api.types.infer_dtype(values, skipna=True)
 
 
 def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
     """Check `df` against `spec` and cast it to the signature's types (a new frame in
-    signature order). Raises a 422 ApiError naming every offending column."""
+    signature order). Raises a 422 ApiError naming every offending column.
+
+    Works on each column's ndarray and builds the frame once at the end: this runs on
+    every request, and per-column pandas Series (masks, slices, casts, index alignment)
+    cost more than scoring a small request does.
+    """
     if not df.columns.is_unique:
         raise bad_shape("duplicate column names", {"columns": list(df.columns)})
     if spec is None:
         return Validated(df, [], [], int(df.isna().any(axis=1).sum()))
+    n = len(df)
     names = [c.name for c in spec]
     known = set(names)
+    present = set(df.columns)
     problems: list[dict] = []
-    out: dict[str, pd.Series] = {}
+    out: dict[str, object] = {}
+    null_any = np.zeros(n, dtype=bool)
     for col in spec:
-        if col.name not in df.columns:
+        if col.name not in present:
             if col.required:
                 problems.append({"column": col.name, "problem": "missing",
                                  "expected": col.type})
-            out[col.name] = pd.Series(np.nan, index=df.index,
-                                      dtype="float64" if col.type in NUMERIC_TYPES else object)
+            out[col.name] = np.full(n, np.nan, dtype="float64" if col.type in NUMERIC_TYPES
+                                    else object)
+            null_any[:] = True
             continue
         s = df[col.name]
-        nulls = s.isna()
-        any_null, all_null = bool(nulls.any()), bool(nulls.all())
         if col.type in NUMERIC_TYPES:
             if s.dtype.kind in "iuf":
-                kind = "floating"
-            elif all_null:
-                kind = "empty"
+                values = s.to_numpy(dtype="float64")
+                nulls = np.isnan(values)
             else:
-                kind = _kind(s[~nulls] if any_null else s)
-            if kind not in NUMERIC_KINDS:
-                problems.append({"column": col.name, "problem": "wrong_type",
-                                 "expected": col.type, "got": KIND_NAMES.get(kind, kind)})
-                continue
-            values = s.to_numpy(dtype="float64", na_value=np.nan)
+                arr = s.to_numpy()
+                nulls = pd.isna(arr)
+                if nulls.all():
+                    kind = "empty"
+                else:
+                    kind = _kind(arr[~nulls] if nulls.any() else arr)
+                if kind not in NUMERIC_KINDS:
+                    problems.append({"column": col.name, "problem": "wrong_type",
+                                     "expected": col.type, "got": KIND_NAMES.get(kind, kind)})
+                    continue
+                values = s.to_numpy(dtype="float64", na_value=np.nan)
             bad = np.isinf(values)
             if bad.any():
                 rows = np.flatnonzero(bad)
                 problems.append({"column": col.name, "problem": "not_finite",
                                  "rows": rows[:20].tolist(), "count": int(bad.sum())})
                 continue
+            any_null = bool(nulls.any())
             if col.type in ("long", "integer") and not any_null and \
                     bool(np.all(np.mod(values, 1) == 0)):
-                out[col.name] = pd.Series(values.astype("int64" if col.type == "long"
-                                                         else "int32"), index=df.index)
+                out[col.name] = values.astype("int64" if col.type == "long" else "int32")
             elif col.type == "float":
-                out[col.name] = pd.Series(values.astype("float32"), index=df.index)
+                out[col.name] = values.astype("float32")
             else:
-                out[col.name] = pd.Series(values, index=df.index)
-        elif col.type == "string":
-            kind = "empty" if all_null else _kind(s[~nulls] if any_null else s)
-            if kind not in ("string", "empty"):
+                out[col.name] = values
+            if any_null:
+                null_any |= nulls
+        elif col.type in ("string", "boolean"):
+            arr = s.to_numpy()
+            nulls = pd.isna(arr)
+            any_null = bool(nulls.any())
+            kind = "empty" if any_null and nulls.all() else \
+                _kind(arr[~nulls] if any_null else arr)
+            expected = col.type
+            if kind not in (expected, "empty"):
                 problems.append({"column": col.name, "problem": "wrong_type",
-                                 "expected": "string", "got": KIND_NAMES.get(kind, kind)})
+                                 "expected": expected, "got": KIND_NAMES.get(kind, kind)})
                 continue
-            s = s.astype(object)
-            out[col.name] = s.where(~nulls, np.nan) if any_null else s
-        elif col.type == "boolean":
-            kind = "empty" if all_null else _kind(s[~nulls] if any_null else s)
-            if kind not in ("boolean", "empty"):
-                problems.append({"column": col.name, "problem": "wrong_type",
-                                 "expected": "boolean", "got": KIND_NAMES.get(kind, kind)})
-                continue
-            out[col.name] = s
+            if expected == "string":
+                arr = arr.astype(object, copy=False)
+                if any_null:
+                    arr = arr.copy()
+                    arr[nulls] = np.nan
+                out[col.name] = arr
+            else:
+                out[col.name] = s.reset_index(drop=True)
+            if any_null:
+                null_any |= nulls
         else:
-            out[col.name] = s
+            out[col.name] = s.reset_index(drop=True)
+            null_any |= s.isna().to_numpy()
     if problems:
         summary = ", ".join(f"{p['column']} ({p['problem'].replace('_', ' ')})"
                             for p in problems)
@@ -268,11 +288,10 @@ def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
         raise ApiError(422, "signature_violation",
                        f"input does not match the model signature: {summary}",
                        {"columns": problems}, reason=reason)
-    frame = pd.DataFrame(out, index=df.index)[names]
+    frame = pd.DataFrame(out, index=pd.RangeIndex(n), columns=names)
     unknown = [str(c) for c in df.columns if c not in known]
     warnings = []
     if unknown:
         warnings.append({"code": "unknown_columns", "columns": unknown,
                          "message": "columns not in the model signature were ignored"})
-    null_rows = int(frame.isna().any(axis=1).sum())
-    return Validated(frame.reset_index(drop=True), warnings, unknown, null_rows)
+    return Validated(frame, warnings, unknown, int(null_any.sum()))

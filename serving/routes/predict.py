@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import numpy as np
 from flask import Blueprint, g, jsonify, request
 
 from serving.errors import ApiError
+from serving.ids import new_ids
 from serving.routes import state
 from serving.store.writer import LogBatch
 from serving.validation import read_json, records_frame, scoring_frame, validate
@@ -70,7 +70,7 @@ def _score(model, df):
         probs = np.asarray(probs, dtype="float64")
         _observe_many(metrics.prediction_score.labels(model.version), probs)
     n = len(X)
-    ids = [str(uuid.uuid4()) for _ in range(n)]
+    ids = new_ids(n)
     ts = time.time()
     label_list = labels.tolist()
     prob_list = probs.tolist() if probs is not None else None

@@ -3,7 +3,7 @@
 Tables (same columns in both backends):
 
 predictions
-    prediction_id TEXT PRIMARY KEY   uuid4 given to the client
+    prediction_id TEXT PRIMARY KEY   UUIDv7 given to the client (serving/ids.py)
     ts            DOUBLE             when it was scored, seconds since the epoch (UTC)
     model_name    TEXT
     model_version TEXT               registry version, or "fallback"
