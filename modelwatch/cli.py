@@ -95,8 +95,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from modelwatch.stack import Stack, StackError
 
-    stack = Stack.default()
     try:
+        stack = Stack.default()
         states = stack.up()
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -109,9 +109,13 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from modelwatch.stack import Stack
+    from modelwatch.stack import Stack, StackError
 
-    stopped = Stack.default().down()
+    try:
+        stopped = Stack.default().down()
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     return 0
 
@@ -119,11 +123,14 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import json
 
-    from modelwatch.stack import Stack
+    from modelwatch.stack import Stack, StackError
     from modelwatch.status import report
 
-    stack = Stack.default()
-    info = report(stack)
+    try:
+        info = report(Stack.default())
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(info, indent=2, default=str))
     else:

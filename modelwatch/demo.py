@@ -177,7 +177,8 @@ def _window(stack: Stack) -> dict:
 def _window_line(stack: Stack) -> str:
     w = _window(stack)
     acc, est = w.get("live_accuracy"), w.get("estimated_accuracy")
-    return (f"live accuracy {acc:.3f}, estimated {est:.3f}, drifted: {', '.join(w.get('drifted_features') or []) or 'nothing'}"
+    return (f"last window (version {w.get('version')}): live accuracy {acc:.3f}, estimated {est:.3f}, "
+            f"drifted: {', '.join(w.get('drifted_features') or []) or 'nothing'}"
             if acc is not None and est is not None else "no window yet")
 
 

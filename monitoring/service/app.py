@@ -111,6 +111,7 @@ def status():
         "last_retrain": trigger.last,
         "builtin_alerts_firing": getattr(current_app.extensions["alert_rules"], "firing", None),
         "last_window": None if result is None else {
+            "version": result.version,
             "rows": result.rows,
             "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],
             "drift_share": result.drift["drift_share"],

@@ -12,7 +12,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
@@ -48,11 +47,8 @@ class VersionContext:
     def load(cls, client: MlflowClient, model_name: str, version: str) -> "VersionContext":
         run_id = client.get_model_version(model_name, version).run_id
         with tempfile.TemporaryDirectory() as tmp:
-            reference = Path(mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="reference", dst_path=tmp, tracking_uri=client._tracking_client.tracking_uri))
-            calibrator_file = Path(mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="calibrator/calibrator.json", dst_path=tmp,
-                tracking_uri=client._tracking_client.tracking_uri))
+            reference = Path(client.download_artifacts(run_id, "reference", tmp))
+            calibrator_file = Path(client.download_artifacts(run_id, "calibrator", tmp)) / "calibrator.json"
             profile = ReferenceProfile.load(reference)
             sample = pd.read_parquet(reference / "sample.parquet")
             calibrator = ConfidenceCalibrator.load(calibrator_file)
