@@ -65,9 +65,20 @@ def read_json(request: Request, reason_prefix: str = ""):
     return parse_json_bytes(request.get_data(cache=False))
 
 
+def _parse_int(text: str):
+    # JSON integers have no size limit; floats stop near 1.8e308. One that no float can
+    # hold is infinite to the signature check (not finite), never an OverflowError.
+    if len(text) < 300:
+        return int(text)
+    try:
+        return float(int(text))
+    except (OverflowError, ValueError):
+        return float("-inf") if text.startswith("-") else float("inf")
+
+
 def parse_json_bytes(raw: bytes):
     try:
-        return json.loads(raw, parse_constant=_parse_constant)
+        return json.loads(raw, parse_constant=_parse_constant, parse_int=_parse_int)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}",
                        {}, reason="malformed_json") from None
@@ -85,26 +96,29 @@ def check_rows(n: int, max_rows: int) -> None:
         raise bad_shape("no rows to score")
 
 
-def _records_frame(records: list, where: str) -> pd.DataFrame:
+def _records(records: list, where: str) -> list[dict]:
     if not all(isinstance(r, dict) for r in records):
         raise bad_shape(f"every item of {where} must be an object of feature: value")
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    return records
 
 
-def records_frame(body, max_rows: int) -> pd.DataFrame:
-    """/predict: {"records": [{feature: value}, ...]}."""
+def records_frame(body, max_rows: int) -> list[dict]:
+    """/predict: {"records": [{feature: value}, ...]}. The records themselves: `validate`
+    takes them as they are, with no DataFrame in between."""
     if not isinstance(body, dict) or "records" not in body:
         raise bad_shape('expected {"records": [{feature: value, ...}, ...]}')
     records = body["records"]
     if not isinstance(records, list):
         raise bad_shape('"records" must be a list of objects')
     check_rows(len(records), max_rows)
-    return _records_frame(records, '"records"')
+    return _records(records, '"records"')
 
 
-def scoring_frame(request: Request, spec: list[ColumnSpec] | None, max_rows: int) -> pd.DataFrame:
+def scoring_frame(request: Request, spec: list[ColumnSpec] | None,
+                  max_rows: int) -> pd.DataFrame | list[dict]:
     """/invocations: the MLflow scoring protocol (JSON with one of dataframe_split,
-    dataframe_records, instances, inputs; or text/csv)."""
+    dataframe_records, instances, inputs; or text/csv). A DataFrame, or for
+    dataframe_records the records (which `validate` takes as they are)."""
     mimetype = request.mimetype or ""
     if mimetype == "text/csv":
         raw = request.get_data(cache=False)
@@ -150,7 +164,7 @@ def scoring_frame(request: Request, spec: list[ColumnSpec] | None, max_rows: int
         if not isinstance(payload, list):
             raise bad_shape('"dataframe_records" must be a list of objects')
         check_rows(len(payload), max_rows)
-        return _records_frame(payload, '"dataframe_records"')
+        return _records(payload, '"dataframe_records"')
     # instances / inputs: records, columns (dict of lists), one row (dict of scalars), or
     # rows as lists in the signature's column order.
     if isinstance(payload, dict):
@@ -195,27 +209,57 @@ def _kind(values) -> str:
     return pd.api.types.infer_dtype(values, skipna=True)
 
 
-def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
-    """Check `df` against `spec` and cast it to the signature's types (a new frame in
-    signature order). Raises a 422 ApiError naming every offending column.
+def as_frame(data: pd.DataFrame | list[dict]) -> pd.DataFrame:
+    """A DataFrame of what `validate` accepts (records become one)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    return pd.DataFrame.from_records(data) if data else pd.DataFrame()
+
+
+def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Validated:
+    """Check `df` (a DataFrame, or a list of records as parsed from JSON) against `spec`
+    and cast it to the signature's types (a new frame in signature order). Raises a 422
+    ApiError naming every offending column.
 
     Works on each column's ndarray and builds the frame once at the end: this runs on
     every request, and per-column pandas Series (masks, slices, casts, index alignment)
-    cost more than scoring a small request does.
+    cost more than scoring a small request does. Records go straight to column arrays,
+    without a DataFrame of the request in between.
     """
-    if not df.columns.is_unique:
-        raise bad_shape("duplicate column names", {"columns": list(df.columns)})
-    if spec is None:
-        return Validated(df, [], [], int(df.isna().any(axis=1).sum()))
-    n = len(df)
+    if isinstance(df, list):
+        if spec is None:
+            return validate(as_frame(df), None)
+        records = df
+        n = len(records)
+        present = list(dict.fromkeys(k for r in records for k in r))
+
+        def column(name):
+            return np.fromiter((r.get(name) for r in records), dtype=object, count=n)
+
+        def raw(name, arr):
+            return arr
+    else:
+        if not df.columns.is_unique:
+            raise bad_shape("duplicate column names", {"columns": list(df.columns)})
+        if spec is None:
+            return Validated(df, [], [], int(df.isna().any(axis=1).sum()))
+        n = len(df)
+        present = list(df.columns)
+
+        def column(name):
+            return df[name].to_numpy()
+
+        def raw(name, arr):
+            return df[name].reset_index(drop=True)
+
     names = [c.name for c in spec]
     known = set(names)
-    present = set(df.columns)
+    present_set = set(present)
     problems: list[dict] = []
     out: dict[str, object] = {}
     null_any = np.zeros(n, dtype=bool)
     for col in spec:
-        if col.name not in present:
+        if col.name not in present_set:
             if col.required:
                 problems.append({"column": col.name, "problem": "missing",
                                  "expected": col.type})
@@ -223,15 +267,15 @@ def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
                                     else object)
             null_any[:] = True
             continue
-        s = df[col.name]
+        arr = column(col.name)
         if col.type in NUMERIC_TYPES:
-            if s.dtype.kind in "iuf":
-                values = s.to_numpy(dtype="float64")
+            if arr.dtype.kind in "iuf":
+                values = arr.astype("float64", copy=False)
                 nulls = np.isnan(values)
             else:
-                arr = s.to_numpy()
                 nulls = pd.isna(arr)
-                if nulls.all():
+                all_null = bool(nulls.all())
+                if all_null:
                     kind = "empty"
                 else:
                     kind = _kind(arr[~nulls] if nulls.any() else arr)
@@ -239,7 +283,9 @@ def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
                     problems.append({"column": col.name, "problem": "wrong_type",
                                      "expected": col.type, "got": KIND_NAMES.get(kind, kind)})
                     continue
-                values = s.to_numpy(dtype="float64", na_value=np.nan)
+                values = np.full(n, np.nan)
+                if not all_null:
+                    values[~nulls] = arr[~nulls].astype("float64")
             bad = np.isinf(values)
             if bad.any():
                 rows = np.flatnonzero(bad)
@@ -257,7 +303,6 @@ def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
             if any_null:
                 null_any |= nulls
         elif col.type in ("string", "boolean"):
-            arr = s.to_numpy()
             nulls = pd.isna(arr)
             any_null = bool(nulls.any())
             kind = "empty" if any_null and nulls.all() else \
@@ -274,12 +319,12 @@ def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
                     arr[nulls] = np.nan
                 out[col.name] = arr
             else:
-                out[col.name] = s.reset_index(drop=True)
+                out[col.name] = raw(col.name, arr)
             if any_null:
                 null_any |= nulls
         else:
-            out[col.name] = s.reset_index(drop=True)
-            null_any |= s.isna().to_numpy()
+            out[col.name] = raw(col.name, arr)
+            null_any |= np.asarray(pd.isna(arr), dtype=bool)
     if problems:
         summary = ", ".join(f"{p['column']} ({p['problem'].replace('_', ' ')})"
                             for p in problems)
@@ -289,7 +334,7 @@ def validate(df: pd.DataFrame, spec: list[ColumnSpec] | None) -> Validated:
                        f"input does not match the model signature: {summary}",
                        {"columns": problems}, reason=reason)
     frame = pd.DataFrame(out, index=pd.RangeIndex(n), columns=names)
-    unknown = [str(c) for c in df.columns if c not in known]
+    unknown = [str(c) for c in present if c not in known]
     warnings = []
     if unknown:
         warnings.append({"code": "unknown_columns", "columns": unknown,

@@ -83,8 +83,11 @@ def _pid_alive(pid: int) -> bool:
 
 class PredictionLog:
     def __init__(self, store: Store, spill_dir: str | os.PathLike, batch_size: int = 1000,
-                 retry_interval: float = 1.0, on_outcome=None) -> None:
+                 retry_interval: float = 1.0, on_outcome=None, linger: float = 0.05) -> None:
         self.store = store
+        # Seconds the writer waits for more batches before a write: one transaction per
+        # request (a commit each) costs more than the inserts themselves at small requests.
+        self.linger = linger
         self.spill_dir = Path(spill_dir)
         self.batch_size = max(1, batch_size)
         self.retry_interval = retry_interval
@@ -166,9 +169,12 @@ class PredictionLog:
                 continue
             items = [item]
             size = len(item) if isinstance(item, LogBatch) else 0
-            while size < self.batch_size and items[-1] is not _STOP:
+            deadline = time.monotonic() + self.linger
+            while size < self.batch_size and isinstance(items[-1], LogBatch):
+                # Flush markers and stop are served at once; plain batches linger a little.
+                wait = deadline - time.monotonic()
                 try:
-                    more = self._q.get_nowait()
+                    more = self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait()
                 except queue.Empty:
                     break
                 items.append(more)
