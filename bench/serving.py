@@ -1,13 +1,27 @@
-"""Serving latency and throughput: modelwatch serving vs `mlflow models serve`.
+"""Serving throughput and latency: modelwatch vs a bare Flask app vs `mlflow models serve`.
 
-Run: ``.venv/bin/python -m bench.serving`` (``--quick`` for fewer requests).
+Run: ``.venv/bin/python -m bench.serving`` (``--quick``: shorter measurements).
 
-Both serve the same registered model (the training entry point's, on 2,000 simulator
-rows) with two workers on this machine, and get the same `POST /invocations` requests
-(`dataframe_records`, 1 and 100 rows) from a few client threads. modelwatch also
-validates every request against the signature, logs every prediction (SQLite, off the
-request thread) and counts its metrics; `mlflow models serve` only scores. Both answers
-are checked to agree. Latency percentiles are per request, as the client saw them.
+All serve the same registered model (the training entry point's gbm pipeline, 20,000
+simulator rows) from one MLflow server, with two workers each:
+
+* ``modelwatch``: serving/ under gunicorn (gthread, 2 workers x 4 threads), monitoring
+  on: signature validation, the prediction log (SQLite, its own writer thread) and the
+  Prometheus metrics (multiprocess files); ``POST /predict``.
+* ``modelwatch_nolog``: the same app with the prediction log's submit a no-op
+  (``bench.apps:modelwatch_nolog_app``): what the log costs.
+* ``bare``: a hand-written Flask app under the same gunicorn worker model
+  (``bench.apps:bare_app``): ``mlflow.sklearn.load_model``, ``predict_proba`` on a
+  DataFrame of the records, predictions and probabilities back; ``POST /predict``.
+* ``mlflow_models_serve``: ``mlflow models serve --workers 2``; ``POST /invocations``
+  with the same records as ``dataframe_records``.
+
+OMP_NUM_THREADS=1 for every server, so that no one's OpenMP team fights another's over
+the two cores. The load generator (``bench.loadgen``) is a separate process of 8
+keep-alive client threads on loopback, closed loop. Servers are measured one at a time,
+in rounds that rotate their order, so slow drifts of the machine's load hit all alike;
+requests per second is the median over rounds, latency percentiles are over all
+measured requests. Only ratios mean anything on a shared machine.
 Results go to ``bench/results/serving.json``.
 """
 
@@ -15,191 +29,177 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "serving.json"
-VENV_BIN = Path(sys.executable).parent
+from bench.common import (RESULTS, ROOT, VENV_BIN, cpu_seconds, environment, free_port,
+                          mlflow_server, process_tree, start, stop, train, wait_http)
+
 MODEL = "credit-default-bench"
+OUTPUT = RESULTS / "serving.json"
+SERVERS = ("modelwatch", "modelwatch_nolog", "bare", "mlflow_models_serve")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _gunicorn(conf: Path, app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--config", str(conf), "--workers", "2",
+            "--threads", "4", "--bind", f"127.0.0.1:{port}", app]
 
 
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(url)
+def launch(tmp: Path, tracking: str) -> tuple[dict, dict]:
+    """Start the four servers; {name: (base url, path, body key, ready path)} and
+    {name: process}."""
+    base_env = {"MLFLOW_TRACKING_URI": tracking, "MODELWATCH_MODEL_NAME": MODEL,
+                "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true", "OMP_NUM_THREADS": "1",
+                "PATH": f"{VENV_BIN}:/usr/bin:/bin"}
+    conf = ROOT / "serving" / "gunicorn.conf.py"
+    servers, procs = {}, []
+    for name, app in (("modelwatch", "serving.app:create_app()"),
+                      ("modelwatch_nolog", "bench.apps:modelwatch_nolog_app()")):
+        port = free_port()
+        procs.append(start(_gunicorn(conf, app, port), tmp / f"{name}.log", {
+            **base_env, "MODELWATCH_STORE_URL": f"sqlite:///{tmp / name / 'predictions.db'}",
+            "MODELWATCH_SPILL_DIR": str(tmp / name / "spill"),
+            "MODELWATCH_MODEL_CACHE_DIR": str(tmp / name / "cache"),
+            "MODELWATCH_LOG_LEVEL": "warning",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / name / "prometheus")}))
+        servers[name] = (f"http://127.0.0.1:{port}", "/predict", "records", "/ready")
+    port = free_port()
+    procs.append(start(_gunicorn(ROOT / "bench" / "gunicorn_bare.py", "bench.apps:bare_app()",
+                                 port), tmp / "bare.log", base_env))
+    servers["bare"] = (f"http://127.0.0.1:{port}", "/predict", "records", "/ready")
+    port = free_port()
+    procs.append(start([str(VENV_BIN / "mlflow"), "models", "serve", "-m",
+                        f"models:/{MODEL}@production", "--env-manager", "local", "--host",
+                        "127.0.0.1", "--port", str(port), "--workers", "2"],
+                       tmp / "mlflow_models_serve.log", base_env))
+    servers["mlflow_models_serve"] = (f"http://127.0.0.1:{port}", "/invocations",
+                                      "dataframe_records", "/ping")
+    for (url, _, _, ready), proc in zip(servers.values(), procs):
+        wait_http(url + ready, proc)
+    return servers, dict(zip(servers, procs))
 
 
-def _start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, **env}, start_new_session=True)
+def loadgen(url: str, body_file: Path, threads: int, seconds: float) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.loadgen", url, str(body_file),
+                          "--threads", str(threads), "--seconds", str(seconds),
+                          "--warmup", "1"], cwd=ROOT, check=True, capture_output=True)
+    return json.loads(out.stdout)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def load(url: str, body: dict, requests_total: int, threads: int) -> dict:
-    """Send `requests_total` POSTs from `threads` keep-alive clients; latency in ms."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    counter = iter(range(requests_total))
-    payload = json.dumps(body)
-    headers = {"Content-Type": "application/json"}
-
-    def client():
-        session = requests.Session()
-        while True:
-            with lock:
-                if next(counter, None) is None:
-                    return
-            start = time.perf_counter()
-            try:
-                ok = session.post(url, data=payload, headers=headers, timeout=30).ok
-            except requests.RequestException:
-                ok = False
-            elapsed = (time.perf_counter() - start) * 1000.0
-            with lock:
-                if ok:
-                    latencies.append(elapsed)
-                else:
-                    errors[0] += 1
-
-    workers = [threading.Thread(target=client) for _ in range(threads)]
-    start = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    wall = time.perf_counter() - start
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))]
-
-    return {"requests": requests_total, "errors": errors[0], "threads": threads,
-            "requests_per_second": len(latencies) / wall,
-            "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
-            "mean_ms": statistics.fmean(latencies)}
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    n_requests = 200 if args.quick else 1000
+    if args.quick:
+        args.seconds, args.rounds = 3.0, 2
 
-    sys.path.insert(0, str(ROOT))
-    from serving.cli import gunicorn_argv
     from training.simulator import FEATURES, generate
 
     tmp = Path(tempfile.mkdtemp(prefix="modelwatch-bench-serving-"))
     procs: list[subprocess.Popen] = []
+    env_info = environment()
     try:
-        mlflow_port = _free_port()
-        tracking = f"http://127.0.0.1:{mlflow_port}"
-        procs.append(_start([str(VENV_BIN / "mlflow"), "server", "--backend-store-uri",
-                             f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination",
-                             str(tmp / "artifacts"), "--host", "127.0.0.1", "--port",
-                             str(mlflow_port), "--workers", "1"], tmp / "mlflow.log", {}))
-        _wait(f"{tracking}/health", procs[-1])
-        env = {"MLFLOW_TRACKING_URI": tracking}
-        subprocess.run([sys.executable, "-m", "training.train", "--n-rows", "2000",
-                        "--model-name", MODEL, "--promote", "always"], cwd=ROOT, check=True,
-                       env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-
-        ours_port, peer_port = _free_port(), _free_port()
-        procs.append(_start(gunicorn_argv(2, ours_port, "127.0.0.1"), tmp / "ours.log", {
-            **env, "MODELWATCH_MODEL_NAME": MODEL,
-            "MODELWATCH_STORE_URL": f"sqlite:///{tmp / 'predictions.db'}",
-            "MODELWATCH_SPILL_DIR": str(tmp / "spill"),
-            "MODELWATCH_MODEL_CACHE_DIR": str(tmp / "cache"),
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus")}))
-        procs.append(_start([str(VENV_BIN / "mlflow"), "models", "serve", "-m",
-                             f"models:/{MODEL}@production", "--env-manager", "local",
-                             "--host", "127.0.0.1", "--port", str(peer_port),
-                             "--workers", "2"], tmp / "peer.log",
-                            {**env, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
-                             # it execs `uvicorn` from PATH
-                             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}))
-        ours = f"http://127.0.0.1:{ours_port}"
-        peer = f"http://127.0.0.1:{peer_port}"
-        _wait(f"{ours}/ready", procs[1])
-        _wait(f"{peer}/ping", procs[2])
-        time.sleep(5)  # let every worker of both finish loading
+        mlflow_proc, tracking = mlflow_server(tmp)
+        procs.append(mlflow_proc)
+        train(tracking, MODEL)
+        servers, started = launch(tmp, tracking)
+        procs.extend(started.values())
+        time.sleep(3)
 
         results = []
         for rows in (1, 100):
-            frame = generate(rows, seed=rows)[FEATURES]
-            body = {"dataframe_records": frame.to_dict(orient="records")}
-            a = requests.post(f"{ours}/invocations", json=body, timeout=30).json()
-            b = requests.post(f"{peer}/invocations", json=body, timeout=30).json()
-            agree = a["predictions"] == b["predictions"]
+            records = json.loads(generate(rows, seed=rows)[FEATURES].to_json(orient="records"))
+            bodies, answers = {}, {}
+            for name, (url, path, key, _) in servers.items():
+                bodies[name] = tmp / f"body-{name}-{rows}.json"
+                bodies[name].write_text(json.dumps({key: records}))
+                answers[name] = requests.post(url + path, data=bodies[name].read_bytes(),
+                                              headers={"Content-Type": "application/json"},
+                                              timeout=30).json()["predictions"]
+            agree = all(a == answers["bare"] for a in answers.values())
+            runs: dict[str, list[dict]] = {name: [] for name in servers}
+            for r in range(args.rounds):
+                order = list(servers)[r % len(servers):] + list(servers)[:r % len(servers)]
+                for name in order:
+                    url, path, _, _ = servers[name]
+                    tree = process_tree(started[name].pid)
+                    cpu0 = cpu_seconds(tree)
+                    run = loadgen(url + path, bodies[name], args.threads, args.seconds)
+                    cpu = cpu_seconds(tree) - cpu0
+                    # CPU per request: the warm-up second's requests burn CPU too, so
+                    # divide by every request the run made, measured or not.
+                    run["cpu_ms_per_request"] = 1000.0 * cpu / max(1, run["all_requests"])
+                    runs[name].append(run)
             entry = {"rows_per_request": rows, "predictions_agree": agree}
-            for name, url in (("modelwatch", ours), ("mlflow_models_serve", peer)):
-                load(f"{url}/invocations", body, max(20, n_requests // 10), args.threads)
-                entry[name] = load(f"{url}/invocations", body, n_requests, args.threads)
-            entry["throughput_ratio"] = (entry["modelwatch"]["requests_per_second"]
-                                         / entry["mlflow_models_serve"]["requests_per_second"])
+            for name, rs in runs.items():
+                lat = [x for run in rs for x in run["latencies_ms"]]
+                entry[name] = {
+                    "requests_per_second": statistics.median(r["requests_per_second"] for r in rs),
+                    "rps_per_round": [round(r["requests_per_second"], 1) for r in rs],
+                    "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+                    "cpu_ms_per_request": statistics.median(r["cpu_ms_per_request"] for r in rs),
+                    "requests": len(lat), "errors": sum(r["errors"] for r in rs)}
+            rps = {name: entry[name]["requests_per_second"] for name in servers}
+            entry["ratios"] = {
+                "modelwatch_vs_bare": rps["modelwatch"] / rps["bare"],
+                "modelwatch_vs_mlflow_models_serve": rps["modelwatch"] / rps["mlflow_models_serve"],
+                "modelwatch_nolog_vs_bare": rps["modelwatch_nolog"] / rps["bare"],
+                "modelwatch_vs_modelwatch_nolog": rps["modelwatch"] / rps["modelwatch_nolog"],
+                "bare_vs_mlflow_models_serve": rps["bare"] / rps["mlflow_models_serve"],
+            }
+            cpu = {name: entry[name]["cpu_ms_per_request"] for name in servers}
+            # Server CPU per request, theirs over ours: the throughput ratio a CPU-bound
+            # machine would settle at, and much less noisy than req/s on a shared one.
+            entry["cpu_ratios"] = {
+                "modelwatch_vs_bare": cpu["bare"] / cpu["modelwatch"],
+                "modelwatch_vs_mlflow_models_serve": cpu["mlflow_models_serve"] / cpu["modelwatch"],
+                "modelwatch_nolog_vs_bare": cpu["bare"] / cpu["modelwatch_nolog"],
+                "modelwatch_vs_modelwatch_nolog": cpu["modelwatch_nolog"] / cpu["modelwatch"],
+            }
             results.append(entry)
-            print(json.dumps(entry, indent=2))
-        logged = requests.get(f"{ours}/metrics", timeout=10).text
+            print(f"{rows} rows/request (predictions agree: {agree})")
+            for name in servers:
+                e = entry[name]
+                print(f"  {name:<20} {e['requests_per_second']:8.1f} req/s  p50 {e['p50_ms']:7.2f} ms"
+                      f"  p99 {e['p99_ms']:7.2f} ms  cpu {e['cpu_ms_per_request']:6.2f} ms/req"
+                      f"  errors {e['errors']}")
+            print("  req/s: " + "  ".join(f"{k} {v:.2f}x" for k, v in entry["ratios"].items()))
+            print("  cpu:   " + "  ".join(f"{k} {v:.2f}x" for k, v in entry["cpu_ratios"].items()))
+
+        metrics = requests.get(servers["modelwatch"][0] + "/metrics", timeout=10).text
         doc = {
-            "benchmark": "serving: modelwatch (gunicorn gthread, 2 workers, validation + "
-                         "prediction log + metrics) vs `mlflow models serve` (2 workers)",
-            "python": platform.python_version(), "cpus": os.cpu_count(),
-            "machine": platform.machine(),
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "client": f"{args.threads} keep-alive threads on the same machine",
-            "results": results,
-            "modelwatch_prediction_log": [line for line in logged.splitlines()
-                                          if line.startswith(
-                                              "modelwatch_prediction_log_records_total")],
+            "benchmark": "serving: modelwatch vs bare Flask+gunicorn vs `mlflow models serve` "
+                         "(2 workers each, same registered model)",
+            **env_info, "loadavg_at_end": __import__("os").getloadavg()[0],
+            "client": f"bench.loadgen: {args.threads} keep-alive threads, closed loop, "
+                      f"separate process; {args.rounds} rounds of {args.seconds:g} s per server",
+            "command": ".venv/bin/python -m bench.serving",
+            "results": [{k: v for k, v in e.items()} for e in results],
+            "modelwatch_prediction_log": [line for line in metrics.splitlines()
+                                          if line.startswith("modelwatch_prediction_log_records_total")],
         }
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {RESULTS}")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"written to {args.output}")
         return 0
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
 
 
 if __name__ == "__main__":
