@@ -107,7 +107,26 @@ def _instrument(app: Flask, state: ServingState) -> None:
             metrics.request_duration.labels(endpoint).observe(time.perf_counter() - start)
         return response
 
+    @app.after_request
+    def _drain(response):
+        _drain_body()
+        return response
+
     @app.teardown_request
     def _done(exc):
         if g.pop("in_flight", False):
             metrics.in_flight.dec()
+
+
+def _drain_body() -> None:
+    """Read whatever the request left of its body (a 415, 404 or 405 answers without
+    reading it). gunicorn's gthread worker, left to drain it, now and then drops the
+    keep-alive connection after the answer, and the client's next request on it fails
+    with "connection closed without response". Bodies over the size limit are not read:
+    gunicorn closes those connections."""
+    try:
+        stream = request.stream
+        while stream.read(64 * 1024):
+            pass
+    except Exception:  # too large, or the client went away
+        pass

@@ -58,7 +58,7 @@ def _score(model, df):
     t0 = time.perf_counter()
     try:
         labels, probs = model.predict(X)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ApiError(422, "model_rejected_input", f"the model could not score the input: {exc}",
                        {"model_version": model.version}, reason="model_rejected") from None
     metrics.predict_duration.observe(time.perf_counter() - t0)
