@@ -96,7 +96,8 @@ def wait_for(predicate, timeout: float, what: str):
 def stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("stack-home")
     ports = free_ports()
-    env = stack_env(home, ports)
+    # A 600-row simulation must make a window (the embedded default waits for 1000 rows).
+    env = {**stack_env(home, ports), "MODELWATCH_MONITOR_MIN_ROWS": "500"}
     s = Stack(home, ports)
     s.env_for_cli = env
     try:
