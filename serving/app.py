@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, g, request
+from flask import Flask, Request, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving.config import Config
 from serving.errors import register_error_handlers
@@ -65,9 +66,26 @@ class ServingState:
         log.info("stopped: prediction log flushed in %.2fs", time.monotonic() - start)
 
 
+class _Request(Request):
+    def get_data(self, cache: bool = True, as_text: bool = False,
+                 parse_form_data: bool = False):
+        """The body; a 413 when a streamed (chunked) body goes past the size limit.
+
+        Werkzeug reads a body without Content-Length up to MAX_CONTENT_LENGTH and stops
+        there without a word: the app would parse the first bytes of a larger body (a
+        misleading 400, or worse, a truncated body that still parses)."""
+        data = super().get_data(cache=cache, as_text=False, parse_form_data=parse_form_data)
+        limit = self.max_content_length
+        if limit is not None and self.content_length is None and len(data) >= limit \
+                and self.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+        return data.decode(errors="replace") if as_text else data
+
+
 def create_app(config: Config | dict | None = None) -> Flask:
     cfg = Config.resolve(config)
     app = Flask("serving")
+    app.request_class = _Request
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.sort_keys = False
     state = ServingState(cfg)

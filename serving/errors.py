@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
@@ -16,6 +17,18 @@ HTTP_CODES = {
     411: "length_required", 413: "payload_too_large", 414: "uri_too_long",
     415: "unsupported_media_type", 429: "too_many_requests", 431: "headers_too_large",
 }
+
+
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
+
+
+def redact_credentials(text):
+    """`text` with the user:password of every URL in it masked: a tracking URI such as
+    https://user:token@mlflow.example reaches error messages (MLflow's own name the full
+    request URL), and from there logs and answers."""
+    if not isinstance(text, str):
+        return text
+    return _USERINFO.sub(r"\1***@", text)
 
 
 class ApiError(Exception):

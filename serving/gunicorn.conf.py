@@ -30,6 +30,11 @@ graceful_timeout = int(os.environ.get("MODELWATCH_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 # gunicorn's control socket defaults to one path per user: two servers would fight over it.
 control_socket_disable = True
+# Seconds a worker thread waits for the next bytes of a request (headers or body) or for
+# the client to take the answer. gunicorn's `timeout` only restarts a worker that stopped
+# answering the master; in the gthread worker it never fires on a slow client, and a
+# dozen connections that send part of a request and stall would hold every thread.
+read_timeout = float(os.environ.get("MODELWATCH_READ_TIMEOUT", "15"))
 accesslog = os.environ.get("MODELWATCH_ACCESS_LOG") or None
 loglevel = os.environ.get("MODELWATCH_LOG_LEVEL", "info")
 
@@ -59,12 +64,80 @@ def on_starting(server):
 def post_fork(server, worker):
     import logging
 
-    logging.basicConfig(
-        level=getattr(logging, loglevel.upper(), logging.INFO),
-        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    from serving.errors import redact_credentials
+
+    class Redacting(logging.Formatter):
+        # Tracebacks too: an exception's text may carry a URL with user:password in it.
+        def format(self, record):
+            return redact_credentials(super().format(record))
+
+    logging.basicConfig(level=getattr(logging, loglevel.upper(), logging.INFO))
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(Redacting(
+            "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
 
 
 def post_worker_init(worker):
+    _bound_graceful_shutdown(worker)
+    _bound_socket_reads(worker)
+    _wait_for_the_first_model(worker)
+
+
+def _wait_for_the_first_model(worker):
+    """Accept no connection before the first model load has been tried.
+
+    A worker that replaces a dead one would otherwise take its share of the connections
+    at once and answer 503 (no model yet) for the seconds the load takes, while the
+    other workers serve. Waiting here keeps its listener out of the game until then:
+    its model is loaded, or the first attempt failed (then /ready says why). Bounded
+    well inside the master's worker timeout.
+    """
+    import time
+
+    app = getattr(worker, "wsgi", None)
+    state = getattr(app, "extensions", {}).get("modelwatch") if app is not None else None
+    if state is None:
+        return
+    models = state.models
+    deadline = time.monotonic() + max(1.0, worker.cfg.timeout / 2)
+    while models.current is None and models.last_error is None and worker.alive \
+            and time.monotonic() < deadline:
+        models.ready.wait(0.05)
+
+
+def _bound_socket_reads(worker):
+    """Give every blocking read and write on a client socket the `read_timeout`.
+
+    The gthread worker switches a connection's socket to blocking (no timeout at all)
+    before it parses the request; here "blocking" means blocking for at most
+    `read_timeout` seconds. A stalled client then costs a thread that long, not forever:
+    the parser or the app's body read fails, and the connection is closed.
+    """
+    import socket
+
+    handle = getattr(worker, "handle", None)
+    if handle is None or read_timeout <= 0:
+        return
+
+    class TimedSocket(socket.socket):
+        __slots__ = ()
+
+        def setblocking(self, flag):
+            if flag:
+                self.settimeout(read_timeout)
+            else:
+                super().setblocking(False)
+
+    def handle_with_timeout(conn):
+        sock = getattr(conn, "sock", None)
+        if type(sock) is socket.socket:
+            sock.__class__ = TimedSocket
+        return handle(conn)
+
+    worker.handle = handle_with_timeout
+
+
+def _bound_graceful_shutdown(worker):
     """Bound the gthread worker's graceful shutdown by live requests, not idle clients.
 
     gunicorn 26's gthread worker, once told to stop, waits in select() for up to the whole

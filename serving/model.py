@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from serving.errors import redact_credentials
 from serving.validation import ColumnSpec, spec_from_signature, validate
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,7 @@ class ModelManager:
         self.cache = ModelCache(config.model_cache_dir, self.name)
         self.current: LoadedModel | None = None
         self.challenger: LoadedModel | None = None
-        self.last_error: str | None = None
+        self._last_error: str | None = None
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -246,6 +247,16 @@ class ModelManager:
         # the operator set the variable (MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false refuses).
         if config.trust_registry:
             os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last load failed (shown in /ready and /version): URLs with
+        credentials in them are masked."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, value: str | None) -> None:
+        self._last_error = redact_credentials(value)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -369,11 +380,11 @@ class ModelManager:
             except AliasNotFound as exc:
                 self.last_error = str(exc)
                 self.metrics.reloads.labels("not_found").inc()
-                return {"result": "not_found", "error": str(exc)}
+                return {"result": "not_found", "error": self.last_error}
             except RegistryUnavailable as exc:
                 self.last_error = str(exc)
                 self.metrics.reloads.labels("unavailable").inc()
-                return {"result": "unavailable", "error": str(exc)}
+                return {"result": "unavailable", "error": self.last_error}
             cur = self.current
             if cur is not None and not cur.fallback and cur.version == str(mv.version) \
                     and not force:
@@ -405,7 +416,7 @@ class ModelManager:
                 self.challenger = None
                 return {"result": "not_found"}
             except RegistryUnavailable as exc:
-                return {"result": "unavailable", "error": str(exc)}
+                return {"result": "unavailable", "error": redact_credentials(str(exc))}
             cur = self.challenger
             if cur is not None and cur.version == str(mv.version):
                 return {"result": "unchanged"}
@@ -413,7 +424,7 @@ class ModelManager:
                 self.challenger = self._load_version(mv, self.config.challenger_alias)
             except Exception as exc:
                 log.exception("loading challenger version %s failed", mv.version)
-                return {"result": "failure", "error": str(exc)}
+                return {"result": "failure", "error": redact_credentials(str(exc))}
             return {"result": "success", "current": self.challenger.describe()}
 
     def poll(self) -> dict:
