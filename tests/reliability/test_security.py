@@ -1,0 +1,297 @@
+"""Security of the serving API and the monitor's webhook, against real processes:
+bearer tokens (compared in constant time; none 401, wrong 403, right 2xx), no secret in
+any log line or answer, body size and row limits (413), and request time limits (the
+gunicorn timeouts are set, and clients that stall mid-request cannot hold every worker
+thread)."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import inspect
+import logging
+import re
+import socket
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from monitoring.service import webhook
+from serving.routes import admin
+from tests.monitor_service.runners import RecordingRunner
+from tests.monitor_service.test_webhook import alert, payload
+from tests.reliability.conftest import (
+    ADMIN_TOKEN,
+    MAX_BODY,
+    MAX_ROWS,
+    MLFLOW_PASSWORD,
+    assert_error_shape,
+)
+from tests.reliability.test_alert_storm import TOKEN as WEBHOOK_TOKEN
+from tests.reliability.test_alert_storm import monitor_over_http
+from tests.serving.modelkit import feature_rows
+from tests.services import free_port
+
+ROWS = feature_rows(2, seed=31)
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+def _token_comparisons(func) -> tuple[list[str], list[str]]:
+    """(calls of hmac.compare_digest, == / != / `in` comparisons) in `func`'s source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    digests, plain = [], []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "hmac.compare_digest":
+            digests.append(ast.unparse(node))
+        if isinstance(node, ast.Compare) and any(
+                isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops):
+            plain.append(ast.unparse(node))
+    return digests, plain
+
+
+@pytest.mark.parametrize("func, secret", [(admin.require_token, "expected"),
+                                          (webhook.receive_alerts, "token")])
+def test_tokens_are_compared_in_constant_time(func, secret):
+    digests, plain = _token_comparisons(func)
+    assert len(digests) == 1 and secret in digests[0], digests
+    # No == (or startswith-style early exit) between the given and the expected token.
+    assert not [c for c in plain if re.search(rf"\b{secret}\b", c)], plain
+
+
+def test_admin_reload_tokens_over_http(server):
+    url = f"{server.url}/admin/reload"
+    cases = [
+        ({}, 401),
+        ({"Authorization": ""}, 401),
+        ({"Authorization": "Bearer"}, 401),
+        ({"Authorization": "Bearer   "}, 401),
+        ({"Authorization": f"Basic {ADMIN_TOKEN}"}, 401),
+        ({"Authorization": f"Token {ADMIN_TOKEN}"}, 401),
+        ({"Authorization": "Bearer wrong"}, 403),
+        ({"Authorization": f"Bearer {ADMIN_TOKEN[:-1]}"}, 403),  # a prefix
+        ({"Authorization": f"Bearer {ADMIN_TOKEN}x"}, 403),  # an extension
+        ({"Authorization": f"Bearer {ADMIN_TOKEN.upper()}"}, 403),
+        ({"Authorization": f"Bearer {ADMIN_TOKEN[:8]}\u00e9\u00e9"}, 403),  # not ASCII
+        ({"Authorization": f"Bearer {ADMIN_TOKEN} {ADMIN_TOKEN}"}, 403),
+    ]
+    for headers, status in cases:
+        r = requests.post(url, headers=headers, timeout=30)
+        err = assert_error_shape(r, headers)
+        assert r.status_code == status, (headers, r.status_code, r.text)
+        assert err["code"] == {401: "unauthorized", 403: "forbidden"}[status]
+        if status == 401:
+            assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert ADMIN_TOKEN not in r.text and ADMIN_TOKEN[:-1] not in r.text
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        r = requests.post(url, headers={"Authorization": f"{scheme} {ADMIN_TOKEN}"},
+                          timeout=60)
+        assert r.status_code == 200 and r.json()["result"] in ("unchanged", "success")
+    # The token guards the admin endpoint only: the API itself needs none.
+    assert requests.post(f"{server.url}/predict", json={"records": ROWS},
+                         timeout=30).status_code == 200
+
+
+def test_webhook_tokens_over_http(tmp_path):
+    runner = RecordingRunner()
+    with monitor_over_http(tmp_path, runner) as (url, app):
+        body = payload(alert("DataDriftDetected"))
+        for headers, status in [({}, 401), ({"Authorization": f"Basic {WEBHOOK_TOKEN}"}, 401),
+                                ({"Authorization": "Bearer nope"}, 403),
+                                ({"Authorization": f"Bearer {WEBHOOK_TOKEN[:-1]}"}, 403),
+                                ({"Authorization": f"Bearer {WEBHOOK_TOKEN} "}, 403)]:
+            r = requests.post(f"{url}/alerts", json=body, headers=headers, timeout=10)
+            assert r.status_code == status, (headers, r.text)
+            assert set(r.json()["error"]) == {"code", "message", "details"}
+        assert runner.calls == []
+        r = requests.post(f"{url}/alerts", json=body, timeout=10,
+                          headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})
+        assert r.status_code == 202 and r.json()["results"][0]["result"] == "started"
+        assert app.extensions["retrain_trigger"].wait_idle(10)
+        assert len(runner.calls) == 1
+
+
+# -- secrets in logs and answers -----------------------------------------------------------
+
+def test_no_secret_in_the_server_log_or_any_answer(server):
+    """The shared server runs with MODELWATCH_ADMIN_TOKEN and MLFLOW_TRACKING_PASSWORD set,
+    debug logging and the access log on. After right and wrong tokens, reloads that call
+    the registry with basic auth, and every read endpoint, neither secret (nor the basic
+    auth header MLflow's client builds from the password) is in its output."""
+    url = server.url
+    wrong = "wrong-" + ADMIN_TOKEN[::-1]
+    for token in (ADMIN_TOKEN, wrong, ADMIN_TOKEN, None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        requests.post(f"{url}/admin/reload", headers=headers, timeout=60)
+    requests.post(f"{url}/predict", json={"records": ROWS}, timeout=30,
+                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # sent where unused
+    answers = [requests.get(f"{url}{path}", timeout=30).text
+               for path in ("/health", "/ready", "/version", "/metrics", "/openapi.json")]
+    time.sleep(1.5)  # a poll of the registry (with the password) by each worker
+    log = server.log.read_text(errors="replace")
+    assert "GET /api/2.0/mlflow/registered-models/alias" in log, \
+        "the workers' registry calls should be in the debug log"
+    assert "POST /admin/reload" in log  # the access log is on
+    basic = base64.b64encode(f"modelwatch:{MLFLOW_PASSWORD}".encode()).decode()
+    for secret in (ADMIN_TOKEN, MLFLOW_PASSWORD, basic, wrong):
+        assert secret not in log, f"a secret is in the server's log: {secret[:6]}..."
+        for text in answers:
+            assert secret not in text
+
+
+def test_no_webhook_token_in_the_monitor_log(tmp_path, caplog):
+    runner = RecordingRunner()
+    caplog.set_level(logging.DEBUG)
+    with monitor_over_http(tmp_path, runner) as (url, app):
+        for token in (WEBHOOK_TOKEN, "x" + WEBHOOK_TOKEN, None):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            requests.post(f"{url}/alerts", json=payload(alert()), headers=headers, timeout=10)
+        app.extensions["retrain_trigger"].wait_idle(10)
+        status = requests.get(f"{url}/status", timeout=10).text
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+    assert caplog.records, "nothing was logged: the check would prove nothing"
+    for text in (caplog.text, status, metrics):
+        assert WEBHOOK_TOKEN not in text
+
+
+def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path, caplog):
+    """MLflow's errors name the full request URL, user:password included: with the
+    registry down, /ready, /version, /predict and /admin/reload say why, masked."""
+    from serving.app import create_app, shutdown_app
+
+    secret = "uri-secret-8d2f61"
+    caplog.set_level(logging.INFO)
+    app = create_app({
+        "tracking_uri": f"http://modelwatch:{secret}@127.0.0.1:{free_port()}",
+        "store_url": f"sqlite:///{tmp_path / 'p.db'}", "spill_dir": str(tmp_path / "s"),
+        "model_cache_dir": str(tmp_path / "c"), "model_name": "no-such-model"})
+    try:
+        models = app.extensions["modelwatch"].models
+        deadline = time.monotonic() + 30
+        while models.last_error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert models.last_error and "http://***@127.0.0.1" in models.last_error
+        client = app.test_client()
+        answers = [client.get("/ready"), client.get("/version"),
+                   client.post("/predict", json={"records": ROWS}),
+                   client.post("/admin/reload")]
+        assert [r.status_code for r in answers] == [503, 503, 503, 503]
+        for r in answers:
+            assert secret not in r.get_data(as_text=True)
+        assert "***@127.0.0.1" in answers[0].get_data(as_text=True)
+    finally:
+        shutdown_app(app)
+    assert caplog.records and secret not in caplog.text
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+def test_body_size_and_row_limits_are_413(server):
+    url = server.url
+    session = requests.Session()
+    cases = [
+        ("/predict", {"records": feature_rows(MAX_ROWS + 1)}, "too_many_rows"),
+        ("/invocations", {"dataframe_records": feature_rows(MAX_ROWS + 1)}, "too_many_rows"),
+        ("/invocations", {"dataframe_split": {"columns": list(ROWS[0]), "data": [
+            list(r.values()) for r in feature_rows(MAX_ROWS + 1)]}}, "too_many_rows"),
+        ("/invocations", {"inputs": {k: [v] * (MAX_ROWS + 1) for k, v in ROWS[0].items()}},
+         "too_many_rows"),
+        ("/feedback", {"feedback": [{"prediction_id": str(i), "label": 1}
+                                    for i in range(MAX_ROWS + 1)]}, "too_many_rows"),
+        ("/predict", {"records": ROWS, "pad": "x" * MAX_BODY}, "payload_too_large"),
+        ("/feedback", {"feedback": [], "pad": "x" * MAX_BODY}, "payload_too_large"),
+    ]
+    for path, body, code in cases:
+        # A new connection each: after a body over the limit that it did not read,
+        # gunicorn closes the connection (it cannot say so in the answer's headers).
+        r = requests.post(f"{url}{path}", json=body, timeout=30)
+        err = assert_error_shape(r, path)
+        assert r.status_code == 413 and err["code"] == code, (path, r.status_code, err)
+    # CSV rows count too, and exactly the limit passes.
+    head = ",".join(ROWS[0])
+    line = ",".join(str(v) for v in ROWS[0].values())
+    r = session.post(f"{url}/invocations", data="\n".join([head] + [line] * (MAX_ROWS + 1)),
+                     headers={"Content-Type": "text/csv"}, timeout=30)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_rows"
+    r = session.post(f"{url}/predict", json={"records": feature_rows(MAX_ROWS)}, timeout=30)
+    assert r.status_code == 200 and len(r.json()["predictions"]) == MAX_ROWS
+    # A body without Content-Length (chunked) is held to the same limit as it streams.
+    def chunks():
+        yield b'{"records": ['
+        for _ in range(MAX_BODY // 1000 + 5):
+            yield b'{"age": 1, "pad": "' + b"x" * 1000 + b'"},'
+        yield b"{}]}"
+
+    r = requests.post(f"{url}/predict", data=chunks(), timeout=30,
+                     headers={"Content-Type": "application/json"})
+    err = assert_error_shape(r)
+    assert r.status_code == 413 and err["code"] == "payload_too_large"
+    text = session.get(f"{url}/metrics", timeout=10).text
+    assert 'modelwatch_input_errors_total{reason="too_large"}' in text
+    assert 'modelwatch_input_errors_total{reason="too_many_rows"}' in text
+    # The server is fine afterwards.
+    assert session.post(f"{url}/predict", json={"records": ROWS}, timeout=30).status_code == 200
+
+
+def test_request_time_limits_are_set(server):
+    """gunicorn's own settings, as the running master printed them (debug log)."""
+    log = server.log.read_text(errors="replace")
+    settings = dict(re.findall(r"^  (\w+): (.*)$", log, flags=re.M))
+    assert 0 < int(settings["timeout"]) <= 120  # a stuck worker is replaced
+    assert 0 < int(settings["graceful_timeout"]) <= 60
+    assert 0 < int(settings["keepalive"]) <= 10  # idle connections are closed
+    assert settings["worker_class"] == "gthread"
+    assert 0 < int(settings["limit_request_line"]) <= 8190
+    assert 0 < int(settings["limit_request_field_size"]) <= 16384
+
+
+def test_clients_that_stall_mid_request_do_not_hold_the_server(server):
+    """As many connections as there are worker threads each send headers and part of a
+    body, then stall. Every thread is stuck reading until MODELWATCH_READ_TIMEOUT (2 s
+    here) ends it; the server then answers the stalled clients (400) and serves others.
+    Without a read timeout they would hold every thread for as long as they like."""
+    host, port = server.url.split("//")[1].split(":")
+    stalled = []
+    for _ in range(2 * 4):  # 2 workers x 4 threads
+        s = socket.create_connection((host, int(port)))
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000\r\n\r\n{\"records\": [")
+        stalled.append(s)
+    partial = socket.create_connection((host, int(port)))
+    partial.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # headers never finish
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        r = requests.post(f"{server.url}/predict", json={"records": ROWS}, timeout=60)
+        waited = time.monotonic() - started
+        assert r.status_code == 200
+        assert waited < 30, f"a fresh request waited {waited:.1f}s"
+        for s in stalled + [partial]:
+            s.settimeout(30)
+            data = s.recv(200)
+            assert data == b"" or data.startswith(b"HTTP/1.1 4"), data
+    finally:
+        for s in stalled + [partial]:
+            s.close()
+
+
+def test_oversized_headers_are_refused_and_the_server_goes_on(server):
+    r = requests.get(f"{server.url}/health", headers={"X-Big": "x" * 20000}, timeout=10)
+    assert 400 <= r.status_code < 500
+    r = requests.get(f"{server.url}/health?" + "a" * 10000, timeout=10)
+    assert 400 <= r.status_code < 500
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+
+
+def test_many_concurrent_clients_get_answers(server):
+    """A burst of 64 concurrent clients on fresh connections: everyone is answered."""
+    def one(_):
+        return requests.post(f"{server.url}/predict", json={"records": ROWS},
+                             timeout=60).status_code
+
+    with ThreadPoolExecutor(64) as pool:
+        statuses = list(pool.map(one, range(64)))
+    assert statuses == [200] * 64
