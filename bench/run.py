@@ -93,7 +93,10 @@ def table_rows() -> list[tuple[str, str, str, str, str]]:
                          "median delay, missed",
                          ("n/a" if delay is None else
                           f"{delay:.0f} rows ({delay / m['rate_rows_per_second']:.0f} s at "
-                          f"{m['rate_rows_per_second']:.0f}/s)") + f", missed {s['missed']}/{s['runs']}",
+                          f"{m['rate_rows_per_second']:.0f}/s)") + f", missed {s['missed']}/{s['runs']}"
+                         + (f"; named as `{s['named_kind']}` after "
+                            f"{'/'.join(str(x) for x in s['named_delays_rows']) or 'never'} rows"
+                            if "named_kind" in s else ""),
                          "", cmd))
         fa = m["baseline"]["false_alarms_per_10k_predictions"]
         rows.append(("detection", f"monitor, `baseline` ({m['baseline']['baseline_rows']:,} rows): "
