@@ -34,6 +34,24 @@ COMPONENTS = ("MLFLOW", "SERVING", "MONITOR", "PROMETHEUS", "ALERTMANAGER", "PUS
 ONSET = re.compile(r"^(?:.*?\]\s*)?(.*?)\s*\((\d+(?:\.\d+)?)s after drift onset\)")
 
 
+def parse_timeline(text: str) -> tuple[list[dict], float | None]:
+    """The demo's "(Ns after drift onset)" steps, once each (it repeats its timeline at
+    the end), and the N of "serving hot-reloaded the new version"."""
+    steps, seen, served = [], set(), None
+    for line in text.splitlines():
+        m = ONSET.search(line.strip())
+        if not m:
+            continue
+        step = re.sub(r"^\d+(?:\.\d+)?s\s+", "", m.group(1).strip(" -:"))
+        if step in seen:
+            continue
+        seen.add(step)
+        steps.append({"step": step, "seconds_after_onset": float(m.group(2))})
+        if "hot-reloaded the new version" in step:
+            served = float(m.group(2))
+    return steps, served
+
+
 def run_demo(timeout: float = 1500) -> dict:
     home = Path(tempfile.mkdtemp(prefix="modelwatch-bench-loop-"))
     env = {**os.environ, "MODELWATCH_HOME": str(home)}
@@ -41,7 +59,7 @@ def run_demo(timeout: float = 1500) -> dict:
         env[f"MODELWATCH_{name}_PORT"] = str(free_port())
     log = home / "demo.out"
     started = time.monotonic()
-    steps, served, code = [], None, None
+    code = None
     try:
         with open(log, "wb") as out:
             proc = subprocess.Popen([str(VENV_BIN / "modelwatch"), "demo"], cwd=ROOT, env=env,
@@ -56,12 +74,7 @@ def run_demo(timeout: float = 1500) -> dict:
         down = subprocess.run([str(VENV_BIN / "modelwatch"), "down"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=300)
     text = log.read_text(errors="replace")
-    for line in text.splitlines():
-        m = ONSET.search(line.strip())
-        if m:
-            steps.append({"step": m.group(1).strip(" -:"), "seconds_after_onset": float(m.group(2))})
-            if "hot-reloaded the new version" in line:
-                served = float(m.group(2))
+    steps, served = parse_timeline(text)
     return {"exit_code": code, "down_exit_code": down.returncode,
             "demo_seconds": time.monotonic() - started, "home": str(home),
             "drift_onset_to_new_version_served_seconds": served, "timeline": steps,
