@@ -8,10 +8,11 @@ PY := $(VENV)/bin/python
 
 setup: $(STAMP) system-packages
 
-# Reinstall only when the pins or the project's metadata change.
+# Reinstall only when the pins or the project's metadata change. The lock is complete
+# (every package pinned), so pip need not resolve anything: --no-deps.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
