@@ -19,7 +19,8 @@ simulator rows) from one MLflow server, with two workers each:
 OMP_NUM_THREADS=1 for every server, so that no one's OpenMP team fights another's over
 the two cores. The load generator (``bench.loadgen``) is a separate process of 8
 keep-alive client threads on loopback, closed loop. Servers are measured one at a time,
-in rounds that rotate their order, so slow drifts of the machine's load hit all alike;
+in 8 short rounds (3 s each) that rotate their order, so bursts of the machine's other
+load hit all alike;
 requests per second is the median over rounds, latency percentiles are over all
 measured requests. Only ratios mean anything on a shared machine.
 Results go to ``bench/results/serving.json``.
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s")
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
     if args.quick:
