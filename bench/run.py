@@ -136,6 +136,10 @@ def table_rows() -> list[tuple[str, str, str, str, str]]:
         rows.append(("soak", "prometheus multiprocess dir", f"{first['prometheus_files']} -> "
                      f"{last['prometheus_files']} files, {first['prometheus_mib']:.2f} -> "
                      f"{last['prometheus_mib']:.2f} MiB", "", ".venv/bin/python -m bench.soak"))
+        rows.append(("soak", "prediction log (SQLite) size; errors",
+                     f"{first['prediction_log_mib']:.0f} -> {last['prediction_log_mib']:.0f} MiB "
+                     f"({d['requests']:,} requests); {d['errors']} errors", "",
+                     ".venv/bin/python -m bench.soak"))
     return rows
 
 
