@@ -68,6 +68,13 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20.
 @contextmanager
 def mlflow_server(root: Path, port: int | None = None):
     """A real `mlflow server` on SQLite with served artifacts under `root`; yields its URL."""
+    with mlflow_server_process(root, port) as (url, _):
+        yield url
+
+
+@contextmanager
+def mlflow_server_process(root: Path, port: int | None = None):
+    """As `mlflow_server`, yielding (url, process) for tests that stop or restart it."""
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [
@@ -79,4 +86,4 @@ def mlflow_server(root: Path, port: int | None = None):
     with process(args, root / "mlflow-server.log") as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", timeout=120, proc=proc)
-        yield url
+        yield url, proc

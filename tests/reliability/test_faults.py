@@ -139,19 +139,6 @@ def test_sigkill_a_worker_under_load_loses_no_acknowledged_feedback(server, mode
 
 # -- the MLflow server restarted -------------------------------------------------------------
 
-@contextmanager
-def own_mlflow(root: Path, port: int):
-    """A real MLflow server on `port` with its backend and artifacts under `root`."""
-    args = [str(services.VENV_BIN / "mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination", str(root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with services.process(args, root / "mlflow-server.log") as proc:
-        url = f"http://127.0.0.1:{port}"
-        services.wait_http(f"{url}/health", timeout=120, proc=proc)
-        yield url, proc
-
-
 def test_mlflow_server_restarted_while_serving(tmp_path):
     """A second real MLflow server on a fixed port with its own SQLite backend is stopped
     and started again on the same port and backend while clients predict: every request
@@ -180,7 +167,7 @@ def test_mlflow_server_restarted_while_serving(tmp_path):
                 failures.append(repr(exc))
             time.sleep(0.02)
 
-    with own_mlflow(root, port) as (url, registry):
+    with services.mlflow_server_process(root, port) as (url, registry):
         version = modelkit.register_version(url, name, seed=3, alias="production",
                                             n_rows=1000)
         # Credentials in the tracking URI (the MLflow server ignores them): they must
@@ -204,7 +191,7 @@ def test_mlflow_server_restarted_while_serving(tmp_path):
                 assert r.json()["error"]["code"] == "registry_unavailable"
                 assert "http://***@127.0.0.1" in r.text and URI_PASSWORD not in r.text
                 assert len(answered) > down_at, "no prediction while MLflow was down"
-                with own_mlflow(root, port) as (again, _):  # same port, same backend
+                with services.mlflow_server_process(root, port) as (again, _):  # same port, same backend
                     assert again == url
                     r = requests.post(f"{srv.url}/admin/reload", headers=auth, timeout=60)
                     assert r.status_code == 200, r.text

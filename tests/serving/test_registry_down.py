@@ -23,13 +23,7 @@ def registry(tmp_path_factory):
     """An MLflow server of this module's own (it gets stopped), as services starts one."""
     root = tmp_path_factory.mktemp("own-mlflow")
     port = services.free_port()
-    args = [str(services.VENV_BIN / "mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination", str(root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with services.process(args, root / "mlflow-server.log") as proc:
-        url = f"http://127.0.0.1:{port}"
-        services.wait_http(f"{url}/health", timeout=120, proc=proc)
+    with services.mlflow_server_process(root, port) as (url, proc):
         v1 = modelkit.register_version(url, MODEL, seed=1, alias="production")
         yield url, v1, proc
 
