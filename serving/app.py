@@ -19,7 +19,7 @@ import time
 from flask import Flask, Request, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from serving.config import Config
+from serving.config import DAY, Config
 from serving.errors import register_error_handlers
 from serving.metrics import Metrics
 from serving.model import ModelManager, ShadowScorer
@@ -39,7 +39,9 @@ class ServingState:
         self.log = PredictionLog(
             open_store(config.store_url), config.spill_dir, config.log_batch_size,
             config.store_retry_interval,
-            on_outcome=lambda outcome, n: self.metrics.log_records.labels(outcome).inc(n))
+            on_outcome=lambda outcome, n: self.metrics.log_records.labels(outcome).inc(n),
+            retention=config.log_retention_days * DAY, prune_interval=config.log_prune_interval,
+            on_pruned=lambda table, n: self.metrics.log_pruned.labels(table).inc(n))
         self.models = ModelManager(config, self.metrics)
         self.shadow = ShadowScorer(self.models, self.log, self.metrics) if config.shadow \
             else None

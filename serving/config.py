@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from serving.store.base import to_epoch
+
 MiB = 1024 * 1024
+DAY = 86400.0
 
 
 def _env_bool(value: str | None, default: bool) -> bool:
@@ -51,6 +55,16 @@ class Config:
     log_batch_size: int = 1000
     # MODELWATCH_STORE_RETRY seconds between attempts while the store is down (1)
     store_retry_interval: float = 1.0
+    # MODELWATCH_LOG_RETENTION_DAYS (30): predictions older than this are deleted, with
+    # their feedback and shadow rows; 0 keeps them forever. The monitor reads the last hour
+    # and a retraining the last day (MODELWATCH_MONITOR_WINDOW_SECONDS,
+    # MODELWATCH_RETRAIN_WINDOW), and a shorter retention is refused. 30 days leaves room
+    # above those: labels that arrive weeks late still find their prediction (feedback for
+    # a deleted one is "unknown"), a retraining window can be widened to a week or two, and
+    # an incident can be looked back on. About 500 bytes a row: size the disk for it.
+    log_retention_days: float = 30.0
+    # MODELWATCH_LOG_PRUNE_INTERVAL seconds between prunes of expired rows (300)
+    log_prune_interval: float = 300.0
     # MODELWATCH_ADMIN_TOKEN (none: admin endpoints open, as in dev)
     admin_token: str | None = None
     # MODELWATCH_MAX_BODY_BYTES (10 MiB), MODELWATCH_MAX_ROWS (10000)
@@ -86,6 +100,8 @@ class Config:
             "spill_dir": ("MODELWATCH_SPILL_DIR", str),
             "log_batch_size": ("MODELWATCH_LOG_BATCH_SIZE", int),
             "store_retry_interval": ("MODELWATCH_STORE_RETRY", float),
+            "log_retention_days": ("MODELWATCH_LOG_RETENTION_DAYS", float),
+            "log_prune_interval": ("MODELWATCH_LOG_PRUNE_INTERVAL", float),
             "admin_token": ("MODELWATCH_ADMIN_TOKEN", str),
             "max_body_bytes": ("MODELWATCH_MAX_BODY_BYTES", int),
             "max_rows": ("MODELWATCH_MAX_ROWS", int),
@@ -102,7 +118,9 @@ class Config:
         values["shadow"] = _env_bool(env.get("MODELWATCH_SHADOW"), False)
         values["trust_registry"] = _env_bool(env.get("MODELWATCH_TRUST_REGISTRY"), True)
         values.update(overrides)
-        return cls(**values)
+        config = cls(**values)
+        check_retention(config.log_retention_days, env)
+        return config
 
     @classmethod
     def resolve(cls, config: "Config | Mapping | None") -> "Config":
@@ -121,3 +139,23 @@ class Config:
     @property
     def registry(self) -> str:
         return self.registry_uri or self.tracking_uri
+
+
+def check_retention(days: float, env: Mapping[str, str]) -> None:
+    """Refuse a retention that would delete rows the monitor's window or a retraining
+    reads. Their settings are read from the same environment, with their defaults
+    (monitoring/service/config.py): a monitor configured elsewhere is not seen."""
+    if days < 0:
+        raise ValueError(f"MODELWATCH_LOG_RETENTION_DAYS={days:g}: use 0 to keep everything")
+    if days == 0:
+        return
+    windows = {
+        "MODELWATCH_MONITOR_WINDOW_SECONDS":
+            float(env.get("MODELWATCH_MONITOR_WINDOW_SECONDS") or 3600),
+        "MODELWATCH_RETRAIN_WINDOW":
+            time.time() - to_epoch(env.get("MODELWATCH_RETRAIN_WINDOW") or "24h"),
+    }
+    for name, seconds in windows.items():
+        if days * DAY < seconds:
+            raise ValueError(f"MODELWATCH_LOG_RETENTION_DAYS={days:g} would delete rows that "
+                             f"{name} ({seconds / DAY:g} days) still reads")

@@ -74,6 +74,9 @@ class Metrics:
         self.log_records = Counter(
             f"{PREFIX}_prediction_log_records", "Prediction-log records, by outcome.",
             ["outcome"], registry=r)
+        self.log_pruned = Counter(
+            f"{PREFIX}_prediction_log_pruned", "Prediction-log rows deleted by the retention, "
+            "by table.", ["table"], registry=r)
         self.shadow_predictions = Counter(
             f"{PREFIX}_shadow_predictions", "Rows scored by the shadow challenger.",
             ["model_version"], registry=r)

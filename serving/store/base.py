@@ -19,6 +19,9 @@ feedback
     ts            DOUBLE             when the current label was stored
 
 Indexes: predictions(ts), predictions(model_version, ts).
+
+Rows are kept until `prune` deletes them (serving's log writer does, past
+MODELWATCH_LOG_RETENTION_DAYS).
 """
 
 from __future__ import annotations
@@ -170,6 +173,9 @@ class Store:
     def _write(self, conn, sql: str, rows: list) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _prune(self, conn, before: float, limit: int) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def _query(self, conn, sql: str, params=()) -> tuple[list, list]:
         cur = conn.cursor()
         try:
@@ -229,6 +235,15 @@ class Store:
             self._run(lambda conn: self._write(conn, self._upsert_feedback_sql(), rows))
         return {"stored": len(new), "updated": len(changed),
                 "unchanged": len(texts) - len(new) - len(changed)}
+
+    def prune(self, before, limit: int = 5000) -> tuple[int, int]:
+        """Delete the oldest predictions scored before `before` (epoch seconds, or anything
+        `read_window` takes as `since`), at most `limit` of them, with their feedback, in
+        one transaction. Shadow rows go by their own ts, which is their champion's.
+        Answers (predictions, feedback) deleted; `limit` predictions mean more may be left.
+        Several pruners at once are harmless: a row is deleted once, by one of them."""
+        cutoff = to_epoch(before)
+        return self._run(lambda conn: self._prune(conn, cutoff, int(limit)))
 
     def count(self, table: str = "predictions") -> int:
         if table not in ("predictions", "feedback"):

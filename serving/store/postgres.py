@@ -26,6 +26,21 @@ SCHEMA = [
     )""",
 ]
 SCHEMA_LOCK = 0x6D6F64656C  # pg_advisory_xact_lock key: concurrent workers create once
+# One statement, so one transaction. SKIP LOCKED: concurrent pruners (every worker of
+# every replica) take disjoint chunks instead of waiting on, or deadlocking over, the
+# same rows. Dead rows are reclaimed by autovacuum, so the table stays flat once pruning
+# keeps up.
+PRUNE_SQL = """
+WITH gone AS (
+    DELETE FROM predictions WHERE prediction_id IN (
+        SELECT prediction_id FROM predictions WHERE ts < %s
+        ORDER BY ts LIMIT %s FOR UPDATE SKIP LOCKED)
+    RETURNING prediction_id),
+labels AS (
+    DELETE FROM feedback WHERE prediction_id IN (SELECT prediction_id FROM gone)
+    RETURNING prediction_id)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM labels)
+"""
 
 
 def postgres_dsn(url: str) -> str:
@@ -74,3 +89,7 @@ class PostgresStore(Store):
         with conn.transaction():
             with conn.cursor() as cur:
                 cur.executemany(sql, rows)
+
+    def _prune(self, conn, before: float, limit: int) -> tuple[int, int]:
+        predictions, feedback = conn.execute(PRUNE_SQL, (before, limit)).fetchone()
+        return int(predictions), int(feedback)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 from serving.store.base import Store
@@ -70,10 +71,33 @@ class SQLiteStore(Store):
                 "ts = excluded.ts WHERE feedback.label IS NOT excluded.label")
 
     def _write(self, conn, sql: str, rows: list) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             conn.executemany(sql, rows)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+
+    def _prune(self, conn, before: float, limit: int) -> tuple[int, int]:
+        # Both deletes pick the same rows: the write lock is held from BEGIN IMMEDIATE, so
+        # nothing changes the predictions table in between. Deleted pages go on SQLite's
+        # free list and later inserts reuse them, so the file stops growing once pruning
+        # keeps up; it does not shrink. VACUUM would shrink it but rewrites the whole file
+        # under an exclusive lock (every writer waits minutes on a big log), and
+        # incremental_vacuum needs auto_vacuum set before the tables were created.
+        oldest = "SELECT prediction_id FROM predictions WHERE ts < ? ORDER BY ts LIMIT ?"
+        with _transaction(conn):
+            feedback = conn.execute(f"DELETE FROM feedback WHERE prediction_id IN ({oldest})",
+                                    (before, limit)).rowcount
+            predictions = conn.execute(
+                f"DELETE FROM predictions WHERE prediction_id IN ({oldest})",
+                (before, limit)).rowcount
+        return predictions, feedback
+
+
+@contextmanager
+def _transaction(conn):
+    """A write transaction that takes the write lock at once (no deadlocking upgrade)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

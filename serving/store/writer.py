@@ -6,6 +6,8 @@ drained group. While the store is down, rows go to a JSON-lines spill file
 (`{spill_dir}/{host}-{pid}-0.jsonl`); they are replayed (idempotently) as soon as the store
 answers again, and spill files left by dead processes of this host are claimed and
 replayed too. `close()` drains everything (gunicorn's worker_exit calls it on SIGTERM).
+With a retention set, the same thread deletes expired rows every `prune_interval`
+seconds, one bounded chunk at a time between writes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ import pandas as pd
 from serving.store.base import Store, label_text
 
 log = logging.getLogger(__name__)
+
+# Seconds between chunks while expired rows are left: other workers' writes (and our
+# own queue) get the SQLite write lock in between.
+PRUNE_BACKLOG_PAUSE = 0.5
 
 
 @dataclass
@@ -83,7 +89,9 @@ def _pid_alive(pid: int) -> bool:
 
 class PredictionLog:
     def __init__(self, store: Store, spill_dir: str | os.PathLike, batch_size: int = 1000,
-                 retry_interval: float = 1.0, on_outcome=None, linger: float = 0.05) -> None:
+                 retry_interval: float = 1.0, on_outcome=None, linger: float = 0.05,
+                 retention: float = 0.0, prune_interval: float = 300.0,
+                 prune_chunk: int = 5000, on_pruned=None) -> None:
         self.store = store
         # Seconds the writer waits for more batches before a write: one transaction per
         # request (a commit each) costs more than the inserts themselves at small requests.
@@ -92,6 +100,12 @@ class PredictionLog:
         self.batch_size = max(1, batch_size)
         self.retry_interval = retry_interval
         self.on_outcome = on_outcome or (lambda outcome, n: None)
+        # Seconds a prediction is kept (0: forever); rows deleted per chunk.
+        self.retention = retention
+        self.prune_interval = prune_interval
+        self.prune_chunk = max(1, prune_chunk)
+        self.on_pruned = on_pruned or (lambda table, n: None)
+        self._next_prune = 0.0
         self.host = socket.gethostname().replace("-", "_")
         self._q: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -189,6 +203,7 @@ class PredictionLog:
                         item.event.set()
             if items[-1] is _STOP:
                 return
+            self._prune()  # under steady traffic the thread is never idle
 
     def _process(self, items: list) -> None:
         rows, markers, stop = [], [], False
@@ -218,6 +233,7 @@ class PredictionLog:
         if now - self._last_scan >= self.retry_interval:
             self._last_scan = now
             self._replay()
+        self._prune()
 
     def _write_rows(self, rows: list) -> None:
         if self._down and time.monotonic() < self._next_try:
@@ -246,6 +262,24 @@ class PredictionLog:
         if self._down:
             log.warning("prediction store is back")
         self._down = False
+
+    # -- retention -----------------------------------------------------------------------
+    def _prune(self) -> None:
+        """Delete one chunk of expired rows when due; a full chunk makes the next one due
+        soon, so a backlog drains without holding the writer (or the lock) for long."""
+        if self.retention <= 0 or self._down or time.monotonic() < self._next_prune:
+            return
+        deleted = 0
+        try:
+            deleted, feedback = self.store.prune(time.time() - self.retention,
+                                                 self.prune_chunk)
+            self.on_pruned("predictions", deleted)
+            self.on_pruned("feedback", feedback)
+        except Exception as exc:  # the next write finds out whether the store is down
+            log.warning("could not prune the prediction log: %s", exc)
+        full = deleted >= self.prune_chunk
+        self._next_prune = time.monotonic() + (PRUNE_BACKLOG_PAUSE if full
+                                               else self.prune_interval)
 
     # -- spill ---------------------------------------------------------------------------
     def _own_file(self) -> Path:

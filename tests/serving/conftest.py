@@ -15,6 +15,7 @@ from serving.app import create_app, shutdown_app
 from serving.cli import gunicorn_argv
 from tests import services
 from tests.serving import modelkit
+from tests.serving.pgcluster import Cluster, why_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "credit-default-serving-test"
@@ -33,6 +34,19 @@ def registered(mlflow_url) -> Registered:
     v1 = modelkit.register_version(mlflow_url, MODEL, seed=1, alias="production")
     v2 = modelkit.register_version(mlflow_url, MODEL, seed=2)
     return Registered(mlflow_url, MODEL, [v1, v2])
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A throwaway PostgreSQL cluster (initdb, pg_ctl) per test module; skips its tests
+    where there can be none."""
+    reason = why_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    pg = Cluster().init()
+    pg.start()
+    yield pg
+    pg.destroy()
 
 
 @pytest.fixture

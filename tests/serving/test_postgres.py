@@ -13,21 +13,13 @@ from serving.store import open_store
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total, predict
 from tests.serving.modelkit import feature_rows
-from tests.serving.pgcluster import Cluster, why_unavailable
+from tests.serving.pgcluster import why_unavailable
 from tests.serving.test_units import _batch
 
 MODEL = "credit-default-serving-test-postgres"
 
 reason = why_unavailable()
 pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    pg = Cluster().init()
-    pg.start()
-    yield pg
-    pg.destroy()
 
 
 def test_postgres_store_speaks_the_same_interface_as_sqlite(cluster, tmp_path):
