@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from serving.errors import redact_credentials
-from serving.validation import ColumnSpec, spec_from_signature, validate
+from serving.validation import ColumnSpec, Validated, spec_from_signature, validate
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,17 @@ class AliasNotFound(LookupError):
 
 # -- the served model -------------------------------------------------------------------
 
+def _labels_and_scores(proba: np.ndarray, classes: np.ndarray):
+    """Top class of each row, and its score: P(positive) for two classes, else P(top)."""
+    top = proba.argmax(axis=1)
+    if proba.shape[1] == 2:
+        return classes[top], proba[:, 1]
+    return classes[top], proba[np.arange(len(top)), top]
+
+
 class SklearnImpl:
+    reads = "frame"
+
     def __init__(self, model) -> None:
         self.model = model
         self.has_proba = hasattr(model, "predict_proba")
@@ -48,16 +58,25 @@ class SklearnImpl:
 
     def predict(self, X: pd.DataFrame):
         if self.has_proba and self.classes is not None:
-            proba = np.asarray(self.model.predict_proba(X))
-            top = proba.argmax(axis=1)
-            labels = self.classes[top]
-            if proba.shape[1] == 2:
-                return labels, proba[:, 1]
-            return labels, proba[np.arange(len(top)), top]
+            return _labels_and_scores(np.asarray(self.model.predict_proba(X)), self.classes)
         return np.asarray(self.model.predict(X)).ravel(), None
 
 
+class CompiledImpl:
+    """The same sklearn pipeline, scored by `serving.compiled` on the column arrays."""
+
+    reads = "columns"
+
+    def __init__(self, compiled) -> None:
+        self.compiled = compiled
+        self.classes = compiled.classes
+
+    def predict(self, columns: dict):
+        return _labels_and_scores(self.compiled.predict_proba(columns), self.classes)
+
+
 class PyfuncImpl:
+    reads = "frame"
     classes = None
 
     def __init__(self, model) -> None:
@@ -82,62 +101,106 @@ class LoadedModel:
     spec: list[ColumnSpec] | None
     impl: object
     path: str | None = None
+    engine: str = ""       # what scores requests: "compiled", "sklearn", "pyfunc", "rules"
+    engine_note: str = ""  # why not compiled, when it is not
 
     @property
     def fallback(self) -> bool:
         return self.source == "fallback"
 
-    def predict(self, X: pd.DataFrame):
-        return self.impl.predict(X)
+    def predict(self, checked: Validated):
+        """Labels and scores (or None) of validated rows."""
+        if getattr(self.impl, "reads", "frame") == "columns":
+            return self.impl.predict(checked.columns)
+        return self.impl.predict(checked.frame)
 
     def describe(self) -> dict:
         return {
             "name": self.name, "version": self.version, "alias": self.alias,
             "run_id": self.run_id, "source": self.source, "fallback": self.fallback,
-            "flavor": self.flavor,
+            "flavor": self.flavor, "engine": self.engine, "engine_note": self.engine_note,
             "loaded_at": pd.Timestamp(self.loaded_at, unit="s", tz="UTC").isoformat(),
         }
 
 
 def load_local(path: str | Path, name: str, version: str, alias: str, run_id: str | None,
-               source: str) -> LoadedModel:
-    """Load an MLflow model directory: sklearn flavor natively, else pyfunc."""
+               source: str, compile: bool = True) -> LoadedModel:
+    """Load an MLflow model directory: sklearn flavor natively (compiled when it can be,
+    see `_sklearn_engine`), else pyfunc."""
     from mlflow.models import Model
 
     meta = Model.load(str(path))
     spec = spec_from_signature(meta.signature)
+    example = _input_example(meta, path)
     if "sklearn" in meta.flavors:
         import mlflow.sklearn
 
-        impl, flavor = SklearnImpl(mlflow.sklearn.load_model(str(path))), "sklearn"
+        flavor = "sklearn"
+        impl, engine, note = _sklearn_engine(mlflow.sklearn.load_model(str(path)), spec,
+                                             example, compile)
     else:
         import mlflow.pyfunc
 
         impl, flavor = PyfuncImpl(mlflow.pyfunc.load_model(str(path))), "python_function"
+        engine, note = "pyfunc", ""
     model = LoadedModel(name, str(version), alias, run_id or meta.run_id, source, time.time(),
-                        flavor, spec, impl, str(path))
-    _warm_up(model, meta, path)
+                        flavor, spec, impl, str(path), engine, note)
+    _warm_up(model, example)
     return model
 
 
-def _warm_up(model: LoadedModel, meta, path) -> None:
-    """Score the saved input example once: a model that cannot score it is not served."""
+# Largest difference in probability the compiled model may show against sklearn on the
+# probe rows: forests add their trees' votes in thread order, so the last bit can move.
+COMPILE_TOLERANCE = 1e-12
+
+
+def _sklearn_engine(model, spec, example, compile: bool):
+    """(impl, engine, note): compiled if the pipeline compiles and its answers on probe
+    rows, checked as requests are, are sklearn's; else sklearn, with the reason."""
+    if not compile:
+        return SklearnImpl(model), "sklearn", "compilation is off (MODELWATCH_COMPILE_MODEL=0)"
+    if spec is None:
+        return SklearnImpl(model), "sklearn", "not compiled: the model has no input signature"
+    from serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
+
+    try:
+        compiled = compile_pipeline(model)
+        probes = validate(probe_frame(compiled, [c.name for c in spec], example), spec)
+        diff = verify(model, compiled, probes.columns, probes.frame)
+    except NotCompilable as exc:
+        return SklearnImpl(model), "sklearn", f"not compiled: {exc}"
+    except Exception as exc:  # a probe the model or the signature refuses: stay with sklearn
+        log.warning("model not compiled, its check failed: %s", exc)
+        return SklearnImpl(model), "sklearn", f"not compiled: the check failed: {exc}"
+    if diff > COMPILE_TOLERANCE:
+        log.warning("model not compiled: its answers differ from sklearn's by %s", diff)
+        return SklearnImpl(model), "sklearn", \
+            f"not compiled: answers differ from sklearn's by {diff:.3g} on probe rows"
+    return CompiledImpl(compiled), "compiled", ""
+
+
+def _input_example(meta, path) -> pd.DataFrame | None:
     try:
         example = meta.load_input_example(str(path))
     except Exception:
-        example = None
+        return None
+    if example is None or isinstance(example, pd.DataFrame):
+        return example
+    try:
+        return pd.DataFrame(example)
+    except Exception:
+        return None
+
+
+def _warm_up(model: LoadedModel, example: pd.DataFrame | None) -> None:
+    """Score the saved input example once: a model that cannot score it is not served."""
     if example is None:
         return
-    if not isinstance(example, pd.DataFrame):
-        try:
-            example = pd.DataFrame(example)
-        except Exception:
-            return
     try:
-        X = validate(example, model.spec).frame
+        checked = validate(example.head(5), model.spec)
     except Exception:
         return  # an example that does not match its own signature proves nothing
-    model.predict(X.head(5))
+    model.predict(checked)
 
 
 # -- the local cache --------------------------------------------------------------------
@@ -320,7 +383,8 @@ class ModelManager:
 
     def _load_version(self, mv, alias: str) -> LoadedModel:
         path = self.cache.fetch(self.client(), self.name, mv.version, self.config.tracking_uri)
-        model = load_local(path, self.name, mv.version, alias, mv.run_id, "registry")
+        model = load_local(path, self.name, mv.version, alias, mv.run_id, "registry",
+                           self.config.compile_model)
         self.cache.point(alias, mv.version, model.run_id)
         return model
 
@@ -340,7 +404,8 @@ class ModelManager:
             return False
         try:
             model = load_local(self.cache.version_dir(doc["version"]), self.name,
-                               doc["version"], self.alias, doc.get("run_id"), "cache")
+                               doc["version"], self.alias, doc.get("run_id"), "cache",
+                               self.config.compile_model)
         except Exception as exc:
             log.exception("cached model %s could not be loaded", doc)
             self.last_error = f"cache: {exc}"
@@ -365,7 +430,7 @@ class ModelManager:
             return False
         model = LoadedModel(self.name, "fallback", self.alias, None, "fallback", time.time(),
                             f"rules:{rules.name}@{rules.version}", rules.spec, rules,
-                            rules.source)
+                            rules.source, "rules")
         log.warning("no model could be loaded: answering with the fallback rules %s",
                     rules.source)
         self._swap(model)
@@ -512,14 +577,14 @@ class ShadowScorer:
             challenger, df, ids, ts = item
             try:
                 start = time.perf_counter()
-                X = validate(df, challenger.spec).frame
-                labels, probs = challenger.predict(X)
+                checked = validate(df, challenger.spec)
+                labels, probs = challenger.predict(checked)
                 latency = (time.perf_counter() - start) * 1000.0
                 self.metrics.shadow_predictions.labels(challenger.version).inc(len(ids))
                 self.log.submit(LogBatch(
                     ids=new_ids(len(ids)), ts=ts, model_name=challenger.name,
                     model_version=challenger.version, model_alias=challenger.alias,
-                    features=X, predictions=labels.tolist(),
+                    features=checked, predictions=labels.tolist(),
                     probabilities=None if probs is None else probs.tolist(),
                     latency_ms=latency, shadow_of=list(ids)))
             except Exception as exc:

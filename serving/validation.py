@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -197,12 +197,37 @@ def scoring_frame(request: Request, spec: list[ColumnSpec] | None,
 
 # -- the signature check -----------------------------------------------------------------
 
-@dataclass
 class Validated:
-    frame: pd.DataFrame
-    warnings: list = field(default_factory=list)
-    unknown_columns: list = field(default_factory=list)
-    null_rows: int = 0
+    """Rows checked against the signature: one array per column in signature order (what
+    a compiled model reads), and the DataFrame of them, built on first use (what sklearn,
+    pyfunc and the prediction log read; with a compiled model that is the log's writer
+    thread, off the request path)."""
+
+    def __init__(self, columns: dict | None = None, rows: int = 0,
+                 frame: pd.DataFrame | None = None, warnings: list | None = None,
+                 unknown_columns: list | None = None, null_rows: int = 0) -> None:
+        self._columns = columns
+        self._frame = frame
+        self.rows = len(frame) if frame is not None else rows
+        self.warnings = warnings or []
+        self.unknown_columns = unknown_columns or []
+        self.null_rows = null_rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def columns(self) -> dict:
+        if self._columns is None:
+            self._columns = {c: self._frame[c].to_numpy() for c in self._frame.columns}
+        return self._columns
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = pd.DataFrame(self._columns, index=pd.RangeIndex(self.rows),
+                                       columns=list(self._columns))
+        return self._frame
 
 
 def _kind(values) -> str:
@@ -242,7 +267,7 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
         if not df.columns.is_unique:
             raise bad_shape("duplicate column names", {"columns": list(df.columns)})
         if spec is None:
-            return Validated(df, [], [], int(df.isna().any(axis=1).sum()))
+            return Validated(frame=df, null_rows=int(df.isna().any(axis=1).sum()))
         n = len(df)
         present = list(df.columns)
 
@@ -333,10 +358,10 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
         raise ApiError(422, "signature_violation",
                        f"input does not match the model signature: {summary}",
                        {"columns": problems}, reason=reason)
-    frame = pd.DataFrame(out, index=pd.RangeIndex(n), columns=names)
     unknown = [str(c) for c in present if c not in known]
     warnings = []
     if unknown:
         warnings.append({"code": "unknown_columns", "columns": unknown,
                          "message": "columns not in the model signature were ignored"})
-    return Validated(frame, warnings, unknown, int(null_any.sum()))
+    return Validated(out, n, warnings=warnings, unknown_columns=unknown,
+                     null_rows=int(null_any.sum()))

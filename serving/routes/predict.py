@@ -54,10 +54,9 @@ def _score(model, df):
         metrics.input_errors.labels("unknown_column").inc()
     if checked.null_rows:
         metrics.input_errors.labels("null").inc(checked.null_rows)
-    X = checked.frame
     t0 = time.perf_counter()
     try:
-        labels, probs = model.predict(X)
+        labels, probs = model.predict(checked)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ApiError(422, "model_rejected_input", f"the model could not score the input: {exc}",
                        {"model_version": model.version}, reason="model_rejected") from None
@@ -69,14 +68,13 @@ def _score(model, df):
     if probs is not None:
         probs = np.asarray(probs, dtype="float64")
         _observe_many(metrics.prediction_score.labels(model.version), probs)
-    n = len(X)
-    ids = new_ids(n)
+    ids = new_ids(len(checked))
     ts = time.time()
     label_list = labels.tolist()
     prob_list = probs.tolist() if probs is not None else None
     st.log.submit(LogBatch(
         ids=ids, ts=ts, model_name=model.name, model_version=model.version,
-        model_alias=model.alias, features=X, predictions=label_list,
+        model_alias=model.alias, features=checked, predictions=label_list,
         probabilities=prob_list, latency_ms=(time.perf_counter() - g.start) * 1000.0))
     if st.shadow is not None:
         st.shadow.submit(df, ids, ts, model.version)

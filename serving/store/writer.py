@@ -24,9 +24,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 
 from serving.store.base import Store, label_text
+from serving.validation import Validated
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class LogBatch:
     model_name: str
     model_version: str
     model_alias: str
-    features: pd.DataFrame
+    features: Validated    # its DataFrame is built here, on the writer thread, if not yet
     predictions: list
     probabilities: list | None
     latency_ms: float
@@ -55,7 +55,8 @@ class LogBatch:
 
     def rows(self) -> list[tuple]:
         n = len(self.ids)
-        feats = self.features.to_json(orient="records", lines=True, double_precision=15)
+        feats = self.features.frame.to_json(orient="records", lines=True,
+                                            double_precision=15)
         feats = feats.splitlines() if n else []
         probs = self.probabilities if self.probabilities is not None else [None] * n
         shadow = self.shadow_of if self.shadow_of is not None else [None] * n

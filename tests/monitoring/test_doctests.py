@@ -8,7 +8,8 @@ import pytest
 
 MODULES = ["monitoring.drift.profile", "monitoring.drift.stattests", "monitoring.drift.detect",
            "monitoring.drift.prediction", "monitoring.integrity", "monitoring.multivariate",
-           "monitoring.performance", "monitoring.concept", "monitoring.cli", "training.calibration"]
+           "monitoring.performance", "monitoring.concept", "monitoring.cli", "training.calibration",
+           "monitoring.service.alerting", "serving.compiled"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -126,7 +126,7 @@ def _batch(n: int, version: str = "1", seed: int = 3) -> LogBatch:
     rows = feature_rows(n, seed=seed)
     ids = [f"id-{seed}-{i}" for i in range(n)]
     return LogBatch(ids=ids, ts=1_700_000_000.0 + seed, model_name="m", model_version=version,
-                    model_alias="production", features=pd.DataFrame(rows),
+                    model_alias="production", features=validate(pd.DataFrame(rows), None),
                     predictions=[i % 2 for i in range(n)],
                     probabilities=[0.1 * (i % 10) for i in range(n)], latency_ms=2.5)
 

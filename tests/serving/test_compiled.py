@@ -1,0 +1,149 @@
+"""The compiled engine answers exactly what sklearn answers, or it is not used."""
+
+from __future__ import annotations
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.models import infer_signature
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
+from serving.model import load_local
+from serving.validation import ColumnSpec, validate
+from tests.serving.modelkit import feature_rows
+from training import pipeline as training_pipeline
+from training.train import _own_types
+from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, SCENARIOS, \
+    TARGET, generate
+
+SPEC = ([ColumnSpec(c, "double") for c in NUMERIC_FEATURES]
+        + [ColumnSpec(c, "string") for c in CATEGORICAL_FEATURES])
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """The training entry point's three model types, fitted on the simulator."""
+    df = generate(6000, seed=11)
+    return {kind: training_pipeline.build(kind, NUMERIC_FEATURES, CATEGORICAL_FEATURES, 0)
+            .fit(df[FEATURES], df[TARGET]) for kind in training_pipeline.MODEL_TYPES}
+
+
+def _traffic() -> pd.DataFrame:
+    """Every simulator scenario: unseen regions, missing values, swapped columns."""
+    return pd.concat([generate(300, scenario=s, seed=i)[FEATURES]
+                      for i, s in enumerate(SCENARIOS)], ignore_index=True)
+
+
+@pytest.mark.parametrize("kind", training_pipeline.MODEL_TYPES)
+@pytest.mark.parametrize("rows", [1, 7, 64, 65, 300, 1800])
+def test_compiled_answers_are_sklearns(fitted, kind, rows):
+    """Every request size (the tree walk below its limit, sklearn's predictor above it)."""
+    model = fitted[kind]
+    compiled = compile_pipeline(model)
+    checked = validate(_traffic().sample(rows, random_state=rows), SPEC)
+    assert checked.null_rows > 0 or rows < 300
+    expected = model.predict_proba(checked.frame)
+    got = compiled.predict_proba(checked.columns)
+    if kind == "rf":  # the forest adds its trees in thread order: the last bit may move
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_probe_rows_reach_every_category_missing_and_unseen_values(fitted):
+    compiled = compile_pipeline(fitted["gbm"])
+    example = generate(5, seed=3)[FEATURES]
+    probes = probe_frame(compiled, FEATURES, example, rows=400)
+    assert list(probes.columns) == FEATURES and len(probes) == 405
+    for column in CATEGORICAL_FEATURES:
+        values = set(probes[column].dropna())
+        assert set(generate(2000, seed=1)[column]) <= values
+        assert any(v not in set(example[column]) and v.startswith("\x00") for v in values)
+        assert probes[column].isna().any()
+    assert all(probes[c].isna().any() for c in NUMERIC_FEATURES)
+    checked = validate(probes, SPEC)
+    assert verify(fitted["gbm"], compiled, checked.columns, checked.frame) == 0.0
+
+
+def test_a_wrong_compilation_is_caught_by_the_check(fitted):
+    """The guard can fail: a compiled scaler off by a little is a difference."""
+    model = fitted["gbm"]
+    compiled = compile_pipeline(model)
+    numeric = compiled.preprocessor.blocks[0]
+    numeric.mean = numeric.mean + 0.05 * numeric.scale
+    checked = validate(probe_frame(compiled, FEATURES, None), SPEC)
+    assert verify(model, compiled, checked.columns, checked.frame) > 1e-6
+
+
+def test_unknown_categories_are_the_models_error_when_it_refuses_them():
+    df = generate(1000, seed=2)
+    pipe = Pipeline([
+        ("prep", ColumnTransformer([
+            ("num", StandardScaler(), NUMERIC_FEATURES),
+            ("cat", OrdinalEncoder(), ["region"])])),
+        ("model", LogisticRegression(max_iter=500)),
+    ]).fit(df[FEATURES], df[TARGET])
+    compiled = compile_pipeline(pipe)
+    rows = df[FEATURES].head(3).copy()
+    assert np.array_equal(compiled.predict_proba({c: rows[c].to_numpy() for c in FEATURES}),
+                          pipe.predict_proba(rows))
+    rows.loc[1, "region"] = "atlantis"
+    with pytest.raises(ValueError, match="region.*atlantis"):
+        compiled.predict_proba({c: rows[c].to_numpy() for c in FEATURES})
+
+
+@pytest.mark.parametrize("build, reason", [
+    (lambda: GradientBoostingClassifier(n_estimators=5), "not a two-step Pipeline"),
+    (lambda: make_pipeline(make_pipeline(SimpleImputer(), StandardScaler()),
+                           GradientBoostingClassifier(n_estimators=5)),
+     "first step Pipeline, not a ColumnTransformer"),
+    (lambda: Pipeline([("prep", ColumnTransformer([("num", StandardScaler(), NUMERIC_FEATURES)])),
+                       ("model", GradientBoostingClassifier(n_estimators=5))]),
+     "estimator GradientBoostingClassifier"),
+])
+def test_unknown_shapes_say_what_they_are(build, reason):
+    df = generate(500, seed=4)
+    model = build().fit(df[NUMERIC_FEATURES], df[TARGET])
+    with pytest.raises(NotCompilable, match=reason):
+        compile_pipeline(model)
+
+
+def _save(model, path, frame) -> str:
+    example = frame.head(5)
+    mlflow.sklearn.save_model(model, str(path),
+                              signature=infer_signature(example, model.predict(example)),
+                              input_example=example, skops_trusted_types=_own_types(model))
+    return str(path)
+
+
+def test_serving_loads_the_compiled_engine_and_says_why_not_otherwise(fitted, tmp_path):
+    frame = generate(50, seed=5)[FEATURES]
+    path = _save(fitted["gbm"], tmp_path / "gbm", frame)
+    served = load_local(path, "m", "1", "production", None, "registry")
+    assert (served.engine, served.engine_note) == ("compiled", "")
+    assert served.describe()["engine"] == "compiled"
+    off = load_local(path, "m", "1", "production", None, "registry", compile=False)
+    assert off.engine == "sklearn" and "MODELWATCH_COMPILE_MODEL=0" in off.engine_note
+    checked = validate(feature_rows(40, seed=9), SPEC)
+    labels, scores = served.predict(checked)
+    ref_labels, ref_scores = off.predict(validate(feature_rows(40, seed=9), SPEC))
+    assert np.array_equal(labels, ref_labels) and np.array_equal(scores, ref_scores)
+
+    unknown = Pipeline([("prep", ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), NUMERIC_FEATURES),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES)])),
+        ("model", GradientBoostingClassifier(n_estimators=5))])
+    df = generate(500, seed=6)
+    unknown.fit(df[FEATURES], df[TARGET])
+    kept = load_local(_save(unknown, tmp_path / "other", frame), "m", "2", "production", None,
+                      "registry")
+    assert kept.engine == "sklearn"
+    assert kept.engine_note == "not compiled: estimator GradientBoostingClassifier"
+    assert len(kept.predict(validate(feature_rows(3), SPEC))[0]) == 3
