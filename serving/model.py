@@ -568,7 +568,7 @@ class ShadowScorer:
 
     def _run(self) -> None:
         from serving.ids import new_ids
-        from serving.store.writer import LogBatch
+        from serving.store.batch import LogBatch
 
         while True:
             item = self._q.get()

@@ -10,7 +10,7 @@ from flask import Blueprint, g, jsonify, request
 from serving.errors import ApiError
 from serving.ids import new_ids
 from serving.routes import state
-from serving.store.writer import LogBatch
+from serving.store.batch import LogBatch
 from serving.validation import read_json, records_frame, scoring_frame, validate
 
 bp = Blueprint("predict", __name__)

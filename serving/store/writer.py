@@ -21,51 +21,17 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 
-from serving.store.base import Store, label_text
-from serving.validation import Validated
+from serving.store.base import Store
+from serving.store.batch import LogBatch
 
 log = logging.getLogger(__name__)
 
 # Seconds between chunks while expired rows are left: other workers' writes (and our
 # own queue) get the SQLite write lock in between.
 PRUNE_BACKLOG_PAUSE = 0.5
-
-
-@dataclass
-class LogBatch:
-    """The rows of one scored request, kept as the request made them."""
-
-    ids: list
-    ts: float
-    model_name: str
-    model_version: str
-    model_alias: str
-    features: Validated    # its DataFrame is built here, on the writer thread, if not yet
-    predictions: list
-    probabilities: list | None
-    latency_ms: float
-    shadow_of: list | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def rows(self) -> list[tuple]:
-        n = len(self.ids)
-        feats = self.features.frame.to_json(orient="records", lines=True,
-                                            double_precision=15)
-        feats = feats.splitlines() if n else []
-        probs = self.probabilities if self.probabilities is not None else [None] * n
-        shadow = self.shadow_of if self.shadow_of is not None else [None] * n
-        return [
-            (self.ids[i], self.ts, self.model_name, self.model_version, self.model_alias,
-             feats[i], label_text(self.predictions[i]),
-             None if probs[i] is None else float(probs[i]), self.latency_ms, shadow[i])
-            for i in range(n)
-        ]
 
 
 class _Flush:
@@ -183,13 +149,14 @@ class PredictionLog:
                 self._idle()
                 continue
             items = [item]
+            if isinstance(item, LogBatch):
+                # Let a linger's worth of requests queue up, then take them all: waking
+                # the thread for each request cost more CPU than writing its rows.
+                time.sleep(self.linger)
             size = len(item) if isinstance(item, LogBatch) else 0
-            deadline = time.monotonic() + self.linger
             while size < self.batch_size and isinstance(items[-1], LogBatch):
-                # Flush markers and stop are served at once; plain batches linger a little.
-                wait = deadline - time.monotonic()
                 try:
-                    more = self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait()
+                    more = self._q.get_nowait()
                 except queue.Empty:
                     break
                 items.append(more)

@@ -9,7 +9,7 @@ import pytest
 MODULES = ["monitoring.drift.profile", "monitoring.drift.stattests", "monitoring.drift.detect",
            "monitoring.drift.prediction", "monitoring.integrity", "monitoring.multivariate",
            "monitoring.performance", "monitoring.concept", "monitoring.cli", "training.calibration",
-           "monitoring.service.alerting", "serving.compiled"]
+           "monitoring.service.alerting", "serving.compiled", "serving.store.batch"]
 
 
 @pytest.mark.parametrize("name", MODULES)

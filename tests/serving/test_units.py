@@ -16,7 +16,8 @@ from serving.errors import ApiError
 from serving.fallback import RuleModel
 from serving.store import open_store
 from serving.store.base import StoreError
-from serving.store.writer import LogBatch, PredictionLog
+from serving.store.batch import LogBatch
+from serving.store.writer import PredictionLog
 from serving.validation import ColumnSpec, parse_json_bytes, validate
 from tests.serving.modelkit import feature_rows
 from training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES

@@ -1,0 +1,95 @@
+"""One scored request's log rows, and the JSON of their features.
+
+The request thread only builds a `LogBatch` around what it already has (the validated
+column arrays, the answers); the writer thread turns it into rows. The features become
+one JSON object per row, written straight from the column arrays: building a DataFrame
+of a small request and calling `to_json` cost 0.8 ms of CPU for one row (more than
+scoring it) and 1.3 ms for 100; this costs 0.02 ms and 0.3 ms (bench/README.md).
+
+>>> import numpy as np
+>>> feature_lines({"x": np.array([1.5, np.nan]), "c": np.array(["a", None], dtype=object)}, 2)
+['{"x":1.5,"c":"a"}', '{"x":null,"c":null}']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.store.base import label_text
+from serving.validation import Validated
+
+
+@dataclass
+class LogBatch:
+    """The rows of one scored request, kept as the request made them."""
+
+    ids: list
+    ts: float
+    model_name: str
+    model_version: str
+    model_alias: str
+    features: Validated
+    predictions: list
+    probabilities: list | None
+    latency_ms: float
+    shadow_of: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self) -> list[tuple]:
+        n = len(self.ids)
+        feats = feature_lines(self.features.columns, n)
+        probs = self.probabilities if self.probabilities is not None else [None] * n
+        shadow = self.shadow_of if self.shadow_of is not None else [None] * n
+        return [
+            (self.ids[i], self.ts, self.model_name, self.model_version, self.model_alias,
+             feats[i], label_text(self.predictions[i]),
+             None if probs[i] is None else float(probs[i]), self.latency_ms, shadow[i])
+            for i in range(n)
+        ]
+
+
+def feature_lines(columns: dict, n: int) -> list[str]:
+    """One JSON object per row of the column arrays; NaN, infinities and None are null
+    (JSON has no NaN)."""
+    if not columns:
+        return ["{}"] * n
+    template = "{" + ",".join(f"{json.dumps(str(name))}:%s" for name in columns) + "}"
+    encoded = [_encode(values) for values in columns.values()]
+    return [template % row for row in zip(*encoded)]
+
+
+def _encode(values) -> list[str]:
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        out = [repr(v) for v in values.tolist()]  # what json.dumps writes for a float
+        missing = ~np.isfinite(values)
+        if missing.any():
+            for i in np.flatnonzero(missing).tolist():
+                out[i] = "null"
+        return out
+    if values.dtype.kind in "iu":
+        return [str(v) for v in values.tolist()]
+    if values.dtype.kind == "b":
+        return ["true" if v else "false" for v in values.tolist()]
+    items = values.tolist()
+    try:  # categories repeat: encode each distinct value once
+        encoded = {v: _json_value(v) for v in set(items)}
+    except TypeError:  # unhashable values (no signature to cast them)
+        return [_json_value(v) for v in items]
+    return [encoded[v] for v in items]
+
+
+def _json_value(value) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return json.dumps(value, default=str)
