@@ -41,8 +41,9 @@ def record_schema(spec) -> dict:
     return {"type": "object", "properties": props,
             "required": [c.name for c in spec if c.required],
             "additionalProperties": True,
-            "description": "One row. Columns outside the signature are ignored (and named in "
-                           "`warnings`)."}
+            "description": "One row. Every required column is named in every record (its "
+                           "value may be null); columns outside the signature are ignored "
+                           "(and named in `warnings`)."}
 
 
 def openapi_document(state) -> dict:

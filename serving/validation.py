@@ -182,7 +182,7 @@ def scoring_frame(request: Request, spec: list[ColumnSpec] | None,
     if isinstance(payload, list):
         check_rows(len(payload), max_rows)
         if all(isinstance(r, dict) for r in payload):
-            return pd.DataFrame.from_records(payload)
+            return payload  # records, checked one by one as dataframe_records are
         if all(isinstance(r, list) for r in payload):
             if not columns:
                 raise bad_shape(f'rows of "{key}" as lists need a model signature to name '
@@ -237,6 +237,7 @@ def _kind(values) -> str:
 # The common case, checked value by value in Python: for the small requests that most
 # are, that is several times cheaper than pandas' null and dtype inference per column.
 _NUMBER = {int, float}
+_ABSENT = object()  # a record without the key, told apart from an explicit null
 _NONE = type(None)
 
 
@@ -288,9 +289,14 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
         records = df
         n = len(records)
         present = list(dict.fromkeys(k for r in records for k in r))
+        absent: dict[str, list[int]] = {}  # column -> records that lack it
 
         def column(name):
-            return np.fromiter((r.get(name) for r in records), dtype=object, count=n)
+            values = [r.get(name, _ABSENT) for r in records]
+            if any(v is _ABSENT for v in values):
+                absent[name] = [i for i, v in enumerate(values) if v is _ABSENT]
+                values = [None if v is _ABSENT else v for v in values]
+            return np.fromiter(values, dtype=object, count=n)
 
         def raw(name, arr):
             return arr
@@ -307,6 +313,8 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
 
         def raw(name, arr):
             return df[name].reset_index(drop=True)
+
+        absent = {}
 
     names = [c.name for c in spec]
     known = set(names)
@@ -380,6 +388,12 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
         else:
             out[col.name] = raw(col.name, arr)
             null_any |= np.asarray(pd.isna(arr), dtype=bool)
+    for name, rows in absent.items():
+        if next(c for c in spec if c.name == name).required:
+            # A record must name every required column (null is fine): the same record
+            # alone would be a 422, so it is one in a batch too, not silently imputed.
+            problems.append({"column": name, "problem": "missing", "rows": rows[:20],
+                             "count": len(rows)})
     if problems:
         summary = ", ".join(f"{p['column']} ({p['problem'].replace('_', ' ')})"
                             for p in problems)

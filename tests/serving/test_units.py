@@ -44,6 +44,23 @@ def test_valid_rows_are_cast_to_the_signature_in_its_order():
     assert out.warnings[0]["columns"] == ["surprise"]
 
 
+def test_a_record_without_a_required_column_is_a_422_even_in_a_batch():
+    """The same record is refused alone and in a batch: nothing is imputed silently."""
+    rows = feature_rows(4)
+    del rows[1]["age"], rows[3]["age"], rows[3]["region"]
+    with pytest.raises(ApiError) as info:
+        validate(rows, SPEC)
+    found = problems(info.value)
+    assert found["age"] == {"column": "age", "problem": "missing", "rows": [1, 3], "count": 2}
+    assert found["region"]["rows"] == [3] and set(found) == {"age", "region"}
+    with pytest.raises(ApiError):
+        validate([rows[1]], SPEC)
+    rows[1]["age"], rows[3]["age"], rows[3]["region"] = None, None, None  # null is fine
+    out = validate(rows, SPEC)
+    assert out.null_rows == 2 and math.isnan(out.columns["age"][1])
+    assert out.columns["region"][3] != out.columns["region"][3]  # NaN: the model imputes
+
+
 def test_every_offending_column_is_named_in_one_422():
     rows = feature_rows(3)
     for r in rows:
