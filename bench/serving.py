@@ -10,6 +10,8 @@ simulator rows) from one MLflow server, with two workers each:
   Prometheus metrics (multiprocess files); ``POST /predict``.
 * ``modelwatch_nolog``: the same app with the prediction log's submit a no-op
   (``bench.apps:modelwatch_nolog_app``): what the log costs.
+* ``modelwatch_sklearn``: the same app with ``MODELWATCH_COMPILE_MODEL=0``: sklearn's
+  ``predict_proba`` on a DataFrame instead of the compiled pipeline.
 * ``bare``: a hand-written Flask app under the same gunicorn worker model
   (``bench.apps:bare_app``): ``mlflow.sklearn.load_model``, ``predict_proba`` on a
   DataFrame of the records, predictions and probabilities back; ``POST /predict``.
@@ -44,7 +46,8 @@ from bench.common import (RESULTS, ROOT, VENV_BIN, cpu_seconds, environment, fre
 
 MODEL = "credit-default-bench"
 OUTPUT = RESULTS / "serving.json"
-SERVERS = ("modelwatch", "modelwatch_nolog", "bare", "mlflow_models_serve")
+SERVERS = ("modelwatch", "modelwatch_nolog", "modelwatch_sklearn", "bare",
+           "mlflow_models_serve")
 
 
 def _gunicorn(conf: Path, app: str, port: int) -> list[str]:
@@ -53,18 +56,21 @@ def _gunicorn(conf: Path, app: str, port: int) -> list[str]:
 
 
 def launch(tmp: Path, tracking: str) -> tuple[dict, dict]:
-    """Start the four servers; {name: (base url, path, body key, ready path)} and
+    """Start the servers; {name: (base url, path, body key, ready path)} and
     {name: process}."""
     base_env = {"MLFLOW_TRACKING_URI": tracking, "MODELWATCH_MODEL_NAME": MODEL,
                 "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true", "OMP_NUM_THREADS": "1",
                 "PATH": f"{VENV_BIN}:/usr/bin:/bin"}
     conf = ROOT / "serving" / "gunicorn.conf.py"
     servers, procs = {}, []
-    for name, app in (("modelwatch", "serving.app:create_app()"),
-                      ("modelwatch_nolog", "bench.apps:modelwatch_nolog_app()")):
+    for name, app, compile_model in (
+            ("modelwatch", "serving.app:create_app()", "1"),
+            ("modelwatch_nolog", "bench.apps:modelwatch_nolog_app()", "1"),
+            ("modelwatch_sklearn", "serving.app:create_app()", "0")):
         port = free_port()
         procs.append(start(_gunicorn(conf, app, port), tmp / f"{name}.log", {
-            **base_env, "MODELWATCH_STORE_URL": f"sqlite:///{tmp / name / 'predictions.db'}",
+            **base_env, "MODELWATCH_COMPILE_MODEL": compile_model,
+            "MODELWATCH_STORE_URL": f"sqlite:///{tmp / name / 'predictions.db'}",
             "MODELWATCH_SPILL_DIR": str(tmp / name / "spill"),
             "MODELWATCH_MODEL_CACHE_DIR": str(tmp / name / "cache"),
             "MODELWATCH_LOG_LEVEL": "warning",
@@ -121,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         servers, started = launch(tmp, tracking)
         procs.extend(started.values())
         time.sleep(3)
+        engines = {name: requests.get(url + "/version", timeout=10).json()["engine"]
+                   for name, (url, *_) in servers.items() if name.startswith("modelwatch")}
+        print("engines: " + ", ".join(f"{k} {v}" for k, v in engines.items()))
 
         results = []
         for rows in (1, 100):
@@ -161,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 "modelwatch_vs_mlflow_models_serve": rps["modelwatch"] / rps["mlflow_models_serve"],
                 "modelwatch_nolog_vs_bare": rps["modelwatch_nolog"] / rps["bare"],
                 "modelwatch_vs_modelwatch_nolog": rps["modelwatch"] / rps["modelwatch_nolog"],
+                "modelwatch_vs_modelwatch_sklearn": rps["modelwatch"] / rps["modelwatch_sklearn"],
+                "modelwatch_sklearn_vs_bare": rps["modelwatch_sklearn"] / rps["bare"],
                 "bare_vs_mlflow_models_serve": rps["bare"] / rps["mlflow_models_serve"],
             }
             cpu = {name: entry[name]["cpu_ms_per_request"] for name in servers}
@@ -171,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 "modelwatch_vs_mlflow_models_serve": cpu["mlflow_models_serve"] / cpu["modelwatch"],
                 "modelwatch_nolog_vs_bare": cpu["bare"] / cpu["modelwatch_nolog"],
                 "modelwatch_vs_modelwatch_nolog": cpu["modelwatch_nolog"] / cpu["modelwatch"],
+                "modelwatch_vs_modelwatch_sklearn": cpu["modelwatch_sklearn"] / cpu["modelwatch"],
+                "modelwatch_sklearn_vs_bare": cpu["bare"] / cpu["modelwatch_sklearn"],
             }
             results.append(entry)
             print(f"{rows} rows/request (predictions agree: {agree})")
@@ -190,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             "client": f"bench.loadgen: {args.threads} keep-alive threads, closed loop, "
                       f"separate process; {args.rounds} rounds of {args.seconds:g} s per server",
             "command": ".venv/bin/python -m bench.serving",
+            "modelwatch_engines": engines,
             "results": [{k: v for k, v in e.items()} for e in results],
             "modelwatch_prediction_log": [line for line in metrics.splitlines()
                                           if line.startswith("modelwatch_prediction_log_records_total")],
