@@ -5,10 +5,15 @@ hand: ``mlflow.sklearn.load_model`` of the alias, ``predict_proba`` on a DataFra
 the posted records, predictions and probabilities back as JSON. No validation, no log,
 no metrics.
 
+``floor_app()``: no model at all: parse the posted records, answer a constant for each.
+No server of the same kind (Flask under this gunicorn worker model) can do less, so its
+CPU per request bounds what any such server can achieve against the others.
+
 ``modelwatch_nolog_app()``: modelwatch's app with the prediction log's ``submit`` made a
 no-op (validation, metrics and everything else as served), to price the log alone.
 
     gunicorn -c bench/gunicorn_bare.py "bench.apps:bare_app()"
+    gunicorn -c bench/gunicorn_bare.py "bench.apps:floor_app()"
     gunicorn -c serving/gunicorn.conf.py "bench.apps:modelwatch_nolog_app()"
 """
 
@@ -44,6 +49,23 @@ def bare_app():
     def invocations():
         labels, _ = score(request.get_json()["dataframe_records"])
         return jsonify({"predictions": labels})
+
+    @app.get("/ready")
+    def ready():
+        return "ok"
+
+    return app
+
+
+def floor_app():
+    from flask import Flask, jsonify, request
+
+    app = Flask("floor")
+
+    @app.post("/predict")
+    def predict():
+        records = request.get_json()["records"]
+        return jsonify({"predictions": [0] * len(records), "probabilities": [0.5] * len(records)})
 
     @app.get("/ready")
     def ready():

@@ -51,7 +51,8 @@ def table_rows() -> list[tuple[str, str, str, str, str]]:
     """(benchmark, measure, result, target, command) from the results on disk."""
     rows = []
     d = _load("serving")
-    if d and all("ratios" in e for e in d["results"]):
+    if d and all("flask_floor_vs_mlflow_models_serve" in e.get("ratios", {})
+                 for e in d["results"]):
         cmd = ".venv/bin/python -m bench.serving"
         for e in d["results"]:
             n, r = e["rows_per_request"], e["ratios"]
@@ -70,6 +71,13 @@ def table_rows() -> list[tuple[str, str, str, str, str]]:
                  ", ".join(_x(e["cpu_ratios"][k]) for k in (
                      "modelwatch_vs_bare", "modelwatch_vs_mlflow_models_serve",
                      "modelwatch_vs_modelwatch_nolog")), "", cmd),
+                ("serving", f"{n} row(s)/request: compiled pipeline / sklearn in modelwatch "
+                 "(req/s, CPU)", _x(r["modelwatch_vs_modelwatch_sklearn"]) + ", "
+                 + _x(e["cpu_ratios"]["modelwatch_vs_modelwatch_sklearn"]), "", cmd),
+                ("serving", f"{n} row(s)/request: Flask floor (constant answer) / `mlflow models "
+                 "serve` (req/s, CPU): the most any Flask+gunicorn server could reach",
+                 _x(r["flask_floor_vs_mlflow_models_serve"]) + ", "
+                 + _x(e["cpu_ratios"]["flask_floor_vs_mlflow_models_serve"]), "", cmd),
                 ("serving", f"{n} row(s)/request: p50/p99 ms",
                  f"modelwatch {mw['p50_ms']:.0f}/{mw['p99_ms']:.0f}; bare {bare['p50_ms']:.0f}/"
                  f"{bare['p99_ms']:.0f}; mlflow {peer['p50_ms']:.0f}/{peer['p99_ms']:.0f}",

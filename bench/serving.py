@@ -15,6 +15,9 @@ simulator rows) from one MLflow server, with two workers each:
 * ``bare``: a hand-written Flask app under the same gunicorn worker model
   (``bench.apps:bare_app``): ``mlflow.sklearn.load_model``, ``predict_proba`` on a
   DataFrame of the records, predictions and probabilities back; ``POST /predict``.
+* ``flask_floor``: a Flask app under the same gunicorn settings that parses the records
+  and answers a constant (``bench.apps:floor_app``): the least any Flask-under-gunicorn
+  server can do per request. Its answers are not compared.
 * ``mlflow_models_serve``: ``mlflow models serve --workers 2``; ``POST /invocations``
   with the same records as ``dataframe_records``.
 
@@ -46,7 +49,7 @@ from bench.common import (RESULTS, ROOT, VENV_BIN, cpu_seconds, environment, fre
 
 MODEL = "credit-default-bench"
 OUTPUT = RESULTS / "serving.json"
-SERVERS = ("modelwatch", "modelwatch_nolog", "modelwatch_sklearn", "bare",
+SERVERS = ("modelwatch", "modelwatch_nolog", "modelwatch_sklearn", "bare", "flask_floor",
            "mlflow_models_serve")
 
 
@@ -80,6 +83,10 @@ def launch(tmp: Path, tracking: str) -> tuple[dict, dict]:
     procs.append(start(_gunicorn(ROOT / "bench" / "gunicorn_bare.py", "bench.apps:bare_app()",
                                  port), tmp / "bare.log", base_env))
     servers["bare"] = (f"http://127.0.0.1:{port}", "/predict", "records", "/ready")
+    port = free_port()
+    procs.append(start(_gunicorn(ROOT / "bench" / "gunicorn_bare.py", "bench.apps:floor_app()",
+                                 port), tmp / "flask_floor.log", base_env))
+    servers["flask_floor"] = (f"http://127.0.0.1:{port}", "/predict", "records", "/ready")
     port = free_port()
     procs.append(start([str(VENV_BIN / "mlflow"), "models", "serve", "-m",
                         f"models:/{MODEL}@production", "--env-manager", "local", "--host",
@@ -141,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 answers[name] = requests.post(url + path, data=bodies[name].read_bytes(),
                                               headers={"Content-Type": "application/json"},
                                               timeout=30).json()["predictions"]
-            agree = all(a == answers["bare"] for a in answers.values())
+            agree = all(a == answers["bare"] for name, a in answers.items()
+                        if name != "flask_floor")
             runs: dict[str, list[dict]] = {name: [] for name in servers}
             for r in range(args.rounds):
                 order = list(servers)[r % len(servers):] + list(servers)[:r % len(servers)]
@@ -173,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 "modelwatch_vs_modelwatch_sklearn": rps["modelwatch"] / rps["modelwatch_sklearn"],
                 "modelwatch_sklearn_vs_bare": rps["modelwatch_sklearn"] / rps["bare"],
                 "bare_vs_mlflow_models_serve": rps["bare"] / rps["mlflow_models_serve"],
+                "flask_floor_vs_mlflow_models_serve":
+                    rps["flask_floor"] / rps["mlflow_models_serve"],
             }
             cpu = {name: entry[name]["cpu_ms_per_request"] for name in servers}
             # Server CPU per request, theirs over ours: the throughput ratio a CPU-bound
@@ -184,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                 "modelwatch_vs_modelwatch_nolog": cpu["modelwatch_nolog"] / cpu["modelwatch"],
                 "modelwatch_vs_modelwatch_sklearn": cpu["modelwatch_sklearn"] / cpu["modelwatch"],
                 "modelwatch_sklearn_vs_bare": cpu["bare"] / cpu["modelwatch_sklearn"],
+                "flask_floor_vs_mlflow_models_serve":
+                    cpu["mlflow_models_serve"] / cpu["flask_floor"],
             }
             results.append(entry)
             print(f"{rows} rows/request (predictions agree: {agree})")

@@ -107,6 +107,7 @@ def status():
         "model": monitor.config.model_name,
         "version": monitor.context.version if monitor.context else None,
         "last_error": monitor.last_error,
+        "last_failure": monitor.last_failure,
         "retraining": trigger.running,
         "last_retrain": trigger.last,
         "builtin_alerts_firing": getattr(current_app.extensions["alert_rules"], "firing", None),

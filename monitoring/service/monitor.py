@@ -38,7 +38,8 @@ class Monitor:
         self.client = MlflowClient(config.tracking_uri)
         self.context: VersionContext | None = None
         self.last_result: WindowResult | None = None
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # what failed in the latest window, if anything
+        self.last_failure: dict | None = None  # the most recent failure, kept after recovery
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -58,11 +59,12 @@ class Monitor:
 
     def run_once(self) -> WindowResult | None:
         started = time.perf_counter()
+        self.last_error = None
         try:
             return self._run_once()
         except Exception as exc:  # keep the loop alive whatever one window does
             log.exception("window failed")
-            self.last_error = f"window failed: {exc}"
+            self._record_failure(f"window failed: {exc}")
             return None
         finally:
             self.metrics.last_run.set_to_current_time()
@@ -86,7 +88,7 @@ class Monitor:
         result = evaluate(context, window)
         self._export(result, context)
         self._log_to_mlflow(result, context, window)
-        self.last_result, self.last_error = result, None
+        self.last_result = result
         if self.on_window is not None:
             self.on_window(result, context)
         return result
@@ -118,7 +120,11 @@ class Monitor:
     def _failed(self, dependency: str, exc: Exception) -> None:
         log.warning("%s unavailable: %s", dependency, exc)
         self.metrics.errors.labels(dependency=dependency).inc()
-        self.last_error = f"{dependency} unavailable: {exc}"
+        self._record_failure(f"{dependency} unavailable: {exc}")
+
+    def _record_failure(self, message: str) -> None:
+        self.last_error = message
+        self.last_failure = {"error": message, "at": time.time()}
 
     def _export(self, r: WindowResult, context: VersionContext) -> None:
         m, v = self.metrics, {"model_version": r.version}

@@ -308,6 +308,13 @@ def test_an_mlflow_outage_neither_stalls_nor_breaks_the_monitor(monitored, monke
     assert time.monotonic() - started < 30
     assert result is not None and result.version == monitored.version and result.rows == ROWS
     assert errors(metrics, "mlflow") == 1
+    assert "mlflow unavailable" in monitor.last_error  # a good window does not hide it
+
+    # MLflow is back: no error now, and the outage is still on record with its time
+    monitor.client = MlflowClient(monitored.config.tracking_uri)
+    assert monitor.run_once() is not None and monitor.last_error is None
+    assert "mlflow unavailable" in monitor.last_failure["error"]
+    assert time.time() - monitor.last_failure["at"] < 60
     assert metrics.window_rows.labels(model_version=monitored.version)._value.get() == ROWS
 
 
