@@ -167,11 +167,14 @@ def test_simulate_against_the_stack_serving(stack):
     assert line.startswith("baseline: 600/600 predicted"), line
     assert "0 failed requests" in line and "600/600 labels" in line and "versions v1:600" in line
 
-    # the monitor of the stack judges the window and `status` says so
+    # the monitor of the stack judges the window and `status` says so. The last labels
+    # follow the last predictions by the label delay, so a window may come between them:
+    # wait for one with every label (none lost means one comes).
     def monitor_saw_it():
         info = json.loads(modelwatch(stack.env_for_cli, "status", "--json").stdout)
         window = (info["monitor"] or {}).get("last_window")
-        return info if window and window["rows"] == 600 else None
+        complete = window and window["rows"] == 600 and window["label_coverage"] == 1.0
+        return info if complete else None
 
     info = wait_for(monitor_saw_it, 60, "the monitor's first window")
     assert info["served"]["version"] == "1" and info["monitor"]["version"] == "1"
