@@ -47,8 +47,9 @@ class Config:
     # MODELWATCH_TRUST_REGISTRY (on): allow MLflow to deserialize the registry's models
     # (sets MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true unless that is set explicitly)
     trust_registry: bool = True
-    # MODELWATCH_COMPILE_MODEL (on): score sklearn pipelines with serving/compiled (same
-    # answers, checked at load; about 50x less CPU for a small request) where they compile
+    # MODELWATCH_COMPILE_MODEL (on): score sklearn pipelines with serving/compiled where
+    # they compile (same answers, checked at load; the model's part of a one-row request
+    # takes about 0.1 ms of CPU instead of 5 ms)
     compile_model: bool = True
     # MODELWATCH_STORE_URL (sqlite:///mlruns/predictions.db)
     store_url: str = "sqlite:///mlruns/predictions.db"

@@ -23,7 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-
 from serving.store.base import Store
 from serving.store.batch import LogBatch
 
