@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 
+import mlflow.sklearn
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serving.store import open_store
+from serving.validation import validate
 from tests.serving.conftest import metric_total
 from tests.serving.modelkit import feature_rows
 from training.simulator import FEATURES
@@ -202,6 +204,8 @@ def test_ops_endpoints(client, registered):
     assert version["name"] == registered.name and version["source"] == "registry"
     assert version["fallback"] is False and version["flavor"] == "sklearn"
     assert version["run_id"] and version["loaded_at"]
+    # the registry's model (as MLflow saved it) is served compiled
+    assert (version["engine"], version["engine_note"]) == ("compiled", "")
     client.post("/predict", json={"records": feature_rows(5)})
     text = client.get("/metrics").get_data(as_text=True)
     assert metric_total(text, "modelwatch_predictions_total",
@@ -300,6 +304,7 @@ def test_serves_the_model_the_training_entry_point_registers(make_app, mlflow_ur
     c = app.test_client()
     version = c.get("/version").get_json()
     assert version["flavor"] == "sklearn" and version["source"] == "registry"
+    assert version["engine"] == "compiled"  # the gbm pipeline training builds
     rows = feature_rows(50, seed=4, scenario="integrity_missing")  # web rows lack income
     rows = [{k: (None if v != v else v) for k, v in r.items()} for r in rows]  # NaN -> null
     assert any(r["income"] is None for r in rows)
@@ -307,6 +312,11 @@ def test_serves_the_model_the_training_entry_point_registers(make_app, mlflow_ur
     assert len(body["predictions"]) == 50 and set(body["predictions"]) <= {0, 1}
     assert all(0.0 <= p <= 1.0 for p in body["probabilities"])
     assert body["model"]["name"] == name
+    # the compiled answers are the registered pipeline's own, bit for bit
+    served = app.extensions["modelwatch"].models.current
+    pipeline = mlflow.sklearn.load_model(served.path)
+    expected = pipeline.predict_proba(validate(rows, served.spec).frame)[:, 1]
+    assert body["probabilities"] == expected.tolist()
     rows[0]["age"] = "forty"
     err = error_of(c.post("/predict", json={"records": rows}), 422)
     assert [p["column"] for p in err["details"]["columns"]] == ["age"]
