@@ -33,6 +33,26 @@ log = logging.getLogger(__name__)
 PRUNE_BACKLOG_PAUSE = 0.5
 
 
+# Rows per spill write (a few tens of KiB).
+SPILL_CHUNK = 100
+
+
+def _append_whole(fd: int, data: bytes) -> None:
+    """Append all of `data` and fsync, or leave the file as it was and raise OSError."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass  # the replay skips a torn line
+        raise
+
+
 class _Flush:
     __slots__ = ("event",)
 
@@ -253,20 +273,27 @@ class PredictionLog:
         return self.spill_dir / f"{self.host}-{os.getpid()}-0.jsonl"
 
     def _spill(self, rows: list) -> None:
+        kept = 0
         try:
             self.spill_dir.mkdir(parents=True, exist_ok=True)
-            data = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
-            with open(self._own_file(), "a", encoding="utf-8") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            fd = os.open(self._own_file(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                # In chunks: on a filling disk what fits is kept, and a chunk that does not
+                # fit is cut off whole, so no torn line is left for the replay.
+                for start in range(0, len(rows), SPILL_CHUNK):
+                    chunk = rows[start:start + SPILL_CHUNK]
+                    _append_whole(fd, "".join(json.dumps(row, separators=(",", ":")) + "\n"
+                                              for row in chunk).encode())
+                    kept += len(chunk)
+            finally:
+                os.close(fd)
         except OSError:
             # Store down and the disk refuses too: nothing more can be done; say so.
-            log.exception("could not spill %d prediction-log records to %s", len(rows),
-                          self.spill_dir)
-            self.on_outcome("lost", len(rows))
-            return
-        self.on_outcome("spilled", len(rows))
+            log.exception("could not spill %d prediction-log records to %s",
+                          len(rows) - kept, self.spill_dir)
+            self.on_outcome("lost", len(rows) - kept)
+        if kept:
+            self.on_outcome("spilled", kept)
 
     def _spill_files(self) -> list[Path]:
         """Files this process may replay: its own, and those of dead local processes

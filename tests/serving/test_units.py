@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import threading
 
 import numpy as np
@@ -237,3 +239,28 @@ def test_close_drains_the_queue(tmp_path):
         writer.submit(_batch(10, seed=seed))
     writer.close()
     assert len(store.rows) == 200
+
+
+def test_a_spill_that_does_not_fit_keeps_what_fits_and_leaves_no_torn_line(tmp_path,
+                                                                           monkeypatch):
+    """The disk fills in the middle of a spill: whole chunks before it are kept (and
+    counted), the rest is counted lost, and the file ends on a whole line."""
+    outcomes: dict[str, int] = {}
+    log = PredictionLog(open_store(f"sqlite:///{tmp_path / 'p.db'}"), tmp_path / "spill",
+                        on_outcome=lambda outcome, n: outcomes.update({outcome: n}))
+    room = [60_000]  # bytes left on the "disk"
+    real_write = os.write
+
+    def write(fd, data):
+        if room[0] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written = real_write(fd, bytes(data[:room[0]]))
+        room[0] -= written
+        return written
+
+    monkeypatch.setattr(os, "write", write)
+    log._spill(_batch(500).rows())
+    lines = next((tmp_path / "spill").glob("*.jsonl")).read_text().splitlines()
+    assert 0 < len(lines) < 500 and len(lines) % 100 == 0
+    assert outcomes == {"spilled": len(lines), "lost": 500 - len(lines)}
+    assert all(json.loads(line)[0].startswith("id-") for line in lines)
