@@ -57,10 +57,6 @@ class CompiledPipeline:
         self.estimator = estimator
         self.classes = classes
 
-    @property
-    def inputs(self) -> list[str]:
-        return self.preprocessor.inputs
-
     def predict_proba(self, columns) -> np.ndarray:
         """Class probabilities for a mapping of column name -> array (one per row)."""
         return self.estimator.predict_proba(self.preprocessor.transform(columns))

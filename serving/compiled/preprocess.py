@@ -167,7 +167,6 @@ class Preprocessor:
     def __init__(self, blocks: list) -> None:
         self.blocks = blocks
         self.width = sum(b.width for b in blocks)
-        self.inputs = [c for b in blocks for c in b.columns]
 
     def transform(self, columns: dict) -> np.ndarray:
         parts = [b.transform(columns) for b in self.blocks]
