@@ -51,6 +51,13 @@ MODEL = "credit-default-bench"
 OUTPUT = RESULTS / "serving.json"
 SERVERS = ("modelwatch", "modelwatch_nolog", "modelwatch_sklearn", "bare", "flask_floor",
            "mlflow_models_serve")
+# (a, b): the results give a / b as "a_vs_b", in requests per second and in CPU.
+COMPARED = (
+    ("modelwatch", "bare"), ("modelwatch", "mlflow_models_serve"),
+    ("modelwatch_nolog", "bare"), ("modelwatch", "modelwatch_nolog"),
+    ("modelwatch", "modelwatch_sklearn"), ("modelwatch_sklearn", "bare"),
+    ("bare", "mlflow_models_serve"), ("flask_floor", "mlflow_models_serve"),
+)
 
 
 def _gunicorn(conf: Path, app: str, port: int) -> list[str]:
@@ -173,30 +180,12 @@ def main(argv: list[str] | None = None) -> int:
                     "cpu_ms_per_request": statistics.median(r["cpu_ms_per_request"] for r in rs),
                     "requests": len(lat), "errors": sum(r["errors"] for r in rs)}
             rps = {name: entry[name]["requests_per_second"] for name in servers}
-            entry["ratios"] = {
-                "modelwatch_vs_bare": rps["modelwatch"] / rps["bare"],
-                "modelwatch_vs_mlflow_models_serve": rps["modelwatch"] / rps["mlflow_models_serve"],
-                "modelwatch_nolog_vs_bare": rps["modelwatch_nolog"] / rps["bare"],
-                "modelwatch_vs_modelwatch_nolog": rps["modelwatch"] / rps["modelwatch_nolog"],
-                "modelwatch_vs_modelwatch_sklearn": rps["modelwatch"] / rps["modelwatch_sklearn"],
-                "modelwatch_sklearn_vs_bare": rps["modelwatch_sklearn"] / rps["bare"],
-                "bare_vs_mlflow_models_serve": rps["bare"] / rps["mlflow_models_serve"],
-                "flask_floor_vs_mlflow_models_serve":
-                    rps["flask_floor"] / rps["mlflow_models_serve"],
-            }
             cpu = {name: entry[name]["cpu_ms_per_request"] for name in servers}
-            # Server CPU per request, theirs over ours: the throughput ratio a CPU-bound
-            # machine would settle at, and much less noisy than req/s on a shared one.
-            entry["cpu_ratios"] = {
-                "modelwatch_vs_bare": cpu["bare"] / cpu["modelwatch"],
-                "modelwatch_vs_mlflow_models_serve": cpu["mlflow_models_serve"] / cpu["modelwatch"],
-                "modelwatch_nolog_vs_bare": cpu["bare"] / cpu["modelwatch_nolog"],
-                "modelwatch_vs_modelwatch_nolog": cpu["modelwatch_nolog"] / cpu["modelwatch"],
-                "modelwatch_vs_modelwatch_sklearn": cpu["modelwatch_sklearn"] / cpu["modelwatch"],
-                "modelwatch_sklearn_vs_bare": cpu["bare"] / cpu["modelwatch_sklearn"],
-                "flask_floor_vs_mlflow_models_serve":
-                    cpu["mlflow_models_serve"] / cpu["flask_floor"],
-            }
+            # Requests per second ours over theirs; server CPU per request theirs over ours:
+            # the throughput ratio a CPU-bound machine would settle at, and much less noisy
+            # than req/s on a shared one.
+            entry["ratios"] = {f"{a}_vs_{b}": rps[a] / rps[b] for a, b in COMPARED}
+            entry["cpu_ratios"] = {f"{a}_vs_{b}": cpu[b] / cpu[a] for a, b in COMPARED}
             results.append(entry)
             print(f"{rows} rows/request (predictions agree: {agree})")
             for name in servers:
