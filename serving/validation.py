@@ -102,7 +102,7 @@ def _records(records: list, where: str) -> list[dict]:
     return records
 
 
-def records_frame(body, max_rows: int) -> list[dict]:
+def predict_input(body, max_rows: int) -> list[dict]:
     """/predict: {"records": [{feature: value}, ...]}. The records themselves: `validate`
     takes them as they are, with no DataFrame in between."""
     if not isinstance(body, dict) or "records" not in body:
@@ -114,7 +114,7 @@ def records_frame(body, max_rows: int) -> list[dict]:
     return _records(records, '"records"')
 
 
-def scoring_frame(request: Request, spec: list[ColumnSpec] | None,
+def scoring_input(request: Request, spec: list[ColumnSpec] | None,
                   max_rows: int) -> pd.DataFrame | list[dict]:
     """/invocations: the MLflow scoring protocol (JSON with one of dataframe_split,
     dataframe_records, instances, inputs; or text/csv). A DataFrame, or for

@@ -11,7 +11,7 @@ from serving.errors import ApiError
 from serving.ids import new_ids
 from serving.routes import state
 from serving.store.batch import LogBatch
-from serving.validation import read_json, records_frame, scoring_frame, validate
+from serving.validation import read_json, predict_input, scoring_input, validate
 
 bp = Blueprint("predict", __name__)
 
@@ -84,9 +84,9 @@ def _score(model, df):
 @bp.post("/predict")
 def predict():
     body = read_json(request)
-    df = records_frame(body, state().config.max_rows)
+    rows = predict_input(body, state().config.max_rows)
     model = current_model()
-    labels, probs, ids, warnings = _score(model, df)
+    labels, probs, ids, warnings = _score(model, rows)
     out = {"predictions": labels, "probabilities": probs, "prediction_ids": ids,
            "model": {"name": model.name, "version": model.version, "alias": model.alias}}
     if model.fallback:
@@ -99,8 +99,8 @@ def predict():
 @bp.post("/invocations")
 def invocations():
     model = current_model()
-    df = scoring_frame(request, model.spec, state().config.max_rows)
-    labels, _, _, warnings = _score(model, df)
+    data = scoring_input(request, model.spec, state().config.max_rows)
+    labels, _, _, warnings = _score(model, data)
     out = {"predictions": labels}
     if model.fallback:
         out["fallback"] = True
