@@ -25,6 +25,7 @@ import requests
 from mlflow import MlflowClient
 
 from modelwatch.stack import Stack
+from monitoring.service.alerting import DRIFT_SHARE
 from modelwatch.traffic import simulate
 
 BIN = Path(sys.executable).parent
@@ -111,7 +112,7 @@ def _drift_until_promoted(stack, client, champion, rate, timeline) -> str | None
     onset = time.monotonic()
     rejected_before = _retrains(stack).get("rejected", 0)
     milestones = [
-        ("drift", lambda: _window(stack).get("drifted_features"), lambda v: f"monitor: drift in {', '.join(v)}"),
+        ("drift", lambda: _alerting_drift(stack), lambda v: f"monitor: drift in {', '.join(v)}"),
         ("alert", lambda: _firing(stack, "DataDriftDetected"), lambda v: "Prometheus: DataDriftDetected firing -> Alertmanager -> monitor webhook"),
         ("retrain", lambda: _metric(stack, "modelwatch_retrain_in_progress") == 1, lambda v: "monitor: retraining started (mlflow run . -e retrain)"),
         ("promoted", lambda: _production_version(client) not in (None, champion), lambda v: "gate approved the candidate: alias production moved"),
@@ -172,6 +173,16 @@ def _served(stack: Stack) -> str | None:
 
 def _window(stack: Stack) -> dict:
     return _safe(lambda: requests.get(stack.url("monitor") + "/status", timeout=3).json().get("last_window")) or {}
+
+
+def _alerting_drift(stack: Stack) -> list[str] | None:
+    """The drifted features once the window meets DataDriftDetected's condition. The first
+    drifted window may hold only a few shifted rows and name only the first column to
+    cross; this is the drift the alert (and so the retraining) acts on."""
+    w = _window(stack)
+    if w.get("dataset_drift") or (w.get("drift_share") or 0.0) >= DRIFT_SHARE:
+        return w.get("drifted_features")
+    return None
 
 
 def _window_line(stack: Stack) -> str:
