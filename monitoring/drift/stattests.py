@@ -114,6 +114,8 @@ def sturges_edges(lo: float, hi: float, size: int, integer: bool) -> np.ndarray:
     if lo == hi:
         return np.linspace(lo - 0.5, hi + 0.5, 2)
     width = (hi - lo) / (np.log2(size) + 1.0)
+    if width == 0:  # a subnormal range underflows when divided; numpy then takes one bin
+        return np.linspace(lo, hi, 2)
     if integer and width < 1:
         width = 1
     n_bins = int(np.ceil((hi - lo) / width))

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
@@ -127,6 +127,7 @@ def test_psi_and_kl_formulas(samples):
 
 @settings(max_examples=80, deadline=None)
 @given(st.floats(-1e6, 1e6), st.floats(0, 1e4), st.integers(2, 200000), st.booleans())
+@example(lo=0.0, width=5e-324, size=2, integer=False)  # found by hypothesis: OverflowError
 def test_sturges_edges_match_numpy(lo, width, size, integer):
     hi = lo + width
     if integer:
@@ -136,6 +137,16 @@ def test_sturges_edges_match_numpy(lo, width, size, integer):
         data = np.array([lo] + [hi] * (size - 1))
     np.testing.assert_array_equal(sturges_edges(lo, hi, size, integer), np.histogram_bin_edges(data, "sturges"))
 
+
+
+def test_binned_tests_survive_a_range_whose_bin_width_underflows():
+    # 21 subnormal values 1 ulp apart, each seen 2**40 times: the Sturges width (range / 46)
+    # rounds to 0, which crashed every binned test before numpy's one-bin rule was followed.
+    values = np.arange(21) * 5e-324
+    counts = np.full(21, 2**40, dtype=np.int64)
+    col = ColumnProfile("x", "numeric", "float64", int(counts.sum()), 0, values, counts)
+    for name in ("psi", "kl_div", "jensenshannon"):
+        assert STAT_TESTS[name].compute(col, col)[0] == pytest.approx(0.0, abs=1e-12)
 
 def test_default_selection_follows_evidently_rules():
     rng = np.random.default_rng(4)
