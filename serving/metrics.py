@@ -11,14 +11,8 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 
 PREFIX = "modelwatch"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
@@ -91,11 +85,14 @@ class Metrics:
         self._info_labels = labels
         self.fallback_active.set(1 if fallback else 0)
 
-    def exposition(self) -> tuple[bytes, str]:
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The metrics in the format the `Accept` header asks for (OpenMetrics or the
+        Prometheus text format), and prometheus_client's Content-Type for it."""
+        encoder, content_type = choose_encoder(accept)
         if multiprocess_dir():
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return encoder(registry), content_type
+        return encoder(self.registry), content_type

@@ -11,8 +11,8 @@ import signal
 import threading
 import time
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from prometheus_client.exposition import choose_encoder
 
 from monitoring.service import webhook
 from monitoring.service.alerting import RuleEvaluator
@@ -88,8 +88,11 @@ def _retrain_listener(metrics: MonitorMetrics):
 
 @ops.get("/metrics")
 def prometheus_metrics():
+    # OpenMetrics when asked; content_type=, not mimetype= (Flask would append a second
+    # charset, and Prometheus 3 refuses to scrape a Content-Type it cannot parse).
     registry = current_app.extensions["monitor_metrics"].registry
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encoder(registry), content_type=content_type)
 
 
 @ops.get("/health")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from serving.errors import ApiError
 from serving.openapi import openapi_document
@@ -41,7 +41,9 @@ def version():
 
 @bp.get("/metrics")
 def metrics():
-    body, content_type = state().metrics.exposition()
+    # content_type=, not mimetype=: Flask appends a second charset to a mimetype, and
+    # Prometheus 3 refuses to scrape a Content-Type it cannot parse.
+    body, content_type = state().metrics.exposition(request.headers.get("Accept", ""))
     return Response(body, content_type=content_type)
 
 
