@@ -1,41 +1,22 @@
-"""Helpers shared by the benchmarks: free ports, child processes, a trained model."""
+"""Helpers shared by the benchmarks: child processes, a trained model. Ports and waits are
+the tests' (tests/services.py)."""
 
 from __future__ import annotations
 
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import requests
+from tests.services import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:4]} exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(url)
+START_TIMEOUT = 180  # seconds for a server to answer, on a machine busy with benchmarks
 
 
 def start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
@@ -63,7 +44,7 @@ def mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
                   str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
                   "--workers", "1"], tmp / "mlflow.log")
     uri = f"http://127.0.0.1:{port}"
-    wait_http(f"{uri}/health", proc)
+    wait_http(f"{uri}/health", START_TIMEOUT, proc)
     return proc, uri
 
 

@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import RESULTS, ROOT, VENV_BIN, environment, free_port
+from bench.common import RESULTS, ROOT, VENV_BIN, environment
+from tests.services import free_port
 
 OUTPUT = RESULTS / "loop.json"
 COMPONENTS = ("MLFLOW", "SERVING", "MONITOR", "PROMETHEUS", "ALERTMANAGER", "PUSHGATEWAY")

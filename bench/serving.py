@@ -44,8 +44,9 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (RESULTS, ROOT, VENV_BIN, cpu_seconds, environment, free_port,
-                          mlflow_server, process_tree, start, stop, train, wait_http)
+from bench.common import (RESULTS, ROOT, START_TIMEOUT, VENV_BIN, cpu_seconds, environment,
+                          mlflow_server, process_tree, start, stop, train)
+from tests.services import free_port, wait_http
 
 MODEL = "credit-default-bench"
 OUTPUT = RESULTS / "serving.json"
@@ -102,7 +103,7 @@ def launch(tmp: Path, tracking: str) -> tuple[dict, dict]:
     servers["mlflow_models_serve"] = (f"http://127.0.0.1:{port}", "/invocations",
                                       "dataframe_records", "/ping")
     for (url, _, _, ready), proc in zip(servers.values(), procs):
-        wait_http(url + ready, proc)
+        wait_http(url + ready, START_TIMEOUT, proc)
     return servers, dict(zip(servers, procs))
 
 

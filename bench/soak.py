@@ -31,7 +31,8 @@ import numpy as np
 import requests
 
 from bench.common import (RESULTS, ROOT, environment, mlflow_server, process_tree, rss_mib,
-                          start, stop, train, wait_http, free_port)
+                          start, stop, train, START_TIMEOUT)
+from tests.services import free_port, wait_http
 
 OUTPUT = RESULTS / "soak.json"
 MODEL = "credit-default-soak"
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             "MODELWATCH_LOG_LEVEL": "warning"})
         procs.append(serving)
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/ready", serving)
+        wait_http(f"{url}/ready", START_TIMEOUT, serving)
         time.sleep(3)
 
         stats = {"requests": 0, "errors": 0, "feedback": 0, "scrapes": 0}

@@ -14,6 +14,7 @@ from monitoring.service.config import MonitorConfig
 from monitoring.service.window import WindowResult
 from serving.store import open_store
 from tests.monitor_service.runners import RecordingRunner
+from tests.services import wait_for
 
 TOKEN = "webhook-secret"
 
@@ -58,13 +59,6 @@ def metric(client, line_start: str) -> float:
         if line.startswith(line_start + " "):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{line_start} not in /metrics:\n{text}")
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("from_env", [False, True])
@@ -176,7 +170,7 @@ def test_a_webhook_storm_makes_exactly_one_retraining_and_answers_fast(make):
 
     runner.release()
     assert trigger.wait_idle(10)
-    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="promoted"}') == 1)
+    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="promoted"}') == 1, 30, "a promoted retraining")
     assert metric(client, "modelwatch_retrain_in_progress") == 0
     assert metric(client, 'modelwatch_retrains_total{result="failed"}') == 0
     assert metric(client, "modelwatch_retrain_last_success_timestamp_seconds") > time.time() - 60
@@ -193,14 +187,14 @@ def test_failed_and_rejected_retrainings_are_counted(make):
     trigger = app.extensions["retrain_trigger"]
     client.post("/alerts", json=payload(alert()))
     assert trigger.wait_idle(10)
-    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="failed"}') == 1)
+    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="failed"}') == 1, 30, "a failed retraining")
     assert metric(client, "modelwatch_retrain_last_success_timestamp_seconds") == 0
 
     runner.fail, runner.result = False, "rejected"
     r = client.post("/alerts", json=payload(alert("ModelAccuracyDegraded")))
     assert r.json["results"][0]["result"] == "started"
     assert trigger.wait_idle(10)
-    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="rejected"}') == 1)
+    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="rejected"}') == 1, 30, "a rejected retraining")
     assert metric(client, "modelwatch_retrain_in_progress") == 0
 
 

@@ -17,6 +17,7 @@ from serving.config import DAY, Config
 from serving.store import open_store
 from serving.store.writer import PredictionLog
 from tests.serving.conftest import metric_total
+from tests.services import wait_for
 
 RETENTION = 30 * DAY
 
@@ -117,13 +118,6 @@ def test_two_pruners_at_once_delete_every_expired_row_exactly_once(store, store_
     assert_only_recent_left(store, 5)
 
 
-def wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_the_writer_thread_prunes_a_backlog_chunk_by_chunk(store, tmp_path):
     fill(store, old=25, recent=3)
     pruned = []
@@ -133,7 +127,7 @@ def test_the_writer_thread_prunes_a_backlog_chunk_by_chunk(store, tmp_path):
         on_pruned=lambda table, n: pruned.append((table, n, threading.current_thread().name)))
     writer.start()
     try:
-        wait_for(lambda: store.count() == 3)
+        wait_for(lambda: store.count() == 3, 30, "the pruning to leave 3 rows")
     finally:
         writer.close()
     assert_only_recent_left(store, 3)
@@ -166,7 +160,7 @@ def test_the_app_prunes_with_the_default_retention_and_counts_it(tmp_path):
     assert state.log.retention == RETENTION
     try:
         state.log.start()
-        wait_for(lambda: with_rows.count() == 3)
+        wait_for(lambda: with_rows.count() == 3, 30, "the pruning to leave 3 rows")
         text = app.test_client().get("/metrics").get_data(as_text=True)
     finally:
         shutdown_app(app)
