@@ -31,3 +31,8 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) run
+
+# Copy the monitoring configs the Kubernetes manifests carry (kustomize reads only its own tree).
+.PHONY: k8s
+k8s:
+	$(PYTHON) deploy/kubernetes/generate.py
