@@ -23,6 +23,7 @@ from serving.config import DAY, Config
 from serving.errors import register_error_handlers
 from serving.metrics import Metrics
 from serving.model import ModelManager, ShadowScorer
+from serving.model.registry import configure_mlflow_client
 from serving.routes import admin, feedback, ops, predict
 from serving.store import open_store
 from serving.store.writer import PredictionLog
@@ -42,9 +43,9 @@ class ServingState:
             on_outcome=lambda outcome, n: self.metrics.log_records.labels(outcome).inc(n),
             retention=config.log_retention_days * DAY, prune_interval=config.log_prune_interval,
             on_pruned=lambda table, n: self.metrics.log_pruned.labels(table).inc(n))
-        self.models = ModelManager(config, self.metrics)
-        self.shadow = ShadowScorer(self.models, self.log, self.metrics) if config.shadow \
-            else None
+        self.models = ModelManager(config=config, metrics=self.metrics)
+        self.shadow = ShadowScorer(manager=self.models, prediction_log=self.log,
+                                   metrics=self.metrics) if config.shadow else None
         self._stopped = False
 
     def start(self) -> None:
@@ -86,6 +87,7 @@ class _Request(Request):
 
 def create_app(config: Config | dict | None = None) -> Flask:
     cfg = Config.resolve(config)
+    configure_mlflow_client(cfg)
     app = Flask("serving")
     app.request_class = _Request
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes

@@ -123,14 +123,18 @@ def _save(model, path, frame) -> str:
     return str(path)
 
 
+AS_SERVED = {"name": "m", "version": "1", "alias": "production", "run_id": None,
+             "source": "registry"}
+
+
 def test_serving_loads_the_compiled_engine_and_says_why_not_otherwise(fitted, tmp_path):
     frame = generate(50, seed=5)[FEATURES]
     path = _save(fitted["gbm"], tmp_path / "gbm", frame)
-    served = load_local(path, "m", "1", "production", None, "registry")
-    assert (served.engine, served.engine_note) == ("compiled", "")
+    served = load_local(path, **AS_SERVED)
+    assert (served.engine.name, served.engine_note) == ("compiled", "")
     assert served.describe()["engine"] == "compiled"
-    off = load_local(path, "m", "1", "production", None, "registry", compile=False)
-    assert off.engine == "sklearn" and "MODELWATCH_COMPILE_MODEL=0" in off.engine_note
+    off = load_local(path, **AS_SERVED, compile=False)
+    assert off.engine.name == "sklearn" and "MODELWATCH_COMPILE_MODEL=0" in off.engine_note
     checked = validate(feature_rows(40, seed=9), SPEC)
     labels, scores = served.predict(checked)
     ref_labels, ref_scores = off.predict(validate(feature_rows(40, seed=9), SPEC))
@@ -142,8 +146,7 @@ def test_serving_loads_the_compiled_engine_and_says_why_not_otherwise(fitted, tm
         ("model", GradientBoostingClassifier(n_estimators=5))])
     df = generate(500, seed=6)
     unknown.fit(df[FEATURES], df[TARGET])
-    kept = load_local(_save(unknown, tmp_path / "other", frame), "m", "2", "production", None,
-                      "registry")
-    assert kept.engine == "sklearn"
+    kept = load_local(_save(unknown, tmp_path / "other", frame), **AS_SERVED)
+    assert kept.engine.name == "sklearn"
     assert kept.engine_note == "not compiled: estimator GradientBoostingClassifier"
     assert len(kept.predict(validate(feature_rows(3), SPEC))[0]) == 3
