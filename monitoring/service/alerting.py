@@ -3,13 +3,12 @@
 The embedded stack starts Prometheus and Alertmanager when the machine has them; without
 them, the monitor applies the model rules of `monitoring/prometheus/rules/alerts.yml` to
 each window it computes and hands the retrain ones to the same trigger the webhook uses.
-The thresholds and `for:` durations here are those of the rules file, and a test holds
-the two in agreement.
+Both compare each metric with the bounds the monitor computed from the version's
+reference; the `for:` durations here are those of the rules file, and a test holds the
+two in agreement.
 
 >>> rules = RuleEvaluator(clock=iter([0, 30, 61]).__next__)
->>> signals = {"drift_share": 0.18, "dataset_drift": False, "concept_drift": False,
-...            "accuracy": None, "estimated_accuracy": None, "reference_accuracy": 0.79,
-...            "integrity_issues": 0}
+>>> signals = {"dataset_drift": True, "concept_drift": False, "degraded": [], "integrity_issues": 0}
 >>> rules.evaluate(signals), rules.evaluate(signals), rules.evaluate(signals)
 ([], [], ['DataDriftDetected'])
 """
@@ -19,9 +18,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Callable
-
-DRIFT_SHARE = 0.15  # DataDriftDetected: modelwatch_dataset_drift_share >= 0.15
-ACCURACY_MARGIN = 0.05  # ModelAccuracyDegraded: accuracy < reference accuracy - 0.05
 
 
 @dataclass(frozen=True)
@@ -33,17 +29,10 @@ class Rule:
     holds: Callable[[dict], bool]
 
 
-def _accuracy_degraded(s: dict) -> bool:
-    bar = s["reference_accuracy"]
-    return bar is not None and any(v is not None and v < bar - ACCURACY_MARGIN
-                                   for v in (s["accuracy"], s["estimated_accuracy"]))
-
-
 RULES = (
-    Rule("DataDriftDetected", "major", "retrain", 60,
-         lambda s: s["dataset_drift"] or s["drift_share"] >= DRIFT_SHARE),
+    Rule("DataDriftDetected", "major", "retrain", 60, lambda s: s["dataset_drift"]),
     Rule("ConceptDriftDetected", "major", "retrain", 60, lambda s: s["concept_drift"]),
-    Rule("ModelAccuracyDegraded", "critical", "retrain", 60, _accuracy_degraded),
+    Rule("ModelAccuracyDegraded", "critical", "retrain", 60, lambda s: bool(s["degraded"])),
     Rule("DataIntegrityViolation", "major", "page", 30, lambda s: s["integrity_issues"] > 0),
 )
 
@@ -76,14 +65,13 @@ class RuleEvaluator:
         return next(r.action for r in self.rules if r.name == name)
 
 
-def signals(result, reference_accuracy: float | None) -> dict:
-    """What the rules look at, from a WindowResult."""
+def signals(result) -> dict:
+    """What the rules look at, from a WindowResult: each rule's metric against its bounds,
+    as the Prometheus rules compare `modelwatch_metric_value` with its thresholds."""
+    share = result.metric("dataset_drift_share")
     return {
-        "drift_share": result.drift["drift_share"],
-        "dataset_drift": result.drift["dataset_drift"],
+        "dataset_drift": bool(share and share.alert),
         "concept_drift": result.concept_drift,
-        "accuracy": result.realized.get("accuracy"),
-        "estimated_accuracy": result.estimated_accuracy,
-        "reference_accuracy": reference_accuracy,
+        "degraded": [name for name, m in result.performance.items() if m["alert"]],
         "integrity_issues": len(result.integrity),
     }

@@ -63,7 +63,7 @@ def _builtin_alerts(rules: RuleEvaluator, trigger: RetrainTrigger):
     a firing retrain rule asks the trigger, unless the data has integrity errors."""
 
     def on_window(result, context) -> None:
-        firing = rules.evaluate(alert_signals(result, context.reference_accuracy))
+        firing = rules.evaluate(alert_signals(result))
         if "DataIntegrityViolation" in firing:
             return
         for name in firing:
@@ -114,19 +114,31 @@ def status():
         "retraining": trigger.running,
         "last_retrain": trigger.last,
         "builtin_alerts_firing": getattr(current_app.extensions["alert_rules"], "firing", None),
-        "last_window": None if result is None else {
-            "version": result.version,
-            "rows": result.rows,
-            "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],
-            "drift_share": result.drift["drift_share"],
-            "dataset_drift": result.drift["dataset_drift"],
-            "integrity": [{"kind": i["kind"], "columns": i["columns"], "share": i["share"]} for i in result.integrity],
-            "live_accuracy": result.realized.get("accuracy"),
-            "estimated_accuracy": result.estimated_accuracy,
-            "label_coverage": result.realized.get("label_coverage"),
-            "concept_drift": result.concept_drift,
-        },
+        "monitored": monitor.context is not None,
+        "not_monitored": monitor.unmonitored,
+        "last_window": None if result is None else _window_status(result, monitor.context),
     })
+
+
+def _window_status(result, context) -> dict:
+    return {
+        "version": result.version,
+        "rows": result.rows,
+        "evaluated_at": result.evaluated_at,
+        "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],
+        "drift_share": result.drift["drift_share"],
+        "dataset_drift": result.drift["dataset_drift"],
+        "integrity": [{"kind": i["kind"], "columns": i["columns"], "share": i["share"]} for i in result.integrity],
+        "live_accuracy": result.value("live_accuracy"),
+        "estimated_accuracy": result.value("estimated_accuracy"),
+        "label_coverage": result.value("label_coverage_ratio"),
+        "concept_drift": result.concept_drift,
+        "task": context.reference.task if context else None,
+        "performance": "estimated and realized" if context and context.estimates else
+                       "realized only" if context and context.reference.has_labels else
+                       "not judged: the reference has no target (drift and integrity only)",
+        "metrics": result.performance,
+    }
 
 
 def _error(status: int, code: str, message: str):

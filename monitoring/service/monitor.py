@@ -15,6 +15,7 @@ from typing import Callable
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from monitoring.reference import NotOnboarded
 from monitoring.report import drift_report
 from monitoring.service.config import MonitorConfig, fail_fast_mlflow
 from monitoring.service.context import VersionContext
@@ -23,6 +24,9 @@ from monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
 from monitoring.service.window import WindowResult, evaluate
 
 log = logging.getLogger(__name__)
+# A version found not monitorable is looked at again after this many intervals (it may
+# be onboarded meanwhile) rather than at every interval (a download and a fit each).
+RECHECK_INTERVALS = 2
 
 
 class Monitor:
@@ -40,6 +44,8 @@ class Monitor:
         self.last_result: WindowResult | None = None
         self.last_error: str | None = None  # what failed in the latest window, if anything
         self.last_failure: dict | None = None  # the most recent failure, kept after recovery
+        # Why the alias's version is not judged ({"version", "reason", "message", "at"}), or None.
+        self.unmonitored: dict | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -85,8 +91,11 @@ class Monitor:
         self.metrics.window_rows.labels(model_version=context.version).set(len(window))
         if len(window) < self.config.min_window_rows:
             return None
-        result = evaluate(context, window)
-        self._export(result, context)
+        result = evaluate(context.version, context.calculators, context.reference, window)
+        context.windows += 1
+        result.drift_began = result.any_drift and not context.drifting
+        context.drifting = result.any_drift
+        self.metrics.publish(context.version, result.metrics)
         self._log_to_mlflow(result, context, window)
         self.last_result = result
         if self.on_window is not None:
@@ -94,28 +103,71 @@ class Monitor:
         return result
 
     def _current_context(self) -> VersionContext | None:
-        """The served version's context; reloaded when the alias moves."""
+        """The served version's context; reloaded when the alias moves. None while the
+        alias's version cannot be judged (and nothing of an older version is exported)."""
+        name, alias = self.config.model_name, self.config.model_alias
         try:
-            version = self.client.get_model_version_by_alias(self.config.model_name, self.config.model_alias).version
-            if self.context is None or self.context.version != version:
-                context = VersionContext.load(self.client, self.config.model_name, version)
-                self._switch_to(context)
+            version = self.client.get_model_version_by_alias(name, alias).version
         except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":  # nothing registered yet: no failure
-                self.last_error = f"no version of {self.config.model_name} has alias {self.config.model_alias}"
-            else:
-                self._failed("mlflow", exc)
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":  # nothing registered yet: no outage
+                self._not_monitored(None, "no_alias", f"no version of {name} has alias {alias}")
+                return None
+            self._failed("mlflow", exc)
+            return self.context  # the last known one while MLflow is away
         except Exception as exc:
             self._failed("mlflow", exc)
-        return self.context  # the last known one while MLflow is away
+            return self.context
+        if self.context is not None and self.context.version == version:
+            self._watching(version)
+            return self.context
+        if self.unmonitored and self.unmonitored.get("version") == version \
+                and time.time() - self.unmonitored["at"] < self.config.interval_seconds * RECHECK_INTERVALS:
+            self._not_monitored(version, self.unmonitored["reason"], self.unmonitored["message"])
+            return None
+        try:
+            context = VersionContext.load(self.client, name, version, self.config.window_rows)
+        except NotOnboarded as exc:
+            self._not_monitored(version, "not_onboarded", str(exc))
+            return None
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":  # else: the reference's run is gone
+                self._failed("mlflow", exc)
+                return None
+            self._not_monitored(version, "unloadable", f"cannot judge {name} version {version}: {exc}")
+            return None
+        except Exception as exc:  # a reference this monitor cannot read or fit
+            log.exception("cannot load the reference of %s version %s", name, version)
+            self._not_monitored(version, "unloadable", f"cannot judge {name} version {version}: {exc}")
+            return None
+        self._switch_to(context)
+        return context
 
     def _switch_to(self, context: VersionContext) -> None:
         log.info("monitoring %s version %s", context.model_name, context.version)
-        for gauge in self.metrics.per_version():
-            gauge.clear()  # the old version's series must not keep alerts firing
-        if context.reference_accuracy is not None:
-            self.metrics.reference_accuracy.labels(model_version=context.version).set(context.reference_accuracy)
+        self.metrics.clear_version()  # the old version's series must not keep alerts firing
+        self.last_result = None
         self.context = context
+        self._watching(context.version)
+
+    def _watching(self, version: str) -> None:
+        self.unmonitored = None
+        self.metrics.model_monitored.labels(model_version=version).set(1)
+        accuracy = self.context.reference_accuracy
+        if accuracy is not None:
+            self.metrics.reference_accuracy.labels(model_version=version).set(accuracy)
+
+    def _not_monitored(self, version: str | None, reason: str, message: str) -> None:
+        """The alias's version cannot be judged: say why everywhere, export none of the
+        old version's verdicts, and (with a version) raise ModelNotMonitored."""
+        if self.context is not None or self.unmonitored is None or self.unmonitored.get("version") != version:
+            log.warning("not monitoring: %s", message)
+            self.metrics.clear_version()
+            self.context, self.last_result = None, None
+            self.unmonitored = {"version": version, "reason": reason, "message": message, "at": time.time()}
+        self.last_error = message
+        self.metrics.not_monitored.labels(reason=reason).inc()
+        if version is not None:
+            self.metrics.model_monitored.labels(model_version=version).set(0)
 
     def _failed(self, dependency: str, exc: Exception) -> None:
         log.warning("%s unavailable: %s", dependency, exc)
@@ -126,32 +178,6 @@ class Monitor:
         self.last_error = message
         self.last_failure = {"error": message, "at": time.time()}
 
-    def _export(self, r: WindowResult, context: VersionContext) -> None:
-        m, v = self.metrics, {"model_version": r.version}
-        for name, column in r.drift["columns"].items():
-            m.drift_score.labels(feature=name, test=column["test"], **v).set(column["statistic"])
-            m.drift_detected.labels(feature=name, **v).set(int(column["drifted"]))
-        m.dataset_drift_share.labels(**v).set(r.drift["drift_share"])
-        m.dataset_drift_detected.labels(**v).set(int(r.drift["dataset_drift"]))
-        if r.multivariate:
-            m.multivariate_drift_detected.labels(**v).set(int(r.multivariate["drifted"]))
-        _set(m.prediction_drift_score.labels(**v), r.prediction_drift)
-        _set(m.live_accuracy.labels(**v), r.realized.get("accuracy"))
-        _set(m.live_f1.labels(**v), r.realized.get("f1"))
-        _set(m.live_roc_auc.labels(**v), r.realized.get("roc_auc"))
-        m.label_coverage_ratio.labels(**v).set(r.realized.get("label_coverage") or 0.0)
-        _set(m.estimated_accuracy.labels(**v), r.estimated_accuracy)
-        m.concept_drift_detected.labels(**v).set(int(r.concept_drift))
-        for name, share in r.missing_ratio.items():
-            m.integrity_missing_ratio.labels(feature=name, **v).set(share)
-        for name, share in r.out_of_range_ratio.items():
-            m.integrity_out_of_range_ratio.labels(feature=name, **v).set(share)
-        m.integrity_issue.clear()
-        for issue in r.integrity:
-            m.integrity_issue.labels(kind=issue["kind"], feature="+".join(issue["columns"]), **v).set(1)
-        if context.reference_accuracy is not None:
-            m.reference_accuracy.labels(**v).set(context.reference_accuracy)
-
     def _log_to_mlflow(self, r: WindowResult, context: VersionContext, window) -> None:
         if self.run_logger is None:
             return
@@ -160,8 +186,8 @@ class Monitor:
             step = f"windows/{context.windows:06d}"
             artifacts[f"{step}/drift.json"] = r.to_json()
             artifacts[f"{step}/drift_report.html"] = lambda: _report_html(context, window)
-        self.run_logger.submit(WindowRecord(context.version, context.run_id, context.windows, time.time(),
-                                            r.metrics, artifacts))
+        self.run_logger.submit(WindowRecord(context.version, context.run_id, context.windows, r.evaluated_at,
+                                            r.flat(), artifacts))
 
 
 def _report_html(context: VersionContext, window) -> str:
@@ -170,11 +196,8 @@ def _report_html(context: VersionContext, window) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         features = context.features
-        path = drift_report(context.sample[features], window.reindex(columns=features), Path(tmp, "report.html"),
+        path = drift_report(context.reference.sample[features], window.reindex(columns=features), Path(tmp, "report.html"),
                             profile=context.profile)
         return path.read_text()
 
 
-def _set(gauge, value) -> None:
-    if value is not None:
-        gauge.set(value)

@@ -6,15 +6,11 @@ from monitoring.service.app import create_app
 from monitoring.service.config import MonitorConfig
 from monitoring.service.window import WindowResult
 from serving.store import open_store
+from tests.windows import judged_window
 
 
 def _window(drift_share: float, integrity: list | None = None) -> WindowResult:
-    return WindowResult(
-        version="1", rows=1000, drift={"drift_share": drift_share, "dataset_drift": False, "columns": {}},
-        multivariate=None, prediction_drift=None, integrity=integrity or [], missing_ratio={},
-        out_of_range_ratio={}, realized={"accuracy": 0.79}, estimated_accuracy=0.78, divergence={},
-        concept_drift=False, latency_ms={},
-    )
+    return judged_window(drift_share, integrity)
 
 
 class _Context:

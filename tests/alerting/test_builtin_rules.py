@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.service.alerting import ACCURACY_MARGIN, DRIFT_SHARE, RULES, RuleEvaluator
+from monitoring.service.alerting import RULES, RuleEvaluator
 
 ALERTS = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "rules" / "alerts.yml"
 
@@ -34,50 +34,50 @@ def test_each_builtin_rule_matches_its_prometheus_twin(rule):
         assert _seconds(twin["for"]) == rule.for_seconds
 
 
-def test_thresholds_match():
+def test_both_compare_with_the_bounds_the_monitor_exports():
+    """Neither side has a threshold of its own: both read the monitor's verdicts."""
     rules = _prometheus_rules()
-    assert f">= {DRIFT_SHARE}" in rules["DataDriftDetected"][0]["expr"]
+    assert rules["DataDriftDetected"][0]["expr"].strip() == "max by (model_version) (modelwatch_dataset_drift_detected) == 1"
     for twin in rules["ModelAccuracyDegraded"]:
-        assert f"- {ACCURACY_MARGIN})" in twin["expr"]
+        assert "modelwatch_metric_lower_threshold" in twin["expr"] and "modelwatch_metric_upper_threshold" in twin["expr"]
 
 
 def _signals(**changes):
-    base = {"drift_share": 0.0, "dataset_drift": False, "concept_drift": False, "accuracy": 0.79,
-            "estimated_accuracy": 0.78, "reference_accuracy": 0.79, "integrity_issues": 0}
+    base = {"dataset_drift": False, "concept_drift": False, "degraded": [], "integrity_issues": 0}
     return base | changes
 
 
 def test_pending_then_firing_then_resolved():
     now = [0.0]
     rules = RuleEvaluator(clock=lambda: now[0])
-    assert rules.evaluate(_signals(drift_share=0.18)) == []  # pending
+    assert rules.evaluate(_signals(dataset_drift=True)) == []  # pending
     now[0] = 59
-    assert rules.evaluate(_signals(drift_share=0.18)) == []
+    assert rules.evaluate(_signals(dataset_drift=True)) == []
     now[0] = 61
-    assert rules.evaluate(_signals(drift_share=0.18)) == ["DataDriftDetected"]
+    assert rules.evaluate(_signals(dataset_drift=True)) == ["DataDriftDetected"]
     now[0] = 65
-    assert rules.evaluate(_signals(drift_share=0.09)) == []  # one feature: not enough
+    assert rules.evaluate(_signals(dataset_drift=False)) == []  # one feature: not enough
     now[0] = 70
-    assert rules.evaluate(_signals(drift_share=0.18)) == []  # pending again from scratch
+    assert rules.evaluate(_signals(dataset_drift=True)) == []  # pending again from scratch
 
 
 def test_accuracy_is_held_to_the_versions_own_bar():
     now = [0.0]
     rules = RuleEvaluator(clock=lambda: now[0])
-    rules.evaluate(_signals(accuracy=0.72))
+    rules.evaluate(_signals(degraded=["live_accuracy"]))
     now[0] = 60
-    assert rules.evaluate(_signals(accuracy=0.72)) == ["ModelAccuracyDegraded"]
+    assert rules.evaluate(_signals(degraded=["live_accuracy"])) == ["ModelAccuracyDegraded"]
     now[0] = 61
-    assert rules.evaluate(_signals(accuracy=0.76, estimated_accuracy=0.77)) == []
-    rules.evaluate(_signals(accuracy=None, estimated_accuracy=0.70))
+    assert rules.evaluate(_signals()) == []
+    rules.evaluate(_signals(degraded=["estimated_rmse"]))
     now[0] = 200
-    assert rules.evaluate(_signals(accuracy=None, estimated_accuracy=0.70)) == ["ModelAccuracyDegraded"]
+    assert rules.evaluate(_signals(degraded=["estimated_rmse"])) == ["ModelAccuracyDegraded"]
 
 
 def test_integrity_fires_sooner_than_the_retrain_alerts():
     now = [0.0]
     rules = RuleEvaluator(clock=lambda: now[0])
-    broken = _signals(drift_share=0.18, integrity_issues=2)
+    broken = _signals(dataset_drift=True, integrity_issues=2)
     rules.evaluate(broken)
     now[0] = 30
     assert rules.evaluate(broken) == ["DataIntegrityViolation"]

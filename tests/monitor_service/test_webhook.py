@@ -15,6 +15,7 @@ from monitoring.service.window import WindowResult
 from serving.store import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.services import wait_for
+from tests.windows import judged_window
 
 TOKEN = "webhook-secret"
 
@@ -199,10 +200,7 @@ def test_failed_and_rejected_retrainings_are_counted(make):
 
 
 def _window_with(integrity: list[dict]) -> WindowResult:
-    return WindowResult(version="1", rows=500, drift={"dataset_drift": False, "drift_share": 0.0, "columns": {}},
-                        multivariate=None, prediction_drift=None, integrity=integrity, missing_ratio={},
-                        out_of_range_ratio={}, realized={}, estimated_accuracy=None, divergence={},
-                        concept_drift=False, latency_ms={})
+    return judged_window(integrity=integrity, rows=500)
 
 
 def test_retraining_is_held_while_the_last_window_has_integrity_errors(make):

@@ -32,6 +32,14 @@ SERVING_METRICS = {
     "model_info": ("model", "version", "alias"),
     "model_reloads_total": ("result",),
     "fallback_active": (),
+    # Cost and saturation (issue 13), not yet in DESIGN.md: see DESIGN_PENDING. Under
+    # gunicorn the gauges also carry `pid`, one series per live worker.
+    "process_cpu_seconds_total": (),
+    "process_resident_memory_bytes": (),
+    "worker_busy_threads": (),
+    "worker_threads": (),
+    "price": ("per",),
+    "cost_budget": ("per",),
 }
 MONITOR_METRICS = {
     "drift_score": ("feature", "test"),
@@ -59,10 +67,30 @@ MONITOR_METRICS = {
     "reference_accuracy": (),
     "multivariate_drift_detected": (),
     "monitor_errors_total": ("dependency",),
+    # Issue 11: every task's performance metrics, their reference bounds, and whether the
+    # served version is judged at all.
+    "estimated_f1": (),
+    "estimated_roc_auc": (),
+    "live_mae": (),
+    "live_rmse": (),
+    "live_mape": (),
+    "estimated_mae": (),
+    "estimated_rmse": (),
+    "multivariate_reconstruction_error": (),
+    "metric_value": ("metric",),
+    "metric_lower_threshold": ("metric",),
+    "metric_upper_threshold": ("metric",),
+    "model_monitored": (),
+    "monitor_not_monitored_total": ("reason",),
 }
+ISSUE_11_METRICS = {"estimated_f1", "estimated_roc_auc", "live_mae", "live_rmse", "live_mape", "estimated_mae",
+                    "estimated_rmse", "multivariate_reconstruction_error", "metric_value", "metric_lower_threshold",
+                    "metric_upper_threshold", "model_monitored", "monitor_not_monitored_total"}
 # Contract metrics DESIGN.md does not list yet. Each may be missing from DESIGN.md, but
 # once listed there it must carry the labels above; drop it from here then.
-DESIGN_PENDING = {"reference_accuracy", "multivariate_drift_detected", "monitor_errors_total"}
+DESIGN_PENDING = {"reference_accuracy", "multivariate_drift_detected", "monitor_errors_total",
+                  "process_cpu_seconds_total", "process_resident_memory_bytes",
+                  "worker_busy_threads", "worker_threads", "price", "cost_budget"} | ISSUE_11_METRICS
 HISTOGRAMS = {"http_request_duration_seconds", "prediction_score", "model_predict_duration_seconds"}
 # Series Prometheus itself makes.
 PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds"}
@@ -75,11 +103,14 @@ ALERTS = {
     "DataDriftDetected": ("major", "retrain"),
     "ConceptDriftDetected": ("major", "retrain"),
     "ModelAccuracyDegraded": ("critical", "retrain"),
+    "ModelNotMonitored": ("major", "page"),
     "DataIntegrityViolation": ("major", "page"),
     "LowLabelCoverage": ("minor", "page"),
     "MonitorStale": ("major", "page"),
     "RetrainingFailed": ("major", "page"),
     "MonitorDependencyFailing": ("minor", "page"),  # not yet in DESIGN.md's Alerts table
+    "HighSaturation": ("major", "page"),  # issue 13, not yet in DESIGN.md
+    "CostOverBudget": ("minor", "page"),  # issue 13, not yet in DESIGN.md
 }
 SLO_ALERT = ("major", "page")
 SEVERITIES = ("critical", "major", "minor")

@@ -1,0 +1,171 @@
+"""The one contract every monitor follows: fit on the reference, calculate on a window.
+
+A calculator is fitted once per model version on the reference (held-out rows the model
+scored, with their labels) and then applied to each window of the prediction log. Each
+returns a :class:`Result`: its :class:`Metric` values, each with the bounds it is judged
+against and whether it alerts, plus `details` for people. The Prometheus exporter,
+``/status``, the built-in alert rules and the MLflow logging read `Result.metrics` and
+nothing else, so a new signal is one new calculator.
+
+Bounds come from the reference as NannyML computes its thresholds: the metric on chunks
+of the reference the size of a monitor window, mean +- 3 standard deviations. A window
+smaller than a chunk is noisier, so its bounds widen by sqrt(chunk rows / window rows),
+the way a sampling error grows.
+
+>>> import numpy as np
+>>> bounds = Bounds.from_chunks([0.80, 0.82, 0.81, 0.79, 0.83], chunk_rows=1000, direction="higher")
+>>> round(bounds.lower(1000), 4), bounds.upper(1000)
+(0.7626, None)
+>>> round(bounds.lower(250), 4)   # a window a quarter of a chunk: twice the spread
+0.7151
+>>> m = Metric("live_accuracy", 0.70, lower=bounds.lower(1000))
+>>> m.alert
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+
+N_SIGMA = 3.0  # NannyML's default threshold: mean +- 3 standard deviations of the chunks
+MIN_CHUNKS = 6  # fewer disjoint chunks than this give no spread worth the name: bootstrap
+BOOTSTRAP_CHUNKS = 30
+TASKS = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A metric's expected range, from its values on reference chunks.
+
+    ``direction`` says which way is bad: "higher" (accuracy: alert below the lower bound),
+    "lower" (an error: alert above the upper bound) or "both".
+    """
+
+    mean: float
+    std: float
+    chunk_rows: int
+    direction: str = "both"
+    floor: float | None = None  # the metric's natural range (accuracy in [0, 1]) clips the bounds
+    ceiling: float | None = None
+
+    @classmethod
+    def from_chunks(cls, values: Sequence[float], chunk_rows: int, direction: str = "both",
+                    floor: float | None = None, ceiling: float | None = None) -> "Bounds | None":
+        finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+        if len(finite) < 2:
+            return None
+        return cls(float(finite.mean()), float(finite.std(ddof=1)), int(chunk_rows), direction, floor, ceiling)
+
+    def _spread(self, rows: int) -> float:
+        widen = math.sqrt(self.chunk_rows / rows) if 0 < rows < self.chunk_rows else 1.0
+        return N_SIGMA * self.std * widen
+
+    def lower(self, rows: int) -> float | None:
+        if self.direction == "lower":
+            return None
+        value = self.mean - self._spread(rows)
+        return value if self.floor is None else max(value, self.floor)
+
+    def upper(self, rows: int) -> float | None:
+        if self.direction == "higher":
+            return None
+        value = self.mean + self._spread(rows)
+        return value if self.ceiling is None else min(value, self.ceiling)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "std": self.std, "chunk_rows": self.chunk_rows, "direction": self.direction}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number a calculator computed on a window, and the bounds it is held to.
+
+    ``labels`` name what the number is about (a feature, a kind of issue), as Prometheus
+    labels. ``flagged`` is a verdict the calculator reached by itself (a drift test's own
+    threshold) for metrics without bounds.
+    """
+
+    name: str
+    value: float
+    lower: float | None = None
+    upper: float | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    flagged: bool = False
+
+    @property
+    def alert(self) -> bool:
+        return bool(self.flagged
+                    or (self.lower is not None and self.value < self.lower)
+                    or (self.upper is not None and self.value > self.upper))
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "lower": self.lower, "upper": self.upper, "alert": self.alert}
+
+
+@dataclass
+class Result:
+    calculator: str
+    metrics: list[Metric] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+    def get(self, name: str) -> Metric | None:
+        return next((m for m in self.metrics if m.name == name and not m.labels), None)
+
+
+@dataclass
+class Scored:
+    """Rows the model scored: a reference or a window of the prediction log, in one shape.
+
+    ``prediction`` holds what the model served (class labels, or values for regression),
+    ``proba`` the class probabilities (n, k) in ``classes`` order (None for regression or
+    when unknown), ``label`` the true labels with None where none has arrived.
+    """
+
+    features: pd.DataFrame
+    prediction: np.ndarray
+    label: np.ndarray
+    task: str
+    proba: np.ndarray | None = None
+    classes: list | None = None
+    ids: np.ndarray | None = None  # the prediction ids, oldest first, where the rows have them
+
+    def __len__(self) -> int:
+        return len(self.prediction)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        return ~pd.isna(pd.Series(self.label, dtype=object)).to_numpy()
+
+    def take(self, rows: np.ndarray) -> "Scored":
+        return Scored(self.features.iloc[rows].reset_index(drop=True), self.prediction[rows], self.label[rows],
+                      self.task, None if self.proba is None else self.proba[rows], self.classes,
+                      None if self.ids is None else self.ids[rows])
+
+
+class Calculator(Protocol):
+    """`fit(reference)` once per model version, then `calculate(window)` per window."""
+
+    name: str
+
+    def fit(self, reference: Scored) -> "Calculator": ...
+
+    def calculate(self, window: Scored) -> Result: ...
+
+
+def reference_chunks(n_rows: int, chunk_rows: int, seed: int = 0) -> list[np.ndarray]:
+    """Row indices of the reference chunks a metric's bounds are computed on.
+
+    Disjoint chunks of ``chunk_rows`` when the reference holds at least MIN_CHUNKS of them
+    (as NannyML does); otherwise bootstrap resamples of that size, whose spread estimates
+    the same sampling error from a smaller reference.
+    """
+    chunk_rows = max(1, min(chunk_rows, n_rows))
+    if n_rows // chunk_rows >= MIN_CHUNKS:
+        return [np.arange(i * chunk_rows, (i + 1) * chunk_rows) for i in range(n_rows // chunk_rows)]
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, n_rows, chunk_rows) for _ in range(BOOTSTRAP_CHUNKS)]

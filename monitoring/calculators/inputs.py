@@ -1,0 +1,149 @@
+"""What the model was given: feature drift, integrity, multivariate and prediction drift.
+
+Each wraps an engine of `monitoring.drift`, `monitoring.integrity` or
+`monitoring.multivariate` in the calculator contract: fitted on the reference, it turns
+a window's findings into :class:`Metric` values with labels.
+
+>>> from training.simulator import generate
+>>> import numpy as np
+>>> reference = generate(4000, "baseline", seed=1)
+>>> def scored(frame):
+...     return Scored(frame.drop(columns="defaulted"), np.zeros(len(frame)), np.full(len(frame), None), "binary")
+>>> drift = FeatureDrift().fit(scored(reference))
+>>> result = drift.calculate(scored(generate(2000, "covariate", seed=2)))
+>>> sorted(m.labels[0][1] for m in result.metrics if m.name == "drift_score" and m.alert)
+['income', 'region']
+>>> result.get("dataset_drift_share").alert
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from monitoring.calculators.base import Metric, Result, Scored, reference_chunks
+from monitoring.drift import ReferenceProfile, detect_drift
+from monitoring.drift.prediction import prediction_drift, prediction_profile
+from monitoring.integrity import ERROR, check_integrity
+from monitoring.multivariate import ReconstructionDrift
+
+# DataDriftDetected fires at this share of drifted features (the covariate scenario moves
+# 2 of 11 features: 18%), or higher when the reference's own chunks drift that much.
+DRIFT_SHARE = 0.15
+N_SIGMA = 3.0
+
+
+class FeatureDrift:
+    """Per-feature drift tests (Evidently's choice of test) and the share that drifted."""
+
+    name = "feature_drift"
+
+    def __init__(self, profile: ReferenceProfile | None = None, chunk_rows: int = 2000):
+        self.profile = profile
+        self.chunk_rows = chunk_rows
+        self.share_upper = DRIFT_SHARE
+
+    def fit(self, reference: Scored) -> "FeatureDrift":
+        if self.profile is None:
+            self.profile = ReferenceProfile.from_frame(reference.features)
+        shares = [detect_drift(self.profile, reference.features.iloc[rows]).drift_share
+                  for rows in reference_chunks(len(reference), self.chunk_rows)[:10]]
+        # A reference whose own chunks drift (a profile of other rows than the sample) must
+        # not alert on healthy traffic: the bar rises above the spread it shows.
+        self.share_upper = max(DRIFT_SHARE, float(np.mean(shares) + N_SIGMA * np.std(shares)))
+        return self
+
+    def calculate(self, window: Scored) -> Result:
+        features = window.features.reindex(columns=list(self.profile.columns))
+        drift = detect_drift(self.profile, features).to_dict()
+        metrics = [Metric("drift_score", c["statistic"], labels=(("feature", n), ("test", c["test"])),
+                          flagged=c["drifted"])
+                   for n, c in drift["columns"].items() if c["statistic"] is not None]
+        metrics.append(Metric("dataset_drift_share", drift["drift_share"], upper=self.share_upper,
+                              flagged=drift["dataset_drift"]))
+        return Result(self.name, metrics, {"drift": drift})
+
+
+class Integrity:
+    """Broken inputs: missing values, swapped columns, types, out-of-range values."""
+
+    name = "integrity"
+
+    def __init__(self, profile: ReferenceProfile | None = None):
+        self.profile = profile
+
+    def fit(self, reference: Scored) -> "Integrity":
+        if self.profile is None:
+            self.profile = ReferenceProfile.from_frame(reference.features)
+        return self
+
+    def calculate(self, window: Scored) -> Result:
+        features = window.features.reindex(columns=list(self.profile.columns))
+        issues = [i for i in check_integrity(self.profile, features) if i["severity"] == ERROR]
+        metrics = [Metric("integrity_missing_ratio", float(features[c].isna().mean()), labels=(("feature", c),))
+                   for c in self.profile.columns]
+        metrics += [Metric("integrity_out_of_range_ratio", share, labels=(("feature", c),))
+                    for c, share in self._out_of_range(features).items()]
+        metrics += [Metric("integrity_issue", 1.0, labels=(("kind", i["kind"]), ("feature", "+".join(i["columns"]))),
+                           flagged=True) for i in issues]
+        return Result(self.name, metrics, {"issues": issues})
+
+    def _out_of_range(self, features: pd.DataFrame) -> dict[str, float]:
+        out = {}
+        for name, column in self.profile.columns.items():
+            if column.kind != "numeric" or not len(column.values):
+                continue
+            values = pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
+            known = values[np.isfinite(values)]
+            if len(known):
+                out[name] = float(((known < column.values[0]) | (known > column.values[-1])).mean())
+        return out
+
+
+class MultivariateDrift:
+    """PCA reconstruction error, against its band on reference chunks."""
+
+    name = "multivariate_drift"
+
+    def fit(self, reference: Scored) -> "MultivariateDrift":
+        features = reference.features
+        categorical = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+        self.detector = None
+        if len(features) >= 200 and features.shape[1] >= 2:  # too little reference for chunked bands
+            self.detector = ReconstructionDrift().fit(features, categorical=categorical)
+        return self
+
+    def calculate(self, window: Scored) -> Result:
+        if self.detector is None:
+            return Result(self.name)
+        found = self.detector.detect(window.features)
+        metric = Metric("multivariate_reconstruction_error", found["reconstruction_error"],
+                        lower=found["lower"], upper=found["upper"])
+        return Result(self.name, [metric], {"multivariate": found})
+
+
+class PredictionDrift:
+    """Drift of the model's outputs: the positive-class score, the top class or the value."""
+
+    name = "prediction_drift"
+
+    def fit(self, reference: Scored) -> "PredictionDrift":
+        self.profile = prediction_profile(pd.Series(_output(reference)))
+        return self
+
+    def calculate(self, window: Scored) -> Result:
+        output = pd.Series(_output(window)).dropna()
+        if output.empty or self.profile.n == 0:
+            return Result(self.name)
+        found = prediction_drift(self.profile, output)
+        return Result(self.name, [Metric("prediction_drift_score", found.statistic, flagged=found.drifted)],
+                      {"test": found.test})
+
+
+def _output(scored: Scored) -> np.ndarray:
+    if scored.task == "regression":
+        return pd.to_numeric(pd.Series(scored.prediction), errors="coerce").to_numpy(dtype=float)
+    if scored.task == "binary" and scored.proba is not None:
+        return scored.proba[:, 1]
+    return np.asarray(scored.prediction, dtype=object)

@@ -1,0 +1,207 @@
+"""A model version's monitoring reference: what every calculator is fitted on.
+
+Held-out rows the model scored, with their true labels (the sample), a profile of the
+inputs the model is expected to see, and a manifest naming the task, the target and the
+classes. Training writes one for every version it registers; `modelwatch onboard` writes
+one for a model someone else trained. Either way it lives under `reference/` in an MLflow
+run, and the version's tag `modelwatch.reference_run` names that run: the monitor finds
+a version's reference the same way whoever trained it.
+
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(0)
+>>> x = rng.normal(size=3000); y = (x + rng.normal(size=3000) > 0).astype(int)
+>>> p = 1 / (1 + np.exp(-1.6 * x))
+>>> reference = MonitoringReference.from_scores(pd.DataFrame({"x": x}), y, (p > .5).astype(int),
+...                                             np.column_stack([1 - p, p]), classes=[0, 1], target="y")
+>>> reference.task, reference.classes
+('binary', ['0', '1'])
+>>> sorted(m.name for c in reference.calculators(chunk_rows=500) for m in c.calculate(reference.scored()).metrics
+...        if m.name.startswith(("live", "estimated")))
+['estimated_accuracy', 'estimated_f1', 'estimated_roc_auc', 'live_accuracy', 'live_f1', 'live_roc_auc']
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from monitoring.calculators.base import TASKS, Scored
+from monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
+from monitoring.calculators.classification import EstimatedClassification, RealizedClassification
+from monitoring.calculators.concept import ConceptDrift
+from monitoring.calculators.inputs import FeatureDrift, Integrity, MultivariateDrift, PredictionDrift
+from monitoring.calculators.regression import EstimatedRegression, RealizedRegression
+from monitoring.drift import ReferenceProfile
+
+TAG_REFERENCE_RUN = "modelwatch.reference_run"
+TAG_TARGET = "modelwatch.target"
+TAG_TASK = "modelwatch.task"
+ARTIFACT_DIR = "reference"
+MANIFEST = "reference.json"
+SAMPLE = "sample.parquet"
+PREDICTION = "__prediction__"
+PROBA_PREFIX = "__proba__"  # one column per class, in class order
+MAX_SAMPLE_ROWS = 50_000  # enough for 25 disjoint chunks of the default window
+FORMAT_VERSION = 1
+
+
+class NotOnboarded(LookupError):
+    """The version has no monitoring reference: `modelwatch onboard` gives it one."""
+
+
+def class_text(value) -> str:
+    """Canonical text of a class label, as the prediction log stores it (1, 1.0, True: "1")."""
+    from serving.store.base import label_text
+
+    return label_text(value)
+
+
+def infer_task(y: pd.Series | None, proba: np.ndarray | None, prediction: np.ndarray) -> str:
+    """binary or multiclass when the model gives class probabilities; otherwise
+    regression when the outputs are numbers with fractions, classification else."""
+    if proba is not None:
+        return "binary" if proba.shape[1] == 2 else "multiclass"
+    values = pd.to_numeric(pd.Series(prediction), errors="coerce")
+    if values.notna().all() and (values % 1 != 0).any():
+        return "regression"
+    labels = set(pd.Series(prediction).astype(str)) | (set(y.dropna().astype(str)) if y is not None else set())
+    return "binary" if len(labels) <= 2 else "multiclass"
+
+
+@dataclass
+class MonitoringReference:
+    task: str
+    target: str | None
+    classes: list[str] | None
+    sample: pd.DataFrame  # features, target (when known), prediction, probabilities
+    profile: ReferenceProfile
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.profile.columns)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.target is not None and self.target in self.sample
+
+    # -- building -------------------------------------------------------------------------------
+    @classmethod
+    def from_scores(cls, features: pd.DataFrame, y, prediction, proba=None, classes=None,
+                    target: str | None = None, task: str = "auto",
+                    profile_rows: pd.DataFrame | None = None) -> "MonitoringReference":
+        """From rows the model scored. `profile_rows` (default `features`) are the inputs
+        drift is measured against, e.g. the training rows when `features` is a holdout."""
+        y = None if y is None else pd.Series(np.asarray(y, dtype=object), name=target)
+        prediction = np.asarray(prediction, dtype=object)
+        proba = None if proba is None else np.asarray(proba, dtype=float)
+        if task == "auto":
+            task = infer_task(y, proba, prediction)
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)} or auto, not {task!r}")
+        if task == "regression":
+            proba, classes = None, None
+        sample = features.reset_index(drop=True).head(MAX_SAMPLE_ROWS).copy()
+        n = len(sample)
+        if task == "regression":
+            sample[PREDICTION] = pd.to_numeric(pd.Series(prediction[:n]), errors="coerce").to_numpy(dtype=float)
+        else:
+            classes = [class_text(c) for c in (classes if classes is not None else sorted(set(prediction), key=str))]
+            sample[PREDICTION] = [class_text(p) for p in prediction[:n]]
+            if proba is not None:
+                for k, c in enumerate(classes):
+                    sample[PROBA_PREFIX + c] = proba[:n, k]
+        if y is not None and target:
+            sample[target] = y.iloc[:n].to_numpy()
+        profile = ReferenceProfile.from_frame((features if profile_rows is None else profile_rows)[list(features.columns)])
+        return cls(task, target if y is not None else None, classes, sample, profile)
+
+    # -- use --------------------------------------------------------------------------------------
+    def scored(self) -> Scored:
+        s = self.sample
+        proba_columns = [PROBA_PREFIX + c for c in self.classes or []]
+        proba = s[proba_columns].to_numpy(dtype=float) if proba_columns and proba_columns[0] in s else None
+        if self.has_labels:
+            label = s[self.target].to_numpy(dtype=object)
+            if self.task != "regression":
+                label = np.array([class_text(v) for v in label], dtype=object)
+        else:
+            label = np.full(len(s), None, dtype=object)
+        prediction = s[PREDICTION].to_numpy(dtype=float if self.task == "regression" else object)
+        return Scored(s[self.features], prediction, label, self.task, proba, self.classes)
+
+    def calculators(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> list:
+        """Every calculator this reference supports, fitted on it. Performance needs labels,
+        and its estimate needs probabilities (classification) or labels (regression)."""
+        scored = self.scored()
+        out = [FeatureDrift(self.profile, chunk_rows), Integrity(self.profile), MultivariateDrift(), PredictionDrift()]
+        estimator = None
+        if self.has_labels and self.task == "regression":
+            out += [RealizedRegression(chunk_rows), EstimatedRegression(chunk_rows)]
+        elif self.has_labels:
+            out.append(RealizedClassification(chunk_rows))
+            if scored.proba is not None:
+                estimator = EstimatedClassification(chunk_rows)
+                out.append(estimator)
+            out.append(ConceptDrift(estimator))
+        return [c.fit(scored) for c in out]
+
+    @staticmethod
+    def thresholds(calculators: list) -> dict:
+        """The performance bounds, per metric, for a window of the chunk size."""
+        out = {}
+        for calculator in calculators:
+            if isinstance(calculator, BoundedCalculator):
+                out |= {name: b.to_dict() for name, b in calculator.bounds.items() if b is not None}
+        return out
+
+    # -- storage ------------------------------------------------------------------------------------
+    def save(self, directory: str | Path, thresholds: dict | None = None) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.profile.save(directory)
+        self.sample.to_parquet(directory / SAMPLE, index=False)
+        manifest = {"format_version": FORMAT_VERSION, "task": self.task, "target": self.target,
+                    "classes": self.classes, "features": self.features, "rows": len(self.sample),
+                    "thresholds": thresholds or {}}
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "MonitoringReference":
+        directory = Path(directory)
+        manifest = json.loads((directory / MANIFEST).read_text())
+        return cls(manifest["task"], manifest["target"], manifest["classes"],
+                   pd.read_parquet(directory / SAMPLE), ReferenceProfile.load(directory))
+
+    def log_artifacts(self, thresholds: dict | None = None) -> None:
+        """Into the active MLflow run, under `reference/`."""
+        import mlflow
+
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifacts(str(self.save(Path(tmp, ARTIFACT_DIR), thresholds)), ARTIFACT_DIR)
+
+    def link(self, client, model_name: str, version: str, run_id: str) -> None:
+        """Tag the version with the run that holds this reference (and its target and task)."""
+        tags = {TAG_REFERENCE_RUN: run_id, TAG_TASK: self.task}
+        if self.target:
+            tags[TAG_TARGET] = self.target
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, version, key, value)
+
+
+def for_version(client, model_name: str, version: str) -> tuple[MonitoringReference, str]:
+    """The version's reference and the run that holds it; NotOnboarded when it has none."""
+    mv = client.get_model_version(model_name, version)
+    run_id = (mv.tags or {}).get(TAG_REFERENCE_RUN)
+    if not run_id:
+        raise NotOnboarded(f"{model_name} version {version} has no monitoring reference: run "
+                           f"`modelwatch onboard --model-name {model_name} --version {version} "
+                           f"--reference HELD_OUT.parquet --target COLUMN`")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(client.download_artifacts(run_id, ARTIFACT_DIR, tmp))
+        return MonitoringReference.load(path), run_id
