@@ -6,9 +6,9 @@
 
 Each app owns its state (`app.extensions["modelwatch"]`: config, metrics registry,
 model manager, prediction log): nothing global, so tests can build as many as they like.
-`create_app` starts two background threads (model loader/poller, log writer) unless
-`background=False`; call `shutdown_app(app)` (gunicorn's worker_exit does) to stop them
-and flush the log.
+`create_app` starts three background threads (model loader/poller, log writer, resource
+meter) unless `background=False`; call `shutdown_app(app)` (gunicorn's worker_exit
+does) to stop them and flush the log.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from serving.errors import register_error_handlers
 from serving.metrics import Metrics
 from serving.model import ModelManager, ShadowScorer
 from serving.model.registry import configure_mlflow_client
+from serving.resources import ResourceMeter
 from serving.routes import admin, feedback, ops, predict
 from serving.store import open_store
 from serving.store.writer import PredictionLog
@@ -36,6 +37,9 @@ class ServingState:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = Metrics()
+        self.metrics.set_costs(config.cost_per_cpu_hour, config.cost_per_gb_hour,
+                               config.cost_budget_per_1k)
+        self.resources = ResourceMeter(self.metrics, config.resource_interval)
         self.store = open_store(config.store_url)
         self.log = PredictionLog(
             open_store(config.store_url), config.spill_dir, config.log_batch_size,
@@ -49,6 +53,7 @@ class ServingState:
         self._stopped = False
 
     def start(self) -> None:
+        self.resources.start()
         self.log.start()
         if self.shadow is not None:
             self.shadow.start()
@@ -66,6 +71,7 @@ class ServingState:
         self.log.close()
         self.log.store.close()
         self.store.close()
+        self.resources.stop()
         log.info("stopped: prediction log flushed in %.2fs", time.monotonic() - start)
 
 
@@ -117,6 +123,7 @@ def _instrument(app: Flask, state: ServingState) -> None:
         g.start = time.perf_counter()
         g.in_flight = True
         metrics.in_flight.inc()
+        metrics.busy_threads.inc()
 
     @app.after_request
     def _count(response):
@@ -138,6 +145,7 @@ def _instrument(app: Flask, state: ServingState) -> None:
     def _done(exc):
         if g.pop("in_flight", False):
             metrics.in_flight.dec()
+            metrics.busy_threads.dec()
 
 
 def _drain_body() -> None:

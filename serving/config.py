@@ -79,6 +79,17 @@ class Config:
     # MODELWATCH_FEEDBACK_WAIT seconds /feedback waits for ids still in other workers'
     # write queues before calling them unknown (1.0)
     feedback_wait: float = 1.0
+    # MODELWATCH_COST_PER_CPU_HOUR, MODELWATCH_COST_PER_GB_HOUR (none): the price of a CPU
+    # core for an hour and of a GB (2**30 bytes) of resident memory for an hour, in any one
+    # currency; MODELWATCH_COST_BUDGET_PER_1K (none): what 1,000 predictions may cost in it.
+    # Exported for the cost recording rules and CostOverBudget; unset, no cost is computed
+    # (the series are absent, never 0).
+    cost_per_cpu_hour: float | None = None
+    cost_per_gb_hour: float | None = None
+    cost_budget_per_1k: float | None = None
+    # MODELWATCH_RESOURCE_INTERVAL seconds between a worker's readings of its own CPU time
+    # and resident memory (1)
+    resource_interval: float = 1.0
     # Start the model loader/poller and the log writer threads (tests may turn it off).
     background: bool = True
 
@@ -111,6 +122,10 @@ class Config:
             "max_rows": ("MODELWATCH_MAX_ROWS", int),
             "fallback": ("MODELWATCH_FALLBACK", str),
             "feedback_wait": ("MODELWATCH_FEEDBACK_WAIT", float),
+            "cost_per_cpu_hour": ("MODELWATCH_COST_PER_CPU_HOUR", float),
+            "cost_per_gb_hour": ("MODELWATCH_COST_PER_GB_HOUR", float),
+            "cost_budget_per_1k": ("MODELWATCH_COST_BUDGET_PER_1K", float),
+            "resource_interval": ("MODELWATCH_RESOURCE_INTERVAL", float),
         }
         for key, (var, cast) in simple.items():
             raw = get(var)

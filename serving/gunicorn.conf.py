@@ -81,6 +81,15 @@ def post_worker_init(worker):
     _bound_graceful_shutdown(worker)
     _bound_socket_reads(worker)
     _wait_for_the_first_model(worker)
+    _export_pool_size(worker)
+
+
+def _export_pool_size(worker):
+    """Busy threads are judged against the pool's size, and only gunicorn knows it."""
+    app = getattr(worker, "wsgi", None)
+    state = getattr(app, "extensions", {}).get("modelwatch") if app is not None else None
+    if state is not None:
+        state.metrics.worker_threads.set(worker.cfg.threads)
 
 
 def _wait_for_the_first_model(worker):
