@@ -69,7 +69,7 @@ class WindowResult:
 
     def flat(self) -> dict[str, float]:
         """The window as MLflow metrics: one number per name (labels joined with dots)."""
-        out = {"window_rows": float(self.rows)}
+        out = {"window_rows": float(self.rows), "integrity_issues": float(len(self.integrity))}
         for m in self.metrics:
             key = ".".join([m.name] + [v for k, v in m.labels if k != "test"])
             out[key] = m.value
@@ -77,8 +77,9 @@ class WindowResult:
         return {k.replace("+", "_"): float(v) for k, v in out.items() if v is not None and math.isfinite(float(v))}
 
     def to_json(self) -> str:
-        doc = {"version": self.version, "rows": self.rows, "evaluated_at": self.evaluated_at,
-               "results": {r.calculator: r.details for r in self.results}, "metrics": self.performance}
+        doc = {"version": self.version, "rows": self.rows, "evaluated_at": self.evaluated_at, "drift": self.drift,
+               "integrity": self.integrity, "metrics": self.performance,
+               "results": {r.calculator: r.details for r in self.results}}
         return json.dumps(doc, default=_plain, indent=1)
 
 

@@ -163,9 +163,9 @@ def test_baseline_is_quiet(monitored):
     assert r.rows == ROWS and r.version == monitored.version
     assert drifted(r) == set() and not r.drift["dataset_drift"] and r.drift["drift_share"] == 0
     assert r.integrity == []
-    assert r.realized["label_coverage"] == 1.0
-    assert 0.6 < r.realized["accuracy"] <= 1.0
-    assert abs(r.estimated_accuracy - r.realized["accuracy"]) < 0.06
+    assert r.value("label_coverage_ratio") == 1.0
+    assert 0.6 < r.value("live_accuracy") <= 1.0
+    assert abs(r.value("estimated_accuracy") - r.value("live_accuracy")) < 0.06
     assert not r.concept_drift
     assert seen.status["last_window"]["drifted_features"] == [] and seen.status["last_window"]["integrity"] == []
     assert seen.status["version"] == monitored.version and seen.status["last_error"] is None
@@ -250,7 +250,7 @@ def test_windows_are_logged_to_an_mlflow_monitoring_run(monitored, mlflow_url):
     assert len(steps) == len(SCENARIOS) and steps == sorted(set(steps))
     shares = dict(zip(SCENARIOS, [m.value for m in history]))
     assert shares["baseline"] == 0 and shares["covariate"] >= 0.15
-    for name in ("live_accuracy", "estimated_accuracy", "window_rows", "drift_score.income", "missing_ratio.income",
+    for name in ("live_accuracy", "estimated_accuracy", "window_rows", "drift_score.income", "integrity_missing_ratio.income",
                  "integrity_issues"):
         assert len(client.get_metric_history(run.info.run_id, name)) == len(SCENARIOS), name
     issues = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "integrity_issues")}
@@ -274,13 +274,6 @@ MLFLOW_CLIENT_ENV = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BAC
 
 def errors(metrics: MonitorMetrics, dependency: str) -> float:
     return metrics.errors.labels(dependency=dependency)._value.get()
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_an_mlflow_outage_neither_stalls_nor_breaks_the_monitor(monitored, monkeypatch):
@@ -339,7 +332,7 @@ def test_window_records_wait_out_an_mlflow_outage(monitored, tmp_path, monkeypat
             started = time.monotonic()
             assert monitor.run_once() is not None
             assert time.monotonic() - started < 30
-        wait_for(lambda: errors(metrics, "mlflow") >= 1)
+        services.wait_for(lambda: errors(metrics, "mlflow") >= 1, 30, "an MLflow error counted")
         assert not logger.flush(1) and logger.pending() == 2
 
         with services.mlflow_server(root, port) as url:

@@ -1,0 +1,286 @@
+"""Models modelwatch did not train, onboarded with `modelwatch onboard` and monitored.
+
+Each model is logged the way a plain script does it (`mlflow.sklearn.log_model(...,
+registered_model_name=..., signature=..., input_example=...)`, alias set with
+MlflowClient) into a real MLflow server, on a data set scikit-learn ships: wine
+(multi-class), diabetes (regression), breast cancer (binary). The real serving app
+answers /predict and /feedback into a real SQLite log; the real monitor judges windows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+from sklearn import datasets
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from monitoring.reference import TAG_REFERENCE_RUN, TAG_TARGET, TAG_TASK
+from monitoring.service.app import create_app
+from monitoring.service.config import MonitorConfig
+from serving.app import create_app as create_serving_app
+from serving.app import shutdown_app
+from serving.store import open_store
+from tests.monitor_service.runners import RecordingRunner
+from tests.monitor_service.test_monitor_real import parse_metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+WINDOW = 400
+
+
+def log_like_a_plain_script(tracking_uri: str, name: str, model, X: pd.DataFrame, y) -> str:
+    """What a data scientist's own script does; returns the version under `production`."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(f"their-experiment-{name}")
+    model.fit(X, y)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
+                                        signature=infer_signature(X, model.predict(X)), input_example=X.head(3))
+    version = str(info.registered_model_version)
+    MlflowClient(tracking_uri).set_registered_model_alias(name, "production", version)
+    return version
+
+
+def onboard(tracking_uri: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "modelwatch.cli", "onboard", *args], cwd=ROOT,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+                          capture_output=True, text=True, timeout=600)
+
+
+@dataclass
+class Case:
+    name: str
+    version: str
+    X_ref: pd.DataFrame
+    y_ref: pd.Series
+    reference_file: Path
+
+
+def make_case(tracking_uri: str, tmp: Path, loader, model, stratify: bool) -> Case:
+    data = loader(as_frame=True)
+    X, y = data.data, data.target
+    if not stratify:
+        y = y.astype(float)
+    X_train, X_ref, y_train, y_ref = train_test_split(X, y, test_size=0.5, random_state=0,
+                                                      stratify=y if stratify else None)
+    name = f"{loader.__name__.removeprefix('load_')}-{uuid.uuid4().hex[:6]}"
+    version = log_like_a_plain_script(tracking_uri, name, model, X_train, y_train)
+    reference_file = tmp / f"{name}-reference.parquet"
+    X_ref.assign(target=y_ref.to_numpy()).to_parquet(reference_file)
+    return Case(name, version, X_ref, y_ref, reference_file)
+
+
+class Monitored:
+    """The real serving app and monitor on one registered model."""
+
+    def __init__(self, tracking_uri: str, tmp: Path, model_name: str):
+        store_url = f"sqlite:///{tmp / f'{model_name}.db'}"
+        self.serving = create_serving_app({"tracking_uri": tracking_uri, "model_name": model_name,
+                                           "store_url": store_url, "spill_dir": str(tmp / f"spill-{model_name}"),
+                                           "model_cache_dir": str(tmp / f"cache-{model_name}"),
+                                           "reload_interval": 1.0, "feedback_wait": 0.3})
+        self.state = self.serving.extensions["modelwatch"]
+        assert self.state.models.ready.wait(120), self.state.models.last_error
+        self.store = open_store(store_url)
+        config = MonitorConfig(tracking_uri=tracking_uri, model_name=model_name, store_url=store_url,
+                               window_rows=WINDOW, window_seconds=3600, min_window_rows=100, log_to_mlflow=False,
+                               interval_seconds=0.01)
+        self.runner = RecordingRunner()
+        self.app = create_app(config, store=self.store, runner=self.runner, start=False)
+        self.monitor, self.client = self.app.extensions["monitor"], self.app.test_client()
+
+    def send(self, X: pd.DataFrame, y) -> None:
+        """POST /predict, then /feedback with every true label."""
+        client = self.serving.test_client()
+        r = client.post("/predict", json={"records": X.to_dict("records")})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        ids = r.json["prediction_ids"]
+        assert self.state.log.flush(30)
+        labels = [{"prediction_id": i, "label": float(v) if isinstance(v, float) else int(v)} for i, v in zip(ids, y)]
+        fb = client.post("/feedback", json={"feedback": labels})
+        assert fb.status_code == 200 and fb.json["accepted"] == len(ids), fb.get_data(as_text=True)
+
+    def judge(self):
+        result = self.monitor.run_once()
+        return result, self.client.get("/status").json, parse_metrics(self.client.get("/metrics").get_data(as_text=True))
+
+    def close(self) -> None:
+        shutdown_app(self.serving)
+        self.store.close()
+
+
+def window_of(case: Case, seed: int, shift: dict | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    """WINDOW rows drawn from the held-out rows; `shift` multiplies features (drift)."""
+    rows = np.random.default_rng(seed).integers(0, len(case.X_ref), WINDOW)
+    X, y = case.X_ref.iloc[rows].reset_index(drop=True).copy(), case.y_ref.iloc[rows].reset_index(drop=True)
+    for column, factor in (shift or {}).items():
+        X[column] = X[column] * factor
+    return X, y
+
+
+def series(metrics: dict, name: str, **labels) -> list[float]:
+    return [v for lab, v in metrics.get(name, []) if all(lab.get(k) == w for k, w in labels.items())]
+
+
+@pytest.fixture(scope="module")
+def wine(mlflow_url, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("onboard-wine")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    case = make_case(mlflow_url, tmp, datasets.load_wine, model, stratify=True)
+    monitored = Monitored(mlflow_url, tmp, case.name)
+    yield case, monitored
+    monitored.close()
+
+
+def test_a_version_without_reference_is_reported_not_monitored_everywhere(wine, mlflow_url):
+    case, m = wine
+    m.send(*window_of(case, 1))
+    result, status, metrics = m.judge()
+    assert result is None
+    assert status["monitored"] is False and status["not_monitored"]["reason"] == "not_onboarded"
+    assert "modelwatch onboard" in status["last_error"] and "no version" not in status["last_error"]
+    assert series(metrics, "modelwatch_model_monitored", model_version=case.version) == [0.0]
+    assert series(metrics, "modelwatch_monitor_not_monitored_total", reason="not_onboarded")[0] >= 1
+    # nothing was computed, so nothing is exported: no 0 that an alert could read
+    for name in ("modelwatch_estimated_accuracy", "modelwatch_live_accuracy", "modelwatch_live_roc_auc"):
+        assert name not in metrics or not metrics[name], name
+    assert series(metrics, "modelwatch_monitor_errors_total", dependency="mlflow") == [0.0]
+
+
+def test_onboarding_refuses_a_reference_that_does_not_fit_and_attaches_nothing(wine, mlflow_url, tmp_path):
+    case, _ = wine
+    broken = tmp_path / "broken.parquet"
+    case.X_ref.drop(columns=["alcohol", "magnesium"]).assign(target=case.y_ref.to_numpy()).to_parquet(broken)
+    done = onboard(mlflow_url, "--model-name", case.name, "--reference", str(broken), "--target", "target")
+    assert done.returncode == 2
+    assert "alcohol" in done.stderr and "magnesium" in done.stderr and "nothing was attached" in done.stderr
+    no_target = onboard(mlflow_url, "--model-name", case.name, "--reference", str(case.reference_file),
+                        "--target", "quality")
+    assert no_target.returncode == 2 and "'quality'" in no_target.stderr
+    tags = MlflowClient(mlflow_url).get_model_version(case.name, case.version).tags
+    assert TAG_REFERENCE_RUN not in tags
+
+
+def test_onboarded_multiclass_model_is_judged_and_quiet_on_healthy_traffic(wine, mlflow_url):
+    case, m = wine
+    done = onboard(mlflow_url, "--model-name", case.name, "--alias", "production",
+                   "--reference", str(case.reference_file), "--target", "target")
+    assert done.returncode == 0, done.stderr
+    assert "multiclass" in done.stdout and "estimated_accuracy" in done.stdout
+    mv = MlflowClient(mlflow_url).get_model_version(case.name, case.version)
+    assert mv.tags[TAG_TASK] == "multiclass" and mv.tags[TAG_TARGET] == "target"
+    assert mv.tags[TAG_REFERENCE_RUN] != mv.run_id  # a run of its own: the user's run is untouched
+    assert not MlflowClient(mlflow_url).get_run(mv.run_id).data.tags.get(TAG_REFERENCE_RUN)
+
+    m.monitor.unmonitored["at"] = 0  # look again now, not after the recheck interval
+    for seed in (2, 3):
+        m.send(*window_of(case, seed))
+        result, status, metrics = m.judge()
+        assert result is not None, m.monitor.last_error
+        window = status["last_window"]
+        assert status["monitored"] and window["task"] == "multiclass"
+        got = window["metrics"]
+        assert {"live_accuracy", "estimated_accuracy", "live_f1", "estimated_f1"} <= set(got)
+        assert "estimated_roc_auc" not in got and "live_mae" not in got  # not for this task
+        assert abs(got["estimated_accuracy"]["value"] - got["live_accuracy"]["value"]) < 0.08
+        assert not any(v["alert"] for v in got.values()), got
+        assert window["drifted_features"] == [] and isinstance(window["evaluated_at"], float)
+        assert series(metrics, "modelwatch_model_monitored", model_version=case.version) == [1.0]
+        assert series(metrics, "modelwatch_metric_lower_threshold", metric="estimated_accuracy")
+        assert not m.app.extensions["alert_rules"] or not m.app.extensions["alert_rules"].firing
+
+
+def test_drift_in_two_features_is_named_and_degrades_the_estimate(wine, mlflow_url):
+    case, m = wine
+    m.send(*window_of(case, 4, shift={"proline": 1.8, "flavanoids": 0.3}))
+    result, status, metrics = m.judge()
+    window = status["last_window"]
+    assert {"proline", "flavanoids"} <= set(window["drifted_features"])
+    got = window["metrics"]
+    assert got["live_accuracy"]["alert"] and got["estimated_accuracy"]["alert"], got
+    value = series(metrics, "modelwatch_metric_value", metric="estimated_accuracy")[0]
+    lower = series(metrics, "modelwatch_metric_lower_threshold", metric="estimated_accuracy")[0]
+    assert value < lower
+
+
+def test_the_alias_moved_to_an_unonboarded_version_stops_the_old_gauges(wine, mlflow_url):
+    case, m = wine
+    X, y = case.X_ref, case.y_ref
+    new_version = log_like_a_plain_script(mlflow_url, case.name, make_pipeline(StandardScaler(), LogisticRegression(C=0.1)), X, y)
+    m.send(*window_of(case, 5))
+    result, status, metrics = m.judge()
+    assert result is None and status["not_monitored"]["version"] == new_version
+    assert status["not_monitored"]["reason"] == "not_onboarded" and status["last_window"] is None
+    assert series(metrics, "modelwatch_model_monitored", model_version=new_version) == [0.0]
+    assert not series(metrics, "modelwatch_estimated_accuracy", model_version=case.version)
+    assert not series(metrics, "modelwatch_model_monitored", model_version=case.version)
+
+
+@pytest.fixture(scope="module")
+def diabetes(mlflow_url, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("onboard-diabetes")
+    case = make_case(mlflow_url, tmp, datasets.load_diabetes, HistGradientBoostingRegressor(max_iter=60, random_state=0),
+                     stratify=False)
+    done = onboard(mlflow_url, "--model-name", case.name, "--reference", str(case.reference_file), "--target", "target")
+    assert done.returncode == 0, done.stderr
+    assert "regression" in done.stdout
+    monitored = Monitored(mlflow_url, tmp, case.name)
+    yield case, monitored
+    monitored.close()
+
+
+def test_regression_model_gets_realized_and_estimated_errors(diabetes):
+    case, m = diabetes
+    m.send(*window_of(case, 1))
+    result, status, metrics = m.judge()
+    assert result is not None, m.monitor.last_error
+    got = status["last_window"]["metrics"]
+    assert {"live_mae", "live_rmse", "live_mape", "estimated_mae", "estimated_rmse"} <= set(got)
+    assert "live_accuracy" not in got and "estimated_accuracy" not in got
+    assert not any(v["alert"] for v in got.values()), got
+    assert got["live_mae"]["upper"] > got["live_mae"]["value"] and got["live_mae"]["lower"] is None
+    assert 0.6 < got["estimated_mae"]["value"] / got["live_mae"]["value"] < 1.6
+    assert not metrics.get("modelwatch_live_accuracy") and not metrics.get("modelwatch_label_coverage_ratio") == []
+
+
+def test_regression_error_rise_alerts_against_its_reference(diabetes):
+    case, m = diabetes
+    X, y = window_of(case, 2)
+    m.send(X, y * 1.6)  # the truth moved: the model's errors grow
+    result, status, metrics = m.judge()
+    got = status["last_window"]["metrics"]
+    assert got["live_mae"]["alert"] and got["live_rmse"]["alert"], got
+    assert series(metrics, "modelwatch_metric_upper_threshold", metric="live_mae")[0] < got["live_mae"]["value"]
+
+
+def test_binary_without_target_is_drift_and_integrity_only(mlflow_url, tmp_path):
+    case = make_case(mlflow_url, tmp_path, datasets.load_breast_cancer,
+                     make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), stratify=True)
+    done = onboard(mlflow_url, "--model-name", case.name, "--reference", str(case.reference_file))
+    assert done.returncode == 0, done.stderr
+    assert "drift and integrity only" in done.stdout
+    m = Monitored(mlflow_url, tmp_path, case.name)
+    try:
+        m.send(*window_of(case, 1))
+        result, status, metrics = m.judge()
+        assert result is not None, m.monitor.last_error
+        assert status["last_window"]["metrics"] == {}
+        assert "no target" in status["last_window"]["performance"]
+        assert series(metrics, "modelwatch_dataset_drift_share", model_version=case.version)
+        assert not metrics.get("modelwatch_label_coverage_ratio")
+    finally:
+        m.close()

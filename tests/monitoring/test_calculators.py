@@ -1,0 +1,137 @@
+"""The calculators' contract: fitted on a reference, they judge windows against bounds
+grounded in it, for every task; what was not computed is absent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from monitoring.calculators.base import Bounds, Scored, reference_chunks
+from monitoring.calculators.classification import EstimatedClassification, RealizedClassification
+from monitoring.calculators.regression import EstimatedRegression, RealizedRegression
+from monitoring.reference import MonitoringReference
+
+
+def calibrated_binary(n: int, seed: int, threshold: float = 0.5, shift: float = 0.0) -> Scored:
+    """A model whose probabilities are calibrated: y ~ Bernoulli(p). `shift` moves the
+    inputs (covariate shift: P(y | x) holds, so the estimate must follow accuracy)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(loc=shift, size=n)
+    p = 1 / (1 + np.exp(-2 * x))
+    y = (rng.uniform(size=n) < p).astype(int)
+    pred = (p > threshold).astype(int)
+    return Scored(pd.DataFrame({"x": x}), pred.astype(str).astype(object), y.astype(str).astype(object), "binary",
+                  np.column_stack([1 - p, p]), ["0", "1"])
+
+
+def calibrated_multiclass(n: int, seed: int, k: int = 4) -> Scored:
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=1.5, size=(n, k))
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(k, p=row) for row in p])
+    classes = [str(c) for c in range(k)]
+    return Scored(pd.DataFrame({"x": logits[:, 0]}), np.array(classes, dtype=object)[p.argmax(axis=1)],
+                  np.array(classes, dtype=object)[y], "multiclass", p, classes)
+
+
+def test_chunks_are_disjoint_when_the_reference_is_large_and_bootstrapped_otherwise():
+    big = reference_chunks(12_000, 2000)
+    assert len(big) == 6 and np.array_equal(np.sort(np.concatenate(big)), np.arange(12_000))
+    small = reference_chunks(3000, 2000)
+    assert len(small) == 30 and all(len(c) == 2000 and c.max() < 3000 for c in small)
+
+
+def test_bounds_widen_for_a_small_window_and_clip_to_the_metric_range():
+    b = Bounds.from_chunks([0.95, 0.97, 0.99, 0.96], chunk_rows=1000, direction="higher", floor=0.0, ceiling=1.0)
+    assert b.lower(100) < b.lower(1000) < b.mean and b.upper(1000) is None
+    assert Bounds.from_chunks([0.5], chunk_rows=10) is None  # one chunk: no spread to judge by
+    error = Bounds.from_chunks([10.0, 12.0, 11.0], chunk_rows=500, direction="lower", floor=0.0)
+    assert error.lower(500) is None and error.upper(500) > 12
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.65])
+def test_estimated_binary_metrics_follow_realized_ones_at_the_served_threshold(threshold):
+    estimator = EstimatedClassification(chunk_rows=2000).fit(calibrated_binary(20_000, 0, threshold))
+    for seed, shift in ((1, 0.0), (2, 0.8), (3, -1.0)):
+        window = calibrated_binary(5000, seed, threshold, shift)
+        got = {m.name: m.value for m in estimator.calculate(window).metrics}
+        y, pred = window.label == "1", window.prediction == "1"
+        assert got["estimated_accuracy"] == pytest.approx(np.mean(y == pred), abs=0.02)
+        assert got["estimated_f1"] == pytest.approx(skm.f1_score(y, pred), abs=0.03)
+        assert got["estimated_roc_auc"] == pytest.approx(skm.roc_auc_score(y, window.proba[:, 1]), abs=0.02)
+
+
+def test_estimate_uses_the_served_predictions_not_the_argmax():
+    estimator = EstimatedClassification(chunk_rows=2000).fit(calibrated_binary(20_000, 0))
+    window = calibrated_binary(8000, 4, threshold=0.8)
+    argmax = Scored(window.features, (window.proba[:, 1] > 0.5).astype(int).astype(str).astype(object), window.label,
+                    "binary", window.proba, window.classes)
+    served = estimator.calculate(window).get("estimated_accuracy").value
+    realized = float(np.mean(window.label == window.prediction))
+    assert served == pytest.approx(realized, abs=0.015)
+    assert abs(estimator.calculate(argmax).get("estimated_accuracy").value - realized) > 0.03
+
+
+def test_multiclass_estimates_accuracy_and_macro_f1():
+    estimator = EstimatedClassification(chunk_rows=2000).fit(calibrated_multiclass(12_000, 0))
+    window = calibrated_multiclass(5000, 1)
+    got = {m.name: m.value for m in estimator.calculate(window).metrics}
+    assert "estimated_roc_auc" not in got  # binary only
+    assert got["estimated_accuracy"] == pytest.approx(np.mean(window.label == window.prediction), abs=0.02)
+    macro = skm.f1_score(window.label.astype(str), window.prediction.astype(str), average="macro")
+    assert got["estimated_f1"] == pytest.approx(macro, abs=0.03)
+
+
+def test_healthy_windows_do_not_alert_and_a_drop_of_a_few_points_does():
+    reference = calibrated_binary(20_000, 0)
+    realized = RealizedClassification(chunk_rows=1000).fit(reference)
+    estimated = EstimatedClassification(chunk_rows=1000).fit(reference)
+    alerts = [m.name for seed in range(10, 40) for c in (realized, estimated)
+              for m in c.calculate(calibrated_binary(1000, seed)).metrics if m.alert]
+    assert alerts == []
+    # covariate shift towards the decision boundary: accuracy falls about 4 points
+    shifted = calibrated_binary(1000, 50, shift=0.0)
+    shifted.proba = np.clip(shifted.proba * 0.6 + 0.2, 0, 1)  # scores squeezed toward 0.5
+    assert estimated.calculate(shifted).get("estimated_accuracy").alert
+
+
+def test_no_labels_means_no_realized_metric_rather_than_zero():
+    realized = RealizedClassification(chunk_rows=1000).fit(calibrated_binary(5000, 0))
+    window = calibrated_binary(500, 1)
+    window.label = np.full(500, None, dtype=object)
+    assert realized.calculate(window).metrics == []
+
+
+def regression(n: int, seed: int, scale: float = 1.0) -> Scored:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, n)
+    region = rng.choice(["north", "south"], n)
+    noise = np.where(region == "south", 2.0, 0.5) * scale
+    y = 3 * x + rng.normal(scale=noise)
+    return Scored(pd.DataFrame({"x": x, "region": region}), 3 * x, y.astype(object), "regression")
+
+
+def test_direct_loss_estimation_follows_the_error_of_a_changed_mix():
+    estimator = EstimatedRegression(chunk_rows=1000).fit(regression(8000, 0))
+    realized = RealizedRegression(chunk_rows=1000).fit(regression(8000, 0))
+    south = regression(6000, 1)
+    south = south.take(np.flatnonzero(south.features["region"].to_numpy() == "south"))  # only the noisy region
+    est, real = estimator.calculate(south), realized.calculate(south)
+    assert est.get("estimated_mae").value == pytest.approx(real.get("live_mae").value, rel=0.1)
+    assert est.get("estimated_rmse").value == pytest.approx(real.get("live_rmse").value, rel=0.1)
+    assert est.get("estimated_mae").alert and real.get("live_mae").alert
+
+
+def test_reference_round_trips_and_fits_the_calculators_of_its_task(tmp_path):
+    scored = regression(3000, 2)
+    reference = MonitoringReference.from_scores(scored.features, scored.label, scored.prediction, target="y")
+    assert reference.task == "regression"
+    loaded = MonitoringReference.load(reference.save(tmp_path / "reference"))
+    names = {c.name for c in loaded.calculators(chunk_rows=500)}
+    assert {"realized_regression", "estimated_regression", "feature_drift", "integrity"} <= names
+    assert "estimated_classification" not in names
+    unlabelled = MonitoringReference.from_scores(scored.features, None, scored.prediction, task="regression")
+    assert {c.name for c in unlabelled.calculators(500)} == {"feature_drift", "integrity", "multivariate_drift",
+                                                             "prediction_drift"}
