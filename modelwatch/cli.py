@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("current")
     drift.add_argument("--json", action="store_true", help="the full result as JSON")
     drift.set_defaults(run=_drift)
+
+    export = commands.add_parser("export-log", help="the prediction log and its labels to Parquet, by model, version and hour")
+    export.add_argument("--to", required=True, help="a directory or a URL (s3://, gs://, any fsspec URL)")
+    export.add_argument("--since", help="ISO time, epoch seconds or an age (24h, 7d); default: the oldest prediction")
+    export.add_argument("--until", help="the same; default: now")
+    export.add_argument("--store-url", help="the prediction log (MODELWATCH_STORE_URL)")
+    export.set_defaults(run=_export_log)
     return parser
 
 
@@ -159,6 +166,19 @@ def _simulate(args: argparse.Namespace) -> int:
                        args.label_coverage, args.seed, progress=True)
     print(summary.line())
     return 0 if summary.predicted else 1
+
+
+def _export_log(args: argparse.Namespace) -> int:
+    from modelwatch.export_log import export_log, open_log
+    from serving.store import StoreError
+
+    try:
+        summary = export_log(open_log(args.store_url), args.to, args.since, args.until)
+    except (ValueError, OSError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary.line(args.to))
+    return 0
 
 
 def _drift(args: argparse.Namespace) -> int:
