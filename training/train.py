@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 
 from monitoring.drift import ReferenceProfile
 from training import data as data_module
-from training import evaluate, gate, pipeline
+from training import cost, evaluate, gate, pipeline
 from training.calibration import ConfidenceCalibrator
 
 REFERENCE_SAMPLE_ROWS = 5_000
@@ -88,7 +88,7 @@ def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame
     splits = split(dataset, config.seed)
     if holdout is not None:
         splits = Splits(splits.train, splits.calibration, holdout)
-    with mlflow.start_run() as active:
+    with mlflow.start_run() as active, cost.logged_to_mlflow():
         mlflow.set_tags({"trigger": config.trigger, "data_digest": dataset.digest,
                          "modelwatch.model_name": config.model_name})
         _log_params(dataset, config, splits)

@@ -1,0 +1,45 @@
+"""The monitor's cost per window: its CPU-seconds always, its money only with a price."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitoring.service.cost import WindowCost
+from training.cost import Prices
+
+
+def burn(seconds: float) -> str:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return "done"
+
+
+def value(registry: CollectorRegistry, name: str) -> float | None:
+    return registry.get_sample_value(name)
+
+
+def test_cpu_of_the_window_and_no_cost_without_a_price():
+    registry = CollectorRegistry()
+    window_cost = WindowCost(registry, Prices())
+    assert window_cost.measured(lambda: burn(0.3)) == "done"
+    assert value(registry, "modelwatch_monitor_window_cpu_seconds") == pytest.approx(0.3, rel=0.05)
+    assert value(registry, "modelwatch_monitor_window_cost") is None
+
+
+def test_cost_with_a_price_even_when_the_window_fails():
+    registry = CollectorRegistry()
+    window_cost = WindowCost(registry, Prices(per_cpu_hour=36.0))
+
+    def failing():
+        burn(0.2)
+        raise RuntimeError("store down")
+
+    with pytest.raises(RuntimeError):
+        window_cost.measured(failing)
+    cpu = value(registry, "modelwatch_monitor_window_cpu_seconds")
+    assert cpu == pytest.approx(0.2, rel=0.05)
+    assert value(registry, "modelwatch_monitor_window_cost") == pytest.approx(cpu / 100)
