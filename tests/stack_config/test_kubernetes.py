@@ -258,7 +258,11 @@ def test_every_container_has_resources_probes_and_a_pinned_image(overlay):
         assert repo and tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {cont['image']}"
         security = cont.get("securityContext", {})
         assert security.get("allowPrivilegeEscalation") is False, name
-        assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"], name
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"], name
+        # nothing calls the Kubernetes API; and the token's mount would land in
+        # Alertmanager's /run/secrets
+        assert spec["automountServiceAccountToken"] is False, name
     assert len({container(overlay, n)["image"] for n in APP_IMAGE}) == 1, "one application image"
 
 
