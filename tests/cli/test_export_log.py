@@ -90,7 +90,7 @@ def sqlite_store(tmp_path):
     store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store(request, tmp_path):
     url = f"sqlite:///{tmp_path / 'predictions.db'}" if request.param == "sqlite" \
         else request.getfixturevalue("postgres_url")
