@@ -10,12 +10,22 @@ from modelwatch.stack import Stack
 def report(stack: Stack) -> dict:
     components = stack.status()
     info = {"components": components,
-            "served": _get(stack, "serving", "/version") if components["serving"]["healthy"] else None,
+            "served": _get(stack, "serving", "/model") if components["serving"]["healthy"] else None,
             "monitor": _get(stack, "monitor", "/status") if components["monitor"]["healthy"] else None,
             "alerts": _firing(stack) if components["alertmanager"]["healthy"] else None}
-    info["healthy"] = all(c["healthy"] for c in components.values() if c["running"]) and components["serving"]["healthy"]
+    info["monitored"] = _monitored(info["served"], info["monitor"])
+    info["healthy"] = (all(c["healthy"] for c in components.values() if c["running"])
+                       and components["serving"]["healthy"] and info["monitored"] is not False)
     info["text"] = _text(info)
     return info
+
+
+def _monitored(served: dict | None, monitor: dict | None) -> bool | None:
+    """False while serving answers with a version the monitor cannot judge; None when
+    either is not there to ask (a fallback model has no version to judge)."""
+    if not served or not monitor or served.get("fallback"):
+        return None
+    return bool(monitor.get("monitored")) and str(monitor.get("version")) == str(served.get("version"))
 
 
 def _get(stack: Stack, name: str, path: str):
@@ -49,6 +59,10 @@ def _text(info: dict) -> str:
                      f"drifted {window.get('drifted_features') or 'nothing'}, live accuracy {_pct(window.get('live_accuracy'))}, "
                      f"estimated {_pct(window.get('estimated_accuracy'))}")
         lines.append(f"retraining    {monitor.get('retraining') or 'none running'}; last: {monitor.get('last_retrain') or 'none yet'}")
+        if info["monitored"] is False:
+            reason = monitor.get("not_monitored") or {}
+            lines.append(f"NOT MONITORED served version {(info['served'] or {}).get('version')}: "
+                         f"{reason.get('message') or monitor.get('last_error') or 'the monitor judges another version'}")
     if info["alerts"] is not None:
         firing = ", ".join(f"{a['alertname']} ({a['severity']})" for a in info["alerts"]) or "none"
         lines.append(f"alerts        {firing}")

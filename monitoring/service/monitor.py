@@ -19,6 +19,7 @@ from monitoring.reference import NotOnboarded
 from monitoring.report import drift_report
 from monitoring.service.config import MonitorConfig, fail_fast_mlflow
 from monitoring.service.context import VersionContext
+from monitoring.service.cost import WindowCost
 from monitoring.service.metrics import MonitorMetrics
 from monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
 from monitoring.service.window import WindowResult, evaluate
@@ -40,6 +41,7 @@ class Monitor:
         self.run_logger = run_logger
         fail_fast_mlflow()  # an MLflow outage must not stall the windows
         self.client = MlflowClient(config.tracking_uri)
+        self.window_cost = WindowCost(metrics.registry)
         self.context: VersionContext | None = None
         self.last_result: WindowResult | None = None
         self.last_error: str | None = None  # what failed in the latest window, if anything
@@ -67,7 +69,7 @@ class Monitor:
         started = time.perf_counter()
         self.last_error = None
         try:
-            return self._run_once()
+            return self.window_cost.measured(self._run_once)
         except Exception as exc:  # keep the loop alive whatever one window does
             log.exception("window failed")
             self._record_failure(f"window failed: {exc}")
