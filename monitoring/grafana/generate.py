@@ -451,11 +451,71 @@ def retraining() -> dict:
                      annotations=[VERSION_CHANGES, RETRAININGS])
 
 
+def cost_and_saturation() -> dict:
+    g = Layout()
+    g.row("Now")
+    g.add(stat("Cost per 1,000 predictions", [target(
+        "sum(job:modelwatch_cost_per_1k_predictions:rate5m)", instant=True)], "none",
+        "CPU (and memory, if priced) of all serving workers per 1,000 scored rows, 5m. Empty "
+        "without MODELWATCH_COST_PER_CPU_HOUR or MODELWATCH_COST_PER_GB_HOUR.", decimals=4), 5, 4)
+    g.add(stat("Cost per hour", [target("sum(job:modelwatch_cost_per_hour:rate5m)", instant=True)],
+               "none", "What the serving workers cost an hour at the current load.", decimals=3), 4, 4)
+    g.add(stat("CPU per prediction", [target(
+        "max(job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m)", instant=True)], "s",
+        "CPU-seconds per scored row, all the workers' work included, 5m."), 5, 4)
+    g.add(stat("CPU cores in use", [target("sum(job:modelwatch_process_cpu_seconds:rate5m)", instant=True)],
+               "short", "CPU-seconds per second of all serving workers, 5m.", decimals=2), 5, 4)
+    g.add(stat("Thread pools busy", [target(
+        "max(instance:modelwatch_thread_pool_utilization:ratio_rate5m)", instant=True)], "percentunit",
+        "The busiest replica's share of busy threads, 5m. HighSaturation fires above 90% for 2m.",
+        thresholds=[(None, "green"), (0.7, "orange"), (0.9, "red")]), 5, 4)
+
+    g.row("Cost")
+    g.add(timeseries("Cost per 1,000 predictions vs budget", [
+        target("job:modelwatch_cost_per_1k_predictions:rate5m", "cost {{job}}"),
+        target('max by (job) (modelwatch_cost_budget{per="1k_predictions"})', "budget {{job}}"),
+    ], "none", "CostOverBudget opens a ticket when the cost stays above the budget "
+        "(MODELWATCH_COST_BUDGET_PER_1K) for 10m.", minimum=0), 12, 8)
+    g.add(timeseries("Cost per hour: CPU and memory", [
+        target("job:modelwatch_cpu_cost_per_hour:rate5m", "CPU {{job}}"),
+        target("job:modelwatch_memory_cost_per_hour:sum", "memory {{job}}"),
+    ], "none", "Memory is priced by the workers' resident memory (MODELWATCH_COST_PER_GB_HOUR).",
+        minimum=0, stack=True), 12, 8)
+    g.add(timeseries("CPU-seconds per prediction and per request", [
+        target("job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m", "per prediction {{job}}"),
+        target("job:modelwatch_cpu_seconds_per_request:ratio_rate5m", "per request {{job}}"),
+    ], "s", "A request may score many rows; probes are not requests here, but their CPU counts.",
+        minimum=0), 24, 8)
+
+    g.row("CPU and memory")
+    g.add(timeseries("CPU cores by replica", [target(
+        "sum by (instance) (rate(modelwatch_process_cpu_seconds_total[$__rate_interval]))", "{{instance}}")],
+        "short", "CPU-seconds per second, all the replica's workers.", minimum=0, stack=True), 12, 8)
+    g.add(timeseries("Resident memory per worker", [target(
+        "modelwatch_process_resident_memory_bytes", "{{instance}} pid {{pid}}")], "bytes",
+        "One series per live worker; a restarted worker starts a new one.", minimum=0), 12, 8)
+
+    g.row("Saturation")
+    g.add(timeseries("Thread pool utilization by replica", [target(
+        "instance:modelwatch_thread_pool_utilization:ratio_rate5m", "{{instance}}")], "percentunit",
+        "Request time per second over the replica's threads (Little's law), 5m.",
+        minimum=0, maximum=1, thresholds=[(None, "green"), (0.9, "red")]), 12, 8)
+    g.add(timeseries("Busy threads per worker", [target(
+        "modelwatch_worker_busy_threads / (modelwatch_worker_threads > 0)", "{{instance}} pid {{pid}}")],
+        "percentunit", "Requests in flight over the worker's threads, sampled at each scrape (the "
+        "scrape itself is one).", minimum=0, maximum=1), 12, 8)
+
+    return dashboard("modelwatch-cost", "modelwatch / Cost and saturation",
+                     "What serving costs per 1,000 predictions and per hour, its CPU and memory, and "
+                     "how full its thread pools are.", g)
+
+
 DASHBOARDS = {
     "golden-signals.json": golden_signals,
     "model-quality.json": model_quality,
     "drift.json": drift,
     "retraining.json": retraining,
+    "cost.json": cost_and_saturation,
 }
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import threading
+import time
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import pytest
@@ -12,6 +15,8 @@ import requests
 import yaml
 
 from tests import services
+from tests.serving import modelkit
+from tests.serving.conftest import gunicorn, predict
 from tests.stack_config import contract as c
 from tests.stack_config import dashboards as d
 from tests.stack_config.compose import load_compose, mounts, repo_path
@@ -167,12 +172,21 @@ def test_dashboards_cover_what_the_issue_asks_for():
     for needle in ("sum by (result) (increase(modelwatch_retrains_total", "modelwatch_retrain_in_progress",
                    "modelwatch_retrain_last_success_timestamp_seconds"):
         assert needle in retraining, needle
+    cost = _exprs("modelwatch-cost")
+    for needle in ("job:modelwatch_cost_per_1k_predictions:rate5m", "modelwatch_cost_budget",
+                   "job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m",
+                   "job:modelwatch_cpu_seconds_per_request:ratio_rate5m",
+                   "modelwatch_process_resident_memory_bytes",
+                   "instance:modelwatch_thread_pool_utilization:ratio_rate5m",
+                   "modelwatch_worker_busy_threads"):
+        assert needle in cost, needle
 
 
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
-def test_every_query_parses_in_a_real_prometheus_with_the_rules_loaded(tmp_path):
-    config = {"global": {"evaluation_interval": "5s"},
-              "rule_files": [str(p) for p in c.rule_files()], "scrape_configs": []}
+@contextmanager
+def _prometheus(tmp_path, config: dict):
+    """A real Prometheus with the shared rule files and `config`'s globals and scrapes."""
+    config = {**config, "rule_files": [str(p) for p in c.rule_files()]}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = services.free_port()
     args = [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
@@ -180,9 +194,70 @@ def test_every_query_parses_in_a_real_prometheus_with_the_rules_loaded(tmp_path)
     url = f"http://127.0.0.1:{port}"
     with services.process(args, tmp_path / "prometheus.log") as proc:
         services.wait_http(f"{url}/-/ready", timeout=60, proc=proc)
+        yield url
+
+
+def _query(url: str, expr: str) -> list:
+    r = requests.post(f"{url}/api/v1/query", data={"query": expr}, timeout=10)
+    assert r.status_code == 200 and r.json()["status"] == "success", (expr, r.text)
+    return r.json()["data"]["result"]
+
+
+def test_every_query_parses_in_a_real_prometheus_with_the_rules_loaded(tmp_path):
+    with _prometheus(tmp_path, {"global": {"evaluation_interval": "5s"}, "scrape_configs": []}) as url:
         groups = requests.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
         loaded = sum(len(g["rules"]) for g in groups)
         assert loaded == len(c.rules())
         for q in d.panel_queries():
-            r = requests.post(f"{url}/api/v1/query", data={"query": q.expr}, timeout=10)
-            assert r.status_code == 200 and r.json()["status"] == "success", (q, r.text)
+            _query(url, q.expr)
+
+
+@contextmanager
+def _traffic(url: str):
+    """Predictions sent one after another until the block ends."""
+    stop = threading.Event()
+    rows = modelkit.feature_rows(20, seed=4)
+    failed = []
+
+    def send():
+        while not stop.is_set():
+            r = predict(url, rows)
+            if r.status_code != 200:
+                failed.append(r.text[:200])
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join(30)
+    assert not failed, failed[:3]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
+def test_cost_panels_show_what_prometheus_scraped_from_real_serving(tmp_path, mlflow_url):
+    """Every query of the cost dashboard returns data from real gunicorn (two workers,
+    prices and a budget set) under traffic, through the real recording rules."""
+    model = "credit-default-grafana-cost"
+    version = modelkit.register_version(mlflow_url, model, seed=1, alias="production")
+    env = {"MLFLOW_TRACKING_URI": mlflow_url, "MODELWATCH_MODEL_NAME": model,
+           "MODELWATCH_COST_PER_CPU_HOUR": "0.05", "MODELWATCH_COST_PER_GB_HOUR": "0.01",
+           "MODELWATCH_COST_BUDGET_PER_1K": "1"}
+    queries = [q for q in d.panel_queries() if q.dashboard_uid == "modelwatch-cost"]
+    assert queries
+    with gunicorn(tmp_path / "serving", env, workers=2, ready_version=version) as serving, \
+            _traffic(serving.url):
+        target = serving.url.removeprefix("http://")
+        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                  "scrape_configs": [{"job_name": "serving", "static_configs": [{"targets": [target]}]}]}
+        with _prometheus(tmp_path, config) as url:
+            deadline = time.monotonic() + 120
+            empty = queries
+            while empty and time.monotonic() < deadline:
+                empty = [q for q in empty if not _query(url, q.expr)]
+                time.sleep(0.5)
+            assert not empty, [f"{q.panel_title}: {q.expr}" for q in empty]
+            (cost,) = _query(url, "job:modelwatch_cost_per_1k_predictions:rate5m")
+            assert 0 < float(cost["value"][1]) < 1
