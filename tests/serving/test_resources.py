@@ -17,6 +17,8 @@ from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total, predict
 from tests.serving.modelkit import feature_rows
 
+pytestmark = pytest.mark.slow
+
 MODEL = "credit-default-serving-test-resources"
 THREADS = 3
 CPU_PRICE = 0.05

@@ -35,6 +35,7 @@ def experiment(mlflow_url) -> str:
     return MlflowClient(mlflow_url).create_experiment("cost")
 
 
+@pytest.mark.slow
 def test_a_run_logs_what_its_block_cost(mlflow_url, experiment):
     prices = cost.Prices(per_cpu_hour=3.6, per_gb_hour=0.9)
     with mlflow.start_run(experiment_id=experiment) as run:
@@ -49,6 +50,7 @@ def test_a_run_logs_what_its_block_cost(mlflow_url, experiment):
     assert most * 0.9 <= logged["cost"] <= most
 
 
+@pytest.mark.slow
 def test_no_price_no_cost(mlflow_url, experiment, monkeypatch):
     monkeypatch.delenv("MODELWATCH_COST_PER_CPU_HOUR", raising=False)
     monkeypatch.delenv("MODELWATCH_COST_PER_GB_HOUR", raising=False)
@@ -66,6 +68,7 @@ def test_prices_from_the_environment():
     assert cost.cost(0, 2 * GB, 1800, cost.Prices(None, 0.01)) == pytest.approx(0.01)
 
 
+@pytest.mark.slow
 def test_mlflow_run_of_the_project_logs_its_cost(mlflow_url, monkeypatch):
     monkeypatch.setenv("MODELWATCH_COST_PER_CPU_HOUR", "0.04")
     done = mlflow_run(mlflow_url, "train-cost", n_rows=3000, model_name="credit-cost")
