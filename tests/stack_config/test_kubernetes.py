@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import os
 import re
 import runpy
 import shutil
@@ -19,7 +20,7 @@ import pytest
 import yaml
 
 from tests.stack_config import contract as c
-from tests.stack_config.compose import load_compose, published_ports
+from tests.stack_config.compose import command_flag, load_compose, published_ports
 
 KUBECTL = shutil.which("kubectl")
 KUBERNETES_VERSION = "1.32.0"
@@ -60,10 +61,13 @@ def objects(overlay: str, kind: str) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in rendered(overlay) if o["kind"] == kind}
 
 
+def unhashed(name: str) -> str:
+    """A generated ConfigMap's name as the manifests write it (kustomize appends a hash)."""
+    return name.rsplit("-", 1)[0]
+
+
 def config_map(overlay: str, name: str) -> dict[str, str]:
-    """The data of the generated ConfigMap `name` (kustomize appends a hash to its name)."""
-    (found,) = [o for o in objects(overlay, "ConfigMap").values()
-                if o["metadata"]["name"].rsplit("-", 1)[0] == name]
+    (found,) = [o for n, o in objects(overlay, "ConfigMap").items() if unhashed(n) == name]
     return found["data"]
 
 
@@ -78,16 +82,15 @@ def container(overlay: str, name: str) -> dict:
 
 def container_env(overlay: str, name: str) -> dict[str, str]:
     """The container's environment as the pod would get it; Secret values are a placeholder."""
-    maps = {n.rsplit("-", 1)[0]: o["data"] for n, o in objects(overlay, "ConfigMap").items()}
-    unhashed = {n: n.rsplit("-", 1)[0] for n in objects(overlay, "ConfigMap")}
     spec = container(overlay, name)
     env = {}
     for source in spec.get("envFrom", []):
-        env.update(maps[unhashed[source["configMapRef"]["name"]]])
+        env.update(config_map(overlay, unhashed(source["configMapRef"]["name"])))
     for var in spec.get("env", []):
         ref = var.get("valueFrom", {})
         if "configMapKeyRef" in ref:
-            env[var["name"]] = maps[unhashed[ref["configMapKeyRef"]["name"]]][ref["configMapKeyRef"]["key"]]
+            key = ref["configMapKeyRef"]
+            env[var["name"]] = config_map(overlay, unhashed(key["name"]))[key["key"]]
         elif "secretKeyRef" in ref:
             env[var["name"]] = SECRET_PLACEHOLDER
         else:
@@ -112,23 +115,25 @@ def service_port(overlay: str, host: str) -> tuple[int, int]:
 
 
 def mounted_file(overlay: str, deployment: str, path: str) -> tuple[str, str]:
-    """(volume source name, key) of the ConfigMap or Secret file a container sees at `path`."""
-    spec = pod(overlay, deployment)
-    volumes = {v["name"]: v for v in spec["volumes"]}
+    """(ConfigMap or Secret, key) of the file a container sees at `path`; a ConfigMap's
+    key must be there."""
+    volumes = {v["name"]: v for v in pod(overlay, deployment)["volumes"]}
     for mount in container(overlay, deployment)["volumeMounts"]:
         if PurePosixPath(path).parent == PurePosixPath(mount["mountPath"]):
             volume = volumes[mount["name"]]
             name = PurePosixPath(path).name
             if "configMap" in volume:
-                return volume["configMap"]["name"].rsplit("-", 1)[0], name
+                source = unhashed(volume["configMap"]["name"])
+                assert name in config_map(overlay, source), f"{deployment}: {source} has no {name}"
+                return source, name
             items = {i["path"]: i["key"] for i in volume["secret"]["items"]}
             return volume["secret"]["secretName"], items[name]
     raise AssertionError(f"{deployment}: nothing is mounted at {path}")
 
 
-def flag(args: list[str], name: str) -> str:
-    (value,) = [a.split("=", 1)[1] for a in args if a.startswith(name + "=")]
-    return value
+def arg(container_spec: dict, name: str) -> str:
+    """The value of `--name value` or `--name=value` in a container's command or args."""
+    return command_flag({"command": container_spec.get("command") or container_spec["args"]}, name)
 
 
 # --- render and validate ---------------------------------------------------------------
@@ -184,24 +189,22 @@ def _generator():
     return module
 
 
-def test_generated_files_are_copies_of_the_originals():
+def test_generated_files_are_what_generate_py_writes():
     generator = _generator()
-    copies = generator.copies()
-    present = {p for d in generator.GENERATED_DIRS for p in d.rglob("*") if p.is_file()}
-    assert present == set(copies), "run `make k8s`: generated/ does not hold one copy per original"
-    stale = [str(copy.relative_to(c.ROOT)) for copy, original in copies.items()
-             if copy.read_bytes() != original.read_bytes()]
+    expected = generator.outputs()
+    present = {p for d in generator.config_maps() for p in d.rglob("*") if p.is_file()}
+    assert present == set(expected), "run `make k8s`: generated/ does not hold one copy per original"
+    stale = [str(path.relative_to(c.ROOT)) for path, content in expected.items() if path.read_bytes() != content]
     assert not stale, f"run `make k8s`: {stale} differ from their originals"
 
 
 def test_config_maps_carry_every_rule_file_and_dashboard():
     rules = config_map("dev", "prometheus-rules")
-    assert set(rules) == {p.name for p in c.rule_files()}, "list each generated rule file in base/kustomization.yaml"
+    assert set(rules) == {p.name for p in c.rule_files()}, "run `make k8s`"
     for path in c.rule_files():
-        assert rules[path.name] == path.read_text()
+        assert rules[path.name] == path.read_text(), f"run `make k8s`: {path.name} differs"
     dashboards = config_map("dev", "grafana-dashboards")
-    assert set(dashboards) == {p.name for p in (c.GRAFANA_DIR / "dashboards").glob("*.json")}, \
-        "list each generated dashboard in base/kustomization.yaml"
+    assert set(dashboards) == {p.name for p in (c.GRAFANA_DIR / "dashboards").glob("*.json")}, "run `make k8s`"
     assert config_map("dev", "alertmanager-config")["alertmanager.yml"] == \
         (c.ALERTMANAGER_DIR / "alertmanager.compose.yml").read_text()
 
@@ -273,11 +276,11 @@ def _parse_cli(command: list[str]):
     return _parser().parse_args(command[1:])
 
 
-@pytest.mark.parametrize("name", ["serving", "monitor"])
-def test_modelwatch_commands_listen_where_the_manifests_say(name):
+@pytest.mark.parametrize("name, command", [("serving", "serve"), ("monitor", "monitor")])
+def test_modelwatch_commands_listen_where_the_manifests_say(name, command):
     cont = container("dev", name)
+    assert cont["command"][:2] == ["modelwatch", command]
     args = _parse_cli(cont["command"])
-    assert args.run.__name__ == f"_{'serve' if name == 'serving' else name}"
     assert args.host == "0.0.0.0", "reachable from the other pods"
     (port,) = cont["ports"]
     assert args.port == port["containerPort"]
@@ -291,15 +294,14 @@ def test_mlflow_server_command_and_its_environment():
     command = cont["command"]
     assert command[:2] == ["mlflow", "server"] and "--serve-artifacts" in command
     options = {opt: p for p in server.params for opt in p.opts}
-    for arg in command[2:]:
-        if arg.startswith("--"):
-            assert arg in options, f"mlflow server has no option {arg}"
-    args = dict(zip(command[2::], command[3::]))
-    assert int(args["--port"]) == cont["ports"][0]["containerPort"] and args["--host"] == "0.0.0.0"
+    for word in command[2:]:
+        if word.startswith("--"):
+            assert word in options, f"mlflow server has no option {word}"
+    assert int(arg(cont, "--port")) == cont["ports"][0]["containerPort"] and arg(cont, "--host") == "0.0.0.0"
     envvars = {p.envvar for p in server.params if p.envvar}
     for var in container_env("dev", "mlflow"):
         assert var in envvars, f"mlflow server does not read {var}"
-    allowed = args["--allowed-hosts"].split(",")
+    allowed = arg(cont, "--allowed-hosts").split(",")
     host = urlparse(container_env("dev", "serving")["MLFLOW_TRACKING_URI"])
     assert host.hostname in allowed and f"{host.hostname}:*" in allowed
     assert (host.hostname, host.port) == ("mlflow", service_port("dev", "mlflow")[0])
@@ -338,6 +340,15 @@ def test_probe_paths_are_routes_of_the_apps(routes):
     assert container("dev", "mlflow")["readinessProbe"]["httpGet"]["path"] in HEALTH_ENDPOINTS
 
 
+def _as_in_the_pod(monkeypatch, name: str) -> None:
+    """This process's environment as the container's: its variables, and none of ours."""
+    for var in os.environ:
+        if var.startswith(("MODELWATCH_", "MLFLOW_")):
+            monkeypatch.delenv(var)
+    for var, value in container_env("dev", name).items():
+        monkeypatch.setenv(var, value)
+
+
 def test_serving_and_monitor_environment_is_what_their_config_reads(monkeypatch):
     from monitoring.service.config import MonitorConfig
     from serving.config import Config
@@ -352,8 +363,7 @@ def test_serving_and_monitor_environment_is_what_their_config_reads(monkeypatch)
         for var in env:
             assert f'"{var}"' in code, f"{name}: nothing reads {var}"
     serving = Config.from_env(container_env("dev", "serving"))
-    for var, value in container_env("dev", "monitor").items():
-        monkeypatch.setenv(var, value)
+    _as_in_the_pod(monkeypatch, "monitor")
     monitor = MonitorConfig()
     assert (serving.model_name, serving.model_alias) == (monitor.model_name, monitor.model_alias)
     assert serving.tracking_uri == monitor.tracking_uri
@@ -362,8 +372,7 @@ def test_serving_and_monitor_environment_is_what_their_config_reads(monkeypatch)
 
 def test_serving_drains_within_the_grace_period(monkeypatch, tmp_path):
     """preStop + gunicorn's graceful_timeout (as this environment sets it) fit in the grace period."""
-    for var, value in container_env("dev", "serving").items():
-        monkeypatch.setenv(var, value)
+    _as_in_the_pod(monkeypatch, "serving")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     gunicorn = runpy.run_path(str(c.ROOT / "serving" / "gunicorn.conf.py"))
     pre_stop = container("dev", "serving")["lifecycle"]["preStop"]["exec"]["command"]
@@ -438,8 +447,8 @@ def test_prometheus_scrapes_every_service_by_the_jobs_the_rules_name():
 
 
 def test_prometheus_loads_its_config_and_every_rule_file():
-    args = container("dev", "prometheus")["args"]
-    config_path = flag(args, "--config.file")
+    prometheus = container("dev", "prometheus")
+    config_path = arg(prometheus, "--config.file")
     assert mounted_file("dev", "prometheus", config_path) == ("prometheus-config", "prometheus.yml")
     config = yaml.safe_load(config_map("dev", "prometheus-config")["prometheus.yml"])
     rules = config_map("dev", "prometheus-rules")
@@ -449,15 +458,15 @@ def test_prometheus_loads_its_config_and_every_rule_file():
     loaded = {key for key in rules for pattern in config["rule_files"]
               if PurePosixPath(rules_dir, key).match(pattern)}
     assert loaded == set(rules)
-    port = flag(args, "--web.listen-address").rsplit(":", 1)[1]
-    assert int(port) == container("dev", "prometheus")["ports"][0]["containerPort"]
-    storage = flag(args, "--storage.tsdb.path")
-    assert storage in {m["mountPath"] for m in container("dev", "prometheus")["volumeMounts"]}
+    port = arg(prometheus, "--web.listen-address").rsplit(":", 1)[1]
+    assert int(port) == prometheus["ports"][0]["containerPort"]
+    assert arg(prometheus, "--storage.tsdb.path") in {m["mountPath"] for m in prometheus["volumeMounts"]}
 
 
 def test_alertmanager_delivers_retrain_alerts_to_the_monitor_with_its_token(routes):
-    args = container("dev", "alertmanager")["args"]
-    assert mounted_file("dev", "alertmanager", flag(args, "--config.file")) == ("alertmanager-config", "alertmanager.yml")
+    alertmanager = container("dev", "alertmanager")
+    assert mounted_file("dev", "alertmanager", arg(alertmanager, "--config.file")) == \
+        ("alertmanager-config", "alertmanager.yml")
     config = yaml.safe_load(config_map("dev", "alertmanager-config")["alertmanager.yml"])
     monitor_env = {v["name"]: v for v in container("dev", "monitor")["env"]}
     token_key = monitor_env["MODELWATCH_WEBHOOK_TOKEN"]["valueFrom"]["secretKeyRef"]["key"]
@@ -468,9 +477,9 @@ def test_alertmanager_delivers_retrain_alerts_to_the_monitor_with_its_token(rout
         assert service_port("dev", url.hostname)[0] == url.port and url.path in routes[url.hostname]
         credentials = hook["http_config"]["authorization"]["credentials_file"]
         assert mounted_file("dev", "alertmanager", credentials) == (SECRET, token_key), "the monitor's own token"
-    assert "--cluster.listen-address=" in args
-    port = flag(args, "--web.listen-address").rsplit(":", 1)[1]
-    assert int(port) == container("dev", "alertmanager")["ports"][0]["containerPort"]
+    assert "--cluster.listen-address=" in alertmanager["args"]
+    port = arg(alertmanager, "--web.listen-address").rsplit(":", 1)[1]
+    assert int(port) == alertmanager["ports"][0]["containerPort"]
 
 
 def test_grafana_provisions_the_datasource_and_the_dashboards():
