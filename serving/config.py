@@ -45,8 +45,13 @@ class Config:
     # MODELWATCH_REGISTRY_TIMEOUT seconds for one registry call (5)
     registry_timeout: int = 5
     # MODELWATCH_TRUST_REGISTRY (on): allow MLflow to deserialize the registry's models
-    # (sets MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true unless that is set explicitly)
+    # (sets MLFLOW_ALLOW_PICKLE_DESERIALIZATION to true, or false when off, unless that is
+    # set explicitly)
     trust_registry: bool = True
+    # MODELWATCH_SKOPS_TRUSTED_TYPES (none): comma-separated types a skops-saved model may
+    # hold besides those skops and the model's MLmodel trust (a model saved by an older
+    # skops, which trusted more by default, names them in its load error)
+    skops_trusted_types: tuple[str, ...] = ()
     # MODELWATCH_COMPILE_MODEL (on): score sklearn pipelines with serving/compiled where
     # they compile (same answers, checked at load; the model's part of a one-row request
     # takes about 0.1 ms of CPU instead of 5 ms)
@@ -137,6 +142,10 @@ class Config:
         values["shadow"] = _env_bool(env.get("MODELWATCH_SHADOW"), False)
         values["trust_registry"] = _env_bool(env.get("MODELWATCH_TRUST_REGISTRY"), True)
         values["compile_model"] = _env_bool(env.get("MODELWATCH_COMPILE_MODEL"), True)
+        trusted = get("MODELWATCH_SKOPS_TRUSTED_TYPES")
+        if trusted is not None:
+            values["skops_trusted_types"] = tuple(t.strip() for t in trusted.split(",")
+                                                  if t.strip())
         values.update(overrides)
         config = cls(**values)
         check_retention(config.log_retention_days, env)

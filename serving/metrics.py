@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
@@ -18,12 +19,42 @@ PREFIX = "modelwatch"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0, 10.0)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (1.0,)
+# A regression's predicted values. Their scale is the model's own (a probability, a price
+# in millions, a temperature below zero) and unknown here, so the buckets are the 1-2.5-5
+# ladder from 0.01 to 5e6 on both sides of 0: any value falls in a bucket at most 2.5
+# times as wide as its lower edge, 56 buckets per version, never a series per value. Enough
+# for histogram_quantile and to see the distribution move; the exact values are in the
+# prediction log.
+_LADDER = tuple(m * 10.0 ** e for e in range(-2, 7) for m in (1.0, 2.5, 5.0))
+VALUE_BUCKETS = tuple(-v for v in reversed(_LADDER)) + (0.0,) + _LADDER
+# predictions_total{predicted_class}: past this many distinct classes in a process (a
+# pyfunc answering labels of its own making could have any number), "other".
+MAX_CLASS_SERIES = 100
+
 
 # input_errors_total{reason}: the complete, bounded set of reasons.
 INPUT_ERROR_REASONS = (
     "malformed_json", "bad_shape", "unsupported_media_type", "too_large", "too_many_rows",
     "missing_column", "wrong_type", "not_finite", "model_rejected", "unknown_column", "null",
 )
+
+
+def observe_many(histogram_child, values: np.ndarray) -> None:
+    """Histogram.observe for many values at once (one increment per bucket); NaN is not
+    a value (it would make the sum NaN)."""
+    values = values[~np.isnan(values)]
+    try:
+        bounds = np.asarray(histogram_child._upper_bounds, dtype="float64")
+        buckets, total = histogram_child._buckets, histogram_child._sum
+    except AttributeError:  # another prometheus_client: the public, slower way
+        for v in values:
+            histogram_child.observe(float(v))
+        return
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for i, c in enumerate(counts[:len(bounds)]):
+        if c:
+            buckets[i].inc(int(c))
+    total.inc(float(values.sum()))
 
 
 def multiprocess_dir() -> str | None:
@@ -44,11 +75,16 @@ class Metrics:
             f"{PREFIX}_http_requests_in_flight", "Requests being answered now.",
             registry=r, multiprocess_mode="livesum")
         self.predictions = Counter(
-            f"{PREFIX}_predictions", "Rows scored, by model version and predicted class.",
+            f"{PREFIX}_predictions", "Rows scored, by model version and predicted class "
+            '(predicted_class="" for a regression: see modelwatch_predicted_value).',
             ["model_version", "predicted_class"], registry=r)
         self.prediction_score = Histogram(
-            f"{PREFIX}_prediction_score", "Positive-class probability of scored rows.",
+            f"{PREFIX}_prediction_score", "Score of scored rows: P(positive class) if "
+            "binary, P(predicted class) if multiclass.",
             ["model_version"], buckets=SCORE_BUCKETS, registry=r)
+        self.predicted_value = Histogram(
+            f"{PREFIX}_predicted_value", "Values a regression model predicted.",
+            ["model_version"], buckets=VALUE_BUCKETS, registry=r)
         self.predict_duration = Histogram(
             f"{PREFIX}_model_predict_duration_seconds", "Time in the model's predict call.",
             buckets=LATENCY_BUCKETS, registry=r)
@@ -97,6 +133,7 @@ class Metrics:
             ["per"], registry=r, multiprocess_mode="livemax")
         self.fallback_active.set(0)
         self._info_labels: tuple | None = None
+        self._classes_seen: set[str] = set()
 
     def set_model(self, model: str, version: str, alias: str, fallback: bool) -> None:
         labels = (model, version, alias)
@@ -105,6 +142,27 @@ class Metrics:
         self.model_info.labels(*labels).set(1)
         self._info_labels = labels
         self.fallback_active.set(1 if fallback else 0)
+
+    def count_predictions(self, version: str, regression: bool, prediction) -> None:
+        """predictions_total, and the histogram of scores (classifiers) or of values."""
+        if regression:
+            self.predictions.labels(version, "").inc(len(prediction.labels))
+            observe_many(self.predicted_value.labels(version),
+                         np.asarray(prediction.labels, dtype="float64"))
+            return
+        classes, counts = np.unique(np.asarray(prediction.labels).astype(str),
+                                    return_counts=True)
+        for cls, count in zip(classes, counts):
+            self.predictions.labels(version, self._class_label(cls)).inc(int(count))
+        if prediction.scores is not None:
+            observe_many(self.prediction_score.labels(version),
+                         np.asarray(prediction.scores, dtype="float64"))
+
+    def _class_label(self, cls: str) -> str:
+        if cls not in self._classes_seen and len(self._classes_seen) >= MAX_CLASS_SERIES:
+            return "other"
+        self._classes_seen.add(cls)
+        return cls
 
     def set_costs(self, per_cpu_hour: float | None, per_gb_hour: float | None,
                   budget_per_1k: float | None) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from serving.model.engines import Engine
+from serving.model.engines import Engine, Prediction
 from serving.validation import ColumnSpec, Validated
 
 
@@ -29,8 +29,18 @@ class LoadedModel:
     def fallback(self) -> bool:
         return self.source == "fallback"
 
-    def predict(self, checked: Validated):
-        """Labels and scores (or None) of validated rows."""
+    @property
+    def task(self) -> str:
+        return self.engine.task
+
+    @property
+    def classes(self) -> list | None:
+        """The classes in the order of the probabilities; None for a regression (or a
+        pyfunc that answers labels only)."""
+        classes = self.engine.classes
+        return None if classes is None else classes.tolist()
+
+    def predict(self, checked: Validated) -> Prediction:
         return self.engine.predict(checked)
 
     def describe(self) -> dict:
@@ -38,5 +48,6 @@ class LoadedModel:
             "name": self.name, "version": self.version, "alias": self.alias,
             "run_id": self.run_id, "source": self.source, "fallback": self.fallback,
             "flavor": self.flavor, "engine": self.engine.name, "engine_note": self.engine_note,
+            "task": self.task, "classes": self.classes,
             "loaded_at": pd.Timestamp(self.loaded_at, unit="s", tz="UTC").isoformat(),
         }

@@ -20,7 +20,7 @@ from serving.model.cache import ModelCache
 from serving.model.engines import RulesEngine
 from serving.model.loaded import LoadedModel
 from serving.model.loader import load_local
-from serving.model.registry import AliasNotFound, Registry, RegistryUnavailable
+from serving.model.registry import AliasNotFound, Registry, RegistryUnavailable, VersionRef
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ class ModelManager:
         self.alias = config.model_alias
         self.registry = Registry(tracking_uri=config.tracking_uri,
                                  registry_uri=config.registry)
-        self.cache = ModelCache(config.model_cache_dir, name=self.name)
+        self.cache = ModelCache(config.model_cache_dir, registry_uri=config.registry,
+                                name=self.name)
         self.current: LoadedModel | None = None
         self.challenger: LoadedModel | None = None
         self._last_error: str | None = None
@@ -48,7 +49,7 @@ class ModelManager:
 
     @property
     def last_error(self) -> str | None:
-        """Why the last load failed (shown in /ready and /version): URLs with
+        """Why the last load failed (shown in /ready and /model): URLs with
         credentials in them are masked."""
         return self._last_error
 
@@ -95,39 +96,52 @@ class ModelManager:
             next_poll = self._next_poll()
 
     # -- loading -------------------------------------------------------------------------
-    def _load_version(self, mv, alias: str) -> LoadedModel:
+    def _load_version(self, ref: VersionRef, alias: str) -> LoadedModel:
         path = self.cache.fetch(
-            mv.version, lambda dst: self.registry.download(self.name, mv.version, dst))
-        model = load_local(path, name=self.name, version=mv.version, alias=alias,
-                           run_id=mv.run_id, source="registry",
-                           compile=self.config.compile_model)
-        self.cache.point(alias, mv.version, model.run_id)
+            ref, lambda dst: self.registry.download(self.name, ref.version, dst))
+        model = self._load_dir(path, ref, alias, "registry")
+        self.cache.point(alias, ref)
         return model
+
+    def _load_dir(self, path, ref: VersionRef, alias: str, source: str) -> LoadedModel:
+        return load_local(path, name=self.name, version=ref.version, alias=alias,
+                          run_id=ref.run_id, source=source, compile=self.config.compile_model,
+                          trusted_types=self.config.skops_trusted_types)
+
+    def _serves(self, model: LoadedModel | None, ref: VersionRef) -> bool:
+        """Whether `model` is `ref`'s files: cache directories are named by the version's
+        identity (registry, run, source), so a number alone never matches."""
+        return model is not None and model.path == str(self.cache.version_dir(ref))
 
     def initial_load(self) -> None:
         """Registry first; else the cached last good version; else the fallback rules."""
         result = self.reload()
+        self._serve_something(result["result"])
+        if self.current is None:
+            log.error("no model to serve yet: %s", result.get("error"))
+
+    def _serve_something(self, result: str) -> None:
+        """While nothing is served: the cached last good version when the registry did not
+        answer or its version did not load, else the fallback rules. A registry that
+        answers "no such alias" is not down: what the cache holds is not what it serves."""
         if self.current is not None:
             return
-        if self.load_from_cache() or self.load_fallback():
+        if result in ("unavailable", "failure") and self.load_from_cache():
             return
-        log.error("no model to serve yet: %s", result.get("error"))
+        self.load_fallback()
 
     def load_from_cache(self) -> bool:
-        doc = self.cache.pointed(self.alias)
-        if doc is None:
+        ref = self.cache.pointed(self.alias)
+        if ref is None:
             return False
         try:
-            model = load_local(self.cache.version_dir(doc["version"]), name=self.name,
-                               version=doc["version"], alias=self.alias,
-                               run_id=doc.get("run_id"), source="cache",
-                               compile=self.config.compile_model)
+            model = self._load_dir(self.cache.version_dir(ref), ref, self.alias, "cache")
         except Exception as exc:
-            log.exception("cached model %s could not be loaded", doc)
+            log.exception("cached model %s could not be loaded", ref)
             self.last_error = f"cache: {exc}"
             self.metrics.reloads.labels("failure").inc()
             return False
-        log.warning("serving %s version %s from the local cache", self.name, doc["version"])
+        log.warning("serving %s version %s from the local cache", self.name, ref.version)
         self._swap(model)
         self.metrics.reloads.labels("success").inc()
         return True
@@ -157,7 +171,7 @@ class ModelManager:
         with self._load_lock:
             previous = self.current
             try:
-                mv = self.registry.resolve(self.name, self.alias)
+                ref = self.registry.resolve(self.name, self.alias)
             except AliasNotFound as exc:
                 self.last_error = str(exc)
                 self.metrics.reloads.labels("not_found").inc()
@@ -167,17 +181,16 @@ class ModelManager:
                 self.metrics.reloads.labels("unavailable").inc()
                 return {"result": "unavailable", "error": self.last_error}
             cur = self.current
-            if cur is not None and not cur.fallback and cur.version == str(mv.version) \
-                    and not force:
+            if self._serves(cur, ref) and not force:
                 if cur.source == "cache":
                     self.current = dataclasses.replace(cur, source="registry")
                 return {"result": "unchanged", "current": self.current.describe()}
             try:
-                model = self._load_version(mv, self.alias)
+                model = self._load_version(ref, self.alias)
             except Exception as exc:
-                error = f"version {mv.version}: {exc}"
+                error = f"version {ref.version}: {exc}"
                 if error != self.last_error:  # once per distinct failure, not every poll
-                    log.exception("loading %s version %s failed", self.name, mv.version)
+                    log.exception("loading %s version %s failed", self.name, ref.version)
                 self.last_error = error
                 self.metrics.reloads.labels("failure").inc()
                 return {"result": "failure", "error": self.last_error}
@@ -192,26 +205,24 @@ class ModelManager:
     def reload_challenger(self) -> dict:
         with self._load_lock:
             try:
-                mv = self.registry.resolve(self.name, self.config.challenger_alias)
+                ref = self.registry.resolve(self.name, self.config.challenger_alias)
             except AliasNotFound:
                 self.challenger = None
                 return {"result": "not_found"}
             except RegistryUnavailable as exc:
                 return {"result": "unavailable", "error": redact_credentials(str(exc))}
-            cur = self.challenger
-            if cur is not None and cur.version == str(mv.version):
+            if self._serves(self.challenger, ref):
                 return {"result": "unchanged"}
             try:
-                self.challenger = self._load_version(mv, self.config.challenger_alias)
+                self.challenger = self._load_version(ref, self.config.challenger_alias)
             except Exception as exc:
-                log.exception("loading challenger version %s failed", mv.version)
+                log.exception("loading challenger version %s failed", ref.version)
                 return {"result": "failure", "error": redact_credentials(str(exc))}
             return {"result": "success", "current": self.challenger.describe()}
 
     def poll(self) -> dict:
         result = self.reload()
-        if self.current is None and result["result"] in ("unavailable", "not_found"):
-            self.load_from_cache() or self.load_fallback()
+        self._serve_something(result["result"])
         if self.config.shadow:
             self.reload_challenger()
         return result
@@ -220,8 +231,7 @@ class ModelManager:
         """The admin reload: this worker now, the others at their next stamp check."""
         self._touch_stamp()
         result = self.reload()
-        if self.current is None and result["result"] in ("unavailable", "not_found"):
-            self.load_from_cache() or self.load_fallback()
+        self._serve_something(result["result"])
         if self.config.shadow:
             result["challenger"] = self.reload_challenger()
         return result

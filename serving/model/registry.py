@@ -8,6 +8,7 @@ one app per worker process, at its start).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -17,6 +18,16 @@ class RegistryUnavailable(RuntimeError):
 
 class AliasNotFound(LookupError):
     """The registry answered: no such model or alias."""
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A registered version as the registry answers it: its number, and what identifies
+    its files (the run it came from and its source URI)."""
+
+    version: str
+    run_id: str | None
+    source: str | None
 
 
 NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
@@ -49,18 +60,19 @@ class Registry:
                                         registry_uri=self.registry_uri)
         return self._client
 
-    def resolve(self, name: str, alias: str):
+    def resolve(self, name: str, alias: str) -> VersionRef:
         """The model version `name@alias` points to now."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return self.client().get_model_version_by_alias(name, alias)
+            mv = self.client().get_model_version_by_alias(name, alias)
         except MlflowException as exc:
             if exc.error_code in NOT_FOUND_CODES:
                 raise AliasNotFound(f"models:/{name}@{alias}: {exc.message}") from None
             raise RegistryUnavailable(f"registry at {self.registry_uri}: {exc}") from None
         except Exception as exc:
             raise RegistryUnavailable(f"registry at {self.registry_uri}: {exc}") from None
+        return VersionRef(str(mv.version), mv.run_id or None, mv.source or None)
 
     def download(self, name: str, version: str, dst: Path) -> Path:
         """Download the model directory of `name` version `version` under `dst`; answers

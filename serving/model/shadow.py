@@ -7,6 +7,7 @@ import queue
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 
 from serving.ids import new_ids
@@ -63,12 +64,14 @@ class ShadowScorer:
     def _score(self, challenger, df, ids, ts) -> None:
         start = time.perf_counter()
         checked = validate(df, challenger.spec)
-        labels, probs = challenger.predict(checked)
+        prediction = challenger.predict(checked)
         latency = (time.perf_counter() - start) * 1000.0
         self.metrics.shadow_predictions.labels(challenger.version).inc(len(ids))
+        scores = prediction.scores
         self.log.submit(LogBatch(
             ids=new_ids(len(ids)), ts=ts, model_name=challenger.name,
             model_version=challenger.version, model_alias=challenger.alias,
-            features=checked, predictions=labels.tolist(),
-            probabilities=None if probs is None else probs.tolist(),
-            latency_ms=latency, shadow_of=list(ids)))
+            features=checked, predictions=np.asarray(prediction.labels).tolist(),
+            probabilities=None if scores is None else np.asarray(scores).tolist(),
+            latency_ms=latency, shadow_of=list(ids), class_probabilities=prediction.proba,
+            regression=challenger.task == "regression"))

@@ -16,22 +16,6 @@ from serving.validation import read_json, predict_input, scoring_input, validate
 bp = Blueprint("predict", __name__)
 
 
-def _observe_many(histogram_child, values: np.ndarray) -> None:
-    """Histogram.observe for many values at once (one increment per bucket)."""
-    try:
-        bounds = np.asarray(histogram_child._upper_bounds, dtype="float64")
-        buckets, total = histogram_child._buckets, histogram_child._sum
-    except AttributeError:  # another prometheus_client: the public, slower way
-        for v in values:
-            histogram_child.observe(float(v))
-        return
-    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    for i, c in enumerate(counts[:len(bounds)]):
-        if c:
-            buckets[i].inc(int(c))
-    total.inc(float(values.sum()))
-
-
 def current_model():
     model = state().models.current
     if model is None:
@@ -56,26 +40,23 @@ def _score(model, df):
         metrics.input_errors.labels("null").inc(checked.null_rows)
     t0 = time.perf_counter()
     try:
-        labels, probs = model.predict(checked)
+        prediction = model.predict(checked)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ApiError(422, "model_rejected_input", f"the model could not score the input: {exc}",
                        {"model_version": model.version}, reason="model_rejected") from None
     metrics.predict_duration.observe(time.perf_counter() - t0)
-    labels = np.asarray(labels)
-    classes, counts = np.unique(labels.astype(str), return_counts=True)
-    for cls, count in zip(classes, counts):
-        metrics.predictions.labels(model.version, cls).inc(int(count))
-    if probs is not None:
-        probs = np.asarray(probs, dtype="float64")
-        _observe_many(metrics.prediction_score.labels(model.version), probs)
+    regression = model.task == "regression"
+    metrics.count_predictions(model.version, regression, prediction)
     ids = new_ids(len(checked))
     ts = time.time()
-    label_list = labels.tolist()
-    prob_list = probs.tolist() if probs is not None else None
+    label_list = np.asarray(prediction.labels).tolist()
+    scores = prediction.scores
+    prob_list = np.asarray(scores, dtype="float64").tolist() if scores is not None else None
     st.log.submit(LogBatch(
         ids=ids, ts=ts, model_name=model.name, model_version=model.version,
         model_alias=model.alias, features=checked, predictions=label_list,
-        probabilities=prob_list, latency_ms=(time.perf_counter() - g.start) * 1000.0))
+        probabilities=prob_list, latency_ms=(time.perf_counter() - g.start) * 1000.0,
+        class_probabilities=prediction.proba, regression=regression))
     if st.shadow is not None:
         st.shadow.submit(df, ids, ts, model.version)
     return label_list, prob_list, ids, checked.warnings

@@ -6,8 +6,8 @@
 
 `read_window(model_version=None, since=None, until=None, limit=None)` answers one row per
 prediction: prediction_id, ts (UTC datetime), model_name, model_version, model_alias,
-prediction, probability, latency_ms, label (NaN until feedback), shadow_of, then one
-column per feature.
+prediction, probability, probabilities (JSON text, or None), latency_ms, label (NaN
+until feedback), shadow_of, then one column per feature.
 """
 
 from __future__ import annotations

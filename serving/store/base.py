@@ -9,16 +9,23 @@ predictions
     model_version TEXT               registry version, or "fallback"
     model_alias   TEXT               alias it was served under ("production", "challenger")
     features      TEXT               JSON object of the model's input columns (nulls kept)
-    prediction    TEXT               predicted class, as text ("0", "1", ...)
-    probability   DOUBLE             positive-class probability (top class if multiclass)
+    prediction    TEXT               predicted class, as text ("0", "1", ...); for a
+                                     regression the predicted value (repr of the float)
+    probability   DOUBLE             P(classes[-1]) if binary, P(top class) if multiclass,
+                                     NULL for a regression
     latency_ms    DOUBLE             request latency up to the prediction
     shadow_of     TEXT NULL          for shadow (challenger) rows: the champion's prediction_id
+    probabilities TEXT NULL          JSON array of the class probabilities in the model's
+                                     class order (the model information's `classes`); NULL
+                                     for a regression or a model that gives none
 feedback
     prediction_id TEXT PRIMARY KEY   the prediction it labels
     label         TEXT               true label, as text
     ts            DOUBLE             when the current label was stored
 
 Indexes: predictions(ts), predictions(model_version, ts).
+
+A log created before a column existed gets it at first use (`ADDED_COLUMNS`).
 
 Rows are kept until `prune` deletes them (serving's log writer does, past
 MODELWATCH_LOG_RETENTION_DAYS).
@@ -37,14 +44,23 @@ import pandas as pd
 
 PREDICTION_COLUMNS = (
     "prediction_id", "ts", "model_name", "model_version", "model_alias", "features",
-    "prediction", "probability", "latency_ms", "shadow_of",
+    "prediction", "probability", "latency_ms", "shadow_of", "probabilities",
 )
+# Columns added to the predictions table since its first version, with their SQL type.
+ADDED_COLUMNS = (("probabilities", "TEXT"),)
 META_COLUMNS = ["prediction_id", "ts", "model_name", "model_version", "model_alias",
-                "prediction", "probability", "latency_ms", "label", "shadow_of"]
+                "prediction", "probability", "probabilities", "latency_ms", "label",
+                "shadow_of"]
 
 
 class StoreError(RuntimeError):
     """The store could not be reached or failed a statement."""
+
+
+def full_row(row) -> tuple:
+    """A row in PREDICTION_COLUMNS order; one written before a column was added (a spill
+    file of an older process) gets NULL for it."""
+    return tuple(row) + (None,) * (len(PREDICTION_COLUMNS) - len(row))
 
 
 def label_text(value) -> str:
@@ -282,7 +298,8 @@ class Store:
             params.append(hi)
         sql = (
             "SELECT p.prediction_id, p.ts, p.model_name, p.model_version, p.model_alias, "
-            "p.prediction, p.probability, p.latency_ms, f.label, p.shadow_of, p.features "
+            "p.prediction, p.probability, p.probabilities, p.latency_ms, f.label, "
+            "p.shadow_of, p.features "
             "FROM predictions p LEFT JOIN feedback f "
             "ON f.prediction_id = COALESCE(p.shadow_of, p.prediction_id) "
             f"WHERE {' AND '.join(where)} ORDER BY p.ts DESC, p.prediction_id DESC"

@@ -9,6 +9,8 @@ scoring it) and 1.3 ms for 100; this costs 0.02 ms and 0.3 ms (bench/README.md).
 >>> import numpy as np
 >>> feature_lines({"x": np.array([1.5, np.nan]), "c": np.array(["a", None], dtype=object)}, 2)
 ['{"x":1.5,"c":"a"}', '{"x":null,"c":null}']
+>>> probability_lines(np.array([[0.25, 0.75], [1.0, 0.0]]), 2)
+['[0.25,0.75]', '[1.0,0.0]']
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ class LogBatch:
     model_alias: str
     features: Validated
     predictions: list
-    probabilities: list | None
+    probabilities: list | None        # the `probability` column: one score per row
     latency_ms: float
     shadow_of: list | None = None
+    class_probabilities: np.ndarray | None = None  # n x k, in the model's class order
+    regression: bool = False          # predictions are values, not class labels
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -46,12 +50,31 @@ class LogBatch:
         feats = feature_lines(self.features.columns, n)
         probs = self.probabilities if self.probabilities is not None else [None] * n
         shadow = self.shadow_of if self.shadow_of is not None else [None] * n
+        vectors = probability_lines(self.class_probabilities, n)
+        text = value_text if self.regression else label_text
         return [
             (self.ids[i], self.ts, self.model_name, self.model_version, self.model_alias,
-             feats[i], label_text(self.predictions[i]),
-             None if probs[i] is None else float(probs[i]), self.latency_ms, shadow[i])
+             feats[i], text(self.predictions[i]),
+             None if probs[i] is None else float(probs[i]), self.latency_ms, shadow[i],
+             vectors[i])
             for i in range(n)
         ]
+
+
+def value_text(value) -> str | None:
+    """A regression's prediction as text: the float's repr (3.0 stays "3.0")."""
+    return None if value is None else repr(float(value))
+
+
+def probability_lines(proba: np.ndarray | None, n: int) -> list[str | None]:
+    """One JSON array per row of the class-probability matrix; None without one."""
+    if proba is None:
+        return [None] * n
+    proba = np.asarray(proba, dtype="float64")
+    if np.isfinite(proba).all():  # repr of a finite float is its JSON
+        return ["[" + ",".join(map(repr, row)) + "]" for row in proba.tolist()]
+    return [json.dumps([v if math.isfinite(v) else None for v in row], separators=(",", ":"))
+            for row in proba.tolist()]
 
 
 def feature_lines(columns: dict, n: int) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serving.store.base import Store
+from serving.store.base import ADDED_COLUMNS, Store
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS predictions (
@@ -15,7 +15,8 @@ SCHEMA = [
         prediction TEXT,
         probability DOUBLE PRECISION,
         latency_ms DOUBLE PRECISION,
-        shadow_of TEXT
+        shadow_of TEXT,
+        probabilities TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts)",
     "CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (model_version, ts)",
@@ -73,11 +74,13 @@ class PostgresStore(Store):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             for statement in SCHEMA:
                 conn.execute(statement)
+            for name, kind in ADDED_COLUMNS:
+                conn.execute(f"ALTER TABLE predictions ADD COLUMN IF NOT EXISTS {name} {kind}")
 
     def _insert_sql(self) -> str:
         return ("INSERT INTO predictions (prediction_id, ts, model_name, model_version, "
-                "model_alias, features, prediction, probability, latency_ms, shadow_of) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "model_alias, features, prediction, probability, latency_ms, shadow_of, "
+                "probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (prediction_id) DO NOTHING")
 
     def _upsert_feedback_sql(self) -> str:

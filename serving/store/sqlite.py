@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from serving.store.base import Store
+from serving.store.base import ADDED_COLUMNS, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     prediction TEXT,
     probability REAL,
     latency_ms REAL,
-    shadow_of TEXT
+    shadow_of TEXT,
+    probabilities TEXT
 );
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
 CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (model_version, ts);
@@ -59,11 +60,16 @@ class SQLiteStore(Store):
 
     def _create_schema(self, conn) -> None:
         conn.executescript(SCHEMA)
+        with _transaction(conn):  # the write lock: one of the workers adds a column
+            have = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
+            for name, kind in ADDED_COLUMNS:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE predictions ADD COLUMN {name} {kind}")
 
     def _insert_sql(self) -> str:
         return ("INSERT OR IGNORE INTO predictions (prediction_id, ts, model_name, "
                 "model_version, model_alias, features, prediction, probability, latency_ms, "
-                "shadow_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                "shadow_of, probabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
     def _upsert_feedback_sql(self) -> str:
         return ("INSERT INTO feedback (prediction_id, label, ts) VALUES (?, ?, ?) "

@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from serving.store.base import Store
+from serving.store.base import Store, full_row
 from serving.store.batch import LogBatch
 
 log = logging.getLogger(__name__)
@@ -338,7 +338,7 @@ class PredictionLog:
             with open(path, encoding="utf-8") as fh:
                 for line in fh:
                     try:
-                        rows.append(tuple(json.loads(line)))
+                        rows.append(full_row(json.loads(line)))
                     except ValueError:
                         continue  # a torn last line of a killed process
             for start in range(0, len(rows), 5000):

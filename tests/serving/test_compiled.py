@@ -136,9 +136,9 @@ def test_serving_loads_the_compiled_engine_and_says_why_not_otherwise(fitted, tm
     off = load_local(path, **AS_SERVED, compile=False)
     assert off.engine.name == "sklearn" and "MODELWATCH_COMPILE_MODEL=0" in off.engine_note
     checked = validate(feature_rows(40, seed=9), SPEC)
-    labels, scores = served.predict(checked)
-    ref_labels, ref_scores = off.predict(validate(feature_rows(40, seed=9), SPEC))
-    assert np.array_equal(labels, ref_labels) and np.array_equal(scores, ref_scores)
+    got, ref = served.predict(checked), off.predict(validate(feature_rows(40, seed=9), SPEC))
+    assert np.array_equal(got.labels, ref.labels) and np.array_equal(got.scores, ref.scores)
+    assert np.array_equal(got.proba, ref.proba)
 
     unknown = Pipeline([("prep", ColumnTransformer([
         ("num", make_pipeline(SimpleImputer(), StandardScaler()), NUMERIC_FEATURES),
@@ -149,4 +149,4 @@ def test_serving_loads_the_compiled_engine_and_says_why_not_otherwise(fitted, tm
     kept = load_local(_save(unknown, tmp_path / "other", frame), **AS_SERVED)
     assert kept.engine.name == "sklearn"
     assert kept.engine_note == "not compiled: estimator GradientBoostingClassifier"
-    assert len(kept.predict(validate(feature_rows(3), SPEC))[0]) == 3
+    assert len(kept.predict(validate(feature_rows(3), SPEC)).labels) == 3

@@ -46,7 +46,7 @@ def rows(prefix: str, n: int, ts: float, shadow: bool = False) -> list[tuple]:
     shadow `{prefix}-{i}` under the champion's ts, as the shadow scorer writes them."""
     return [(f"{prefix}-{i}{'-shadow' if shadow else ''}", ts + i, "m", "2" if shadow else "1",
              "challenger" if shadow else "production", json.dumps({"x": i}), str(i % 2),
-             0.5, 2.0, f"{prefix}-{i}" if shadow else None) for i in range(n)]
+             0.5, 2.0, f"{prefix}-{i}" if shadow else None, None) for i in range(n)]
 
 
 def fill(store, old: int, recent: int) -> float:
