@@ -463,6 +463,23 @@ def test_prometheus_loads_its_config_and_every_rule_file():
     assert arg(prometheus, "--storage.tsdb.path") in {m["mountPath"] for m in prometheus["volumeMounts"]}
 
 
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (Debian package `prometheus`)")
+def test_promtool_checks_the_config_with_the_rules_the_pod_gets(tmp_path):
+    config = yaml.safe_load(config_map("dev", "prometheus-config")["prometheus.yml"])
+    rules = config_map("dev", "prometheus-rules")
+    (tmp_path / "rules").mkdir()
+    for key, text in rules.items():
+        (tmp_path / "rules" / key).write_text(text)
+    # the pod's paths, moved under tmp_path
+    config["rule_files"] = [str(tmp_path / "rules" / PurePosixPath(p).name) for p in config["rule_files"]]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run([shutil.which("promtool"), "check", "config", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(rules)} rule files found" in result.stdout
+
+
 def test_alertmanager_delivers_retrain_alerts_to_the_monitor_with_its_token(routes):
     alertmanager = container("dev", "alertmanager")
     assert mounted_file("dev", "alertmanager", arg(alertmanager, "--config.file")) == \
