@@ -66,10 +66,9 @@ def _check(lake: pd.DataFrame, records: list[dict], labels: dict) -> None:
         assert row["shadow_of"] == r["shadow_of"] or (r["shadow_of"] is None and pd.isna(row["shadow_of"]))
         label = labels.get(r["shadow_of"] or r["prediction_id"])
         assert row["label"] == (None if label is None else label_text(label)), r["prediction_id"]
+        assert row["probabilities"] == r["probabilities"]
         for name, value in json.loads(r["features"]).items():
             assert row[name] == value or (value is None and pd.isna(row[name])), name
-        if "probabilities" in PREDICTION_COLUMNS:
-            assert row["probabilities"] == r["probabilities"]
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +89,16 @@ def sqlite_store(tmp_path):
     store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'predictions.db'}" if request.param == "sqlite" \
-        else request.getfixturevalue("postgres_url")
-    store = open_store(url)
+@pytest.fixture
+def postgres_store(postgres_url):
+    store = open_store(postgres_url)
     yield store
     store.close()
+
+
+@pytest.fixture(params=["sqlite_store", pytest.param("postgres_store", marks=pytest.mark.slow)])
+def store(request):
+    return request.getfixturevalue(request.param)
 
 
 def test_the_export_round_trips_every_record_and_label(store, tmp_path):
