@@ -1,7 +1,7 @@
 """The embedded stack: MLflow server, serving, monitor, and Prometheus, Alertmanager and
 Pushgateway where the machine has them, as background processes of one run directory.
 
-    stack = Stack.default()          # mlruns/ and run/ under the project, DESIGN.md ports
+    stack = Stack.default()          # mlruns/ and run/ under the project, docs/DESIGN.md ports
     stack.up()                       # idempotent: running components are left alone
     stack.status()
     stack.down()                     # every process group it started, and nothing else

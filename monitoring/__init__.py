@@ -1,7 +1,7 @@
 """modelwatch monitoring: drift, integrity, performance and concept drift as a library.
 
 The monitor service is built on these; each works on a user's own frames
-(DESIGN.md, "Monitoring as a library"):
+(docs/DESIGN.md, "Monitoring as a library"):
 
 =============================== =============================================================
 ``monitoring.drift``            ``ReferenceProfile`` (once, at training time), ``detect_drift``

@@ -1,4 +1,4 @@
-"""Serving configuration: the environment with DESIGN.md's defaults, overridable per app.
+"""Serving configuration: the environment with docs/DESIGN.md's defaults, overridable per app.
 
 Every setting has an environment variable; `create_app(config)` takes a mapping of
 overrides (keys are the lower-case field names below) so that tests never need to touch

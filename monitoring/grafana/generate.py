@@ -6,7 +6,7 @@ Dashboards as code: edit this file, then run
 
 and commit the JSON it writes. tests/stack_config checks the JSON is what this script makes,
 that every panel is bound to the provisioned datasource uid, and that every metric a
-query names is one of DESIGN.md's metrics or a recording rule.
+query names is one of docs/DESIGN.md's metrics or a recording rule.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The monitor's configuration, from the environment (defaults in DESIGN.md)."""
+"""The monitor's configuration, from the environment (defaults in docs/DESIGN.md)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ROWS = 1200  # above 1000: the distance tests Evidently picks, no p-value false alarms
 SCENARIOS = ("baseline", "covariate", "integrity_swap", "integrity_missing")
 
-# DESIGN.md, Metrics: the monitor's names (prefix modelwatch_), with the labels each needs.
+# docs/DESIGN.md, Metrics: the monitor's names (prefix modelwatch_), with the labels each needs.
 MONITOR_METRICS = {
     "drift_score": {"feature", "test", "model_version"},
     "drift_detected": {"feature", "model_version"},

@@ -1,8 +1,7 @@
-"""DESIGN.md's contracts as data, and PromQL helpers, for the stack configuration tests.
+"""docs/DESIGN.md's contracts as data, and PromQL helpers, for the stack configuration tests.
 
-The lists below are the contract the configs are written against. When DESIGN.md is
-present (../shared/DESIGN.md beside the repository, as in CI), a test checks that they
-still say the same thing as DESIGN.md.
+The lists below are what the configs are written against. test_contract.py checks that the
+services export them; tests/test_design_doc.py checks docs/DESIGN.md against the code.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-DESIGN_MD = ROOT.parent / "shared" / "DESIGN.md"
+DESIGN_MD = ROOT / "docs" / "DESIGN.md"
 PROMETHEUS_DIR = ROOT / "monitoring" / "prometheus"
 ALERTMANAGER_DIR = ROOT / "monitoring" / "alertmanager"
 GRAFANA_DIR = ROOT / "monitoring" / "grafana"
@@ -32,8 +31,8 @@ SERVING_METRICS = {
     "model_info": ("model", "version", "alias"),
     "model_reloads_total": ("result",),
     "fallback_active": (),
-    # Cost and saturation (issue 13), not yet in DESIGN.md: see DESIGN_PENDING. Under
-    # gunicorn the gauges also carry `pid`, one series per live worker.
+    # Cost and saturation (issue 13). Under gunicorn the gauges also carry `pid`, one
+    # series per live worker.
     "process_cpu_seconds_total": (),
     "process_resident_memory_bytes": (),
     "worker_busy_threads": (),
@@ -62,8 +61,6 @@ MONITOR_METRICS = {
     "retrains_total": ("result",),
     "retrain_in_progress": (),
     "retrain_last_success_timestamp_seconds": (),
-    # Exported by monitoring/service/metrics.py (the source of truth for the monitor's names)
-    # and not yet in DESIGN.md's Metrics list: see DESIGN_PENDING.
     "reference_accuracy": (),
     "multivariate_drift_detected": (),
     "monitor_errors_total": ("dependency",),
@@ -83,14 +80,6 @@ MONITOR_METRICS = {
     "model_monitored": (),
     "monitor_not_monitored_total": ("reason",),
 }
-ISSUE_11_METRICS = {"estimated_f1", "estimated_roc_auc", "live_mae", "live_rmse", "live_mape", "estimated_mae",
-                    "estimated_rmse", "multivariate_reconstruction_error", "metric_value", "metric_lower_threshold",
-                    "metric_upper_threshold", "model_monitored", "monitor_not_monitored_total"}
-# Contract metrics DESIGN.md does not list yet. Each may be missing from DESIGN.md, but
-# once listed there it must carry the labels above; drop it from here then.
-DESIGN_PENDING = {"reference_accuracy", "multivariate_drift_detected", "monitor_errors_total",
-                  "process_cpu_seconds_total", "process_resident_memory_bytes",
-                  "worker_busy_threads", "worker_threads", "price", "cost_budget"} | ISSUE_11_METRICS
 HISTOGRAMS = {"http_request_duration_seconds", "prediction_score", "model_predict_duration_seconds"}
 # Series Prometheus itself makes.
 PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds"}
@@ -108,9 +97,9 @@ ALERTS = {
     "LowLabelCoverage": ("minor", "page"),
     "MonitorStale": ("major", "page"),
     "RetrainingFailed": ("major", "page"),
-    "MonitorDependencyFailing": ("minor", "page"),  # not yet in DESIGN.md's Alerts table
-    "HighSaturation": ("major", "page"),  # issue 13, not yet in DESIGN.md
-    "CostOverBudget": ("minor", "page"),  # issue 13, not yet in DESIGN.md
+    "MonitorDependencyFailing": ("minor", "page"),
+    "HighSaturation": ("major", "page"),
+    "CostOverBudget": ("minor", "page"),
 }
 SLO_ALERT = ("major", "page")
 SEVERITIES = ("critical", "major", "minor")
@@ -125,6 +114,16 @@ def contract_series() -> set[str]:
         else:
             names.add(PREFIX + base)
     return names
+
+
+def registry_metrics(registry) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """{exposed base name: (type, label names)} of a prometheus_client registry."""
+    out = {}
+    for collector in set(registry._collector_to_names):  # noqa: SLF001 (labels of childless metrics)
+        for family in collector.describe() or collector.collect():
+            name = family.name + ("_total" if family.type == "counter" else "")
+            out[name] = (family.type, tuple(getattr(collector, "_labelnames", ())))
+    return out
 
 
 def load_yaml(path: Path):
@@ -171,25 +170,3 @@ def metric_names(expr: str) -> set[str]:
     s = re.sub(r"\boffset\s+-?[0-9a-z]+", " ", s)
     found = re.findall(r"(?<![\w:.$])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()", s)
     return {n for n in found if n.lower() not in _KEYWORDS}
-
-
-def design_metrics() -> dict[str, tuple[str, ...]] | None:
-    """{name: labels} from DESIGN.md's Metrics section, or None without DESIGN.md."""
-    if not DESIGN_MD.exists():
-        return None
-    text = DESIGN_MD.read_text()
-    section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
-    out = {}
-    for name, labels in re.findall(r"`([a-z][a-z0-9_]*)(?:\{([a-z0-9_,]+)\})?`", section):
-        if name == "modelwatch_" or name == "model_version" or name.startswith("_"):
-            continue
-        out[name] = tuple(labels.split(",")) if labels else ()
-    return out
-
-
-def design_alert_names() -> set[str] | None:
-    if not DESIGN_MD.exists():
-        return None
-    text = DESIGN_MD.read_text()
-    section = text.split("## Alerts", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"`([A-Z][A-Za-z0-9]+)`", section))

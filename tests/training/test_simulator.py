@@ -1,4 +1,4 @@
-"""Each scenario changes exactly what DESIGN.md says it changes."""
+"""Each scenario changes exactly what docs/DESIGN.md says it changes."""
 
 import numpy as np
 import pandas as pd
