@@ -23,7 +23,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn import datasets
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -42,14 +42,16 @@ ROOT = Path(__file__).resolve().parents[2]
 WINDOW = 400
 
 
-def log_like_a_plain_script(tracking_uri: str, name: str, model, X: pd.DataFrame, y) -> str:
-    """What a data scientist's own script does; returns the version under `production`."""
+def log_like_a_plain_script(tracking_uri: str, name: str, model, X: pd.DataFrame, y, trusted=None) -> str:
+    """What a data scientist's own script does; returns the version under `production`.
+    `trusted`: the skops types MLflow 3.17's error tells the user to trust (trees)."""
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(f"their-experiment-{name}")
     model.fit(X, y)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
-                                        signature=infer_signature(X, model.predict(X)), input_example=X.head(3))
+                                        signature=infer_signature(X, model.predict(X)), input_example=X.head(3),
+                                        skops_trusted_types=trusted)
     version = str(info.registered_model_version)
     MlflowClient(tracking_uri).set_registered_model_alias(name, "production", version)
     return version
@@ -70,7 +72,7 @@ class Case:
     reference_file: Path
 
 
-def make_case(tracking_uri: str, tmp: Path, loader, model, stratify: bool) -> Case:
+def make_case(tracking_uri: str, tmp: Path, loader, model, stratify: bool, trusted=None) -> Case:
     data = loader(as_frame=True)
     X, y = data.data, data.target
     if not stratify:
@@ -78,7 +80,7 @@ def make_case(tracking_uri: str, tmp: Path, loader, model, stratify: bool) -> Ca
     X_train, X_ref, y_train, y_ref = train_test_split(X, y, test_size=0.5, random_state=0,
                                                       stratify=y if stratify else None)
     name = f"{loader.__name__.removeprefix('load_')}-{uuid.uuid4().hex[:6]}"
-    version = log_like_a_plain_script(tracking_uri, name, model, X_train, y_train)
+    version = log_like_a_plain_script(tracking_uri, name, model, X_train, y_train, trusted)
     reference_file = tmp / f"{name}-reference.parquet"
     X_ref.assign(target=y_ref.to_numpy()).to_parquet(reference_file)
     return Case(name, version, X_ref, y_ref, reference_file)
@@ -233,8 +235,8 @@ def test_the_alias_moved_to_an_unonboarded_version_stops_the_old_gauges(wine, ml
 @pytest.fixture(scope="module")
 def diabetes(mlflow_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("onboard-diabetes")
-    case = make_case(mlflow_url, tmp, datasets.load_diabetes, HistGradientBoostingRegressor(max_iter=60, random_state=0),
-                     stratify=False)
+    case = make_case(mlflow_url, tmp, datasets.load_diabetes, RandomForestRegressor(n_estimators=50, min_samples_leaf=5, random_state=0),
+                     stratify=False, trusted=["sklearn.tree._tree.Tree"])
     done = onboard(mlflow_url, "--model-name", case.name, "--reference", str(case.reference_file), "--target", "target")
     assert done.returncode == 0, done.stderr
     assert "regression" in done.stdout
