@@ -111,7 +111,7 @@ class Monitor:
         try:
             version = self.client.get_model_version_by_alias(name, alias).version
         except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":  # nothing registered yet: no outage
+            if no_such_alias(exc):  # nothing registered (or aliased) yet: no outage
                 self._not_monitored(None, "no_alias", f"no version of {name} has alias {alias}")
                 return None
             self._failed("mlflow", exc)
@@ -127,7 +127,7 @@ class Monitor:
             self._not_monitored(version, self.unmonitored["reason"], self.unmonitored["message"])
             return None
         try:
-            context = VersionContext.load(self.client, name, version, self.config.window_rows)
+            context = VersionContext.load(self.client, name, version, self.config.window_rows, self.config)
         except NotOnboarded as exc:
             self._not_monitored(version, "not_onboarded", str(exc))
             return None
@@ -190,6 +190,14 @@ class Monitor:
             artifacts[f"{step}/drift_report.html"] = lambda: _report_html(context, window)
         self.run_logger.submit(WindowRecord(context.version, context.run_id, context.windows, r.evaluated_at,
                                             r.flat(), artifacts))
+
+
+def no_such_alias(exc: MlflowException) -> bool:
+    """The registry's two answers for "nothing under that alias": no such model
+    (RESOURCE_DOES_NOT_EXIST), or a model without the alias (INVALID_PARAMETER_VALUE,
+    "Registered model alias ... not found")."""
+    return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or (
+        exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message)
 
 
 def _report_html(context: VersionContext, window) -> str:

@@ -286,3 +286,66 @@ def test_binary_without_target_is_drift_and_integrity_only(mlflow_url, tmp_path)
         assert not metrics.get("modelwatch_label_coverage_ratio")
     finally:
         m.close()
+
+
+def test_no_alias_yet_is_neither_an_outage_nor_unmonitored(mlflow_url, tmp_path):
+    """Before the first version is aliased (the demo's first minute): no error counted,
+    no ModelNotMonitored series, and /status says what is missing."""
+    name = f"empty-{uuid.uuid4().hex[:6]}"
+    config = MonitorConfig(tracking_uri=mlflow_url, model_name=name, store_url=f"sqlite:///{tmp_path / 'p.db'}",
+                           log_to_mlflow=False)
+    app = create_app(config, store=open_store(config.store_url), runner=RecordingRunner(), start=False)
+    monitor, client = app.extensions["monitor"], app.test_client()
+    for registered in (False, True):  # no model at all, then a model without the alias
+        if registered:
+            MlflowClient(mlflow_url).create_registered_model(name)
+        assert monitor.run_once() is None
+        status = client.get("/status").json
+        assert status["not_monitored"]["reason"] == "no_alias" and "has alias production" in status["last_error"]
+        metrics = parse_metrics(client.get("/metrics").get_data(as_text=True))
+        assert series(metrics, "modelwatch_monitor_errors_total", dependency="mlflow") == [0.0]
+        assert not metrics.get("modelwatch_model_monitored")
+
+
+class ThresholdModel(mlflow.pyfunc.PythonModel):
+    """A team's own wrapper: a classifier answered at its own decision threshold."""
+
+    def __init__(self, model, threshold: float):
+        self.model, self.threshold = model, threshold
+
+    def predict(self, context, model_input, params=None):
+        return (self.model.predict_proba(model_input)[:, 1] > self.threshold).astype(int)
+
+
+def test_a_custom_pyfunc_is_onboarded_and_judged_on_its_labels(mlflow_url, tmp_path):
+    data = datasets.load_breast_cancer(as_frame=True)
+    X_train, X_ref, y_train, y_ref = train_test_split(data.data, data.target, test_size=0.5, random_state=1,
+                                                      stratify=data.target)
+    inner = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X_train, y_train)
+    name = f"pyfunc-{uuid.uuid4().hex[:6]}"
+    mlflow.set_tracking_uri(mlflow_url)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=ThresholdModel(inner, 0.65),
+                                       registered_model_name=name, input_example=X_train.head(3),
+                                       signature=infer_signature(X_train, inner.predict(X_train)))
+    MlflowClient(mlflow_url).set_registered_model_alias(name, "production", str(info.registered_model_version))
+    reference = tmp_path / "reference.parquet"
+    X_ref.assign(target=y_ref.to_numpy()).to_parquet(reference)
+    done = onboard(mlflow_url, "--model-name", name, "--reference", str(reference), "--target", "target")
+    assert done.returncode == 0, done.stderr
+    assert "binary" in done.stdout and "live_accuracy" in done.stdout and "estimated_accuracy" not in done.stdout
+    case = Case(name, str(info.registered_model_version), X_ref.reset_index(drop=True), y_ref.reset_index(drop=True),
+                reference)
+    m = Monitored(mlflow_url, tmp_path, name)
+    try:
+        X, y = window_of(case, 1)
+        m.send(X, y)
+        result, status, _ = m.judge()
+        assert result is not None, m.monitor.last_error
+        got = status["last_window"]["metrics"]
+        served = (inner.predict_proba(X)[:, 1] > 0.65).astype(int)
+        assert got["live_accuracy"]["value"] == pytest.approx(float(np.mean(served == y.to_numpy())))
+        assert not got["live_accuracy"]["alert"] and "estimated_accuracy" not in got
+        assert status["last_window"]["performance"] == "realized only"
+    finally:
+        m.close()
