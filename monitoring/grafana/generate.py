@@ -293,10 +293,10 @@ def model_quality() -> dict:
         instant=True)], "short", "The version each replica has loaded.", text_mode="name"), 6, 4)
     g.add(stat("Realized accuracy", [target(f"min(modelwatch_live_accuracy{{{MV}}})", instant=True)],
                "percentunit", "Accuracy on labelled feedback in the monitor's window. The alert holds it "
-               "to the version's reference accuracy minus 0.05 (see the Accuracy row)."), 4, 4)
+               "to its lower bound from the version's reference (see the Accuracy row)."), 4, 4)
     g.add(stat("Estimated accuracy", [target(f"min(modelwatch_estimated_accuracy{{{MV}}})", instant=True)],
                "percentunit", "Accuracy estimated from calibrated probabilities, no labels needed. The alert "
-               "holds it to the version's reference accuracy minus 0.05."), 4, 4)
+               "holds it to its lower bound from the version's reference."), 4, 4)
     g.add(stat("Label coverage", [target(f"min(modelwatch_label_coverage_ratio{{{MV}}})", instant=True)],
                "percentunit", "Share of the window's predictions with a label.",
                thresholds=[(None, "orange"), (0.1, "green")]), 4, 4)
@@ -309,12 +309,20 @@ def model_quality() -> dict:
     g.row("Accuracy")
     g.add(timeseries("Accuracy: reference vs realized vs estimated", [
         target(f"modelwatch_reference_accuracy{{{MV}}}", "reference v{{model_version}}"),
-        target(f"modelwatch_reference_accuracy{{{MV}}} - 0.05", "alert bar v{{model_version}}"),
+        target(f'modelwatch_metric_lower_threshold{{{MV}, metric="live_accuracy"}}', "realized bound v{{model_version}}"),
+        target(f'modelwatch_metric_lower_threshold{{{MV}, metric="estimated_accuracy"}}', "estimated bound v{{model_version}}"),
         target(f"modelwatch_live_accuracy{{{MV}}}", "realized v{{model_version}}"),
         target(f"modelwatch_estimated_accuracy{{{MV}}}", "estimated v{{model_version}}"),
-    ], "percentunit", "Reference: the version's accuracy on its training holdout. ModelAccuracyDegraded "
-        "fires when realized or estimated accuracy stays below the alert bar (reference - 0.05) for 1m."),
-        24, 9)
+    ], "percentunit", "Reference: the version's accuracy on its reference rows. Each bound is the mean "
+        "- 3 standard deviations of that accuracy on reference chunks the size of a window (wider for a "
+        "smaller window). ModelAccuracyDegraded fires when realized or estimated accuracy stays below its "
+        "bound for 1m."), 24, 9)
+    g.add(timeseries("Every performance metric against its reference bounds", [
+        target(f'modelwatch_metric_value{{{MV}, metric=~"live_.*|estimated_.*"}}', "{{metric}} v{{model_version}}"),
+        target(f'modelwatch_metric_lower_threshold{{{MV}, metric=~"live_.*|estimated_.*"}}', "{{metric}} lower v{{model_version}}"),
+    ], "short", "Whatever the task computes: accuracy, F1 and ROC AUC (classifiers, alert below the lower "
+        "bound) or MAE, RMSE and MAPE (regression, alert above the upper bound, "
+        "modelwatch_metric_upper_threshold). A metric that was not computed has no line."), 24, 9)
     g.add(timeseries("Accuracy: realized vs estimated", [
         target(f"modelwatch_live_accuracy{{{MV}}}", "realized v{{model_version}}"),
         target(f"modelwatch_estimated_accuracy{{{MV}}}", "estimated v{{model_version}}"),
