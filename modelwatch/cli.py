@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The `main` entry point's parameters (MLproject), as `--flag` options.
 TRAIN_PARAMS = ("data", "target", "model_name", "model_type", "n_rows", "seed", "holdout",
-                "promote", "trigger", "min_score", "tolerance")
+                "promote", "trigger", "min_score", "tolerance", "task", "segments", "sensitive")
 RETRAIN_PARAMS = ("model_name", "window", "max_rows", "trigger", "promote", "store_url")
 SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual")
 

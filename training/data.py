@@ -19,6 +19,10 @@ from training import simulator
 # free-text field): one-hot encoding it would learn nothing and explode the model.
 MAX_CATEGORY_SHARE = 0.5
 MIN_ROWS = 50
+TASKS = ("auto", "binary", "multiclass", "regression")
+# `auto` takes a numeric target with more distinct values than this for a regression
+# target, and anything else for class labels.
+MAX_CLASSES = 20
 
 
 class DataError(ValueError):
@@ -32,6 +36,11 @@ class Dataset:
     numeric: list[str]
     categorical: list[str]
     source: str  # a path, or "simulator:<scenario>"
+    task: str  # binary, multiclass or regression
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def features(self) -> list[str]:
@@ -44,21 +53,31 @@ class Dataset:
         return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
-def load(data: str, target: str, n_rows: int = 20_000, seed: int = 42) -> Dataset:
+def load(data: str, target: str, n_rows: int, seed: int, task: str) -> Dataset:
     """Load `data` (CSV or Parquet path, or "" for the simulator) and check it."""
     if not data:
         frame = simulator.generate(n_rows, "baseline", seed)
-        return prepare(frame, target, "simulator:baseline")
-    return prepare(read_table(data), target, str(Path(data).resolve()))
+        return prepare(frame, target, "simulator:baseline", task)
+    return prepare(read_table(data), target, str(Path(data).resolve()), task)
 
 
 def load_holdout(path: str, like: Dataset) -> pd.DataFrame:
     """Trusted labelled rows for the gate, checked and cast like the training data."""
-    holdout = prepare(read_table(path), like.target, str(Path(path).resolve()))
+    holdout = prepare(read_table(path), like.target, str(Path(path).resolve()), like.task)
     missing = sorted(set(like.features) - set(holdout.features))
     if missing:
         raise DataError(f"holdout {path} lacks the feature columns {', '.join(missing)}")
     return holdout.frame
+
+
+def column_list(text: str, dataset: Dataset, option: str) -> tuple[str, ...]:
+    """The feature columns named in the comma list `text` (e.g. `--segments`), each checked."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in dataset.features]
+    if unknown:
+        raise DataError(f"{option}: {', '.join(map(repr, unknown))} is not a feature column; "
+                        f"the feature columns are: {', '.join(dataset.features)}")
+    return names
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -78,8 +97,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"cannot read {path} as {_kind(path)}: {exc}") from None
 
 
-def prepare(frame: pd.DataFrame, target: str, source: str) -> Dataset:
-    """Check `frame` and cast its features: numbers to float64, everything else to str."""
+def prepare(frame: pd.DataFrame, target: str, source: str, task: str) -> Dataset:
+    """Check `frame` and cast its features: numbers to float64, everything else to str.
+
+    `task` is binary, multiclass, regression, or auto to infer it from the target (see
+    `infer_task`); a regression target is cast to float64 too.
+    """
     if target not in frame.columns:
         raise DataError(
             f"target column {target!r} not found; the columns are: {', '.join(map(str, frame.columns))}"
@@ -87,9 +110,7 @@ def prepare(frame: pd.DataFrame, target: str, source: str) -> Dataset:
     frame = frame[frame[target].notna()].reset_index(drop=True)
     if len(frame) < MIN_ROWS:
         raise DataError(f"{len(frame)} labelled rows in {source}; at least {MIN_ROWS} are needed")
-    classes = frame[target].unique()
-    if len(classes) < 2:
-        raise DataError(f"target {target!r} has a single class ({classes[0]!r}); a classifier needs two or more")
+    task = check_task(frame[target], task)
     features = frame.drop(columns=[target])
     if features.shape[1] == 0:
         raise DataError(f"{source} has no feature columns besides the target {target!r}")
@@ -98,8 +119,59 @@ def prepare(frame: pd.DataFrame, target: str, source: str) -> Dataset:
         {c: pd.to_numeric(features[c]).astype("float64") for c in numeric}
         | {c: _as_text(features[c]) for c in categorical}
     )
-    out[target] = frame[target].to_numpy()
-    return Dataset(out, target, numeric, categorical, source)
+    out[target] = frame[target].to_numpy(dtype="float64" if task == "regression" else None)
+    return Dataset(out, target, numeric, categorical, source, task)
+
+
+def infer_task(y: pd.Series) -> str:
+    """The task a target asks for: regression for a numeric target with more than
+    MAX_CLASSES distinct values, otherwise binary (two classes) or multiclass.
+
+    >>> infer_task(pd.Series(np.linspace(0, 1, 50))), infer_task(pd.Series([0.5, 1.0, 1.5] * 10))
+    ('regression', 'multiclass')
+    >>> infer_task(pd.Series([1, 2, 3, 1])), infer_task(pd.Series(["yes", "no"]))
+    ('multiclass', 'binary')
+    """
+    distinct = y.nunique()
+    if distinct > MAX_CLASSES and _is_number(y):
+        return "regression"
+    return "binary" if distinct <= 2 else "multiclass"
+
+
+def check_task(y: pd.Series, task: str) -> str:
+    """`task`, inferred when auto, once the target `y` (no missing values) can serve it."""
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    chosen = infer_task(y) if task == "auto" else task
+    if chosen == "regression":
+        _check_regression_target(y)
+    else:
+        _check_classes(y, chosen, inferred=task == "auto")
+    return chosen
+
+
+def _check_regression_target(y: pd.Series) -> None:
+    if not _is_number(y):
+        raise DataError(f"target {y.name!r} is not numeric (e.g. {y.iloc[0]!r}); a regression target must be")
+    if not np.isfinite(y.to_numpy(dtype="float64")).all():
+        raise DataError(f"target {y.name!r} holds infinite values")
+    if y.nunique() < 2:
+        raise DataError(f"target {y.name!r} is constant ({y.iloc[0]!r}); there is nothing to learn")
+
+
+def _check_classes(y: pd.Series, task: str, inferred: bool) -> None:
+    distinct = y.nunique()
+    if distinct < 2:
+        raise DataError(f"target {y.name!r} has a single class ({y.iloc[0]!r}); a classifier needs two or more")
+    if task == "binary" and distinct != 2:
+        raise DataError(f"target {y.name!r} has {distinct} classes; binary needs exactly two (try --task multiclass)")
+    if inferred and distinct > MAX_CLASSES:
+        raise DataError(f"target {y.name!r} is text with {distinct} distinct values: too many for class labels "
+                        f"(auto allows {MAX_CLASSES}); pass --task multiclass if they are classes")
+
+
+def _is_number(y: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
 
 
 def _split_columns(features: pd.DataFrame) -> tuple[list[str], list[str]]:

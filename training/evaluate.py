@@ -1,4 +1,4 @@
-"""Classification metrics for binary and multi-class models, from predicted probabilities."""
+"""Metrics: classification from predicted probabilities, regression from predicted values."""
 
 from __future__ import annotations
 
@@ -31,9 +31,26 @@ def evaluate(y_true, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]
     }
 
 
-def primary_metric(classes: np.ndarray) -> str:
-    """The metric the promotion gate compares: ROC AUC for binary, accuracy otherwise."""
-    return "roc_auc" if len(classes) == 2 else "accuracy"
+def evaluate_regression(y_true, predicted: np.ndarray) -> dict[str, float]:
+    """rmse, mae, mape and r2. MAPE is sklearn's: a zero target weighs as if it were
+    machine epsilon, so on targets near zero it explodes; read rmse and mae there.
+
+    >>> evaluate_regression([1.0, 2.0, 4.0], np.array([1.0, 3.0, 3.0]))["mae"]
+    0.6666666666666666
+    """
+    y_true = np.asarray(y_true, dtype=float)
+    return {
+        "rmse": float(skm.root_mean_squared_error(y_true, predicted)),
+        "mae": float(skm.mean_absolute_error(y_true, predicted)),
+        "mape": float(skm.mean_absolute_percentage_error(y_true, predicted)),
+        "r2": float(skm.r2_score(y_true, predicted)),
+    }
+
+
+def primary_metric(task: str) -> str:
+    """The metric the promotion gate compares: ROC AUC for binary, accuracy for
+    multiclass, RMSE for regression."""
+    return {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}[task]
 
 
 def expected_calibration_error(y_true, proba: np.ndarray, classes: np.ndarray, bins: int = ECE_BINS) -> float:

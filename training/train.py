@@ -3,14 +3,15 @@
     python -m training.train --data their.csv --target their_label --model-name their-model
 
 runs as `mlflow run . -P data=their.csv -P target=their_label ...` and by hand alike.
+The task (binary, multiclass, regression) is `--task`, or inferred from the target
+(`training.data.infer_task`: a numeric target with more than 20 distinct values is a
+regression target, anything else class labels).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +23,16 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn.model_selection import train_test_split
 
-from monitoring.drift import ReferenceProfile
+from monitoring.reference import MonitoringReference
 from training import data as data_module
 from training import cost, evaluate, gate, pipeline
-from training.calibration import ConfidenceCalibrator
 
-REFERENCE_SAMPLE_ROWS = 5_000
 # An optional column of per-row training weights (the retrain entry point weighs recent
 # traffic up); never a feature.
 WEIGHT_COLUMN = "__sample_weight__"
+# Columns a later analysis reads per segment and per sensitive attribute (issue 13).
+TAG_SEGMENTS = "modelwatch.segments"
+TAG_SENSITIVE = "modelwatch.sensitive"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class TrainConfig:
     trigger: str = "manual"
     min_score: str = "auto"
     tolerance: float = 0.01
+    segments: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,14 @@ class Outcome:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    config = TrainConfig(args.model_name, args.model_type, args.seed, args.promote,
-                         args.trigger, args.min_score, args.tolerance)
     try:
-        _check_config(config)
-        dataset = data_module.load(args.data, args.target, args.n_rows, args.seed)
+        _check_options(args)
+        dataset = data_module.load(args.data, args.target, args.n_rows, args.seed, args.task)
+        pipeline.check(args.model_type, dataset.task)
+        config = TrainConfig(args.model_name, args.model_type, args.seed, args.promote, args.trigger,
+                             args.min_score, args.tolerance,
+                             data_module.column_list(args.segments, dataset, "--segments"),
+                             data_module.column_list(args.sensitive, dataset, "--sensitive"))
         holdout = data_module.load_holdout(args.holdout, dataset) if args.holdout else None
     except (data_module.DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -93,18 +100,18 @@ def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame
                          "modelwatch.model_name": config.model_name})
         _log_params(dataset, config, splits)
         started = time.perf_counter()
-        model = pipeline.build(config.model_type, dataset.numeric, dataset.categorical, config.seed)
+        model = pipeline.build(config.model_type, dataset.numeric, dataset.categorical, config.seed, dataset.task)
         weights = {"model__sample_weight": splits.train[WEIGHT_COLUMN].to_numpy()} if WEIGHT_COLUMN in splits.train else {}
         model.fit(splits.train[dataset.features], splits.train[dataset.target], **weights)
         mlflow.log_metric("training_seconds", time.perf_counter() - started)
 
-        holdout_metrics = evaluate.evaluate(
-            splits.holdout[dataset.target], model.predict_proba(splits.holdout[dataset.features]), model.classes_
-        )
+        holdout_metrics = _scores(model, splits.holdout, dataset)
         mlflow.log_metrics(holdout_metrics)
         _log_datasets(dataset, splits)
-        _log_reference(dataset, splits, model, reference)
+        # The monitoring reference; dataset.task tells it binary, multiclass or regression.
+        monitoring_reference = _log_reference(dataset, splits, model, reference)
         version = _log_and_register(model, dataset, splits, config.model_name)
+        monitoring_reference.link(MlflowClient(), config.model_name, version, active.info.run_id)
         decision = _judge(model, dataset, splits, config, holdout_metrics, version)
         alias = _apply(decision, config, version, dataset.digest)
         mlflow.log_dict(decision.to_dict(), "gate/decision.json")
@@ -114,7 +121,7 @@ def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame
 def split(dataset: data_module.Dataset, seed: int) -> Splits:
     """70% train, 15% calibration, 15% holdout; stratified when every class allows it."""
     frame, y = dataset.frame, dataset.frame[dataset.target]
-    stratify = y if y.value_counts().min() >= 4 else None
+    stratify = y if not dataset.is_regression and y.value_counts().min() >= 4 else None
     train, rest = train_test_split(frame, test_size=0.3, random_state=seed, stratify=stratify)
     rest_y = rest[dataset.target]
     stratify = rest_y if stratify is not None and rest_y.value_counts().min() >= 2 else None
@@ -134,12 +141,13 @@ def _log_params(dataset, config: TrainConfig, splits: Splits) -> None:
     """The run's parameters; under `mlflow run` the project's own are logged already,
     and MLflow refuses to change a logged value, so those keys are left alone."""
     params = {
-        "target": dataset.target, "model_name": config.model_name, "model_type": config.model_type,
+        "target": dataset.target, "task": dataset.task, "model_name": config.model_name, "model_type": config.model_type,
         "seed": config.seed, "promote": config.promote, "trigger": config.trigger,
         "min_score": config.min_score, "tolerance": config.tolerance,
         "data_source": dataset.source, "rows_used": len(dataset.frame), "n_train": len(splits.train),
         "n_calibration": len(splits.calibration), "n_holdout": len(splits.holdout),
         "numeric_features": ",".join(dataset.numeric), "categorical_features": ",".join(dataset.categorical),
+        "segments": ",".join(config.segments), "sensitive": ",".join(config.sensitive),
     }
     logged = mlflow.get_run(mlflow.active_run().info.run_id).data.params
     mlflow.log_params({k: v for k, v in params.items() if k not in logged})
@@ -152,29 +160,24 @@ def _log_datasets(dataset, splits: Splits) -> None:
         mlflow.log_input(logged, context=context)
 
 
-def _log_reference(dataset, splits: Splits, model, reference: pd.DataFrame | None) -> None:
-    """The drift reference (a profile of the reference features, plus a sample scored by
-    the model) and the calibrator, fitted on held-out rows, that label-free accuracy
-    estimation needs."""
-    proba = model.predict_proba(splits.calibration[dataset.features])
-    calibrator = ConfidenceCalibrator.fit(proba, splits.calibration[dataset.target].to_numpy(), model.classes_)
-    profiled = splits.train if reference is None else reference
-    # Scores of rows the model did not train on, where there are such rows.
-    sample = (splits.calibration if reference is None else reference).head(REFERENCE_SAMPLE_ROWS)
-    sample = sample[dataset.features + [dataset.target]].copy()
-    scored = model.predict_proba(sample[dataset.features])
-    sample["prediction"] = model.classes_[scored.argmax(axis=1)]
-    sample["probability"] = scored[:, 1] if len(model.classes_) == 2 else scored.max(axis=1)
-    with tempfile.TemporaryDirectory() as tmp:
-        reference = Path(tmp, "reference")
-        reference.mkdir()
-        ReferenceProfile.from_frame(profiled[dataset.features]).save(reference)
-        sample.to_parquet(reference / "sample.parquet", index=False)
-        mlflow.log_artifacts(str(reference), "reference")
-        calibrator_dir = Path(tmp, "calibrator")
-        calibrator_dir.mkdir()
-        calibrator.save(calibrator_dir / "calibrator.json")
-        mlflow.log_artifacts(str(calibrator_dir), "calibrator")
+def _log_reference(dataset, splits: Splits, model, reference: pd.DataFrame | None) -> MonitoringReference:
+    """The monitoring reference (monitoring/reference.py), under `reference/` in this run:
+    held-out rows scored by the model with their labels, which the monitor's calculators
+    are fitted on, and a profile of the inputs drift is measured against (the training
+    rows, or `reference` when given: for a retraining, the newest traffic)."""
+    held_out = splits.calibration if reference is None else reference
+    rows = held_out[dataset.features]
+    proba = classes = None
+    if dataset.task == "regression":
+        prediction = model.predict(rows)
+    else:
+        proba, classes = model.predict_proba(rows), model.classes_
+        prediction = classes[proba.argmax(axis=1)]
+    monitoring_reference = MonitoringReference.from_scores(
+        rows, held_out[dataset.target], prediction, proba, classes, dataset.target, dataset.task,
+        profile_rows=splits.train if reference is None else reference)
+    monitoring_reference.log_artifacts()
+    return monitoring_reference
 
 
 def _log_and_register(model, dataset, splits: Splits, model_name: str) -> str:
@@ -204,12 +207,19 @@ def _own_types(model) -> list[str]:
     return skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
 
+def _scores(model, frame: pd.DataFrame, dataset) -> dict[str, float]:
+    """The metrics of `model` (the candidate, or the champion) on the labelled `frame`."""
+    features, y = frame[dataset.features], frame[dataset.target]
+    if dataset.is_regression:
+        return evaluate.evaluate_regression(y, model.predict(features))
+    return evaluate.evaluate(y, model.predict_proba(features), model.classes_)
+
+
 def _judge(model, dataset, splits: Splits, config: TrainConfig, metrics: dict, version: str) -> gate.Decision:
-    metric = evaluate.primary_metric(model.classes_)
-    holdout = splits.holdout
-    champion_version, champion_score = _champion_score(config.model_name, version, holdout, dataset, metric)
+    metric = evaluate.primary_metric(dataset.task)
+    champion_version, champion_score = _champion_score(config.model_name, version, splits.holdout, dataset, metric)
     return gate.decide(
-        metric, metrics[metric], _floor(config.min_score, metric, holdout[dataset.target]),
+        metric, metrics[metric], _floor(config.min_score, metric, splits, dataset.target),
         config.tolerance, champion_score, champion_version,
     )
 
@@ -225,8 +235,7 @@ def _champion_score(model_name: str, candidate_version: str, holdout, dataset, m
         return None, None
     try:
         model = mlflow.sklearn.load_model(f"models:/{model_name}/{champion.version}")
-        proba = model.predict_proba(holdout[dataset.features])
-        scores = evaluate.evaluate(holdout[dataset.target], proba, model.classes_)
+        scores = _scores(model, holdout, dataset)
     except Exception as exc:  # a champion trained on other columns cannot be compared
         print(f"warning: champion version {champion.version} cannot score this holdout ({exc}); "
               "judging against the floor alone", file=sys.stderr)
@@ -235,12 +244,17 @@ def _champion_score(model_name: str, candidate_version: str, holdout, dataset, m
     return champion.version, scores[metric]
 
 
-def _floor(min_score: str, metric: str, y_holdout: pd.Series) -> float:
-    """`auto`: ROC AUC must reach 0.6; accuracy must beat always guessing the commonest class."""
+def _floor(min_score: str, metric: str, splits: Splits, target: str) -> float:
+    """`auto`: ROC AUC must reach 0.6; accuracy must beat always guessing the commonest
+    class; RMSE must beat always predicting the training mean (a ceiling, see gate)."""
     if min_score != "auto":
         return float(min_score)
+    y_holdout = splits.holdout[target]
     if metric == "roc_auc":
         return 0.6
+    if metric == "rmse":
+        mean = np.full(len(y_holdout), splits.train[target].mean())
+        return evaluate.evaluate_regression(y_holdout, mean)["rmse"]
     return float(y_holdout.value_counts(normalize=True).max())
 
 
@@ -249,22 +263,25 @@ def _apply(decision: gate.Decision, config: TrainConfig, version: str, digest: s
     alias = gate.alias_for(decision, config.promote)
     for key, value in {"validation_status": decision.status, "trigger": config.trigger,
                        "data_digest": digest, "gate_metric": decision.metric,
-                       "gate_score": f"{decision.candidate:.6f}"}.items():
+                       "gate_score": f"{decision.candidate:.6f}", TAG_SEGMENTS: ",".join(config.segments),
+                       TAG_SENSITIVE: ",".join(config.sensitive)}.items():
         client.set_model_version_tag(config.model_name, version, key, value)
     client.set_registered_model_alias(config.model_name, alias, version)
     mlflow.set_tags({"registered_version": version, "alias": alias, "validation_status": decision.status})
     return alias
 
 
-def _check_config(config: TrainConfig) -> None:
-    if config.model_type not in pipeline.MODEL_TYPES:
-        raise ValueError(f"unknown model_type {config.model_type!r}; choose one of {', '.join(pipeline.MODEL_TYPES)}")
-    gate.alias_for(gate.decide("x", 1.0, 0.0, 0.0), config.promote)  # raises on an unknown mode
-    if config.min_score != "auto":
+def _check_options(args: argparse.Namespace) -> None:
+    """What can be checked before the data is read."""
+    if args.task not in data_module.TASKS:
+        raise ValueError(f"unknown task {args.task!r}; choose one of {', '.join(data_module.TASKS)}")
+    pipeline.check(args.model_type, args.task)
+    gate.alias_for(gate.decide("x", 1.0, 0.0, 0.0), args.promote)  # raises on an unknown mode
+    if args.min_score != "auto":
         try:
-            float(config.min_score)
+            float(args.min_score)
         except ValueError:
-            raise ValueError(f"min_score must be a number or 'auto', not {config.min_score!r}") from None
+            raise ValueError(f"min_score must be a number or 'auto', not {args.min_score!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -272,14 +289,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="", help="CSV or Parquet file; empty for the simulator")
     p.add_argument("--target", default="defaulted")
     p.add_argument("--model-name", default="credit-default")
-    p.add_argument("--model-type", default="gbm", help="gbm, logreg or rf")
+    p.add_argument("--task", default="auto", help="auto (from the target), binary, multiclass or regression")
+    p.add_argument("--model-type", default="gbm", help="gbm, logreg or rf; for regression gbm, rf or linear")
     p.add_argument("--n-rows", type=lambda v: int(float(v)), default=20_000, help="rows drawn from the simulator")
     p.add_argument("--holdout", default="", help="trusted labelled rows the gate scores on")
     p.add_argument("--seed", type=lambda v: int(float(v)), default=42)
     p.add_argument("--promote", default="auto", help="auto, always or never")
     p.add_argument("--trigger", default="manual", help="why this run: an alert, or manual")
     p.add_argument("--min-score", default="auto", help="the gate's floor on its metric, or auto")
-    p.add_argument("--tolerance", type=float, default=0.01, help="how far below the champion is not worse")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="how far below the champion is not worse (for an error metric, a share of its error)")
+    p.add_argument("--segments", default="", help="comma list of feature columns to report per segment")
+    p.add_argument("--sensitive", default="", help="comma list of sensitive feature columns")
     return p
 
 

@@ -5,6 +5,10 @@ must make one run. While a retraining runs, the first request with another reaso
 queued (one slot: the run after it sees all the data the others would); anything else is
 dropped, and so is every request within the cooldown after a run ends.
 
+A runner that cannot retrain this model at all (no target to learn, no labelled rows)
+raises `Refused`: the result is "unsupported", which pages nobody, since no retry or
+on-call action fixes it; the reason is in the log and in `last`.
+
 >>> import threading
 >>> done = threading.Event()
 >>> trigger = RetrainTrigger(lambda reason: done.set() or "promoted", cooldown_seconds=60)
@@ -27,7 +31,12 @@ log = logging.getLogger(__name__)
 
 # A runner trains, gates and returns what happened: "promoted", "rejected" or "failed".
 Runner = Callable[[str], str]
+UNSUPPORTED = "unsupported"
 Listener = Callable[[str, str], None]  # (event, detail): "started"/"finished"
+
+
+class Refused(Exception):
+    """Raised by a runner that will not retrain this model; the message says why."""
 
 
 class RetrainTrigger:
@@ -41,7 +50,7 @@ class RetrainTrigger:
         self._running: tuple[str, str] | None = None  # (key, reason)
         self._queued: tuple[str, str] | None = None
         self._finished_at: float | None = None
-        self.last: dict | None = None  # the last retraining: reason, result, when it ended
+        self.last: dict | None = None  # the last retraining: reason, result, detail, when it ended
         self._idle = threading.Event()
         self._idle.set()
 
@@ -78,18 +87,24 @@ class RetrainTrigger:
         threading.Thread(target=self._run, args=(request[1],), name="retrain", daemon=True).start()
 
     def _run(self, reason: str) -> None:
-        try:
-            result = self._runner(reason)
-        except Exception:  # the trigger must survive a runner that breaks
-            log.exception("retraining for %s failed", reason)
-            result = "failed"
+        result, detail = self._attempt(reason)
         log.info("retraining for %s: %s", reason, result)
         self._on_event("finished", result)
         with self._lock:
             self._finished_at = self._clock()
-            self.last = {"reason": reason, "result": result, "finished_at": time.time()}
+            self.last = {"reason": reason, "result": result, "detail": detail, "finished_at": time.time()}
             queued, self._queued, self._running = self._queued, None, None
             if queued is not None:
                 self._start(queued)
             else:
                 self._idle.set()
+
+    def _attempt(self, reason: str) -> tuple[str, str | None]:
+        try:
+            return self._runner(reason), None
+        except Refused as exc:
+            log.warning("retraining for %s refused: %s", reason, exc)
+            return UNSUPPORTED, str(exc)
+        except Exception as exc:  # the trigger must survive a runner that breaks
+            log.exception("retraining for %s failed", reason)
+            return "failed", str(exc)

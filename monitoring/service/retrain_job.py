@@ -1,4 +1,8 @@
-"""Running one retraining: `mlflow run . -e retrain`, then reading the gate's verdict."""
+"""Running one retraining: `mlflow run . -e retrain`, then reading the gate's verdict.
+
+First, in this process, whether the production version can be retrained at all: a model
+without a target or labelled reference is refused before any run starts.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from monitoring.service.config import child_environment
+from monitoring.service.retrain import Refused
+from training import retrain
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +26,7 @@ def project_runner(tracking_uri: str, model_name: str, window: str, timeout_seco
     """A runner for RetrainTrigger that runs the `retrain` entry point of this project."""
 
     def run(reason: str) -> str:
+        check_supported(MlflowClient(tracking_uri), model_name)
         bin_dir = Path(sys.executable).parent
         command = [
             str(bin_dir / "mlflow"), "run", str(ROOT), "-e", "retrain", "--env-manager", "local",
@@ -40,6 +47,14 @@ def project_runner(tracking_uri: str, model_name: str, window: str, timeout_seco
         return verdict(MlflowClient(tracking_uri), model_name, reason)
 
     return run
+
+
+def check_supported(client: MlflowClient, model_name: str) -> None:
+    """Raise Refused when the production version cannot be retrained, naming why."""
+    try:
+        retrain.champion(client, model_name)
+    except retrain.Unsupported as exc:
+        raise Refused(str(exc)) from None
 
 
 def verdict(client: MlflowClient, model_name: str, reason: str) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from sklearn.datasets import load_diabetes, load_wine
 
 from training.simulator import generate
 
@@ -74,8 +75,10 @@ def test_datasets_and_reference_artifacts_are_logged(simulated, client):
     profile = json.loads((local / "reference" / "profile.json").read_text())
     assert "income" in json.dumps(profile) and "region" in json.dumps(profile)
     sample = pd.read_parquet(local / "reference" / "sample.parquet")
-    assert {"income", "defaulted", "prediction", "probability"} <= set(sample.columns) and len(sample) == 900
-    assert (local / "calibrator" / "calibrator.json").is_file()
+    assert {"income", "defaulted"} <= set(sample.columns) and len(sample) == 900
+    assert json.loads((local / "reference" / "reference.json").read_text())["task"] == "binary"
+    assert simulated.tags["modelwatch.reference_run"] == simulated.run_id
+    assert simulated.tags["modelwatch.task"] == "binary" and simulated.tags["modelwatch.target"] == "defaulted"
     decision = json.loads((local / "gate" / "decision.json").read_text())
     assert decision["approved"] and decision["metric"] == "roc_auc"
 
@@ -118,6 +121,42 @@ def test_gate_refuses_a_worse_candidate(mlflow_url, client, tmp_path):
           f"champion roc_auc on the same holdout {champion_auc:.4f}")
 
 
+def test_a_regression_target_trains_and_is_gated_on_rmse(mlflow_url, client, tmp_path):
+    """A float target with many values, from a table sklearn ships: inferred as regression."""
+    load_diabetes(as_frame=True).frame.to_csv(tmp_path / "diabetes.csv", index=False)
+    for model_type in ("linear", "gbm"):
+        done = mlflow_run(mlflow_url, "regression", data=tmp_path / "diabetes.csv", target="target",
+                          model_name="diabetes", model_type=model_type)
+        assert done.returncode == 0, done.stderr[-3000:]
+    first, second = (client.get_model_version("diabetes", v) for v in ("1", "2"))
+    assert first.tags["modelwatch.task"] == "regression" and first.tags["gate_metric"] == "rmse"
+    run = client.get_run(first.run_id)
+    assert {"rmse", "mae", "mape", "r2"} <= set(run.data.metrics) and run.data.metrics["r2"] > 0.3
+    decision = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=second.run_id, artifact_path="gate/decision.json")).read_text())
+    # the ceiling is the RMSE of predicting the training mean; the champion is version 1
+    assert decision["candidate"] < decision["floor"] and decision["champion_version"] == "1"
+    assert decision["champion"] == pytest.approx(run.data.metrics["rmse"])
+    assert second.tags["validation_status"].startswith("approved") == decision["approved"]
+    predicted = mlflow.sklearn.load_model("models:/diabetes/1").predict(
+        load_diabetes(as_frame=True).data.head(5))
+    assert predicted.dtype == np.float64 and len(set(predicted)) == 5
+
+
+def test_multiclass_with_segments_and_sensitive_columns(mlflow_url, client, tmp_path):
+    frame = load_wine(as_frame=True).frame
+    frame["cellar"] = np.where(frame["alcohol"] > 13, "north", "south")
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    done = mlflow_run(mlflow_url, "multiclass", data=tmp_path / "wine.csv", target="target", model_name="wine",
+                      model_type="rf", segments="cellar", sensitive="alcohol, cellar")
+    assert done.returncode == 0, done.stderr[-3000:]
+    version = client.get_model_version_by_alias("wine", "production")
+    assert version.tags["modelwatch.task"] == "multiclass" and version.tags["gate_metric"] == "accuracy"
+    assert version.tags["modelwatch.segments"] == "cellar" and version.tags["modelwatch.sensitive"] == "alcohol,cellar"
+    assert version.tags["validation_status"] == "approved"
+    assert client.get_run(version.run_id).data.metrics["accuracy"] > 0.8
+
+
 def _bad_inputs(tmp: Path) -> dict[str, tuple[dict, str]]:
     (tmp / "empty.csv").write_text("")
     (tmp / "garbage.parquet").write_bytes(b"\x00not parquet at all")
@@ -128,6 +167,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[dict, str]]:
     texty.loc[:20, "income"] = "unknown"
     texty.to_csv(tmp / "texty.csv", index=False)
     generate(200, "baseline", seed=1).to_csv(tmp / "ok.csv", index=False)
+    ok = {"data": tmp / "ok.csv"}
     return {
         "missing": ({"data": tmp / "nope.csv"}, "data file not found"),
         "empty": ({"data": tmp / "empty.csv"}, "data file is empty"),
@@ -135,10 +175,17 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "no_target": ({"data": tmp / "ok.csv", "target": "churned"}, "target column 'churned' not found"),
         "one_class": ({"data": tmp / "one_class.csv"}, "single class"),
         "text_in_numbers": ({"data": tmp / "texty.csv"}, "column 'income' looks numeric"),
+        "text_regression": (ok | {"target": "region", "task": "regression"}, "target 'region' is not numeric"),
+        "classifier_for_regression": (ok | {"target": "income", "model_type": "logreg"},
+                                      "model_type 'logreg' is not for regression"),
+        "unknown_segment": (ok | {"segments": "region,planet"}, "--segments: 'planet' is not a feature column"),
+        "unknown_task": (ok | {"task": "ranking"}, "unknown task 'ranking'"),
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "unreadable", "no_target", "one_class", "text_in_numbers"])
+@pytest.mark.parametrize("case", ["missing", "empty", "unreadable", "no_target", "one_class", "text_in_numbers",
+                                  "text_regression", "classifier_for_regression", "unknown_segment",
+                                  "unknown_task"])
 def test_bad_input_fails_clearly_and_registers_nothing(case, mlflow_url, client, tmp_path):
     params, message = _bad_inputs(tmp_path)[case]
     name = f"bad-{case.replace('_', '-')}"
