@@ -63,6 +63,16 @@ class WindowResult:
         return bool(self.drift["dataset_drift"] or any(c["drifted"] for c in self.drift["columns"].values()))
 
     @property
+    def segments(self) -> dict[str, dict]:
+        """{"COLUMN=VALUE": {"rows", "share", "drift_share", "metrics", ...}} of the judged segments."""
+        return self.details("segments").get("segments", {})
+
+    @property
+    def fairness(self) -> dict[str, dict]:
+        """{attribute: {gaps..., "by_group", "alert", ...}} on the window's labelled rows."""
+        return self.details("fairness").get("fairness", {})
+
+    @property
     def performance(self) -> dict[str, dict]:
         """{name: {"value", "lower", "upper", "alert"}} of every performance metric computed."""
         return {name: m.to_dict() for name in PERFORMANCE_METRICS if (m := self.metric(name)) is not None}
@@ -73,6 +83,8 @@ class WindowResult:
         for m in self.metrics:
             key = ".".join([m.name] + [v for k, v in m.labels if k != "test"])
             out[key] = m.value
+            if m.name in PERFORMANCE_METRICS:  # the bounds it was judged by, beside it in the UI
+                out[f"{key}.lower"], out[f"{key}.upper"] = m.lower, m.upper
         out |= {f"latency_{q}_ms": v for q, v in self.latency_ms.items()}
         return {k.replace("+", "_"): float(v) for k, v in out.items() if v is not None and math.isfinite(float(v))}
 
