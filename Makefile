@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: setup system-packages test demo bench clean
+.PHONY: setup system-packages test test-fast demo bench clean
 
 setup: $(STAMP) system-packages
 
@@ -22,6 +22,10 @@ system-packages:
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# While working: everything that starts no real service (see the `slow` marker).
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow"
 
 demo: setup
 	$(VENV)/bin/modelwatch demo

@@ -3,7 +3,13 @@
 Rows of a scenario go to `POST /predict` at a steady rate; their true labels follow to
 `POST /feedback` after a delay, for a share of them, as labels arrive in real life.
 
->>> summary = simulate("http://127.0.0.1:8000", "baseline", rate=50, duration=10)  # doctest: +SKIP
+    summary = simulate("http://127.0.0.1:8000", "baseline", rate=50, duration=10)
+
+Where no server answers, every batch counts as a failed request and the stream goes on:
+
+>>> summary = simulate("http://127.0.0.1:9", "baseline", rate=50, duration=0.4)
+>>> summary.sent, summary.predicted, summary.failed_requests
+(20, 0, 2)
 """
 
 from __future__ import annotations

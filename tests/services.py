@@ -14,6 +14,9 @@ from pathlib import Path
 import requests
 
 VENV_BIN = Path(sys.executable).parent
+# Whether the running test is marked slow (set by tests/conftest.py): only slow tests may
+# start real processes.
+slow_test = True
 
 
 def free_port() -> int:
@@ -59,6 +62,8 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = N
 @contextmanager
 def process(args: list[str], log: Path, env: dict | None = None, cwd: Path | None = None):
     """Run `args` in its own process group, its output in `log`; stop the group at exit."""
+    if not slow_test:
+        raise RuntimeError(f"a test that starts {Path(args[0]).name} must be marked slow (pytest.mark.slow)")
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},

@@ -11,15 +11,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from modelwatch.stack import DEFAULT_PORTS, OPTIONAL, ORDER, Stack, StackError
 from tests import services
 
+pytestmark = pytest.mark.slow
 MODELWATCH = str(Path(sys.executable).parent / "modelwatch")
 INSTALLED = [n for n in ORDER if n not in OPTIONAL or shutil.which(OPTIONAL[n])]
 
@@ -77,21 +76,6 @@ def in_group(pgid: int) -> set[int]:
     return {p for p, (_, group) in all_processes().items() if group == pgid}
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("stack-home")
@@ -115,7 +99,7 @@ def test_up_starts_every_installed_component(stack):
     for name in INSTALLED:
         assert status[name]["running"] and status[name]["healthy"], (name, status[name])
         assert status[name]["url"] == f"http://127.0.0.1:{stack.ports[name]}"
-        assert port_open(stack.ports[name])
+        assert services.port_open(stack.ports[name])
     # the stack's own home holds everything; nothing went to the project's mlruns/
     assert (stack.mlruns / "mlflow.db").exists()
     assert (stack.run_dir / "logs" / "serving.log").exists()
@@ -145,7 +129,7 @@ def test_status_json_reports_the_running_stack(stack):
     assert info["monitor"]["retraining"] is None
     if "alertmanager" in INSTALLED:
         assert isinstance(info["alerts"], list)
-    # nothing is served yet: /version's JSON error, not a crash
+    # nothing is served yet: /model's JSON error, not a crash
     assert info["served"]["error"]["code"] == "no_model"
     text = modelwatch(stack.env_for_cli, "status").stdout
     assert f"serving       healthy               http://127.0.0.1:{stack.ports['serving']}" in text
@@ -158,7 +142,7 @@ def test_simulate_against_the_stack_serving(stack):
                              capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
     assert trained.returncode == 0, trained.stdout + trained.stderr
     # serving polls the alias and picks the new version up without a restart
-    wait_for(lambda: requests.get(f"{url}/ready", timeout=5).ok, 90, "serving to load version 1")
+    services.wait_for(lambda: services.answers(f"{url}/ready"), 90, "serving to load version 1")
 
     done = modelwatch(stack.env_for_cli, "simulate", "--scenario", "baseline", "--rate", "200", "--duration", "3",
                       "--batch", "50", "--label-delay", "0.5", "--url", url, timeout=120)
@@ -176,7 +160,7 @@ def test_simulate_against_the_stack_serving(stack):
         complete = window and window["rows"] == 600 and window["label_coverage"] == 1.0
         return info if complete else None
 
-    info = wait_for(monitor_saw_it, 60, "the monitor's first window")
+    info = services.wait_for(monitor_saw_it, 60, "the monitor's first window")
     assert info["served"]["version"] == "1" and info["monitor"]["version"] == "1"
     assert info["monitor"]["last_window"]["label_coverage"] == 1.0
     assert info["monitor"]["last_window"]["integrity"] == []
@@ -195,7 +179,7 @@ def test_down_stops_every_process_of_the_stack(stack):
         assert in_group(pid) == set(), f"{name}'s process group {pid} is still alive"
         left = {p for p in family[name] if proc_stat(p) is not None}
         assert left == set(), f"processes of {name} survived: {left}"
-        assert not port_open(stack.ports[name]), f"{name}'s port is still open"
+        assert not services.port_open(stack.ports[name]), f"{name}'s port is still open"
         assert not (stack.run_dir / "pids" / f"{name}.pid").exists()
 
     assert modelwatch(stack.env_for_cli, "down").stdout.strip() == "stopped: nothing was running"

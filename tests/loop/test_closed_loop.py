@@ -25,10 +25,10 @@ from modelwatch.stack import Stack
 from tests.services import free_port
 from tests.stack_config.dashboards import panel_queries
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not all(shutil.which(b) for b in ("prometheus", "prometheus-alertmanager", "prometheus-pushgateway")),
     reason="Prometheus, Alertmanager and Pushgateway are installed by `make setup` as root",
-)
+)]
 BIN = Path(sys.executable).parent
 TOKEN = "loop-test-token"
 

@@ -53,6 +53,7 @@ def _cases():
         yield scenario, generate(n_ref, "baseline", seed=i), generate(600, scenario, seed=100 + i)
 
 
+@pytest.mark.slow  # Evidently's own report takes seconds a frame
 def test_verdicts_agree_with_evidently_data_drift_preset():
     checked = 0
     for name, ref, cur in _cases():

@@ -23,6 +23,7 @@ from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total
 from tests.serving.modelkit import feature_rows
 
+pytestmark = pytest.mark.slow
 ROWS = feature_rows(3, seed=21)
 URI_PASSWORD = "uri-pw-2e9b7d4c1a"
 

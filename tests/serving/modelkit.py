@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from serving.store.batch import LogBatch
+from serving.validation import validate
 from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +25,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def feature_rows(n: int, seed: int = 7, scenario: str = "baseline") -> list[dict]:
     df = generate(n, scenario=scenario, seed=seed)[FEATURES]
     return df.to_dict(orient="records")
+
+
+def log_batch(n: int, version: str = "1", seed: int = 3):
+    """A prediction log batch of `n` simulated rows, ids `id-<seed>-<i>`."""
+    rows = feature_rows(n, seed=seed)
+    ids = [f"id-{seed}-{i}" for i in range(n)]
+    return LogBatch(ids=ids, ts=1_700_000_000.0 + seed, model_name="m", model_version=version,
+                    model_alias="production", features=validate(pd.DataFrame(rows), None),
+                    predictions=[i % 2 for i in range(n)],
+                    probabilities=[0.1 * (i % 10) for i in range(n)], latency_ms=2.5)
 
 
 def _pipeline(seed: int, flip: bool):

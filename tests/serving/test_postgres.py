@@ -3,8 +3,6 @@ under real gunicorn: serving goes on, records spill, every one arrives on restar
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 import requests
@@ -12,9 +10,9 @@ import requests
 from serving.store import open_store
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total, predict
-from tests.serving.modelkit import feature_rows
+from tests.serving.modelkit import feature_rows, log_batch
 from tests.serving.pgcluster import why_unavailable
-from tests.serving.test_units import _batch
+from tests.services import wait_for
 
 MODEL = "credit-default-serving-test-postgres"
 
@@ -26,9 +24,9 @@ def test_postgres_store_speaks_the_same_interface_as_sqlite(cluster, tmp_path):
     pg = open_store(cluster.url)
     lite = open_store(f"sqlite:///{tmp_path / 'p.db'}")
     for store in (pg, lite):
-        store.insert_predictions(_batch(4, "1", seed=21).rows())
-        store.insert_predictions(_batch(4, "1", seed=21).rows())  # replay: no duplicates
-        store.insert_predictions(_batch(2, "2", seed=22).rows())
+        store.insert_predictions(log_batch(4, "1", seed=21).rows())
+        store.insert_predictions(log_batch(4, "1", seed=21).rows())  # replay: no duplicates
+        store.insert_predictions(log_batch(2, "2", seed=22).rows())
         assert store.store_feedback({"id-21-0": 1, "id-21-1": 0})["stored"] == 2
         assert store.store_feedback({"id-21-0": 1, "id-21-1": 1}) == \
             {"stored": 0, "updated": 1, "unchanged": 1}
@@ -61,14 +59,10 @@ def test_store_stopped_and_restarted_every_record_arrives(cluster, mlflow_url, t
         fb = requests.post(f"{srv.url}/feedback",
                            json={"feedback": [{"prediction_id": during[0], "label": 1}]})
         assert fb.status_code == 503 and fb.json()["error"]["code"] == "store_unavailable"
-        time.sleep(1.0)
-        assert list((tmp_path / "spill").glob("*.jsonl")), "nothing was spilled"
+        wait_for(lambda: list((tmp_path / "spill").glob("*.jsonl")), 30, "a spill file")
         cluster.start()
         store = open_store(cluster.url)
-        deadline = time.monotonic() + 30
-        while len(store.known_ids(answered)) < len(answered) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        assert len(store.known_ids(answered)) == len(answered)
+        wait_for(lambda: len(store.known_ids(answered)) == len(answered), 60, "every record replayed")
         fb = requests.post(f"{srv.url}/feedback",
                            json={"feedback": [{"prediction_id": during[0], "label": 1}]})
         assert fb.json()["accepted"] == 1
