@@ -9,6 +9,11 @@ Durations come from the environment, so CI can run the same story faster:
 MODELWATCH_DEMO_RATE (rows/s, 40), MODELWATCH_DEMO_BASELINE_SECONDS (60),
 MODELWATCH_DEMO_RECOVERY_SECONDS (45), MODELWATCH_DEMO_INTEGRITY_SECONDS (90),
 MODELWATCH_DEMO_TIMEOUT_SECONDS (420, the longest wait for the loop to close).
+
+The milestones come from whichever alerting path is live: Prometheus (with Alertmanager
+calling the monitor's webhook) where the machine has them, the monitor's built-in rules
+otherwise; the narration names the one that fired. Waits are counted in seconds of a
+quiet machine (see `Patience`), so a busy machine makes the story slower, not a failure.
 """
 
 from __future__ import annotations
@@ -25,10 +30,73 @@ import requests
 from mlflow import MlflowClient
 
 from modelwatch.stack import Stack
-from monitoring.service.alerting import DRIFT_SHARE
 from modelwatch.traffic import simulate
 
 BIN = Path(sys.executable).parent
+
+
+class Patience:
+    """A wait's budget in seconds of a quiet machine. While the machine runs more tasks
+    than it has cores, each second spends only cores / load of the budget: the loop's
+    steps (windows, training, reloads) take that much longer there."""
+
+    def __init__(self, seconds: float):
+        self.left = seconds
+        self._last = time.monotonic()
+
+    def lasts(self) -> bool:
+        now = time.monotonic()
+        self.left -= (now - self._last) / _slowdown()
+        self._last = now
+        return self.left > 0
+
+
+def _slowdown() -> float:
+    return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class AlertPath:
+    """Where the alerts are evaluated: Prometheus, or the monitor's built-in rules (which
+    the monitor runs when the stack has no Prometheus and Alertmanager, and reports in
+    /status as `builtin_alerts_firing`)."""
+
+    stack: Stack
+    builtin: bool
+
+    @classmethod
+    def live(cls, stack: Stack) -> "AlertPath":
+        status = requests.get(stack.url("monitor") + "/status", timeout=10).json()
+        return cls(stack, status.get("builtin_alerts_firing") is not None)
+
+    def describe(self) -> str:
+        if self.builtin:
+            return "the monitor's built-in rules (Prometheus or Alertmanager is not installed) -> retraining trigger"
+        return "Prometheus rules -> Alertmanager -> monitor webhook"
+
+    def fired(self, alertname: str) -> str:
+        if self.builtin:
+            return f"monitor's built-in rules: {alertname} firing -> retraining trigger"
+        return f"Prometheus: {alertname} firing -> Alertmanager -> monitor webhook"
+
+    def active(self) -> set[str]:
+        """The alerts up now: pending or firing in Prometheus; firing in the monitor, which
+        reports no pending ones."""
+        if self.builtin:
+            return set(self._monitor_firing())
+        return {a["labels"]["alertname"] for a in self._prometheus_alerts()}
+
+    def firing(self, alertname: str) -> bool:
+        if self.builtin:
+            return alertname in self._monitor_firing()
+        return any(a["labels"]["alertname"] == alertname and a["state"] == "firing"
+                   for a in self._prometheus_alerts())
+
+    def _monitor_firing(self) -> list[str]:
+        return requests.get(self.stack.url("monitor") + "/status", timeout=3).json()["builtin_alerts_firing"] or []
+
+    def _prometheus_alerts(self) -> list[dict]:
+        return requests.get(self.stack.url("prometheus") + "/api/v1/alerts", timeout=3).json()["data"]["alerts"]
 
 
 @dataclass
@@ -55,6 +123,8 @@ def run(stack: Stack | None = None) -> int:
     timeline.say("starting the embedded stack (MLflow server, serving, monitor, Prometheus, Alertmanager)")
     states = stack.up()
     timeline.say("stack: " + ", ".join(f"{k} {v}" for k, v in states.items()))
+    alerts = AlertPath.live(stack)
+    timeline.say(f"alerting: {alerts.describe()}")
     env = {**os.environ, **stack.service_env()}
     client = MlflowClient(stack.url("mlflow"))
     if _production_version(client) is None:
@@ -72,13 +142,13 @@ def run(stack: Stack | None = None) -> int:
 
     timeline.say(f"baseline traffic: {rate:.0f} rows/s with labels 1 s later")
     results = []
-    seen = _alerts_while(stack, lambda: results.append(simulate(
+    seen = _alerts_while(alerts, lambda: results.append(simulate(
         stack.url("serving"), "baseline", rate=rate, duration=_seconds("BASELINE_SECONDS", 60), label_delay=1, seed=1)))
     timeline.say(f"baseline done: {results[0].line()}; {_window_line(stack)}")
     timeline.say(f"alerts during baseline: {', '.join(sorted(seen)) or 'none'}")
 
     timeline.say("a launch in a new market: incomes fall and a new region appears (covariate drift)")
-    new_version = _drift_until_promoted(stack, client, champion, rate, timeline)
+    new_version = _drift_until_promoted(stack, alerts, client, champion, rate, timeline)
     if new_version is None:
         timeline.say("the loop did not close in time: see `modelwatch status` and run/logs/")
         _finish(stack, client, timeline)
@@ -90,7 +160,7 @@ def run(stack: Stack | None = None) -> int:
 
     timeline.say("broken upstream data: age and debt_to_income arrive swapped")
     retrains = _retrains(stack)
-    seen = _alerts_while(stack, lambda: simulate(stack.url("serving"), "integrity_swap", rate=rate,
+    seen = _alerts_while(alerts, lambda: simulate(stack.url("serving"), "integrity_swap", rate=rate,
                                                 duration=_seconds("INTEGRITY_SECONDS", 90), label_delay=1, seed=80))
     timeline.say(f"alerts raised: {', '.join(sorted(seen)) or 'none'}; retrainings started: "
                  f"{sum(_retrains(stack).values()) - sum(retrains.values()):.0f} (integrity pages a person, never retrains)")
@@ -98,7 +168,7 @@ def run(stack: Stack | None = None) -> int:
     return 0
 
 
-def _drift_until_promoted(stack, client, champion, rate, timeline) -> str | None:
+def _drift_until_promoted(stack, alerts, client, champion, rate, timeline) -> str | None:
     stop = threading.Event()
 
     def stream():
@@ -110,26 +180,26 @@ def _drift_until_promoted(stack, client, champion, rate, timeline) -> str | None
     traffic = threading.Thread(target=stream, daemon=True)
     traffic.start()
     onset = time.monotonic()
-    rejected_before = _retrains(stack).get("rejected", 0)
+    retrains_before = _retrains(stack)
     milestones = [
-        ("drift", lambda: _alerting_drift(stack), lambda v: f"monitor: drift in {', '.join(v)}"),
-        ("alert", lambda: _firing(stack, "DataDriftDetected"), lambda v: "Prometheus: DataDriftDetected firing -> Alertmanager -> monitor webhook"),
+        ("drift", lambda: _alerting_drift(stack, alerts), lambda v: f"monitor: drift in {', '.join(v)}"),
+        ("alert", lambda: alerts.firing("DataDriftDetected"), lambda v: alerts.fired("DataDriftDetected")),
         ("retrain", lambda: _metric(stack, "modelwatch_retrain_in_progress") == 1, lambda v: "monitor: retraining started (mlflow run . -e retrain)"),
         ("promoted", lambda: _production_version(client) not in (None, champion), lambda v: "gate approved the candidate: alias production moved"),
         ("served", lambda: _served(stack) not in (None, champion), lambda v: "serving hot-reloaded the new version, no restart"),
     ]
     try:
-        deadline = time.monotonic() + _seconds("TIMEOUT_SECONDS", 420)
+        patience = Patience(_seconds("TIMEOUT_SECONDS", 420))
         for name, probe, describe in milestones:
-            while time.monotonic() < deadline:
+            while patience.lasts():
                 value = _safe(probe)
                 if value:
                     timeline.say(f"{describe(value)} ({time.monotonic() - onset:.0f}s after drift onset)")
                     break
                 if name == "retrain" and _production_version(client) not in (None, champion):
                     break  # it ran between two looks
-                if name == "promoted" and _retrains(stack).get("rejected", 0) > rejected_before:
-                    timeline.say(f"the gate rejected the candidate: {_rejection(client)}")
+                if name in ("retrain", "promoted") and (ended := _retrain_ended_unpromoted(stack, client, retrains_before)):
+                    timeline.say(ended)
                     return None
                 time.sleep(1)
             else:
@@ -143,10 +213,17 @@ def _drift_until_promoted(stack, client, champion, rate, timeline) -> str | None
         traffic.join()
 
 
-def _rejection(client: MlflowClient) -> str:
-    versions = client.search_model_versions("name='credit-default'")
-    newest = max(versions, key=lambda v: int(v.version))
-    return f"version {newest.version}: {newest.tags.get('validation_status')}"
+def _retrain_ended_unpromoted(stack: Stack, client: MlflowClient, before: dict[str, float]) -> str | None:
+    """What went wrong, if a retraining ended since `before` without a promotion: the
+    story cannot close its loop then, so it says why instead of waiting."""
+    now = _retrains(stack)
+    if now.get("failed", 0) > before.get("failed", 0):
+        return f"the retraining failed: see {stack.run_dir / 'logs' / 'monitor.log'}"
+    if now.get("rejected", 0) > before.get("rejected", 0):
+        versions = client.search_model_versions("name='credit-default'")
+        newest = max(versions, key=lambda v: int(v.version))
+        return f"the gate rejected the candidate: version {newest.version}: {newest.tags.get('validation_status')}"
+    return None
 
 
 def _finish(stack: Stack, client: MlflowClient, timeline: Timeline) -> None:
@@ -156,8 +233,12 @@ def _finish(stack: Stack, client: MlflowClient, timeline: Timeline) -> None:
     print("\nTimeline\n" + timeline.text())
     print(f"\nReport with plots: {path}")
     print(f"MLflow UI:     {stack.url('mlflow')}\nServing API:   {stack.url('serving')}/predict "
-          f"(OpenAPI at /openapi.json)\nPrometheus:    {stack.url('prometheus')}\n"
-          f"Alertmanager:  {stack.url('alertmanager')}\nThe stack stays up: `modelwatch status`, `modelwatch down`.")
+          f"(OpenAPI at /openapi.json)")
+    running = stack.status()
+    for name in ("prometheus", "alertmanager"):
+        if running[name]["running"]:
+            print(f"{name.capitalize() + ':':15}{stack.url(name)}")
+    print("The stack stays up: `modelwatch status`, `modelwatch down`.")
 
 
 def _production_version(client: MlflowClient) -> str | None:
@@ -168,20 +249,19 @@ def _production_version(client: MlflowClient) -> str | None:
 
 
 def _served(stack: Stack) -> str | None:
-    return _safe(lambda: requests.get(stack.url("serving") + "/version", timeout=3).json().get("version"))
+    return _safe(lambda: requests.get(stack.url("serving") + "/model", timeout=3).json().get("version"))
 
 
 def _window(stack: Stack) -> dict:
     return _safe(lambda: requests.get(stack.url("monitor") + "/status", timeout=3).json().get("last_window")) or {}
 
 
-def _alerting_drift(stack: Stack) -> list[str] | None:
-    """The drifted features once the window meets DataDriftDetected's condition. The first
-    drifted window may hold only a few shifted rows and name only the first column to
-    cross; this is the drift the alert (and so the retraining) acts on."""
-    w = _window(stack)
-    if w.get("dataset_drift") or (w.get("drift_share") or 0.0) >= DRIFT_SHARE:
-        return w.get("drifted_features")
+def _alerting_drift(stack: Stack, alerts: AlertPath) -> list[str] | None:
+    """The drifted features once DataDriftDetected is up on the live alerting path. The
+    first drifted window may hold only a few shifted rows and name only the first column
+    to cross; this is the drift the alert (and so the retraining) acts on."""
+    if "DataDriftDetected" in alerts.active():
+        return _window(stack).get("drifted_features")
     return None
 
 
@@ -193,21 +273,13 @@ def _window_line(stack: Stack) -> str:
             if acc is not None and est is not None else "no window yet")
 
 
-def _firing(stack: Stack, alertname: str) -> bool:
-    answer = _safe(lambda: requests.get(stack.url("prometheus") + "/api/v1/alerts", timeout=3).json())
-    return bool(answer) and any(a["labels"]["alertname"] == alertname and a["state"] == "firing"
-                                for a in answer["data"]["alerts"])
-
-
-def _alerts_while(stack: Stack, action) -> set[str]:
+def _alerts_while(alerts: AlertPath, action) -> set[str]:
     seen: set[str] = set()
     done = threading.Event()
 
     def poll():
         while not done.wait(3):
-            answer = _safe(lambda: requests.get(stack.url("prometheus") + "/api/v1/alerts", timeout=3).json())
-            for alert in (answer or {}).get("data", {}).get("alerts", []):
-                seen.add(alert["labels"]["alertname"])  # pending or firing
+            seen.update(_safe(alerts.active) or ())
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
@@ -239,6 +311,6 @@ def _safe(probe):
 
 
 def _wait(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not _safe(predicate):
+    patience = Patience(timeout)
+    while patience.lasts() and not _safe(predicate):
         time.sleep(1)
