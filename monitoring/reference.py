@@ -34,13 +34,18 @@ from monitoring.calculators.base import TASKS, Scored
 from monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
 from monitoring.calculators.classification import EstimatedClassification, RealizedClassification
 from monitoring.calculators.concept import ConceptDrift
+from monitoring.calculators.fairness import Fairness
 from monitoring.calculators.inputs import FeatureDrift, Integrity, MultivariateDrift, PredictionDrift
 from monitoring.calculators.regression import EstimatedRegression, RealizedRegression
+from monitoring.calculators.segments import Segments
 from monitoring.drift import ReferenceProfile
 
 TAG_REFERENCE_RUN = "modelwatch.reference_run"
 TAG_TARGET = "modelwatch.target"
 TAG_TASK = "modelwatch.task"
+# Comma lists of feature columns judged per segment and per group (`--segments`, `--sensitive`).
+TAG_SEGMENTS = "modelwatch.segments"
+TAG_SENSITIVE = "modelwatch.sensitive"
 ARTIFACT_DIR = "reference"
 MANIFEST = "reference.json"
 SAMPLE = "sample.parquet"
@@ -134,9 +139,12 @@ class MonitoringReference:
         prediction = s[PREDICTION].to_numpy(dtype=float if self.task == "regression" else object)
         return Scored(s[self.features], prediction, label, self.task, proba, self.classes)
 
-    def calculators(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> list:
+    def calculators(self, chunk_rows: int = DEFAULT_CHUNK_ROWS, segments: tuple[str, ...] = (),
+                    sensitive: tuple[str, ...] = (), fairness: dict | None = None) -> list:
         """Every calculator this reference supports, fitted on it. Performance needs labels,
-        and its estimate needs probabilities (classification) or labels (regression)."""
+        and its estimate needs probabilities (classification) or labels (regression).
+        `segments` and `sensitive` name feature columns judged per segment and, with
+        labels, per group (`fairness`: Fairness's threshold arguments)."""
         scored = self.scored()
         out = [FeatureDrift(self.profile, chunk_rows), Integrity(self.profile), MultivariateDrift(), PredictionDrift()]
         estimator = None
@@ -148,7 +156,13 @@ class MonitoringReference:
                 estimator = EstimatedClassification(chunk_rows)
                 out.append(estimator)
             out.append(ConceptDrift(estimator))
-        return [c.fit(scored) for c in out]
+        fitted = [c.fit(scored) for c in out]
+        if segments:
+            performance = [c for c in fitted if isinstance(c, BoundedCalculator)]
+            fitted.append(Segments(list(segments), performance, chunk_rows).fit(scored))
+        if sensitive and self.has_labels:
+            fitted.append(Fairness(list(sensitive), **(fairness or {})).fit(scored))
+        return fitted
 
     @staticmethod
     def thresholds(calculators: list) -> dict:
@@ -185,9 +199,13 @@ class MonitoringReference:
         with tempfile.TemporaryDirectory() as tmp:
             mlflow.log_artifacts(str(self.save(Path(tmp, ARTIFACT_DIR), thresholds)), ARTIFACT_DIR)
 
-    def link(self, client, model_name: str, version: str, run_id: str) -> None:
-        """Tag the version with the run that holds this reference (and its target and task)."""
+    def link(self, client, model_name: str, version: str, run_id: str, segments: tuple[str, ...] = (),
+             sensitive: tuple[str, ...] = ()) -> None:
+        """Tag the version with the run that holds this reference (and its target, task,
+        segment columns and sensitive attributes)."""
         tags = {TAG_REFERENCE_RUN: run_id, TAG_TASK: self.task}
+        tags |= {tag: ",".join(columns) for tag, columns in ((TAG_SEGMENTS, segments), (TAG_SENSITIVE, sensitive))
+                 if columns}
         if self.target:
             tags[TAG_TARGET] = self.target
         for key, value in tags.items():

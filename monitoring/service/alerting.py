@@ -34,6 +34,8 @@ RULES = (
     Rule("ConceptDriftDetected", "major", "retrain", 60, lambda s: s["concept_drift"]),
     Rule("ModelAccuracyDegraded", "critical", "retrain", 60, lambda s: bool(s["degraded"])),
     Rule("DataIntegrityViolation", "major", "page", 30, lambda s: s["integrity_issues"] > 0),
+    Rule("SegmentDegraded", "major", "page", 60, lambda s: bool(s.get("segments_degraded"))),
+    Rule("FairnessGapExceeded", "major", "page", 60, lambda s: bool(s.get("fairness_gaps"))),
 )
 
 
@@ -74,4 +76,18 @@ def signals(result) -> dict:
         "concept_drift": result.concept_drift,
         "degraded": [name for name, m in result.performance.items() if m["alert"]],
         "integrity_issues": len(result.integrity),
+        "segments_degraded": segments_degraded(result),
+        "fairness_gaps": [a for a, found in result.fairness.items() if found["alert"]],
     }
+
+
+def _outside(m) -> bool:
+    return (m.lower is not None and m.value < m.lower) or (m.upper is not None and m.value > m.upper)
+
+
+def segments_degraded(result) -> list[tuple[str, str]]:
+    """(segment, metric) pairs out of the segment's bounds while the population's same
+    metric is within its own: the failure the whole-population view hides."""
+    population = {m.name for m in result.metrics if not m.labels and _outside(m)}
+    return [(dict(m.labels)["segment"], m.name) for m in result.metrics
+            if dict(m.labels).get("segment") and _outside(m) and m.name not in population]

@@ -138,6 +138,8 @@ def _window_status(result, context) -> dict:
                        "realized only" if context and context.reference.has_labels else
                        "not judged: the reference has no target (drift and integrity only)",
         "metrics": result.performance,
+        "segments": result.segments,
+        "fairness": result.fairness,
     }
 
 

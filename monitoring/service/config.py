@@ -29,6 +29,20 @@ class MonitorConfig:
     # Evaluate the model alert rules here, for a machine without Prometheus and Alertmanager
     # (`modelwatch up` turns it on when they are not installed).
     builtin_alerts: bool = field(default_factory=lambda: _env("MODELWATCH_BUILTIN_ALERTS", "0") == "1")
+    # Comma lists of feature columns judged per segment and per sensitive group. Unset: the
+    # version's tags decide (`modelwatch train/onboard --segments/--sensitive`); set, even
+    # empty, they override the tags.
+    segments: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_SEGMENTS"))
+    sensitive: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_SENSITIVE"))
+    # The fairness bars; unset: monitoring/calculators/fairness.py's (the four-fifths rule).
+    fairness_min_ratio: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_FAIRNESS_MIN_RATIO"))
+    fairness_max_difference: str | None = field(
+        default_factory=lambda: os.environ.get("MODELWATCH_FAIRNESS_MAX_DIFFERENCE"))
+
+    def fairness(self) -> dict:
+        """The fairness bars set here, as the Fairness calculator's arguments."""
+        bars = {"min_ratio": self.fairness_min_ratio, "max_difference": self.fairness_max_difference}
+        return {name: float(value) for name, value in bars.items() if value not in (None, "")}
 
 
 _SET_BY_FAIL_FAST: set[str] = set()

@@ -2,7 +2,9 @@
 
 Every calculator metric has a gauge named after it (`WINDOW_GAUGES`); a metric with
 bounds also gets `modelwatch_metric_value{metric}` and its lower/upper threshold gauges,
-which the alert rules compare. A metric that was not computed in the last window has no
+which the alert rules compare; a segment's copy of such a metric (label `segment`) gets
+`modelwatch_segment_metric_value{segment, metric}` and its thresholds instead, so
+`SegmentDegraded` can hold each segment against its own bounds. A metric that was not computed in the last window has no
 series: `publish` removes what the window did not set.
 """
 
@@ -34,6 +36,24 @@ WINDOW_GAUGES = {
     "integrity_missing_ratio": ("Share of missing values per feature.", ("feature",)),
     "integrity_out_of_range_ratio": ("Share of values outside the reference range.", ("feature",)),
     "integrity_issue": ("1 per integrity issue found in the last window.", ("kind", "feature")),
+    # Segments (monitoring/calculators/segments.py: at most MAX_SEGMENTS per column). Their
+    # bounded metrics go to modelwatch_segment_metric_value and its thresholds.
+    "segment_rows": ("Predictions of the segment in the last window.", ("segment",)),
+    "segment_share": ("Share of the last window's predictions in the segment.", ("segment",)),
+    # Fairness (monitoring/calculators/fairness.py), per sensitive attribute and group.
+    "fairness_demographic_parity_difference": ("Largest minus smallest selection rate between groups.", ("attribute",)),
+    "fairness_demographic_parity_ratio": ("Smallest over largest selection rate between groups.", ("attribute",)),
+    "fairness_equalized_odds_difference": ("The larger of the TPR and FPR differences between groups.", ("attribute",)),
+    "fairness_accuracy_difference": ("Largest minus smallest accuracy between groups (multi-class).", ("attribute",)),
+    "fairness_error_gap": ("Largest minus smallest mean absolute error between groups.", ("attribute",)),
+    "fairness_error_ratio": ("Smallest over largest mean absolute error between groups.", ("attribute",)),
+    "fairness_group_rows": ("Labelled predictions of the group in the last window.", ("attribute", "group")),
+    "fairness_group_selection_rate": ("Share of the group predicted positive.", ("attribute", "group")),
+    "fairness_group_tpr": ("True positive rate of the group.", ("attribute", "group")),
+    "fairness_group_fpr": ("False positive rate of the group.", ("attribute", "group")),
+    "fairness_group_accuracy": ("Accuracy on the group.", ("attribute", "group")),
+    "fairness_group_mae": ("Mean absolute error on the group.", ("attribute", "group")),
+    "fairness_gap_exceeded": ("1 if the attribute's gaps are past their bars (FairnessGapExceeded).", ("attribute",)),
 }
 # Verdicts exported as 0/1 beside the metric they judge.
 VERDICTS = {"drift_score": "drift_detected", "dataset_drift_share": "dataset_drift_detected",
@@ -52,6 +72,10 @@ class MonitorMetrics:
         self.metric_value = Gauge("modelwatch_metric_value", "A bounded metric of the last window, by name.", V + ("metric",), registry=r)
         self.lower_threshold = Gauge("modelwatch_metric_lower_threshold", "Lower bound of the metric, from the reference's chunks.", V + ("metric",), registry=r)
         self.upper_threshold = Gauge("modelwatch_metric_upper_threshold", "Upper bound of the metric, from the reference's chunks.", V + ("metric",), registry=r)
+        S = V + ("segment", "metric")
+        self.segment_value = Gauge("modelwatch_segment_metric_value", "A bounded metric of one segment in the last window.", S, registry=r)
+        self.segment_lower = Gauge("modelwatch_segment_metric_lower_threshold", "Lower bound of the segment's metric, from its reference rows.", S, registry=r)
+        self.segment_upper = Gauge("modelwatch_segment_metric_upper_threshold", "Upper bound of the segment's metric, from its reference rows.", S, registry=r)
         self.reference_accuracy = Gauge("modelwatch_reference_accuracy", "Accuracy on the version's reference.", V, registry=r)
         self.model_monitored = Gauge("modelwatch_model_monitored", "1 while the alias's version is judged, 0 while it cannot be.", V, registry=r)
         self.not_monitored = Counter("modelwatch_monitor_not_monitored", "Intervals in which the served version could not be judged, by why.", ("reason",), registry=r)
@@ -81,10 +105,14 @@ class MonitorMetrics:
     def publish(self, version: str, metrics: list) -> None:
         """Set each metric's series, and remove the window gauges' series it did not set."""
         wanted: dict[Gauge, dict[tuple, float]] = {g: {} for g in self.window.values()}
-        for g in (self.metric_value, self.lower_threshold, self.upper_threshold):
+        for g in (self.metric_value, self.lower_threshold, self.upper_threshold, *self._segment_gauges()):
             wanted[g] = {}
         for m in metrics:
             labels = dict(m.labels)
+            if "segment" in labels and "segment" not in WINDOW_GAUGES.get(m.name, ("", ()))[1]:
+                # a segment's copy of a population metric: not the population's gauge
+                self._want_bounded(wanted, self._segment_gauges(), (version, labels["segment"], m.name), m)
+                continue
             if m.name not in WINDOW_GAUGES:
                 continue
             gauge = self.window[m.name]
@@ -93,15 +121,25 @@ class MonitorMetrics:
             if verdict:
                 g = self.window[verdict]
                 wanted[g][self._key(g, version, labels)] = float(m.alert)
-            if m.lower is not None or m.upper is not None:
-                key = (version, m.name)
-                wanted[self.metric_value][key] = m.value
-                if m.lower is not None:
-                    wanted[self.lower_threshold][key] = m.lower
-                if m.upper is not None:
-                    wanted[self.upper_threshold][key] = m.upper
+            self._want_bounded(wanted, (self.metric_value, self.lower_threshold, self.upper_threshold),
+                               (version, m.name), m)
         for gauge, series in wanted.items():
             _replace(gauge, series)
+
+    def _segment_gauges(self) -> tuple[Gauge, Gauge, Gauge]:
+        return self.segment_value, self.segment_lower, self.segment_upper
+
+    @staticmethod
+    def _want_bounded(wanted: dict, gauges: tuple[Gauge, Gauge, Gauge], key: tuple, m) -> None:
+        """A metric with bounds: its value and thresholds under `key`, as the rules compare them."""
+        if m.lower is None and m.upper is None:
+            return
+        value, lower, upper = gauges
+        wanted[value][key] = m.value
+        if m.lower is not None:
+            wanted[lower][key] = m.lower
+        if m.upper is not None:
+            wanted[upper][key] = m.upper
 
     @staticmethod
     def _key(gauge: Gauge, version: str, labels: dict) -> tuple:

@@ -79,6 +79,25 @@ MONITOR_METRICS = {
     "metric_upper_threshold": ("metric",),
     "model_monitored": (),
     "monitor_not_monitored_total": ("reason",),
+    # Issue 13: segments (at most 10 per segment column) and fairness per sensitive attribute.
+    "segment_rows": ("segment",),
+    "segment_share": ("segment",),
+    "segment_metric_value": ("segment", "metric"),
+    "segment_metric_lower_threshold": ("segment", "metric"),
+    "segment_metric_upper_threshold": ("segment", "metric"),
+    "fairness_demographic_parity_difference": ("attribute",),
+    "fairness_demographic_parity_ratio": ("attribute",),
+    "fairness_equalized_odds_difference": ("attribute",),
+    "fairness_accuracy_difference": ("attribute",),
+    "fairness_error_gap": ("attribute",),
+    "fairness_error_ratio": ("attribute",),
+    "fairness_group_mae": ("attribute", "group"),
+    "fairness_group_rows": ("attribute", "group"),
+    "fairness_group_selection_rate": ("attribute", "group"),
+    "fairness_group_tpr": ("attribute", "group"),
+    "fairness_group_fpr": ("attribute", "group"),
+    "fairness_group_accuracy": ("attribute", "group"),
+    "fairness_gap_exceeded": ("attribute",),
 }
 HISTOGRAMS = {"http_request_duration_seconds", "prediction_score", "model_predict_duration_seconds"}
 # Series Prometheus itself makes.
@@ -100,6 +119,8 @@ ALERTS = {
     "MonitorDependencyFailing": ("minor", "page"),
     "HighSaturation": ("major", "page"),
     "CostOverBudget": ("minor", "page"),
+    "SegmentDegraded": ("major", "page"),
+    "FairnessGapExceeded": ("major", "page"),
 }
 SLO_ALERT = ("major", "page")
 SEVERITIES = ("critical", "major", "minor")

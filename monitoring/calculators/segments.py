@@ -1,0 +1,174 @@
+"""Segments: the window judged per segment, each against its own reference bounds.
+
+A segment is the rows of one value of a segment column: a categorical column gives its
+most frequent reference categories plus ``other``, a numeric one its reference quantile
+bins. So a column never gives more than MAX_SEGMENTS segments, whatever it holds in
+production (a column of 10,000 shop ids gives 9 shops and ``other``), and Prometheus's
+series stay bounded. The reference is split the same way, and each segment with enough
+reference rows gets its own drift and performance calculators fitted on its rows: a
+channel whose accuracy was always lower is judged against its own past, not the
+population's. A segment is judged once it has MIN_WINDOW_ROWS rows in the window.
+
+Each segment's metrics keep their names (``live_accuracy``, ``dataset_drift_share``...)
+and carry the label ``segment="COLUMN=VALUE"``, with ``segment_rows`` and
+``segment_share`` beside them.
+
+>>> import numpy as np, pandas as pd
+>>> from monitoring.calculators.classification import RealizedClassification
+>>> rng = np.random.default_rng(0)
+>>> def scored(n, broken=None):
+...     x = rng.normal(size=n); channel = rng.choice(["web", "branch"], size=n)
+...     y = (x + rng.normal(scale=.5, size=n) > 0).astype(int)
+...     seen = np.where(channel == broken, rng.normal(size=n), x)   # one channel's feed breaks
+...     pred = (seen > 0).astype(int).astype(str).astype(object)
+...     return Scored(pd.DataFrame({"x": seen, "channel": channel}), pred, y.astype(str).astype(object),
+...                   "binary", classes=["0", "1"])
+>>> reference = scored(8000)
+>>> accuracy = RealizedClassification(chunk_rows=2000).fit(reference)
+>>> segments = Segments(["channel"], [accuracy], chunk_rows=2000).fit(reference)
+>>> segments.names()      # `other` has no reference rows, so no bounds: not judged
+['channel=web', 'channel=branch']
+>>> result = segments.calculate(scored(2000, broken="web"))
+>>> web = result.details["segments"]["channel=web"]
+>>> web["metrics"]["live_accuracy"]["alert"], result.details["segments"]["channel=branch"]["metrics"]["live_accuracy"]["alert"]
+(True, False)
+>>> round(web["share"], 1)
+0.5
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from monitoring.calculators.base import Metric, Result, Scored
+from monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
+from monitoring.calculators.inputs import FeatureDrift
+from monitoring.drift.profile import NUMERIC, infer_kind
+
+# The cap: segments per column, `other` included. Each judged segment exports about 20
+# series (rows, share, drift share and each performance metric with its bounds).
+MAX_SEGMENTS = 10
+NUMERIC_BINS = 4  # quartiles of the reference
+OTHER = "other"
+MIN_REFERENCE_ROWS = 200  # fewer reference rows give no bounds worth the name
+MIN_WINDOW_ROWS = 100  # below this a segment's bounds are too wide to tell anything
+
+
+@dataclass(frozen=True)
+class Split:
+    """How one column's values map to segment values, learnt from the reference.
+
+    >>> Split.fit("age", pd.Series(range(100))).assign(pd.Series([0, 30, 99, None])).tolist()
+    ['<24.75', '[24.75, 49.5)', '>=74.25', None]
+    >>> shops = pd.Series(np.repeat([f"shop{i}" for i in range(12)], np.arange(12, 0, -1) * 50))
+    >>> split = Split.fit("shop", shops)     # the nine busiest shops, the rest together
+    >>> len(split.values), split.values[-2:]
+    (10, ('shop8', 'other'))
+    """
+
+    column: str
+    kind: str
+    values: tuple[str, ...]  # segment values, in order
+    edges: tuple[float, ...] = ()  # numeric: the inner bin edges
+
+    @classmethod
+    def fit(cls, column: str, series: pd.Series, min_rows: int = MIN_REFERENCE_ROWS) -> "Split":
+        if infer_kind(series) == NUMERIC:
+            known = pd.to_numeric(series, errors="coerce").dropna().to_numpy(dtype=float)
+            edges = tuple(np.unique(np.quantile(known, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))) if len(known) else ()
+            return cls(column, NUMERIC, _bin_names(edges), edges)
+        counts = series.dropna().astype(str).value_counts()
+        top = [str(v) for v, n in counts.head(MAX_SEGMENTS - 1).items() if n >= min_rows]
+        return cls(column, "categorical", tuple(top) + (OTHER,))
+
+    def assign(self, series: pd.Series) -> np.ndarray:
+        """Each row's segment value (None for a missing number: no bin holds it)."""
+        if self.kind == NUMERIC:
+            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            index = np.searchsorted(np.asarray(self.edges), values, side="right")
+            names = np.asarray(self.values, dtype=object)[np.minimum(index, len(self.values) - 1)]
+            return np.where(np.isnan(values), None, names)
+        text = series.astype(str).to_numpy(dtype=object)
+        return np.where(np.isin(text, self.values[:-1]), text, OTHER)
+
+
+def _bin_names(edges: tuple[float, ...]) -> tuple[str, ...]:
+    if not edges:
+        return ("all",)
+    text = [format(e, "g") for e in edges]
+    inner = [f"[{a}, {b})" for a, b in zip(text, text[1:])]
+    return (f"<{text[0]}", *inner, f">={text[-1]}")
+
+
+class Segments:
+    """Drift and performance per segment of each segment column."""
+
+    name = "segments"
+
+    def __init__(self, columns: list[str], performance: list[BoundedCalculator],
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS):
+        """`performance`: the version's fitted performance calculators; each segment gets a
+        copy with bounds from its own reference rows (the models they fit, CBPE's
+        calibration and DLE's, come from the whole reference: more rows, steadier)."""
+        self.columns = list(columns)
+        self.performance = performance
+        self.chunk_rows = int(chunk_rows)
+        self.fitted: dict[str, tuple[Split, dict[str, list]]] = {}
+
+    def fit(self, reference: Scored) -> "Segments":
+        for column in self.columns:
+            split = Split.fit(column, reference.features[column])
+            assigned = split.assign(reference.features[column])
+            per_value = {}
+            for value in split.values:
+                rows = np.flatnonzero(assigned == value)
+                if len(rows) >= MIN_REFERENCE_ROWS:
+                    per_value[value] = self._fit_segment(reference.take(rows), len(rows) / len(reference))
+            self.fitted[column] = (split, per_value)
+        return self
+
+    def _fit_segment(self, reference: Scored, share: float) -> list:
+        # Chunks the size the segment has in a full window, so its bounds are its own
+        # sampling error; a smaller window widens them as usual.
+        chunk_rows = max(MIN_WINDOW_ROWS, int(share * self.chunk_rows))
+        calculators = [FeatureDrift(chunk_rows=chunk_rows).fit(reference)]
+        for calculator in self.performance:
+            mine = copy.copy(calculator)
+            mine.chunk_rows = chunk_rows
+            mine.fit_bounds(reference)
+            calculators.append(mine)
+        return calculators
+
+    def names(self) -> list[str]:
+        """Every segment with bounds, as its `segment` label."""
+        return [f"{column}={value}" for column, (_, per_value) in self.fitted.items() for value in per_value]
+
+    def calculate(self, window: Scored) -> Result:
+        metrics, details = [], {}
+        for column, (split, per_value) in self.fitted.items():
+            assigned = split.assign(window.features[column])
+            for value, calculators in per_value.items():
+                rows = np.flatnonzero(assigned == value)
+                if len(rows) >= MIN_WINDOW_ROWS:
+                    key = f"{column}={value}"
+                    found, details[key] = self._judge(window.take(rows), calculators, len(rows) / len(window))
+                    metrics += [replace(m, labels=(("segment", key),)) for m in found]
+        return Result(self.name, metrics, {"segments": details})
+
+    @staticmethod
+    def _judge(part: Scored, calculators: list, share: float) -> tuple[list[Metric], dict]:
+        drift, *performance = [c.calculate(part) for c in calculators]
+        # Judged by its bounds alone, as the alert rule compares it (not Evidently's verdict).
+        share_metric = replace(drift.get("dataset_drift_share"), flagged=False)
+        scores = [m for r in performance for m in r.metrics]
+        metrics = [Metric("segment_rows", float(len(part))), Metric("segment_share", share), share_metric, *scores]
+        columns = drift.details["drift"]["columns"]
+        detail = {"rows": len(part), "share": share, "drift_share": share_metric.value,
+                  "drifted_features": [n for n, c in columns.items() if c["drifted"]],
+                  "metrics": {m.name: m.to_dict() for m in scores},
+                  "alert": any(m.alert for m in [share_metric, *scores])}
+        return metrics, detail
