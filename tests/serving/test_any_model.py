@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -67,6 +68,10 @@ def test_a_plain_scripts_model_is_served_and_logged_with_its_task(make_app, plai
     r = client.post("/predict", json={"records": rows_of(task, 20)})
     assert r.status_code == 200, r.get_data(as_text=True)
     body = r.get_json()
+    metrics = client.get("/metrics").get_data(as_text=True)
+    counted = set(re.findall(r'^modelwatch_predictions_total\{model_version="1",'
+                             r'predicted_class="([^"]*)"\}', metrics, re.M))
+    assert counted == ({""} if want_task == "regression" else {str(p) for p in body["predictions"]})
     state = app.extensions["modelwatch"]
     assert state.log.flush(10)
     logged = state.store.read_window(model_version="1").set_index("prediction_id")
