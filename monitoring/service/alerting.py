@@ -3,9 +3,11 @@
 The embedded stack starts Prometheus and Alertmanager when the machine has them; without
 them, the monitor applies the model rules of `monitoring/prometheus/rules/alerts.yml` to
 each window it computes and hands the retrain ones to the same trigger the webhook uses.
-Both compare each metric with the bounds the monitor computed from the version's
-reference; the `for:` durations here are those of the rules file, and a test holds the
-two in agreement.
+The rules are read from that file at start (`load_rules`): their names, severity, action
+and `for:` durations are the file's. Their conditions are the monitor's own verdicts,
+which is what the Prometheus expressions compare too (each metric against the bounds the
+monitor computed from the version's reference). The serving and monitor-health alerts
+need Prometheus (`not_evaluated`).
 
 >>> rules = RuleEvaluator(clock=iter([0, 30, 61]).__next__)
 >>> signals = {"dataset_drift": True, "concept_drift": False, "degraded": [], "integrity_issues": 0}
@@ -15,9 +17,13 @@ two in agreement.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
+
+import yaml
 
 
 @dataclass(frozen=True)
@@ -29,14 +35,47 @@ class Rule:
     holds: Callable[[dict], bool]
 
 
-RULES = (
-    Rule("DataDriftDetected", "major", "retrain", 60, lambda s: s["dataset_drift"]),
-    Rule("ConceptDriftDetected", "major", "retrain", 60, lambda s: s["concept_drift"]),
-    Rule("ModelAccuracyDegraded", "critical", "retrain", 60, lambda s: bool(s["degraded"])),
-    Rule("DataIntegrityViolation", "major", "page", 30, lambda s: s["integrity_issues"] > 0),
-    Rule("SegmentDegraded", "major", "page", 60, lambda s: bool(s.get("segments_degraded"))),
-    Rule("FairnessGapExceeded", "major", "page", 60, lambda s: bool(s.get("fairness_gaps"))),
-)
+# What each model alert of alerts.yml asks, read off the monitor's own window: the rules
+# there compare the verdicts and bounds this monitor exports, so the condition here is the
+# same one. Names, severity, action and `for:` come from the file at run time.
+CONDITIONS: dict[str, Callable[[dict], bool]] = {
+    "DataDriftDetected": lambda s: s["dataset_drift"],
+    "ConceptDriftDetected": lambda s: s["concept_drift"],
+    "ModelAccuracyDegraded": lambda s: bool(s["degraded"]),
+    "DataIntegrityViolation": lambda s: s["integrity_issues"] > 0,
+    "SegmentDegraded": lambda s: bool(s.get("segments_degraded")),
+    "FairnessGapExceeded": lambda s: bool(s.get("fairness_gaps")),
+}
+ALERTS_FILE = Path(__file__).resolve().parents[1] / "prometheus" / "rules" / "alerts.yml"
+
+
+def load_rules(path: Path = ALERTS_FILE) -> tuple[Rule, ...]:
+    """The alerts of `path` the monitor can evaluate itself, in the file's order."""
+    rules: dict[str, Rule] = {}
+    for rule in _alerts(path):
+        name = rule["alert"]
+        if name in CONDITIONS and name not in rules:  # one alert, several expressions: one condition
+            rules[name] = Rule(name, rule["labels"]["severity"], rule["labels"]["action"],
+                               _seconds(rule.get("for", "0s")), CONDITIONS[name])
+    return tuple(rules.values())
+
+
+def not_evaluated(path: Path = ALERTS_FILE) -> list[str]:
+    """The alerts only Prometheus evaluates (serving, SLOs, the monitor's own health)."""
+    return sorted({r["alert"] for r in _alerts(path)} - set(CONDITIONS))
+
+
+def _alerts(path: Path) -> list[dict]:
+    groups = yaml.safe_load(path.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def _seconds(duration: str) -> float:
+    value, unit = re.fullmatch(r"(\d+)([smh])", duration).groups()
+    return int(value) * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+RULES = load_rules()
 
 
 class RuleEvaluator:
