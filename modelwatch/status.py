@@ -22,9 +22,9 @@ def report(stack: Stack) -> dict:
 
 def _monitored(served: dict | None, monitor: dict | None) -> bool | None:
     """False while serving answers with a version the monitor cannot judge; None when
-    either is not there to ask (a fallback model has no version to judge)."""
-    if not served or not monitor or served.get("fallback"):
-        return None
+    either is not there to ask, or serving has no model (a fallback has no version)."""
+    if not served or not monitor or served.get("fallback") or served.get("version") is None:
+        return None  # nothing served yet: nothing to judge
     return bool(monitor.get("monitored")) and str(monitor.get("version")) == str(served.get("version"))
 
 

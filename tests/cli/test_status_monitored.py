@@ -29,3 +29,5 @@ def test_the_judged_version_is_monitored_and_a_fallback_is_not_asked():
     assert other["monitored"] is False  # serving moved on; the monitor has not (yet)
     assert _info({"version": "fallback", "fallback": True}, {"monitored": False})["monitored"] is None
     assert _info(None, {"monitored": False})["monitored"] is None
+    no_model = {"error": {"code": "no_model", "message": "no model loaded"}}  # serving's 503 body
+    assert _info(no_model, {"monitored": False, "not_monitored": {"reason": "no_alias"}})["monitored"] is None
