@@ -15,7 +15,8 @@ challenger's) version, `shadow_of` naming their champion's row.
 Exporting is incremental and idempotent: an hour is read from the store and merged into
 the partition's file by prediction_id, the store's rows winning (a label that came late
 replaces the missing one), and the file rewritten. Exporting a range again duplicates
-nothing, and rows the store has since deleted (retention) stay in the lake.
+nothing, and rows the store has since deleted (retention) stay in the lake. One export at
+a time to a destination: two would race on an hour's file. Memory holds one hour.
 """
 
 from __future__ import annotations
