@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         servers, started = launch(tmp, tracking)
         procs.extend(started.values())
         time.sleep(3)
-        engines = {name: requests.get(url + "/version", timeout=10).json()["engine"]
+        engines = {name: requests.get(url + "/model", timeout=10).json()["engine"]
                    for name, (url, *_) in servers.items() if name.startswith("modelwatch")}
         print("engines: " + ", ".join(f"{k} {v}" for k, v in engines.items()))
 

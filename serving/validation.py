@@ -2,8 +2,13 @@
 
 Checks are vectorised over columns (pandas dtype inference), never per-row loops:
 missing columns, wrong types and non-finite numbers are a 422 that names every
-offending column; unknown columns are ignored and named in `warnings`; nulls pass to the
-model's own imputation.
+offending column; unknown columns are ignored and named in `warnings`; nulls (and NaN
+literals, which pandas' and MLflow's serialisers write for them) pass to the model's own
+imputation.
+
+/invocations bodies are read as MLflow's scoring server reads them
+(mlflow/pyfunc/scoring_server/__init__.py): the content type and its parameters, JSON
+with one of its four keys and `params`, CSV, parquet.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ KIND_NAMES = {"floating": "number", "integer": "number", "mixed-integer-float": 
               "decimal": "number", "string": "string", "boolean": "boolean",
               "mixed": "mixed", "mixed-integer": "mixed", "bytes": "bytes"}
 SCORING_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+CSV, JSON, PARQUET = "text/csv", "application/json", "application/vnd.apache.parquet"
+SCORING_TYPES = (CSV, JSON, PARQUET)
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,11 @@ def spec_from_signature(signature) -> list[ColumnSpec] | None:
 
 # -- bodies -------------------------------------------------------------------------------
 
-def _parse_constant(name: str) -> float:
-    # JSON has no NaN/Infinity; Python's parser accepts them. All of them are "not
-    # finite" to the signature check, so NaN becomes +inf here (a null is `null`).
+def _parse_constant(name: str) -> float | None:
+    # JSON has no NaN/Infinity; Python's parser accepts them. NaN is how pandas and
+    # MLflow write a missing value: a null. Infinity is "not finite" to the signature check.
+    if name == "NaN":
+        return None
     return float("-inf") if name.startswith("-") else float("inf")
 
 
@@ -88,12 +97,19 @@ def bad_shape(message: str, details=None) -> ApiError:
     return ApiError(400, "bad_request", message, details or {}, reason="bad_shape")
 
 
-def check_rows(n: int, max_rows: int) -> None:
+def check_rows(n: int, max_rows: int, named_columns: bool = False) -> None:
+    """`named_columns`: the body names its columns without rows (a CSV header). MLflow's
+    model refuses that (BAD_REQUEST); its schema check refuses rows that name none."""
+    # More rows than the limit breaks the schema /openapi.json publishes (maxItems): a 422
+    # like any schema violation. 413 is for bodies over MODELWATCH_MAX_BODY_BYTES.
     if n > max_rows:
-        raise ApiError(413, "too_many_rows", f"{n} rows is more than the limit of {max_rows}",
-                       {"rows": n, "max_rows": max_rows}, reason="too_many_rows")
+        raise ApiError(422, "too_many_rows", f"{n} rows is more than the limit of {max_rows}",
+                       {"rows": n, "max_rows": max_rows}, reason="too_many_rows",
+                       mlflow_code="INVALID_PARAMETER_VALUE")
     if n == 0:
-        raise bad_shape("no rows to score")
+        code = "BAD_REQUEST" if named_columns else "INVALID_PARAMETER_VALUE"
+        raise ApiError(400, "bad_request", "no rows to score", {}, reason="bad_shape",
+                       mlflow_code=code)
 
 
 def _records(records: list, where: str) -> list[dict]:
@@ -114,59 +130,75 @@ def predict_input(body, max_rows: int) -> list[dict]:
     return _records(records, '"records"')
 
 
-def scoring_input(request: Request, spec: list[ColumnSpec] | None,
-                  max_rows: int) -> pd.DataFrame | list[dict]:
-    """/invocations: the MLflow scoring protocol (JSON with one of dataframe_split,
-    dataframe_records, instances, inputs; or text/csv). A DataFrame, or for
-    dataframe_records the records (which `validate` takes as they are)."""
-    mimetype = request.mimetype or ""
-    if mimetype == "text/csv":
-        raw = request.get_data(cache=False)
-        try:
-            df = pd.read_csv(io.BytesIO(raw))
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "malformed_csv", f"request body is not valid CSV: {exc}",
-                           {}, reason="malformed_json") from None
-        check_rows(len(df), max_rows)
-        # CSV has no types: categorical columns that look numeric are text all the same.
-        for col in spec or []:
-            if col.type == "string" and col.name in df.columns:
-                s = df[col.name]
-                df[col.name] = s.astype(object).where(s.isna(), s.astype(str))
-        return df
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type",
-                       f"expected application/json or text/csv, got {mimetype or 'none'}",
-                       {"content_type": request.content_type}, reason="unsupported_media_type")
-    body = parse_json_bytes(request.get_data(cache=False))
-    if not isinstance(body, dict):
-        raise bad_shape(f"expected a JSON object with one of {', '.join(SCORING_KEYS)}")
-    keys = [k for k in SCORING_KEYS if k in body]
-    if len(keys) != 1:
-        raise bad_shape(f"expected exactly one of {', '.join(SCORING_KEYS)}",
-                        {"found": keys, "allowed": list(SCORING_KEYS)})
-    key = keys[0]
-    payload = body[key]
-    columns = [c.name for c in spec] if spec else None
-    if key == "dataframe_split":
-        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-            raise bad_shape('"dataframe_split" must be {"columns": [...], "data": [[...], ...]}')
-        data = payload["data"]
-        cols = payload.get("columns", columns)
-        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
-            raise bad_shape('"dataframe_split.columns" must be a list of column names')
-        check_rows(len(data), max_rows)
-        if not all(isinstance(row, list) and len(row) == len(cols) for row in data):
-            raise bad_shape(f'every row of "dataframe_split.data" must be a list of '
-                            f'{len(cols)} values, one per column')
-        return pd.DataFrame(data, columns=cols)
-    if key == "dataframe_records":
-        if not isinstance(payload, list):
-            raise bad_shape('"dataframe_records" must be a list of objects')
-        check_rows(len(payload), max_rows)
-        return _records(payload, '"dataframe_records"')
-    # instances / inputs: records, columns (dict of lists), one row (dict of scalars), or
-    # rows as lists in the signature's column order.
+def unsupported(message: str, content_type: str | None) -> ApiError:
+    return ApiError(415, "unsupported_media_type", message, {"content_type": content_type},
+                    reason="unsupported_media_type")
+
+
+def scoring_type(content_type: str | None) -> str:
+    """The media type of an /invocations body, checked as MLflow checks it: a 415 for a
+    charset other than UTF-8, for any other parameter (MLflow 1.x's `format=`), and for a
+    type it does not read. Names are case-insensitive here (RFC 9110; MLflow compares
+    them as sent) and an empty parameter (a trailing `;`) is no parameter."""
+    kind, *pairs = [part.strip() for part in (content_type or "").split(";")]
+    params = {k.strip().lower(): v.strip() for k, _, v in
+              (pair.partition("=") for pair in pairs if pair)}
+    if params.get("charset", "utf-8").lower() != "utf-8":
+        raise unsupported("The scoring server only supports UTF-8", content_type)
+    if set(params) - {"charset"}:
+        raise unsupported(f"Unrecognized content type parameters: "
+                          f"{', '.join(sorted(set(params) - {'charset'}))}", content_type)
+    if kind.lower() not in SCORING_TYPES:
+        raise unsupported(f"This predictor only supports the following content types: "
+                          f"{list(SCORING_TYPES)}. Got {content_type!r}.", content_type)
+    return kind.lower()
+
+
+def _read_csv(raw: bytes, spec: list[ColumnSpec] | None) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(io.BytesIO(raw))
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_csv", f"request body is not valid CSV: {exc}",
+                       {}, reason="malformed_json") from None
+    # CSV has no types: categorical columns that look numeric are text all the same.
+    for col in spec or []:
+        if col.type == "string" and col.name in df.columns:
+            s = df[col.name]
+            df[col.name] = s.astype(object).where(s.isna(), s.astype(str))
+    return df
+
+
+def _read_parquet(raw: bytes) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(io.BytesIO(raw)).reset_index(drop=True)
+    except Exception as exc:  # pyarrow raises several kinds on a body that is not parquet
+        raise ApiError(400, "malformed_parquet", f"request body is not valid parquet: {exc}",
+                       {}, reason="malformed_json") from None
+
+
+def _split_frame(payload, max_rows: int) -> pd.DataFrame:
+    """`dataframe_split` as pandas reads it: without `columns` the columns are numbered
+    (and so missing from the signature, as in MLflow)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list) \
+            or not all(isinstance(row, list) for row in payload["data"]):
+        raise bad_shape('"dataframe_split" must be {"columns": [...], "data": [[...], ...]}')
+    cols = payload.get("columns")
+    if cols is not None and (not isinstance(cols, list)
+                             or any(isinstance(c, (list, dict)) for c in cols)):
+        raise bad_shape('"dataframe_split.columns" must be a list of column names')
+    check_rows(len(payload["data"]), max_rows, named_columns=bool(cols))
+    try:
+        return pd.DataFrame(payload["data"], columns=cols, index=payload.get("index")) \
+            .reset_index(drop=True)
+    except (ValueError, TypeError) as exc:
+        raise bad_shape(f'"dataframe_split" is not a valid dataframe representation: '
+                        f'{exc}') from None
+
+
+def _tensor_input(key: str, payload, max_rows: int) -> pd.DataFrame | list[dict]:
+    """`instances` / `inputs`: records, columns (a dict of lists) or one row (a dict of
+    values). Rows as lists name no column: a 400, as in MLflow for a model whose
+    signature names its columns."""
     if isinstance(payload, dict):
         values = list(payload.values())
         if values and all(isinstance(v, list) for v in values):
@@ -183,16 +215,40 @@ def scoring_input(request: Request, spec: list[ColumnSpec] | None,
         check_rows(len(payload), max_rows)
         if all(isinstance(r, dict) for r in payload):
             return payload  # records, checked one by one as dataframe_records are
-        if all(isinstance(r, list) for r in payload):
-            if not columns:
-                raise bad_shape(f'rows of "{key}" as lists need a model signature to name '
-                                'the columns; send objects instead')
-            if not all(len(r) == len(columns) for r in payload):
-                raise bad_shape(f'every row of "{key}" must have {len(columns)} values, in '
-                                f'the order {columns}')
-            return pd.DataFrame(payload, columns=columns)
-    raise bad_shape(f'"{key}" must be a list of objects, a list of rows, or an object of '
-                    'columns')
+    raise bad_shape(f'"{key}" must be a list of objects (records), or an object of columns '
+                    'or of one row\'s values')
+
+
+def _scoring_json(raw: bytes, max_rows: int):
+    body = parse_json_bytes(raw)
+    if not isinstance(body, dict):
+        raise bad_shape(f"expected a JSON object with one of {', '.join(SCORING_KEYS)}")
+    keys = [k for k in SCORING_KEYS if k in body]
+    if len(keys) != 1:
+        raise bad_shape(f"expected exactly one of {', '.join(SCORING_KEYS)}",
+                        {"found": keys, "allowed": list(SCORING_KEYS)})
+    key, payload, params = keys[0], body[keys[0]], body.get("params")
+    if key == "dataframe_split":
+        return _split_frame(payload, max_rows), params
+    if key == "dataframe_records":
+        if not isinstance(payload, list):
+            raise bad_shape('"dataframe_records" must be a list of objects')
+        check_rows(len(payload), max_rows)
+        return _records(payload, '"dataframe_records"'), params
+    return _tensor_input(key, payload, max_rows), params
+
+
+def scoring_input(request: Request, spec: list[ColumnSpec] | None, max_rows: int):
+    """/invocations: (rows, params). The rows are a DataFrame, or for records the records
+    (which `validate` takes as they are); `params` is the JSON body's, for the model's
+    predict (None for CSV and parquet, as in MLflow)."""
+    kind = scoring_type(request.headers.get("Content-Type"))
+    raw = request.get_data(cache=False)
+    if kind == JSON:
+        return _scoring_json(raw, max_rows)
+    df = _read_csv(raw, spec) if kind == CSV else _read_parquet(raw)
+    check_rows(len(df), max_rows, named_columns=len(df.columns) > 0)
+    return df, None
 
 
 # -- the signature check -----------------------------------------------------------------
@@ -399,9 +455,13 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
                             for p in problems)
         reason = sorted({"missing_column" if p["problem"] == "missing" else p["problem"]
                          for p in problems})
+        # MLflow's codes: a missing column fails its schema enforcement
+        # (INVALID_PARAMETER_VALUE), a value it cannot convert is a BAD_REQUEST.
         raise ApiError(422, "signature_violation",
                        f"input does not match the model signature: {summary}",
-                       {"columns": problems}, reason=reason)
+                       {"columns": problems}, reason=reason,
+                       mlflow_code="INVALID_PARAMETER_VALUE" if "missing_column" in reason
+                       else "BAD_REQUEST")
     unknown = [str(c) for c in present if c not in known]
     warnings = []
     if unknown:

@@ -7,7 +7,7 @@ reads the fitted parameters once; `CompiledPipeline.predict_proba` then scores t
 request's column arrays with the same floating-point operations in the same order
 (preprocess.py, trees.py, estimators.py), in about 0.2 ms. Serving uses it only when
 `verify` finds the same probabilities as sklearn on probe rows at load time; otherwise,
-or for a pipeline it does not know, it keeps sklearn and says why (`/version`).
+or for a pipeline it does not know, it keeps sklearn and says why (`/model`).
 
 Why not a library: skl2onnx with onnxruntime, and treelite, evaluate trees in float32 by
 default, so rows near a split land on the other side and answers differ from the

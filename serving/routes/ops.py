@@ -1,4 +1,4 @@
-"""GET /health, /ready, /version, /metrics, /openapi.json."""
+"""GET /health, /ready, /model, /metrics, /openapi.json."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def ready():
     return jsonify({"status": "ready", "model": model.describe()})
 
 
-@bp.get("/version")
-def version():
+@bp.get("/model")
+def model_info():
+    """The served model (and the shadow challenger). /version is MLflow's (routes/mlflow.py)."""
     st = state()
     model = st.models.current
     if model is None:

@@ -1,4 +1,4 @@
-"""POST /predict and POST /invocations (the MLflow scoring protocol)."""
+"""POST /predict (/invocations, MLflow's scoring protocol, is serving/routes/mlflow.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from serving.errors import ApiError
 from serving.ids import new_ids
 from serving.routes import state
 from serving.store.batch import LogBatch
-from serving.validation import read_json, predict_input, scoring_input, validate
+from serving.validation import predict_input, read_json, validate
 
 bp = Blueprint("predict", __name__)
 
@@ -27,7 +27,7 @@ def current_model():
     return model
 
 
-def _score(model, df):
+def score(model, df):
     """Validate, predict, count, log. Returns (labels, probabilities|None, ids, warnings)."""
     st = state()
     checked = validate(df, model.spec)
@@ -67,22 +67,9 @@ def predict():
     body = read_json(request)
     rows = predict_input(body, state().config.max_rows)
     model = current_model()
-    labels, probs, ids, warnings = _score(model, rows)
+    labels, probs, ids, warnings = score(model, rows)
     out = {"predictions": labels, "probabilities": probs, "prediction_ids": ids,
            "model": {"name": model.name, "version": model.version, "alias": model.alias}}
-    if model.fallback:
-        out["fallback"] = True
-    if warnings:
-        out["warnings"] = warnings
-    return jsonify(out)
-
-
-@bp.post("/invocations")
-def invocations():
-    model = current_model()
-    data = scoring_input(request, model.spec, state().config.max_rows)
-    labels, _, _, warnings = _score(model, data)
-    out = {"predictions": labels}
     if model.fallback:
         out["fallback"] = True
     if warnings:

@@ -72,6 +72,22 @@ def assert_error_shape(response: requests.Response, context="") -> dict:
     return err
 
 
+def assert_mlflow_error_shape(response: requests.Response, context="") -> str:
+    """An error of the MLflow scoring surface, as `mlflow models serve` answers it:
+    {"error_code", "message"}, or a 415 in plain text. Returns the error_code (or "")."""
+    content_type = response.headers.get("Content-Type", "")
+    if response.status_code == 415:
+        assert content_type.startswith("text/plain") and response.text, (content_type, context)
+        return ""
+    assert content_type.startswith("application/json"), \
+        (response.status_code, content_type, response.text[:300], context)
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"error_code", "message"}, (body, context)
+    assert isinstance(body["error_code"], str) and body["error_code"], (body, context)
+    assert isinstance(body["message"], str) and body["message"], (body, context)
+    return body["error_code"]
+
+
 def short(body) -> str:
     text = body if isinstance(body, str) else json.dumps(body, default=str)
     return text[:400]

@@ -1,6 +1,6 @@
 """Security of the serving API and the monitor's webhook, against real processes:
 bearer tokens (compared in constant time; none 401, wrong 403, right 2xx), no secret in
-any log line or answer, body size and row limits (413), and request time limits (the
+any log line or answer, body size (413) and row limits (422), and request time limits (the
 gunicorn timeouts are set, and clients that stall mid-request cannot hold every worker
 thread)."""
 
@@ -29,6 +29,7 @@ from tests.reliability.conftest import (
     MAX_ROWS,
     MLFLOW_PASSWORD,
     assert_error_shape,
+    assert_mlflow_error_shape,
 )
 from tests.reliability.test_alert_storm import TOKEN as WEBHOOK_TOKEN
 from tests.reliability.test_alert_storm import monitor_over_http
@@ -129,7 +130,7 @@ def test_no_secret_in_the_server_log_or_any_answer(server):
     requests.post(f"{url}/predict", json={"records": ROWS}, timeout=30,
                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # sent where unused
     answers = [requests.get(f"{url}{path}", timeout=30).text
-               for path in ("/health", "/ready", "/version", "/metrics", "/openapi.json")]
+               for path in ("/health", "/ready", "/model", "/metrics", "/openapi.json")]
     time.sleep(1.5)  # a poll of the registry (with the password) by each worker
     log = server.log.read_text(errors="replace")
     assert "GET /api/2.0/mlflow/registered-models/alias" in log, \
@@ -175,7 +176,7 @@ def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path
             time.sleep(0.05)
         assert models.last_error and "http://***@127.0.0.1" in models.last_error
         client = app.test_client()
-        answers = [client.get("/ready"), client.get("/version"),
+        answers = [client.get("/ready"), client.get("/model"),
                    client.post("/predict", json={"records": ROWS}),
                    client.post("/admin/reload")]
         assert [r.status_code for r in answers] == [503, 503, 503, 503]
@@ -189,33 +190,41 @@ def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path
 
 # -- limits ---------------------------------------------------------------------------------
 
-def test_body_size_and_row_limits_are_413(server):
+def test_body_size_is_413_and_rows_over_the_limit_break_the_schema(server):
+    """Rows over MODELWATCH_MAX_ROWS break the published schema (maxItems): a 422, and on
+    /invocations the 400 MLflow answers for any input error."""
     url = server.url
     session = requests.Session()
     cases = [
-        ("/predict", {"records": feature_rows(MAX_ROWS + 1)}, "too_many_rows"),
-        ("/invocations", {"dataframe_records": feature_rows(MAX_ROWS + 1)}, "too_many_rows"),
+        ("/predict", {"records": feature_rows(MAX_ROWS + 1)}, 422, "too_many_rows"),
+        ("/invocations", {"dataframe_records": feature_rows(MAX_ROWS + 1)}, 400,
+         "INVALID_PARAMETER_VALUE"),
         ("/invocations", {"dataframe_split": {"columns": list(ROWS[0]), "data": [
-            list(r.values()) for r in feature_rows(MAX_ROWS + 1)]}}, "too_many_rows"),
+            list(r.values()) for r in feature_rows(MAX_ROWS + 1)]}}, 400,
+         "INVALID_PARAMETER_VALUE"),
         ("/invocations", {"inputs": {k: [v] * (MAX_ROWS + 1) for k, v in ROWS[0].items()}},
-         "too_many_rows"),
+         400, "INVALID_PARAMETER_VALUE"),
         ("/feedback", {"feedback": [{"prediction_id": str(i), "label": 1}
-                                    for i in range(MAX_ROWS + 1)]}, "too_many_rows"),
-        ("/predict", {"records": ROWS, "pad": "x" * MAX_BODY}, "payload_too_large"),
-        ("/feedback", {"feedback": [], "pad": "x" * MAX_BODY}, "payload_too_large"),
+                                    for i in range(MAX_ROWS + 1)]}, 422, "too_many_rows"),
+        ("/predict", {"records": ROWS, "pad": "x" * MAX_BODY}, 413, "payload_too_large"),
+        ("/feedback", {"feedback": [], "pad": "x" * MAX_BODY}, 413, "payload_too_large"),
+        ("/invocations", {"inputs": ROWS, "pad": "x" * MAX_BODY}, 413,
+         "REQUEST_LIMIT_EXCEEDED"),
     ]
-    for path, body, code in cases:
+    for path, body, status, code in cases:
         # A new connection each: after a body over the limit that it did not read,
         # gunicorn closes the connection (it cannot say so in the answer's headers).
         r = requests.post(f"{url}{path}", json=body, timeout=30)
-        err = assert_error_shape(r, path)
-        assert r.status_code == 413 and err["code"] == code, (path, r.status_code, err)
+        got = assert_mlflow_error_shape(r, path) if path == "/invocations" \
+            else assert_error_shape(r, path)["code"]
+        assert (r.status_code, got) == (status, code), (path, r.text[:300])
+        assert "rows is more than the limit" in r.text or status == 413
     # CSV rows count too, and exactly the limit passes.
     head = ",".join(ROWS[0])
     line = ",".join(str(v) for v in ROWS[0].values())
     r = session.post(f"{url}/invocations", data="\n".join([head] + [line] * (MAX_ROWS + 1)),
                      headers={"Content-Type": "text/csv"}, timeout=30)
-    assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_rows"
+    assert r.status_code == 400 and "rows is more than the limit" in r.json()["message"]
     r = session.post(f"{url}/predict", json={"records": feature_rows(MAX_ROWS)}, timeout=30)
     assert r.status_code == 200 and len(r.json()["predictions"]) == MAX_ROWS
     # A body without Content-Length (chunked) is held to the same limit as it streams.

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mlflow.version import VERSION
 
 from serving.store import open_store
 from serving.validation import validate
@@ -36,6 +37,14 @@ def error_of(response, status: int) -> dict:
     body = response.get_json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
     return body["error"]
+
+
+def mlflow_error_of(response, status: int) -> dict:
+    """An error of the MLflow scoring surface: {"error_code", "message"}."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"error_code", "message"}, body
+    return body
 
 
 def test_predict_answers_each_record_and_logs_it(app, client, registered):
@@ -75,7 +84,6 @@ def test_invocations_speaks_every_mlflow_scoring_format(client):
         {"instances": rows},
         {"inputs": rows},
         {"inputs": {c: df[c].tolist() for c in df.columns}},
-        {"instances": [[r[c] for c in FEATURES] for r in rows]},
     ]
     for body in bodies:
         r = client.post("/invocations", json=body)
@@ -110,8 +118,9 @@ def test_signature_violations_name_each_column(client):
     assert err["code"] == "signature_violation"
     found = {p["column"]: p["problem"] for p in err["details"]["columns"]}
     assert found == {"age": "missing", "credit_score": "wrong_type", "income": "not_finite"}
-    err = error_of(client.post("/invocations", json={"dataframe_records": rows}), 422)
-    assert {p["column"] for p in err["details"]["columns"]} == {"age", "credit_score", "income"}
+    err = mlflow_error_of(client.post("/invocations", json={"dataframe_records": rows}), 400)
+    assert err["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert all(name in err["message"] for name in ("age", "credit_score", "income"))
 
 
 def test_client_errors_have_their_status_and_json_shape(make_app, registered):
@@ -126,15 +135,17 @@ def test_client_errors_have_their_status_and_json_shape(make_app, registered):
     assert error_of(c.post("/predict", json={"records": [1, 2]}), 400)["code"] == "bad_request"
     assert error_of(c.post("/predict", json={"records": []}), 400)["code"] == "bad_request"
     assert error_of(c.post("/predict", json=[1]), 400)["code"] == "bad_request"
-    assert error_of(c.post("/invocations", json={"inputs": [], "instances": []}), 400)
-    assert error_of(c.post("/invocations", json={"dataframe_split": {"columns": ["a"],
-                                                                     "data": [[1, 2]]}}), 400)
-    assert error_of(c.post("/invocations", data="a,b\n1", content_type="text/csv"), 422)
+    assert mlflow_error_of(c.post("/invocations", json={"inputs": [], "instances": []}), 400)
+    assert mlflow_error_of(c.post("/invocations", json={"dataframe_split": {
+        "columns": ["a"], "data": [[1, 2]]}}), 400)["error_code"] == "BAD_REQUEST"
+    assert mlflow_error_of(c.post("/invocations", data="a,b\n1", content_type="text/csv"),
+                           400)["error_code"] == "INVALID_PARAMETER_VALUE"
     assert error_of(c.post("/predict", data="x", content_type="text/plain"), 415)["code"] == \
         "unsupported_media_type"
-    assert error_of(c.post("/invocations", data="x", content_type="text/plain"), 415)
+    r = c.post("/invocations", data="x", content_type="text/plain")
+    assert r.status_code == 415 and r.mimetype == "text/plain"  # as MLflow answers it
     assert error_of(c.post("/feedback", data="x"), 415)
-    err = error_of(c.post("/predict", json={"records": feature_rows(51)}), 413)
+    err = error_of(c.post("/predict", json={"records": feature_rows(51)}), 422)
     assert err["code"] == "too_many_rows" and err["details"]["max_rows"] == 50
     big = {"records": feature_rows(40), "padding": "x" * 20_000}
     assert error_of(c.post("/predict", json=big), 413)["code"] == "payload_too_large"
@@ -170,7 +181,7 @@ def test_nothing_a_client_sends_makes_a_500(client, body, path):
     r = client.post(path, data=raw, content_type="application/json")
     assert r.status_code < 500 or r.status_code == 503, (raw, r.get_json())
     if r.status_code >= 400:
-        error_of(r, r.status_code)
+        (mlflow_error_of if path == "/invocations" else error_of)(r, r.status_code)
 
 
 def test_feedback_is_idempotent_and_lists_unknown_ids(app, client):
@@ -200,7 +211,9 @@ def test_ops_endpoints(client, registered):
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.get_json()["model"]["version"] == \
         registered.versions[0]
-    version = client.get("/version").get_json()
+    assert client.get("/ping").status_code == 200  # MLflow's readiness probe
+    assert client.get("/version").get_data(as_text=True) == VERSION  # as MLflow answers
+    version = client.get("/model").get_json()
     assert version["name"] == registered.name and version["source"] == "registry"
     assert version["fallback"] is False and version["flavor"] == "sklearn"
     assert version["run_id"] and version["loaded_at"]
@@ -225,11 +238,12 @@ def test_openapi_documents_every_endpoint_with_schemas(client):
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {"/predict", "/invocations", "/feedback", "/health", "/ready",
-                                 "/version", "/metrics", "/openapi.json", "/admin/reload"}
+                                 "/ping", "/version", "/model", "/metrics", "/openapi.json",
+                                 "/admin/reload"}
     record = doc["components"]["schemas"]["Record"]
     assert set(record["required"]) == set(FEATURES)
-    assert record["properties"]["age"]["type"] == "number"
-    assert record["properties"]["region"]["type"] == "string"
+    assert record["properties"]["age"]["type"] == ["number", "null"]  # null: imputed
+    assert record["properties"]["region"]["type"] == ["string", "null"]
     for path, ops in doc["paths"].items():
         for op in ops.values():
             assert "200" in op["responses"], path
@@ -261,7 +275,7 @@ def test_no_model_is_a_clear_503_and_the_fallback_answers_when_configured(make_a
     assert body["fallback"] is True and body["predictions"] == [1, 0]
     assert body["model"]["version"] == "fallback"
     assert c.get("/ready").status_code == 200
-    assert c.get("/version").get_json()["fallback"] is True
+    assert c.get("/model").get_json()["fallback"] is True
     text = c.get("/metrics").get_data(as_text=True)
     assert metric_total(text, "modelwatch_fallback_active") == 1
     inv = c.post("/invocations", json={"dataframe_records": rows}).get_json()
@@ -283,7 +297,7 @@ def test_shadow_challenger_scores_off_the_request_path(make_app, registered):
     assert state.models.challenger.version == registered.versions[1]
     body = c.post("/predict", json={"records": feature_rows(6)}).get_json()
     assert body["model"]["version"] == registered.versions[0]
-    assert c.get("/version").get_json()["challenger"]["version"] == registered.versions[1]
+    assert c.get("/model").get_json()["challenger"]["version"] == registered.versions[1]
     state.shadow.stop()
     assert state.log.flush(10)
     shadow = state.store.read_window(shadow=True)
@@ -302,7 +316,7 @@ def test_serves_the_model_the_training_entry_point_registers(make_app, mlflow_ur
     train_with_entry_point(mlflow_url, name, tmp_path / "train.log")
     app = make_app(tracking_uri=mlflow_url, model_name=name)
     c = app.test_client()
-    version = c.get("/version").get_json()
+    version = c.get("/model").get_json()
     assert version["flavor"] == "sklearn" and version["source"] == "registry"
     assert version["engine"] == "compiled"  # the gbm pipeline training builds
     rows = feature_rows(50, seed=4, scenario="integrity_missing")  # web rows lack income
@@ -323,18 +337,18 @@ def test_serves_the_model_the_training_entry_point_registers(make_app, mlflow_ur
 
 
 def test_the_fallback_gives_way_once_the_alias_exists(make_app, mlflow_url):
+    from tests.serving.modelkit import register_version
     import time
 
-    from tests.serving.modelkit import register_version
 
     name = "credit-default-serving-test-late"
     app = make_app(tracking_uri=mlflow_url, model_name=name, fallback="default",
                    reload_interval=0.5)
     c = app.test_client()
-    assert c.get("/version").get_json()["fallback"] is True
+    assert c.get("/model").get_json()["fallback"] is True
     version = register_version(mlflow_url, name, seed=5, alias="production")
     deadline = time.monotonic() + 30
-    while c.get("/version").get_json()["fallback"] and time.monotonic() < deadline:
+    while c.get("/model").get_json()["fallback"] and time.monotonic() < deadline:
         time.sleep(0.2)
     body = c.post("/predict", json={"records": feature_rows(2)}).get_json()
     assert "fallback" not in body and body["model"]["version"] == version

@@ -42,7 +42,7 @@ def test_every_endpoint_over_http(server, versions):
     url = server.url
     assert requests.get(f"{url}/health").json() == {"status": "ok"}
     assert requests.get(f"{url}/ready").status_code == 200
-    assert requests.get(f"{url}/version").json()["version"] == versions[0]
+    assert requests.get(f"{url}/model").json()["version"] == versions[0]
     assert "/predict" in requests.get(f"{url}/openapi.json").json()["paths"]
     r = predict(url, feature_rows(3))
     assert r.status_code == 200 and r.json()["model"]["version"] == versions[0]
@@ -137,7 +137,7 @@ def test_alias_moved_under_load_zero_failures_and_answers_switch(server, version
     assert failures == []
     assert seen[0] == v1 and v1 in seen[:mark]
     assert set(seen[mark:]) == {v2} and len(seen) - mark > 10
-    assert requests.get(f"{server.url}/version").json()["version"] == v2
+    assert requests.get(f"{server.url}/model").json()["version"] == v2
     text = requests.get(f"{server.url}/metrics").text
     assert metric_total(text, "modelwatch_model_info", version=v2) == 1
     assert metric_total(text, "modelwatch_model_info", version=v1) == 0

@@ -61,7 +61,7 @@ def test_admin_reload_reaches_every_worker_then_registry_down_serving_continues(
         services.wait_http(f"{cold.url}/ready", timeout=60, proc=cold.proc)
         deadline = time.monotonic() + 30
         while True:  # every worker is ready once all answer from the cache
-            versions = [requests.get(f"{cold.url}/version").json() for _ in range(6)]
+            versions = [requests.get(f"{cold.url}/model").json() for _ in range(6)]
             if all(v.get("source") == "cache" for v in versions) or time.monotonic() > deadline:
                 break
             time.sleep(0.3)

@@ -1,0 +1,132 @@
+"""GET /ping, GET /version, POST /invocations: `mlflow models serve`'s scoring protocol, as
+the pinned MLflow's scoring server (mlflow/pyfunc/scoring_server/__init__.py) answers it,
+errors included ({"error_code", "message"}, see serving/errors.py). GET /health answers
+200 as MLflow's does, with modelwatch's own body (serving/routes/ops.py).
+
+Deliberately stricter than MLflow, on every route, since the signature is checked before
+the model sees a row (serving/validation.py): a value MLflow would coerce (a number in a
+text column, a boolean in a number column) and a record that lacks a column the others
+have are refused (400) rather than scored on a guess; bodies are limited in size and rows
+(413, 400); a request without a Content-Type is a 415 (MLflow answers 500).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from flask import Blueprint, Response, request
+
+from serving.errors import ApiError, register_mlflow_error_handlers
+from serving.routes import state
+from serving.routes.predict import current_model, score
+from serving.validation import scoring_input
+
+bp = Blueprint("mlflow", __name__)
+register_mlflow_error_handlers(bp)
+JSON = "application/json"
+
+
+@bp.get("/ping")
+def ping():
+    current_model()  # 503 until a model (or the fallback) serves
+    return Response("\n", mimetype=JSON)
+
+
+@bp.get("/version")
+def version():
+    """MLflow's version, as its scoring server answers it (a bare string, sent as JSON).
+    modelwatch's model information is GET /model."""
+    from mlflow.version import VERSION
+
+    return Response(VERSION, mimetype=JSON)
+
+
+@lru_cache(maxsize=8)
+def _params_schema(path: str):
+    from mlflow.models import Model
+
+    return Model.load(path).get_params_schema()
+
+
+def params_schema(model):
+    """The served model's MLflow ParamSchema, or None (none logged, or the fallback)."""
+    return None if model.fallback else _params_schema(model.path)
+
+
+def _checked_params(model, params):
+    """`params` as MLflow checks them against the model's params schema: unknown ones are
+    dropped, a value of the wrong type is a 400, all ignored without a schema."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.models.utils import _enforce_params_schema
+
+    if params is None:  # a pyfunc applies its schema's defaults itself
+        return None
+    try:
+        return _enforce_params_schema(params, params_schema(model))
+    except MlflowException as exc:
+        raise ApiError(400, "invalid_params", exc.message, {}, reason="bad_shape",
+                       mlflow_code="INVALID_PARAMETER_VALUE") from None
+
+
+def _per_row(answer, n: int):
+    """What the log reads labels from: the answer when it has a row per input row (the
+    engine takes a frame's first column; here a 2-D array's), else None for each row (a
+    scalar, a dict, a length that is not the rows')."""
+    if isinstance(answer, pd.DataFrame):
+        return answer if len(answer) == n else [None] * n
+    try:
+        values = np.asarray(answer)
+    except ValueError:  # ragged lists
+        return [None] * n
+    if values.ndim == 2:
+        values = values[:, 0]
+    return values if values.ndim == 1 and len(values) == n else [None] * n
+
+
+class _Pyfunc:
+    """The served pyfunc with `params` passed to its predict, keeping its answer: the
+    engine reads labels from it for the log as usual, and /invocations answers it whole,
+    whatever its type (a frame of several columns, a dict, a scalar), as MLflow does."""
+
+    def __init__(self, pyfunc, params) -> None:
+        self.pyfunc = pyfunc
+        self.params = params
+        self.answer = None
+
+    def predict(self, frame):
+        try:
+            self.answer = self.pyfunc.predict(frame, params=self.params)
+        except Exception as exc:  # any failure of the model's own code refuses the input
+            raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+        return _per_row(self.answer, len(frame))
+
+
+def _answer(model, data, params):
+    """(predictions, warnings): the pyfunc's own answer, or the predicted labels."""
+    if model.engine.name != "pyfunc":
+        labels, _, _, warnings = score(model, data)
+        return labels, warnings
+    engine = copy.copy(model.engine)
+    engine.model = _Pyfunc(model.engine.model, params)
+    _, _, _, warnings = score(dataclasses.replace(model, engine=engine), data)
+    return engine.model.answer, warnings
+
+
+@bp.post("/invocations")
+def invocations():
+    from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
+
+    model = current_model()
+    data, params = scoring_input(request, model.spec, state().config.max_rows)
+    predictions, warnings = _answer(model, data, _checked_params(model, params))
+    out = {"predictions": _get_jsonable_obj(predictions, pandas_orient="records")}
+    if model.fallback:
+        out["fallback"] = True
+    if warnings:
+        out["warnings"] = warnings
+    return Response(json.dumps(out, cls=NumpyEncoder), mimetype=JSON)
