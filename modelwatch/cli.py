@@ -1,6 +1,6 @@
 """`modelwatch`: the one command a user types.
 
-Each subcommand is a thin layer over the package that does the work; see DESIGN.md,
+Each subcommand is a thin layer over the package that does the work; see docs/DESIGN.md,
 "The command line".
 """
 

@@ -1,4 +1,4 @@
-"""Golden signals of the serving app (DESIGN.md "Metrics"; prefix `modelwatch_`).
+"""Golden signals of the serving app (docs/DESIGN.md "Metrics"; prefix `modelwatch_`).
 
 Every app owns a fresh `CollectorRegistry`, so several apps in one process (tests) never
 collide. Under gunicorn, `PROMETHEUS_MULTIPROC_DIR` is set (by `serving/gunicorn.conf.py`)
@@ -100,7 +100,7 @@ class Metrics:
         self.fallback_active = Gauge(
             f"{PREFIX}_fallback_active", "1 while the rule-based fallback answers.",
             registry=r, multiprocess_mode="livemax")
-        # Beyond DESIGN.md: the prediction log's health.
+        # Beyond docs/DESIGN.md: the prediction log's health.
         self.log_records = Counter(
             f"{PREFIX}_prediction_log_records", "Prediction-log records, by outcome.",
             ["outcome"], registry=r)

@@ -34,7 +34,7 @@ from tests.reliability.conftest import (
 from tests.reliability.test_alert_storm import TOKEN as WEBHOOK_TOKEN
 from tests.reliability.test_alert_storm import monitor_over_http
 from tests.serving.modelkit import feature_rows
-from tests.services import free_port
+from tests.services import free_port, wait_for
 
 ROWS = feature_rows(2, seed=31)
 
@@ -171,10 +171,8 @@ def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path
         "model_cache_dir": str(tmp_path / "c"), "model_name": "no-such-model"})
     try:
         models = app.extensions["modelwatch"].models
-        deadline = time.monotonic() + 30
-        while models.last_error is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert models.last_error and "http://***@127.0.0.1" in models.last_error
+        wait_for(lambda: models.last_error, 30, "the registry error")
+        assert "http://***@127.0.0.1" in models.last_error
         client = app.test_client()
         answers = [client.get("/ready"), client.get("/model"),
                    client.post("/predict", json={"records": ROWS}),

@@ -338,8 +338,7 @@ def test_serves_the_model_the_training_entry_point_registers(make_app, mlflow_ur
 
 def test_the_fallback_gives_way_once_the_alias_exists(make_app, mlflow_url):
     from tests.serving.modelkit import register_version
-    import time
-
+    from tests.services import wait_for
 
     name = "credit-default-serving-test-late"
     app = make_app(tracking_uri=mlflow_url, model_name=name, fallback="default",
@@ -347,9 +346,7 @@ def test_the_fallback_gives_way_once_the_alias_exists(make_app, mlflow_url):
     c = app.test_client()
     assert c.get("/model").get_json()["fallback"] is True
     version = register_version(mlflow_url, name, seed=5, alias="production")
-    deadline = time.monotonic() + 30
-    while c.get("/model").get_json()["fallback"] and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: not c.get("/model").get_json()["fallback"], 30, "the registered model to replace the fallback")
     body = c.post("/predict", json={"records": feature_rows(2)}).get_json()
     assert "fallback" not in body and body["model"]["version"] == version
     text = c.get("/metrics").get_data(as_text=True)

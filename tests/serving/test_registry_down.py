@@ -14,6 +14,7 @@ from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, predict
 from tests.serving.modelkit import feature_rows
 
+pytestmark = pytest.mark.slow
 MODEL = "credit-default-serving-test-registry"
 TOKEN = "registry-admin-token"
 

@@ -184,8 +184,6 @@ def test_dashboards_cover_what_the_issue_asks_for():
         assert needle in cost, needle
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
 @contextmanager
 def _prometheus(tmp_path, config: dict):
     """A real Prometheus with the shared rule files and `config`'s globals and scrapes."""
@@ -206,6 +204,8 @@ def _query(url: str, expr: str) -> list:
     return r.json()["data"]["result"]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
 def test_every_query_parses_in_a_real_prometheus_with_the_rules_loaded(tmp_path):
     with _prometheus(tmp_path, {"global": {"evaluation_interval": "5s"}, "scrape_configs": []}) as url:
         groups = requests.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
