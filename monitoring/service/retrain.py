@@ -29,10 +29,11 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
-# A runner trains, gates and returns what happened: "promoted", "rejected" or "failed".
+# A runner trains, gates and returns what happened: "promoted", "rejected" or "failed";
+# or raises Refused, which the trigger records as UNSUPPORTED.
 Runner = Callable[[str], str]
-UNSUPPORTED = "unsupported"
 Listener = Callable[[str, str], None]  # (event, detail): "started"/"finished"
+UNSUPPORTED = "unsupported"
 
 
 class Refused(Exception):

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import yaml
 
+from modelwatch.cli import TRAIN_PARAMS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,5 +32,8 @@ def test_mlproject_entry_points_take_the_documented_parameters():
     main = project["entry_points"]["main"]["parameters"]
     assert {"data", "target", "model_name", "model_type", "n_rows", "seed", "promote"} <= set(main)
     assert main["target"]["default"] == "defaulted" and main["n_rows"]["default"] == 20000
+    assert main["task"]["default"] == "auto" and main["segments"]["default"] == main["sensitive"]["default"] == ""
     for name in main:
         assert "{" + name + "}" in project["entry_points"]["main"]["command"]
+    # `modelwatch train --flag` reaches every one of them
+    assert set(TRAIN_PARAMS) == set(main)
