@@ -29,10 +29,11 @@ SPEC = ([ColumnSpec(c, "double") for c in NUMERIC_FEATURES]
 
 @pytest.fixture(scope="module")
 def fitted():
-    """The training entry point's three model types, fitted on the simulator."""
+    """The training entry point's three classifiers, fitted on the simulator."""
     df = generate(6000, seed=11)
-    return {kind: training_pipeline.build(kind, NUMERIC_FEATURES, CATEGORICAL_FEATURES, 0)
-            .fit(df[FEATURES], df[TARGET]) for kind in training_pipeline.MODEL_TYPES}
+    return {kind: training_pipeline.build(kind, NUMERIC_FEATURES, CATEGORICAL_FEATURES, 0,
+                                          "binary")
+            .fit(df[FEATURES], df[TARGET]) for kind in training_pipeline.CLASSIFIERS}
 
 
 def _traffic() -> pd.DataFrame:
@@ -41,7 +42,7 @@ def _traffic() -> pd.DataFrame:
                       for i, s in enumerate(SCENARIOS)], ignore_index=True)
 
 
-@pytest.mark.parametrize("kind", training_pipeline.MODEL_TYPES)
+@pytest.mark.parametrize("kind", training_pipeline.CLASSIFIERS)  # only classifiers compile
 @pytest.mark.parametrize("rows", [1, 7, 64, 65, 300, 1800])
 def test_compiled_answers_are_sklearns(fitted, kind, rows):
     """Every request size (the tree walk below its limit, sklearn's predictor above it)."""
