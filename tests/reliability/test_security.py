@@ -160,7 +160,7 @@ def test_no_webhook_token_in_the_monitor_log(tmp_path, caplog):
 
 def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path, caplog):
     """MLflow's errors name the full request URL, user:password included: with the
-    registry down, /ready, /version, /predict and /admin/reload say why, masked."""
+    registry down, /ready, /model, /predict and /admin/reload say why, masked."""
     from serving.app import create_app, shutdown_app
 
     secret = "uri-secret-8d2f61"
