@@ -10,8 +10,11 @@ The monitor service is built on these; each works on a user's own frames
 ``monitoring.multivariate``     ``ReconstructionDrift``: PCA reconstruction error (NannyML)
 ``monitoring.integrity``        ``check_integrity``: missing, types, range, unseen categories,
                                 swapped columns
-``monitoring.performance``      ``realized_performance`` (labels), ``estimate_performance``
-                                (CBPE, with ``training.calibration.ConfidenceCalibrator``)
+``monitoring.calculators``      the contract every monitor follows (``fit`` on the reference,
+                                ``calculate`` on a window): realized and estimated performance
+                                (CBPE, DLE) with reference bounds, input drift, concept drift
+``monitoring.reference``        ``MonitoringReference.from_scores``: the scored, labelled rows
+                                and profile the calculators are fitted on (``.calculators``)
 ``monitoring.concept``          ``ErrorStreamDetector`` (ADWIN / Page-Hinkley),
                                 ``accuracy_divergence``, ``calibration_drift``
 ``monitoring.report``           ``drift_report``: Evidently's HTML report of a window

@@ -1,8 +1,8 @@
 """Concept drift: P(y | x) changed, so the model is wrong where it used to be right.
 
 Input data can look perfectly stable while the relation the model learned breaks: data
-drift tests and confidence-based estimation (``monitoring.performance``) cannot see it.
-Three label-based signals can:
+drift tests and confidence-based estimation (``monitoring.calculators.classification``)
+cannot see it. Three label-based signals can:
 
 * :class:`ErrorStreamDetector` - an online change detector over the stream of
   per-prediction errors (1 = wrong, 0 = right) in the order labels arrive: river's ADWIN
@@ -133,7 +133,7 @@ def accuracy_divergence(realized: float | None, estimated: float | None, n_label
 
     Drift when realized accuracy falls below the estimate by more than ``tolerance``
     *and* by more than ``z`` standard errors. ``se`` is the estimate's sampling error on
-    the labelled rows (``estimate_performance(...)["estimated_accuracy_se"]``); by
+    the labelled rows (``EstimatedClassification.sampling_error``); by
     default that of a proportion over ``n_labelled``. Compute the estimate over the
     labelled rows only, so that which labels arrive does not bias the comparison. Only a
     shortfall counts: the model doing better than expected is no concept drift.
@@ -149,20 +149,18 @@ def accuracy_divergence(realized: float | None, estimated: float | None, n_label
     return out
 
 
-def calibration_drift(y_true: Sequence, proba, calibrator=None, positive_label=1, alpha: float = 0.001) -> dict:
+def calibration_drift(y_true: Sequence, proba, positive_label=1, alpha: float = 0.001) -> dict:
     """Spiegelhalter's z-test: do the labels still follow the model's probabilities?
 
-    ``proba`` is the positive-class probability (or an (n, 2) matrix); with a fitted
-    ``ConfidenceCalibrator`` it is calibrated first, so a model that was miscalibrated
-    from the start does not count as drift. Rows without a label are ignored. Under no
-    concept drift z ~ N(0, 1); drift when the two-sided p-value is below ``alpha``.
-    Binary models only (for others use :func:`accuracy_divergence`).
+    ``proba`` is the calibrated positive-class probability (or an (n, 2) matrix of
+    calibrated probabilities), e.g. ``EstimatedClassification.calibrated(raw)[:, 1]``:
+    calibrated on the reference, so a model that was miscalibrated from the start does
+    not count as drift. Rows without a label are ignored. Under no concept drift
+    z ~ N(0, 1); drift when the two-sided p-value is below ``alpha``. Binary models only
+    (for others use :func:`accuracy_divergence`).
     """
     proba = np.asarray(proba, dtype=float)
-    if calibrator is not None:
-        q = calibrator.positive_probability(proba)
-    else:
-        q = proba[:, 1] if proba.ndim == 2 else proba
+    q = proba[:, 1] if proba.ndim == 2 else proba
     labels = pd.Series(np.asarray(y_true, dtype=object))
     known = labels.notna().to_numpy()
     out = {"n_labelled": int(known.sum()), "z": None, "p_value": None, "observed_brier": None,

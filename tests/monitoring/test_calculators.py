@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
+from sklearn.isotonic import IsotonicRegression
 
 from monitoring.calculators.base import Bounds, Scored, reference_chunks
 from monitoring.calculators.classification import EstimatedClassification, RealizedClassification
@@ -102,6 +103,72 @@ def test_no_labels_means_no_realized_metric_rather_than_zero():
     window = calibrated_binary(500, 1)
     window.label = np.full(500, None, dtype=object)
     assert realized.calculate(window).metrics == []
+
+
+def test_realized_metrics_are_sklearns_on_the_labelled_rows():
+    window = calibrated_binary(4000, 41)
+    window.label[np.random.default_rng(0).random(4000) < 0.3] = None  # labels that have not arrived
+    known = window.labelled
+    realized = RealizedClassification(chunk_rows=1000).fit(calibrated_binary(5000, 0))
+    got = {m.name: m.value for m in realized.calculate(window).metrics}
+    y, pred = window.label[known] == "1", window.prediction[known] == "1"
+    assert realized.calculate(window).details["rows"] == known.sum()
+    assert got["live_accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert got["live_f1"] == pytest.approx(skm.f1_score(y, pred))
+    assert got["live_roc_auc"] == pytest.approx(skm.roc_auc_score(y, window.proba[known, 1]))
+
+
+def test_realized_multiclass_is_macro_f1_and_one_vs_rest_auc():
+    reference, window = calibrated_multiclass(3000, 0), calibrated_multiclass(2000, 1)
+    got = {m.name: m.value for m in RealizedClassification(chunk_rows=500).fit(reference).calculate(window).metrics}
+    y, pred = window.label.astype(str), window.prediction.astype(str)
+    assert got["live_f1"] == pytest.approx(skm.f1_score(y, pred, average="macro"))
+    assert got["live_roc_auc"] == pytest.approx(skm.roc_auc_score(y, window.proba, multi_class="ovr"))
+    missing = window.take(np.flatnonzero(window.label != "3"))  # a class with no example: no AUC
+    assert RealizedClassification(chunk_rows=500).fit(reference).calculate(missing).get("live_roc_auc") is None
+
+
+def test_calibration_is_isotonic_regression_of_the_positive_class():
+    reference = calibrated_binary(8000, 0)
+    reference.proba = reference.proba ** [[1, 2]] / (reference.proba ** [[1, 2]]).sum(axis=1, keepdims=True)
+    estimator = EstimatedClassification(chunk_rows=1000).fit(reference)  # an under-confident model
+    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(reference.proba[:, 1], reference.label == "1")
+    grid = np.linspace(-0.1, 1.1, 301)
+    calibrated = estimator.calibrated(np.column_stack([1 - grid, grid]))
+    np.testing.assert_allclose(calibrated[:, 1], iso.predict(grid))
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
+    # expected accuracy: calibrated P(positive) where the model served positive, else 1 - it
+    window = calibrated_binary(3000, 1)
+    q = iso.predict(window.proba[:, 1])
+    expected = np.where(window.prediction == "1", q, 1 - q).mean()
+    assert estimator.calculate(window).get("estimated_accuracy").value == pytest.approx(expected)
+
+
+def test_realized_accuracy_falls_within_the_estimates_sampling_error():
+    estimator = EstimatedClassification(chunk_rows=2000).fit(calibrated_binary(20_000, 0))
+    misses = 0
+    for seed in range(1, 21):
+        window = calibrated_binary(2000, seed)
+        c = estimator.calibrated(window.proba)[np.arange(2000), (window.prediction == "1").astype(int)]
+        se = estimator.sampling_error(window)
+        assert se == pytest.approx(np.sqrt(np.sum(c * (1 - c))) / 2000)
+        realized = np.mean(window.label == window.prediction)
+        misses += abs(estimator.calculate(window).get("estimated_accuracy").value - realized) > 3 * se + 0.005
+    assert misses <= 1
+
+
+def test_a_binary_reference_round_trips_to_the_same_estimates(tmp_path):
+    scored = calibrated_binary(6000, 3)
+    reference = MonitoringReference.from_scores(scored.features, scored.label, scored.prediction, scored.proba,
+                                                scored.classes, target="y")
+    loaded = MonitoringReference.load(reference.save(tmp_path / "reference"))
+    window = calibrated_binary(2000, 4)
+
+    def estimates(ref):
+        estimator = next(c for c in ref.calculators(chunk_rows=1000) if isinstance(c, EstimatedClassification))
+        return [(m.name, m.value, m.lower) for m in estimator.calculate(window).metrics]
+
+    assert estimates(loaded) == estimates(reference)
 
 
 def regression(n: int, seed: int, scale: float = 1.0) -> Scored:
