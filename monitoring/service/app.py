@@ -80,7 +80,7 @@ def _retrain_listener(metrics: MonitorMetrics):
             return
         metrics.retrain_in_progress.set(0)
         metrics.retrains.labels(result=detail).inc()
-        if detail != "failed":
+        if detail in ("promoted", "rejected"):  # a refusal (unsupported) is no success
             metrics.retrain_last_success.set(time.time())
 
     return on_event
