@@ -4,19 +4,20 @@ Run: ``.venv/bin/python -m bench.detection`` (``--quick``: fewer seeds, shorter 
 
 Part 1, the monitor on the simulator's scenarios. A real model (the training pipeline,
 gbm, on 20,000 simulator rows: 70% train, 15% calibration, 15% holdout, as
-``training.train`` splits) and its ``VersionContext`` built directly (reference profile
-of the training features, scored calibration sample, calibrator, holdout accuracy,
-multivariate detector) - no MLflow. A stream of 2,000 baseline rows, then the scenario
-from the onset; the monitor's ``evaluate`` runs on the last 2,000 rows every 200 rows
-(``modelwatch up``: window 2,000 rows, a window every 5 s; at the demo's 40 rows/s that
-is every 200 rows). Every prediction is labelled at once (coverage 1). A window alarms
-for a signal when the matching alert rule's condition holds on it
-(monitoring/prometheus/rules/alerts.yml, without its ``for:``):
+``training.train`` splits) and its monitoring reference built as training builds it
+(``MonitoringReference.from_scores`` on the scored calibration split, the profile of the
+training rows), its calculators fitted at the monitor's window size - no MLflow. A stream
+of 2,000 baseline rows, then the scenario from the onset; the monitor's ``evaluate``
+runs on the last 2,000 rows every 200 rows (``modelwatch up``: window 2,000 rows, a
+window every 5 s; at the demo's 40 rows/s that is every 200 rows). Every prediction is
+labelled at once (coverage 1). A window alarms for a signal when the matching alert
+rule's condition holds on it (monitoring/prometheus/rules/alerts.yml, without its
+``for:``):
 
-* data drift: dataset verdict, or a drift share >= 0.15 (DataDriftDetected)
-* concept: the concept-drift flag (ConceptDriftDetected), or realized or estimated
-  accuracy 0.05 below the reference accuracy (ModelAccuracyDegraded)
-* integrity: an error-severity integrity finding (DataIntegrityViolation)
+* data drift: the ``dataset_drift_share`` metric alerts (DataDriftDetected)
+* concept: the concept-drift flag (ConceptDriftDetected), or any realized or estimated
+  performance metric out of its reference bounds (ModelAccuracyDegraded)
+* integrity: an integrity issue other than the warnings' kinds (DataIntegrityViolation)
 
 Delay is rows from the onset to the end of the first window that raises the scenario's
 expected signal; a miss is none within the horizon. False alarms: on a long baseline
@@ -43,6 +44,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -63,36 +65,42 @@ PAGE_KINDS_EXCLUDED = {"unseen_category", "unexpected_column"}
 
 # -- part 1: the monitor on the simulator ------------------------------------------------
 
-def trained_context_factory(seed: int = 42):
-    """A trained pipeline and a function making a fresh VersionContext for it."""
+class Trained(NamedTuple):
+    model: object
+    reference: object  # MonitoringReference
+    calculators: Callable[[], list]
+
+
+def trained_monitor(seed: int = 42) -> Trained:
+    """A trained pipeline, its monitoring reference, and a function making the version's
+    calculators with an empty error stream (the concept-drift calculator keeps state
+    across windows; the others are fitted once and shared)."""
     from sklearn.model_selection import train_test_split
 
-    from monitoring.drift import ReferenceProfile
-    from monitoring.service.context import VersionContext, _fit_multivariate
+    from monitoring.calculators.classification import EstimatedClassification
+    from monitoring.calculators.concept import ConceptDrift
+    from monitoring.reference import MonitoringReference
     from training import pipeline
-    from training.calibration import ConfidenceCalibrator
     from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
 
     data = generate(20_000, seed=seed)
     train, rest = train_test_split(data, test_size=0.3, random_state=seed, stratify=data[TARGET])
-    calibration, holdout = train_test_split(rest, test_size=0.5, random_state=seed,
-                                            stratify=rest[TARGET])
-    model = pipeline.build("gbm", NUMERIC_FEATURES, CATEGORICAL_FEATURES, seed)
+    # the holdout half is the gate's; the reference is the calibration half, as in training
+    calibration, _ = train_test_split(rest, test_size=0.5, random_state=seed, stratify=rest[TARGET])
+    model = pipeline.build("gbm", NUMERIC_FEATURES, CATEGORICAL_FEATURES, seed, "binary")
     model.fit(train[FEATURES], train[TARGET])
     proba = model.predict_proba(calibration[FEATURES])
-    calibrator = ConfidenceCalibrator.fit(proba, calibration[TARGET].to_numpy(), model.classes_)
-    sample = calibration.head(5_000).copy()
-    sample["prediction"] = model.classes_[proba[: len(sample)].argmax(axis=1)]
-    sample["probability"] = proba[: len(sample), 1]
-    profile = ReferenceProfile.from_frame(train[FEATURES])
-    accuracy = float((model.predict(holdout[FEATURES]) == holdout[TARGET]).mean())
-    multivariate = _fit_multivariate(profile, sample)
+    reference = MonitoringReference.from_scores(
+        calibration[FEATURES], calibration[TARGET], model.classes_[proba.argmax(axis=1)], proba, model.classes_,
+        TARGET, "binary", profile_rows=train[FEATURES])
+    fitted = reference.calculators(chunk_rows=WINDOW)
+    estimator = next(c for c in fitted if isinstance(c, EstimatedClassification))
+    shared = [c for c in fitted if not isinstance(c, ConceptDrift)]
 
-    def make() -> VersionContext:
-        return VersionContext("bench", "1", "run", profile, sample, calibrator, accuracy,
-                              multivariate)
+    def make() -> list:
+        return shared + [ConceptDrift(estimator)]
 
-    return model, make
+    return Trained(model, reference, make)
 
 
 def scored_stream(model, scenario: str, seed: int, pre: int, post: int) -> pd.DataFrame:
@@ -116,37 +124,34 @@ def scored_stream(model, scenario: str, seed: int, pre: int, post: int) -> pd.Da
     return out
 
 
-def signals(result, context) -> dict[str, bool]:
-    drift = result.drift["dataset_drift"] or result.drift["drift_share"] >= 0.15
-    bar = (context.reference_accuracy - 0.05) if context.reference_accuracy is not None else None
-    live = result.realized.get("accuracy")
-    degraded = bar is not None and ((live is not None and live < bar) or
-                                    (result.estimated_accuracy is not None and
-                                     result.estimated_accuracy < bar))
-    integrity = any(i["kind"] not in PAGE_KINDS_EXCLUDED for i in result.integrity)
-    return {"data_drift": bool(drift), "concept": bool(result.concept_drift or degraded),
-            "integrity": integrity}
+def signals(result) -> dict[str, bool]:
+    drift = result.metric("dataset_drift_share")
+    degraded = any(m["alert"] for m in result.performance.values())
+    integrity = any(m.alert and dict(m.labels)["kind"] not in PAGE_KINDS_EXCLUDED
+                    for m in result.metrics if m.name == "integrity_issue")
+    return {"data_drift": bool(drift is not None and drift.alert),
+            "concept": bool(result.concept_drift or degraded), "integrity": integrity}
 
 
-def walk(make_context, stream: pd.DataFrame, start: int):
+def walk(trained: Trained, stream: pd.DataFrame, start: int):
     """Evaluate the window ending at every STEP rows from `start`; yields (end, signals)."""
     from monitoring.service.window import evaluate
 
-    context = make_context()
+    calculators = trained.calculators()
     for end in range(start, len(stream) + 1, STEP):
-        result = evaluate(context, stream.iloc[max(0, end - WINDOW):end])
-        yield end, signals(result, context), result
+        result = evaluate("1", calculators, trained.reference, stream.iloc[max(0, end - WINDOW):end])
+        yield end, signals(result), result
 
 
-def scenario_runs(model, make_context, seeds: list[int], horizon: int) -> list[dict]:
+def scenario_runs(trained: Trained, seeds: list[int], horizon: int) -> list[dict]:
     pre = WINDOW
     rows = []
     for scenario, expected in EXPECTED.items():
         delays, misses, kinds, named = [], 0, set(), []
         for seed in seeds:
-            stream = scored_stream(model, scenario, seed, pre, horizon)
+            stream = scored_stream(trained.model, scenario, seed, pre, horizon)
             found = None
-            for end, sig, result in walk(make_context, stream, pre + STEP):
+            for end, sig, result in walk(trained, stream, pre + STEP):
                 if sig[expected] and found is None:
                     found = end - pre
                     kinds.update(i["kind"] for i in result.integrity)
@@ -176,13 +181,13 @@ def scenario_runs(model, make_context, seeds: list[int], horizon: int) -> list[d
     return rows
 
 
-def baseline_false_alarms(model, make_context, rows: int, seed: int = 7) -> dict:
-    stream = scored_stream(model, "baseline", seed, rows, 0)
+def baseline_false_alarms(trained: Trained, rows: int, seed: int = 7) -> dict:
+    stream = scored_stream(trained.model, "baseline", seed, rows, 0)
     episodes = {s: 0 for s in SIGNALS}
     alarming = {s: 0 for s in SIGNALS}
     previous = {s: False for s in SIGNALS}
     windows = 0
-    for _, sig, _ in walk(make_context, stream, WINDOW):
+    for _, sig, _ in walk(trained, stream, WINDOW):
         windows += 1
         for s in SIGNALS:
             alarming[s] += sig[s]
@@ -282,9 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
 
     print("the monitor's windows on the simulator's scenarios", flush=True)
-    model, make_context = trained_context_factory()
-    scenarios = scenario_runs(model, make_context, seeds, horizon)
-    baseline = baseline_false_alarms(model, make_context, baseline_rows)
+    trained = trained_monitor()
+    scenarios = scenario_runs(trained, seeds, horizon)
+    baseline = baseline_false_alarms(trained, baseline_rows)
     print(f"  baseline {baseline_rows} rows: false alarms per 10k predictions "
           f"{baseline['false_alarms_per_10k_predictions']}", flush=True)
     print("ErrorStreamDetector on river's concept-drift streams", flush=True)

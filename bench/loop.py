@@ -8,9 +8,10 @@ Run: ``.venv/bin/python -m bench.loop`` (``--skip-demo``: only the window cost).
    ``modelwatch down`` with the same environment.
 2. The monitor's cost per window: ``monitoring.service.window.evaluate`` on a 50,000-row
    window (and on the default 2,000) of scored, labelled covariate traffic, with a real
-   trained model's ``VersionContext`` (built directly, as bench/detection.py does). Cold:
-   a fresh context, so the error-stream detector takes all the window's labels; warm:
-   the same window again (labels already seen, as in the monitor's next run). Best of 3.
+   trained model's calculators (fitted on its reference directly, as bench/detection.py
+   does). Cold: fresh calculators, so the error-stream detector takes all the window's
+   labels; warm: the same window again (labels already seen, as in the monitor's next
+   run). Best of 3.
 
 Results go to ``bench/results/loop.json``.
 """
@@ -84,21 +85,21 @@ def run_demo(timeout: float = 1500) -> dict:
 
 
 def window_cost(rows_list=(2_000, 50_000), repeats: int = 3) -> list[dict]:
-    from bench.detection import scored_stream, trained_context_factory
+    from bench.detection import scored_stream, trained_monitor
     from monitoring.service.window import evaluate
 
-    model, make_context = trained_context_factory()
+    trained = trained_monitor()
     out = []
     for rows in rows_list:
-        stream = scored_stream(model, "covariate", seed=11, pre=rows // 2, post=rows - rows // 2)
+        stream = scored_stream(trained.model, "covariate", seed=11, pre=rows // 2, post=rows - rows // 2)
         cold, warm = float("inf"), float("inf")
         for _ in range(repeats):
-            context = make_context()
+            calculators = trained.calculators()
             t0 = time.perf_counter()
-            evaluate(context, stream)
+            evaluate("1", calculators, trained.reference, stream)
             cold = min(cold, time.perf_counter() - t0)
             t0 = time.perf_counter()
-            evaluate(context, stream)
+            evaluate("1", calculators, trained.reference, stream)
             warm = min(warm, time.perf_counter() - t0)
         out.append({"window_rows": rows, "cold_seconds": cold, "warm_seconds": warm,
                     "cold_us_per_row": 1e6 * cold / rows, "warm_us_per_row": 1e6 * warm / rows})
