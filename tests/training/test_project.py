@@ -75,8 +75,11 @@ def test_datasets_and_reference_artifacts_are_logged(simulated, client):
     profile = json.loads((local / "reference" / "profile.json").read_text())
     assert "income" in json.dumps(profile) and "region" in json.dumps(profile)
     sample = pd.read_parquet(local / "reference" / "sample.parquet")
-    assert {"income", "defaulted"} <= set(sample.columns) and len(sample) == 900
-    assert json.loads((local / "reference" / "reference.json").read_text())["task"] == "binary"
+    # the held-out rows as the model scored them: what the monitor's calculators are fitted on
+    assert {"income", "defaulted", "__prediction__", "__proba__0", "__proba__1"} <= set(sample.columns)
+    assert len(sample) == 900
+    manifest = json.loads((local / "reference" / "reference.json").read_text())
+    assert (manifest["task"], manifest["target"], manifest["classes"]) == ("binary", "defaulted", ["0", "1"])
     assert simulated.tags["modelwatch.reference_run"] == simulated.run_id
     assert simulated.tags["modelwatch.task"] == "binary" and simulated.tags["modelwatch.target"] == "defaulted"
     decision = json.loads((local / "gate" / "decision.json").read_text())
