@@ -37,8 +37,21 @@ CATEGORIES = {
 }
 CATEGORICAL_FEATURES = list(CATEGORIES)
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
-SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual")
+SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual",
+             "channel_break", "group_bias")
 NEW_REGION = "new_market"
+# `channel_break`: the broker channel's feed sends its form's defaults instead of what the
+# applicant entered. The defaults are common values that weigh little in the truth, so the
+# population hardly moves (a tenth of its rows on common values) and neither do its
+# errors, while the broker segment drifts far.
+BROKEN_CHANNEL = "broker"
+FORM_DEFAULTS = {"home_ownership": "mortgage", "loan_purpose": "debt_consolidation", "region": "east",
+                 "num_credit_lines": 5.0}
+# `group_bias`: in one region the truth is this many times sharper (its log-odds scaled):
+# the model, trained on everyone, misses far fewer of that region's defaulters than of
+# the others', so its error rates part by group while the population's only improve.
+BIASED_GROUP = ("region", "south")
+BIASED_SHARPNESS = 2.5
 
 # The ground truth: log-odds of default. `concept` moves weight from credit score to
 # debt-to-income; everything else is shared by all scenarios.
@@ -50,10 +63,12 @@ HOME_EFFECT = {"rent": 0.2, "own": -0.3, "mortgage": 0.0}
 REGION_EFFECT = {"north": -0.1, "south": 0.1, "east": 0.0, "west": 0.0, NEW_REGION: 0.2}
 
 
-def true_log_odds(df: pd.DataFrame, concept: bool = False) -> np.ndarray:
+def true_log_odds(df: pd.DataFrame, concept: bool = False, group_bias: bool = False) -> np.ndarray:
     """Log-odds of default under the ground truth, from the true (uncorrupted) features."""
     c = CONCEPT_COEFFICIENTS if concept else BASE_COEFFICIENTS
-    return (
+    column, group = BIASED_GROUP
+    sharpness = np.where(group_bias & (df[column].to_numpy() == group), BIASED_SHARPNESS, 1.0)
+    return sharpness * (
         c["intercept"]
         + c["debt_to_income"] * (df["debt_to_income"].to_numpy() - 0.3)
         + c["credit_score"] * (df["credit_score"].to_numpy() - 680.0)
@@ -67,9 +82,9 @@ def true_log_odds(df: pd.DataFrame, concept: bool = False) -> np.ndarray:
     )
 
 
-def true_probability(df: pd.DataFrame, concept: bool = False) -> np.ndarray:
+def true_probability(df: pd.DataFrame, concept: bool = False, group_bias: bool = False) -> np.ndarray:
     """P(defaulted = 1 | x) under the ground truth."""
-    return 1.0 / (1.0 + np.exp(-true_log_odds(df, concept)))
+    return 1.0 / (1.0 + np.exp(-true_log_odds(df, concept, group_bias)))
 
 
 def generate(
@@ -94,12 +109,14 @@ def generate(
     elif scenario == "gradual":
         start, end = progress or (0.0, 1.0)
         _shift_market(df, rng, np.linspace(start, end, n_rows))
-    p = true_probability(df, concept=scenario == "concept")
+    p = true_probability(df, concept=scenario == "concept", group_bias=scenario == "group_bias")
     df[TARGET] = (rng.random(n_rows) < p).astype(int)
     if scenario == "integrity_swap":
         df["age"], df["debt_to_income"] = df["debt_to_income"].copy(), df["age"].copy()
     elif scenario == "integrity_missing":
         df.loc[df["channel"] == "web", "income"] = np.nan
+    elif scenario == "channel_break":
+        df.loc[df["channel"] == BROKEN_CHANNEL, list(FORM_DEFAULTS)] = list(FORM_DEFAULTS.values())
     return df
 
 

@@ -59,8 +59,11 @@ class Fairness:
     name = "fairness"
 
     def __init__(self, attributes: list[str], min_ratio: float = MIN_RATIO, max_difference: float = MAX_DIFFERENCE,
-                 seed: int = 0):
+                 favourable: str | None = None, seed: int = 0):
+        """`favourable`: the class a group wants (a loan's "not default"), whose rate is the
+        selection rate; default the positive class. Equalized odds do not depend on it."""
         self.attributes = list(attributes)
+        self.favourable = favourable
         self.min_ratio = float(min_ratio)
         self.max_difference = float(max_difference)
         self.seed = seed
@@ -87,7 +90,7 @@ class Fairness:
         keep = groups.isin(sizes[sizes >= MIN_GROUP_ROWS].index).to_numpy()
         if (sizes >= MIN_GROUP_ROWS).sum() < 2:
             return None  # nothing to compare
-        y, pred = _targets(labelled)
+        y, pred = _targets(labelled, self.favourable)
         y, pred, groups = y[keep], pred[keep], groups[keep].to_numpy()
         functions = REGRESSION if labelled.task == "regression" else BINARY if labelled.task == "binary" else MULTICLASS
         frame = MetricFrame(metrics=functions, y_true=y, y_pred=pred, sensitive_features=groups)
@@ -97,6 +100,7 @@ class Fairness:
         intervals = _bootstrap(y, pred, groups, labelled.task, self.seed) if small else None
         return {**gaps, "by_group": by_group, "intervals": intervals,
                 "thresholds": {"min_ratio": self.min_ratio, "max_difference": self.max_difference},
+                "favourable": self.favourable or (labelled.classes[-1] if labelled.task == "binary" else None),
                 "alert": self._alert(gaps, intervals)}
 
     def _alert(self, gaps: dict, intervals: dict | None) -> bool:
@@ -112,12 +116,12 @@ class Fairness:
                     or (difference is not None and difference > self.max_difference))
 
 
-def _targets(labelled: Scored) -> tuple[np.ndarray, np.ndarray]:
+def _targets(labelled: Scored, favourable: str | None) -> tuple[np.ndarray, np.ndarray]:
     if labelled.task == "regression":
         return (pd.to_numeric(pd.Series(labelled.label), errors="coerce").to_numpy(dtype=float),
                 np.asarray(labelled.prediction, dtype=float))
-    if labelled.task == "binary":  # fairlearn's rates are of the positive class, 1
-        positive = str(labelled.classes[-1])
+    if labelled.task == "binary":  # fairlearn's rates are of the class coded 1
+        positive = str(favourable or labelled.classes[-1])
         return ((labelled.label.astype(str) == positive).astype(int),
                 (labelled.prediction.astype(str) == positive).astype(int))
     return labelled.label.astype(str), labelled.prediction.astype(str)
@@ -189,7 +193,7 @@ def _metrics(attribute: str, found: dict) -> list[Metric]:
     """The attribute's gaps and group metrics as labelled metrics, and its verdict."""
     a = (("attribute", attribute),)
     out = [Metric(f"fairness_{name}", value, labels=a) for name, value in found.items()
-           if name not in ("by_group", "intervals", "thresholds", "alert") and value is not None]
+           if name not in ("by_group", "intervals", "thresholds", "favourable", "alert") and value is not None]
     for group, values in found["by_group"].items():
         out += [Metric(f"fairness_group_{name}", value, labels=a + (("group", group),))
                 for name, value in values.items() if value is not None]

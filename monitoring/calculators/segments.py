@@ -7,7 +7,8 @@ production (a column of 10,000 shop ids gives 9 shops and ``other``), and Promet
 series stay bounded. The reference is split the same way, and each segment with enough
 reference rows gets its own drift and performance calculators fitted on its rows: a
 channel whose accuracy was always lower is judged against its own past, not the
-population's. A segment is judged once it has MIN_WINDOW_ROWS rows in the window.
+population's. A segment is judged once the window holds half its usual rows (and at
+least MIN_WINDOW_ROWS).
 
 Each segment's metrics keep their names (``live_accuracy``, ``dataset_drift_share``...)
 and carry the label ``segment="COLUMN=VALUE"``, with ``segment_rows`` and
@@ -44,7 +45,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from monitoring.calculators.base import Metric, Result, Scored
+from monitoring.calculators.base import N_SIGMA, Metric, Result, Scored
 from monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
 from monitoring.calculators.inputs import FeatureDrift
 from monitoring.drift.profile import NUMERIC, infer_kind
@@ -54,8 +55,18 @@ from monitoring.drift.profile import NUMERIC, infer_kind
 MAX_SEGMENTS = 10
 NUMERIC_BINS = 4  # quartiles of the reference
 OTHER = "other"
-MIN_REFERENCE_ROWS = 200  # fewer reference rows give no bounds worth the name
-MIN_WINDOW_ROWS = 100  # below this a segment's bounds are too wide to tell anything
+# A segment is judged against its own reference rows only when it has this many: its drift
+# bar comes from chunks of the rows its profile is made of, which flatter a small profile.
+MIN_REFERENCE_ROWS = 500
+# A segment is judged once the window holds half the rows it has in a full window, and at
+# least MIN_WINDOW_ROWS: its drift bar is for windows of about that size.
+MIN_WINDOW_ROWS = 100
+# Ten segments a column are ten more chances of a false alarm per metric: a segment's
+# performance bounds are SEGMENT_N_SIGMA standard deviations wide, not N_SIGMA (one-sided,
+# 0.003% instead of 0.13% per metric and window), and its drift share must pass
+# SEGMENT_DRIFT_SHARE (3 of 11 features, where a small window drifts 2 by chance).
+SEGMENT_N_SIGMA = 4.0
+SEGMENT_DRIFT_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ class Split:
 
     >>> Split.fit("age", pd.Series(range(100))).assign(pd.Series([0, 30, 99, None])).tolist()
     ['<24.75', '[24.75, 49.5)', '>=74.25', None]
-    >>> shops = pd.Series(np.repeat([f"shop{i}" for i in range(12)], np.arange(12, 0, -1) * 50))
+    >>> shops = pd.Series(np.repeat([f"shop{i}" for i in range(12)], np.arange(12, 0, -1) * 200))
     >>> split = Split.fit("shop", shops)     # the nine busiest shops, the rest together
     >>> len(split.values), split.values[-2:]
     (10, ('shop8', 'other'))
@@ -117,7 +128,7 @@ class Segments:
         self.columns = list(columns)
         self.performance = performance
         self.chunk_rows = int(chunk_rows)
-        self.fitted: dict[str, tuple[Split, dict[str, list]]] = {}
+        self.fitted: dict[str, tuple[Split, dict[str, tuple[int, list]]]] = {}  # value: (rows needed, calculators)
 
     def fit(self, reference: Scored) -> "Segments":
         for column in self.columns:
@@ -131,17 +142,20 @@ class Segments:
             self.fitted[column] = (split, per_value)
         return self
 
-    def _fit_segment(self, reference: Scored, share: float) -> list:
+    def _fit_segment(self, reference: Scored, share: float) -> tuple[int, list]:
         # Chunks the size the segment has in a full window, so its bounds are its own
         # sampling error; a smaller window widens them as usual.
         chunk_rows = max(MIN_WINDOW_ROWS, int(share * self.chunk_rows))
-        calculators = [FeatureDrift(chunk_rows=chunk_rows).fit(reference)]
+        drift = FeatureDrift(chunk_rows=chunk_rows).fit(reference)
+        drift.share_upper = max(drift.share_upper, SEGMENT_DRIFT_SHARE)
+        calculators = [drift]
         for calculator in self.performance:
             mine = copy.copy(calculator)
             mine.chunk_rows = chunk_rows
             mine.fit_bounds(reference)
+            mine.bounds = {name: b and replace(b, std=b.std * SEGMENT_N_SIGMA / N_SIGMA) for name, b in mine.bounds.items()}
             calculators.append(mine)
-        return calculators
+        return max(MIN_WINDOW_ROWS, chunk_rows // 2), calculators
 
     def names(self) -> list[str]:
         """Every segment with bounds, as its `segment` label."""
@@ -151,9 +165,9 @@ class Segments:
         metrics, details = [], {}
         for column, (split, per_value) in self.fitted.items():
             assigned = split.assign(window.features[column])
-            for value, calculators in per_value.items():
+            for value, (needed, calculators) in per_value.items():
                 rows = np.flatnonzero(assigned == value)
-                if len(rows) >= MIN_WINDOW_ROWS:
+                if len(rows) >= needed:
                     key = f"{column}={value}"
                     found, details[key] = self._judge(window.take(rows), calculators, len(rows) / len(window))
                     metrics += [replace(m, labels=(("segment", key),)) for m in found]

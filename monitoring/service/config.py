@@ -38,11 +38,14 @@ class MonitorConfig:
     fairness_min_ratio: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_FAIRNESS_MIN_RATIO"))
     fairness_max_difference: str | None = field(
         default_factory=lambda: os.environ.get("MODELWATCH_FAIRNESS_MAX_DIFFERENCE"))
+    # The class a group wants (a loan's "0", no default); unset: the positive class.
+    fairness_favourable: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_FAIRNESS_FAVOURABLE"))
 
     def fairness(self) -> dict:
-        """The fairness bars set here, as the Fairness calculator's arguments."""
+        """The fairness settings made here, as the Fairness calculator's arguments."""
         bars = {"min_ratio": self.fairness_min_ratio, "max_difference": self.fairness_max_difference}
-        return {name: float(value) for name, value in bars.items() if value not in (None, "")}
+        out = {name: float(value) for name, value in bars.items() if value not in (None, "")}
+        return out | ({"favourable": self.fairness_favourable} if self.fairness_favourable else {})
 
 
 _SET_BY_FAIL_FAST: set[str] = set()

@@ -129,7 +129,7 @@ def test_segment_degraded_only_when_the_population_holds():
                                   probability=q, label=w["y"].astype(str))
 
     assert segments_degraded(evaluate("1", calculators, reference, window(0.0))) == []
-    degraded = segments_degraded(evaluate("1", calculators, reference, window(0.6)))
+    degraded = segments_degraded(evaluate("1", calculators, reference, window(1.0)))
     assert {s for s, _ in degraded} == {"channel=broker"}
     assert {m for _, m in degraded} & {"live_accuracy", "live_roc_auc"}
     # every channel broken: the population's own alerts say it, not SegmentDegraded
