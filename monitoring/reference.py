@@ -85,6 +85,7 @@ class MonitoringReference:
     classes: list[str] | None
     sample: pd.DataFrame  # features, target (when known), prediction, probabilities
     profile: ReferenceProfile
+    profile_of_sample: bool = True  # the profile was built from the sample's own rows
 
     @property
     def features(self) -> list[str]:
@@ -123,7 +124,7 @@ class MonitoringReference:
         if y is not None and target:
             sample[target] = y.iloc[:n].to_numpy()
         profile = ReferenceProfile.from_frame((features if profile_rows is None else profile_rows)[list(features.columns)])
-        return cls(task, target if y is not None else None, classes, sample, profile)
+        return cls(task, target if y is not None else None, classes, sample, profile, profile_rows is None)
 
     # -- use --------------------------------------------------------------------------------------
     def scored(self) -> Scored:
@@ -146,7 +147,7 @@ class MonitoringReference:
         `segments` and `sensitive` name feature columns judged per segment and, with
         labels, per group (`fairness`: Fairness's threshold arguments)."""
         scored = self.scored()
-        out = [FeatureDrift(self.profile, chunk_rows), Integrity(self.profile), MultivariateDrift(), PredictionDrift()]
+        out = [FeatureDrift(self.profile, chunk_rows, independent=not self.profile_of_sample), Integrity(self.profile), MultivariateDrift(), PredictionDrift()]
         estimator = None
         if self.has_labels and self.task == "regression":
             out += [RealizedRegression(chunk_rows), EstimatedRegression(chunk_rows)]
@@ -181,6 +182,7 @@ class MonitoringReference:
         self.sample.to_parquet(directory / SAMPLE, index=False)
         manifest = {"format_version": FORMAT_VERSION, "task": self.task, "target": self.target,
                     "classes": self.classes, "features": self.features, "rows": len(self.sample),
+                    "profile_of_sample": self.profile_of_sample,
                     "thresholds": thresholds or {}}
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=1))
         return directory
@@ -190,7 +192,8 @@ class MonitoringReference:
         directory = Path(directory)
         manifest = json.loads((directory / MANIFEST).read_text())
         return cls(manifest["task"], manifest["target"], manifest["classes"],
-                   pd.read_parquet(directory / SAMPLE), ReferenceProfile.load(directory))
+                   pd.read_parquet(directory / SAMPLE), ReferenceProfile.load(directory),
+                   manifest.get("profile_of_sample", True))
 
     def log_artifacts(self, thresholds: dict | None = None) -> None:
         """Into the active MLflow run, under `reference/`."""

@@ -32,6 +32,7 @@ from monitoring.multivariate import ReconstructionDrift
 # 2 of 11 features: 18%), or higher when the reference's own chunks drift that much.
 DRIFT_SHARE = 0.15
 N_SIGMA = 3.0
+SHARE_CHUNKS = 20
 
 
 class FeatureDrift:
@@ -39,20 +40,36 @@ class FeatureDrift:
 
     name = "feature_drift"
 
-    def __init__(self, profile: ReferenceProfile | None = None, chunk_rows: int = 2000):
+    def __init__(self, profile: ReferenceProfile | None = None, chunk_rows: int = 2000, independent: bool = False):
+        """`independent`: the profile was built from other rows than the reference's (the
+        training rows, when the reference is a holdout)."""
         self.profile = profile
         self.chunk_rows = chunk_rows
+        self.independent = independent and profile is not None
         self.share_upper = DRIFT_SHARE
 
     def fit(self, reference: Scored) -> "FeatureDrift":
         if self.profile is None:
             self.profile = ReferenceProfile.from_frame(reference.features)
-        shares = [detect_drift(self.profile, reference.features.iloc[rows]).drift_share
-                  for rows in reference_chunks(len(reference), self.chunk_rows)[:10]]
-        # A reference whose own chunks drift (a profile of other rows than the sample) must
-        # not alert on healthy traffic: the bar rises above the spread it shows.
+        profile, rows = self._held_apart(reference.features)
+        tests = {n: c.test for n, c in detect_drift(self.profile, rows.head(self.chunk_rows)).columns.items()}
+        shares = [detect_drift(profile, rows.iloc[chunk], tests=tests).drift_share
+                  for chunk in reference_chunks(len(rows), self.chunk_rows)[:SHARE_CHUNKS]]
+        # Healthy windows drift by chance as much as these chunks do (a small reference's
+        # p-value tests flag a column in a quarter of them): the bar rises above that.
         self.share_upper = max(DRIFT_SHARE, float(np.mean(shares) + N_SIGMA * np.std(shares)))
         return self
+
+    def _held_apart(self, features: pd.DataFrame) -> tuple[ReferenceProfile, pd.DataFrame]:
+        """A profile and rows it did not see: the reference itself when the profile is of
+        other rows; otherwise one half of the reference profiled, judged against the other
+        (with the tests the whole profile chooses)."""
+        if self.independent:
+            return self.profile, features.reset_index(drop=True)
+        order = np.random.default_rng(0).permutation(len(features))
+        half = len(features) // 2
+        return (ReferenceProfile.from_frame(features.iloc[order[:half]]),
+                features.iloc[order[half:]].reset_index(drop=True))
 
     def calculate(self, window: Scored) -> Result:
         features = window.features.reindex(columns=list(self.profile.columns))
