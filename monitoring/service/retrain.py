@@ -3,7 +3,8 @@
 Alertmanager repeats itself, and one drift can fire several alerts: a storm of requests
 must make one run. While a retraining runs, the first request with another reason is
 queued (one slot: the run after it sees all the data the others would); anything else is
-dropped, and so is every request within the cooldown after a run ends.
+dropped, and so is every request within the cooldown after a run ends. A run that
+promoted a new version drops the queued request too: it was about the version replaced.
 
 A runner that cannot retrain this model at all (no target to learn, no labelled rows)
 raises `Refused`: the result is "unsupported", which pages nobody, since no retry or
@@ -95,6 +96,8 @@ class RetrainTrigger:
             self._finished_at = self._clock()
             self.last = {"reason": reason, "result": result, "detail": detail, "finished_at": time.time()}
             queued, self._queued, self._running = self._queued, None, None
+            if result == "promoted":
+                queued = None  # it was about the version just replaced: the new one is judged afresh
             if queued is not None:
                 self._start(queued)
             else:

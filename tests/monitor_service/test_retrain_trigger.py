@@ -49,7 +49,7 @@ def test_a_storm_of_identical_requests_makes_one_run():
 
 
 def test_another_reason_while_running_is_queued_once_and_runs_after():
-    runner = RecordingRunner(hold=True)
+    runner = RecordingRunner(result="rejected", hold=True)
     trigger = RetrainTrigger(runner, cooldown_seconds=600)
     assert trigger.request("DataDriftDetected:a") == "started"
     runner.wait_started()
@@ -68,6 +68,18 @@ def test_another_reason_while_running_is_queued_once_and_runs_after():
     # and afterwards the cooldown holds every reason back
     assert trigger.request("ConceptDriftDetected:c") == "cooling_down"
     assert len(runner.calls) == 2
+
+
+def test_a_promotion_drops_the_request_queued_about_the_version_it_replaced():
+    runner = RecordingRunner(hold=True)  # promotes
+    trigger = RetrainTrigger(runner, cooldown_seconds=600)
+    assert trigger.request("DataDriftDetected:a") == "started"
+    runner.wait_started()
+    assert trigger.request("ModelAccuracyDegraded:b") == "queued"
+    runner.release()
+    assert trigger.wait_idle(10)
+    assert runner.calls == ["DataDriftDetected:a"]
+    assert trigger.last["result"] == "promoted" and trigger.running is None
 
 
 def test_requests_during_the_cooldown_are_dropped():
