@@ -115,7 +115,7 @@ def test_monitoring_runs_hold_the_windows(stack):
     steps = [m.step for m in history]
     assert len(history) >= 5 and steps == sorted(steps)
     assert max(m.value for m in history) >= 0.15  # the covariate windows
-    for metric in ("live_accuracy", "estimated_accuracy", "label_coverage", "latency_p95_ms", "drift_score.income"):
+    for metric in ("live_accuracy", "estimated_accuracy", "label_coverage_ratio", "latency_p95_ms", "drift_score.income"):
         assert client.get_metric_history(runs["1"].info.run_id, metric), metric
     assert runs["1"].data.tags["modelwatch.training_run_id"] == client.get_model_version("credit-default", "1").run_id
     artifacts = [a.path for w in client.list_artifacts(runs["1"].info.run_id, "windows")
