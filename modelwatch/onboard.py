@@ -68,7 +68,10 @@ class Onboarding:
 
 def onboard(model_name: str, reference_path: str, target: str | None = None, version: str | None = None,
             alias: str | None = None, task: str = "auto", chunk_rows: int = DEFAULT_CHUNK_ROWS,
-            client: MlflowClient | None = None) -> Onboarding:
+            client: MlflowClient | None = None, segments: tuple[str, ...] = (),
+            sensitive: tuple[str, ...] = ()) -> Onboarding:
+    """`segments` and `sensitive` name feature columns the monitor judges per segment and
+    per group; they are recorded as the version's tags, as training records them."""
     client = client or MlflowClient()
     if task != "auto" and task not in TASKS:
         raise OnboardError(f"--task must be auto or one of {', '.join(TASKS)}, not {task!r}")
@@ -76,18 +79,22 @@ def onboard(model_name: str, reference_path: str, target: str | None = None, ver
     frame = _read(reference_path, target)
     model_uri = f"models:/{model_name}/{version}"
     features = _features(model_uri, frame, target)
+    unknown = [c for c in (*segments, *sensitive) if c not in features]
+    if unknown:
+        raise OnboardError(f"--segments/--sensitive: {', '.join(unknown)} is not an input column of the model "
+                           f"(its inputs: {', '.join(features)})")
     prediction, proba, classes = score(model_uri, frame[features])
     y = frame[target] if target else None
     if task == "regression" and proba is not None:
         raise OnboardError(f"{model_name} version {version} gives class probabilities: it is a classifier, not a regression")
     reference = MonitoringReference.from_scores(frame[features], y, prediction, proba, classes, target, task)
     try:
-        calculators = reference.calculators(chunk_rows)
+        calculators = reference.calculators(chunk_rows, segments, sensitive)
     except ValueError as exc:
         raise OnboardError(f"the reference cannot be used to monitor {model_name} version {version}: {exc}") from exc
     thresholds = MonitoringReference.thresholds(calculators)
     run_id = _log(client, model_name, version, reference, thresholds, reference_path)
-    reference.link(client, model_name, version, run_id)
+    reference.link(client, model_name, version, run_id, segments, sensitive)
     return Onboarding(model_name, version, run_id, reference.task, reference.target, len(reference.sample), thresholds)
 
 
@@ -162,10 +169,15 @@ def _log(client: MlflowClient, model_name: str, version: str, reference: Monitor
         return run.info.run_id
 
 
+def _columns(text: str | None) -> tuple[str, ...]:
+    return tuple(c.strip() for c in (text or "").split(",") if c.strip())
+
+
 def main(args) -> int:
     try:
         done = onboard(args.model_name, args.reference, args.target or None, args.version or None,
-                       args.alias or None, args.task, args.chunk_rows)
+                       args.alias or None, args.task, args.chunk_rows, segments=_columns(args.segments),
+                       sensitive=_columns(args.sensitive))
     except OnboardError as exc:
         print(f"error: {exc}\nnothing was attached to the model version", file=sys.stderr)
         return 2

@@ -208,3 +208,41 @@ def test_the_prometheus_rules_fire_what_the_builtin_ones_fire(stream, tmp_path):
     result = subprocess.run([PROMTOOL, "test", "rules", str(tmp_path / "windows_test.yml")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_onboard_records_the_columns_and_the_environment_overrides_them(mlflow_url, tmp_path, monkeypatch):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from modelwatch.onboard import OnboardError, onboard
+    from monitoring.calculators.fairness import Fairness
+    from monitoring.calculators.segments import Segments
+    from monitoring.service.context import VersionContext
+    from tests.serving import modelkit
+    from training.simulator import TARGET
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
+    mlflow.set_tracking_uri(mlflow_url)
+    client = MlflowClient(mlflow_url)
+    name = f"credit-onboard-segments-{uuid.uuid4().hex[:8]}"
+    version = modelkit.register_version(mlflow_url, name, seed=1)
+    path = tmp_path / "reference.parquet"
+    generate(6000, "baseline", seed=5).to_parquet(path)
+    with pytest.raises(OnboardError, match="planet"):
+        onboard(name, str(path), TARGET, version, client=client, segments=("planet",))
+    onboard(name, str(path), TARGET, version, client=client, segments=("channel",), sensitive=("region",))
+    tags = client.get_model_version(name, version).tags
+    assert tags["modelwatch.segments"] == "channel" and tags["modelwatch.sensitive"] == "region"
+
+    def kinds(config=None) -> set[type]:
+        return {type(c) for c in VersionContext.load(client, name, version, 2000, config).calculators}
+
+    assert {Segments, Fairness} <= kinds()
+    # MODELWATCH_SEGMENTS / MODELWATCH_SENSITIVE win over the tags, even set empty
+    monkeypatch.setenv("MODELWATCH_SEGMENTS", "")
+    monkeypatch.setenv("MODELWATCH_SENSITIVE", "channel")
+    config = MonitorConfig()
+    assert Segments not in kinds(config) and Fairness in kinds(config)
+    monkeypatch.setenv("MODELWATCH_SEGMENTS", "planet")
+    with pytest.raises(ValueError, match="planet"):
+        kinds(MonitorConfig())
