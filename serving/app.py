@@ -25,7 +25,7 @@ from serving.metrics import Metrics
 from serving.model import ModelManager, ShadowScorer
 from serving.model.registry import configure_mlflow_client
 from serving.resources import ResourceMeter
-from serving.routes import admin, feedback, mlflow, ops, predict
+from serving.routes import admin, feedback, mlflow, ops, predict, webhooks
 from serving.store import open_store
 from serving.store.writer import PredictionLog
 
@@ -101,7 +101,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     state = ServingState(cfg)
     app.extensions["modelwatch"] = state
     register_error_handlers(app)
-    for bp in (predict.bp, mlflow.bp, feedback.bp, ops.bp, admin.bp):
+    for bp in (predict.bp, mlflow.bp, feedback.bp, ops.bp, admin.bp, webhooks.bp):
         app.register_blueprint(bp)
     _instrument(app, state)
     if cfg.background:

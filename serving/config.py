@@ -76,6 +76,9 @@ class Config:
     log_prune_interval: float = 300.0
     # MODELWATCH_ADMIN_TOKEN (none: admin endpoints open, as in dev)
     admin_token: str | None = None
+    # MODELWATCH_MLFLOW_WEBHOOK_SECRET (none: POST /webhooks/mlflow refuses every delivery):
+    # the secret of the MLflow registry webhook that tells serving an alias moved
+    mlflow_webhook_secret: str | None = None
     # MODELWATCH_MAX_BODY_BYTES (10 MiB), MODELWATCH_MAX_ROWS (10000)
     max_body_bytes: int = 10 * MiB
     max_rows: int = 10_000
@@ -123,6 +126,7 @@ class Config:
             "log_retention_days": ("MODELWATCH_LOG_RETENTION_DAYS", float),
             "log_prune_interval": ("MODELWATCH_LOG_PRUNE_INTERVAL", float),
             "admin_token": ("MODELWATCH_ADMIN_TOKEN", str),
+            "mlflow_webhook_secret": ("MODELWATCH_MLFLOW_WEBHOOK_SECRET", str),
             "max_body_bytes": ("MODELWATCH_MAX_BODY_BYTES", int),
             "max_rows": ("MODELWATCH_MAX_ROWS", int),
             "fallback": ("MODELWATCH_FALLBACK", str),
