@@ -86,7 +86,8 @@ def _why_ignored(kind: tuple, data: dict, cfg) -> str | None:
         return f"event {'.'.join(map(str, kind))} does not move an alias"
     aliases = {cfg.model_alias} | ({cfg.challenger_alias} if cfg.shadow else set())
     if data.get("name") != cfg.model_name or data.get("alias") not in aliases:
-        return f"serving {cfg.model_name}@{cfg.model_alias}, not {data.get('name')}@{data.get('alias')}"
+        return (f"serving {cfg.model_name}@{cfg.model_alias}, "
+                f"not {data.get('name')}@{data.get('alias')}")
     return None
 
 
