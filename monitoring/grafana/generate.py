@@ -518,12 +518,81 @@ def cost_and_saturation() -> dict:
                      "how full its thread pools are.", g)
 
 
+def segments_and_fairness() -> dict:
+    seg, attr = 'segment=~"$segment"', 'attribute=~"$attribute"'
+
+    def by_segment(metric: str) -> str:
+        return f'modelwatch_segment_metric_value{{{MV}, {seg}, metric="{metric}"}}'
+
+    g = Layout()
+    g.row("Now")
+    g.add(stat("Segments judged", [target(f"count(modelwatch_segment_share{{{MV}}}) or vector(0)", instant=True)],
+               "short", "Segments with enough rows in the window; at most 10 per segment column."), 6, 4)
+    g.add(stat("SegmentDegraded", [target(
+        'count(ALERTS{alertname="SegmentDegraded", alertstate="firing"}) or vector(0)', instant=True)], "short",
+        "Segments out of their own bounds while the population is within its own.",
+        thresholds=[(None, "green"), (1, "red")]), 6, 4)
+    g.add(stat("Attributes past the fairness bars", [target(
+        f"count(modelwatch_fairness_gap_exceeded{{{MV}}} == 1) or vector(0)", instant=True)], "short",
+        "FairnessGapExceeded pages for these; it never retrains.", thresholds=[(None, "green"), (1, "red")]), 6, 4)
+    g.add(stat("Lowest demographic parity ratio", [target(
+        f"min(modelwatch_fairness_demographic_parity_ratio{{{MV}}})", instant=True)], "percentunit",
+        "Smallest over largest selection rate between groups; the four-fifths rule bars 80%.",
+        thresholds=[(None, "red"), (0.8, "green")]), 6, 4)
+
+    g.row("Segments")
+    g.add(timeseries("Traffic share by segment", [target(
+        f"modelwatch_segment_share{{{MV}, {seg}}}", "{{segment}}")], "percentunit", minimum=0, maximum=1, stack=True), 12, 8)
+    g.add(timeseries("Drift share by segment, against its bound", [
+        target(by_segment("dataset_drift_share"), "{{segment}}"),
+        target(f'modelwatch_segment_metric_upper_threshold{{{MV}, {seg}, metric="dataset_drift_share"}}',
+               "bound {{segment}}"),
+    ], "percentunit", "Share of features drifted within the segment, against its own reference rows.",
+        minimum=0, maximum=1), 12, 8)
+    g.add(timeseries("Realized accuracy by segment", [
+        target(by_segment("live_accuracy"), "{{segment}}"),
+        target(f'modelwatch_segment_metric_lower_threshold{{{MV}, {seg}, metric="live_accuracy"}}',
+               "lower bound {{segment}}"),
+    ], "percentunit", "On the segment's labelled predictions.", minimum=0, maximum=1), 12, 8)
+    g.add(timeseries("Estimated accuracy by segment", [target(by_segment("estimated_accuracy"), "{{segment}}")],
+                     "percentunit", "Without labels (CBPE).", minimum=0, maximum=1), 12, 8)
+    g.add(bargauge("Segment metrics above their lower bound, now", [target(
+        f"max by (segment, metric) (modelwatch_segment_metric_value{{{MV}, {seg}}})"
+        f" - on (segment, metric) max by (segment, metric) (modelwatch_segment_metric_lower_threshold{{{MV}, {seg}}})",
+        "{{segment}} {{metric}}", instant=True)], "short",
+        "Below 0: the segment left its bounds on that metric."), 24, 8)
+
+    g.row("Fairness")
+    g.add(timeseries("Demographic parity ratio", [target(
+        f"modelwatch_fairness_demographic_parity_ratio{{{MV}, {attr}}}", "{{attribute}}")], "percentunit",
+        "Selection rate of the least selected group over the most selected one.", minimum=0, maximum=1,
+        thresholds=[(None, "red"), (0.8, "green")]), 12, 8)
+    g.add(timeseries("Equalized odds difference", [target(
+        f"modelwatch_fairness_equalized_odds_difference{{{MV}, {attr}}}", "{{attribute}}")], "short",
+        "The larger of the groups' TPR and FPR differences.", minimum=0,
+        thresholds=[(None, "green"), (0.1, "red")]), 12, 8)
+    for title, name in (("Selection rate by group", "selection_rate"), ("True positive rate by group", "tpr"),
+                        ("False positive rate by group", "fpr"), ("Accuracy by group", "accuracy")):
+        g.add(timeseries(title, [target(f"modelwatch_fairness_group_{name}{{{MV}, {attr}}}",
+                                        "{{attribute}}={{group}}")], "percentunit", minimum=0, maximum=1), 12, 8)
+
+    return dashboard("modelwatch-segments-fairness", "modelwatch / Segments and fairness",
+                     "Each segment against its own reference bounds, and how the model treats each "
+                     "group of the sensitive attributes.", g,
+                     variables=[variable("model_version", "Model version",
+                                         "label_values(modelwatch_monitor_window_rows, model_version)"),
+                                variable("segment", "Segment", "label_values(modelwatch_segment_share, segment)"),
+                                variable("attribute", "Sensitive attribute",
+                                         "label_values(modelwatch_fairness_gap_exceeded, attribute)")])
+
+
 DASHBOARDS = {
     "golden-signals.json": golden_signals,
     "model-quality.json": model_quality,
     "drift.json": drift,
     "retraining.json": retraining,
     "cost.json": cost_and_saturation,
+    "segments-fairness.json": segments_and_fairness,
 }
 
 

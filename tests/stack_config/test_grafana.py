@@ -264,3 +264,71 @@ def test_cost_panels_show_what_prometheus_scraped_from_real_serving(tmp_path, ml
             assert not empty, [f"{q.panel_title}: {q.expr}" for q in empty]
             (cost,) = _query(url, "job:modelwatch_cost_per_1k_predictions:rate5m")
             assert 0 < float(cost["value"][1]) < 1
+
+
+@contextmanager
+def _served(app):
+    """A WSGI app on a free port, in a thread, until the block ends."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", services.free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
+def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real_monitor(tmp_path, mlflow_url,
+                                                                                         monkeypatch):
+    """A version onboarded with a segment column and a sensitive attribute, traffic scored by
+    the real serving app and labelled, one real monitor window: every query of the
+    dashboard returns data from a real Prometheus that scraped that monitor."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from modelwatch.onboard import onboard
+    from monitoring.service.app import create_app as create_monitor
+    from monitoring.service.config import MonitorConfig
+    from serving.app import create_app as create_serving, shutdown_app
+    from tests.monitor_service.test_monitor_real import send_through_serving
+    from training.simulator import TARGET, generate
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
+    mlflow.set_tracking_uri(mlflow_url)
+    model = "credit-default-grafana-segments"
+    version = modelkit.register_version(mlflow_url, model, seed=1, alias="production")
+    generate(6000, "baseline", seed=5).to_parquet(tmp_path / "reference.parquet")
+    onboard(model, str(tmp_path / "reference.parquet"), TARGET, version, client=MlflowClient(mlflow_url),
+            segments=("channel",), sensitive=("region",))
+    store_url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    serving = create_serving({"tracking_uri": mlflow_url, "model_name": model, "store_url": store_url,
+                              "spill_dir": str(tmp_path / "spill"), "model_cache_dir": str(tmp_path / "cache"),
+                              "reload_interval": 60.0, "feedback_wait": 0.3})
+    state = serving.extensions["modelwatch"]
+    monitor_app = create_monitor(MonitorConfig(tracking_uri=mlflow_url, model_name=model, store_url=store_url,
+                                               log_to_mlflow=False, fairness_favourable="0"), start=False)
+    queries = [q for q in d.panel_queries() if q.dashboard_uid == "modelwatch-segments-fairness"]
+    assert {"modelwatch_segment_share", "modelwatch_segment_metric_value", "modelwatch_fairness_gap_exceeded",
+            "modelwatch_fairness_group_tpr"} <= set().union(*(c.metric_names(q.expr) for q in queries))
+    try:
+        assert state.models.ready.wait(120), state.models.last_error
+        send_through_serving(serving.test_client(), state, generate(2000, "baseline", seed=6))
+        result = monitor_app.extensions["monitor"].run_once()
+        assert result is not None and result.segments and result.fairness
+        with _served(monitor_app) as target:
+            config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                      "scrape_configs": [{"job_name": "monitor", "static_configs": [{"targets": [target]}]}]}
+            with _prometheus(tmp_path, config) as url:
+                deadline = time.monotonic() + 120
+                empty = queries
+                while empty and time.monotonic() < deadline:
+                    empty = [q for q in empty if not _query(url, q.expr)]
+                    time.sleep(0.5)
+                assert not empty, [f"{q.panel_title}: {q.expr}" for q in empty]
+    finally:
+        shutdown_app(serving)
