@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TRAIN_PARAMS = ("data", "target", "model_name", "model_type", "n_rows", "seed", "holdout",
                 "promote", "trigger", "min_score", "tolerance", "task", "segments", "sensitive")
 RETRAIN_PARAMS = ("model_name", "window", "max_rows", "trigger", "promote", "store_url")
-SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual")
+SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual",
+             "channel_break", "group_bias")  # training/simulator.py's, without importing it
 
 
 def main(argv: list[str] | None = None) -> int:
