@@ -136,3 +136,10 @@ def test_segment_degraded_only_when_the_population_holds():
     everywhere = evaluate("1", calculators, reference, window(0.6, ("broker", "web")))
     assert everywhere.metric("live_roc_auc").alert
     assert not [m for _, m in segments_degraded(everywhere) if m == "live_roc_auc"]
+
+
+def test_the_cli_offers_every_simulator_scenario():
+    from modelwatch import cli
+    from training import simulator
+
+    assert cli.SCENARIOS == simulator.SCENARIOS
