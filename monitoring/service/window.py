@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -86,7 +87,7 @@ class WindowResult:
             if m.name in PERFORMANCE_METRICS:  # the bounds it was judged by, beside it in the UI
                 out[f"{key}.lower"], out[f"{key}.upper"] = m.lower, m.upper
         out |= {f"latency_{q}_ms": v for q, v in self.latency_ms.items()}
-        return {k.replace("+", "_"): float(v) for k, v in out.items() if v is not None and math.isfinite(float(v))}
+        return {_mlflow_key(k): float(v) for k, v in out.items() if v is not None and math.isfinite(float(v))}
 
     def to_json(self) -> str:
         doc = {"version": self.version, "rows": self.rows, "evaluated_at": self.evaluated_at, "drift": self.drift,
@@ -145,6 +146,12 @@ def _latency(window: pd.DataFrame) -> dict[str, float]:
         return {}
     p50, p95, p99 = np.percentile(latency, [50, 95, 99])
     return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def _mlflow_key(key: str) -> str:
+    """MLflow takes letters, digits, _ - . / and spaces in a metric name: a feature pair's
+    "+", a segment's "=" and a bin's "[24.75, 49.5)" become "_"."""
+    return re.sub(r"[^\w./ -]", "_", key)
 
 
 def _plain(value):

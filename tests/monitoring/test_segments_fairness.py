@@ -143,3 +143,18 @@ def test_the_cli_offers_every_simulator_scenario():
     from training import simulator
 
     assert cli.SCENARIOS == simulator.SCENARIOS
+
+
+def test_segment_and_group_metrics_are_valid_mlflow_metric_names():
+    from mlflow.utils.validation import _validate_metric_name
+
+    window = binary(3000, seed=1)
+    reference = MonitoringReference.from_scores(window.features, window.label, window.prediction,
+                                                np.tile([0.5, 0.5], (len(window), 1)), classes=["no", "yes"], target="y")
+    calculators = reference.calculators(segments=("group", "age"), sensitive=("age",))
+    log = window.features.assign(ts=np.arange(len(window)), prediction=window.prediction, probability=0.5,
+                                 label=window.label)
+    flat = evaluate("1", calculators, reference, log).flat()
+    assert any(k.startswith("live_accuracy.age_") for k in flat) and any("fairness_group_tpr.age" in k for k in flat)
+    for key in flat:
+        _validate_metric_name(key)
