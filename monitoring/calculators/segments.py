@@ -48,6 +48,7 @@ import pandas as pd
 from monitoring.calculators.base import N_SIGMA, Metric, Result, Scored
 from monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
 from monitoring.calculators.inputs import FeatureDrift
+from monitoring.drift import ReferenceProfile
 from monitoring.drift.profile import NUMERIC, infer_kind
 
 # The cap: segments per column, `other` included. Each judged segment exports about 20
@@ -146,8 +147,11 @@ class Segments:
         # Chunks the size the segment has in a full window, so its bounds are its own
         # sampling error; a smaller window widens them as usual.
         chunk_rows = max(MIN_WINDOW_ROWS, int(share * self.chunk_rows))
-        drift = FeatureDrift(chunk_rows=chunk_rows).fit(reference)
-        drift.share_upper = max(drift.share_upper, SEGMENT_DRIFT_SHARE)
+        # Not FeatureDrift's held-apart halves: a segment's are a few hundred rows, whose
+        # resampled chunks repeat rows and flag half the columns, a bar out of reach. The
+        # segment's own chunks, floored at SEGMENT_DRIFT_SHARE, instead.
+        drift = FeatureDrift(ReferenceProfile.from_frame(reference.features), chunk_rows, independent=True)
+        drift.fit(reference).share_upper = max(drift.share_upper, SEGMENT_DRIFT_SHARE)
         calculators = [drift]
         for calculator in self.performance:
             mine = copy.copy(calculator)
