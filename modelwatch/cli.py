@@ -45,6 +45,19 @@ def _parser() -> argparse.ArgumentParser:
         retrain.add_argument(f"--{name.replace('_', '-')}", dest=name)
     retrain.set_defaults(run=_mlflow_run, entry_point="retrain", params=RETRAIN_PARAMS)
 
+    onboard = commands.add_parser("onboard", help="monitor a registered model modelwatch did not train")
+    onboard.add_argument("--model-name", required=True)
+    onboard.add_argument("--version", help="this version (wins over --alias)")
+    onboard.add_argument("--alias", help="the version under this alias (default: production)")
+    onboard.add_argument("--reference", required=True, help="held-out rows, CSV or Parquet, with the target")
+    onboard.add_argument("--target", help="the label column; without it, drift and integrity only")
+    onboard.add_argument("--task", default="auto", choices=("auto", "binary", "multiclass", "regression"))
+    onboard.add_argument("--chunk-rows", type=int, default=int(os.environ.get("MODELWATCH_MONITOR_WINDOW_ROWS", "2000")),
+                         help="rows of a monitor window: the reference is judged in chunks of this size")
+    onboard.add_argument("--segments", default="", help="comma list of input columns to judge per segment")
+    onboard.add_argument("--sensitive", default="", help="comma list of sensitive input columns (fairness per group)")
+    onboard.set_defaults(run=_onboard)
+
     serve = commands.add_parser("serve", help="the serving API under gunicorn")
     serve.add_argument("--workers", type=int, default=int(os.environ.get("MODELWATCH_WORKERS", "2")))
     serve.add_argument("--port", type=int, default=8000)
@@ -92,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--store-url", help="the prediction log (MODELWATCH_STORE_URL)")
     export.set_defaults(run=_export_log)
     return parser
+
+
+def _onboard(args: argparse.Namespace) -> int:
+    from modelwatch.onboard import main as onboard
+
+    return onboard(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
