@@ -10,7 +10,8 @@ nothing else, so a new signal is one new calculator.
 Bounds come from the reference as NannyML computes its thresholds: the metric on chunks
 of the reference the size of a monitor window, mean +- 3 standard deviations. A window
 smaller than a chunk is noisier, so its bounds widen by sqrt(chunk rows / window rows),
-the way a sampling error grows.
+the way a sampling error grows; and the reference's mean is itself a sample, so a small
+reference widens them by sqrt(1 + chunk rows / reference rows).
 
 >>> import numpy as np
 >>> bounds = Bounds.from_chunks([0.80, 0.82, 0.81, 0.79, 0.83], chunk_rows=1000, direction="higher")
@@ -52,18 +53,24 @@ class Bounds:
     direction: str = "both"
     floor: float | None = None  # the metric's natural range (accuracy in [0, 1]) clips the bounds
     ceiling: float | None = None
+    reference_rows: int | None = None  # the rows the mean rests on; None: as if unlimited
 
     @classmethod
     def from_chunks(cls, values: Sequence[float], chunk_rows: int, direction: str = "both",
-                    floor: float | None = None, ceiling: float | None = None) -> "Bounds | None":
+                    floor: float | None = None, ceiling: float | None = None,
+                    reference_rows: int | None = None) -> "Bounds | None":
         finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
         if len(finite) < 2:
             return None
-        return cls(float(finite.mean()), float(finite.std(ddof=1)), int(chunk_rows), direction, floor, ceiling)
+        return cls(float(finite.mean()), float(finite.std(ddof=1)), int(chunk_rows), direction, floor, ceiling,
+                   reference_rows)
 
     def _spread(self, rows: int) -> float:
-        widen = math.sqrt(self.chunk_rows / rows) if 0 < rows < self.chunk_rows else 1.0
-        return N_SIGMA * self.std * widen
+        # A window's metric strays from the truth by the chunk spread (wider for a smaller
+        # window); the reference's mean strays too, by the spread of that many rows.
+        window = self.chunk_rows / rows if 0 < rows < self.chunk_rows else 1.0
+        reference = self.chunk_rows / self.reference_rows if self.reference_rows else 0.0
+        return N_SIGMA * self.std * math.sqrt(window + reference)
 
     def lower(self, rows: int) -> float | None:
         if self.direction == "lower":

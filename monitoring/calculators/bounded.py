@@ -48,7 +48,7 @@ class BoundedCalculator:
         per_chunk = [self.values(reference.take(rows)) for rows in chunks]
         chunk_rows = len(chunks[0]) if chunks else self.chunk_rows
         self.bounds = {name: Bounds.from_chunks([v.get(name) for v in per_chunk], chunk_rows,
-                                                spec.direction, spec.floor, spec.ceiling)
+                                                spec.direction, spec.floor, spec.ceiling, self.rows(reference))
                        for name, spec in self.specs.items()}
 
     def calculate(self, window: Scored) -> Result:

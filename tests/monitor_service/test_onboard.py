@@ -206,17 +206,19 @@ def test_onboarded_multiclass_model_is_judged_and_quiet_on_healthy_traffic(wine,
         assert not m.app.extensions["alert_rules"] or not m.app.extensions["alert_rules"].firing
 
 
-def test_drift_in_two_features_is_named_and_degrades_the_estimate(wine, mlflow_url):
+def test_drift_in_two_features_is_named_and_alerts_against_the_reference(wine, mlflow_url):
+    """Far out of the reference (proline x 1.8) the model stays confident, so CBPE hardly
+    moves (its known limit): the labels show the fall, against bounds from 89 rows."""
     case, m = wine
     m.send(*window_of(case, 4, shift={"proline": 1.8, "flavanoids": 0.3}))
     result, status, metrics = m.judge()
     window = status["last_window"]
     assert {"proline", "flavanoids"} <= set(window["drifted_features"])
     got = window["metrics"]
-    assert got["live_accuracy"]["alert"] and got["estimated_accuracy"]["alert"], got
-    value = series(metrics, "modelwatch_metric_value", metric="estimated_accuracy")[0]
-    lower = series(metrics, "modelwatch_metric_lower_threshold", metric="estimated_accuracy")[0]
-    assert value < lower
+    assert got["live_accuracy"]["alert"] and got["live_f1"]["alert"], got
+    value = series(metrics, "modelwatch_metric_value", metric="live_accuracy")[0]
+    lower = series(metrics, "modelwatch_metric_lower_threshold", metric="live_accuracy")[0]
+    assert value < lower  # what ModelAccuracyDegraded compares
 
 
 def test_the_alias_moved_to_an_unonboarded_version_stops_the_old_gauges(wine, mlflow_url):
