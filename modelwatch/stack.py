@@ -47,6 +47,11 @@ EMBEDDED_ENV = {
     "MODELWATCH_RETRAIN_COOLDOWN": "300",
     "MODELWATCH_RETRAIN_WINDOW": "1h",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # Cloud list prices (a CPU-hour, a GB-hour) and a budget far above what the demo's
+    # model costs, so the cost dashboard shows numbers; set your own.
+    "MODELWATCH_COST_PER_CPU_HOUR": "0.04",
+    "MODELWATCH_COST_PER_GB_HOUR": "0.0045",
+    "MODELWATCH_COST_BUDGET_PER_1K": "0.01",
 }
 
 

@@ -162,10 +162,16 @@ def test_every_grafana_panel_returns_data(stack):
     assert empty == [], "panels without data:\n" + "\n".join(empty)
 
 
+# The demo's model names no segment or sensitive columns, so this dashboard has nothing
+# to show here; tests/stack_config/test_grafana.py proves its queries against a real
+# Prometheus that scraped a monitor judging segments and groups.
+NEEDS_SEGMENTS = "modelwatch-segments-fairness"
+
+
 def _empty_panels(stack: Stack) -> list[str]:
     end = time.time()
     return [f"{q.dashboard_uid} / {q.panel_title}: {q.expr}" for q in panel_queries()
-            if not _prometheus_range(stack, q.expr, end - 900, end)]
+            if q.dashboard_uid != NEEDS_SEGMENTS and not _prometheus_range(stack, q.expr, end - 900, end)]
 
 
 # -- helpers ------------------------------------------------------------------------------------
