@@ -64,8 +64,8 @@ def _builtin_alerts(rules: RuleEvaluator, trigger: RetrainTrigger):
 
     def on_window(result, context) -> None:
         firing = rules.evaluate(alert_signals(result))
-        if "DataIntegrityViolation" in firing:
-            return
+        if "DataIntegrityViolation" in firing or result.integrity:
+            return  # broken data, firing or not yet: the webhook holds retraining the same way
         for name in firing:
             if rules.action(name) == "retrain":
                 trigger.request(f"{name}:builtin", key=name)

@@ -50,6 +50,16 @@ def test_a_wobble_shorter_than_for_does_not(app):
     assert app.runs == []
 
 
+def test_integrity_errors_hold_retraining_before_their_own_rule_fires(app):
+    """Drift pending since before the data broke fires in the first broken window, while
+    DataIntegrityViolation has only begun its `for:`: the broken window still holds it."""
+    broken = [{"kind": "swapped_columns", "columns": ["age", "debt_to_income"], "share": 1.0}]
+    _feed(app, [_window(0.18)] * 3 + [_window(0.18, broken)])
+    firing = app.extensions["alert_rules"].firing
+    assert "DataDriftDetected" in firing and "DataIntegrityViolation" not in firing
+    assert app.runs == []
+
+
 def test_integrity_errors_hold_retraining(app):
     broken = [{"kind": "swapped_columns", "columns": ["age", "debt_to_income"], "share": 1.0}]
     _feed(app, [_window(0.18, broken)] * 10)

@@ -46,9 +46,11 @@ def log_like_a_plain_script(tracking_uri: str, name: str, model, X: pd.DataFrame
     """What a data scientist's own script does; returns the version under `production`.
     `trusted`: the skops types MLflow 3.17's error tells the user to trust (trees)."""
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(f"their-experiment-{name}")
+    # By id, not mlflow.set_experiment: that sets MLFLOW_EXPERIMENT_ID in this process's
+    # environment, and every later `mlflow run` of the session would inherit it.
+    experiment_id = MlflowClient(tracking_uri).create_experiment(f"their-experiment-{name}")
     model.fit(X, y)
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment_id):
         info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
                                         signature=infer_signature(X, model.predict(X)), input_example=X.head(3),
                                         skops_trusted_types=trusted)

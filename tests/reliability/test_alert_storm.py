@@ -91,12 +91,15 @@ def test_storm_of_100_identical_webhooks_then_two_new_alerts_make_two_runs(tmp_p
         time.sleep(0.2)
         assert len(runner.calls) == 1
 
-        runner.release()  # the first run ends; the queued one starts and ends
+        # The first run ends rejected (the same version still serves, so the queued alert
+        # still applies: a promotion would drop it); the queued one starts and ends.
+        runner.result = "rejected"
+        runner.release()
         runner.wait_started()
         assert trigger.wait_idle(10)
         assert runner.calls == ["DataDriftDetected:d1f7", "ModelAccuracyDegraded:a1"]
         metrics = requests.get(f"{url}/metrics", timeout=10).text
-        assert metric_total(metrics, "modelwatch_retrains_total", result="promoted") == 2
+        assert metric_total(metrics, "modelwatch_retrains_total", result="rejected") == 2
         assert metric_total(metrics, "modelwatch_retrain_in_progress") == 0
 
         # After the runs, within the cooldown: every alert is dropped.
