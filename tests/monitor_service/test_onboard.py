@@ -48,14 +48,16 @@ def log_like_a_plain_script(tracking_uri: str, name: str, model, X: pd.DataFrame
     mlflow.set_tracking_uri(tracking_uri)
     # By id, not mlflow.set_experiment: that sets MLFLOW_EXPERIMENT_ID in this process's
     # environment, and every later `mlflow run` of the session would inherit it.
-    experiment_id = MlflowClient(tracking_uri).create_experiment(f"their-experiment-{name}")
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(f"their-experiment-{name}")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"their-experiment-{name}")
     model.fit(X, y)
     with mlflow.start_run(experiment_id=experiment_id):
         info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
                                         signature=infer_signature(X, model.predict(X)), input_example=X.head(3),
                                         skops_trusted_types=trusted)
     version = str(info.registered_model_version)
-    MlflowClient(tracking_uri).set_registered_model_alias(name, "production", version)
+    client.set_registered_model_alias(name, "production", version)
     return version
 
 
