@@ -252,16 +252,8 @@ def test_cost_panels_show_what_prometheus_scraped_from_real_serving(tmp_path, ml
     assert queries
     with gunicorn(tmp_path / "serving", env, workers=2, ready_version=version) as serving, \
             _traffic(serving.url):
-        target = serving.url.removeprefix("http://")
-        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                  "scrape_configs": [{"job_name": "serving", "static_configs": [{"targets": [target]}]}]}
-        with _prometheus(tmp_path, config) as url:
-            deadline = time.monotonic() + 120
-            empty = queries
-            while empty and time.monotonic() < deadline:
-                empty = [q for q in empty if not _query(url, q.expr)]
-                time.sleep(0.5)
-            assert not empty, [f"{q.panel_title}: {q.expr}" for q in empty]
+        with _scraping(tmp_path, "serving", serving.url.removeprefix("http://")) as url:
+            _wait_for_data(url, queries)
             (cost,) = _query(url, "job:modelwatch_cost_per_1k_predictions:rate5m")
             assert 0 < float(cost["value"][1]) < 1
 
@@ -320,15 +312,24 @@ def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real
         send_through_serving(serving.test_client(), state, generate(2000, "baseline", seed=6))
         result = monitor_app.extensions["monitor"].run_once()
         assert result is not None and result.segments and result.fairness
-        with _served(monitor_app) as target:
-            config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                      "scrape_configs": [{"job_name": "monitor", "static_configs": [{"targets": [target]}]}]}
-            with _prometheus(tmp_path, config) as url:
-                deadline = time.monotonic() + 120
-                empty = queries
-                while empty and time.monotonic() < deadline:
-                    empty = [q for q in empty if not _query(url, q.expr)]
-                    time.sleep(0.5)
-                assert not empty, [f"{q.panel_title}: {q.expr}" for q in empty]
+        with _served(monitor_app) as target, _scraping(tmp_path, "monitor", target) as url:
+            _wait_for_data(url, queries)
     finally:
         shutdown_app(serving)
+
+
+def _scraping(tmp_path, job: str, target: str):
+    """A real Prometheus scraping `target` every second as `job`, with the rules loaded."""
+    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+              "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}]}
+    return _prometheus(tmp_path, config)
+
+
+def _wait_for_data(url: str, queries: list) -> None:
+    """Every query returns data within two minutes (scrapes and rule evaluations to come)."""
+    deadline = time.monotonic() + 120
+    empty = queries
+    while empty and time.monotonic() < deadline:
+        empty = [q for q in empty if not _query(url, q.expr)]
+        time.sleep(0.5)
+    assert not empty, [f"{q.panel_title}: {q.expr}" for q in empty]
