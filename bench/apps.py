@@ -75,7 +75,7 @@ def floor_app():
 
 
 def modelwatch_nolog_app():
-    from serving.app import create_app
+    from modelwatch.serving.app import create_app
 
     app = create_app()
     app.extensions["modelwatch"].log.submit = lambda batch: None

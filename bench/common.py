@@ -50,7 +50,7 @@ def mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
 
 def train(tracking_uri: str, model_name: str, n_rows: int = 20_000) -> None:
     """The training entry point's model (gbm pipeline), registered with alias production."""
-    subprocess.run([sys.executable, "-m", "training.train", "--n-rows", str(n_rows),
+    subprocess.run([sys.executable, "-m", "modelwatch.training.train", "--n-rows", str(n_rows),
                     "--model-name", model_name, "--promote", "always"], cwd=ROOT, check=True,
                    env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m bench.detection`` (``--quick``: fewer seeds, shorter 
 
 Part 1, the monitor on the simulator's scenarios. A real model (the training pipeline,
 gbm, on 20,000 simulator rows: 70% train, 15% calibration, 15% holdout, as
-``training.train`` splits) and its monitoring reference built as training builds it
+``modelwatch.training.train`` splits) and its monitoring reference built as training builds it
 (``MonitoringReference.from_scores`` on the scored calibration split, the profile of the
 training rows), its calculators fitted at the monitor's window size - no MLflow. A stream
 of 2,000 baseline rows, then the scenario from the onset; the monitor's ``evaluate``
@@ -24,7 +24,7 @@ expected signal; a miss is none within the horizon. False alarms: on a long base
 stream, the alarm episodes (a window alarming after one that did not) of each signal per
 10,000 predictions.
 
-Part 2, ``monitoring.concept.ErrorStreamDetector`` (ADWIN and Page-Hinkley, our defaults)
+Part 2, ``modelwatch.monitoring.concept.ErrorStreamDetector`` (ADWIN and Page-Hinkley, our defaults)
 on river's synthetic concept-drift streams (``river.datasets.synth.ConceptDriftStream``
 over SEA and Agrawal generators, a known drift position; "abrupt" is river's sigmoid
 of width 50 rows, the narrowest its float arithmetic allows at position 5,000), fed with
@@ -77,11 +77,11 @@ def trained_monitor(seed: int = 42) -> Trained:
     across windows; the others are fitted once and shared)."""
     from sklearn.model_selection import train_test_split
 
-    from monitoring.calculators.classification import EstimatedClassification
-    from monitoring.calculators.concept import ConceptDrift
-    from monitoring.reference import MonitoringReference
-    from training import pipeline
-    from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
+    from modelwatch.monitoring.calculators.classification import EstimatedClassification
+    from modelwatch.monitoring.calculators.concept import ConceptDrift
+    from modelwatch.monitoring.reference import MonitoringReference
+    from modelwatch.training import pipeline
+    from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
 
     data = generate(20_000, seed=seed)
     train, rest = train_test_split(data, test_size=0.3, random_state=seed, stratify=data[TARGET])
@@ -105,7 +105,7 @@ def trained_monitor(seed: int = 42) -> Trained:
 
 def scored_stream(model, scenario: str, seed: int, pre: int, post: int) -> pd.DataFrame:
     """`pre` baseline rows then `post` scenario rows, scored, labelled, as the log has them."""
-    from training.simulator import FEATURES, TARGET, generate
+    from modelwatch.training.simulator import FEATURES, TARGET, generate
 
     parts = [generate(pre, "baseline", seed=seed)]
     if post:
@@ -135,7 +135,7 @@ def signals(result) -> dict[str, bool]:
 
 def walk(trained: Trained, stream: pd.DataFrame, start: int):
     """Evaluate the window ending at every STEP rows from `start`; yields (end, signals)."""
-    from monitoring.service.window import evaluate
+    from modelwatch.monitoring.service.window import evaluate
 
     calculators = trained.calculators()
     for end in range(start, len(stream) + 1, STEP):
@@ -235,7 +235,7 @@ def prequential_errors(stream, n: int) -> np.ndarray:
 
 
 def river_runs(seeds: list[int], position: int, horizon: int, burn_in: int = 1_000) -> list[dict]:
-    from monitoring.concept import ErrorStreamDetector
+    from modelwatch.monitoring.concept import ErrorStreamDetector
 
     rows = []
     for name, (width, make) in river_streams(position).items():

@@ -62,8 +62,8 @@ def best_time(fn, repeats: int) -> tuple[float, object]:
 
 
 def run_size(n_ref: int, n_cur: int, n_cols: int) -> dict:
-    from monitoring.drift import ReferenceProfile, detect_drift
-    from monitoring.report import evidently_drift, run_data_drift_preset
+    from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
+    from modelwatch.monitoring.report import evidently_drift, run_data_drift_preset
 
     ref, cur = make_frames(n_ref, n_cur, n_cols)
     small = n_ref <= 10_000

@@ -24,8 +24,8 @@ from river import datasets
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from bench.common import RESULTS
-from monitoring.reference import MonitoringReference, class_text
-from monitoring.service.window import evaluate
+from modelwatch.monitoring.reference import MonitoringReference, class_text
+from modelwatch.monitoring.service.window import evaluate
 
 OLD_MARGIN = 0.05  # the rule before issue 11: accuracy < reference accuracy - 0.05
 

@@ -20,10 +20,10 @@ import time
 import numpy as np
 
 from bench.common import RESULTS, environment
-from monitoring.reference import MonitoringReference
-from monitoring.service.window import evaluate
-from training.pipeline import build
-from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.service.window import evaluate
+from modelwatch.training.pipeline import build
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
 
 SEGMENTS = ("channel", "age")
 SENSITIVE = ("region", "home_ownership")

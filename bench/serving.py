@@ -75,9 +75,9 @@ def launch(tmp: Path, tracking: str) -> tuple[dict, dict]:
     conf = ROOT / "serving" / "gunicorn.conf.py"
     servers, procs = {}, []
     for name, app, compile_model in (
-            ("modelwatch", "serving.app:create_app()", "1"),
+            ("modelwatch", "modelwatch.serving.app:create_app()", "1"),
             ("modelwatch_nolog", "bench.apps:modelwatch_nolog_app()", "1"),
-            ("modelwatch_sklearn", "serving.app:create_app()", "0")):
+            ("modelwatch_sklearn", "modelwatch.serving.app:create_app()", "0")):
         port = free_port()
         procs.append(start(_gunicorn(conf, app, port), tmp / f"{name}.log", {
             **base_env, "MODELWATCH_COMPILE_MODEL": compile_model,
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seconds, args.rounds = 3.0, 2
 
-    from training.simulator import FEATURES, generate
+    from modelwatch.training.simulator import FEATURES, generate
 
     tmp = Path(tempfile.mkdtemp(prefix="modelwatch-bench-serving-"))
     procs: list[subprocess.Popen] = []

@@ -40,7 +40,7 @@ MODEL = "credit-default-soak"
 
 def drive(url: str, rate: float, seconds: float, stats: dict, stop_event: threading.Event) -> None:
     """Paced traffic from this thread (the sampler is another thread, mostly asleep)."""
-    from training.simulator import FEATURES, TARGET, generate
+    from modelwatch.training.simulator import FEATURES, TARGET, generate
 
     pool = generate(20_000, seed=5)
     records = pool[FEATURES].to_dict(orient="records")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    from serving.cli import gunicorn_argv
+    from modelwatch.serving.cli import gunicorn_argv
 
     tmp = Path(tempfile.mkdtemp(prefix="modelwatch-bench-soak-"))
     prom = tmp / "prometheus"

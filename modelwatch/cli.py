@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from modelwatch.project import PROJECT_DIR, mlflow_command
+
 
 # The `main` entry point's parameters (MLproject), as `--flag` options.
 TRAIN_PARAMS = ("data", "target", "model_name", "model_type", "n_rows", "seed", "holdout",
@@ -166,14 +167,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from serving.cli import serve
+    from modelwatch.serving.cli import serve
 
     serve(args.workers, args.port, args.host)  # execs gunicorn
     return 0
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from monitoring.service.app import serve
+    from modelwatch.monitoring.service.app import serve
 
     serve(args.port, args.host, args.interval)
     return 0
@@ -190,7 +191,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _export_log(args: argparse.Namespace) -> int:
     from modelwatch.export_log import export_log, open_log
-    from serving.store import StoreError
+    from modelwatch.serving.store import StoreError
 
     try:
         summary = export_log(open_log(args.store_url), args.to, args.since, args.until)
@@ -202,25 +203,21 @@ def _export_log(args: argparse.Namespace) -> int:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from monitoring.cli import drift_command
+    from modelwatch.monitoring.cli import drift_command
 
     return drift_command(args.reference, args.current, args.json)
 
 
 def _mlflow_run(args: argparse.Namespace) -> int:
     """`mlflow run` of an entry point in the active environment, passing the given parameters."""
-    command = [_venv_tool("mlflow"), "run", str(ROOT), "-e", args.entry_point, "--env-manager", "local"]
+    command = mlflow_command("run", str(PROJECT_DIR), "-e", args.entry_point, "--env-manager", "local")
     for name in args.params:
         value = getattr(args, name)
         if value is not None:
             command += ["-P", f"{name}={value}"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    return subprocess.call(command, env=env, cwd=ROOT)
-
-
-def _venv_tool(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
+    return subprocess.call(command, env=env)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,10 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from monitoring.calculators.base import TASKS
-from monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS
-from monitoring.reference import MonitoringReference
-from training.data import DataError, read_table
+from modelwatch.monitoring.calculators.base import TASKS
+from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.training.data import DataError, read_table
 
 EXPERIMENT = "modelwatch-onboarding"
 

@@ -26,7 +26,11 @@ from pathlib import Path
 import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from modelwatch import monitoring
+from modelwatch.project import mlflow_command
+
+# The configuration the stack starts Prometheus and Alertmanager with: shipped in the package.
+MONITORING_FILES = Path(monitoring.__file__).resolve().parent
 BIN = Path(sys.executable).parent
 DEFAULT_PORTS = {"mlflow": 5000, "serving": 8000, "monitor": 8001, "prometheus": 9090,
                  "alertmanager": 9093, "pushgateway": 9091}
@@ -69,7 +73,7 @@ class Stack:
     @classmethod
     def default(cls) -> "Stack":
         """The stack `modelwatch up/down/status` act on: its home is MODELWATCH_HOME (the
-        project by default); each port is DEFAULT_PORTS' unless MODELWATCH_<NAME>_PORT
+        current directory by default); each port is DEFAULT_PORTS' unless MODELWATCH_<NAME>_PORT
         says otherwise (MODELWATCH_MLFLOW_PORT, MODELWATCH_SERVING_PORT,
         MODELWATCH_MONITOR_PORT, MODELWATCH_PROMETHEUS_PORT, MODELWATCH_ALERTMANAGER_PORT,
         MODELWATCH_PUSHGATEWAY_PORT), so a second stack can run beside the default one."""
@@ -80,7 +84,7 @@ class Stack:
                 ports[name] = int(os.environ.get(variable) or port)
             except ValueError:
                 raise StackError(f"{variable} must be a port number, not {os.environ[variable]!r}") from None
-        return cls(Path(os.environ.get("MODELWATCH_HOME", ROOT)), ports)
+        return cls(Path(os.environ.get("MODELWATCH_HOME") or Path.cwd()), ports)
 
     @property
     def run_dir(self) -> Path:
@@ -168,9 +172,9 @@ class Stack:
     def _command(self, name: str) -> list[str]:
         port = str(self.ports[name])
         if name == "mlflow":
-            return [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{self.mlruns / 'mlflow.db'}",
-                    "--artifacts-destination", str(self.mlruns / "artifacts"),
-                    "--host", "127.0.0.1", "--port", port, "--workers", "1"]
+            return mlflow_command("server", "--backend-store-uri", f"sqlite:///{self.mlruns / 'mlflow.db'}",
+                                  "--artifacts-destination", str(self.mlruns / "artifacts"),
+                                  "--host", "127.0.0.1", "--port", port, "--workers", "1")
         if name == "serving":
             return [str(BIN / "modelwatch"), "serve", "--port", port,
                     "--workers", self.service_env().get("MODELWATCH_WORKERS", "2")]
@@ -189,7 +193,7 @@ class Stack:
         raise ValueError(name)
 
     def _prometheus_config(self) -> Path:
-        source = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
+        source = MONITORING_FILES / "prometheus" / "prometheus.yml"
         config = yaml.safe_load(source.read_text())
         config["rule_files"] = [str(source.parent / f) for f in config["rule_files"]]
         text = yaml.safe_dump(config, sort_keys=False)
@@ -200,7 +204,7 @@ class Stack:
         return path
 
     def _alertmanager_config(self) -> Path:
-        source = ROOT / "monitoring" / "alertmanager" / "alertmanager.yml"
+        source = MONITORING_FILES / "alertmanager" / "alertmanager.yml"
         text = source.read_text().replace("127.0.0.1:8001", f"127.0.0.1:{self.ports['monitor']}")
         token = self.run_dir / "webhook_token"
         token.write_text(self.service_env().get("MODELWATCH_WEBHOOK_TOKEN", ""))

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import requests
 
-from training.simulator import FEATURES, TARGET, generate
+from modelwatch.training.simulator import FEATURES, TARGET, generate
 
 
 @dataclass

@@ -4,20 +4,20 @@ The monitor service is built on these; each works on a user's own frames
 (docs/DESIGN.md, "Monitoring as a library"):
 
 =============================== =============================================================
-``monitoring.drift``            ``ReferenceProfile`` (once, at training time), ``detect_drift``
+``modelwatch.monitoring.drift``            ``ReferenceProfile`` (once, at training time), ``detect_drift``
                                 (per column, Evidently's tests and verdicts, ~100x faster),
                                 ``prediction_drift``
-``monitoring.multivariate``     ``ReconstructionDrift``: PCA reconstruction error (NannyML)
-``monitoring.integrity``        ``check_integrity``: missing, types, range, unseen categories,
+``modelwatch.monitoring.multivariate``     ``ReconstructionDrift``: PCA reconstruction error (NannyML)
+``modelwatch.monitoring.integrity``        ``check_integrity``: missing, types, range, unseen categories,
                                 swapped columns
-``monitoring.calculators``      the contract every monitor follows (``fit`` on the reference,
+``modelwatch.monitoring.calculators``      the contract every monitor follows (``fit`` on the reference,
                                 ``calculate`` on a window): realized and estimated performance
                                 (CBPE, DLE) with reference bounds, input drift, concept drift
-``monitoring.reference``        ``MonitoringReference.from_scores``: the scored, labelled rows
+``modelwatch.monitoring.reference``        ``MonitoringReference.from_scores``: the scored, labelled rows
                                 and profile the calculators are fitted on (``.calculators``)
-``monitoring.concept``          ``ErrorStreamDetector`` (ADWIN / Page-Hinkley),
+``modelwatch.monitoring.concept``          ``ErrorStreamDetector`` (ADWIN / Page-Hinkley),
                                 ``accuracy_divergence``, ``calibration_drift``
-``monitoring.report``           ``drift_report``: Evidently's HTML report of a window
-``monitoring.cli``              ``drift_command``: ``modelwatch drift REFERENCE CURRENT``
+``modelwatch.monitoring.report``           ``drift_report``: Evidently's HTML report of a window
+``modelwatch.monitoring.cli``              ``drift_command``: ``modelwatch drift REFERENCE CURRENT``
 =============================== =============================================================
 """

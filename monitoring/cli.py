@@ -6,7 +6,7 @@ reference but not in CURRENT are reported as skipped. Exit code: 0 no dataset dr
 dataset drift, 2 the files could not be read or compared.
 
 >>> import tempfile, pathlib
->>> from training.simulator import generate
+>>> from modelwatch.training.simulator import generate
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> generate(3000, "baseline", seed=1).to_csv(d / "ref.csv", index=False)
 >>> generate(3000, "baseline", seed=2).to_parquet(d / "cur.parquet")
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.drift import ReferenceProfile, detect_drift
-from monitoring.drift.profile import PROFILE_FILENAME
+from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
+from modelwatch.monitoring.drift.profile import PROFILE_FILENAME
 
 
 def read_frame(path: str | Path) -> pd.DataFrame:

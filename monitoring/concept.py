@@ -1,7 +1,7 @@
 """Concept drift: P(y | x) changed, so the model is wrong where it used to be right.
 
 Input data can look perfectly stable while the relation the model learned breaks: data
-drift tests and confidence-based estimation (``monitoring.calculators.classification``)
+drift tests and confidence-based estimation (``modelwatch.monitoring.calculators.classification``)
 cannot see it. Three label-based signals can:
 
 * :class:`ErrorStreamDetector` - an online change detector over the stream of

@@ -32,8 +32,8 @@ Every rule compares the window with what sampling alone would give (a one-sided 
 ``alpha``) *and* with a practical tolerance, so a clean sample of the reference raises
 nothing even in small windows.
 
->>> from training.simulator import generate
->>> from monitoring.drift import ReferenceProfile
+>>> from modelwatch.training.simulator import generate
+>>> from modelwatch.monitoring.drift import ReferenceProfile
 >>> profile = ReferenceProfile.from_frame(generate(5000, "baseline", seed=1).drop(columns="defaulted"))
 >>> check_integrity(profile, generate(1000, "baseline", seed=2))
 []
@@ -57,8 +57,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from monitoring.drift.profile import CATEGORICAL, NUMERIC, ColumnProfile, ReferenceProfile, numeric_values
-from monitoring.drift.stattests import ks
+from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ColumnProfile, ReferenceProfile, numeric_values
+from modelwatch.monitoring.drift.stattests import ks
 
 ERROR = "error"
 WARNING = "warning"
@@ -299,7 +299,7 @@ class IntegrityChecker:
 
 def _tvd(ref: ColumnProfile, cur: ColumnProfile) -> float:
     """Total variation distance between two category distributions."""
-    from monitoring.drift.stattests import aligned_counts
+    from modelwatch.monitoring.drift.stattests import aligned_counts
 
     r, c = aligned_counts(ref, cur)
     return float(0.5 * np.abs(r / r.sum() - c / c.sum()).sum())

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring.drift.profile import CATEGORICAL, infer_kind
+from modelwatch.monitoring.drift.profile import CATEGORICAL, infer_kind
 
 FORMAT = "modelwatch.reconstruction_drift"
 

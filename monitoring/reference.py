@@ -30,15 +30,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring.calculators.base import TASKS, Scored
-from monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
-from monitoring.calculators.classification import EstimatedClassification, RealizedClassification
-from monitoring.calculators.concept import ConceptDrift
-from monitoring.calculators.fairness import Fairness
-from monitoring.calculators.inputs import FeatureDrift, Integrity, MultivariateDrift, PredictionDrift
-from monitoring.calculators.regression import EstimatedRegression, RealizedRegression
-from monitoring.calculators.segments import Segments
-from monitoring.drift import ReferenceProfile
+from modelwatch.monitoring.calculators.base import TASKS, Scored
+from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
+from modelwatch.monitoring.calculators.classification import EstimatedClassification, RealizedClassification
+from modelwatch.monitoring.calculators.concept import ConceptDrift
+from modelwatch.monitoring.calculators.fairness import Fairness
+from modelwatch.monitoring.calculators.inputs import FeatureDrift, Integrity, MultivariateDrift, PredictionDrift
+from modelwatch.monitoring.calculators.regression import EstimatedRegression, RealizedRegression
+from modelwatch.monitoring.calculators.segments import Segments
+from modelwatch.monitoring.drift import ReferenceProfile
 
 TAG_REFERENCE_RUN = "modelwatch.reference_run"
 TAG_TARGET = "modelwatch.target"
@@ -61,7 +61,7 @@ class NotOnboarded(LookupError):
 
 def class_text(value) -> str:
     """Canonical text of a class label, as the prediction log stores it (1, 1.0, True: "1")."""
-    from serving.store.base import label_text
+    from modelwatch.serving.store.base import label_text
 
     return label_text(value)
 

@@ -1,11 +1,11 @@
 """Evidently reports for a window: the human-readable HTML the monitor logs when drift begins.
 
-Our own drift engine (``monitoring.drift``) decides; Evidently renders. The report runs
+Our own drift engine (``modelwatch.monitoring.drift``) decides; Evidently renders. The report runs
 Evidently's DataDriftPreset with the same column types our profile uses, so the pictures
 match the verdicts. Evidently needs the raw reference rows (a profile is not enough), so
 the monitor keeps a reference sample next to the profile for this.
 
->>> from training.simulator import generate
+>>> from modelwatch.training.simulator import generate
 >>> ref = generate(500, "baseline", seed=1).drop(columns="defaulted")
 >>> cur = generate(300, "covariate", seed=2).drop(columns="defaulted")
 >>> import tempfile, pathlib
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.drift.profile import CATEGORICAL, NUMERIC, ReferenceProfile, infer_kind
+from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ReferenceProfile, infer_kind
 
 
 def _definition(reference: pd.DataFrame, categorical: list[str] | None, profile: ReferenceProfile | None):

@@ -1,6 +1,6 @@
 """The serving app factory.
 
-    from serving.app import create_app
+    from modelwatch.serving.app import create_app
     app = create_app()                         # settings from the environment
     app = create_app({"model_name": "m", "store_url": "sqlite:////tmp/p.db"})
 
@@ -19,15 +19,15 @@ import time
 from flask import Flask, Request, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from serving.config import DAY, Config
-from serving.errors import register_error_handlers
-from serving.metrics import Metrics
-from serving.model import ModelManager, ShadowScorer
-from serving.model.registry import configure_mlflow_client
-from serving.resources import ResourceMeter
-from serving.routes import admin, feedback, mlflow, ops, predict, webhooks
-from serving.store import open_store
-from serving.store.writer import PredictionLog
+from modelwatch.serving.config import DAY, Config
+from modelwatch.serving.errors import register_error_handlers
+from modelwatch.serving.metrics import Metrics
+from modelwatch.serving.model import ModelManager, ShadowScorer
+from modelwatch.serving.model.registry import configure_mlflow_client
+from modelwatch.serving.resources import ResourceMeter
+from modelwatch.serving.routes import admin, feedback, mlflow, ops, predict, webhooks
+from modelwatch.serving.store import open_store
+from modelwatch.serving.store.writer import PredictionLog
 
 log = logging.getLogger(__name__)
 KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
-APP = "serving.app:create_app()"
+APP = "modelwatch.serving.app:create_app()"
 
 
 def gunicorn_argv(workers: int, port: int, host: str) -> list[str]:

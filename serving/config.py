@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from serving.store.base import to_epoch
+from modelwatch.serving.store.base import to_epoch
 
 MiB = 1024 * 1024
 DAY = 86400.0

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from serving.validation import ColumnSpec
+from modelwatch.serving.validation import ColumnSpec
 
 DEFAULT_RULES = Path(__file__).with_name("fallback_rules.yaml")
 NUMERIC_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

@@ -1,6 +1,6 @@
 """gunicorn settings for modelwatch serving.
 
-    gunicorn -c serving/gunicorn.conf.py "serving.app:create_app()"
+    gunicorn -c serving/gunicorn.conf.py "modelwatch.serving.app:create_app()"
 
 Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR is set here, in the master, before
 any worker imports prometheus_client; the directory is wiped when gunicorn starts, a dead
@@ -64,7 +64,7 @@ def on_starting(server):
 def post_fork(server, worker):
     import logging
 
-    from serving.errors import redact_credentials
+    from modelwatch.serving.errors import redact_credentials
 
     class Redacting(logging.Formatter):
         # Tracebacks too: an exception's text may carry a URL with user:password in it.

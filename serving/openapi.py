@@ -286,7 +286,7 @@ def paths(spec, cfg) -> dict:
 
 
 def openapi_document(state) -> dict:
-    from serving.routes.mlflow import params_schema
+    from modelwatch.serving.routes.mlflow import params_schema
 
     model = state.models.current
     spec = model.spec if model is not None else None

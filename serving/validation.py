@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from flask import Request
 
-from serving.errors import ApiError
+from modelwatch.serving.errors import ApiError
 
 NUMERIC_TYPES = {"double", "float", "long", "integer"}
 NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "decimal", "empty"}

@@ -42,13 +42,13 @@ def registered(registry) -> dict[str, frozenset[str]]:
 
 
 def test_serving_metrics():
-    from serving.metrics import Metrics
+    from modelwatch.serving.metrics import Metrics
 
     assert doc_metrics("Serving") == registered(Metrics().registry)
 
 
 def test_monitor_metrics():
-    from monitoring.service.metrics import MonitorMetrics
+    from modelwatch.monitoring.service.metrics import MonitorMetrics
 
     assert doc_metrics("Monitor") == registered(MonitorMetrics().registry)
 
@@ -63,7 +63,7 @@ def routes(app) -> set[tuple[str, str]]:
 
 
 def test_serving_endpoints(tmp_path):
-    from serving.app import create_app, shutdown_app
+    from modelwatch.serving.app import create_app, shutdown_app
 
     app = create_app({"store_url": f"sqlite:///{tmp_path / 'p.db'}", "spill_dir": str(tmp_path / "spill"),
                       "model_cache_dir": str(tmp_path / "cache"), "tracking_uri": "http://127.0.0.1:9",
@@ -75,9 +75,9 @@ def test_serving_endpoints(tmp_path):
 
 
 def test_monitor_endpoints(tmp_path):
-    from monitoring.service.app import create_app
-    from monitoring.service.config import MonitorConfig
-    from serving.store import open_store
+    from modelwatch.monitoring.service.app import create_app
+    from modelwatch.monitoring.service.config import MonitorConfig
+    from modelwatch.serving.store import open_store
 
     app = create_app(MonitorConfig(log_to_mlflow=False), store=open_store(f"sqlite:///{tmp_path / 'p.db'}"),
                      runner=lambda reason: "promoted", start=False)

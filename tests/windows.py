@@ -1,8 +1,8 @@
 """Judged windows made by hand, for tests of what reads them (rules, webhook, status)."""
 
-from monitoring.calculators.base import Metric, Result
-from monitoring.calculators.inputs import DRIFT_SHARE
-from monitoring.service.window import WindowResult
+from modelwatch.monitoring.calculators.base import Metric, Result
+from modelwatch.monitoring.calculators.inputs import DRIFT_SHARE
+from modelwatch.monitoring.service.window import WindowResult
 
 
 def judged_window(drift_share: float = 0.0, integrity: list | None = None, live_accuracy: float | None = 0.79,

@@ -1,6 +1,6 @@
 """The `batch_score` entry point: score a file with the production model.
 
-    python -m training.batch_score --data new.parquet --output scored.parquet \
+    python -m modelwatch.training.batch_score --data new.parquet --output scored.parquet \
         --pushgateway 127.0.0.1:9091
 
 The output is the input with `prediction` and `probability` columns added. With a
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from training import data as data_module
+from modelwatch.training import data as data_module
 
 JOB = "modelwatch_batch_score"
 
@@ -92,7 +92,7 @@ def _push(gateway: str, model_name: str, started: float, rows: int, positive_rat
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.batch_score", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m modelwatch.training.batch_score", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="CSV or Parquet file to score")
     p.add_argument("--output", required=True, help="where to write the scored rows (CSV or Parquet)")
     p.add_argument("--pushgateway", default="", help="host:port of a Pushgateway, or empty")

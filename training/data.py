@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training import simulator
+from modelwatch.training import simulator
 
 # A text column is refused as a category when it is mostly distinct values (an id, a
 # free-text field): one-hot encoding it would learn nothing and explode the model.

@@ -1,6 +1,6 @@
 """The `retrain` entry point: the champion's training data plus recent labelled traffic.
 
-    python -m training.retrain --model-name credit-default --window 24h --trigger manual
+    python -m modelwatch.training.retrain --model-name credit-default --window 24h --trigger manual
 
 Recent labelled predictions are split in two: most join the training data, and the rest
 is the gate's holdout, so candidate and champion are judged on the traffic the model
@@ -30,12 +30,12 @@ import pandas as pd
 from mlflow import MlflowClient
 from sklearn.model_selection import train_test_split
 
-from monitoring import reference as monitoring_reference
-from monitoring.reference import TAG_TARGET, TAG_TASK
-from serving.store import open_store
-from training import data as data_module
-from training import gate, simulator
-from training.train import TAG_SEGMENTS, TAG_SENSITIVE, WEIGHT_COLUMN, TrainConfig, report, run
+from modelwatch.monitoring import reference as monitoring_reference
+from modelwatch.monitoring.reference import TAG_TARGET, TAG_TASK
+from modelwatch.serving.store import open_store
+from modelwatch.training import data as data_module
+from modelwatch.training import gate, simulator
+from modelwatch.training.train import TAG_SEGMENTS, TAG_SENSITIVE, WEIGHT_COLUMN, TrainConfig, report, run
 
 RECENT_WEIGHT_SHARE = 0.5
 DRIFT_REFERENCE_ROWS = 2_000
@@ -197,7 +197,7 @@ def _tag_list(tags: dict, key: str) -> tuple[str, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.retrain", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m modelwatch.training.retrain", description=__doc__.splitlines()[0])
     p.add_argument("--model-name", default=os.environ.get("MODELWATCH_MODEL_NAME", "credit-default"))
     p.add_argument("--window", default="24h", help="how far back recent traffic goes, e.g. 24h, 90m")
     p.add_argument("--max-rows", type=lambda v: int(float(v)), default=50_000)

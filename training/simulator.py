@@ -3,7 +3,7 @@
 Every row is drawn from fixed feature distributions, and its label from a known logistic
 model, so that each scenario's effect on P(x) and P(y|x) is exact and testable.
 
->>> from training.simulator import generate
+>>> from modelwatch.training.simulator import generate
 >>> df = generate(1000, scenario="covariate", seed=1)
 >>> sorted(df.columns)[:3]
 ['age', 'channel', 'credit_score']

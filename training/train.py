@@ -1,10 +1,10 @@
 """The `main` entry point: train, log, register, gate.
 
-    python -m training.train --data their.csv --target their_label --model-name their-model
+    python -m modelwatch.training.train --data their.csv --target their_label --model-name their-model
 
 runs as `mlflow run . -P data=their.csv -P target=their_label ...` and by hand alike.
 The task (binary, multiclass, regression) is `--task`, or inferred from the target
-(`training.data.infer_task`: a numeric target with more than 20 distinct values is a
+(`modelwatch.training.data.infer_task`: a numeric target with more than 20 distinct values is a
 regression target, anything else class labels).
 """
 
@@ -23,9 +23,9 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn.model_selection import train_test_split
 
-from monitoring.reference import MonitoringReference
-from training import data as data_module
-from training import cost, evaluate, gate, pipeline
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.training import data as data_module
+from modelwatch.training import cost, evaluate, gate, pipeline
 
 # An optional column of per-row training weights (the retrain entry point weighs recent
 # traffic up); never a feature.
@@ -285,7 +285,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m modelwatch.training.train", description=__doc__.splitlines()[0])
     p.add_argument("--data", default="", help="CSV or Parquet file; empty for the simulator")
     p.add_argument("--target", default="defaulted")
     p.add_argument("--model-name", default="credit-default")

@@ -1,9 +1,9 @@
 """The monitor's calculators: each fitted on a version's reference, then applied to windows.
 
-See `monitoring.calculators.base` for the contract and docs/DESIGN.md, "How the monitor
+See `modelwatch.monitoring.calculators.base` for the contract and docs/DESIGN.md, "How the monitor
 judges a window", for the list.
 """
 
-from monitoring.calculators.base import Bounds, Calculator, Metric, Result, Scored
+from modelwatch.monitoring.calculators.base import Bounds, Calculator, Metric, Result, Scored
 
 __all__ = ["Bounds", "Calculator", "Metric", "Result", "Scored"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitoring.calculators.base import Bounds, Metric, Result, Scored, reference_chunks
+from modelwatch.monitoring.calculators.base import Bounds, Metric, Result, Scored, reference_chunks
 
 DEFAULT_CHUNK_ROWS = 2000  # the monitor's default window (MODELWATCH_MONITOR_WINDOW_ROWS)
 

@@ -35,8 +35,8 @@ import numpy as np
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
-from monitoring.calculators.base import Scored
-from monitoring.calculators.bounded import SCORE, BoundedCalculator
+from modelwatch.monitoring.calculators.base import Scored
+from modelwatch.monitoring.calculators.bounded import SCORE, BoundedCalculator
 
 
 def _class_index(scored: Scored) -> np.ndarray:

@@ -1,13 +1,13 @@
 """Concept drift of a classifier: its errors rise where its confidence says they should not.
 
-Two label-based signals (see `monitoring.concept`): an online detector over the stream of
+Two label-based signals (see `modelwatch.monitoring.concept`): an online detector over the stream of
 per-prediction errors, fed each labelled prediction once, and realized accuracy parting
 ways with the label-free estimate on the same rows. Unlike the other calculators this
 one keeps state between windows (the error stream), so a detection stays raised for
 HOLD_WINDOWS windows: an alert rule with a `for:` duration sees it.
 
 >>> import numpy as np, pandas as pd
->>> from monitoring.calculators.classification import EstimatedClassification
+>>> from modelwatch.monitoring.calculators.classification import EstimatedClassification
 >>> rng = np.random.default_rng(0)
 >>> def scored(n, flip=0.0, start=0):
 ...     p = rng.uniform(size=n); y = (rng.uniform(size=n) < p).astype(int)
@@ -28,8 +28,8 @@ import collections
 
 import numpy as np
 
-from monitoring.calculators.base import Metric, Result, Scored
-from monitoring.concept import ErrorStreamDetector, accuracy_divergence
+from modelwatch.monitoring.calculators.base import Metric, Result, Scored
+from modelwatch.monitoring.concept import ErrorStreamDetector, accuracy_divergence
 
 HOLD_WINDOWS = 10
 MIN_LABELLED_FOR_DIVERGENCE = 200

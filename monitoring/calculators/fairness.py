@@ -41,8 +41,8 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import accuracy_score, mean_absolute_error
 
-from monitoring.calculators.base import Metric, Result, Scored
-from monitoring.calculators.segments import Split
+from modelwatch.monitoring.calculators.base import Metric, Result, Scored
+from modelwatch.monitoring.calculators.segments import Split
 
 MIN_RATIO = 0.8  # the four-fifths rule
 MAX_DIFFERENCE = 0.1  # of true or false positive rates between groups

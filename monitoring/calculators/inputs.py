@@ -1,10 +1,10 @@
 """What the model was given: feature drift, integrity, multivariate and prediction drift.
 
-Each wraps an engine of `monitoring.drift`, `monitoring.integrity` or
-`monitoring.multivariate` in the calculator contract: fitted on the reference, it turns
+Each wraps an engine of `modelwatch.monitoring.drift`, `modelwatch.monitoring.integrity` or
+`modelwatch.monitoring.multivariate` in the calculator contract: fitted on the reference, it turns
 a window's findings into :class:`Metric` values with labels.
 
->>> from training.simulator import generate
+>>> from modelwatch.training.simulator import generate
 >>> import numpy as np
 >>> reference = generate(4000, "baseline", seed=1)
 >>> def scored(frame):
@@ -22,11 +22,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from monitoring.calculators.base import Metric, Result, Scored, reference_chunks
-from monitoring.drift import ReferenceProfile, detect_drift
-from monitoring.drift.prediction import prediction_drift, prediction_profile
-from monitoring.integrity import ERROR, check_integrity
-from monitoring.multivariate import ReconstructionDrift
+from modelwatch.monitoring.calculators.base import Metric, Result, Scored, reference_chunks
+from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
+from modelwatch.monitoring.drift.prediction import prediction_drift, prediction_profile
+from modelwatch.monitoring.integrity import ERROR, check_integrity
+from modelwatch.monitoring.multivariate import ReconstructionDrift
 
 # DataDriftDetected fires at this share of drifted features (the covariate scenario moves
 # 2 of 11 features: 18%), or higher when the reference's own chunks drift that much.

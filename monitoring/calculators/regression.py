@@ -32,9 +32,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from monitoring.calculators.base import Scored
-from monitoring.calculators.bounded import ERROR, BoundedCalculator
-from monitoring.drift.profile import infer_kind
+from modelwatch.monitoring.calculators.base import Scored
+from modelwatch.monitoring.calculators.bounded import ERROR, BoundedCalculator
+from modelwatch.monitoring.drift.profile import infer_kind
 
 PREDICTION = "__prediction__"
 

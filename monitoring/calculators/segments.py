@@ -15,7 +15,7 @@ and carry the label ``segment="COLUMN=VALUE"``, with ``segment_rows`` and
 ``segment_share`` beside them.
 
 >>> import numpy as np, pandas as pd
->>> from monitoring.calculators.classification import RealizedClassification
+>>> from modelwatch.monitoring.calculators.classification import RealizedClassification
 >>> rng = np.random.default_rng(0)
 >>> def scored(n, broken=None):
 ...     x = rng.normal(size=n); channel = rng.choice(["web", "branch"], size=n)
@@ -45,11 +45,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from monitoring.calculators.base import N_SIGMA, Metric, Result, Scored
-from monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
-from monitoring.calculators.inputs import FeatureDrift
-from monitoring.drift import ReferenceProfile
-from monitoring.drift.profile import NUMERIC, infer_kind
+from modelwatch.monitoring.calculators.base import N_SIGMA, Metric, Result, Scored
+from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
+from modelwatch.monitoring.calculators.inputs import FeatureDrift
+from modelwatch.monitoring.drift import ReferenceProfile
+from modelwatch.monitoring.drift.profile import NUMERIC, infer_kind
 
 # The cap: segments per column, `other` included. Each judged segment exports about 20
 # series (rows, share, drift share and each performance metric with its bounds).

@@ -1,12 +1,12 @@
 """Data drift: the reference profile, per-column drift tests, prediction drift.
 
->>> from monitoring.drift import ReferenceProfile, detect_drift, prediction_drift
+>>> from modelwatch.monitoring.drift import ReferenceProfile, detect_drift, prediction_drift
 """
 
-from monitoring.drift.detect import ColumnDrift, DriftResult, column_drift, detect_drift
-from monitoring.drift.prediction import prediction_drift, prediction_profile
-from monitoring.drift.profile import ColumnProfile, ReferenceProfile
-from monitoring.drift.stattests import STAT_TESTS, StatTest, default_stattest, get_stattest
+from modelwatch.monitoring.drift.detect import ColumnDrift, DriftResult, column_drift, detect_drift
+from modelwatch.monitoring.drift.prediction import prediction_drift, prediction_profile
+from modelwatch.monitoring.drift.profile import ColumnProfile, ReferenceProfile
+from modelwatch.monitoring.drift.stattests import STAT_TESTS, StatTest, default_stattest, get_stattest
 
 __all__ = [
     "ColumnDrift",

@@ -2,12 +2,12 @@
 
 ``detect_drift(reference, current)`` tests every reference column in the current window.
 By default each column gets the test and threshold Evidently's DataDriftPreset would pick
-(see :func:`monitoring.drift.stattests.default_stattest`), and the dataset counts as
+(see :func:`modelwatch.monitoring.drift.stattests.default_stattest`), and the dataset counts as
 drifted once at least ``drift_share`` (0.5) of the tested columns drift, so that verdicts
 agree with Evidently's on the same frames. Any column can be given another test.
 
->>> from training.simulator import generate
->>> from monitoring.drift import ReferenceProfile, detect_drift
+>>> from modelwatch.training.simulator import generate
+>>> from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
 >>> profile = ReferenceProfile.from_frame(generate(5000, "baseline", seed=1).drop(columns="defaulted"))
 >>> result = detect_drift(profile, generate(2000, "covariate", seed=2))
 >>> result.drifted_columns
@@ -31,8 +31,8 @@ from typing import Mapping
 
 import pandas as pd
 
-from monitoring.drift.profile import ColumnProfile, ReferenceProfile
-from monitoring.drift.stattests import StatTest, default_stattest, get_stattest
+from modelwatch.monitoring.drift.profile import ColumnProfile, ReferenceProfile
+from modelwatch.monitoring.drift.stattests import StatTest, default_stattest, get_stattest
 
 DEFAULT_DRIFT_SHARE = 0.5
 

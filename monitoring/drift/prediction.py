@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from monitoring.drift.detect import ColumnDrift, column_drift
-from monitoring.drift.profile import ColumnProfile, infer_kind
+from modelwatch.monitoring.drift.detect import ColumnDrift, column_drift
+from modelwatch.monitoring.drift.profile import ColumnProfile, infer_kind
 
 
 def _as_series(x, name: str) -> pd.Series:

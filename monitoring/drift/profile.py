@@ -10,7 +10,7 @@ that KS, Wasserstein, PSI, KL and Jensen-Shannon give the very numbers Evidently
 the raw reference; rounded real-world data (ages, incomes to the hundred) compresses well.
 
 >>> import pandas as pd
->>> from monitoring.drift import ReferenceProfile
+>>> from modelwatch.monitoring.drift import ReferenceProfile
 >>> df = pd.DataFrame({"age": [30.0, 41.0, 41.0, None], "region": ["n", "s", "s", "n"]})
 >>> profile = ReferenceProfile.from_frame(df)
 >>> profile["age"].kind, profile["age"].n_missing, profile["age"].values.tolist()

@@ -1,6 +1,6 @@
 """Two-sample drift statistics between a reference and a current column.
 
-Every test takes two :class:`~monitoring.drift.profile.ColumnProfile` objects (distinct
+Every test takes two :class:`~modelwatch.monitoring.drift.profile.ColumnProfile` objects (distinct
 values with counts for numeric columns, category counts for categorical ones) and returns
 ``(statistic, p_value)``; p_value is None for distances. Working on sorted distinct
 values with counts means the reference side is prepared once (at training time), and
@@ -11,7 +11,7 @@ Each test reproduces the number Evidently 0.7.23 computes for the same raw colum
 threshold, ``>=`` a distance threshold), so verdicts agree with Evidently's.
 
 >>> import pandas as pd
->>> from monitoring.drift.profile import ColumnProfile
+>>> from modelwatch.monitoring.drift.profile import ColumnProfile
 >>> ref = ColumnProfile.from_series(pd.Series([1.0, 2.0, 3.0, 4.0], name="x"))
 >>> cur = ColumnProfile.from_series(pd.Series([3.0, 4.0, 5.0, 6.0], name="x"))
 >>> STAT_TESTS["wasserstein"].compute(ref, cur)  # W1 = 2, reference std = 1.118
@@ -37,7 +37,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import rel_entr
 
-from monitoring.drift.profile import CATEGORICAL, NUMERIC, ColumnProfile
+from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ColumnProfile
 
 # Evidently's get_binned_data: numeric columns with more distinct reference values than
 # this are binned (Sturges bins over both samples), the others compared value by value.

@@ -14,15 +14,15 @@ import time
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client.exposition import choose_encoder
 
-from monitoring.service import webhook
-from monitoring.service.alerting import RuleEvaluator
-from monitoring.service.alerting import signals as alert_signals
-from monitoring.service.config import MonitorConfig
-from monitoring.service.metrics import MonitorMetrics
-from monitoring.service.mlflow_log import MonitoringRunLogger
-from monitoring.service.monitor import Monitor
-from monitoring.service.retrain import RetrainTrigger
-from monitoring.service.retrain_job import project_runner
+from modelwatch.monitoring.service import webhook
+from modelwatch.monitoring.service.alerting import RuleEvaluator
+from modelwatch.monitoring.service.alerting import signals as alert_signals
+from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.monitoring.service.metrics import MonitorMetrics
+from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
+from modelwatch.monitoring.service.monitor import Monitor
+from modelwatch.monitoring.service.retrain import RetrainTrigger
+from modelwatch.monitoring.service.retrain_job import project_runner
 
 log = logging.getLogger(__name__)
 ops = Blueprint("ops", __name__)
@@ -33,7 +33,7 @@ def create_app(config: MonitorConfig | None = None, store=None, runner=None, sta
     config = config or MonitorConfig()
     metrics = MonitorMetrics()
     if store is None:
-        from serving.store import open_store
+        from modelwatch.serving.store import open_store
 
         store = open_store(config.store_url)
     run_logger = (MonitoringRunLogger(config.tracking_uri, config.model_name,

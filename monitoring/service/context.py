@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from mlflow import MlflowClient
 
-from monitoring.reference import TAG_SEGMENTS, TAG_SENSITIVE, MonitoringReference, for_version
+from modelwatch.monitoring.reference import TAG_SEGMENTS, TAG_SENSITIVE, MonitoringReference, for_version
 
 
 @dataclass
@@ -47,7 +47,7 @@ class VersionContext:
     @classmethod
     def load(cls, client: MlflowClient, model_name: str, version: str, chunk_rows: int,
              config=None) -> "VersionContext":
-        """Raises monitoring.reference.NotOnboarded when the version has no reference.
+        """Raises modelwatch.monitoring.reference.NotOnboarded when the version has no reference.
         `config` (a MonitorConfig) may override the version's segment and sensitive columns."""
         reference, run_id = for_version(client, model_name, version)
         tags = client.get_model_version(model_name, version).tags or {}

@@ -18,7 +18,7 @@ from typing import Callable
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from monitoring.service.config import fail_fast_mlflow
+from modelwatch.monitoring.service.config import fail_fast_mlflow
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 10_000

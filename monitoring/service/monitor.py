@@ -15,14 +15,14 @@ from typing import Callable
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from monitoring.reference import NotOnboarded
-from monitoring.report import drift_report
-from monitoring.service.config import MonitorConfig, fail_fast_mlflow
-from monitoring.service.context import VersionContext
-from monitoring.service.cost import WindowCost
-from monitoring.service.metrics import MonitorMetrics
-from monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
-from monitoring.service.window import WindowResult, evaluate
+from modelwatch.monitoring.reference import NotOnboarded
+from modelwatch.monitoring.report import drift_report
+from modelwatch.monitoring.service.config import MonitorConfig, fail_fast_mlflow
+from modelwatch.monitoring.service.context import VersionContext
+from modelwatch.monitoring.service.cost import WindowCost
+from modelwatch.monitoring.service.metrics import MonitorMetrics
+from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
+from modelwatch.monitoring.service.window import WindowResult, evaluate
 
 log = logging.getLogger(__name__)
 # A version found not monitorable is looked at again after this many intervals (it may

@@ -1,4 +1,4 @@
-"""Running one retraining: `mlflow run . -e retrain`, then reading the gate's verdict.
+"""Running one retraining: `mlflow run` of the packaged project's `retrain` entry point, then reading the gate's verdict.
 
 First, in this process, whether the production version can be retrained at all: a model
 without a target or labelled reference is refused before any run starts.
@@ -14,12 +14,12 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from monitoring.service.config import child_environment
-from monitoring.service.retrain import Refused
-from training import retrain
+from modelwatch.project import PROJECT_DIR, mlflow_command
+from modelwatch.monitoring.service.config import child_environment
+from modelwatch.monitoring.service.retrain import Refused
+from modelwatch.training import retrain
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def project_runner(tracking_uri: str, model_name: str, window: str, timeout_seconds: float = 1800):
@@ -29,14 +29,14 @@ def project_runner(tracking_uri: str, model_name: str, window: str, timeout_seco
         check_supported(MlflowClient(tracking_uri), model_name)
         bin_dir = Path(sys.executable).parent
         command = [
-            str(bin_dir / "mlflow"), "run", str(ROOT), "-e", "retrain", "--env-manager", "local",
+            *mlflow_command("run", str(PROJECT_DIR), "-e", "retrain", "--env-manager", "local"),
             "--experiment-name", f"{model_name}-retraining",
             "-P", f"model_name={model_name}", "-P", f"window={window}", "-P", f"trigger={reason}",
         ]
         env = {**child_environment(), "MLFLOW_TRACKING_URI": tracking_uri,
                "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         try:
-            done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+            done = subprocess.run(command, env=env, capture_output=True, text=True,
                                   timeout=timeout_seconds)
         except subprocess.TimeoutExpired:
             log.error("retraining for %s timed out after %ss", reason, timeout_seconds)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from monitoring.calculators.base import Metric, Result, Scored
-from monitoring.reference import MonitoringReference, class_text
+from modelwatch.monitoring.calculators.base import Metric, Result, Scored
+from modelwatch.monitoring.reference import MonitoringReference, class_text
 
 # The performance metrics /status reports by name (last_window.metrics).
 PERFORMANCE_METRICS = ("live_accuracy", "estimated_accuracy", "live_roc_auc", "estimated_roc_auc", "live_f1",

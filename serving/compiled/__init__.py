@@ -34,7 +34,7 @@ Pipeline(...)
 >>> compile_pipeline(pipe)
 Traceback (most recent call last):
 ...
-serving.compiled.preprocess.NotCompilable: a block FunctionTransformer
+modelwatch.serving.compiled.preprocess.NotCompilable: a block FunctionTransformer
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from serving.compiled.estimators import compile_estimator
-from serving.compiled.preprocess import UNSEEN, LookupBlock, NotCompilable, NumericBlock, \
+from modelwatch.serving.compiled.estimators import compile_estimator
+from modelwatch.serving.compiled.preprocess import UNSEEN, LookupBlock, NotCompilable, NumericBlock, \
     Preprocessor, compile_column_transformer
 
 __all__ = ["CompiledPipeline", "NotCompilable", "compile_pipeline", "probe_frame", "verify"]

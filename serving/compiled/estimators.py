@@ -16,8 +16,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.extmath import softmax
 
-from serving.compiled import trees
-from serving.compiled.preprocess import NotCompilable
+from modelwatch.serving.compiled import trees
+from modelwatch.serving.compiled.preprocess import NotCompilable
 
 
 class GradientBoosting:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.compiled.preprocess import NotCompilable
+from modelwatch.serving.compiled.preprocess import NotCompilable
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ Where each part lives:
     shadow.py    `ShadowScorer`, the challenger scoring the champion's rows off the path
 """
 
-from serving.model.cache import ModelCache
-from serving.model.engines import Engine
-from serving.model.loaded import LoadedModel
-from serving.model.loader import load_local
-from serving.model.manager import ModelManager
-from serving.model.registry import AliasNotFound, Registry, RegistryUnavailable
-from serving.model.shadow import ShadowScorer
+from modelwatch.serving.model.cache import ModelCache
+from modelwatch.serving.model.engines import Engine
+from modelwatch.serving.model.loaded import LoadedModel
+from modelwatch.serving.model.loader import load_local
+from modelwatch.serving.model.manager import ModelManager
+from modelwatch.serving.model.registry import AliasNotFound, Registry, RegistryUnavailable
+from modelwatch.serving.model.shadow import ShadowScorer
 
 __all__ = ["AliasNotFound", "Engine", "LoadedModel", "ModelCache", "ModelManager",
            "Registry", "RegistryUnavailable", "ShadowScorer", "load_local"]

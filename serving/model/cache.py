@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from serving.model.registry import VersionRef
+from modelwatch.serving.model.registry import VersionRef
 
 
 def _digest(text: str) -> str:

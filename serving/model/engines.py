@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from serving.validation import Validated
+from modelwatch.serving.validation import Validated
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class SklearnEngine(Engine):
 
 
 class CompiledEngine(Engine):
-    """The same sklearn pipeline, scored by `serving.compiled` on the column arrays."""
+    """The same sklearn pipeline, scored by `modelwatch.serving.compiled` on the column arrays."""
 
     name = "compiled"
 

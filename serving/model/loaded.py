@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from serving.model.engines import Engine, Prediction
-from serving.validation import ColumnSpec, Validated
+from modelwatch.serving.model.engines import Engine, Prediction
+from modelwatch.serving.validation import ColumnSpec, Validated
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from serving.model.engines import CompiledEngine, Engine, PyfuncEngine, SklearnEngine, \
+from modelwatch.serving.model.engines import CompiledEngine, Engine, PyfuncEngine, SklearnEngine, \
     pyfunc_task, signature_task
-from serving.model.loaded import LoadedModel
-from serving.validation import spec_from_signature, validate
+from modelwatch.serving.model.loaded import LoadedModel
+from modelwatch.serving.validation import spec_from_signature, validate
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def choose_sklearn_engine(model, spec, example, compile: bool) -> tuple[Engine, 
         return SklearnEngine(model), "not compiled: only classifiers compile"
     if spec is None:
         return SklearnEngine(model), "not compiled: the model has no input signature"
-    from serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
+    from modelwatch.serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
 
     try:
         compiled = compile_pipeline(model)

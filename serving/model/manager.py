@@ -15,12 +15,12 @@ import os
 import threading
 import time
 
-from serving.errors import redact_credentials
-from serving.model.cache import ModelCache
-from serving.model.engines import RulesEngine
-from serving.model.loaded import LoadedModel
-from serving.model.loader import load_local
-from serving.model.registry import AliasNotFound, Registry, RegistryUnavailable, VersionRef
+from modelwatch.serving.errors import redact_credentials
+from modelwatch.serving.model.cache import ModelCache
+from modelwatch.serving.model.engines import RulesEngine
+from modelwatch.serving.model.loaded import LoadedModel
+from modelwatch.serving.model.loader import load_local
+from modelwatch.serving.model.registry import AliasNotFound, Registry, RegistryUnavailable, VersionRef
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class ModelManager:
         setting = self.config.fallback
         if not setting:
             return False
-        from serving.fallback import RuleModel
+        from modelwatch.serving.fallback import RuleModel
 
         try:
             rules = RuleModel.load(setting)

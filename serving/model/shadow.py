@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from serving.ids import new_ids
-from serving.store.batch import LogBatch
-from serving.validation import validate
+from modelwatch.serving.ids import new_ids
+from modelwatch.serving.store.batch import LogBatch
+from modelwatch.serving.validation import validate
 
 log = logging.getLogger(__name__)
 

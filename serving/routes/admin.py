@@ -6,8 +6,8 @@ import hmac
 
 from flask import Blueprint, jsonify, request
 
-from serving.errors import ApiError
-from serving.routes import state
+from modelwatch.serving.errors import ApiError
+from modelwatch.serving.routes import state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -6,10 +6,10 @@ import time
 
 from flask import Blueprint, jsonify, request
 
-from serving.errors import ApiError
-from serving.routes import state
-from serving.store import StoreError
-from serving.validation import bad_shape, check_rows, read_json
+from modelwatch.serving.errors import ApiError
+from modelwatch.serving.routes import state
+from modelwatch.serving.store import StoreError
+from modelwatch.serving.validation import bad_shape, check_rows, read_json
 
 bp = Blueprint("feedback", __name__)
 

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, request
 
-from serving.errors import ApiError, register_mlflow_error_handlers
-from serving.routes import state
-from serving.routes.predict import current_model, score
-from serving.validation import scoring_input
+from modelwatch.serving.errors import ApiError, register_mlflow_error_handlers
+from modelwatch.serving.routes import state
+from modelwatch.serving.routes.predict import current_model, score
+from modelwatch.serving.validation import scoring_input
 
 bp = Blueprint("mlflow", __name__)
 register_mlflow_error_handlers(bp)

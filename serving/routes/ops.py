@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from serving.errors import ApiError
-from serving.openapi import openapi_document
-from serving.routes import state
+from modelwatch.serving.errors import ApiError
+from modelwatch.serving.openapi import openapi_document
+from modelwatch.serving.routes import state
 
 bp = Blueprint("ops", __name__)
 

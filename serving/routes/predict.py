@@ -7,11 +7,11 @@ import time
 import numpy as np
 from flask import Blueprint, g, jsonify, request
 
-from serving.errors import ApiError
-from serving.ids import new_ids
-from serving.routes import state
-from serving.store.batch import LogBatch
-from serving.validation import predict_input, read_json, validate
+from modelwatch.serving.errors import ApiError
+from modelwatch.serving.ids import new_ids
+from modelwatch.serving.routes import state
+from modelwatch.serving.store.batch import LogBatch
+from modelwatch.serving.validation import predict_input, read_json, validate
 
 bp = Blueprint("predict", __name__)
 

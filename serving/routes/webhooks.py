@@ -28,8 +28,8 @@ from mlflow.webhooks.constants import (
     WEBHOOK_TIMESTAMP_HEADER,
 )
 
-from serving.errors import ApiError
-from serving.routes import state
+from modelwatch.serving.errors import ApiError
+from modelwatch.serving.routes import state
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")

@@ -1,6 +1,6 @@
 """The prediction log: one small interface over SQLite (default) and PostgreSQL.
 
->>> from serving.store import open_store
+>>> from modelwatch.serving.store import open_store
 >>> store = open_store("sqlite:///mlruns/predictions.db")      # doctest: +SKIP
 >>> df = store.read_window(model_version="3", since="24h")     # doctest: +SKIP
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from serving.store.base import PREDICTION_COLUMNS, Store, StoreError, label_text
+from modelwatch.serving.store.base import PREDICTION_COLUMNS, Store, StoreError, label_text
 
 DEFAULT_STORE_URL = "sqlite:///mlruns/predictions.db"
 
@@ -27,11 +27,11 @@ def open_store(url: str | None = None) -> Store:
     Tables are created on first use."""
     url = url or os.environ.get("MODELWATCH_STORE_URL") or DEFAULT_STORE_URL
     if url.startswith("sqlite:"):
-        from serving.store.sqlite import SQLiteStore
+        from modelwatch.serving.store.sqlite import SQLiteStore
 
         return SQLiteStore(url)
     if url.startswith(("postgresql", "postgres:")):
-        from serving.store.postgres import PostgresStore
+        from modelwatch.serving.store.postgres import PostgresStore
 
         return PostgresStore(url)
     raise ValueError(f"unsupported prediction store URL {url!r}: use sqlite:///path or "

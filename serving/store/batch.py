@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.store.base import label_text
-from serving.validation import Validated
+from modelwatch.serving.store.base import label_text
+from modelwatch.serving.validation import Validated
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serving.store.base import ADDED_COLUMNS, Store
+from modelwatch.serving.store.base import ADDED_COLUMNS, Store
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS predictions (

@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from serving.store.base import ADDED_COLUMNS, Store
+from modelwatch.serving.store.base import ADDED_COLUMNS, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (

@@ -23,8 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
-from serving.store.base import Store, full_row
-from serving.store.batch import LogBatch
+from modelwatch.serving.store.base import Store, full_row
+from modelwatch.serving.store.batch import LogBatch
 
 log = logging.getLogger(__name__)
 

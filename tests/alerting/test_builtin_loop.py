@@ -2,10 +2,10 @@
 
 import pytest
 
-from monitoring.service.app import create_app
-from monitoring.service.config import MonitorConfig
-from monitoring.service.window import WindowResult
-from serving.store import open_store
+from modelwatch.monitoring.service.app import create_app
+from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.monitoring.service.window import WindowResult
+from modelwatch.serving.store import open_store
 from tests.windows import judged_window
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.service.alerting import CONDITIONS, RULES, RuleEvaluator, load_rules, not_evaluated
+from modelwatch.monitoring.service.alerting import CONDITIONS, RULES, RuleEvaluator, load_rules, not_evaluated
 
 ALERTS = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "rules" / "alerts.yml"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from training.simulator import FEATURES, generate
+from modelwatch.training.simulator import FEATURES, generate
 
 MODELWATCH = str(Path(sys.executable).parent / "modelwatch")
 

@@ -15,7 +15,7 @@ import pytest
 
 from modelwatch.cli import main
 from modelwatch.export_log import export_log, read_export
-from serving.store import PREDICTION_COLUMNS, label_text, open_store
+from modelwatch.serving.store import PREDICTION_COLUMNS, label_text, open_store
 from tests.serving.pgcluster import Cluster, why_unavailable
 
 HOUR0 = int(pd.Timestamp("2026-11-18T08:00Z").timestamp())  # an hour in the past

@@ -138,7 +138,7 @@ def test_status_json_reports_the_running_stack(stack):
 def test_simulate_against_the_stack_serving(stack):
     url = stack.url("serving")
     env = {**stack.env_for_cli, "MLFLOW_TRACKING_URI": stack.url("mlflow")}
-    trained = subprocess.run([sys.executable, "-m", "training.train", "--n-rows", "3000"], env=env,
+    trained = subprocess.run([sys.executable, "-m", "modelwatch.training.train", "--n-rows", "3000"], env=env,
                              capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
     assert trained.returncode == 0, trained.stdout + trained.stderr
     # serving polls the alias and picks the new version up without a restart

@@ -131,7 +131,7 @@ def test_monitoring_runs_hold_the_windows(stack):
 
 
 def test_batch_score_pushes_to_the_pushgateway(stack, tmp_path):
-    from training.simulator import generate
+    from modelwatch.training.simulator import generate
 
     generate(500, "baseline", seed=9).drop(columns="defaulted").to_csv(tmp_path / "batch.csv", index=False)
     env = {**os.environ, **stack.service_env()}
@@ -195,7 +195,7 @@ def _retrains(stack: Stack) -> dict[str, int]:
 
 
 def _record() -> dict:
-    from training.simulator import FEATURES, generate
+    from modelwatch.training.simulator import FEATURES, generate
 
     return generate(1, "baseline", seed=5)[FEATURES].iloc[0].to_dict()
 

@@ -9,7 +9,7 @@ import uuid
 
 from mlflow import MlflowClient
 
-from monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
+from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
 
 
 class FlakyUploads:

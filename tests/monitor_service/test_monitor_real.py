@@ -1,4 +1,4 @@
-"""The monitor on real data: a model trained by `python -m training.train` into a real
+"""The monitor on real data: a model trained by `python -m modelwatch.training.train` into a real
 MLflow server, simulated scenarios scored through the real serving app into a real SQLite
 prediction log, then `Monitor.run_once()` window after window, as the service runs it.
 """
@@ -18,18 +18,18 @@ import pytest
 from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring.service.app import create_app
-from monitoring.service.config import MonitorConfig
-from serving.app import create_app as create_serving_app
-from serving.app import shutdown_app
-from serving.store import open_store
-from monitoring.service.metrics import MonitorMetrics
-from monitoring.service.mlflow_log import MonitoringRunLogger
-from monitoring.service.monitor import Monitor
+from modelwatch.monitoring.service.app import create_app
+from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.serving.app import create_app as create_serving_app
+from modelwatch.serving.app import shutdown_app
+from modelwatch.serving.store import open_store
+from modelwatch.monitoring.service.metrics import MonitorMetrics
+from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
+from modelwatch.monitoring.service.monitor import Monitor
 from tests import services
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
-from training.simulator import FEATURES, TARGET, generate
+from modelwatch.training.simulator import FEATURES, TARGET, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 1200  # above 1000: the distance tests Evidently picks, no p-value false alarms
@@ -61,9 +61,9 @@ MONITOR_METRICS = {
 
 
 def train(tracking_uri: str, model_name: str, log: Path) -> str:
-    """`python -m training.train`; returns the version that took `production`."""
+    """`python -m modelwatch.training.train`; returns the version that took `production`."""
     with open(log, "ab") as out:
-        subprocess.run([sys.executable, "-m", "training.train", "--n-rows", "3000", "--model-name", model_name,
+        subprocess.run([sys.executable, "-m", "modelwatch.training.train", "--n-rows", "3000", "--model-name", model_name,
                         "--promote", "always"], cwd=ROOT, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
                        stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
     return MlflowClient(tracking_uri).get_model_version_by_alias(model_name, "production").version

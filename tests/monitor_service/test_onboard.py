@@ -29,12 +29,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from monitoring.reference import TAG_REFERENCE_RUN, TAG_TARGET, TAG_TASK
-from monitoring.service.app import create_app
-from monitoring.service.config import MonitorConfig
-from serving.app import create_app as create_serving_app
-from serving.app import shutdown_app
-from serving.store import open_store
+from modelwatch.monitoring.reference import TAG_REFERENCE_RUN, TAG_TARGET, TAG_TASK
+from modelwatch.monitoring.service.app import create_app
+from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.serving.app import create_app as create_serving_app
+from modelwatch.serving.app import shutdown_app
+from modelwatch.serving.store import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_monitor_real import parse_metrics
 

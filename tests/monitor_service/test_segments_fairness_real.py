@@ -1,5 +1,5 @@
 """The two hidden failures of issue 13 through the real services: a model trained by
-`python -m training.train --segments channel --sensitive region` into a real MLflow server,
+`python -m modelwatch.training.train --segments channel --sensitive region` into a real MLflow server,
 simulated traffic scored by the real serving app into a real SQLite prediction log, and
 `Monitor.run_once()` interval after interval with the built-in rules on. The same windows'
 /metrics then go through the Prometheus rules (promtool, ALERTS as Prometheus computes it).
@@ -22,15 +22,15 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring.service.app import create_app
-from monitoring.service.config import MonitorConfig
-from serving.app import create_app as create_serving_app
-from serving.app import shutdown_app
-from serving.store import open_store
+from modelwatch.monitoring.service.app import create_app
+from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.serving.app import create_app as create_serving_app
+from modelwatch.serving.app import shutdown_app
+from modelwatch.serving.store import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_monitor_real import ROOT, send_through_serving
 from tests.stack_config import contract as c
-from training.simulator import generate
+from modelwatch.training.simulator import generate
 
 pytestmark = pytest.mark.slow
 PROMTOOL = shutil.which("promtool")
@@ -60,7 +60,7 @@ def stream(mlflow_url, tmp_path_factory) -> Stream:
     tmp = tmp_path_factory.mktemp("segments-fairness")
     model = f"credit-default-segments-{uuid.uuid4().hex[:8]}"
     with open(tmp / "train.log", "ab") as log:
-        subprocess.run([sys.executable, "-m", "training.train", "--n-rows", str(TRAIN_ROWS), "--model-name", model,
+        subprocess.run([sys.executable, "-m", "modelwatch.training.train", "--n-rows", str(TRAIN_ROWS), "--model-name", model,
                         "--promote", "always", "--segments", "channel", "--sensitive", "region"], cwd=ROOT,
                        env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_url}, stdout=log, stderr=subprocess.STDOUT,
                        check=True, timeout=900)
@@ -215,11 +215,11 @@ def test_onboard_records_the_columns_and_the_environment_overrides_them(mlflow_u
     from mlflow import MlflowClient
 
     from modelwatch.onboard import OnboardError, onboard
-    from monitoring.calculators.fairness import Fairness
-    from monitoring.calculators.segments import Segments
-    from monitoring.service.context import VersionContext
+    from modelwatch.monitoring.calculators.fairness import Fairness
+    from modelwatch.monitoring.calculators.segments import Segments
+    from modelwatch.monitoring.service.context import VersionContext
     from tests.serving import modelkit
-    from training.simulator import TARGET
+    from modelwatch.training.simulator import TARGET
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
     mlflow.set_tracking_uri(mlflow_url)

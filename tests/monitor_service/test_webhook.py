@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from monitoring.service.app import create_app
-from monitoring.service.config import MonitorConfig
-from monitoring.service.window import WindowResult
-from serving.store import open_store
+from modelwatch.monitoring.service.app import create_app
+from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.monitoring.service.window import WindowResult
+from modelwatch.serving.store import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.services import wait_for
 from tests.windows import judged_window

@@ -7,8 +7,8 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitoring.service.cost import WindowCost
-from training.cost import Prices
+from modelwatch.monitoring.service.cost import WindowCost
+from modelwatch.training.cost import Prices
 
 
 def burn(seconds: float) -> str:

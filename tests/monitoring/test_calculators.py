@@ -9,10 +9,10 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
-from monitoring.calculators.base import Bounds, Scored, reference_chunks
-from monitoring.calculators.classification import EstimatedClassification, RealizedClassification
-from monitoring.calculators.regression import EstimatedRegression, RealizedRegression
-from monitoring.reference import MonitoringReference
+from modelwatch.monitoring.calculators.base import Bounds, Scored, reference_chunks
+from modelwatch.monitoring.calculators.classification import EstimatedClassification, RealizedClassification
+from modelwatch.monitoring.calculators.regression import EstimatedRegression, RealizedRegression
+from modelwatch.monitoring.reference import MonitoringReference
 
 
 def calibrated_binary(n: int, seed: int, threshold: float = 0.5, shift: float = 0.0) -> Scored:

@@ -1,10 +1,10 @@
 import json
 import warnings
 
-from monitoring.cli import drift_command
-from monitoring.drift import ReferenceProfile
-from monitoring.report import drift_report
-from training.simulator import FEATURES, generate
+from modelwatch.monitoring.cli import drift_command
+from modelwatch.monitoring.drift import ReferenceProfile
+from modelwatch.monitoring.report import drift_report
+from modelwatch.training.simulator import FEATURES, generate
 
 
 def test_drift_command_csv_parquet_profile_and_json(tmp_path, capsys):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from monitoring.concept import ErrorStreamDetector, accuracy_divergence, calibration_drift
+from modelwatch.monitoring.concept import ErrorStreamDetector, accuracy_divergence, calibration_drift
 
 
 @pytest.mark.parametrize("method", ["adwin", "page_hinkley"])

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.drift import ReferenceProfile, detect_drift
-from monitoring.report import evidently_drift
-from training.simulator import generate
+from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
+from modelwatch.monitoring.report import evidently_drift
+from modelwatch.training.simulator import generate
 
 
 def _frame(rng: np.random.Generator, n: int, shift: float) -> pd.DataFrame:
@@ -82,8 +82,8 @@ def test_each_selectable_test_agrees_with_evidentlys_implementation(test):
     from evidently.legacy.calculations import stattests as ev
     from evidently.legacy.core import ColumnType
 
-    from monitoring.drift import ColumnProfile
-    from monitoring.drift.detect import column_drift
+    from modelwatch.monitoring.drift import ColumnProfile
+    from modelwatch.monitoring.drift.detect import column_drift
 
     impl = {"ks": ev.ks_stat_test, "wasserstein": ev.wasserstein_stat_test, "chisquare": ev.chi_stat_test,
             "z": ev.z_stat_test, "jensenshannon": ev.jensenshannon_stat_test, "psi": ev.psi_stat_test,

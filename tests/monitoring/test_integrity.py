@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.drift import ReferenceProfile
-from monitoring.integrity import check_integrity
-from training.simulator import FEATURES, generate
+from modelwatch.monitoring.drift import ReferenceProfile
+from modelwatch.monitoring.integrity import check_integrity
+from modelwatch.training.simulator import FEATURES, generate
 
 
 @pytest.fixture(scope="module")

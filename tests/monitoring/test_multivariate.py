@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.multivariate import ReconstructionDrift
+from modelwatch.monitoring.multivariate import ReconstructionDrift
 
 
 def correlated(rng, n, rho):

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.drift import ReferenceProfile
-from training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES, generate
+from modelwatch.monitoring.drift import ReferenceProfile
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES, generate
 
 
 def test_roundtrip_plain_json(tmp_path):

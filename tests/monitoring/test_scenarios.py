@@ -2,7 +2,7 @@
 
 A real sklearn model trained on baseline data, its monitoring reference built from a
 separate holdout (as training builds it), and each scenario's window judged by
-`monitoring.service.window.evaluate`, the monitor's own path.
+`modelwatch.monitoring.service.window.evaluate`, the monitor's own path.
 """
 
 import numpy as np
@@ -14,13 +14,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from monitoring.calculators.classification import EstimatedClassification
-from monitoring.calculators.concept import ConceptDrift
-from monitoring.concept import calibration_drift
-from monitoring.integrity import check_integrity
-from monitoring.reference import MonitoringReference
-from monitoring.service.window import evaluate
-from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
+from modelwatch.monitoring.calculators.classification import EstimatedClassification
+from modelwatch.monitoring.calculators.concept import ConceptDrift
+from modelwatch.monitoring.concept import calibration_drift
+from modelwatch.monitoring.integrity import check_integrity
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.service.window import evaluate
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
 
 CHUNK_ROWS = 2000  # the monitor's default window
 

@@ -12,13 +12,13 @@ from fairlearn.metrics import (MetricFrame, demographic_parity_difference, demog
 from prometheus_client import generate_latest
 from sklearn.metrics import accuracy_score, mean_absolute_error
 
-from monitoring.calculators.base import Scored
-from monitoring.calculators.fairness import Fairness
-from monitoring.calculators.segments import MAX_SEGMENTS
-from monitoring.reference import MonitoringReference
-from monitoring.service.alerting import segments_degraded
-from monitoring.service.metrics import MonitorMetrics
-from monitoring.service.window import evaluate
+from modelwatch.monitoring.calculators.base import Scored
+from modelwatch.monitoring.calculators.fairness import Fairness
+from modelwatch.monitoring.calculators.segments import MAX_SEGMENTS
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.service.alerting import segments_degraded
+from modelwatch.monitoring.service.metrics import MonitorMetrics
+from modelwatch.monitoring.service.window import evaluate
 
 
 def binary(n: int, seed: int, bias: float = 0.0) -> Scored:
@@ -140,7 +140,7 @@ def test_segment_degraded_only_when_the_population_holds():
 
 def test_the_cli_offers_every_simulator_scenario():
     from modelwatch import cli
-    from training import simulator
+    from modelwatch.training import simulator
 
     assert cli.SCENARIOS == simulator.SCENARIOS
 

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from monitoring.drift import ColumnProfile, get_stattest
-from monitoring.drift.stattests import STAT_TESTS, default_stattest, sturges_edges
+from modelwatch.monitoring.drift import ColumnProfile, get_stattest
+from modelwatch.monitoring.drift.stattests import STAT_TESTS, default_stattest, sturges_edges
 
 
 def prof(x, kind=None):

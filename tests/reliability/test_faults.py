@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from serving.store import open_store
+from modelwatch.serving.store import open_store
 from tests import services
 from tests.reliability.conftest import ADMIN_TOKEN, serving_env
 from tests.serving import modelkit

@@ -30,7 +30,7 @@ from tests.reliability.conftest import (
 )
 from tests.serving.conftest import metric_total
 from tests.serving.modelkit import feature_rows
-from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 
 # /invocations answers as MLflow does: no 422, every input error is a 400.
 DOCUMENTED = {"/predict": {400, 413, 415, 422}, "/invocations": {400, 413, 415},
@@ -289,7 +289,7 @@ def test_raw_bytes_under_any_content_type(http, path, content_type, raw):
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory):
-    from serving.app import create_app, shutdown_app
+    from modelwatch.serving.app import create_app, shutdown_app
 
     tmp = tmp_path_factory.mktemp("app-paths")
     app = create_app({"store_url": f"sqlite:///{tmp / 'p.db'}", "spill_dir": str(tmp / "s"),

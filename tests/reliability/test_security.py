@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from monitoring.service import webhook
-from serving.routes import admin
+from modelwatch.monitoring.service import webhook
+from modelwatch.serving.routes import admin
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
 from tests.reliability.conftest import (
@@ -161,7 +161,7 @@ def test_no_webhook_token_in_the_monitor_log(tmp_path, caplog):
 def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path, caplog):
     """MLflow's errors name the full request URL, user:password included: with the
     registry down, /ready, /model, /predict and /admin/reload say why, masked."""
-    from serving.app import create_app, shutdown_app
+    from modelwatch.serving.app import create_app, shutdown_app
 
     secret = "uri-secret-8d2f61"
     caplog.set_level(logging.INFO)

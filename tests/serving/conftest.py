@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from serving.app import create_app, shutdown_app
-from serving.cli import gunicorn_argv
+from modelwatch.serving.app import create_app, shutdown_app
+from modelwatch.serving.cli import gunicorn_argv
 from tests import services
 from tests.serving import modelkit
 from tests.serving.pgcluster import Cluster, why_unavailable

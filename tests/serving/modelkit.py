@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from serving.store.batch import LogBatch
-from serving.validation import validate
-from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
+from modelwatch.serving.store.batch import LogBatch
+from modelwatch.serving.validation import validate
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,10 +97,10 @@ def set_alias(url: str, name: str, alias: str, version: str) -> None:
 
 
 def train_with_entry_point(url: str, name: str, log: Path, n_rows: int = 2000) -> None:
-    """`python -m training.train --n-rows N --model-name NAME --promote always`."""
+    """`python -m modelwatch.training.train --n-rows N --model-name NAME --promote always`."""
     with open(log, "ab") as out:
         subprocess.run(
-            [sys.executable, "-m", "training.train", "--n-rows", str(n_rows),
+            [sys.executable, "-m", "modelwatch.training.train", "--n-rows", str(n_rows),
              "--model-name", name, "--promote", "always"],
             cwd=ROOT, env={**__import__("os").environ, "MLFLOW_TRACKING_URI": url},
             stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)

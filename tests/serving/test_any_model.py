@@ -19,12 +19,12 @@ import yaml
 from mlflow import MlflowClient
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
-from serving.metrics import VALUE_BUCKETS
-from serving.model import load_local
-from serving.model.loader import UntrustedTypes
-from serving.store import open_store
-from serving.store.batch import LogBatch
-from serving.validation import validate
+from modelwatch.serving.metrics import VALUE_BUCKETS
+from modelwatch.serving.model import load_local
+from modelwatch.serving.model.loader import UntrustedTypes
+from modelwatch.serving.store import open_store
+from modelwatch.serving.store.batch import LogBatch
+from modelwatch.serving.validation import validate
 from tests import services
 from tests.serving import modelkit
 from tests.serving.conftest import ROOT, gunicorn, metric_total

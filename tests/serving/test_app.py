@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow.version import VERSION
 
-from serving.store import open_store
-from serving.validation import validate
+from modelwatch.serving.store import open_store
+from modelwatch.serving.validation import validate
 from tests.serving.conftest import metric_total
 from tests.serving.modelkit import feature_rows
-from training.simulator import FEATURES
+from modelwatch.training.simulator import FEATURES
 
 pytestmark = pytest.mark.usefixtures("registered")
 

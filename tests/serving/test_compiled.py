@@ -14,13 +14,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
-from serving.model import load_local
-from serving.validation import ColumnSpec, validate
+from modelwatch.serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
+from modelwatch.serving.model import load_local
+from modelwatch.serving.validation import ColumnSpec, validate
 from tests.serving.modelkit import feature_rows
-from training import pipeline as training_pipeline
-from training.train import _own_types
-from training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, SCENARIOS, \
+from modelwatch.training import pipeline as training_pipeline
+from modelwatch.training.train import _own_types
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, SCENARIOS, \
     TARGET, generate
 
 SPEC = ([ColumnSpec(c, "double") for c in NUMERIC_FEATURES]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.fallback import RuleModel
+from modelwatch.serving.fallback import RuleModel
 
 
 def test_fallback_rules_are_vectorised_business_rules():

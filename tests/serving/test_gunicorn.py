@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from serving.store import open_store
+from modelwatch.serving.store import open_store
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total, predict
 from tests.serving.modelkit import feature_rows

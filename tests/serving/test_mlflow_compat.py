@@ -38,7 +38,7 @@ import requests
 from tests import services
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn
-from training.simulator import FEATURES, generate
+from modelwatch.training.simulator import FEATURES, generate
 
 pytestmark = pytest.mark.slow
 SKLEARN, PYFUNC = "compat-sklearn", "compat-pyfunc"

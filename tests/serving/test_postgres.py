@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import requests
 
-from serving.store import open_store
+from modelwatch.serving.store import open_store
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total, predict
 from tests.serving.modelkit import feature_rows, log_batch

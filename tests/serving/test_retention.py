@@ -12,10 +12,10 @@ import uuid
 import psycopg
 import pytest
 
-from serving.app import create_app, shutdown_app
-from serving.config import DAY, Config
-from serving.store import open_store
-from serving.store.writer import PredictionLog
+from modelwatch.serving.app import create_app, shutdown_app
+from modelwatch.serving.config import DAY, Config
+from modelwatch.serving.store import open_store
+from modelwatch.serving.store.writer import PredictionLog
 from tests.serving.conftest import metric_total
 from tests.services import wait_for
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.store import open_store
+from modelwatch.serving.store import open_store
 from tests.serving.modelkit import log_batch
-from training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 
 def test_sqlite_store_round_trip_feedback_and_window(tmp_path):

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.errors import ApiError
-from serving.validation import ColumnSpec, parse_json_bytes, validate
+from modelwatch.serving.errors import ApiError
+from modelwatch.serving.validation import ColumnSpec, parse_json_bytes, validate
 from tests.serving.modelkit import feature_rows
-from training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 SPEC = [ColumnSpec(c, "double") for c in NUMERIC_FEATURES] + \
        [ColumnSpec(c, "string") for c in CATEGORICAL_FEATURES]

@@ -8,9 +8,9 @@ import json
 import os
 import threading
 
-from serving.store import open_store
-from serving.store.base import StoreError
-from serving.store.writer import PredictionLog
+from modelwatch.serving.store import open_store
+from modelwatch.serving.store.base import StoreError
+from modelwatch.serving.store.writer import PredictionLog
 from tests.serving.modelkit import log_batch
 
 

@@ -37,14 +37,14 @@ def _check(exposed: dict, expected: dict[str, tuple[str, ...]], extra_labels: tu
 
 
 def test_serving_exposes_the_contract_metrics():
-    metrics = pytest.importorskip("serving.metrics", reason="serving.metrics is not importable yet")
+    metrics = pytest.importorskip("modelwatch.serving.metrics", reason="modelwatch.serving.metrics is not importable yet")
     _check(c.registry_metrics(metrics.Metrics().registry), c.SERVING_METRICS)
     # the latency SLI (recording.yml) counts requests in the le="0.5" bucket
     assert 0.5 in metrics.LATENCY_BUCKETS
 
 
 def test_monitor_exposes_the_contract_metrics():
-    metrics = pytest.importorskip("monitoring.service.metrics", reason="monitoring.service.metrics is not importable yet")
+    metrics = pytest.importorskip("modelwatch.monitoring.service.metrics", reason="modelwatch.monitoring.service.metrics is not importable yet")
     monitor = metrics.MonitorMetrics()
     _check(c.registry_metrics(monitor.registry), c.MONITOR_METRICS, extra_labels=("model_version",))
     # RetrainingFailed selects result="failed"; the series exists from the start

@@ -284,11 +284,11 @@ def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real
     from mlflow import MlflowClient
 
     from modelwatch.onboard import onboard
-    from monitoring.service.app import create_app as create_monitor
-    from monitoring.service.config import MonitorConfig
-    from serving.app import create_app as create_serving, shutdown_app
+    from modelwatch.monitoring.service.app import create_app as create_monitor
+    from modelwatch.monitoring.service.config import MonitorConfig
+    from modelwatch.serving.app import create_app as create_serving, shutdown_app
     from tests.monitor_service.test_monitor_real import send_through_serving
-    from training.simulator import TARGET, generate
+    from modelwatch.training.simulator import TARGET, generate
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
     mlflow.set_tracking_uri(mlflow_url)

@@ -314,9 +314,9 @@ def test_mlflow_server_command_and_its_environment():
 @pytest.fixture(scope="module")
 def routes(tmp_path_factory) -> dict[str, set[str]]:
     """The URL rules of the serving app and of the monitor, built without starting them."""
-    from monitoring.service.app import create_app as monitor_app
-    from monitoring.service.config import MonitorConfig
-    from serving.app import create_app as serving_app, shutdown_app
+    from modelwatch.monitoring.service.app import create_app as monitor_app
+    from modelwatch.monitoring.service.config import MonitorConfig
+    from modelwatch.serving.app import create_app as serving_app, shutdown_app
 
     store = f"sqlite:///{tmp_path_factory.mktemp('routes') / 'p.db'}"
     serving = serving_app({"background": False, "store_url": store})
@@ -350,8 +350,8 @@ def _as_in_the_pod(monkeypatch, name: str) -> None:
 
 
 def test_serving_and_monitor_environment_is_what_their_config_reads(monkeypatch):
-    from monitoring.service.config import MonitorConfig
-    from serving.config import Config
+    from modelwatch.monitoring.service.config import MonitorConfig
+    from modelwatch.serving.config import Config
 
     read_by = {
         "serving": [c.ROOT / "serving" / "config.py", c.ROOT / "serving" / "gunicorn.conf.py"],

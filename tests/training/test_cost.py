@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.training.test_project import mlflow_run
-from training import cost
+from modelwatch.training import cost
 
 GB = 2**30
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training import data, gate, pipeline
-from training.evaluate import evaluate, evaluate_regression, expected_calibration_error
+from modelwatch.training import data, gate, pipeline
+from modelwatch.training.evaluate import evaluate, evaluate_regression, expected_calibration_error
 
 
 def test_text_in_a_numeric_column_is_named(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.datasets import load_diabetes, load_wine
 
-from training.simulator import generate
+from modelwatch.training.simulator import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

@@ -22,14 +22,14 @@ from mlflow.models import infer_signature
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from monitoring.reference import MonitoringReference
-from monitoring.service.app import create_app
-from monitoring.service.config import MonitorConfig
-from serving.store import open_store
-from serving.store.base import PREDICTION_COLUMNS
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.service.app import create_app
+from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.serving.store import open_store
+from modelwatch.serving.store.base import PREDICTION_COLUMNS
 from tests.monitor_service.test_webhook import alert, metric, payload
 from tests.services import wait_for
-from training import retrain
+from modelwatch.training import retrain
 
 
 def _friedman(kind: str) -> pd.DataFrame:

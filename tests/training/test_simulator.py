@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from training import simulator
-from training.simulator import generate, true_probability
+from modelwatch.training import simulator
+from modelwatch.training.simulator import generate, true_probability
 
 N = 20_000
 
