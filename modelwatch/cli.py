@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from modelwatch.project import PROJECT_DIR, mlflow_command
+from modelwatch.settings import SettingError, read
 
 
 # The `main` entry point's parameters (MLproject), as `--flag` options.
@@ -24,12 +25,25 @@ SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_mi
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.print_help()
+    try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not hasattr(args, "run"):
+            parser.print_help()
+            return 2
+        return args.run(args) or 0
+    except SettingError as exc:  # a variable that does not parse: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    return args.run(args) or 0
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    """The host and port of a URL like http://127.0.0.1:8000."""
+    host, _, port = url.split("://", 1)[-1].rstrip("/").rpartition(":")
+    try:
+        return host, int(port)
+    except ValueError:
+        raise SettingError(f"{url!r} has no port") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,13 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     train = commands.add_parser("train", help="mlflow run the `main` entry point: train, register, gate")
+    # The model name is the one serving and the monitor read; the rest are MLproject's.
+    model_name = read("MODELWATCH_MODEL_NAME")
     for name in TRAIN_PARAMS:
-        train.add_argument(f"--{name.replace('_', '-')}", dest=name)
+        train.add_argument(f"--{name.replace('_', '-')}", dest=name, default=model_name if name == "model_name" else None)
     train.set_defaults(run=_mlflow_run, entry_point="main", params=TRAIN_PARAMS)
 
     retrain = commands.add_parser("retrain", help="mlflow run the `retrain` entry point by hand")
     for name in RETRAIN_PARAMS:
-        retrain.add_argument(f"--{name.replace('_', '-')}", dest=name)
+        retrain.add_argument(f"--{name.replace('_', '-')}", dest=name, default=model_name if name == "model_name" else None)
     retrain.set_defaults(run=_mlflow_run, entry_point="retrain", params=RETRAIN_PARAMS)
 
     onboard = commands.add_parser("onboard", help="monitor a registered model modelwatch did not train")
@@ -53,21 +69,23 @@ def _parser() -> argparse.ArgumentParser:
     onboard.add_argument("--reference", required=True, help="held-out rows, CSV or Parquet, with the target")
     onboard.add_argument("--target", help="the label column; without it, drift and integrity only")
     onboard.add_argument("--task", default="auto", choices=("auto", "binary", "multiclass", "regression"))
-    onboard.add_argument("--chunk-rows", type=int, default=int(os.environ.get("MODELWATCH_MONITOR_WINDOW_ROWS", "2000")),
+    onboard.add_argument("--chunk-rows", type=int, default=read("MODELWATCH_MONITOR_WINDOW_ROWS"),
                          help="rows of a monitor window: the reference is judged in chunks of this size")
     onboard.add_argument("--segments", default="", help="comma list of input columns to judge per segment")
     onboard.add_argument("--sensitive", default="", help="comma list of sensitive input columns (fairness per group)")
     onboard.set_defaults(run=_onboard)
 
     serve = commands.add_parser("serve", help="the serving API under gunicorn")
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("MODELWATCH_WORKERS", "2")))
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--host", default="127.0.0.1")
+    host, port = _host_port(read("MODELWATCH_SERVING_URL"))
+    serve.add_argument("--workers", type=int, default=read("MODELWATCH_WORKERS"))
+    serve.add_argument("--port", type=int, default=port, help="default: MODELWATCH_SERVING_URL's")
+    serve.add_argument("--host", default=host, help="default: MODELWATCH_SERVING_URL's")
     serve.set_defaults(run=_serve)
 
     monitor = commands.add_parser("monitor", help="the monitor service")
-    monitor.add_argument("--port", type=int, default=8001)
-    monitor.add_argument("--host", default="127.0.0.1")
+    host, port = _host_port(read("MODELWATCH_MONITOR_URL"))
+    monitor.add_argument("--port", type=int, default=port, help="default: MODELWATCH_MONITOR_URL's")
+    monitor.add_argument("--host", default=host, help="default: MODELWATCH_MONITOR_URL's")
     monitor.add_argument("--interval", type=float, help="seconds between windows (MODELWATCH_MONITOR_INTERVAL)")
     monitor.set_defaults(run=_monitor)
 
@@ -79,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--label-delay", type=float, default=5.0, help="seconds before a label arrives")
     simulate.add_argument("--label-coverage", type=float, default=1.0, help="share of rows that get a label")
     simulate.add_argument("--seed", type=int, default=0)
-    simulate.add_argument("--url", default=os.environ.get("MODELWATCH_SERVING_URL", "http://127.0.0.1:8000"))
+    simulate.add_argument("--url", default=read("MODELWATCH_SERVING_URL"))
     simulate.set_defaults(run=_simulate)
 
     up = commands.add_parser("up", help="start the embedded stack (idempotent)")
@@ -215,8 +233,8 @@ def _mlflow_run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             command += ["-P", f"{name}={value}"]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.setdefault("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "MLFLOW_TRACKING_URI": read("MLFLOW_TRACKING_URI")}
     return subprocess.call(command, env=env)
 
 

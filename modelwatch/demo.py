@@ -5,10 +5,9 @@ drift) -> DataDriftDetected -> retraining -> gated promotion -> hot reload -> re
 broken upstream data (integrity_swap) -> a page, and no retraining. Then a timeline, an
 HTML report with plots, and the stack stays up to explore.
 
-Durations come from the environment, so CI can run the same story faster:
-MODELWATCH_DEMO_RATE (rows/s, 40), MODELWATCH_DEMO_BASELINE_SECONDS (60),
-MODELWATCH_DEMO_RECOVERY_SECONDS (45), MODELWATCH_DEMO_INTEGRITY_SECONDS (90),
-MODELWATCH_DEMO_TIMEOUT_SECONDS (420, the longest wait for the loop to close).
+Durations come from the environment (MODELWATCH_DEMO_*, modelwatch/settings.py), so CI
+can run the same story faster. The model is MODELWATCH_MODEL_NAME's, under the alias
+MODELWATCH_MODEL_ALIAS, as serving and the monitor see them.
 
 The milestones come from whichever alerting path is live: Prometheus (with Alertmanager
 calling the monitor's webhook) where the machine has them, the monitor's built-in rules
@@ -29,6 +28,7 @@ from pathlib import Path
 import requests
 from mlflow import MlflowClient
 
+from modelwatch.settings import read
 from modelwatch.stack import Stack
 from modelwatch.traffic import simulate
 
@@ -112,63 +112,69 @@ class Timeline:
         return "\n".join(f"{t - self.started:7.1f}s  {what}" for t, what in self.events)
 
 
-def _seconds(name: str, default: float) -> float:
-    return float(os.environ.get(f"MODELWATCH_DEMO_{name}", default))
-
-
 def run(stack: Stack | None = None) -> int:
     stack = stack or Stack.default()
     timeline = Timeline()
-    rate = _seconds("RATE", 40)
+    rate = read("MODELWATCH_DEMO_RATE")
     timeline.say("starting the embedded stack (MLflow server, serving, monitor, Prometheus, Alertmanager)")
     states = stack.up()
     timeline.say("stack: " + ", ".join(f"{k} {v}" for k, v in states.items()))
     alerts = AlertPath.live(stack)
     timeline.say(f"alerting: {alerts.describe()}")
     env = {**os.environ, **stack.service_env()}
+    model = Model(read("MODELWATCH_MODEL_NAME", env), read("MODELWATCH_MODEL_ALIAS", env))
     client = MlflowClient(stack.url("mlflow"))
-    if _production_version(client) is None:
-        timeline.say("training credit-default on 20,000 simulated rows: mlflow run . (main entry point)")
+    if _production_version(client, model) is None:
+        timeline.say(f"training {model.name} on 20,000 simulated rows: mlflow run . (main entry point)")
         started = time.monotonic()
         done = subprocess.run([str(BIN / "modelwatch"), "train"], env=env, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr[-3000:], file=sys.stderr)
             return 1
         timeline.say(f"trained, logged, registered and gated in {time.monotonic() - started:.0f}s")
-    champion = _production_version(client)
-    timeline.say(f"credit-default version {champion} holds alias production")
+    champion = _production_version(client, model)
+    timeline.say(f"{model.name} version {champion} holds alias {model.alias}")
     _wait(lambda: requests.get(stack.url("serving") + "/ready", timeout=3).ok and _served(stack) == champion, 120)
     timeline.say(f"serving answers with version {champion} at {stack.url('serving')}/predict")
 
     timeline.say(f"baseline traffic: {rate:.0f} rows/s with labels 1 s later")
     results = []
     seen = _alerts_while(alerts, lambda: results.append(simulate(
-        stack.url("serving"), "baseline", rate=rate, duration=_seconds("BASELINE_SECONDS", 60), label_delay=1, seed=1)))
+        stack.url("serving"), "baseline", rate=rate, duration=read("MODELWATCH_DEMO_BASELINE_SECONDS"), label_delay=1,
+        seed=1)))
     timeline.say(f"baseline done: {results[0].line()}; {_window_line(stack)}")
     timeline.say(f"alerts during baseline: {', '.join(sorted(seen)) or 'none'}")
 
     timeline.say("a launch in a new market: incomes fall and a new region appears (covariate drift)")
-    new_version = _drift_until_promoted(stack, alerts, client, champion, rate, timeline)
+    new_version = _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline)
     if new_version is None:
         timeline.say("the loop did not close in time: see `modelwatch status` and run/logs/")
-        _finish(stack, client, timeline)
+        _finish(stack, client, model, timeline)
         return 1
     timeline.say(f"recovery: version {new_version} serves the new market")
-    simulate(stack.url("serving"), "covariate", rate=rate, duration=_seconds("RECOVERY_SECONDS", 45),
+    simulate(stack.url("serving"), "covariate", rate=rate, duration=read("MODELWATCH_DEMO_RECOVERY_SECONDS"),
              label_delay=1, seed=50)
     timeline.say(f"after recovery: {_window_line(stack)}")
 
     timeline.say("broken upstream data: age and debt_to_income arrive swapped")
     retrains = _retrains(stack)
     seen = _alerts_while(alerts, lambda: simulate(stack.url("serving"), "integrity_swap", rate=rate,
-                                                duration=_seconds("INTEGRITY_SECONDS", 90), label_delay=1, seed=80))
+                                                duration=read("MODELWATCH_DEMO_INTEGRITY_SECONDS"), label_delay=1, seed=80))
     timeline.say(f"alerts raised: {', '.join(sorted(seen)) or 'none'}; retrainings started: "
                  f"{sum(_retrains(stack).values()) - sum(retrains.values()):.0f} (integrity pages a person, never retrains)")
-    _finish(stack, client, timeline)
+    _finish(stack, client, model, timeline)
     return 0
 
 
-def _drift_until_promoted(stack, alerts, client, champion, rate, timeline) -> str | None:
+@dataclass(frozen=True)
+class Model:
+    """The registered model the story is about, and the alias it is served under."""
+
+    name: str
+    alias: str
+
+
+def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline) -> str | None:
     stop = threading.Event()
 
     def stream():
@@ -185,27 +191,27 @@ def _drift_until_promoted(stack, alerts, client, champion, rate, timeline) -> st
         ("drift", lambda: _alerting_drift(stack, alerts), lambda v: f"monitor: drift in {', '.join(v)}"),
         ("alert", lambda: alerts.firing("DataDriftDetected"), lambda v: alerts.fired("DataDriftDetected")),
         ("retrain", lambda: _metric(stack, "modelwatch_retrain_in_progress") == 1, lambda v: "monitor: retraining started (mlflow run . -e retrain)"),
-        ("promoted", lambda: _production_version(client) not in (None, champion), lambda v: "gate approved the candidate: alias production moved"),
+        ("promoted", lambda: _production_version(client, model) not in (None, champion), lambda v: f"gate approved the candidate: alias {model.alias} moved"),
         ("served", lambda: _served(stack) not in (None, champion), lambda v: "serving hot-reloaded the new version, no restart"),
     ]
     try:
-        patience = Patience(_seconds("TIMEOUT_SECONDS", 420))
+        patience = Patience(read("MODELWATCH_DEMO_TIMEOUT_SECONDS"))
         for name, probe, describe in milestones:
             while patience.lasts():
                 value = _safe(probe)
                 if value:
                     timeline.say(f"{describe(value)} ({time.monotonic() - onset:.0f}s after drift onset)")
                     break
-                if name == "retrain" and _production_version(client) not in (None, champion):
+                if name == "retrain" and _production_version(client, model) not in (None, champion):
                     break  # it ran between two looks
-                if name in ("retrain", "promoted") and (ended := _retrain_ended_unpromoted(stack, client, retrains_before)):
+                if name in ("retrain", "promoted") and (ended := _retrain_ended_unpromoted(stack, client, model, retrains_before)):
                     timeline.say(ended)
                     return None
                 time.sleep(1)
             else:
                 return None
-        version = _production_version(client)
-        tags = client.get_model_version("credit-default", version).tags
+        version = _production_version(client, model)
+        tags = client.get_model_version(model.name, version).tags
         timeline.say(f"version {version}: validation_status={tags.get('validation_status')}, trigger={tags.get('trigger')}")
         return version
     finally:
@@ -213,23 +219,24 @@ def _drift_until_promoted(stack, alerts, client, champion, rate, timeline) -> st
         traffic.join()
 
 
-def _retrain_ended_unpromoted(stack: Stack, client: MlflowClient, before: dict[str, float]) -> str | None:
+def _retrain_ended_unpromoted(stack: Stack, client: MlflowClient, model: Model,
+                              before: dict[str, float]) -> str | None:
     """What went wrong, if a retraining ended since `before` without a promotion: the
     story cannot close its loop then, so it says why instead of waiting."""
     now = _retrains(stack)
     if now.get("failed", 0) > before.get("failed", 0):
         return f"the retraining failed: see {stack.run_dir / 'logs' / 'monitor.log'}"
     if now.get("rejected", 0) > before.get("rejected", 0):
-        versions = client.search_model_versions("name='credit-default'")
+        versions = client.search_model_versions(f"name='{model.name}'")
         newest = max(versions, key=lambda v: int(v.version))
         return f"the gate rejected the candidate: version {newest.version}: {newest.tags.get('validation_status')}"
     return None
 
 
-def _finish(stack: Stack, client: MlflowClient, timeline: Timeline) -> None:
+def _finish(stack: Stack, client: MlflowClient, model: Model, timeline: Timeline) -> None:
     from modelwatch.report import write_report
 
-    path = write_report(client, stack.run_dir / "demo-report.html", timeline)
+    path = write_report(client, stack.run_dir / "demo-report.html", timeline, model.name)
     print("\nTimeline\n" + timeline.text())
     print(f"\nReport with plots: {path}")
     print(f"MLflow UI:     {stack.url('mlflow')}\nServing API:   {stack.url('serving')}/predict "
@@ -241,9 +248,9 @@ def _finish(stack: Stack, client: MlflowClient, timeline: Timeline) -> None:
     print("The stack stays up: `modelwatch status`, `modelwatch down`.")
 
 
-def _production_version(client: MlflowClient) -> str | None:
+def _production_version(client: MlflowClient, model: Model) -> str | None:
     try:
-        return client.get_model_version_by_alias("credit-default", "production").version
+        return client.get_model_version_by_alias(model.name, model.alias).version
     except Exception:
         return None
 

@@ -10,6 +10,8 @@ from mlflow import MlflowClient
 from plotly import graph_objects as go
 from plotly.subplots import make_subplots
 
+from modelwatch.settings import read
+
 PANELS = (
     ("Accuracy: realized (labels) and estimated (CBPE)", ("live_accuracy", "estimated_accuracy")),
     ("Dataset drift share", ("dataset_drift_share",)),
@@ -17,7 +19,8 @@ PANELS = (
 )
 
 
-def write_report(client: MlflowClient, path: Path, timeline=None, model_name: str = "credit-default") -> Path:
+def write_report(client: MlflowClient, path: Path, timeline=None, model_name: str | None = None) -> Path:
+    model_name = model_name or read("MODELWATCH_MODEL_NAME")
     runs = _monitoring_runs(client, model_name)
     figure = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.07,
                            subplot_titles=[title for title, _ in PANELS])

@@ -28,12 +28,12 @@ import yaml
 
 from modelwatch import monitoring
 from modelwatch.project import mlflow_command
+from modelwatch.settings import GUNICORN, MONITOR, PORTS, SERVING, SettingError, check, port_variable, read
 
 # The configuration the stack starts Prometheus and Alertmanager with: shipped in the package.
 MONITORING_FILES = Path(monitoring.__file__).resolve().parent
 BIN = Path(sys.executable).parent
-DEFAULT_PORTS = {"mlflow": 5000, "serving": 8000, "monitor": 8001, "prometheus": 9090,
-                 "alertmanager": 9093, "pushgateway": 9091}
+DEFAULT_PORTS = PORTS
 ORDER = ("mlflow", "pushgateway", "serving", "monitor", "alertmanager", "prometheus")
 OPTIONAL = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager",
             "pushgateway": "prometheus-pushgateway"}
@@ -73,18 +73,13 @@ class Stack:
     @classmethod
     def default(cls) -> "Stack":
         """The stack `modelwatch up/down/status` act on: its home is MODELWATCH_HOME (the
-        current directory by default); each port is DEFAULT_PORTS' unless MODELWATCH_<NAME>_PORT
-        says otherwise (MODELWATCH_MLFLOW_PORT, MODELWATCH_SERVING_PORT,
-        MODELWATCH_MONITOR_PORT, MODELWATCH_PROMETHEUS_PORT, MODELWATCH_ALERTMANAGER_PORT,
-        MODELWATCH_PUSHGATEWAY_PORT), so a second stack can run beside the default one."""
-        ports = {}
-        for name, port in DEFAULT_PORTS.items():
-            variable = f"MODELWATCH_{name.upper()}_PORT"
-            try:
-                ports[name] = int(os.environ.get(variable) or port)
-            except ValueError:
-                raise StackError(f"{variable} must be a port number, not {os.environ[variable]!r}") from None
-        return cls(Path(os.environ.get("MODELWATCH_HOME") or Path.cwd()), ports)
+        current directory by default); each port is MODELWATCH_<NAME>_PORT, so a second
+        stack can run beside the default one."""
+        try:
+            ports = {name: read(port_variable(name)) for name in DEFAULT_PORTS}
+            return cls(Path(read("MODELWATCH_HOME") or Path.cwd()), ports)
+        except SettingError as exc:
+            raise StackError(str(exc)) from None
 
     @property
     def run_dir(self) -> Path:
@@ -119,6 +114,7 @@ class Stack:
     def up(self, timeout: float = 120.0) -> dict[str, str]:
         """Start what is not running; returns each component's state ("started", "running",
         or "not installed")."""
+        self._check_settings()
         for d in ("logs", "pids"):
             (self.run_dir / d).mkdir(parents=True, exist_ok=True)
         self.mlruns.mkdir(parents=True, exist_ok=True)
@@ -160,6 +156,16 @@ class Stack:
                          "healthy": running and self._healthy(name)}
         return out
 
+    def _check_settings(self) -> None:
+        """A bad value stops the stack before anything starts, naming the variable (a
+        server would otherwise die during start-up, its reason in its log)."""
+        env = self.service_env()
+        try:
+            for reader in (SERVING, GUNICORN, MONITOR):
+                check(reader, env)
+        except SettingError as exc:
+            raise StackError(f"cannot start the stack: {exc}") from None
+
     # -- one component -------------------------------------------------------------------------
     def _start(self, name: str) -> None:
         log = open(self.run_dir / "logs" / f"{name}.log", "ab")
@@ -177,7 +183,7 @@ class Stack:
                                   "--host", "127.0.0.1", "--port", port, "--workers", "1")
         if name == "serving":
             return [str(BIN / "modelwatch"), "serve", "--port", port,
-                    "--workers", self.service_env().get("MODELWATCH_WORKERS", "2")]
+                    "--workers", str(read("MODELWATCH_WORKERS", self.service_env()))]
         if name == "monitor":
             return [str(BIN / "modelwatch"), "monitor", "--port", port]
         if name == "pushgateway":
@@ -207,7 +213,7 @@ class Stack:
         source = MONITORING_FILES / "alertmanager" / "alertmanager.yml"
         text = source.read_text().replace("127.0.0.1:8001", f"127.0.0.1:{self.ports['monitor']}")
         token = self.run_dir / "webhook_token"
-        token.write_text(self.service_env().get("MODELWATCH_WEBHOOK_TOKEN", ""))
+        token.write_text(read("MODELWATCH_WEBHOOK_TOKEN", self.service_env()) or "")
         token.chmod(0o600)
         path = self.run_dir / "alertmanager.yml"
         path.write_text(text)  # credentials_file resolves beside it, to run/webhook_token

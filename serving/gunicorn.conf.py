@@ -11,32 +11,40 @@ prediction-log writer threads are its own, and `worker_exit` flushes the log on 
 
 import os
 import shutil
+import sys
 import tempfile
+
+from modelwatch.serving.config import Config
+from modelwatch.settings import read
 
 
 def _bind_from_url(url: str) -> str:
-    url = url.split("://", 1)[-1].rstrip("/")
-    return url or "127.0.0.1:8000"
+    return url.split("://", 1)[-1].rstrip("/")
 
 
-bind = os.environ.get("MODELWATCH_BIND") or _bind_from_url(
-    os.environ.get("MODELWATCH_SERVING_URL", "127.0.0.1:8000"))
-workers = int(os.environ.get("MODELWATCH_WORKERS", "2"))
+# Every worker builds its serving Config from this environment: a bad value is refused
+# here, once, in one line, instead of a traceback from each worker.
+try:
+    Config.from_env()
+    bind = read("MODELWATCH_BIND") or _bind_from_url(read("MODELWATCH_SERVING_URL"))
+    workers = read("MODELWATCH_WORKERS")
+    threads = read("MODELWATCH_THREADS")
+    timeout = read("MODELWATCH_WORKER_TIMEOUT")
+    graceful_timeout = read("MODELWATCH_GRACEFUL_TIMEOUT")
+    # Seconds a worker thread waits for the next bytes of a request (headers or body) or
+    # for the client to take the answer. gunicorn's `timeout` only restarts a worker that
+    # stopped answering the master; in the gthread worker it never fires on a slow client,
+    # and a dozen connections that send part of a request and stall would hold every thread.
+    read_timeout = read("MODELWATCH_READ_TIMEOUT")
+    accesslog = read("MODELWATCH_ACCESS_LOG")
+    loglevel = read("MODELWATCH_LOG_LEVEL")
+except ValueError as exc:
+    sys.exit(f"error: {exc}")  # SystemExit passes through gunicorn's config loader
 worker_class = "gthread"
-threads = int(os.environ.get("MODELWATCH_THREADS", "4"))
 preload_app = False
-timeout = int(os.environ.get("MODELWATCH_WORKER_TIMEOUT", "60"))
-graceful_timeout = int(os.environ.get("MODELWATCH_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 # gunicorn's control socket defaults to one path per user: two servers would fight over it.
 control_socket_disable = True
-# Seconds a worker thread waits for the next bytes of a request (headers or body) or for
-# the client to take the answer. gunicorn's `timeout` only restarts a worker that stopped
-# answering the master; in the gthread worker it never fires on a slow client, and a
-# dozen connections that send part of a request and stall would hold every thread.
-read_timeout = float(os.environ.get("MODELWATCH_READ_TIMEOUT", "15"))
-accesslog = os.environ.get("MODELWATCH_ACCESS_LOG") or None
-loglevel = os.environ.get("MODELWATCH_LOG_LEVEL", "info")
 
 _created_dir = False
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -11,7 +11,6 @@ Prometheus could scrape it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
+from modelwatch.settings import read
 from modelwatch.training import data as data_module
 
 JOB = "modelwatch_batch_score"
@@ -96,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="CSV or Parquet file to score")
     p.add_argument("--output", required=True, help="where to write the scored rows (CSV or Parquet)")
     p.add_argument("--pushgateway", default="", help="host:port of a Pushgateway, or empty")
-    p.add_argument("--model-name", default=os.environ.get("MODELWATCH_MODEL_NAME", "credit-default"))
-    p.add_argument("--alias", default=os.environ.get("MODELWATCH_MODEL_ALIAS", "production"))
+    p.add_argument("--model-name", default=read("MODELWATCH_MODEL_NAME"))
+    p.add_argument("--alias", default=read("MODELWATCH_MODEL_ALIAS"))
     return p
 
 

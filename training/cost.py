@@ -14,13 +14,14 @@ Without a price there is no cost, left out rather than 0.
 
 from __future__ import annotations
 
-import os
 import resource
 import sys
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from modelwatch.settings import read
 
 GB = 2**30
 # ru_maxrss is in KiB on Linux, in bytes on macOS.
@@ -34,13 +35,7 @@ class Prices:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Prices":
-        env = os.environ if env is None else env
-
-        def price(name: str) -> float | None:
-            raw = env.get(name)
-            return float(raw) if raw not in (None, "") else None
-
-        return cls(price("MODELWATCH_COST_PER_CPU_HOUR"), price("MODELWATCH_COST_PER_GB_HOUR"))
+        return cls(read("MODELWATCH_COST_PER_CPU_HOUR", env), read("MODELWATCH_COST_PER_GB_HOUR", env))
 
 
 def cpu_seconds() -> float:

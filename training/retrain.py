@@ -19,7 +19,6 @@ labels, is refused as `Unsupported`, with what would make it possible.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from sklearn.model_selection import train_test_split
 from modelwatch.monitoring import reference as monitoring_reference
 from modelwatch.monitoring.reference import TAG_TARGET, TAG_TASK
 from modelwatch.serving.store import open_store
+from modelwatch.settings import default, read
 from modelwatch.training import data as data_module
 from modelwatch.training import gate, simulator
 from modelwatch.training.train import TAG_SEGMENTS, TAG_SENSITIVE, WEIGHT_COLUMN, TrainConfig, report, run
@@ -198,8 +198,9 @@ def _tag_list(tags: dict, key: str) -> tuple[str, ...]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m modelwatch.training.retrain", description=__doc__.splitlines()[0])
-    p.add_argument("--model-name", default=os.environ.get("MODELWATCH_MODEL_NAME", "credit-default"))
-    p.add_argument("--window", default="24h", help="how far back recent traffic goes, e.g. 24h, 90m")
+    p.add_argument("--model-name", default=read("MODELWATCH_MODEL_NAME"))
+    p.add_argument("--window", default=default("MODELWATCH_RETRAIN_WINDOW"),
+                   help="how far back recent traffic goes, e.g. 24h, 90m")
     p.add_argument("--max-rows", type=lambda v: int(float(v)), default=50_000)
     p.add_argument("--trigger", default="manual", help="why: the alert name and fingerprint, or manual")
     p.add_argument("--promote", default="auto", help="auto, always or never")

@@ -1,45 +1,44 @@
-"""The monitor's configuration, from the environment (defaults in docs/DESIGN.md)."""
+"""The monitor's configuration, from the environment (each variable's type, default and
+meaning are in modelwatch/settings.py)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+from modelwatch.settings import field
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    tracking_uri: str = field(default_factory=lambda: _env("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"))
-    model_name: str = field(default_factory=lambda: _env("MODELWATCH_MODEL_NAME", "credit-default"))
-    model_alias: str = field(default_factory=lambda: _env("MODELWATCH_MODEL_ALIAS", "production"))
-    store_url: str = field(default_factory=lambda: _env("MODELWATCH_STORE_URL", "sqlite:///mlruns/predictions.db"))
-    webhook_token: str = field(default_factory=lambda: _env("MODELWATCH_WEBHOOK_TOKEN", ""))
+    """Each field not given is read from the environment when the config is made."""
+
+    tracking_uri: str = field("MLFLOW_TRACKING_URI")
+    model_name: str = field("MODELWATCH_MODEL_NAME")
+    model_alias: str = field("MODELWATCH_MODEL_ALIAS")
+    store_url: str = field("MODELWATCH_STORE_URL")
+    webhook_token: str | None = field("MODELWATCH_WEBHOOK_TOKEN")
     # How often a window is evaluated, and what it holds: the newest `window_rows`
     # predictions of the served version, no older than `window_seconds`.
-    interval_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_MONITOR_INTERVAL", "30")))
-    window_rows: int = field(default_factory=lambda: int(_env("MODELWATCH_MONITOR_WINDOW_ROWS", "2000")))
-    window_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_MONITOR_WINDOW_SECONDS", "3600")))
-    min_window_rows: int = field(default_factory=lambda: int(_env("MODELWATCH_MONITOR_MIN_ROWS", "500")))
-    retrain_cooldown_seconds: float = field(default_factory=lambda: float(_env("MODELWATCH_RETRAIN_COOLDOWN", "900")))
-    retrain_window: str = field(default_factory=lambda: _env("MODELWATCH_RETRAIN_WINDOW", "24h"))
-    log_to_mlflow: bool = field(default_factory=lambda: _env("MODELWATCH_MONITOR_MLFLOW", "1") != "0")
-    # Evaluate the model alert rules here, for a machine without Prometheus and Alertmanager
-    # (`modelwatch up` turns it on when they are not installed).
-    builtin_alerts: bool = field(default_factory=lambda: _env("MODELWATCH_BUILTIN_ALERTS", "0") == "1")
-    # Comma lists of feature columns judged per segment and per sensitive group. Unset: the
-    # version's tags decide (`modelwatch train/onboard --segments/--sensitive`); set, even
-    # empty, they override the tags.
-    segments: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_SEGMENTS"))
-    sensitive: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_SENSITIVE"))
-    # The fairness bars; unset: monitoring/calculators/fairness.py's (the four-fifths rule).
-    fairness_min_ratio: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_FAIRNESS_MIN_RATIO"))
-    fairness_max_difference: str | None = field(
-        default_factory=lambda: os.environ.get("MODELWATCH_FAIRNESS_MAX_DIFFERENCE"))
-    # The class a group wants (a loan's "0", no default); unset: the positive class.
-    fairness_favourable: str | None = field(default_factory=lambda: os.environ.get("MODELWATCH_FAIRNESS_FAVOURABLE"))
+    interval_seconds: float = field("MODELWATCH_MONITOR_INTERVAL")
+    window_rows: int = field("MODELWATCH_MONITOR_WINDOW_ROWS")
+    window_seconds: float = field("MODELWATCH_MONITOR_WINDOW_SECONDS")
+    min_window_rows: int = field("MODELWATCH_MONITOR_MIN_ROWS")
+    retrain_cooldown_seconds: float = field("MODELWATCH_RETRAIN_COOLDOWN")
+    retrain_window: str = field("MODELWATCH_RETRAIN_WINDOW")
+    log_to_mlflow: bool = field("MODELWATCH_MONITOR_MLFLOW")
+    # For a machine without Prometheus and Alertmanager (`modelwatch up` turns it on when
+    # they are not installed).
+    builtin_alerts: bool = field("MODELWATCH_BUILTIN_ALERTS")
+    # Unset: the version's tags decide (`modelwatch train/onboard --segments/--sensitive`);
+    # set, even empty, they override the tags.
+    segments: str | None = field("MODELWATCH_SEGMENTS")
+    sensitive: str | None = field("MODELWATCH_SENSITIVE")
+    # Unset: monitoring/calculators/fairness.py's bars (the four-fifths rule).
+    fairness_min_ratio: float | None = field("MODELWATCH_FAIRNESS_MIN_RATIO")
+    fairness_max_difference: float | None = field("MODELWATCH_FAIRNESS_MAX_DIFFERENCE")
+    # No default: unset, the positive class.
+    fairness_favourable: str | None = field("MODELWATCH_FAIRNESS_FAVOURABLE")
 
     def fairness(self) -> dict:
         """The fairness settings made here, as the Fairness calculator's arguments."""

@@ -12,20 +12,15 @@ until feedback), shadow_of, then one column per feature.
 
 from __future__ import annotations
 
-import os
-
 from modelwatch.serving.store.base import PREDICTION_COLUMNS, Store, StoreError, label_text
+from modelwatch.settings import read
 
-DEFAULT_STORE_URL = "sqlite:///mlruns/predictions.db"
-
-__all__ = ["open_store", "read_window", "Store", "StoreError", "PREDICTION_COLUMNS",
-           "DEFAULT_STORE_URL", "label_text"]
+__all__ = ["open_store", "read_window", "Store", "StoreError", "PREDICTION_COLUMNS", "label_text"]
 
 
 def open_store(url: str | None = None) -> Store:
-    """The store at `url` (default: MODELWATCH_STORE_URL, else the SQLite default).
-    Tables are created on first use."""
-    url = url or os.environ.get("MODELWATCH_STORE_URL") or DEFAULT_STORE_URL
+    """The store at `url` (default: MODELWATCH_STORE_URL). Tables are created on first use."""
+    url = url or read("MODELWATCH_STORE_URL")
     if url.startswith("sqlite:"):
         from modelwatch.serving.store.sqlite import SQLiteStore
 
