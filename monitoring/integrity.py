@@ -52,11 +52,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from modelwatch.monitoring.calculators.mergeable import ColumnSketch, edges_of, fine_edges
 from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ColumnProfile, ReferenceProfile, numeric_values
 from modelwatch.monitoring.drift.stattests import ks
 
@@ -116,50 +118,38 @@ class IntegrityChecker:
     def check(self, profile: ReferenceProfile | pd.DataFrame, current: pd.DataFrame) -> list[dict]:
         if not isinstance(profile, ReferenceProfile):
             profile = ReferenceProfile.from_frame(profile)
-        if not all(isinstance(c, str) for c in current.columns):
-            current = current.rename(columns=str)  # profiles name columns as strings
-        issues: list[dict] = []
-        present = [c for c in profile.columns if c in current.columns]
-        for name in profile.columns:
-            if name not in current.columns:
-                issues.append(_issue("missing_column", [name], ERROR, 1.0, len(current),
-                                     f"column {name!r} is missing from the current data"))
-        extra = [str(c) for c in current.columns if str(c) not in profile.columns]
-        if extra and self.unexpected_columns:
-            issues.append(_issue("unexpected_column", extra, WARNING, 0.0, 0,
-                                 f"columns not in the reference: {', '.join(extra)}"))
-        if len(current) == 0:
-            return issues
+        return self.judge(profile, summarize(profile, current))
 
-        cur_profiles = {n: ColumnProfile.from_series(current[n].rename(n), profile[n].kind) for n in present}
-        swaps = self._swaps(profile, current, cur_profiles)
+    def judge(self, profile: ReferenceProfile, summary: "WindowSummary") -> list[dict]:
+        """The findings of a window's summary (of the whole window, or merged from its parts)."""
+        issues: list[dict] = []
+        for name in profile.columns:
+            if name not in summary.columns:
+                issues.append(_issue("missing_column", [name], ERROR, 1.0, summary.n_rows,
+                                     f"column {name!r} is missing from the current data"))
+        if summary.extra and self.unexpected_columns:
+            issues.append(_issue("unexpected_column", list(summary.extra), WARNING, 0.0, 0,
+                                 f"columns not in the reference: {', '.join(summary.extra)}"))
+        if summary.n_rows == 0:
+            return issues
+        cur_profiles = {n: c.sketch.profile(n) for n, c in summary.columns.items()}
+        swaps = self._swaps(profile, summary, cur_profiles)
         in_swap = {c for s in swaps for c in s["columns"]}
         issues.extend(swaps)
-        for name in present:
+        for name, column in summary.columns.items():
             ref, cur = profile[name], cur_profiles[name]
-            issues.extend(self._missing(ref, current[name]))
+            issues.extend(self._missing(ref, column.blank, summary.n_rows))
             if name in in_swap:
                 continue
-            issues.extend(self._types(ref, current[name]))
+            issues.extend(self._types(ref, column))
             if ref.kind == NUMERIC:
-                issues.extend(self._range(ref, cur))
+                issues.extend(self._range(ref, column))
             else:
                 issues.extend(self._unseen(ref, cur))
         return issues
 
     # -- rules ---------------------------------------------------------------------------------
-    def _missing(self, ref: ColumnProfile, series: pd.Series) -> list[dict]:
-        m = len(series)
-        if ref.kind == NUMERIC:
-            # A value that is not a number (text in a numeric column) is a type
-            # violation, not a missing value; count only true blanks and infinities.
-            blank = series.isna().to_numpy()
-            if pd.api.types.is_numeric_dtype(series.dtype):
-                arr = series.to_numpy(dtype=np.float64, na_value=np.nan)
-                blank = ~np.isfinite(arr)
-        else:
-            blank = series.isna().to_numpy()
-        count = int(blank.sum())
+    def _missing(self, ref: ColumnProfile, count: int, m: int) -> list[dict]:
         share = count / m
         base = ref.missing_share
         if share - base <= self.missing_tolerance:
@@ -173,60 +163,33 @@ class IntegrityChecker:
                        f"{ref.name!r} is missing in {share:.1%} of rows (reference: {base:.1%})",
                        reference_share=base)]
 
-    def _types(self, ref: ColumnProfile, series: pd.Series) -> list[dict]:
-        present = series[series.notna()]
-        if present.empty:
+    def _types(self, ref: ColumnProfile, column: "ColumnSummary") -> list[dict]:
+        if not column.present:
             return []
-        if ref.kind == NUMERIC:
-            if pd.api.types.is_bool_dtype(present.dtype):
-                bad = np.ones(len(present), dtype=bool)
-                expected = "a number"
-            elif pd.api.types.is_numeric_dtype(present.dtype):
-                bad = np.zeros(len(present), dtype=bool)
-                expected = "a number"
-            else:
-                bad = np.isnan(pd.to_numeric(present, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
-                expected = "a number"
-            if not bad.any() and ref.is_integer:
-                vals = numeric_values(present)
-                finite = np.isfinite(vals)
-                bad = finite & (vals != np.round(vals))
-                expected = "an integer"
-        else:
-            ref_types = {_type_of(v) for v in ref.values.tolist()}
-            if pd.api.types.is_object_dtype(present.dtype) or isinstance(present.dtype, pd.CategoricalDtype):
-                kinds = present.map(_type_of).to_numpy()
-            else:
-                kinds = np.full(len(present), _type_of(present.iloc[0]))
-            bad = ~np.isin(kinds, list(ref_types))
-            expected = " or ".join(sorted(ref_types))
-        count = int(bad.sum())
-        share = count / len(present)
+        share = column.bad / column.present
         if share <= self.type_tolerance:
             return []
-        examples = [str(v) for v in present[bad].unique()[:5].tolist()]
-        return [_issue("type_violation", [ref.name], ERROR, share, count,
-                       f"{share:.1%} of {ref.name!r} values are not {expected}",
-                       expected=expected, examples=examples)]
+        return [_issue("type_violation", [ref.name], ERROR, share, column.bad,
+                       f"{share:.1%} of {ref.name!r} values are not {column.expected}",
+                       expected=column.expected, examples=list(column.examples))]
 
-    def _range(self, ref: ColumnProfile, cur: ColumnProfile) -> list[dict]:
-        if ref.n == 0 or cur.n == 0:
+    def _range(self, ref: ColumnProfile, column: "ColumnSummary") -> list[dict]:
+        n = column.sketch.n
+        if ref.n == 0 or n == 0:
             return []
-        below = int(cur.count_below(np.array([ref.min]))[0])
-        above = int(cur.n - cur.cumcounts[np.searchsorted(cur.values, ref.max, side="right") - 1]) \
-            if cur.values[0] <= ref.max else cur.n
+        below, above = column.below, column.above
         count = below + above
-        share = count / cur.n
+        share = count / n
         if share <= self.range_tolerance:
             return []
         # A fresh draw from the reference distribution falls outside the range of n
         # reference values with probability 2 / (n + 1).
-        if _binom_excess_p(count, cur.n, 2.0 / (ref.n + 1)) >= self.alpha:
+        if _binom_excess_p(count, n, 2.0 / (ref.n + 1)) >= self.alpha:
             return []
         return [_issue("out_of_range", [ref.name], ERROR, share, count,
                        f"{share:.1%} of {ref.name!r} values are outside the reference range "
                        f"[{ref.min:g}, {ref.max:g}]",
-                       below=below / cur.n, above=above / cur.n, reference_min=ref.min, reference_max=ref.max)]
+                       below=below / n, above=above / n, reference_min=ref.min, reference_max=ref.max)]
 
     def _unseen(self, ref: ColumnProfile, cur: ColumnProfile) -> list[dict]:
         if cur.n == 0:
@@ -245,7 +208,7 @@ class IntegrityChecker:
                        f"{share:.1%} of {ref.name!r} values are categories the reference never had: "
                        f"{', '.join(new)}", categories=new)]
 
-    def _swaps(self, profile: ReferenceProfile, current: pd.DataFrame, cur: dict[str, ColumnProfile]) -> list[dict]:
+    def _swaps(self, profile: ReferenceProfile, summary: "WindowSummary", cur: dict[str, ColumnProfile]) -> list[dict]:
         """Pairs whose values each look like the other's reference and not like their own.
 
         Distances are KS distances (scale-free, in [0, 1]) for numeric columns and total
@@ -254,13 +217,13 @@ class IntegrityChecker:
         categorical column swapped show as text where numbers belong and the reverse;
         each is re-read as the other's kind and compared the same way.
         """
-        def misfit(ref: ColumnProfile, c: ColumnProfile, series: pd.Series) -> float:
+        def misfit(ref: ColumnProfile, c: ColumnProfile, present: int) -> float:
             if ref.n == 0:
                 return 0.0  # nothing to compare against
             if c.n == 0:
                 # Values present but none readable as this kind: as far off as it gets.
                 # All missing is the missing rule's business, not a swap.
-                return 1.0 if series.notna().any() else 0.0
+                return 1.0 if present else 0.0
             if ref.kind == NUMERIC:
                 return ks(ref, c)[0]
             return _tvd(ref, c)
@@ -271,10 +234,11 @@ class IntegrityChecker:
             n, m = max(ref.n, 1), max(c.n, 1)
             return math.sqrt(-0.5 * math.log(self.alpha / 2)) * math.sqrt((n + m) / (n * m))
 
+        columns = summary.columns
         candidates = []
         for name, c in cur.items():
             ref = profile[name]
-            own = misfit(ref, c, current[name])
+            own = misfit(ref, c, columns[name].present)
             if own > max(noise(ref, c), 0.1) or (own == 1.0 and c.n == 0):
                 candidates.append((name, own))
         found, used = [], set()
@@ -283,18 +247,129 @@ class IntegrityChecker:
                 continue
             ra, rb = profile[a], profile[b]
             # Read each column as if it were the other one (same kind: the same reading).
-            ca = cur[a] if ra.kind == rb.kind else ColumnProfile.from_series(current[a].rename(a), rb.kind)
-            cb = cur[b] if ra.kind == rb.kind else ColumnProfile.from_series(current[b].rename(b), ra.kind)
-            cross = max(misfit(rb, ca, current[a]), misfit(ra, cb, current[b]))
+            ca = cur[a] if ra.kind == rb.kind else columns[a].other.profile(a)
+            cb = cur[b] if ra.kind == rb.kind else columns[b].other.profile(b)
+            cross = max(misfit(rb, ca, columns[a].present), misfit(ra, cb, columns[b].present))
             if cross * self.swap_ratio < min(own_a, own_b):
                 used.update((a, b))
                 found.append(_issue(
                     "swapped_columns", sorted([a, b], key=list(profile.columns).index), ERROR, 1.0,
-                    len(current),
+                    summary.n_rows,
                     f"{a!r} and {b!r} look swapped: each matches the other's reference "
                     f"(distance {cross:.3f}) far better than its own ({min(own_a, own_b):.3f})",
                     own_distance=min(own_a, own_b), swapped_distance=cross))
         return found
+
+
+# -- the window as the rules read it: mergeable ---------------------------------------------------
+@dataclass
+class ColumnSummary:
+    """What the rules read of one window column. Two partitions' summaries merge into the
+    summary of their rows; the rules then judge it as if it were one window (see
+    `modelwatch.monitoring.calculators.mergeable` for what a big numeric column costs)."""
+
+    sketch: ColumnSketch  # read as its reference kind
+    other: ColumnSketch | None  # read as the other kind (a swap across kinds shows so)
+    blank: int  # true blanks, and infinities in a numeric column
+    present: int  # values not missing
+    bad: int  # of them, of the wrong type
+    examples: tuple  # up to 5 of those
+    expected: str
+    below: int = 0  # finite numbers below the reference's minimum
+    above: int = 0
+    isna: int = 0  # what pandas calls missing (the missing-ratio metric)
+
+    def merge(self, other: "ColumnSummary") -> "ColumnSummary":
+        examples = tuple(dict.fromkeys(self.examples + other.examples))[:5]
+        return ColumnSummary(self.sketch.merge(other.sketch), self.other and self.other.merge(other.other),
+                             self.blank + other.blank, self.present + other.present, self.bad + other.bad,
+                             examples, self.expected, self.below + other.below, self.above + other.above,
+                             self.isna + other.isna)
+
+
+@dataclass
+class WindowSummary:
+    n_rows: int
+    columns: dict  # name -> ColumnSummary, the reference columns the window has
+    extra: tuple = ()  # columns the reference does not have
+
+    def merge(self, other: "WindowSummary") -> "WindowSummary":
+        # A column absent from one partition counts as missing there only if it is
+        # absent from the other too: the calculators reindex, so this does not arise.
+        columns = {n: self.columns[n].merge(other.columns[n]) if n in other.columns else self.columns[n]
+                   for n in self.columns}
+        columns |= {n: c for n, c in other.columns.items() if n not in columns}
+        return WindowSummary(self.n_rows + other.n_rows, columns, tuple(dict.fromkeys(self.extra + other.extra)))
+
+
+def summarize(profile: ReferenceProfile, current: pd.DataFrame) -> WindowSummary:
+    """The window's summary against the profile: what `IntegrityChecker.judge` reads."""
+    if not all(isinstance(c, str) for c in current.columns):
+        current = current.rename(columns=str)  # profiles name columns as strings
+    mixed = len(profile.numeric_columns) and len(profile.categorical_columns)
+    pooled = _pooled_edges(profile) if mixed else None
+    columns = {name: _summarize_column(profile[name], current[name], mixed, pooled)
+               for name in profile.columns if name in current.columns}
+    extra = tuple(str(c) for c in current.columns if str(c) not in profile.columns)
+    return WindowSummary(len(current), columns, extra)
+
+
+def _pooled_edges(profile: ReferenceProfile) -> np.ndarray:
+    """Edges for a categorical column read as numbers (it may hold any numeric column's values)."""
+    edges = [edges_of(profile[n]) for n in profile.numeric_columns]
+    return fine_edges(np.unique(np.concatenate(edges))) if edges else np.array([0.0])
+
+
+def _summarize_column(ref: ColumnProfile, series: pd.Series, mixed: bool, pooled) -> ColumnSummary:
+    series = series.rename(ref.name)
+    numeric = ref.kind == NUMERIC
+    sketch = ColumnSketch.of(series, ref.kind, edges_of(ref))
+    other = None
+    if mixed:
+        other = ColumnSketch.of(series, CATEGORICAL, None) if numeric else ColumnSketch.of(series, NUMERIC, pooled)
+    present = series[series.notna()]
+    bad, expected = _mistyped(ref, present)
+    examples = tuple(str(v) for v in present[bad].unique()[:5].tolist()) if bad.any() else ()
+    below = above = 0
+    if numeric and ref.n:
+        values = numeric_values(series)
+        below, above = int((values < ref.min).sum()), int((values > ref.max).sum())
+    return ColumnSummary(sketch, other, _blanks(ref, series), len(present), int(bad.sum()), examples, expected,
+                         below, above, len(series) - len(present))
+
+
+def _blanks(ref: ColumnProfile, series: pd.Series) -> int:
+    # A value that is not a number (text in a numeric column) is a type violation, not a
+    # missing value; count only true blanks and infinities.
+    blank = series.isna().to_numpy()
+    if ref.kind == NUMERIC and pd.api.types.is_numeric_dtype(series.dtype):
+        blank = ~np.isfinite(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    return int(blank.sum())
+
+
+def _mistyped(ref: ColumnProfile, present: pd.Series) -> tuple[np.ndarray, str]:
+    """Which present values have the wrong type, and what was expected."""
+    if present.empty:
+        return np.zeros(0, dtype=bool), ""
+    if ref.kind == NUMERIC:
+        expected = "a number"
+        if pd.api.types.is_bool_dtype(present.dtype):
+            bad = np.ones(len(present), dtype=bool)
+        elif pd.api.types.is_numeric_dtype(present.dtype):
+            bad = np.zeros(len(present), dtype=bool)
+        else:
+            bad = np.isnan(pd.to_numeric(present, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+        if not bad.any() and ref.is_integer:
+            vals = numeric_values(present)
+            bad = np.isfinite(vals) & (vals != np.round(vals))
+            expected = "an integer"
+        return bad, expected
+    ref_types = {_type_of(v) for v in ref.values.tolist()}
+    if pd.api.types.is_object_dtype(present.dtype) or isinstance(present.dtype, pd.CategoricalDtype):
+        kinds = present.map(_type_of).to_numpy()
+    else:
+        kinds = np.full(len(present), _type_of(present.iloc[0]))
+    return ~np.isin(kinds, list(ref_types)), " or ".join(sorted(ref_types))
 
 
 def _tvd(ref: ColumnProfile, cur: ColumnProfile) -> float:

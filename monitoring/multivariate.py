@@ -147,16 +147,23 @@ class ReconstructionDrift:
         sigma = math.sqrt(per_row_var * (1.0 / max(n_rows, 1) + 1.0 / self.n_calibration_))
         return self.reference_error - self.n_sigma * sigma, self.reference_error + self.n_sigma * sigma
 
-    def score(self, current: pd.DataFrame) -> float:
-        """Mean reconstruction error of the window."""
+    def errors(self, current: pd.DataFrame) -> np.ndarray:
+        """Each row's reconstruction error (their sum and count merge over partitions)."""
         if not self.fitted:
             raise RuntimeError("fit the detector on a reference first")
-        return float(self._errors(self._encode(current)).mean())
+        return self._errors(self._encode(current))
+
+    def score(self, current: pd.DataFrame) -> float:
+        """Mean reconstruction error of the window."""
+        return float(self.errors(current).mean())
 
     def detect(self, current: pd.DataFrame) -> dict:
         """``{"reconstruction_error", "lower", "upper", "drifted", "n_components"}``."""
-        error = self.score(current)
-        lower, upper = self.bounds(len(current))
+        return self.judge(self.score(current), len(current))
+
+    def judge(self, error: float, n_rows: int) -> dict:
+        """`detect`'s answer for a window of `n_rows` whose mean error is `error`."""
+        lower, upper = self.bounds(n_rows)
         return {"reconstruction_error": error, "reference_error": self.reference_error,
                 "lower": lower, "upper": upper, "drifted": bool(error > upper or error < lower),
                 "n_components": int(self.components.shape[0])}

@@ -140,6 +140,7 @@ class Scored:
     proba: np.ndarray | None = None
     classes: list | None = None
     ids: np.ndarray | None = None  # the prediction ids, oldest first, where the rows have them
+    ts: np.ndarray | None = None  # when each row was scored (epoch seconds), where known
 
     def __len__(self) -> int:
         return len(self.prediction)
@@ -151,17 +152,40 @@ class Scored:
     def take(self, rows: np.ndarray) -> "Scored":
         return Scored(self.features.iloc[rows].reset_index(drop=True), self.prediction[rows], self.label[rows],
                       self.task, None if self.proba is None else self.proba[rows], self.classes,
-                      None if self.ids is None else self.ids[rows])
+                      None if self.ids is None else self.ids[rows], None if self.ts is None else self.ts[rows])
 
 
 class Calculator(Protocol):
-    """`fit(reference)` once per model version, then `calculate(window)` per window."""
+    """`fit(reference)` once per model version, then `calculate(window)` per window.
+
+    `calculate` splits into `partial(rows) -> aggregate` on any part of a window,
+    `merge(a, b) -> aggregate` and `finish(aggregate) -> Result`, with
+    `calculate(s) == finish(partial(s))` (see `modelwatch.monitoring.calculators.mergeable`).
+    """
 
     name: str
 
     def fit(self, reference: Scored) -> "Calculator": ...
 
     def calculate(self, window: Scored) -> Result: ...
+
+    def partial(self, rows: Scored): ...
+
+    def merge(self, a, b): ...
+
+    def finish(self, aggregate) -> Result: ...
+
+
+class Mergeable:
+    """`calculate` as the one-partition case of partial, merge and finish."""
+
+    def calculate(self, window: Scored) -> Result:
+        return self.finish(self.partial(window))
+
+    def merge(self, a, b):
+        from modelwatch.monitoring.calculators.mergeable import combine
+
+        return combine(a, b)
 
 
 def reference_chunks(n_rows: int, chunk_rows: int, seed: int = 0) -> list[np.ndarray]:

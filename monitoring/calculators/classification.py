@@ -36,7 +36,8 @@ from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
 from modelwatch.monitoring.calculators.base import Scored
-from modelwatch.monitoring.calculators.bounded import SCORE, BoundedCalculator
+from modelwatch.monitoring.calculators.bounded import BOUND, SCORE, BoundedCalculator
+from modelwatch.monitoring.calculators.mergeable import ScoreSketch
 
 
 def _class_index(scored: Scored) -> np.ndarray:
@@ -49,7 +50,11 @@ def _class_index(scored: Scored) -> np.ndarray:
 
 
 class RealizedClassification(BoundedCalculator):
-    """Accuracy, F1 and ROC AUC of the labelled rows."""
+    """Accuracy, F1 and ROC AUC of the labelled rows.
+
+    Accuracy and F1 come from the confusion counts, exactly at any size. ROC AUC needs
+    the rows' ranking: exact on up to EXACT_ROWS labelled rows, above that from scores
+    binned on [0, 1] (`ScoreSketch`; its error bound is in `details["error_bounds"]`)."""
 
     name = "realized_classification"
     specs = {"live_accuracy": SCORE, "live_f1": SCORE, "live_roc_auc": SCORE}
@@ -61,29 +66,62 @@ class RealizedClassification(BoundedCalculator):
     def rows(self, scored: Scored) -> int:
         return int(scored.labelled.sum())
 
-    def values(self, scored: Scored) -> dict:
+    def sums(self, scored: Scored) -> dict:
+        # A window without the probabilities of every row has no AUC: nor has a part of it.
+        no_proba = int(scored.proba is None and len(scored) > 0)
         known = scored.labelled
         if not known.any():
-            return {}
-        y, pred = scored.label[known].astype(str), scored.prediction[known].astype(str)
+            return {"no_proba": no_proba}
         classes = [str(c) for c in scored.classes]
-        binary = len(classes) == 2
-        kw = {"average": "binary", "pos_label": classes[-1]} if binary else {"average": "macro", "labels": classes}
-        out = {"live_accuracy": float(np.mean(y == pred)),
-               "live_f1": float(skm.f1_score(y, pred, zero_division=0, **kw))}
-        out["live_roc_auc"] = _roc_auc(y, scored.proba[known] if scored.proba is not None else None, classes)
-        return out
+        y, pred = scored.label[known].astype(str), scored.prediction[known].astype(str)
+        yi, pi = _index_in(y, classes), _index_in(pred, classes)
+        confusion = np.zeros((len(classes) + 1, len(classes) + 1), dtype=np.int64)  # the last: not a class
+        np.add.at(confusion, (yi, pi), 1)
+        auc = None
+        if scored.proba is not None:
+            proba = scored.proba[known]
+            onehot = (yi[:, None] == np.arange(len(classes))[None, :]).astype(float)
+            auc = ScoreSketch.of(proba[:, 1:], onehot[:, 1:]) if len(classes) == 2 else ScoreSketch.of(proba, onehot)
+        return {"no_proba": no_proba, "n": int(known.sum()), "correct": int(np.sum(y == pred)),
+                "confusion": confusion, "auc": auc}
+
+    def metrics_of(self, sums: dict) -> dict:
+        if not sums.get("n"):
+            return {}
+        confusion = sums["confusion"]
+        k = len(confusion) - 1
+        tp = np.diag(confusion)[:k].astype(float)
+        fp, fn = confusion[:, :k].sum(axis=0) - tp, confusion[:k, :].sum(axis=1) - tp
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        out = {"live_accuracy": sums["correct"] / sums["n"], "live_f1": float(f1[-1] if k == 2 else f1.mean())}
+        auc, bound = (None, 0.0) if sums["no_proba"] or sums["auc"] is None else _roc_auc(sums["auc"], confusion)
+        return out | {"live_roc_auc": auc, "live_roc_auc" + BOUND: bound}
 
 
-def _roc_auc(y: np.ndarray, proba: np.ndarray | None, classes: list[str]) -> float | None:
-    present = set(y.tolist())
-    if proba is None or len(present) < 2:
-        return None
-    if len(classes) == 2:
-        return float(skm.roc_auc_score(y == classes[1], proba[:, 1]))
-    if present != set(classes):
-        return None  # one-vs-rest AUC is undefined for a class with no example
-    return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+def _index_in(values: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Each value's index in `classes`, len(classes) for one that is not a class."""
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.array([lookup.get(v, len(classes)) for v in values], dtype=int)
+
+
+def _roc_auc(sketch: ScoreSketch, confusion: np.ndarray) -> tuple[float | None, float]:
+    """ROC AUC of the labelled rows (one-vs-rest macro for more than two classes), and
+    its largest error (0 when exact)."""
+    k = len(confusion) - 1
+    present = confusion.sum(axis=1) > 0
+    if present.sum() < 2:
+        return None, 0.0
+    if k > 2 and not (present[:k].all() and not present[k]):
+        return None, 0.0  # one-vs-rest AUC is undefined for a class with no example
+    if sketch.exact:
+        positive = sketch.positive
+        if k == 2:
+            return float(skm.roc_auc_score(positive[:, 0] > 0, sketch.scores[:, 0])), 0.0
+        return float(skm.roc_auc_score(positive.argmax(axis=1), sketch.scores, multi_class="ovr",
+                                       labels=list(range(k)))), 0.0
+    found = [sketch.binned_auc(j) for j in range(sketch.bins_positive.shape[1])]
+    return float(np.mean([a for a, _ in found])), float(np.mean([b for _, b in found]))
 
 
 class EstimatedClassification(BoundedCalculator):
@@ -118,16 +156,30 @@ class EstimatedClassification(BoundedCalculator):
         total = c.sum(axis=1, keepdims=True)
         return np.divide(c, total, out=np.full_like(c, 1 / c.shape[1]), where=total > 0)
 
-    def values(self, scored: Scored) -> dict:
+    def sums(self, scored: Scored) -> dict:
         if scored.proba is None or not len(scored):
-            return {}
+            return {"no_proba": int(len(scored) > 0)}
         c = self.calibrated(scored.proba)
         served = _class_index(scored)
-        rows = np.arange(len(c))
-        out = {"estimated_accuracy": float(c[rows, served].mean()),
-               "estimated_f1": _expected_f1(c, served),
-               "estimated_roc_auc": _expected_auc(scored.proba[:, 1], c[:, 1]) if c.shape[1] == 2 else None}
-        return out
+        columns = [1] if c.shape[1] == 2 else range(c.shape[1])
+        mine = [served == k for k in columns]
+        return {"no_proba": 0, "n": len(c), "correct": float(c[np.arange(len(c)), served].sum()),
+                "tp": np.array([c[m, k].sum() for m, k in zip(mine, columns)]),
+                "served": np.array([m.sum() for m in mine], dtype=float),
+                "total": np.array([c[:, k].sum() for k in columns]),
+                "auc": ScoreSketch.of(scored.proba[:, 1], c[:, 1]) if c.shape[1] == 2 else None}
+
+    def metrics_of(self, sums: dict) -> dict:
+        if sums["no_proba"] or not sums.get("n"):
+            return {}
+        auc, bound = None, 0.0
+        if sums["auc"] is not None:
+            sketch = sums["auc"]
+            auc, bound = ((_expected_auc(sketch.scores[:, 0], sketch.positive[:, 0]), 0.0) if sketch.exact
+                          else sketch.binned_auc(0))
+        return {"estimated_accuracy": sums["correct"] / sums["n"],
+                "estimated_f1": _expected_f1(sums["tp"], sums["served"], sums["total"]),
+                "estimated_roc_auc": auc, "estimated_roc_auc" + BOUND: bound}
 
     def sampling_error(self, scored: Scored) -> float | None:
         """Standard error of realized accuracy around the estimate (Poisson-binomial)."""
@@ -137,15 +189,12 @@ class EstimatedClassification(BoundedCalculator):
         return float(np.sqrt(np.sum(correct * (1 - correct))) / len(scored))
 
 
-def _expected_f1(c: np.ndarray, served: np.ndarray) -> float:
-    """F1 from the expected confusion matrix: of the positive class when binary, macro else."""
-    scores = []
-    for k in ([1] if c.shape[1] == 2 else range(c.shape[1])):
-        mine = served == k
-        tp = c[mine, k].sum()
-        fp = (1 - c[mine, k]).sum()
-        fn = c[~mine, k].sum()
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0)
+def _expected_f1(tp: np.ndarray, served: np.ndarray, total: np.ndarray) -> float:
+    """F1 from the expected confusion matrix (per class: the calibrated probability summed
+    over the rows served as it, the rows served as it, the probability summed over all):
+    of the positive class when binary, macro else."""
+    fp, fn = served - tp, total - tp
+    scores = [2 * t / (2 * t + p + n) if t + p + n > 0 else 0.0 for t, p, n in zip(tp, fp, fn)]
     return float(np.mean(scores))
 
 

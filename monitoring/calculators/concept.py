@@ -25,10 +25,12 @@ HOLD_WINDOWS windows: an alert rule with a `for:` duration sees it.
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 
 import numpy as np
 
-from modelwatch.monitoring.calculators.base import Metric, Result, Scored
+from modelwatch.monitoring.calculators.base import Mergeable, Metric, Result, Scored
+from modelwatch.monitoring.calculators.classification import _class_index
 from modelwatch.monitoring.concept import ErrorStreamDetector, accuracy_divergence
 
 HOLD_WINDOWS = 10
@@ -36,7 +38,7 @@ MIN_LABELLED_FOR_DIVERGENCE = 200
 SEEN_IDS = 200_000  # labelled predictions remembered, so none feeds the detector twice
 
 
-class ConceptDrift:
+class ConceptDrift(Mergeable):
     name = "concept_drift"
 
     def __init__(self, estimator=None):
@@ -50,16 +52,35 @@ class ConceptDrift:
     def fit(self, reference: Scored) -> "ConceptDrift":
         return self  # the error stream starts with the version; nothing to learn beforehand
 
-    def calculate(self, window: Scored) -> Result:
+    def partial(self, rows: Scored) -> dict:
+        """The labelled rows' errors in order (small: a time, an id and a flag a row), and
+        the label-free estimate's sums on them. The detector reads the stream in time
+        order, so a batch engine finishes it on the driver; it is the only aggregate
+        that grows with the rows (about 9 bytes a labelled row without ids)."""
+        known = rows.labelled
+        errors = rows.label[known].astype(str) != rows.prediction[known].astype(str)
+        at = rows.ts[known] if rows.ts is not None else np.full(len(errors), np.nan)
+        stream = ErrorStream(np.asarray(at, dtype=float), None if rows.ids is None else rows.ids[known], errors)
+        out = {"stream": stream, "estimated": None}
+        labelled = rows.take(np.flatnonzero(known))
+        if self.estimator is not None and len(labelled) and labelled.proba is not None:
+            correct = self.estimator.calibrated(labelled.proba)[np.arange(len(labelled)), _class_index(labelled)]
+            out["estimated"] = {"n": len(labelled), "correct": float(correct.sum()),
+                                "variance": float(np.sum(correct * (1 - correct)))}
+        elif len(labelled):
+            out["estimated"] = {"n": 0}  # some labelled rows had nothing to estimate from: no divergence
+        return out
+
+    def finish(self, aggregate: dict) -> Result:
         self.windows += 1
-        known = window.labelled
-        errors = (window.label[known].astype(str) != window.prediction[known].astype(str))
-        fresh = self._unseen(window.ids[known]) if window.ids is not None else np.ones(len(errors), dtype=bool)
+        stream = aggregate["stream"].ordered()
+        errors = stream.errors
+        fresh = self._unseen(stream.ids) if stream.ids is not None else np.ones(len(errors), dtype=bool)
         if self.detector.update_many(errors[fresh].astype(float)):
             self.last_detection = self.windows
-        divergence = self._divergence(window, known, errors)
+        divergence = self._divergence(aggregate.get("estimated"), errors)
         held = self.last_detection is not None and self.windows - self.last_detection < HOLD_WINDOWS
-        diverged = divergence["drifted"] and known.sum() >= MIN_LABELLED_FOR_DIVERGENCE
+        diverged = divergence["drifted"] and len(errors) >= MIN_LABELLED_FOR_DIVERGENCE
         detected = bool(held or diverged)
         return Result(self.name, [Metric("concept_drift_detected", float(detected), flagged=detected)],
                       {"divergence": divergence, "detector": self.detector.state()})
@@ -72,10 +93,31 @@ class ConceptDrift:
             self.seen.popitem(last=False)
         return fresh
 
-    def _divergence(self, window: Scored, known: np.ndarray, errors: np.ndarray) -> dict:
-        labelled = window.take(np.flatnonzero(known))
-        if self.estimator is None or not len(labelled) or labelled.proba is None:
+    def _divergence(self, estimated: dict | None, errors: np.ndarray) -> dict:
+        # A part with labelled rows but nothing to estimate from ("n": 0) leaves the whole
+        # window without an estimate, as it would in one piece.
+        if not estimated or estimated["n"] != len(errors) or not len(errors):
             return accuracy_divergence(None, None, 0)
-        estimated = self.estimator.values(labelled)["estimated_accuracy"]
-        return accuracy_divergence(float(1 - errors.mean()), estimated, len(labelled),
-                                   se=self.estimator.sampling_error(labelled))
+        n = estimated["n"]
+        return accuracy_divergence(float(1 - errors.mean()), estimated["correct"] / n, n,
+                                   se=float(np.sqrt(estimated["variance"]) / n))
+
+
+@dataclass
+class ErrorStream:
+    """Labelled predictions' errors with when they were scored (and their ids)."""
+
+    ts: np.ndarray
+    ids: np.ndarray | None
+    errors: np.ndarray
+
+    def merge(self, other: "ErrorStream") -> "ErrorStream":
+        ids = None if self.ids is None or other.ids is None else np.concatenate([self.ids, other.ids])
+        return ErrorStream(np.concatenate([self.ts, other.ts]), ids, np.concatenate([self.errors, other.errors]))
+
+    def ordered(self) -> "ErrorStream":
+        """Oldest first (parts arrive in any order); as merged where times are unknown."""
+        if not len(self.ts) or np.isnan(self.ts).any():
+            return self
+        order = np.argsort(self.ts, kind="stable")
+        return ErrorStream(self.ts[order], None if self.ids is None else self.ids[order], self.errors[order])

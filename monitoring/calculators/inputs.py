@@ -22,10 +22,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from modelwatch.monitoring.calculators.base import Metric, Result, Scored, reference_chunks
-from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
-from modelwatch.monitoring.drift.prediction import prediction_drift, prediction_profile
-from modelwatch.monitoring.integrity import ERROR, check_integrity
+from modelwatch.monitoring.calculators.base import Mergeable, Metric, Result, Scored, reference_chunks
+from modelwatch.monitoring.calculators.mergeable import ColumnSketch, edges_of
+from modelwatch.monitoring.drift import ReferenceProfile, column_drift, detect_drift
+from modelwatch.monitoring.drift.detect import drift_of_profiles
+from modelwatch.monitoring.drift.prediction import prediction_profile
+from modelwatch.monitoring.integrity import ERROR, IntegrityChecker, WindowSummary, summarize
 from modelwatch.monitoring.multivariate import ReconstructionDrift
 
 # DataDriftDetected fires at this share of drifted features (the covariate scenario moves
@@ -35,7 +37,7 @@ N_SIGMA = 3.0
 SHARE_CHUNKS = 20
 
 
-class FeatureDrift:
+class FeatureDrift(Mergeable):
     """Per-feature drift tests (Evidently's choice of test) and the share that drifted."""
 
     name = "feature_drift"
@@ -71,18 +73,30 @@ class FeatureDrift:
         return (ReferenceProfile.from_frame(features.iloc[order[:half]]),
                 features.iloc[order[half:]].reset_index(drop=True))
 
-    def calculate(self, window: Scored) -> Result:
-        features = window.features.reindex(columns=list(self.profile.columns))
-        drift = detect_drift(self.profile, features).to_dict()
+    def partial(self, rows: Scored) -> dict:
+        """Each reference column of the rows as a sketch on the reference's fine edges."""
+        features = rows.features.reindex(columns=list(self.profile.columns))
+        return {name: ColumnSketch.of(features[name].rename(name), column.kind, edges_of(column))
+                for name, column in self.profile.columns.items()}
+
+    def finish(self, aggregate: dict) -> Result:
+        profiles = {name: sketch.profile(name) for name, sketch in aggregate.items()}
+        n_rows = next(iter(aggregate.values())).n_rows if aggregate else 0
+        found = drift_of_profiles(self.profile, profiles, n_rows)
+        drift = found.to_dict()
         metrics = [Metric("drift_score", c["statistic"], labels=(("feature", n), ("test", c["test"])),
                           flagged=c["drifted"])
                    for n, c in drift["columns"].items() if c["statistic"] is not None]
         metrics.append(Metric("dataset_drift_share", drift["drift_share"], upper=self.share_upper,
                               flagged=drift["dataset_drift"]))
-        return Result(self.name, metrics, {"drift": drift})
+        details = {"drift": drift}
+        bounds = _error_bounds(self.profile, aggregate, found.columns)
+        if bounds:
+            details["error_bounds"] = bounds
+        return Result(self.name, metrics, details)
 
 
-class Integrity:
+class Integrity(Mergeable):
     """Broken inputs: missing values, swapped columns, types, out-of-range values."""
 
     name = "integrity"
@@ -95,30 +109,27 @@ class Integrity:
             self.profile = ReferenceProfile.from_frame(reference.features)
         return self
 
-    def calculate(self, window: Scored) -> Result:
-        features = window.features.reindex(columns=list(self.profile.columns))
-        issues = [i for i in check_integrity(self.profile, features) if i["severity"] == ERROR]
-        metrics = [Metric("integrity_missing_ratio", float(features[c].isna().mean()), labels=(("feature", c),))
-                   for c in self.profile.columns]
-        metrics += [Metric("integrity_out_of_range_ratio", share, labels=(("feature", c),))
-                    for c, share in self._out_of_range(features).items()]
+    def partial(self, rows: Scored) -> WindowSummary:
+        return summarize(self.profile, rows.features.reindex(columns=list(self.profile.columns)))
+
+    def finish(self, summary: WindowSummary) -> Result:
+        ordered = sorted(IntegrityChecker().judge(self.profile, summary), key=lambda i: i["severity"] != ERROR)
+        issues = [i for i in ordered if i["severity"] == ERROR]
+        rows = max(summary.n_rows, 1)
+        columns = summary.columns
+        # isna, not the rule's blanks: an unparseable value is missing here as it always was
+        metrics = [Metric("integrity_missing_ratio", columns[c].isna / rows if summary.n_rows else float("nan"),
+                          labels=(("feature", c),)) for c in self.profile.columns]
+        metrics += [Metric("integrity_out_of_range_ratio", (columns[c].below + columns[c].above) / columns[c].sketch.n,
+                           labels=(("feature", c),))
+                    for c, column in self.profile.columns.items()
+                    if column.kind == "numeric" and len(column.values) and columns[c].sketch.n]
         metrics += [Metric("integrity_issue", 1.0, labels=(("kind", i["kind"]), ("feature", "+".join(i["columns"]))),
                            flagged=True) for i in issues]
         return Result(self.name, metrics, {"issues": issues})
 
-    def _out_of_range(self, features: pd.DataFrame) -> dict[str, float]:
-        out = {}
-        for name, column in self.profile.columns.items():
-            if column.kind != "numeric" or not len(column.values):
-                continue
-            values = pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
-            known = values[np.isfinite(values)]
-            if len(known):
-                out[name] = float(((known < column.values[0]) | (known > column.values[-1])).mean())
-        return out
 
-
-class MultivariateDrift:
+class MultivariateDrift(Mergeable):
     """PCA reconstruction error, against its band on reference chunks."""
 
     name = "multivariate_drift"
@@ -131,16 +142,24 @@ class MultivariateDrift:
             self.detector = ReconstructionDrift().fit(features, categorical=categorical)
         return self
 
-    def calculate(self, window: Scored) -> Result:
+    def partial(self, rows: Scored) -> dict | None:
+        """The sum of the rows' reconstruction errors, and how many."""
         if self.detector is None:
+            return None
+        errors = self.detector.errors(rows.features)
+        return {"rows": len(errors), "error": float(errors.sum())}
+
+    def finish(self, aggregate: dict | None) -> Result:
+        if self.detector is None or aggregate is None:
             return Result(self.name)
-        found = self.detector.detect(window.features)
+        found = self.detector.judge(aggregate["error"] / aggregate["rows"] if aggregate["rows"] else float("nan"),
+                                    aggregate["rows"])
         metric = Metric("multivariate_reconstruction_error", found["reconstruction_error"],
                         lower=found["lower"], upper=found["upper"])
         return Result(self.name, [metric], {"multivariate": found})
 
 
-class PredictionDrift:
+class PredictionDrift(Mergeable):
     """Drift of the model's outputs: the positive-class score, the top class or the value."""
 
     name = "prediction_drift"
@@ -149,13 +168,34 @@ class PredictionDrift:
         self.profile = prediction_profile(pd.Series(_output(reference)))
         return self
 
-    def calculate(self, window: Scored) -> Result:
-        output = pd.Series(_output(window)).dropna()
-        if output.empty or self.profile.n == 0:
+    def partial(self, rows: Scored) -> ColumnSketch:
+        output = pd.Series(_output(rows), name=self.profile.name).dropna()
+        return ColumnSketch.of(output, self.profile.kind, edges_of(self.profile))
+
+    def finish(self, sketch: ColumnSketch) -> Result:
+        if sketch.n == 0 or self.profile.n == 0:
             return Result(self.name)
-        found = prediction_drift(self.profile, output)
-        return Result(self.name, [Metric("prediction_drift_score", found.statistic, flagged=found.drifted)],
-                      {"test": found.test})
+        found = column_drift(self.profile, sketch.profile(self.profile.name))
+        details = {"test": found.test}
+        bound = _bound(found.test, self.profile, sketch)
+        if bound:
+            details["error_bound"] = bound
+        return Result(self.name, [Metric("prediction_drift_score", found.statistic, flagged=found.drifted)], details)
+
+
+def _bound(test: str, reference, sketch: ColumnSketch) -> float:
+    """The largest error of a statistic read from a binned sketch (0 when exact)."""
+    if sketch.exact:
+        return 0.0
+    if test == "wasserstein":
+        return sketch.wasserstein_bound(reference.std)
+    if test == "ks":
+        return sketch.ks_bound()
+    return float("nan")  # PSI, KL, Jensen-Shannon on bins: no tight bound (see mergeable)
+
+
+def _error_bounds(profile: ReferenceProfile, sketches: dict, columns: dict) -> dict[str, float]:
+    return {name: b for name, c in columns.items() if (b := _bound(c.test, profile[name], sketches[name]))}
 
 
 def _output(scored: Scored) -> np.ndarray:

@@ -58,15 +58,19 @@ class RealizedRegression(BoundedCalculator):
     def rows(self, scored: Scored) -> int:
         return int(scored.labelled.sum())
 
-    def values(self, scored: Scored) -> dict:
+    def sums(self, scored: Scored) -> dict:
         y, pred = _targets(scored)
-        if not len(y):
-            return {}
         error = y - pred
         nonzero = y != 0  # MAPE is undefined where the truth is 0: those rows are left out
-        return {"live_mae": float(np.abs(error).mean()),
-                "live_rmse": float(np.sqrt(np.mean(error ** 2))),
-                "live_mape": float(np.mean(np.abs(error[nonzero] / y[nonzero]))) if nonzero.any() else None}
+        return {"n": len(y), "absolute": float(np.abs(error).sum()), "squared": float(np.sum(error ** 2)),
+                "nonzero": int(nonzero.sum()), "relative": float(np.abs(error[nonzero] / y[nonzero]).sum())}
+
+    def metrics_of(self, sums: dict) -> dict:
+        n = sums["n"]
+        if not n:
+            return {}
+        return {"live_mae": sums["absolute"] / n, "live_rmse": float(np.sqrt(sums["squared"] / n)),
+                "live_mape": sums["relative"] / sums["nonzero"] if sums["nonzero"] else None}
 
 
 class EstimatedRegression(BoundedCalculator):
@@ -110,11 +114,17 @@ class EstimatedRegression(BoundedCalculator):
                                               max_iter=100, random_state=self.seed)
         return make_pipeline(encode, model)
 
-    def values(self, scored: Scored) -> dict:
+    def sums(self, scored: Scored) -> dict:
         if not len(scored):
-            return {}
+            return {"n": 0, "absolute": 0.0, "squared": 0.0}
         pred = np.asarray(scored.prediction, dtype=float)
         X = self._inputs(scored.features.astype({c: object for c in self.categorical}), pred)
         absolute = np.clip(self.abs_model.predict(X), 0, None)
         squared = np.clip(self.sq_model.predict(X), 0, None)
-        return {"estimated_mae": float(absolute.mean()), "estimated_rmse": float(np.sqrt(squared.mean()))}
+        return {"n": len(scored), "absolute": float(absolute.sum()), "squared": float(squared.sum())}
+
+    def metrics_of(self, sums: dict) -> dict:
+        n = sums["n"]
+        if not n:
+            return {}
+        return {"estimated_mae": sums["absolute"] / n, "estimated_rmse": float(np.sqrt(sums["squared"] / n))}

@@ -142,16 +142,26 @@ def detect_drift(
     if not all(isinstance(c, str) for c in current.columns):
         current = current.rename(columns=str)  # profiles name columns as strings
     names = list(profile.columns) if columns is None else list(columns)
-    results: dict[str, ColumnDrift] = {}
-    skipped: dict[str, str] = {}
     for name in names:
         if name not in profile.columns:
             raise KeyError(f"column {name!r} is not in the reference profile")
-        if name not in current.columns:
+    profiles = {name: ColumnProfile.from_series(current[name].rename(name), profile.columns[name].kind)
+                for name in names if name in current.columns}
+    return drift_of_profiles(profile, profiles, len(current), tests, thresholds, drift_share, names)
+
+
+def drift_of_profiles(profile: ReferenceProfile, current: Mapping[str, ColumnProfile], n_current: int,
+                      tests=None, thresholds=None, drift_share: float = DEFAULT_DRIFT_SHARE,
+                      names: list[str] | None = None) -> DriftResult:
+    """`detect_drift` on profiles of the current columns (of a whole window, or merged
+    from its partitions); a column without a profile is missing from the current data."""
+    results: dict[str, ColumnDrift] = {}
+    skipped: dict[str, str] = {}
+    for name in list(profile.columns) if names is None else names:
+        if name not in current:
             skipped[name] = "missing from current data"
             continue
-        ref = profile.columns[name]
-        cur = ColumnProfile.from_series(current[name].rename(name), ref.kind)
+        ref, cur = profile.columns[name], current[name]
         if ref.n == 0 or cur.n == 0:
             skipped[name] = "no non-missing values in " + ("reference" if ref.n == 0 else "current data")
             continue
@@ -159,4 +169,4 @@ def detect_drift(
     n_drifted = sum(c.drifted for c in results.values())
     share = n_drifted / len(results) if results else 0.0
     return DriftResult(results, share, bool(results) and share >= drift_share, drift_share,
-                       skipped, int(len(current)))
+                       skipped, int(n_current))

@@ -116,12 +116,20 @@ def scored_window(reference: MonitoringReference, window: pd.DataFrame) -> Score
     label = window["label"].to_numpy(dtype=object)
     label = np.where(pd.isna(label), None, label)
     ids = window["prediction_id"].to_numpy(dtype=object) if "prediction_id" in window else None
+    ts = _epoch_seconds(window["ts"]) if "ts" in window else None
     if reference.task == "regression":
         prediction = pd.to_numeric(window["prediction"], errors="coerce").to_numpy(dtype=float)
-        return Scored(features, prediction, label, "regression", ids=ids)
+        return Scored(features, prediction, label, "regression", ids=ids, ts=ts)
     label = np.array([None if v is None else class_text(v) for v in label], dtype=object)
     prediction = window["prediction"].astype(str).to_numpy(dtype=object)
-    return Scored(features, prediction, label, reference.task, _proba(reference, window), reference.classes, ids)
+    return Scored(features, prediction, label, reference.task, _proba(reference, window), reference.classes, ids, ts)
+
+
+def _epoch_seconds(ts: pd.Series) -> np.ndarray:
+    """Scoring times as epoch seconds (the log's are timestamps; a frame's may be numbers)."""
+    if pd.api.types.is_datetime64_any_dtype(ts.dtype):
+        return (pd.to_datetime(ts, utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+    return pd.to_numeric(ts, errors="coerce").to_numpy(dtype=float)
 
 
 def _proba(reference: MonitoringReference, window: pd.DataFrame) -> np.ndarray | None:

@@ -1,0 +1,247 @@
+"""Mergeable aggregates: what one partition of a window hands on, and how two combine.
+
+Every calculator splits `calculate(window)` into `partial(rows) -> aggregate` (any rows:
+a whole window, one Parquet file, one Spark partition), `merge(a, b) -> aggregate` and
+`finish(aggregate) -> Result`, with `calculate(s) == finish(partial(s))`: the in-process
+monitor is the one-partition case. An aggregate is small and picklable: counts, sums and
+the sketches here.
+
+A :class:`ColumnSketch` is one column of the window. A categorical column keeps its
+category counts (exact at any size). A numeric column keeps its distinct values with
+counts, exactly, while it has at most EXACT_VALUES of them, so a monitor window (2000
+rows) is judged on exactly the numbers it always was; past that it keeps counts, sums,
+minimum and maximum on FINE_BINS bins whose edges were fixed from the reference at fit
+time, and the drift tests read each bin as its mean. What that costs is bounded, per
+window, from the sketch itself:
+
+- normed Wasserstein: W1 is a metric, and moving a bin's rows to their mean moves W1 by
+  at most their mean absolute deviation, at most half the bin's width; so the error is
+  at most sum(rows_i * width_i / 2) / (rows * reference std) (`wasserstein_bound`), the
+  first and last bins' widths from the true minimum and maximum.
+- KS distance: both CDFs agree with the truth at every edge, so D is off by at most the
+  largest share of current rows in one bin (`ks_bound`); the p-value is read from the
+  approximate D (monotone in D, so its interval follows).
+- PSI, KL and Jensen-Shannon on a binned numeric column are computed on the bin means and
+  carry no tight bound; they are not Evidently's default for a numeric column with more
+  than 5 values (Wasserstein above 1000 reference rows, KS below), so the default verdicts
+  rest on bounded statistics. Categorical columns are exact.
+
+:class:`ScoreSketch` does the same for ranking metrics (ROC AUC): raw scores while at most
+EXACT_ROWS rows, then weighted counts on SCORE_BINS equal bins of [0, 1], rows in one bin
+counted as ties. The within-bin pairs are the only ones whose order is unknown, so the
+AUC is off by at most half their weight (`auc_bound`).
+
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(0)
+>>> x = pd.Series(rng.normal(size=30_000), name="x")
+>>> edges = fine_edges(np.sort(rng.normal(size=5000)))
+>>> whole = ColumnSketch.of(x, "numeric", edges)
+>>> parts = [ColumnSketch.of(x[i::3], "numeric", edges) for i in range(3)]
+>>> merged = parts[0].merge(parts[1]).merge(parts[2])
+>>> merged.exact, merged.n_rows == whole.n_rows, bool((merged.bin_counts == whole.bin_counts).all())
+(False, True, True)
+>>> small = ColumnSketch.of(x[:100], "numeric", edges)
+>>> small.exact, small.profile("x").n
+(True, 100)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from modelwatch.monitoring.drift.profile import NUMERIC, ColumnProfile, _jsonable, numeric_values
+
+EXACT_VALUES = 10_000  # distinct values a numeric column keeps exactly (160 kB)
+FINE_BINS = 1000  # reference quantile bins once it has more
+EXACT_ROWS = 20_000  # rows whose raw scores a ScoreSketch keeps
+SCORE_BINS = 4000
+
+
+def fine_edges(reference_values: np.ndarray, bins: int = FINE_BINS) -> np.ndarray:
+    """Bin edges from a reference column's sorted distinct values: its quantiles, or the
+    values themselves when it has fewer."""
+    values = np.asarray(reference_values, dtype=float)
+    if len(values) <= bins:
+        return values.copy()
+    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
+
+
+def combine(a, b):
+    """Two aggregates of the same calculator as one: numbers and arrays add, dicts merge
+    key by key, sketches merge, None is nothing."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, dict):
+        return {k: combine(a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b])}
+    if hasattr(a, "merge"):
+        return a.merge(b)
+    if isinstance(a, bool):
+        return a or b
+    return a + b
+
+
+@dataclass
+class ColumnSketch:
+    """One window column: category counts, or numeric values exactly or on fixed bins."""
+
+    kind: str
+    dtype: str
+    n_rows: int
+    n_missing: int
+    counts: dict = field(default_factory=dict)  # categorical: value -> count
+    values: np.ndarray | None = None  # numeric, exact: sorted distinct values
+    value_counts: np.ndarray | None = None
+    edges: np.ndarray | None = None  # numeric: the reference's fine edges
+    bin_counts: np.ndarray | None = None  # len(edges) + 1 bins once binned
+    bin_sums: np.ndarray | None = None
+    lo: float = np.inf
+    hi: float = -np.inf
+
+    @property
+    def exact(self) -> bool:
+        return self.bin_counts is None
+
+    @property
+    def n(self) -> int:
+        return self.n_rows - self.n_missing
+
+    @classmethod
+    def of(cls, series: pd.Series, kind: str, edges: np.ndarray | None = None) -> "ColumnSketch":
+        if kind != NUMERIC:
+            missing = series.isna()
+            vc = series[~missing].value_counts(sort=False)
+            if isinstance(series.dtype, pd.CategoricalDtype):
+                vc = vc[vc > 0]
+            counts = {_jsonable(v): int(c) for v, c in vc.items()}
+            return cls(kind, str(series.dtype), len(series), int(missing.sum()), counts)
+        values = numeric_values(series)
+        finite = values[~np.isnan(values)]
+        distinct, counts = np.unique(finite, return_counts=True)
+        sketch = cls(kind, str(series.dtype), len(series), len(series) - len(finite), {}, distinct, counts, edges,
+                     lo=float(finite.min()) if len(finite) else np.inf,
+                     hi=float(finite.max()) if len(finite) else -np.inf)
+        return sketch._binned() if len(distinct) > EXACT_VALUES else sketch
+
+    def _binned(self) -> "ColumnSketch":
+        """The same column on the fixed bins (a no-op once binned)."""
+        if not self.exact:
+            return self
+        counts = self.value_counts.astype(float)
+        edges = self.edges if self.edges is not None and len(self.edges) else np.array([0.0])
+        index = np.searchsorted(edges, self.values, side="right")
+        size = len(edges) + 1
+        return ColumnSketch(self.kind, self.dtype, self.n_rows, self.n_missing, {}, None, None, edges,
+                            np.bincount(index, counts, size), np.bincount(index, counts * self.values, size),
+                            self.lo, self.hi)
+
+    def merge(self, other: "ColumnSketch") -> "ColumnSketch":
+        dtype = self.dtype if self.dtype == other.dtype else "float64" if self.kind == NUMERIC else "object"
+        rows, missing = self.n_rows + other.n_rows, self.n_missing + other.n_missing
+        if self.kind != NUMERIC:
+            counts = dict(self.counts)
+            for value, count in other.counts.items():
+                counts[value] = counts.get(value, 0) + count
+            return ColumnSketch(self.kind, dtype, rows, missing, counts)
+        lo, hi = min(self.lo, other.lo), max(self.hi, other.hi)
+        if self.exact and other.exact:
+            values, inverse = np.unique(np.concatenate([self.values, other.values]), return_inverse=True)
+            counts = np.bincount(inverse, np.concatenate([self.value_counts, other.value_counts])).astype(np.int64)
+            merged = ColumnSketch(self.kind, dtype, rows, missing, {}, values, counts, self.edges, lo=lo, hi=hi)
+            return merged._binned() if len(values) > EXACT_VALUES else merged
+        a, b = self._binned(), other._binned()
+        return ColumnSketch(self.kind, dtype, rows, missing, {}, None, None, a.edges,
+                            a.bin_counts + b.bin_counts, a.bin_sums + b.bin_sums, lo, hi)
+
+    def profile(self, name: str) -> ColumnProfile:
+        """The column as the drift tests take it (bins read as their means)."""
+        if self.kind != NUMERIC:
+            ordered = sorted(self.counts.items(), key=lambda kv: -kv[1])
+            values = np.array([v for v, _ in ordered], dtype=object)
+            counts = np.array([c for _, c in ordered], dtype=np.int64)
+            return ColumnProfile(name, self.kind, self.dtype, self.n_rows, self.n_missing, values, counts)
+        if self.exact:
+            values, counts = self.values.astype(np.float64), self.value_counts.astype(np.int64)
+        else:
+            full = self.bin_counts > 0
+            values = self.bin_sums[full] / self.bin_counts[full]
+            counts = self.bin_counts[full].astype(np.int64)
+        total = counts.sum()
+        mean = float(values @ counts / total) if total else None
+        std = float(np.sqrt(max(((values - mean) ** 2) @ counts / total, 0.0))) if total else None
+        return ColumnProfile(name, self.kind, self.dtype, self.n_rows, self.n_missing, values, counts, mean, std)
+
+    def _widths(self) -> np.ndarray:
+        inner = np.diff(self.edges)
+        first = max(self.edges[0] - self.lo, 0.0) if np.isfinite(self.lo) else 0.0
+        last = max(self.hi - self.edges[-1], 0.0) if np.isfinite(self.hi) else 0.0
+        return np.concatenate([[first], inner, [last]])
+
+    def wasserstein_bound(self, reference_std: float | None) -> float:
+        """Largest error of the normed Wasserstein distance read from this sketch."""
+        if self.exact or not self.n:
+            return 0.0
+        w1 = float(self.bin_counts @ self._widths() / 2 / self.n)
+        return w1 / max(float(reference_std or 0.0), 0.001)
+
+    def ks_bound(self) -> float:
+        """Largest error of the KS distance read from this sketch."""
+        return 0.0 if self.exact or not self.n else float(self.bin_counts.max() / self.n)
+
+
+@dataclass
+class ScoreSketch:
+    """Scores with a positive weight each (a label indicator, or a calibrated
+    probability), for ROC AUC: raw while small, weighted counts on [0, 1] bins after."""
+
+    scores: np.ndarray  # (n, m): m ranked columns (binary: one; one-vs-rest: a class each)
+    positive: np.ndarray  # (n, m) weights in [0, 1]; negative weight is 1 - positive
+    bins_positive: np.ndarray | None = None  # (SCORE_BINS, m) once binned
+    bins_negative: np.ndarray | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.bins_positive is None
+
+    @classmethod
+    def of(cls, scores: np.ndarray, positive: np.ndarray) -> "ScoreSketch":
+        sketch = cls(np.asarray(scores, float).reshape(len(scores), -1), np.asarray(positive, float).reshape(len(scores), -1))
+        return sketch._binned() if len(scores) > EXACT_ROWS else sketch
+
+    def _binned(self) -> "ScoreSketch":
+        if not self.exact:
+            return self
+        m = self.scores.shape[1]
+        index = np.clip((self.scores * SCORE_BINS).astype(int), 0, SCORE_BINS - 1)
+        pos = np.stack([np.bincount(index[:, j], self.positive[:, j], SCORE_BINS) for j in range(m)], axis=1)
+        neg = np.stack([np.bincount(index[:, j], 1 - self.positive[:, j], SCORE_BINS) for j in range(m)], axis=1)
+        return ScoreSketch(np.empty((0, m)), np.empty((0, m)), pos, neg)
+
+    def merge(self, other: "ScoreSketch") -> "ScoreSketch":
+        if self.exact and other.exact and len(self.scores) + len(other.scores) <= EXACT_ROWS:
+            return ScoreSketch(np.vstack([self.scores, other.scores]), np.vstack([self.positive, other.positive]))
+        a, b = self._binned(), other._binned()
+        return ScoreSketch(a.scores, a.positive, a.bins_positive + b.bins_positive, a.bins_negative + b.bins_negative)
+
+    def binned_auc(self, column: int = 0) -> tuple[float | None, float]:
+        """(AUC, its largest error) from the bins: a pair in one bin counts half."""
+        pos, neg = self.bins_positive[:, column], self.bins_negative[:, column]
+        total_pos, total_neg = pos.sum(), neg.sum()
+        if total_pos <= 0 or total_neg <= 0:
+            return None, 0.0
+        below = np.concatenate([[0.0], np.cumsum(neg)[:-1]])  # negatives scored lower
+        auc = float((pos @ below + 0.5 * pos @ neg) / (total_pos * total_neg))
+        return auc, float(0.5 * pos @ neg / (total_pos * total_neg))
+
+
+def edges_of(reference: ColumnProfile) -> np.ndarray | None:
+    """A numeric reference column's fine edges, computed once and kept with it."""
+    if reference.kind != NUMERIC:
+        return None
+    if "fine_edges" not in reference._cache:
+        reference._cache["fine_edges"] = fine_edges(reference.values)
+    return reference._cache["fine_edges"]
