@@ -51,21 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     train = commands.add_parser("train", help="mlflow run the `main` entry point: train, register, gate")
-    # The model name is the one serving and the monitor read; the rest are MLproject's.
-    model_name = read("MODELWATCH_MODEL_NAME")
-    for name in TRAIN_PARAMS:
-        train.add_argument(f"--{name.replace('_', '-')}", dest=name, default=model_name if name == "model_name" else None)
+    _parameters(train, TRAIN_PARAMS)
     train.set_defaults(run=_mlflow_run, entry_point="main", params=TRAIN_PARAMS)
 
     retrain = commands.add_parser("retrain", help="mlflow run the `retrain` entry point by hand")
-    for name in RETRAIN_PARAMS:
-        retrain.add_argument(f"--{name.replace('_', '-')}", dest=name, default=model_name if name == "model_name" else None)
+    _parameters(retrain, RETRAIN_PARAMS)
     retrain.set_defaults(run=_mlflow_run, entry_point="retrain", params=RETRAIN_PARAMS)
 
     onboard = commands.add_parser("onboard", help="monitor a registered model modelwatch did not train")
     onboard.add_argument("--model-name", required=True)
     onboard.add_argument("--version", help="this version (wins over --alias)")
-    onboard.add_argument("--alias", help="the version under this alias (default: production)")
+    onboard.add_argument("--alias", default=read("MODELWATCH_MODEL_ALIAS"),
+                         help="the version under this alias (default: MODELWATCH_MODEL_ALIAS)")
     onboard.add_argument("--reference", required=True, help="held-out rows, CSV or Parquet, with the target")
     onboard.add_argument("--target", help="the label column; without it, drift and integrity only")
     onboard.add_argument("--task", default="auto", choices=("auto", "binary", "multiclass", "regression"))
@@ -124,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--store-url", help="the prediction log (MODELWATCH_STORE_URL)")
     export.set_defaults(run=_export_log)
     return parser
+
+
+def _parameters(parser: argparse.ArgumentParser, params: tuple[str, ...]) -> None:
+    """An entry point's parameters as options. Unset, MLproject's defaults apply, but the
+    model is the one serving and the monitor read (MODELWATCH_MODEL_NAME)."""
+    for name in params:
+        default = read("MODELWATCH_MODEL_NAME") if name == "model_name" else None
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default)
 
 
 def _onboard(args: argparse.Namespace) -> int:

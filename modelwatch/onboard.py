@@ -34,6 +34,7 @@ from mlflow.exceptions import MlflowException
 from modelwatch.monitoring.calculators.base import TASKS
 from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS
 from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.settings import read
 from modelwatch.training.data import DataError, read_table
 
 EXPERIMENT = "modelwatch-onboarding"
@@ -122,12 +123,13 @@ def _first_column(output) -> np.ndarray:
 
 
 def _resolve(client: MlflowClient, model_name: str, version: str | None, alias: str | None) -> str:
+    alias = alias or read("MODELWATCH_MODEL_ALIAS")
     try:
         if version is not None:
             return str(client.get_model_version(model_name, str(version)).version)
-        return str(client.get_model_version_by_alias(model_name, alias or "production").version)
+        return str(client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException as exc:
-        which = f"version {version}" if version is not None else f"alias {alias or 'production'}"
+        which = f"version {version}" if version is not None else f"alias {alias}"
         raise OnboardError(f"{model_name} {which}: {exc.message}") from exc
 
 

@@ -48,7 +48,7 @@ class Setting:
     default: object  # None: unset (an optional setting)
     readers: tuple[str, ...]
     meaning: str
-    shown: str = ""  # the default in words, where None means something ("the current directory")
+    shown: str = ""  # the default as the docs say it, where the value alone would not ("the current directory")
     keep_empty: bool = False  # an empty value is a value ("none"), not "unset"
 
     def parse(self, text: str):
@@ -66,8 +66,10 @@ class Setting:
             return "none"
         if isinstance(value, bool):
             return "on" if value else "off"
-        if isinstance(value, (int, float)):
+        if isinstance(value, float):
             return f"{value:g}"
+        if isinstance(value, int):
+            return str(value)
         return f"`{value}`"
 
 
@@ -139,7 +141,7 @@ def _settings() -> list[Setting]:
           shown="`MLFLOW_TRACKING_URI`"),
         S("MODELWATCH_MODEL_NAME", "str", "credit-default", (SERVING, MONITOR, CLI, DEMO, TRAINING),
           "the registered model served and watched"),
-        S("MODELWATCH_MODEL_ALIAS", "str", "production", (SERVING, MONITOR, TRAINING), "the alias served"),
+        S("MODELWATCH_MODEL_ALIAS", "str", "production", (SERVING, MONITOR, CLI, DEMO, TRAINING), "the alias served"),
         S("MODELWATCH_CHALLENGER_ALIAS", "str", "challenger", (SERVING,), "the alias shadow-scored"),
         S("MODELWATCH_SHADOW", "bool", False, (SERVING,), "score the challenger beside the champion"),
         # -- serving: loading models
@@ -168,7 +170,8 @@ def _settings() -> list[Setting]:
         S("MODELWATCH_ADMIN_TOKEN", "str", None, (SERVING,), "bearer token of `/admin/*` (unset: open, as in dev)"),
         S("MODELWATCH_MLFLOW_WEBHOOK_SECRET", "str", None, (SERVING,),
           "secret of the MLflow registry webhook on `POST /webhooks/mlflow`; unset, it refuses every delivery"),
-        S("MODELWATCH_MAX_BODY_BYTES", "int", 10 * MiB, (SERVING,), "largest request body (10 MiB)"),
+        S("MODELWATCH_MAX_BODY_BYTES", "int", 10 * MiB, (SERVING,), "largest request body, in bytes",
+          shown="10 MiB"),
         S("MODELWATCH_MAX_ROWS", "int", 10_000, (SERVING,), "most rows in one request"),
         S("MODELWATCH_FEEDBACK_WAIT", "float", 1.0, (SERVING,),
           "seconds `/feedback` waits for ids still being logged by other workers"),

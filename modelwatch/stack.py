@@ -28,12 +28,12 @@ import yaml
 
 from modelwatch import monitoring
 from modelwatch.project import mlflow_command
-from modelwatch.settings import GUNICORN, MONITOR, PORTS, SERVING, SettingError, check, port_variable, read
+from modelwatch.settings import GUNICORN, MONITOR, PORTS, SERVING, SettingError, check, default, port_variable, read
 
 # The configuration the stack starts Prometheus and Alertmanager with: shipped in the package.
 MONITORING_FILES = Path(monitoring.__file__).resolve().parent
 BIN = Path(sys.executable).parent
-DEFAULT_PORTS = PORTS
+DEFAULT_PORTS = PORTS  # MODELWATCH_<NAME>_PORT's defaults
 ORDER = ("mlflow", "pushgateway", "serving", "monitor", "alertmanager", "prometheus")
 OPTIONAL = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager",
             "pushgateway": "prometheus-pushgateway"}
@@ -97,9 +97,10 @@ class Stack:
         return {
             **EMBEDDED_ENV,
             "MLFLOW_TRACKING_URI": self.url("mlflow"),
-            "MODELWATCH_STORE_URL": f"sqlite:///{self.mlruns / 'predictions.db'}",
-            "MODELWATCH_MODEL_CACHE_DIR": str(self.mlruns / "model-cache"),
-            "MODELWATCH_SPILL_DIR": str(self.mlruns / "spill"),
+            # The default paths (relative to the working directory) under this stack's home.
+            "MODELWATCH_STORE_URL": f"sqlite:///{self.home / default('MODELWATCH_STORE_URL').removeprefix('sqlite:///')}",
+            "MODELWATCH_MODEL_CACHE_DIR": str(self.home / default("MODELWATCH_MODEL_CACHE_DIR")),
+            "MODELWATCH_SPILL_DIR": str(self.home / default("MODELWATCH_SPILL_DIR")),
             "MODELWATCH_SERVING_URL": self.url("serving"),
             "MODELWATCH_MONITOR_URL": self.url("monitor"),
             # Without Prometheus and Alertmanager the monitor applies the alert rules itself.

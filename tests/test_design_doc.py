@@ -92,10 +92,14 @@ def test_alerts_with_severity_and_action():
 
 
 def test_variables():
-    documented = set(re.findall(r"^\| `(MODELWATCH_\w+)`", section("Variables"), re.M))
-    # Whole names only: f"MODELWATCH_{name.upper()}_PORT" is spelled out where it is read.
+    from modelwatch.settings import SETTINGS
+
+    documented = dict(re.findall(r"^\| `(MODELWATCH_\w+)` \| ([^|]*?) \|", section("Variables"), re.M))
+    # Whole names only: f"MODELWATCH_{name.upper()}_PORT" is spelled out where it is defined.
     read = set(re.findall(r"\bMODELWATCH_[A-Z0-9_]*[A-Z0-9]\b", code_text()))
-    assert documented == read
+    assert set(documented) == read
+    defined = {name: s.shown_default() for name, s in SETTINGS.items() if name.startswith("MODELWATCH_")}
+    assert documented == defined, "docs/DESIGN.md's defaults are modelwatch/settings.py's"
 
 
 def test_entry_points_and_parameters():

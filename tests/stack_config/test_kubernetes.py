@@ -353,15 +353,20 @@ def test_serving_and_monitor_environment_is_what_their_config_reads(monkeypatch)
     from modelwatch.monitoring.service.config import MonitorConfig
     from modelwatch.serving.config import Config
 
+    from modelwatch.settings import GUNICORN, MONITOR, SERVING, SETTINGS
+
+    # modelwatch's variables by their readers in modelwatch/settings.py; others (OMP_*) by name
     read_by = {
-        "serving": [c.ROOT / "serving" / "config.py", c.ROOT / "serving" / "gunicorn.conf.py"],
-        "monitor": [c.ROOT / "monitoring" / "service" / "config.py"],
+        "serving": ((SERVING, GUNICORN), [c.ROOT / "serving" / "config.py", c.ROOT / "serving" / "gunicorn.conf.py"]),
+        "monitor": ((MONITOR,), [c.ROOT / "monitoring" / "service" / "config.py"]),
     }
-    for name, files in read_by.items():
+    for name, (readers, files) in read_by.items():
         code = "".join(f.read_text() for f in files)
-        env = container_env("dev", name)
-        for var in env:
-            assert f'"{var}"' in code, f"{name}: nothing reads {var}"
+        for var in container_env("dev", name):
+            if var in SETTINGS:
+                assert set(SETTINGS[var].readers) & set(readers), f"{name}: nothing reads {var}"
+            else:
+                assert f'"{var}"' in code, f"{name}: nothing reads {var}"
     serving = Config.from_env(container_env("dev", "serving"))
     _as_in_the_pod(monkeypatch, "monitor")
     monitor = MonitorConfig()
