@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelwatch.serving.store.base import ADDED_COLUMNS, Store
+from modelwatch.serving.store.base import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES, Store
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS predictions (
@@ -18,8 +18,6 @@ SCHEMA = [
         shadow_of TEXT,
         probabilities TEXT
     )""",
-    "CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts)",
-    "CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (model_version, ts)",
     """CREATE TABLE IF NOT EXISTS feedback (
         prediction_id TEXT PRIMARY KEY,
         label TEXT NOT NULL,
@@ -27,6 +25,7 @@ SCHEMA = [
     )""",
 ]
 SCHEMA_LOCK = 0x6D6F64656C  # pg_advisory_xact_lock key: concurrent workers create once
+INDEX_LOCK = SCHEMA_LOCK + 1  # held by the one process building a missing index
 # One statement, so one transaction. SKIP LOCKED: concurrent pruners (every worker of
 # every replica) take disjoint chunks instead of waiting on, or deadlocking over, the
 # same rows. Dead rows are reclaimed by autovacuum, so the table stays flat once pruning
@@ -42,6 +41,15 @@ labels AS (
     RETURNING prediction_id)
 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM labels)
 """
+
+
+def _index_state(conn, name: str) -> bool | None:
+    """True: the index is there and usable; False: an unfinished concurrent build left
+    it invalid; None: there is none."""
+    row = conn.execute("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = "
+                       "i.indexrelid WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
+                       (name,)).fetchone()
+    return None if row is None else bool(row[0])
 
 
 def postgres_dsn(url: str) -> str:
@@ -76,6 +84,33 @@ class PostgresStore(Store):
                 conn.execute(statement)
             for name, kind in ADDED_COLUMNS:
                 conn.execute(f"ALTER TABLE predictions ADD COLUMN IF NOT EXISTS {name} {kind}")
+        self._create_indexes(conn)
+
+    def _create_indexes(self, conn) -> None:
+        """Build the indexes an existing log lacks. CONCURRENTLY, so that the other
+        replicas' writers go on while a big log is indexed (a minute at 10M rows,
+        bench/README.md); by one process (the others do not wait: the log works without
+        the index, only slower); with no statement timeout, which would cancel the build."""
+        if self._indexes_ready(conn):
+            return
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (INDEX_LOCK,)).fetchone()[0]:
+            return
+        try:
+            conn.execute("SET statement_timeout = 0")
+            for name, columns in INDEXES:
+                if _index_state(conn, name) is False:  # a build that was cut off
+                    conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                conn.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} "
+                             f"ON predictions ({columns})")
+            for name in DROPPED_INDEXES:
+                conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        finally:
+            conn.execute("RESET statement_timeout")
+            conn.execute("SELECT pg_advisory_unlock(%s)", (INDEX_LOCK,))
+
+    def _indexes_ready(self, conn) -> bool:
+        return all(_index_state(conn, name) for name, _ in INDEXES) and \
+            not any(_index_state(conn, name) is not None for name in DROPPED_INDEXES)
 
     def _insert_sql(self) -> str:
         return ("INSERT INTO predictions (prediction_id, ts, model_name, model_version, "

@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from modelwatch.serving.store.base import ADDED_COLUMNS, Store
+from modelwatch.serving.store.base import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -22,8 +22,6 @@ CREATE TABLE IF NOT EXISTS predictions (
     shadow_of TEXT,
     probabilities TEXT
 );
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
-CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (model_version, ts);
 CREATE TABLE IF NOT EXISTS feedback (
     prediction_id TEXT PRIMARY KEY,
     label TEXT NOT NULL,
@@ -65,6 +63,10 @@ class SQLiteStore(Store):
             for name, kind in ADDED_COLUMNS:
                 if name not in have:
                     conn.execute(f"ALTER TABLE predictions ADD COLUMN {name} {kind}")
+            for name, columns in INDEXES:
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON predictions ({columns})")
+            for name in DROPPED_INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
 
     def _insert_sql(self) -> str:
         return ("INSERT OR IGNORE INTO predictions (prediction_id, ts, model_name, "
