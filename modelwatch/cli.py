@@ -120,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--until", help="the same; default: now")
     export.add_argument("--store-url", help="the prediction log (MODELWATCH_STORE_URL)")
     export.set_defaults(run=_export_log)
+
+    from modelwatch.monitor_batch import add_parser as add_monitor_batch  # argparse only: cheap
+
+    add_monitor_batch(commands)
     return parser
 
 

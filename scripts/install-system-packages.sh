@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs Prometheus, Alertmanager and Pushgateway (the embedded stack) and the
-# PostgreSQL server (the tests' throwaway cluster) from Debian's packages when they are
+# Installs Prometheus, Alertmanager and Pushgateway (the embedded stack), the
+# PostgreSQL server (the tests' throwaway cluster) and its JDBC driver (Spark reads the
+# log with it) from Debian's packages when they are
 # missing and we run as root; otherwise says what is missing and carries on.
 set -u
 missing=()
@@ -9,6 +10,8 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# the JDBC driver the Spark engine reads the PostgreSQL log with (/usr/share/java/postgresql.jar)
+[ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     echo "note: not installed: ${missing[*]} (run as root on Debian to install them)" >&2

@@ -1,0 +1,146 @@
+"""The local engine: the batch computation in this process, one part of the log at a time.
+
+A Parquet export (`modelwatch export-log`) is read one hour's file at a time, only the
+files of the model, version and hours asked for; a store (`sqlite:///...`,
+`postgresql://...`) is read one hour at a time. Each part becomes the calculators'
+aggregates and is merged into the running total, so memory holds one part and the
+aggregates, never the whole range.
+
+>>> import tempfile, numpy as np, pandas as pd
+>>> from modelwatch.monitoring.reference import MonitoringReference
+>>> rng = np.random.default_rng(0)
+>>> x = rng.normal(size=3000); y = (x > 0).astype(int)
+>>> reference = MonitoringReference.from_scores(pd.DataFrame({"x": x}), y, y, classes=[0, 1], target="y")
+>>> rows = pd.DataFrame({"prediction_id": [str(i) for i in range(400)], "x": x[:400], "prediction": y[:400].astype(str),
+...                      "label": y[:400].astype(str), "ts": pd.to_datetime(np.arange(400) * 60.0, unit="s", utc=True)})
+>>> with tempfile.TemporaryDirectory() as d:
+...     write_parts(d, "m", "1", rows)
+...     window = judge("1", reference.calculators(chunk_rows=200), reference, parquet_parts(d, "m", "1"))
+>>> window.rows, window.value("live_accuracy")
+(400, 1.0)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from modelwatch.monitoring.engines.plan import Plan
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.service.window import WindowResult
+from modelwatch.serving.store.base import to_epoch
+
+HOUR = 3600
+STORE_SCHEMES = ("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+class NoRows(LookupError):
+    """The range holds no prediction of the version."""
+
+
+def judge(version: str, calculators: list, reference: MonitoringReference, parts: Iterable[pd.DataFrame]) -> WindowResult:
+    """The window all of `parts` make together, computed part by part."""
+    started = time.perf_counter()
+    plan = Plan(version, calculators, reference)
+    total = None
+    for part in parts:
+        if len(part):
+            total = plan.merge(total, plan.partial(part))
+    if total is None:
+        raise NoRows(f"no predictions of version {version} in the range")
+    return plan.finish(total, "local", started)
+
+
+def time_range(since=None, until=None) -> tuple[float, float]:
+    """[since, until) as epoch seconds (anything `read_window` takes); default: all, up to now."""
+    lo = to_epoch(since) if since not in (None, "") else 0.0
+    hi = to_epoch(until) if until not in (None, "") else time.time()
+    if lo >= hi:
+        raise ValueError(f"--since ({lo}) is not before --until ({hi})")
+    return lo, hi
+
+
+def is_store(log: str) -> bool:
+    return log.startswith(STORE_SCHEMES)
+
+
+def parts(log: str, model_name: str, version: str, since=None, until=None) -> Iterator[pd.DataFrame]:
+    """The rows of `log` (an export's directory or URL, or a store's URL), a part at a time."""
+    if is_store(log):
+        return store_parts(log, model_name, version, since, until)
+    return parquet_parts(log, model_name, version, since, until)
+
+
+def version_files(log: str, model_name: str, version: str, since=None, until=None) -> tuple[pafs.FileSystem, list[str]]:
+    """The export's files of the version whose hours meet [since, until). FileNotFoundError
+    when there is no export of that model and version at all."""
+    from modelwatch.export_log import FILE_NAME, _partition_dir, filesystem_for
+
+    lo, hi = time_range(since, until)
+    filesystem, root = filesystem_for(log)
+    if filesystem.get_file_info(root).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no exported prediction log at {log!r}")
+    directory = _partition_dir(root, model_name, version, 0).rsplit("/", 1)[0]
+    if filesystem.get_file_info(directory).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no rows of {model_name} version {version} under {log!r}")
+    files = []
+    for info in filesystem.get_file_info(pafs.FileSelector(directory)):
+        start = _hour_start(info.base_name)
+        if start is not None and start < hi and start + HOUR > lo:
+            files.append(f"{info.path}/{FILE_NAME}")
+    return filesystem, sorted(files)
+
+
+def _hour_start(name: str) -> float | None:
+    if not name.startswith("hour="):
+        return None
+    return pd.Timestamp(name[len("hour="):] + ":00", tz="UTC").timestamp()
+
+
+def parquet_parts(log: str, model_name: str, version: str, since=None, until=None) -> Iterator[pd.DataFrame]:
+    lo, hi = time_range(since, until)
+    filesystem, files = version_files(log, model_name, version, since, until)
+    for path in files:
+        if filesystem.get_file_info(path).type != pafs.FileType.File:
+            continue
+        frame = pq.read_table(path, filesystem=filesystem).to_pandas()
+        yield answered(frame, lo, hi)
+
+
+def answered(frame: pd.DataFrame, lo: float, hi: float) -> pd.DataFrame:
+    """The rows serving answered (not the shadow challenger's) scored in [lo, hi)."""
+    seconds = (pd.to_datetime(frame["ts"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    keep = (seconds >= lo) & (seconds < hi)
+    if "shadow_of" in frame:
+        keep &= frame["shadow_of"].isna()
+    return frame[keep.to_numpy()].reset_index(drop=True)
+
+
+def store_parts(url: str, model_name: str, version: str, since=None, until=None) -> Iterator[pd.DataFrame]:
+    from modelwatch.export_log import _next_hour, open_log
+
+    lo, hi = time_range(since, until)
+    store = open_log(url)
+    hour = _next_hour(store, lo, hi)
+    while hour is not None:
+        yield store.read_window(model_version=version, model_name=model_name,
+                                since=max(hour * HOUR, lo), until=min((hour + 1) * HOUR, hi))
+        hour = _next_hour(store, (hour + 1) * HOUR, hi)
+
+
+def write_parts(root: str, model_name: str, version: str, rows: pd.DataFrame) -> None:
+    """Rows as an export lays them out (a file an hour): for examples and benchmarks."""
+    import pyarrow as pa
+
+    from modelwatch.export_log import _merge_into, _partition_dir, filesystem_for
+
+    filesystem, base = filesystem_for(root)
+    hours = (pd.to_datetime(rows["ts"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds() // HOUR
+    for hour in np.unique(hours):
+        table = pa.Table.from_pandas(rows[(hours == hour).to_numpy()], preserve_index=False)
+        _merge_into(filesystem, _partition_dir(base, model_name, version, int(hour)), table.replace_schema_metadata(None))
