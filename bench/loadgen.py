@@ -1,11 +1,12 @@
 """A small closed-loop HTTP load generator: keep-alive connections, one per thread.
 
-    python -m bench.loadgen URL BODY_FILE --threads 8 --seconds 6 [--warmup 1]
+    python -m bench.loadgen URL[,URL...] BODY_FILE --threads 8 --seconds 6 [--warmup 1]
 
 Each thread holds one persistent HTTP/1.1 connection (``http.client``) and POSTs the
 same JSON body again and again for ``--seconds`` after ``--warmup`` seconds of
-unmeasured requests. Prints one JSON object: requests, errors, requests per second and
-per-request latency percentiles in milliseconds, as the client saw them. It runs as its
+unmeasured requests; with several URLs the threads take them in turn. Prints one JSON
+object: requests, errors, requests per second and per-request latency percentiles in
+milliseconds, as the client saw them. It runs as its
 own process, so that its GIL is not the servers' and not the orchestrator's.
 """
 
@@ -21,17 +22,20 @@ from urllib.parse import urlsplit
 
 
 def run(url: str, body: bytes, threads: int, seconds: float, warmup: float) -> dict:
-    parts = urlsplit(url)
-    host, port, path = parts.hostname, parts.port or 80, parts.path or "/"
+    """`url` may be several, comma-separated: thread i sends to the (i mod n)-th."""
+    targets = [urlsplit(u) for u in url.split(",")]
     headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
     t_start = time.perf_counter() + warmup
     t_end = t_start + seconds
     per_thread: list[list[float]] = [[] for _ in range(threads)]
     errors = [0] * threads
     made = [0] * threads
+    answered = [0] * threads  # 200s, warm-up included: what the servers had to log
     barrier = threading.Barrier(threads)
 
     def client(i: int) -> None:
+        parts = targets[i % len(targets)]
+        host, port, path = parts.hostname, parts.port or 80, parts.path or "/"
         conn = http.client.HTTPConnection(host, port, timeout=60)
         lat = per_thread[i]
         barrier.wait()
@@ -50,6 +54,7 @@ def run(url: str, body: bytes, threads: int, seconds: float, warmup: float) -> d
                 conn = http.client.HTTPConnection(host, port, timeout=60)
             t1 = time.perf_counter()
             made[i] += 1
+            answered[i] += ok
             if t0 >= t_start and t1 <= t_end:
                 if ok:
                     lat.append((t1 - t0) * 1000.0)
@@ -69,7 +74,10 @@ def run(url: str, body: bytes, threads: int, seconds: float, warmup: float) -> d
             return None
         return latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))]
 
+    by_target = [sum(answered[i] for i in range(threads) if i % len(targets) == t)
+                 for t in range(len(targets))]
     return {"requests": len(latencies), "all_requests": sum(made),
+            "all_ok": sum(answered), "all_ok_by_url": by_target,
             "errors": sum(errors), "threads": threads,
             "seconds": seconds, "requests_per_second": len(latencies) / seconds,
             "p50_ms": pct(50), "p99_ms": pct(99), "latencies_ms": latencies}

@@ -1,6 +1,7 @@
 """Run every benchmark in sequence, then print the table of results (``make bench``).
 
-    .venv/bin/python -m bench.run                  # drift, serving, detection, loop
+    .venv/bin/python -m bench.run                  # serving, replicas, drift, detection,
+                                                   # loop, window_query
     .venv/bin/python -m bench.run --quick          # each one's --quick (loop: no demo)
     .venv/bin/python -m bench.run --only serving   # one (or several, comma-separated)
     .venv/bin/python -m bench.run --with-soak      # also the 10-minute soak
@@ -24,9 +25,11 @@ import time
 
 from bench.common import RESULTS, ROOT
 
-BENCHMARKS = ("serving", "drift", "detection", "loop")  # the most load-sensitive first
+# The most load-sensitive first.
+BENCHMARKS = ("serving", "replicas", "drift", "detection", "loop", "window_query")
 QUICK_ARGS = {"drift": ["--quick"], "serving": ["--quick"], "detection": ["--quick"],
-              "loop": ["--skip-demo"], "soak": ["--minutes", "1"]}
+              "loop": ["--skip-demo"], "soak": ["--minutes", "1"], "replicas": ["--quick"],
+              "window_query": ["--sizes", "1000000", "--repeats", "1"]}
 
 
 def wait_idle(deadline: float, threshold: float = 1.5, poll: float = 30) -> float:
@@ -132,6 +135,7 @@ def table_rows() -> list[tuple[str, str, str, str, str]]:
             rows.append(("loop", f"monitor `evaluate` on a {w['window_rows']:,}-row window "
                          "(cold, warm)", f"{w['cold_seconds']:.2f} s, {w['warm_seconds']:.2f} s",
                          "", cmd))
+    rows += _replica_rows(_load("replicas")) + _window_rows(_load("window_query"))
     d = _load("soak")
     if d:
         g = d["growth"]
@@ -149,6 +153,39 @@ def table_rows() -> list[tuple[str, str, str, str, str]]:
                      f"({d['requests']:,} requests); {d['errors']} errors", "",
                      ".venv/bin/python -m bench.soak"))
     return rows
+
+
+def _replica_rows(d: dict | None) -> list[tuple]:
+    if not d:
+        return []
+    cmd, out = ".venv/bin/python -m bench.replicas", []
+    for e in d["results"]:
+        out.append(("replicas", f"{e['rows_per_request']} row(s)/request, {e['instances']} "
+                    "instance(s) on one PostgreSQL: predictions/s (vs 1), serving / store CPU "
+                    "ms a prediction, store share",
+                    f"{e['predictions_per_second']:.0f} ({_x(e.get('throughput_vs_1'))}), "
+                    f"{e['serving_cpu_ms_per_prediction']:.3f} / "
+                    f"{e['store_cpu_ms_per_prediction']:.3f}, {100 * e['store_share']:.0f}%",
+                    "", cmd))
+    out.append(("replicas", "predictions answered / stored (lost)",
+                f"{d['answered_predictions']:,} / {d['stored_predictions']:,} "
+                f"({d['lost_predictions']})", "0 lost", cmd))
+    return out
+
+
+def _window_rows(d: dict | None) -> list[tuple]:
+    if not d:
+        return []
+    cmd, out = ".venv/bin/python -m bench.window_query", []
+    for size in d["results"]:
+        old = {(r["read"], r["model"], r["limit"]): r for r in size["old"] if r["query"] == "old"}
+        for r in size["new"]:
+            before = old[(r["read"], r["model"], r["limit"])]
+            out.append(("window_query", f"{size['predictions'] / 1e6:.0f}M rows, {r['read']} "
+                        f"({r['model']}, {r['limit']:,} rows): old / new time",
+                        f"{before['seconds'] / r['seconds']:.1f}x ({1000 * before['seconds']:.0f}"
+                        f" vs {1000 * r['seconds']:.0f} ms)", "", cmd))
+    return out
 
 
 def markdown_table() -> str:
