@@ -64,6 +64,7 @@ from modelwatch.monitoring.drift.stattests import ks
 
 ERROR = "error"
 WARNING = "warning"
+LUMPED = "\x00values no category has"
 
 
 def _binom_excess_p(count: int, n: int, p0: float) -> float:
@@ -307,8 +308,8 @@ def summarize(profile: ReferenceProfile, current: pd.DataFrame) -> WindowSummary
     if not all(isinstance(c, str) for c in current.columns):
         current = current.rename(columns=str)  # profiles name columns as strings
     mixed = len(profile.numeric_columns) and len(profile.categorical_columns)
-    pooled = _pooled_edges(profile) if mixed else None
-    columns = {name: _summarize_column(profile[name], current[name], mixed, pooled)
+    readings = (_pooled_edges(profile), _categories(profile)) if mixed else None
+    columns = {name: _summarize_column(profile[name], current[name], readings)
                for name in profile.columns if name in current.columns}
     extra = tuple(str(c) for c in current.columns if str(c) not in profile.columns)
     return WindowSummary(len(current), columns, extra)
@@ -320,13 +321,24 @@ def _pooled_edges(profile: ReferenceProfile) -> np.ndarray:
     return fine_edges(np.unique(np.concatenate(edges))) if edges else np.array([0.0])
 
 
-def _summarize_column(ref: ColumnProfile, series: pd.Series, mixed: bool, pooled) -> ColumnSummary:
+def _categories(profile: ReferenceProfile) -> set:
+    return {v for n in profile.categorical_columns for v in profile[n].values.tolist()}
+
+
+def _summarize_column(ref: ColumnProfile, series: pd.Series, readings: tuple | None) -> ColumnSummary:
     series = series.rename(ref.name)
     numeric = ref.kind == NUMERIC
     sketch = ColumnSketch.of(series, ref.kind, edges_of(ref))
     other = None
-    if mixed:
-        other = ColumnSketch.of(series, CATEGORICAL, None) if numeric else ColumnSketch.of(series, NUMERIC, pooled)
+    if readings is not None:
+        pooled, categories = readings
+        if numeric:
+            # Read as categories, a number no categorical reference has is compared only by
+            # its count (the total variation distance adds those up): one bucket holds them.
+            lumped = series.astype(object).where(series.isna() | series.isin(categories), LUMPED)
+            other = ColumnSketch.of(lumped, CATEGORICAL, None)
+        else:
+            other = ColumnSketch.of(series, NUMERIC, pooled)
     present = series[series.notna()]
     bad, expected = _mistyped(ref, present)
     examples = tuple(str(v) for v in present[bad].unique()[:5].tolist()) if bad.any() else ()
@@ -336,6 +348,10 @@ def _summarize_column(ref: ColumnProfile, series: pd.Series, mixed: bool, pooled
         below, above = int((values < ref.min).sum()), int((values > ref.max).sum())
     return ColumnSummary(sketch, other, _blanks(ref, series), len(present), int(bad.sum()), examples, expected,
                          below, above, len(series) - len(present))
+
+
+def _example(present: pd.Series, types: list, wanted: type):
+    return present.iloc[types.index(wanted)]
 
 
 def _blanks(ref: ColumnProfile, series: pd.Series) -> int:
@@ -365,11 +381,13 @@ def _mistyped(ref: ColumnProfile, present: pd.Series) -> tuple[np.ndarray, str]:
             expected = "an integer"
         return bad, expected
     ref_types = {_type_of(v) for v in ref.values.tolist()}
+    expected = " or ".join(sorted(ref_types))
     if pd.api.types.is_object_dtype(present.dtype) or isinstance(present.dtype, pd.CategoricalDtype):
-        kinds = present.map(_type_of).to_numpy()
-    else:
-        kinds = np.full(len(present), _type_of(present.iloc[0]))
-    return ~np.isin(kinds, list(ref_types)), " or ".join(sorted(ref_types))
+        # each row's Python type, then each distinct type judged once (pandas' map per row is slow)
+        types = [type(v) for v in present.to_numpy(dtype=object)]
+        wrong = {t: _type_of(_example(present, types, t)) not in ref_types for t in set(types)}
+        return np.fromiter((wrong[t] for t in types), dtype=bool, count=len(types)), expected
+    return np.full(len(present), _type_of(present.iloc[0]) not in ref_types), expected
 
 
 def _tvd(ref: ColumnProfile, cur: ColumnProfile) -> float:

@@ -120,7 +120,8 @@ def scored_window(reference: MonitoringReference, window: pd.DataFrame) -> Score
     if reference.task == "regression":
         prediction = pd.to_numeric(window["prediction"], errors="coerce").to_numpy(dtype=float)
         return Scored(features, prediction, label, "regression", ids=ids, ts=ts)
-    label = np.array([None if v is None else class_text(v) for v in label], dtype=object)
+    texts = {v: class_text(v) for v in pd.unique(label) if v is not None}  # a few classes, many rows
+    label = np.array([None if v is None else texts[v] for v in label], dtype=object)
     prediction = window["prediction"].astype(str).to_numpy(dtype=object)
     return Scored(features, prediction, label, reference.task, _proba(reference, window), reference.classes, ids, ts)
 
@@ -138,14 +139,26 @@ def _proba(reference: MonitoringReference, window: pd.DataFrame) -> np.ndarray |
     kept the vector): an estimate on part of the window would not be the window's."""
     k = len(reference.classes or [])
     if "probabilities" in window and window["probabilities"].notna().all() and len(window):
-        proba = np.array([json.loads(v) if isinstance(v, str) else v for v in window["probabilities"]], dtype=float)
-        if proba.ndim == 2 and proba.shape[1] == k:
+        proba = _vectors(window["probabilities"])
+        if proba is not None and proba.ndim == 2 and proba.shape[1] == k:
             return proba
     if k == 2 and "probability" in window:
         positive = window["probability"].to_numpy(dtype=float)
         if np.isfinite(positive).all():
             return np.column_stack([1.0 - positive, positive])
     return None
+
+
+def _vectors(column: pd.Series) -> np.ndarray | None:
+    """The logged JSON vectors as one matrix: one JSON array of them parsed at once (a
+    batch engine reads millions), None when they are not all of one length."""
+    texts = column.tolist()
+    try:
+        if all(isinstance(v, str) for v in texts):
+            return np.array(json.loads("[" + ",".join(texts) + "]"), dtype=float)
+        return np.array([json.loads(v) if isinstance(v, str) else v for v in texts], dtype=float)
+    except ValueError:  # ragged, or not JSON: no vectors for this window
+        return None
 
 
 def _latency(window: pd.DataFrame) -> dict[str, float]:
