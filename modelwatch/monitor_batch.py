@@ -15,6 +15,7 @@ version without a monitoring reference), 1 anything else.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -51,9 +52,10 @@ def main(args: argparse.Namespace) -> int:
 
     status = _window_status(result, context)
     status["batch"] = result.details("batch") | {"since": args.since, "until": args.until, "log": args.log}
-    _log_to_mlflow(result, context, status)
-    if args.pushgateway:
-        _push(args.pushgateway, context, result)
+    with contextlib.redirect_stdout(sys.stderr):  # MLflow prints its run's link: stdout is the JSON's
+        _log_to_mlflow(result, context, status)
+        if args.pushgateway:
+            _push(args.pushgateway, context, result)
     print(json.dumps(status, default=str, indent=1) if args.json else _summary(status))
     return 0
 

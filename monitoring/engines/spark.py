@@ -54,6 +54,8 @@ def session(master: str = "local[2]", **conf: str) -> SparkSession:
     builder = (SparkSession.builder.master(master).appName("modelwatch-monitor-batch")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+               # pandas writes nanosecond timestamps, which Spark reads only as numbers
+               .config("spark.sql.legacy.parquet.nanosAsLong", "true")
                .config("spark.ui.enabled", "false"))
     if os.path.exists(JDBC_JAR):
         builder = builder.config("spark.jars", JDBC_JAR)
@@ -75,6 +77,8 @@ def read_export(spark: SparkSession, log: str, model_name: str, version: str, si
     if "://" in log:
         paths = [base.rstrip("/") + p[p.index("/model_name="):] for p in paths]
     frame = spark.read.option("basePath", base).option("mergeSchema", "true").parquet(*paths)
+    if dict(frame.dtypes)["ts"] == "bigint":  # nanoseconds (see session): epoch seconds instead
+        frame = frame.withColumn("ts", F.col("ts") / 1e9)
     seconds = F.col("ts").cast("double")
     frame = frame.where((seconds >= lo) & (seconds < hi))
     if "shadow_of" in frame.columns:

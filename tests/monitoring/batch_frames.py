@@ -100,3 +100,70 @@ def verdicts(window) -> dict:
 
 def statistics(window) -> dict:
     return {(m.name, m.labels): m.value for m in window.metrics}
+
+
+def log_records(rows: pd.DataFrame, features: list[str], model_name: str = "m", version: str = "1") -> list[tuple]:
+    """Log rows as the store's insert_predictions takes them."""
+    from modelwatch.serving.store import PREDICTION_COLUMNS
+
+    out = []
+    for r in rows.to_dict("records"):
+        values = {k: None if isinstance(r[k], float) and np.isnan(r[k]) else r[k] for k in features}
+        record = {"prediction_id": r["prediction_id"], "ts": r["ts"].timestamp(), "model_name": model_name,
+                  "model_version": version, "model_alias": "production", "features": json.dumps(values),
+                  "prediction": r["prediction"], "probability": None if np.isnan(r["probability"]) else r["probability"],
+                  "latency_ms": r["latency_ms"], "shadow_of": None, "probabilities": r["probabilities"]}
+        out.append(tuple(record.get(c) for c in PREDICTION_COLUMNS))
+    return out
+
+
+def fill_store(store, rows: pd.DataFrame, features: list[str], model_name: str = "m", version: str = "1") -> None:
+    store.insert_predictions(log_records(rows, features, model_name, version))
+    store.store_feedback({i: label for i, label in zip(rows["prediction_id"], rows["label"]) if label is not None})
+
+
+def register(url: str, name: str, reference=None) -> str:
+    """A registered version of `name` whose monitoring reference is `reference` (None: a
+    version nobody onboarded). Returns the version."""
+    import tempfile
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("batch-tests")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment("batch-tests")
+    run = client.create_run(experiment_id)
+    if reference is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            client.log_artifacts(run.info.run_id, str(reference.save(Path(tmp, "reference"))), "reference")
+    client.set_terminated(run.info.run_id)
+    try:
+        client.create_registered_model(name)
+    except MlflowException:
+        pass  # exists
+    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/reference", run_id=run.info.run_id).version
+    if reference is not None:
+        reference.link(client, name, version, run.info.run_id)
+    return str(version)
+
+
+def assert_close(got, expected, path: str = "", rel: float = 1e-9) -> None:
+    """Two JSON documents equal, their numbers within `rel`."""
+    import math
+
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and got.keys() == expected.keys(), (path, sorted(got), sorted(expected))
+        for key in expected:
+            assert_close(got[key], expected[key], f"{path}.{key}", rel)
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected), path
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert_close(g, e, f"{path}[{i}]", rel)
+    elif isinstance(expected, float) and not isinstance(got, bool):
+        assert isinstance(got, (int, float)), path
+        assert (math.isnan(got) and math.isnan(expected)) or math.isclose(got, expected, rel_tol=rel, abs_tol=rel), \
+            (path, got, expected)
+    else:
+        assert got == expected, (path, got, expected)
