@@ -212,7 +212,7 @@ class Stack:
 
     def _alertmanager_config(self) -> Path:
         source = MONITORING_FILES / "alertmanager" / "alertmanager.yml"
-        text = source.read_text().replace("127.0.0.1:8001", f"127.0.0.1:{self.ports['monitor']}")
+        text = source.read_text().replace(f"127.0.0.1:{DEFAULT_PORTS['monitor']}", f"127.0.0.1:{self.ports['monitor']}")
         token = self.run_dir / "webhook_token"
         token.write_text(read("MODELWATCH_WEBHOOK_TOKEN", self.service_env()) or "")
         token.chmod(0o600)

@@ -15,7 +15,7 @@ def gunicorn_argv(workers: int, port: int, host: str) -> list[str]:
             "--workers", str(int(workers)), "--bind", f"{host}:{int(port)}", APP]
 
 
-def serve(workers: int = 2, port: int = 8000, host: str = "127.0.0.1") -> None:
+def serve(workers: int, port: int, host: str) -> None:
     """Replace this process with gunicorn serving the app (never returns)."""
     argv = gunicorn_argv(workers, port, host)
     sys.stdout.flush()

@@ -147,7 +147,7 @@ def _error(status: int, code: str, message: str):
     return jsonify({"error": {"code": code, "message": message, "details": {}}}), status
 
 
-def serve(port: int = 8001, host: str = "127.0.0.1", interval: float | None = None) -> None:
+def serve(port: int, host: str, interval: float | None = None) -> None:
     """Run the monitor until interrupted (a threaded WSGI server: its traffic is scrapes
     and webhooks, a few requests a minute)."""
     from dataclasses import replace

@@ -84,7 +84,7 @@ class Gunicorn:
     def pids_serving(self, version: str) -> set[int]:
         """Worker pids whose log says they serve `version`."""
         text = self.log.read_text(errors="replace")
-        return {int(p) for p in re.findall(rf"\[(\d+)\] \[INFO\] serving\.model\.manager: "
+        return {int(p) for p in re.findall(rf"\[(\d+)\] \[INFO\] modelwatch\.serving\.model\.manager: "
                                            rf"serving \S+ version {re.escape(version)} ", text)}
 
     def wait_workers(self, version: str, n: int = 2, timeout: float = 90) -> None:
