@@ -124,7 +124,7 @@ def run(stack: Stack | None = None) -> int:
     env = {**os.environ, **stack.service_env()}
     model = Model(read("MODELWATCH_MODEL_NAME", env), read("MODELWATCH_MODEL_ALIAS", env))
     client = MlflowClient(stack.url("mlflow"))
-    if _production_version(client, model) is None:
+    if _aliased_version(client, model) is None:
         timeline.say(f"training {model.name} on 20,000 simulated rows: mlflow run . (main entry point)")
         started = time.monotonic()
         done = subprocess.run([str(BIN / "modelwatch"), "train"], env=env, capture_output=True, text=True)
@@ -132,7 +132,7 @@ def run(stack: Stack | None = None) -> int:
             print(done.stderr[-3000:], file=sys.stderr)
             return 1
         timeline.say(f"trained, logged, registered and gated in {time.monotonic() - started:.0f}s")
-    champion = _production_version(client, model)
+    champion = _aliased_version(client, model)
     timeline.say(f"{model.name} version {champion} holds alias {model.alias}")
     _wait(lambda: requests.get(stack.url("serving") + "/ready", timeout=3).ok and _served(stack) == champion, 120)
     timeline.say(f"serving answers with version {champion} at {stack.url('serving')}/predict")
@@ -191,7 +191,7 @@ def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline
         ("drift", lambda: _alerting_drift(stack, alerts), lambda v: f"monitor: drift in {', '.join(v)}"),
         ("alert", lambda: alerts.firing("DataDriftDetected"), lambda v: alerts.fired("DataDriftDetected")),
         ("retrain", lambda: _metric(stack, "modelwatch_retrain_in_progress") == 1, lambda v: "monitor: retraining started (mlflow run . -e retrain)"),
-        ("promoted", lambda: _production_version(client, model) not in (None, champion), lambda v: f"gate approved the candidate: alias {model.alias} moved"),
+        ("promoted", lambda: _aliased_version(client, model) not in (None, champion), lambda v: f"gate approved the candidate: alias {model.alias} moved"),
         ("served", lambda: _served(stack) not in (None, champion), lambda v: "serving hot-reloaded the new version, no restart"),
     ]
     try:
@@ -202,7 +202,7 @@ def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline
                 if value:
                     timeline.say(f"{describe(value)} ({time.monotonic() - onset:.0f}s after drift onset)")
                     break
-                if name == "retrain" and _production_version(client, model) not in (None, champion):
+                if name == "retrain" and _aliased_version(client, model) not in (None, champion):
                     break  # it ran between two looks
                 if name in ("retrain", "promoted") and (ended := _retrain_ended_unpromoted(stack, client, model, retrains_before)):
                     timeline.say(ended)
@@ -210,7 +210,7 @@ def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline
                 time.sleep(1)
             else:
                 return None
-        version = _production_version(client, model)
+        version = _aliased_version(client, model)
         tags = client.get_model_version(model.name, version).tags
         timeline.say(f"version {version}: validation_status={tags.get('validation_status')}, trigger={tags.get('trigger')}")
         return version
@@ -248,7 +248,7 @@ def _finish(stack: Stack, client: MlflowClient, model: Model, timeline: Timeline
     print("The stack stays up: `modelwatch status`, `modelwatch down`.")
 
 
-def _production_version(client: MlflowClient, model: Model) -> str | None:
+def _aliased_version(client: MlflowClient, model: Model) -> str | None:
     try:
         return client.get_model_version_by_alias(model.name, model.alias).version
     except Exception:
