@@ -22,6 +22,10 @@ DIRECT_READ = re.compile(
     r"""(?:\.get|getenv|\.pop|\.setdefault)\(\s*f?["']MODELWATCH_|environ\[\s*f?["']MODELWATCH_[^"']*["']\s*\](?!\s*=[^=])""")
 
 
+# os.environ.get(name), os.getenv(name), os.environ[name] (but not a write to it).
+COMPUTED_READ = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*(?!["'])|os\.environ\[\s*(?!["'])[^\]]*\](?!\s*=[^=])""")
+
+
 def sources():
     for package in PACKAGES:
         for path in sorted((c.ROOT / package).rglob("*.py")):
@@ -83,12 +87,23 @@ def test_no_module_reads_a_modelwatch_variable_itself():
     assert found == []
 
 
+def test_every_other_environment_read_names_its_variable():
+    """So that the scan above cannot miss a computed name (f"MODELWATCH_{name}" in a variable)."""
+    found = [f"{path}: {m.group(0)}" for path, text in sources() if path.as_posix() != "modelwatch/settings.py"
+             for m in COMPUTED_READ.finditer(text)]
+    assert found == []
+
+
 def test_the_scan_sees_a_direct_read():
     for code in ('os.environ.get("MODELWATCH_X", "1")', "os.environ['MODELWATCH_X']", 'os.getenv("MODELWATCH_X")',
                  'env.get(f"MODELWATCH_{name}")', "self.service_env().get('MODELWATCH_WORKERS', '2')"):
         assert DIRECT_READ.search(code), code
     for code in ('env["MODELWATCH_X"] = "1"', '{"MODELWATCH_X": "1"}', 'read("MODELWATCH_X")'):
         assert not DIRECT_READ.search(code), code
+    for code in ("os.environ.get(variable)", "os.getenv(name, '1')", "os.environ[variable]"):
+        assert COMPUTED_READ.search(code), code
+    for code in ("os.environ[name] = value", "os.environ.get('PATH', '')"):
+        assert not COMPUTED_READ.search(code), code
 
 
 def test_every_variable_the_code_names_is_defined():
