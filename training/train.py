@@ -24,6 +24,7 @@ from mlflow.models import infer_signature
 from sklearn.model_selection import train_test_split
 
 from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.settings import default, read
 from modelwatch.training import data as data_module
 from modelwatch.training import cost, evaluate, gate, pipeline
 
@@ -37,7 +38,7 @@ TAG_SENSITIVE = "modelwatch.sensitive"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model_name: str = "credit-default"
+    model_name: str = default("MODELWATCH_MODEL_NAME")
     model_type: str = "gbm"
     seed: int = 42
     promote: str = "auto"
@@ -288,7 +289,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m modelwatch.training.train", description=__doc__.splitlines()[0])
     p.add_argument("--data", default="", help="CSV or Parquet file; empty for the simulator")
     p.add_argument("--target", default="defaulted")
-    p.add_argument("--model-name", default="credit-default")
+    p.add_argument("--model-name", default=read("MODELWATCH_MODEL_NAME"))
     p.add_argument("--task", default="auto", help="auto (from the target), binary, multiclass or regression")
     p.add_argument("--model-type", default="gbm", help="gbm, logreg or rf; for regression gbm, rf or linear")
     p.add_argument("--n-rows", type=lambda v: int(float(v)), default=20_000, help="rows drawn from the simulator")
