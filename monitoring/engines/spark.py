@@ -95,8 +95,9 @@ def read_postgres(spark: SparkSession, url: str, model_name: str, version: str, 
     jdbc = f"jdbc:postgresql://{parsed.hostname}:{parsed.port or 5432}{parsed.path}"
     query = LOG_QUERY.format(name=_sql_text(model_name), version=_sql_text(version), lo=float(lo), hi=float(hi))
     reader = (spark.read.format("jdbc").option("url", jdbc).option("driver", "org.postgresql.Driver")
-              .option("dbtable", query).option("partitionColumn", "ts").option("lowerBound", str(lo))
-              .option("upperBound", str(min(hi, time.time() + 1))).option("numPartitions", str(partitions))
+              # whole seconds: Spark splits a numeric column's range as integers
+              .option("dbtable", query).option("partitionColumn", "ts").option("lowerBound", str(int(lo)))
+              .option("upperBound", str(int(min(hi, time.time())) + 1)).option("numPartitions", str(partitions))
               .option("fetchsize", "10000"))
     if parsed.username:
         reader = reader.option("user", unquote(parsed.username))

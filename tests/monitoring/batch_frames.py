@@ -118,6 +118,8 @@ def log_records(rows: pd.DataFrame, features: list[str], model_name: str = "m", 
 
 
 def fill_store(store, rows: pd.DataFrame, features: list[str], model_name: str = "m", version: str = "1") -> None:
+    """The rows into a store, as the model's version's (their ids made the model's own)."""
+    rows = rows.assign(prediction_id=f"{model_name}-{version}-" + rows["prediction_id"])
     store.insert_predictions(log_records(rows, features, model_name, version))
     store.store_feedback({i: label for i, label in zip(rows["prediction_id"], rows["label"]) if label is not None})
 
