@@ -21,7 +21,7 @@ system-packages:
 	@bash scripts/install-system-packages.sh
 
 test: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=25
 
 # While working: everything that starts no real service (see the `slow` marker).
 test-fast: $(STAMP)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,43 +21,22 @@ import requests
 from mlflow import MlflowClient
 
 from modelwatch.stack import Stack
-from tests.services import free_port
+from tests.loop.conftest import HAS_PROMETHEUS
 from tests.stack_config.dashboards import panel_queries
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not all(shutil.which(b) for b in ("prometheus", "prometheus-alertmanager", "prometheus-pushgateway")),
+    not HAS_PROMETHEUS,
     reason="Prometheus, Alertmanager and Pushgateway are installed by `make setup` as root",
 )]
 BIN = Path(sys.executable).parent
-TOKEN = "loop-test-token"
-
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """`make demo` itself, on free ports and a temporary home, with shortened durations."""
-    home = tmp_path_factory.mktemp("stack")
-    ports = {name: free_port() for name in ("mlflow", "serving", "monitor", "prometheus", "alertmanager", "pushgateway")}
-    env = {
-        **os.environ, "MODELWATCH_HOME": str(home),
-        **{f"MODELWATCH_{name.upper()}_PORT": str(port) for name, port in ports.items()},
-        "MODELWATCH_WEBHOOK_TOKEN": TOKEN,
-        "MODELWATCH_MONITOR_INTERVAL": "3",
-        # Short, so that only the integrity safeguards can keep integrity_swap from retraining.
-        "MODELWATCH_RETRAIN_COOLDOWN": "5",
-        "MODELWATCH_DEMO_BASELINE_SECONDS": "45", "MODELWATCH_DEMO_RECOVERY_SECONDS": "15",
-        "MODELWATCH_DEMO_INTEGRITY_SECONDS": "75",
-    }
-    stack = Stack(home, ports)
-    started = time.time()
-    try:
-        done = subprocess.run(["make", "-s", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-        print(done.stdout)
-        yield stack, done, started
-    finally:
-        stack.down()
+def demo(demos):
+    """`make demo` itself, on free ports and a temporary home, with shortened durations
+    (started beside the demo without Prometheus: tests/loop/conftest.py)."""
+    run = demos["prometheus"]
+    return run.stack, run.finished(), run.started
 
 
 @pytest.fixture(scope="module")

@@ -4,62 +4,20 @@ and integrity_swap pages without retraining, as with Prometheus."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from modelwatch.stack import OPTIONAL, Stack
-from tests.services import free_port
-
 pytestmark = pytest.mark.slow
-MODELWATCH = str(Path(sys.executable).parent / "modelwatch")
-
-
-def path_without(names, tmp: Path) -> str:
-    """PATH with `names` hidden: each folder that holds one of them is replaced by a folder
-    of links to everything else in it."""
-    folders = []
-    for i, folder in enumerate(os.environ.get("PATH", "").split(os.pathsep)):
-        if not any((Path(folder) / name).exists() for name in names):
-            folders.append(folder)
-            continue
-        links = tmp / f"path{i}"
-        links.mkdir()
-        for entry in Path(folder).iterdir():
-            if entry.name not in names:
-                (links / entry.name).symlink_to(entry)
-        folders.append(str(links))
-    return os.pathsep.join(folders)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    home = tmp_path_factory.mktemp("stack")
-    ports = {name: free_port() for name in ("mlflow", "serving", "monitor", "prometheus", "alertmanager", "pushgateway")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELWATCH_", "MLFLOW_"))}
-    env |= {
-        "PATH": path_without(OPTIONAL.values(), tmp_path_factory.mktemp("bin")),
-        "MODELWATCH_HOME": str(home),
-        **{f"MODELWATCH_{name.upper()}_PORT": str(port) for name, port in ports.items()},
-        "MODELWATCH_MONITOR_INTERVAL": "3",
-        # Short, so that only the integrity safeguards can keep integrity_swap from retraining.
-        "MODELWATCH_RETRAIN_COOLDOWN": "5",
-        "MODELWATCH_DEMO_BASELINE_SECONDS": "45", "MODELWATCH_DEMO_RECOVERY_SECONDS": "15",
-        "MODELWATCH_DEMO_INTEGRITY_SECONDS": "75",
-    }
-    stack = Stack(home, ports)
-    try:
-        # The demo's own waits stretch on a busy machine; this deadline only stops a hang.
-        done = subprocess.run([MODELWATCH, "demo"], env=env, capture_output=True, text=True, timeout=3600)
-        print(done.stdout)
-        yield stack, done
-    finally:
-        stack.down()
+def demo(demos):
+    """The demo with Prometheus, Alertmanager and Pushgateway hidden from PATH (started
+    beside the one with them: tests/loop/conftest.py)."""
+    run = demos["builtin"]
+    return run.stack, run.finished()
 
 
 def test_the_builtin_rules_close_the_loop(demo):
