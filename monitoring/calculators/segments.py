@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from modelwatch.monitoring.calculators.base import N_SIGMA, Metric, Result, Scored
+from modelwatch.monitoring.calculators.base import N_SIGMA, Mergeable, Metric, Result, Scored
 from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
 from modelwatch.monitoring.calculators.inputs import FeatureDrift
 from modelwatch.monitoring.drift import ReferenceProfile
@@ -116,7 +116,7 @@ def _bin_names(edges: tuple[float, ...]) -> tuple[str, ...]:
     return (f"<{text[0]}", *inner, f">={text[-1]}")
 
 
-class Segments:
+class Segments(Mergeable):
     """Drift and performance per segment of each segment column."""
 
     name = "segments"
@@ -165,27 +165,54 @@ class Segments:
         """Every segment with bounds, as its `segment` label."""
         return [f"{column}={value}" for column, (_, per_value) in self.fitted.items() for value in per_value]
 
-    def calculate(self, window: Scored) -> Result:
-        metrics, details = [], {}
+    def partial(self, rows: Scored) -> dict:
+        """Per segment, its rows' count and its calculators' aggregates; and all the rows."""
+        out = {}
         for column, (split, per_value) in self.fitted.items():
-            assigned = split.assign(window.features[column])
+            assigned = split.assign(rows.features[column])
+            for value, (_, calculators) in per_value.items():
+                mine = np.flatnonzero(assigned == value)
+                if len(mine):
+                    part = rows.take(mine)
+                    out[f"{column}={value}"] = (len(mine), [c.partial(part) for c in calculators])
+        return {"rows": len(rows), "segments": out}
+
+    def merge(self, a: dict, b: dict) -> dict:
+        segments = dict(a["segments"])
+        for key, (n, parts) in b["segments"].items():
+            if key in segments:
+                m, mine = segments[key]
+                calculators = self._calculators(key)
+                parts = [c.merge(x, y) for c, x, y in zip(calculators, mine, parts)]
+                n += m
+            segments[key] = (n, parts)
+        return {"rows": a["rows"] + b["rows"], "segments": segments}
+
+    def finish(self, aggregate: dict) -> Result:
+        metrics, details = [], {}
+        for column, (_, per_value) in self.fitted.items():
             for value, (needed, calculators) in per_value.items():
-                rows = np.flatnonzero(assigned == value)
-                if len(rows) >= needed:
-                    key = f"{column}={value}"
-                    found, details[key] = self._judge(window.take(rows), calculators, len(rows) / len(window))
+                key = f"{column}={value}"
+                n, parts = aggregate["segments"].get(key, (0, None))
+                if n >= needed:
+                    results = [c.finish(p) for c, p in zip(calculators, parts)]
+                    found, details[key] = self._judge(n, results, n / aggregate["rows"])
                     metrics += [replace(m, labels=(("segment", key),)) for m in found]
         return Result(self.name, metrics, {"segments": details})
 
+    def _calculators(self, key: str) -> list:
+        column, value = key.split("=", 1)
+        return self.fitted[column][1][value][1]
+
     @staticmethod
-    def _judge(part: Scored, calculators: list, share: float) -> tuple[list[Metric], dict]:
-        drift, *performance = [c.calculate(part) for c in calculators]
+    def _judge(rows: int, results: list[Result], share: float) -> tuple[list[Metric], dict]:
+        drift, *performance = results
         # Judged by its bounds alone, as the alert rule compares it (not Evidently's verdict).
         share_metric = replace(drift.get("dataset_drift_share"), flagged=False)
         scores = [m for r in performance for m in r.metrics]
-        metrics = [Metric("segment_rows", float(len(part))), Metric("segment_share", share), share_metric, *scores]
+        metrics = [Metric("segment_rows", float(rows)), Metric("segment_share", share), share_metric, *scores]
         columns = drift.details["drift"]["columns"]
-        detail = {"rows": len(part), "share": share, "drift_share": share_metric.value,
+        detail = {"rows": rows, "share": share, "drift_share": share_metric.value,
                   "drifted_features": [n for n, c in columns.items() if c["drifted"]],
                   "metrics": {m.name: m.to_dict() for m in scores},
                   "alert": any(m.alert for m in [share_metric, *scores])}

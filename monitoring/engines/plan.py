@@ -6,8 +6,9 @@ aggregates, `merge` combines two parts' aggregates, `finish` makes the window th
 monitor would have made of all those rows at once (`WindowResult`, the object behind
 /status's `last_window`).
 
-Segments and Fairness have no mergeable form yet: a batch leaves them out (`UNMERGEABLE`)
-and says so in the window's `results["batch"]["left_out"]`. The window's latency
+Fairness has no mergeable form yet (fairlearn's MetricFrame and the regression
+bootstrap read the rows): a batch leaves it out (`UNMERGEABLE`) and says so in the
+window's `results["batch"]["left_out"]`. The window's latency
 percentiles are left out too (MLflow's `latency_*` metrics of a window).
 
 >>> import numpy as np, pandas as pd
@@ -41,7 +42,7 @@ from modelwatch.monitoring.calculators.base import Metric, Result
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.window import WindowResult, scored_window
 
-UNMERGEABLE = ("segments", "fairness")
+UNMERGEABLE = ("fairness",)
 
 
 class Plan:

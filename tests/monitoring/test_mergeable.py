@@ -10,6 +10,7 @@ scores, the bound in `details["error_bounds"]`, against the exact statistic).
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 
 import numpy as np
@@ -24,7 +25,7 @@ from modelwatch.monitoring.drift import detect_drift
 from modelwatch.monitoring.drift.prediction import prediction_drift
 from modelwatch.monitoring.engines.plan import Plan
 from modelwatch.monitoring.service.window import evaluate, scored_window
-from tests.monitoring.batch_frames import CASES, case, statistics, verdicts
+from tests.monitoring.batch_frames import CASES, assert_close, case, statistics, verdicts
 
 EXACT = 1e-9
 
@@ -54,7 +55,8 @@ def fitted(request):
     name = request.param
     reference, rows = case(name, rows=4000 if name == "credit" else 0, drift=name in ("credit", "breast_cancer"))
     chunk_rows = 500 if name == "credit" else 40
-    return name, reference, reference.calculators(chunk_rows), rows
+    segments = ("channel", "income") if name == "credit" else ()
+    return name, reference, reference.calculators(chunk_rows, segments=segments), rows
 
 
 @pytest.mark.parametrize("k", [2, 3, 7])
@@ -64,8 +66,9 @@ def test_parts_merge_into_the_whole_window(fitted, k):
     merged = split_and_merge(Plan("1", calculators, reference), rows, k, np.random.default_rng(k))
     assert_same_window(whole, merged)
     assert merged.rows == whole.rows == len(rows)
-    if name == "credit":  # the drifted case must have something to agree on
-        assert verdicts(whole)["drifted"] and verdicts(whole)["dataset_drift"] is not None
+    if name == "credit":  # the drifted case must have something to agree on, segments too
+        assert verdicts(whole)["drifted"] and whole.segments
+        assert_close(json.loads(json.dumps(merged.segments)), json.loads(json.dumps(whole.segments)))
 
 
 def test_calculate_is_finish_of_partial(fitted):
