@@ -127,6 +127,9 @@ def test_an_old_log_migrates_at_open_without_losing_rows(cluster, tmp_path):
                          "'1', 0.5, 1.0, NULL)", [(str(i), float(i)) for i in range(100)])
     store = open_store(f"sqlite:///{path}")
     assert store.count() == 100 and len(store.read_window(model_name="m")) == 100
+    sql, params = store.window_sql(model_name="m", model_version="1", since=0, limit=10)
+    plan = " ".join(r[3] for r in store._conn().execute("EXPLAIN QUERY PLAN " + sql, params))
+    assert "USING INDEX predictions_version_model_ts" in plan and "TEMP B-TREE" not in plan, plan
     store.close()
     with sqlite3.connect(path) as lite:
         names = {r[1] for r in lite.execute("PRAGMA index_list(predictions)")}
