@@ -159,14 +159,15 @@ def _replica_rows(d: dict | None) -> list[tuple]:
     if not d:
         return []
     cmd, out = ".venv/bin/python -m bench.replicas", []
-    for e in d["results"]:
-        out.append(("replicas", f"{e['rows_per_request']} row(s)/request, {e['instances']} "
-                    "instance(s) on one PostgreSQL: predictions/s (vs 1), serving / store CPU "
-                    "ms a prediction, store share",
-                    f"{e['predictions_per_second']:.0f} ({_x(e.get('throughput_vs_1'))}), "
-                    f"{e['serving_cpu_ms_per_prediction']:.3f} / "
-                    f"{e['store_cpu_ms_per_prediction']:.3f}, {100 * e['store_share']:.0f}%",
-                    "", cmd))
+    for rows in sorted({e["rows_per_request"] for e in d["results"]}):
+        es = [e for e in d["results"] if e["rows_per_request"] == rows]
+        n = "/".join(str(e["instances"]) for e in es)
+        out.append(("replicas", f"{rows} row(s)/request, {n} instances on one PostgreSQL: "
+                    "predictions/s (vs 1); serving, store CPU ms a prediction; store share",
+                    "; ".join(f"{e['predictions_per_second']:.0f} ({_x(e.get('throughput_vs_1'))}), "
+                              f"{e['serving_cpu_ms_per_prediction']:.3f}, "
+                              f"{e['store_cpu_ms_per_prediction']:.3f}, "
+                              f"{100 * e['store_share']:.0f}%" for e in es), "", cmd))
     out.append(("replicas", "predictions answered / stored (lost)",
                 f"{d['answered_predictions']:,} / {d['stored_predictions']:,} "
                 f"({d['lost_predictions']})", "0 lost", cmd))
