@@ -132,9 +132,13 @@ def child(engine: str, log: Path, reference_dir: Path) -> dict:
 
 
 def _verdicts(window) -> dict:
+    bounds = window.details("feature_drift").get("error_bounds", {})
     return {"alerts": {f"{m.name}{dict(m.labels)}": m.alert for m in window.metrics},
             "drifted": sorted(n for n, c in window.drift["columns"].items() if c["drifted"]),
-            "dataset_drift": bool(window.drift["dataset_drift"]), "rows": window.rows}
+            "dataset_drift": bool(window.drift["dataset_drift"]), "rows": window.rows,
+            "statistics": {n: c["statistic"] for n, c in window.drift["columns"].items()},
+            "largest_error_bound": max(bounds.values(), default=0.0),
+            "auc_error_bound": window.details("realized_classification").get("error_bounds", {}).get("live_roc_auc", 0.0)}
 
 
 def _evidently(ref, log: Path) -> dict:
