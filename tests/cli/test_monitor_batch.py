@@ -102,3 +102,35 @@ def test_bad_input_exits_2_naming_the_problem(onboarded, capsys, tmp_path, probl
     assert code == 2 and out == ""
     assert {"no_path": "nowhere", "no_rows": "no predictions", "not_onboarded": "no monitoring reference",
             "no_version": "no version 99", "bad_time": "--since"}[problem] in err, err
+
+
+def test_the_window_is_pushed_to_a_pushgateway(onboarded, capsys):
+    """A stand-in Pushgateway (an HTTP server in this process) receives the window's series."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"])).decode()))
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_PUT
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code, _, err = run(capsys, "--log", onboarded["lake"], "--version", onboarded["version"],
+                           "--pushgateway", f"127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+    assert code == 0, err
+    (path, body), = received
+    assert path == f"/metrics/job/modelwatch_monitor_batch/model_name/{MODEL}/model_version/{onboarded['version']}"
+    assert f'modelwatch_monitor_window_rows{{model_version="{onboarded["version"]}"}} 1500.0' in body
+    assert "modelwatch_dataset_drift_share" in body
