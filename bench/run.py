@@ -182,10 +182,11 @@ def _window_rows(d: dict | None) -> list[tuple]:
         old = {(r["read"], r["model"], r["limit"]): r for r in size["old"] if r["query"] == "old"}
         for r in size["new"]:
             before = old[(r["read"], r["model"], r["limit"])]
-            out.append(("window_query", f"{size['predictions'] / 1e6:.0f}M rows, {r['read']} "
-                        f"({r['model']}, {r['limit']:,} rows): old / new time",
+            out.append(("window_query", f"{size['predictions'] / 1e6:.1f}M rows, {r['read']} "
+                        f"({r['model']}, {r['limit']:,} rows): old / new time, buffers",
                         f"{before['seconds'] / r['seconds']:.1f}x ({1000 * before['seconds']:.0f}"
-                        f" vs {1000 * r['seconds']:.0f} ms)", "", cmd))
+                        f" vs {1000 * r['seconds']:.0f} ms), "
+                        f"{before['shared_buffers'] / r['shared_buffers']:.1f}x", "", cmd))
     return out
 
 
