@@ -3,7 +3,7 @@
 The version's fitted calculators and its reference are broadcast to the executors; each
 partition's rows, as pandas batches (`mapInPandas`), become the calculators' aggregates
 (`Plan.partial`), merged within the partition and returned as one pickled blob. The
-driver reads the blobs one at a time (`toLocalIterator`), merges them and finishes the
+driver collects the blobs, merges them and finishes the
 window: only aggregates reach the driver, never rows (ConceptDrift's error stream, 9
 bytes a labelled row, is the one aggregate that grows with the range).
 
@@ -126,9 +126,12 @@ def judge(frame: DataFrame, version: str, calculators: list, reference: Monitori
         if total is not None:
             yield pd.DataFrame({"aggregate": [pickle.dumps(total)]})
 
+    # collect, not toLocalIterator: that computes the partitions one after another. The
+    # blobs are a partition's aggregates each (bounded sketches, counts and sums).
+    blobs = [row["aggregate"] for row in frame.mapInPandas(per_partition, "aggregate binary").collect()]
     total = None
-    for row in frame.mapInPandas(per_partition, "aggregate binary").toLocalIterator():
-        total = plan.merge(total, pickle.loads(row["aggregate"]))
+    while blobs:
+        total = plan.merge(total, pickle.loads(blobs.pop()))
     if total is None:
         raise NoRows(f"no predictions of version {version} in the range")
     return plan.finish(total, "spark", started)
