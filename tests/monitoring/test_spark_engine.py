@@ -13,6 +13,7 @@ import copy
 import json
 import os
 import resource
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ DRIVER_MEMORY = "512m"
 
 @pytest.fixture(scope="session")
 def spark():
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java 17 or later (Debian: openjdk-17-jre-headless)")
     session = engine.session("local[2]", spark_sql_shuffle_partitions="2", spark_driver_memory=DRIVER_MEMORY,
                              spark_default_parallelism="2")
     yield session
