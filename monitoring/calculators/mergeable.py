@@ -10,17 +10,19 @@ A :class:`ColumnSketch` is one column of the window. A categorical column keeps 
 category counts (exact at any size). A numeric column keeps its distinct values with
 counts, exactly, while it has at most EXACT_VALUES of them, so a monitor window (2000
 rows) is judged on exactly the numbers it always was; past that it keeps counts, sums,
-minimum and maximum on FINE_BINS bins whose edges were fixed from the reference at fit
+minima and maxima on FINE_BINS bins whose edges were fixed from the reference at fit
 time, and the drift tests read each bin as its mean. What that costs is bounded, per
 window, from the sketch itself:
 
 - normed Wasserstein: W1 is a metric, and moving a bin's rows to their mean moves W1 by
-  at most their mean absolute deviation, at most half the bin's width; so the error is
-  at most sum(rows_i * width_i / 2) / (rows * reference std) (`wasserstein_bound`), the
-  first and last bins' widths from the true minimum and maximum.
-- KS distance: both CDFs agree with the truth at every edge, so D is off by at most the
-  largest share of current rows in one bin (`ks_bound`); the p-value is read from the
-  approximate D (monotone in D, so its interval follows).
+  at most their mean absolute deviation, at most half their spread (the bin's largest
+  value less its smallest, kept per bin); so the error is at most
+  sum(rows_i * spread_i / 2) / (rows * reference std) (`wasserstein_bound`), and 0 where
+  each bin holds one value (a reference of few distinct values, a rounded column).
+- KS distance: the approximate CDF agrees with the truth outside the bins' spreads, so D
+  is off by at most the largest share of current rows in one bin of more than one value
+  (`ks_bound`); the p-value is read from the approximate D (monotone in D, so its
+  interval follows).
 - PSI, KL and Jensen-Shannon on a binned numeric column are computed on the bin means and
   carry no tight bound; they are not Evidently's default for a numeric column with more
   than 5 values (Wasserstein above 1000 reference rows, KS below), so the default verdicts
@@ -99,8 +101,8 @@ class ColumnSketch:
     edges: np.ndarray | None = None  # numeric: the reference's fine edges
     bin_counts: np.ndarray | None = None  # len(edges) + 1 bins once binned
     bin_sums: np.ndarray | None = None
-    lo: float = np.inf
-    hi: float = -np.inf
+    bin_lo: np.ndarray | None = None  # each bin's smallest and largest value (the error bounds)
+    bin_hi: np.ndarray | None = None
 
     @property
     def exact(self) -> bool:
@@ -122,9 +124,7 @@ class ColumnSketch:
         values = numeric_values(series)
         finite = values[~np.isnan(values)]
         distinct, counts = np.unique(finite, return_counts=True)
-        sketch = cls(kind, str(series.dtype), len(series), len(series) - len(finite), {}, distinct, counts, edges,
-                     lo=float(finite.min()) if len(finite) else np.inf,
-                     hi=float(finite.max()) if len(finite) else -np.inf)
+        sketch = cls(kind, str(series.dtype), len(series), len(series) - len(finite), {}, distinct, counts, edges)
         return sketch._binned() if len(distinct) > EXACT_VALUES else sketch
 
     def _binned(self) -> "ColumnSketch":
@@ -133,11 +133,15 @@ class ColumnSketch:
             return self
         counts = self.value_counts.astype(float)
         edges = self.edges if self.edges is not None and len(self.edges) else np.array([0.0])
-        index = np.searchsorted(edges, self.values, side="right")
+        index = np.searchsorted(edges, self.values, side="right")  # sorted, as the values are
         size = len(edges) + 1
+        lo, hi = np.full(size, np.inf), np.full(size, -np.inf)
+        if len(index):
+            first = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+            last = np.r_[first[1:], len(index)] - 1
+            lo[index[first]], hi[index[first]] = self.values[first], self.values[last]
         return ColumnSketch(self.kind, self.dtype, self.n_rows, self.n_missing, {}, None, None, edges,
-                            np.bincount(index, counts, size), np.bincount(index, counts * self.values, size),
-                            self.lo, self.hi)
+                            np.bincount(index, counts, size), np.bincount(index, counts * self.values, size), lo, hi)
 
     def merge(self, other: "ColumnSketch") -> "ColumnSketch":
         dtype = self.dtype if self.dtype == other.dtype else "float64" if self.kind == NUMERIC else "object"
@@ -147,15 +151,15 @@ class ColumnSketch:
             for value, count in other.counts.items():
                 counts[value] = counts.get(value, 0) + count
             return ColumnSketch(self.kind, dtype, rows, missing, counts)
-        lo, hi = min(self.lo, other.lo), max(self.hi, other.hi)
         if self.exact and other.exact:
             values, inverse = np.unique(np.concatenate([self.values, other.values]), return_inverse=True)
             counts = np.bincount(inverse, np.concatenate([self.value_counts, other.value_counts])).astype(np.int64)
-            merged = ColumnSketch(self.kind, dtype, rows, missing, {}, values, counts, self.edges, lo=lo, hi=hi)
+            merged = ColumnSketch(self.kind, dtype, rows, missing, {}, values, counts, self.edges)
             return merged._binned() if len(values) > EXACT_VALUES else merged
         a, b = self._binned(), other._binned()
         return ColumnSketch(self.kind, dtype, rows, missing, {}, None, None, a.edges,
-                            a.bin_counts + b.bin_counts, a.bin_sums + b.bin_sums, lo, hi)
+                            a.bin_counts + b.bin_counts, a.bin_sums + b.bin_sums,
+                            np.minimum(a.bin_lo, b.bin_lo), np.maximum(a.bin_hi, b.bin_hi))
 
     def profile(self, name: str) -> ColumnProfile:
         """The column as the drift tests take it (bins read as their means)."""
@@ -175,22 +179,22 @@ class ColumnSketch:
         std = float(np.sqrt(max(((values - mean) ** 2) @ counts / total, 0.0))) if total else None
         return ColumnProfile(name, self.kind, self.dtype, self.n_rows, self.n_missing, values, counts, mean, std)
 
-    def _widths(self) -> np.ndarray:
-        inner = np.diff(self.edges)
-        first = max(self.edges[0] - self.lo, 0.0) if np.isfinite(self.lo) else 0.0
-        last = max(self.hi - self.edges[-1], 0.0) if np.isfinite(self.hi) else 0.0
-        return np.concatenate([[first], inner, [last]])
+    def _spreads(self) -> np.ndarray:
+        """Each bin's largest value less its smallest (0 for a bin of one value: exact)."""
+        return np.where(self.bin_counts > 0, self.bin_hi - self.bin_lo, 0.0)
 
     def wasserstein_bound(self, reference_std: float | None) -> float:
         """Largest error of the normed Wasserstein distance read from this sketch."""
         if self.exact or not self.n:
             return 0.0
-        w1 = float(self.bin_counts @ self._widths() / 2 / self.n)
+        w1 = float(self.bin_counts @ self._spreads() / 2 / self.n)
         return w1 / max(float(reference_std or 0.0), 0.001)
 
     def ks_bound(self) -> float:
         """Largest error of the KS distance read from this sketch."""
-        return 0.0 if self.exact or not self.n else float(self.bin_counts.max() / self.n)
+        if self.exact or not self.n:
+            return 0.0
+        return float(np.max(np.where(self._spreads() > 0, self.bin_counts, 0)) / self.n)
 
 
 @dataclass
