@@ -203,10 +203,11 @@ def measure(store, conn, windows: list[int], repeats: int, schema: str) -> list[
             sql, params, read = new_read(store, conn, case["model"], version, since,
                                          case["limit"], case["labelled"])
         seconds, median, rows, models = timed(read, repeats)
+        # On the connection that ran it: the store's sessions set their own planner costs.
+        plan = explain(conn if query == "old" else store._conn(), sql, params)
         out.append({**case, "version": version, "schema": schema, "query": query,
                     "seconds": seconds, "median_seconds": median, "rows": rows,
-                    "models_in_answer": models,
-                    **explain(conn, sql, params)})
+                    "models_in_answer": models, **plan})
         print(f"  {query} query, {schema} indexes: {case['read']} {case['model']} limit {case['limit']:,}: "
               f"{seconds * 1000:.0f} ms, {rows:,} rows of {models} model(s), SQL "
               f"{out[-1]['execution_ms']:.0f} ms, {out[-1]['shared_buffers']:,} buffers, "
