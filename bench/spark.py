@@ -15,8 +15,8 @@ that its peak memory is its own:
 - ``spark``: ``monitor-batch --engine spark`` on ``local[2]``, from the Parquet;
 - ``evidently``: Evidently's DataDriftPreset on the reference and the rows' features.
 
-Peak memory is the driver process's peak RSS (getrusage), and for Spark also the JVM's
-(VmHWM, read before the session stops); the executors' Python workers are not counted.
+Peak memory is the driver process's peak RSS (VmHWM), and for Spark also the JVM's
+(read before the session stops); the executors' Python workers are not counted.
 Agreement: every verdict (each metric's alert, the drifted columns, the dataset verdict)
 of each engine against the in-process one; Evidently's per-column verdicts against ours.
 Results go to ``bench/results/spark.json``.
@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -127,7 +126,7 @@ def child(engine: str, log: Path, reference_dir: Path) -> dict:
         rows = pd.concat(list(parquet_parts(str(log), "bench", "1")), ignore_index=True)  # the monitor reads a window whole
         verdicts = _verdicts(evaluate("1", calculators, ref, rows))
     return {"engine": engine, "seconds": time.perf_counter() - started,
-            "driver_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "driver_peak_mb": _peak_mb(Path("/proc/self/status")),
             "jvm_peak_mb": jvm, "session_start_seconds": jvm_started, "verdicts": verdicts}
 
 
@@ -155,6 +154,13 @@ def _evidently(ref, log: Path) -> dict:
             "dataset_drift": bool(found["dataset_drift"]), "rows": len(rows)}
 
 
+def _peak_mb(status: Path) -> float:
+    """A process's peak RSS (VmHWM). Not getrusage's ru_maxrss: that survives exec, so a
+    child would report its parent's peak (the one that generated the rows)."""
+    line = next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
 def _jvm_peak() -> float | None:
     """Peak RSS (MB) of the JVM this process started (py4j's child `java`)."""
     for pid in Path("/proc").iterdir():
@@ -164,7 +170,7 @@ def _jvm_peak() -> float | None:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         if fields.get("Name", "").strip() == "java" and fields.get("PPid", "").strip() == str(os.getpid()):
-            return int(fields["VmHWM"].split()[0]) / 1024
+            return _peak_mb(pid / "status")
     return None
 
 

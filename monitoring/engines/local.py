@@ -1,7 +1,7 @@
 """The local engine: the batch computation in this process, one part of the log at a time.
 
-A Parquet export (`modelwatch export-log`) is read one hour's file at a time, only the
-files of the model, version and hours asked for; a store (`sqlite:///...`,
+A Parquet export (`modelwatch export-log`) is read one hour's file at a time (in batches of
+BATCH_ROWS), only the files of the model, version and hours asked for; a store (`sqlite:///...`,
 `postgresql://...`) is read one hour at a time. Each part becomes the calculators'
 aggregates and is merged into the running total, so memory holds one part and the
 aggregates, never the whole range.
@@ -36,6 +36,7 @@ from modelwatch.monitoring.service.window import WindowResult
 from modelwatch.serving.store.base import to_epoch
 
 HOUR = 3600
+BATCH_ROWS = 100_000  # rows of a file in memory at once: a busy hour's file may hold millions
 STORE_SCHEMES = ("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")
 
 
@@ -102,14 +103,16 @@ def _hour_start(name: str) -> float | None:
     return pd.Timestamp(name[len("hour="):] + ":00", tz="UTC").timestamp()
 
 
-def parquet_parts(log: str, model_name: str, version: str, since=None, until=None) -> Iterator[pd.DataFrame]:
+def parquet_parts(log: str, model_name: str, version: str, since=None, until=None,
+                  batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
     lo, hi = time_range(since, until)
     filesystem, files = version_files(log, model_name, version, since, until)
     for path in files:
         if filesystem.get_file_info(path).type != pafs.FileType.File:
             continue
-        frame = pq.read_table(path, filesystem=filesystem).to_pandas()
-        yield answered(frame, lo, hi)
+        with filesystem.open_input_file(path) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows):
+                yield answered(batch.to_pandas(), lo, hi)
 
 
 def answered(frame: pd.DataFrame, lo: float, hi: float) -> pd.DataFrame:
