@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         current = champion(MlflowClient(), args.model_name)
-        recent = recent_frame(args.store_url, args.window, args.max_rows, current)
+        recent = recent_frame(args.store_url, args.model_name, args.window, args.max_rows, current)
         dataset, holdout = combine(current, learned_from(current), recent, args.seed)
         drift_reference = newest(recent, dataset)
     except Unsupported as exc:
@@ -142,11 +142,12 @@ def _reference_rows(client, model_name: str, version: str, target: str) -> tuple
     return reference.features, reference.sample[reference.features + [target]]
 
 
-def recent_frame(store_url: str, window: str, max_rows: int, current: Champion) -> pd.DataFrame:
-    """Labelled predictions of the last `window`, as feature columns plus the target."""
+def recent_frame(store_url: str, model_name: str, window: str, max_rows: int, current: Champion) -> pd.DataFrame:
+    """The model's labelled predictions of the last `window` (the newest `max_rows`), as
+    feature columns plus the target."""
     target, features = current.target, current.features
-    rows = open_store(store_url or None).read_window(since=window, limit=max_rows)
-    rows = rows[rows["label"].notna()]
+    rows = open_store(store_url or None).read_window(model_name=model_name, since=window, limit=max_rows,
+                                                      labelled=True)
     missing = [c for c in features if c not in rows.columns]
     if len(rows) and missing:
         raise data_module.DataError(f"the prediction log lacks the model's features {', '.join(missing)}")

@@ -84,8 +84,8 @@ class Monitor:
             return None
         try:
             window = self.store.read_window(
-                model_version=context.version, since=time.time() - self.config.window_seconds,
-                limit=self.config.window_rows,
+                model_version=context.version, model_name=self.config.model_name,
+                since=time.time() - self.config.window_seconds, limit=self.config.window_rows,
             )
         except Exception as exc:
             self._failed("store", exc)

@@ -22,7 +22,7 @@ from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.serving.app import create_app as create_serving_app
 from modelwatch.serving.app import shutdown_app
-from modelwatch.serving.store import open_store
+from modelwatch.serving.store import PREDICTION_COLUMNS, open_store
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
 from modelwatch.monitoring.service.monitor import Monitor
@@ -348,3 +348,22 @@ def test_window_records_wait_out_an_mlflow_outage(monitored, tmp_path, monkeypat
     finally:
         if logger is not None:
             logger.close()
+
+
+def test_another_models_rows_of_the_same_version_stay_out_of_the_window(monitored):
+    """Every model numbers its versions 1, 2, ...: a window of version N of this model must
+    not take in version N of another model logging to the same store (last in this module:
+    it adds rows to the shared store)."""
+    before = Monitor(monitored.config, MonitorMetrics(), monitored.store, None).run_once()
+    ours = monitored.store.read_window(model_name=monitored.model, model_version=monitored.version, limit=ROWS)
+    theirs = ours.assign(prediction_id="other-" + ours["prediction_id"], ts=time.time(),
+                         income=ours["income"] * 5)  # newer than ours, and nothing alike
+    records = [tuple({**row, "model_name": "some-other-model", "features": json.dumps({k: row[k] for k in FEATURES}),
+                      "shadow_of": None}.get(c) for c in PREDICTION_COLUMNS)
+               for row in theirs.astype(object).where(theirs.notna(), None).to_dict("records")]
+    monitored.store.insert_predictions(records)
+    assert len(monitored.store.read_window(model_version=monitored.version, limit=2 * ROWS)) == 2 * ROWS
+
+    after = Monitor(monitored.config, MonitorMetrics(), monitored.store, None).run_once()
+    assert after is not None and after.rows == ROWS
+    assert after.drift["columns"]["income"]["statistic"] == before.drift["columns"]["income"]["statistic"]
