@@ -54,6 +54,14 @@ class Demo:
         print(story)
         return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, story, "")
 
+    def stop(self) -> None:
+        """The demo and the stack it leaves running (a demo stack watches and scrapes every
+        few seconds: left up, it would slow every test after it)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.stack.down()
+
 
 def path_without(names, tmp: Path) -> str:
     """PATH with `names` hidden: each folder that holds one of them is replaced by a folder
@@ -103,9 +111,6 @@ def demos(tmp_path_factory):
         clean["PATH"] = path_without(OPTIONAL.values(), tmp_path_factory.mktemp("bin"))
         runs["builtin"] = _start([MODELWATCH, "demo"], _env(home, ports, clean), home, ports)
         yield runs
-    finally:
+    finally:  # each test module stops its own demo when it is done; this is for a failure
         for run in filter(None, runs.values()):
-            if run.proc.poll() is None:
-                run.proc.kill()
-                run.proc.wait()
-            run.stack.down()
+            run.stop()

@@ -36,7 +36,8 @@ def demo(demos):
     """`make demo` itself, on free ports and a temporary home, with shortened durations
     (started beside the demo without Prometheus: tests/loop/conftest.py)."""
     run = demos["prometheus"]
-    return run.stack, run.finished(), run.started
+    yield run.stack, run.finished(), run.started
+    run.stop()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ def demo(demos):
     """The demo with Prometheus, Alertmanager and Pushgateway hidden from PATH (started
     beside the one with them: tests/loop/conftest.py)."""
     run = demos["builtin"]
-    return run.stack, run.finished()
+    yield run.stack, run.finished()
+    run.stop()
 
 
 def test_the_builtin_rules_close_the_loop(demo):
