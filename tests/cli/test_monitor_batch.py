@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 
 import pytest
+import requests
 from mlflow import MlflowClient
 
 from modelwatch.cli import main
@@ -16,6 +18,7 @@ from modelwatch.monitoring.service.app import _window_status
 from modelwatch.monitoring.service.context import VersionContext
 from modelwatch.monitoring.service.window import evaluate
 from modelwatch.serving.store import open_store
+from tests import services
 from tests.monitoring.batch_frames import assert_close, case, fill_store, register
 
 MODEL = "batch-cli-test"
@@ -104,33 +107,20 @@ def test_bad_input_exits_2_naming_the_problem(onboarded, capsys, tmp_path, probl
             "no_version": "no version 99", "bad_time": "--since"}[problem] in err, err
 
 
-def test_the_window_is_pushed_to_a_pushgateway(onboarded, capsys):
-    """A stand-in Pushgateway (an HTTP server in this process) receives the window's series."""
-    import http.server
-    import threading
-
-    received = []
-
-    class Gateway(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self):
-            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"])).decode()))
-            self.send_response(200)
-            self.end_headers()
-
-        do_POST = do_PUT
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+@pytest.mark.skipif(shutil.which("prometheus-pushgateway") is None,
+                    reason="Prometheus' Pushgateway is installed by `make setup` as root")
+def test_the_window_is_pushed_to_a_pushgateway(onboarded, capsys, tmp_path):
+    """A real Pushgateway holds the window's series under the batch's grouping key."""
+    port = services.free_port()
+    with services.process(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
+                           f"--persistence.file={tmp_path / 'pushgateway.db'}"], tmp_path / "pushgateway.log") as proc:
+        services.wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=60, proc=proc)
         code, _, err = run(capsys, "--log", onboarded["lake"], "--version", onboarded["version"],
-                           "--pushgateway", f"127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-    assert code == 0, err
-    (path, body), = received
-    assert path == f"/metrics/job/modelwatch_monitor_batch/model_name/{MODEL}/model_version/{onboarded['version']}"
-    assert f'modelwatch_monitor_window_rows{{model_version="{onboarded["version"]}"}} 1500.0' in body
-    assert "modelwatch_dataset_drift_share" in body
+                           "--pushgateway", f"127.0.0.1:{port}")
+        assert code == 0, err
+        held = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    grouping = f'job="modelwatch_monitor_batch",model_name="{MODEL}",model_version="{onboarded["version"]}"'
+    rows = [line for line in held.splitlines() if line.startswith("modelwatch_monitor_window_rows{")]
+    assert rows and all(grouping.split(",")[0] in line for line in rows), rows
+    assert any(line.endswith(" 1500") for line in rows), rows
+    assert any(line.startswith("modelwatch_dataset_drift_share{") for line in held.splitlines())
