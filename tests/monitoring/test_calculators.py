@@ -180,6 +180,7 @@ def regression(n: int, seed: int, scale: float = 1.0) -> Scored:
     return Scored(pd.DataFrame({"x": x, "region": region}), 3 * x, y.astype(object), "regression")
 
 
+@pytest.mark.slow  # computes for many seconds: `make test` runs it, `make test-fast` does not
 def test_direct_loss_estimation_follows_the_error_of_a_changed_mix():
     estimator = EstimatedRegression(chunk_rows=1000).fit(regression(8000, 0))
     realized = RealizedRegression(chunk_rows=1000).fit(regression(8000, 0))
@@ -191,6 +192,7 @@ def test_direct_loss_estimation_follows_the_error_of_a_changed_mix():
     assert est.get("estimated_mae").alert and real.get("live_mae").alert
 
 
+@pytest.mark.slow  # computes for many seconds: `make test` runs it, `make test-fast` does not
 def test_reference_round_trips_and_fits_the_calculators_of_its_task(tmp_path):
     scored = regression(3000, 2)
     reference = MonitoringReference.from_scores(scored.features, scored.label, scored.prediction, target="y")

@@ -169,6 +169,7 @@ def test_gradual_detected_once_it_matters(judge):
     assert drifted(late) == ["income", "region"] and late.metric("dataset_drift_share").alert
 
 
+@pytest.mark.slow  # computes for many seconds: `make test` runs it, `make test-fast` does not
 def test_false_alarms_on_baseline_at_most_5_percent(judge, model):
     """Each alert the monitor raises, on small baseline windows, in at most 5% of them.
 

@@ -128,6 +128,7 @@ AS_SERVED = {"name": "m", "version": "1", "alias": "production", "run_id": None,
              "source": "registry"}
 
 
+@pytest.mark.slow  # computes for many seconds: `make test` runs it, `make test-fast` does not
 def test_serving_loads_the_compiled_engine_and_says_why_not_otherwise(fitted, tmp_path):
     frame = generate(50, seed=5)[FEATURES]
     path = _save(fitted["gbm"], tmp_path / "gbm", frame)

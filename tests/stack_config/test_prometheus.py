@@ -81,6 +81,7 @@ def test_promtool_check_rules():
 
 
 @needs_promtool
+@pytest.mark.slow  # computes for many seconds: `make test` runs it, `make test-fast` does not
 def test_promtool_unit_tests_pass():
     assert UNIT_TESTS, "no promtool unit tests in monitoring/prometheus/tests"
     result = promtool("test", "rules", *map(str, UNIT_TESTS))
