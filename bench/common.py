@@ -3,6 +3,7 @@ the tests' (tests/services.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import signal
@@ -105,3 +106,10 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
     return total / tick
+
+
+def write_results(path: Path, doc: dict) -> None:
+    """A benchmark's results as JSON at `path` (bench/results/NAME.json by default)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"written to {path}")

@@ -39,7 +39,6 @@ Results go to ``bench/results/detection.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -49,7 +48,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pandas as pd
 
-from bench.common import RESULTS, environment
+from bench.common import RESULTS, environment, write_results
 
 OUTPUT = RESULTS / "detection.json"
 RATE = 40.0            # rows a second: the demo's traffic
@@ -303,9 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                        "scenarios": scenarios, "baseline": baseline},
            "error_stream_detector": {"classifier": "river.tree.HoeffdingTreeClassifier, "
                                                    "prequential", "streams": river}}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"written to {args.output}")
+    write_results(args.output, doc)
     return 0
 
 

@@ -17,7 +17,6 @@ fifth column, so both engines have real verdicts to agree on.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bench.common import write_results
 
 SIZES = [(1_000, 500, 10), (10_000, 5_000, 30), (100_000, 50_000, 30)]
 RESULTS = Path(__file__).resolve().parent / "results" / "drift.json"
@@ -119,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.output}")
+    write_results(args.output, result)
     ok = all(r["columns_agreeing"] == r["columns"] and r["dataset_verdict_agrees"] for r in rows)
     return 0 if ok else 1
 

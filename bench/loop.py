@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import RESULTS, ROOT, VENV_BIN, environment
+from bench.common import RESULTS, ROOT, VENV_BIN, environment, write_results
 from tests.services import free_port
 
 OUTPUT = RESULTS / "loop.json"
@@ -129,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if "demo" in previous:
             doc["demo"] = previous["demo"]
             doc["demo_from"] = previous.get("timestamp")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"written to {args.output}")
+    write_results(args.output, doc)
     ok = args.skip_demo or doc["demo"]["drift_onset_to_new_version_served_seconds"] is not None
     return 0 if ok else 1
 

@@ -32,11 +32,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench.common import (RESULTS, ROOT, START_TIMEOUT, cpu_seconds, environment,
-                          mlflow_server, process_tree, start, stop, train)
+                          mlflow_server, process_tree, start, stop, train, write_results)
 from tests.serving.pgcluster import Cluster
 from tests.services import free_port, wait_for, wait_http
 
@@ -193,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                "instance": "modelwatch serve (gunicorn, 2 workers x 4 threads)",
                "results": entries, "answered_predictions": answered, "stored_predictions": stored,
                "lost_predictions": answered - stored, "spill_files_left": spilled}
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"written to {args.output}")
+        write_results(args.output, doc)
         return 0 if answered == stored and not spilled else 1
     finally:
         for proc in reversed(procs):

@@ -45,7 +45,7 @@ from pathlib import Path
 import requests
 
 from bench.common import (RESULTS, ROOT, START_TIMEOUT, VENV_BIN, cpu_seconds, environment,
-                          mlflow_server, process_tree, start, stop, train)
+                          mlflow_server, process_tree, start, stop, train, write_results)
 from tests.services import free_port, wait_http
 
 MODEL = "credit-default-bench"
@@ -210,9 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             "modelwatch_prediction_log": [line for line in metrics.splitlines()
                                           if line.startswith("modelwatch_prediction_log_records_total")],
         }
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"written to {args.output}")
+        write_results(args.output, doc)
         return 0
     finally:
         for proc in reversed(procs):

@@ -21,7 +21,6 @@ Results go to ``bench/results/window_query.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -31,7 +30,7 @@ from unittest import mock
 
 import psycopg
 
-from bench.common import RESULTS, environment
+from bench.common import RESULTS, environment, write_results
 from modelwatch.serving.store import base, postgres
 from modelwatch.serving.store.base import DROPPED_INDEXES, INDEXES
 from tests.serving.pgcluster import Cluster
@@ -278,9 +277,7 @@ def main(argv: list[str] | None = None) -> int:
            "command": ".venv/bin/python -m bench.window_query",
            "window_seconds": WINDOW_SECONDS, "rate_per_second": RATE, "models": MODELS,
            "results": results}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"written to {args.output}")
+    write_results(args.output, doc)
     return 0
 
 
