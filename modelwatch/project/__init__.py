@@ -5,6 +5,7 @@ The checkout's `MLproject`, `python_env.yaml` and `conda.yaml` are links to thes
 `pip install modelwatch` run the same entry points (every command is `python -m modelwatch...`,
 so it does not matter where the project folder sits).
 """
+import sys
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -13,6 +14,4 @@ PROJECT_DIR = Path(__file__).resolve().parent
 def mlflow_command(*args: str) -> list[str]:
     """`mlflow ARGS` run by this interpreter, so it works in any environment modelwatch is
     installed in, whether or not mlflow's console script is on PATH."""
-    import sys
-
     return [sys.executable, "-m", "mlflow", *args]
