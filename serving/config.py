@@ -55,6 +55,7 @@ class Config:
     log_retention_days: float = field("MODELWATCH_LOG_RETENTION_DAYS")
     log_prune_interval: float = field("MODELWATCH_LOG_PRUNE_INTERVAL")
     admin_token: str | None = field("MODELWATCH_ADMIN_TOKEN")
+    feedback_token: str | None = field("MODELWATCH_FEEDBACK_TOKEN")
     mlflow_webhook_secret: str | None = field("MODELWATCH_MLFLOW_WEBHOOK_SECRET")
     max_body_bytes: int = field("MODELWATCH_MAX_BODY_BYTES")
     max_rows: int = field("MODELWATCH_MAX_ROWS")

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
+from flask import Blueprint, jsonify
 
-from flask import Blueprint, jsonify, request
-
+from modelwatch.serving.auth import require_token
 from modelwatch.serving.errors import ApiError
 from modelwatch.serving.routes import state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def require_token(expected: str | None) -> None:
-    if not expected:
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "a bearer token is required",
-                       {}, headers={"WWW-Authenticate": 'Bearer realm="modelwatch"'})
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise ApiError(403, "forbidden", "the bearer token is not valid", {})
 
 
 @bp.post("/reload")

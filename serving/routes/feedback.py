@@ -6,6 +6,7 @@ import time
 
 from flask import Blueprint, jsonify, request
 
+from modelwatch.serving.auth import require_token
 from modelwatch.serving.errors import ApiError
 from modelwatch.serving.routes import state
 from modelwatch.serving.store import StoreError
@@ -35,6 +36,7 @@ def _parse(body, max_rows: int) -> dict:
 @bp.post("/feedback")
 def feedback():
     st = state()
+    require_token(st.config.feedback_token)
     labels = _parse(read_json(request), st.config.max_rows)
     # A prediction made a moment ago may still be in a write queue: ours is flushed, and
     # ids not found yet get a short wait for the other workers' writers.

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from modelwatch.monitoring.service import webhook
-from modelwatch.serving.routes import admin
+from modelwatch.serving import auth
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
 from tests.reliability.conftest import (
@@ -54,7 +54,7 @@ def _token_comparisons(func) -> tuple[list[str], list[str]]:
     return digests, plain
 
 
-@pytest.mark.parametrize("func, secret", [(admin.require_token, "expected"),
+@pytest.mark.parametrize("func, secret", [(auth.require_token, "expected"),
                                           (webhook.receive_alerts, "token")])
 def test_tokens_are_compared_in_constant_time(func, secret):
     digests, plain = _token_comparisons(func)

@@ -257,6 +257,22 @@ def test_admin_reload_needs_the_bearer_token(client):
     assert r.status_code == 200 and r.get_json()["result"] == "unchanged"
 
 
+def test_feedback_needs_its_bearer_token_once_set(make_app, registered):
+    client = make_app(tracking_uri=registered.url, model_name=registered.name,
+                      feedback_token="fb-token").test_client()
+    ids = client.post("/predict", json={"records": feature_rows(1)}).get_json()["prediction_ids"]
+    body = {"feedback": [{"prediction_id": ids[0], "label": 1}]}
+    missing = client.post("/feedback", json=body)
+    assert error_of(missing, 401)["code"] == "unauthorized"
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert error_of(client.post("/feedback", json=body,
+                                headers={"Authorization": "Bearer s3cret"}), 403)
+    store = client.application.extensions["modelwatch"].store
+    assert store.count("feedback") == 0  # refused before anything is stored
+    r = client.post("/feedback", json=body, headers={"Authorization": "Bearer fb-token"})
+    assert r.status_code == 200 and r.get_json()["stored"] == 1
+
+
 def test_no_model_is_a_clear_503_and_the_fallback_answers_when_configured(make_app, tmp_path):
     dead = "http://127.0.0.1:9"  # nothing listens: the registry is down
     bare = make_app(wait=False, tracking_uri=dead, model_name="nothing-here",
