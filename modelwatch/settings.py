@@ -168,6 +168,8 @@ def _settings() -> list[Setting]:
         S("MODELWATCH_LOG_PRUNE_INTERVAL", "float", 300.0, (SERVING,), "seconds between prunes of expired rows"),
         # -- serving: requests
         S("MODELWATCH_ADMIN_TOKEN", "str", None, (SERVING,), "bearer token of `/admin/*` (unset: open, as in dev)"),
+        S("MODELWATCH_FEEDBACK_TOKEN", "str", None, (SERVING, CLI, STACK, DEMO),
+          "bearer token of `POST /feedback`, which serving requires and its clients send (unset: open, as in dev)"),
         S("MODELWATCH_MLFLOW_WEBHOOK_SECRET", "str", None, (SERVING,),
           "secret of the MLflow registry webhook on `POST /webhooks/mlflow`; unset, it refuses every delivery"),
         S("MODELWATCH_MAX_BODY_BYTES", "int", 10 * MiB, (SERVING,), "largest request body, in bytes",
