@@ -224,6 +224,8 @@ def _settings() -> list[Setting]:
         S("MODELWATCH_FAIRNESS_FAVOURABLE", "str", None, (MONITOR,),
           "the class a group wants (a loan's `0`): its rate is the selection rate", shown="the positive class"),
         S("MODELWATCH_WEBHOOK_TOKEN", "str", None, (MONITOR, STACK), "bearer token of the monitor's `POST /alerts`"),
+        S("MODELWATCH_ALLOW_UNAUTHENTICATED", "bool", False, (GUNICORN, MONITOR),
+          "start listening beyond loopback with a write path's token unset, with a warning (a gateway in front authenticates)"),
         S("MODELWATCH_RETRAIN_COOLDOWN", "float", 900.0, (MONITOR,),
           "seconds after a retraining before the next may start"),
         S("MODELWATCH_RETRAIN_WINDOW", "duration", "24h", (MONITOR, SERVING),

@@ -54,6 +54,7 @@ raw_env = [f"PROMETHEUS_MULTIPROC_DIR={os.environ['PROMETHEUS_MULTIPROC_DIR']}"]
 
 
 def on_starting(server):
+    _refuse_open_write_paths(server)
     # One OpenMP team per core in all: N workers each spinning up a team of every core
     # (scikit-learn's tree ensembles predict with OpenMP) oversubscribe the machine.
     if not os.environ.get("OMP_NUM_THREADS"):
@@ -67,6 +68,19 @@ def on_starting(server):
             shutil.rmtree(full, ignore_errors=True)
         else:
             os.unlink(full)
+
+
+def _refuse_open_write_paths(server):
+    """The bind is final only here (`--bind` on the command line wins over this file)."""
+    from modelwatch.tokens import SERVING_TOKENS, ExposedWithoutTokens, check_exposure
+
+    try:
+        warning = check_exposure("serving", server.cfg.bind, SERVING_TOKENS)
+    except ExposedWithoutTokens as exc:
+        on_exit(server)
+        sys.exit(f"error: {exc}")
+    if warning:
+        server.log.warning("%s", warning)
 
 
 def post_fork(server, worker):

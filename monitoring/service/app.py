@@ -156,6 +156,7 @@ def serve(port: int, host: str, interval: float | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per scrape
+    _refuse_open_webhook(host, port)
     config = MonitorConfig()
     if interval is not None:
         config = replace(config, interval_seconds=interval)
@@ -173,3 +174,17 @@ def serve(port: int, host: str, interval: float | None = None) -> None:
         monitor.stop()
         if monitor.run_logger is not None:
             monitor.run_logger.flush(timeout=10)
+
+
+def _refuse_open_webhook(host: str, port: int) -> None:
+    """Before anything starts: POST /alerts on a reachable address without a token lets
+    anyone start a retraining."""
+    from modelwatch.tokens import MONITOR_TOKENS, ExposedWithoutTokens, check_exposure
+
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        warning = check_exposure("the monitor", [address], MONITOR_TOKENS)
+    except ExposedWithoutTokens as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if warning:
+        log.warning("%s", warning)
