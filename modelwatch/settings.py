@@ -230,6 +230,8 @@ def _settings() -> list[Setting]:
           "seconds after a retraining before the next may start"),
         S("MODELWATCH_RETRAIN_WINDOW", "duration", "24h", (MONITOR, SERVING),
           "how far back retraining reads labelled production data"),
+        S("MODELWATCH_RETRAIN_MIN_ROWS", "int", 1000, (MONITOR,),
+          "labelled rows logged since a retraining was asked for before it starts (enough to train and judge a candidate)"),
         # -- the embedded stack
         S("MODELWATCH_HOME", "str", None, (STACK,), "the embedded stack's home: `mlruns/` and `run/`",
           shown="the current directory"),

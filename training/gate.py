@@ -5,6 +5,13 @@ candidate is approved when its score meets an absolute floor and is not worse th
 champion's by more than a tolerance; a rejected one takes the `challenger` alias, so it
 can still be compared in the shadow of the champion.
 
+A retraining's holdout is recent traffic, whose labels come from the feedback path: a
+feed that lies can make a bad candidate look good there. So a retraining is also judged
+on a trusted holdout the feedback path never writes (`review`): a candidate that passes
+on recent traffic but is worse than the champion on trusted rows (by more than the same
+tolerance) is not promoted automatically but `needs_review` (alias `challenger`): the
+labels and the trusted data disagree, and only a person can tell which is wrong.
+
 For an error metric (LOWER_IS_BETTER) the floor is a ceiling the candidate must stay
 below, and the tolerance is a share of the champion's error: an error is in the target's
 units, so no absolute tolerance fits every target.
@@ -12,7 +19,7 @@ units, so no absolute tolerance fits every target.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 PRODUCTION = "production"
 CHALLENGER = "challenger"
@@ -30,11 +37,16 @@ class Decision:
     tolerance: float
     champion: float | None = None
     champion_version: str | None = None
+    trusted_candidate: float | None = None  # scores on the trusted holdout, where there was one
+    trusted_champion: float | None = None
+    needs_review: bool = False
 
     @property
     def status(self) -> str:
-        """The `validation_status` tag: `approved` or `rejected: <reason>`."""
-        return "approved" if self.approved else f"rejected: {self.reason}"
+        """The `validation_status` tag: `approved`, `rejected: <reason>` or `needs_review: <reason>`."""
+        if self.approved:
+            return "approved"
+        return f"{'needs_review' if self.needs_review else 'rejected'}: {self.reason}"
 
     def to_dict(self) -> dict:
         return asdict(self) | {"status": self.status}
@@ -66,6 +78,28 @@ def decide(
         )
     versus = f"champion version {champion_version}'s {champion:.4f}" if champion is not None else "no champion"
     return Decision(True, f"{metric} {candidate:.4f} meets the {bar} {floor:.4f}; vs {versus}", **args)
+
+
+def review(decision: Decision, trusted_candidate: float, trusted_champion: float | None) -> Decision:
+    """`decision` (on recent traffic) held against the trusted holdout: an approved
+    candidate worse than the champion there, by more than the tolerance, needs review.
+
+    >>> recent = decide("roc_auc", 0.745, 0.6, 0.01, champion=0.60, champion_version="1")
+    >>> review(recent, trusted_candidate=0.27, trusted_champion=0.73).status
+    "needs_review: on the trusted holdout roc_auc 0.2700 is worse than champion version 1's 0.7300 by more than 0.01"
+    >>> review(recent, trusted_candidate=0.725, trusted_champion=0.73).approved
+    True
+    """
+    scores = {"trusted_candidate": trusted_candidate, "trusted_champion": trusted_champion}
+    lower = decision.metric in LOWER_IS_BETTER
+    worse = trusted_candidate != trusted_candidate or _worse(trusted_candidate, trusted_champion or 0.0,
+                                                              decision.tolerance, lower)  # NaN is worse
+    if not decision.approved or trusted_champion is None or not worse:
+        return replace(decision, **scores)
+    allowed = f"{decision.tolerance:.0%} of its error" if lower else decision.tolerance
+    reason = (f"on the trusted holdout {decision.metric} {trusted_candidate:.4f} is worse than champion version "
+              f"{decision.champion_version}'s {trusted_champion:.4f} by more than {allowed}")
+    return replace(decision, approved=False, reason=reason, needs_review=True, **scores)
 
 
 def _worse(candidate: float, champion: float, tolerance: float, lower: bool) -> bool:

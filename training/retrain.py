@@ -10,6 +10,13 @@ covariate drift dropping them would only lose data. (On the simulator's covariat
 concept scenarios this beat both plain concatenation and a capped reference, by up to
 0.04 ROC AUC on recent traffic.)
 
+The gate also judges the candidate on a trusted holdout the feedback path never wrote
+(`trusted_holdout`: a file the user gives, else the rows the champion's own gate judged
+on, else its reference's labelled rows), and those rows are taken out of the training
+data: a candidate must not train on its own judge. Labels are cast to the type the
+champion answers (its signature's output), so a retrained classifier keeps the API;
+recent labels that are not one of the champion's classes are left out, with a warning.
+
 A champion modelwatch did not train is retrained on the rows of its onboarding reference
 (the run in its tag `modelwatch.reference_run`) and its target (tag `modelwatch.target`).
 Retraining never guesses a target: a version without one, or whose reference has no
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +43,7 @@ from modelwatch.serving.store import open_store
 from modelwatch.settings import default, read
 from modelwatch.training import data as data_module
 from modelwatch.training import gate, simulator
-from modelwatch.training.train import TAG_SEGMENTS, TAG_SENSITIVE, WEIGHT_COLUMN, TrainConfig, report, run
+from modelwatch.training.train import TAG_SEGMENTS, TAG_SENSITIVE, TRUSTED_ARTIFACT, WEIGHT_COLUMN, TrainConfig, report, run
 
 RECENT_WEIGHT_SHARE = 0.5
 DRIFT_REFERENCE_ROWS = 2_000
@@ -58,6 +66,8 @@ class Champion:
     reference: pd.DataFrame | None  # its reference's labelled rows; None when its training data is at hand
     params: dict  # the training run's parameters; empty for a model trained elsewhere
     tags: dict
+    run_id: str = ""
+    label_type: str | None = None  # the type of the labels it answers (its signature's), if known
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         current = champion(MlflowClient(), args.model_name)
         recent = recent_frame(args.store_url, args.model_name, args.window, args.max_rows, current)
-        dataset, holdout = combine(current, learned_from(current), recent, args.seed)
+        trusted = trusted_holdout(MlflowClient(), args.model_name, current, args.holdout)
+        learned = without(learned_from(current), trusted, current)
+        kind = label_kind(current, learned)
+        dataset, holdout = combine(current, learned, recent, args.seed, kind)
+        trusted = _typed(trusted, current.target, kind, "trusted")
+        trusted = data_module.prepare(trusted, current.target, "trusted holdout", dataset.task).frame
         drift_reference = newest(recent, dataset)
     except Unsupported as exc:
         print(f"error: unsupported: {exc}", file=sys.stderr)
@@ -76,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"retraining {args.model_name} (champion version {current.version}, {dataset.task}) on "
           f"{len(dataset.frame)} rows, {len(recent)} of them recent; gate holdout "
           f"{'recent traffic' if holdout is not None else 'a split'} of "
-          f"{len(holdout) if holdout is not None else 'the data'} rows")
-    outcome = run(dataset, config(current, args), holdout, drift_reference)
+          f"{len(holdout) if holdout is not None else 'the data'} rows, and {len(trusted)} trusted rows")
+    outcome = run(dataset, config(current, args), holdout, drift_reference, trusted)
     report(outcome)
     return 0
 
@@ -97,7 +112,49 @@ def champion(client: MlflowClient, model_name: str) -> Champion:
         features, rows = _features(params), None
     else:  # trained elsewhere, or its training data is gone: the reference has labelled rows
         features, rows = _reference_rows(client, model_name, version.version, target)
-    return Champion(version.version, target, tags.get(TAG_TASK, "auto"), features, rows, params, tags)
+    return Champion(version.version, target, tags.get(TAG_TASK, "auto"), features, rows, params, tags,
+                    version.run_id, _label_type(model_name, version.version))
+
+
+def _label_type(model_name: str, version: str) -> str | None:
+    """The numpy dtype of what the version answers, from its signature (int64, float64,
+    bool or object for text); None without a signature of one column."""
+    try:
+        outputs = mlflow.models.get_model_info(f"models:/{model_name}/{version}").signature.outputs
+        (kind,) = outputs.numpy_types()
+    except Exception:  # no signature, or not one column: the training rows' type decides
+        return None
+    return "object" if kind.kind in "OUS" else "int64" if kind.kind in "iu" else np.dtype(kind).name
+
+
+def trusted_holdout(client: MlflowClient, model_name: str, current: Champion, path: str = "") -> pd.DataFrame:
+    """Labelled rows the feedback path never wrote, for the gate: the file at `path`, else
+    the rows the champion's own gate judged on (train.TRUSTED_ARTIFACT), else the labelled
+    rows of its monitoring reference (a champion from before that artifact, or onboarded)."""
+    columns = current.features + [current.target]
+    if path:
+        rows = data_module.read_table(path)
+        missing = sorted(set(columns) - set(rows.columns))
+        if missing:
+            raise data_module.DataError(f"holdout {path} lacks the columns {', '.join(missing)}")
+        return rows[columns]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return pd.read_parquet(client.download_artifacts(current.run_id, TRUSTED_ARTIFACT, tmp))[columns]
+    except (mlflow.exceptions.MlflowException, OSError, KeyError):
+        pass
+    reference, _ = monitoring_reference.for_version(client, model_name, current.version)
+    return reference.sample.reindex(columns=columns).dropna(subset=[current.target])
+
+
+def without(learned: pd.DataFrame, trusted: pd.DataFrame, current: Champion) -> pd.DataFrame:
+    """`learned` without the rows of `trusted` (a simulator's regenerated data holds the
+    champion's holdout: the candidate must not train on the rows that judge it)."""
+    columns = current.features + [current.target]
+    if not set(columns) <= set(learned.columns):
+        return learned
+    keys = lambda frame: pd.util.hash_pandas_object(frame[columns].astype(str), index=False)  # noqa: E731
+    return learned[~keys(learned).isin(set(keys(trusted)))].reset_index(drop=True)
 
 
 def config(current: Champion, args: argparse.Namespace) -> TrainConfig:
@@ -154,11 +211,27 @@ def recent_frame(store_url: str, model_name: str, window: str, max_rows: int, cu
     return rows.reindex(columns=features).assign(**{target: rows["label"].to_numpy()})
 
 
-def combine(current: Champion, learned: pd.DataFrame, recent: pd.DataFrame, seed: int):
-    """The training dataset, and the gate's holdout from recent rows (None if too few)."""
+def label_kind(current: Champion, learned: pd.DataFrame) -> str:
+    """The dtype of the champion's labels: what it answers, else what it learned from."""
+    return current.label_type or str(learned[current.target].dtype)
+
+
+def combine(current: Champion, learned: pd.DataFrame, recent: pd.DataFrame, seed: int, kind: str | None = None):
+    """The training dataset, and the gate's holdout from recent rows (None if too few).
+    Labels are cast to `kind` (default: the champion's, `label_kind`)."""
     target, task = current.target, current.task
     reference = learned.reindex(columns=current.features + [target])
-    recent = recent.astype({target: reference[target].dtype}) if len(recent) else recent
+    kind = kind or label_kind(current, reference)
+    reference, recent = _typed(reference, target, kind, "training"), _typed(recent, target, kind, "recent")
+    if task == "auto" and len(reference):
+        task = data_module.infer_task(reference[target])
+    if task != "regression" and len(recent):
+        known = recent[target].isin(set(reference[target].dropna()))
+        if not known.all():
+            print(f"warning: {int((~known).sum())} recent labels are none of the champion's classes "
+                  f"({', '.join(map(str, sorted(reference[target].dropna().unique(), key=str)))}): left out",
+                  file=sys.stderr)
+        recent = recent[known]
     holdout = None
     if len(recent) * HOLDOUT_SHARE >= MIN_HOLDOUT_ROWS:
         recent, holdout = train_test_split(recent, test_size=HOLDOUT_SHARE, random_state=seed)
@@ -169,6 +242,38 @@ def combine(current: Champion, learned: pd.DataFrame, recent: pd.DataFrame, seed
     if holdout is not None:
         holdout = data_module.prepare(holdout.reset_index(drop=True), target, "recent holdout", dataset.task).frame
     return dataset, holdout
+
+
+def labels_as(labels: pd.Series, kind: str, what: str) -> pd.Series:
+    """`labels` as the champion's type `kind` (a numpy dtype name), missing where a label
+    is not of that type (with a warning: its row is left out): 1.0 is the class 1 of an
+    integer target, and "1" of a text one.
+
+    >>> labels_as(pd.Series([0.0, 1.0, None, 0.5]), "int64", "recent").tolist()
+    [0.0, 1.0, nan, nan]
+    >>> labels_as(pd.Series([1, 0]), "object", "recent").tolist()
+    ['1', '0']
+    """
+    from modelwatch.serving.store.base import label_text
+
+    if kind == "object":
+        return labels.map(label_text, na_action="ignore").astype(object)
+    if kind == "bool":
+        typed = labels.map(label_text, na_action="ignore").map({"1": True, "0": False})
+    else:
+        typed = pd.to_numeric(labels, errors="coerce")
+        if kind.startswith("int"):
+            typed = typed.where(typed % 1 == 0)
+    bad = int((typed.isna() & labels.notna()).sum())
+    if bad:
+        print(f"warning: {bad} {what} labels are not of the champion's label type {kind}: left out", file=sys.stderr)
+    return typed
+
+
+def _typed(frame: pd.DataFrame, target: str, kind: str, what: str) -> pd.DataFrame:
+    """The rows of `frame` whose label is of type `kind`, with the label cast to it."""
+    frame = frame.assign(**{target: labels_as(frame[target], kind, what)})
+    return frame[frame[target].notna()].astype({target: kind})
 
 
 def newest(recent: pd.DataFrame, dataset: data_module.Dataset) -> pd.DataFrame | None:
@@ -206,6 +311,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger", default="manual", help="why: the alert name and fingerprint, or manual")
     p.add_argument("--promote", default="auto", help="auto, always or never")
     p.add_argument("--store-url", default="", help="the prediction log (default MODELWATCH_STORE_URL)")
+    p.add_argument("--holdout", default="", help="trusted labelled rows the gate scores on too "
+                                                  "(default: the champion's own trusted holdout)")
     p.add_argument("--seed", type=lambda v: int(float(v)), default=42)
     return p
 

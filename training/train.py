@@ -34,6 +34,9 @@ WEIGHT_COLUMN = "__sample_weight__"
 # Columns a later analysis reads per segment and per sensitive attribute (issue 13).
 TAG_SEGMENTS = "modelwatch.segments"
 TAG_SENSITIVE = "modelwatch.sensitive"
+# Every run keeps the trusted labelled rows its gate judged on (rows of the user's own
+# data, never of the feedback path): a retraining is judged on its champion's.
+TRUSTED_ARTIFACT = "gate/trusted_holdout.parquet"
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame | None = None,
-        reference: pd.DataFrame | None = None) -> Outcome:
+        reference: pd.DataFrame | None = None, trusted: pd.DataFrame | None = None) -> Outcome:
     """Train on `dataset`, log everything to one MLflow run, register and gate the version.
 
-    The gate scores on `holdout` when given (trusted labelled rows, the same columns),
-    otherwise on a split of `dataset` that nothing trained on. The drift reference is
-    `reference` when given (the traffic the model is expected to see: for a retraining,
-    the newest rows), otherwise the training rows.
+    The gate scores on `holdout` when given (labelled rows, the same columns), otherwise
+    on a split of `dataset` that nothing trained on. `trusted` (a retraining's: rows the
+    feedback path never wrote) is a second holdout the candidate must not lose on
+    (`gate.review`); without it the holdout is the trusted one, the user's own data. The
+    trusted rows are kept in the run (TRUSTED_ARTIFACT), so the next retraining is judged
+    on them too. The drift reference is `reference` when given (the traffic the model is
+    expected to see: for a retraining, the newest rows), otherwise the training rows.
     """
     splits = split(dataset, config.seed)
     if holdout is not None:
@@ -113,9 +119,10 @@ def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame
         monitoring_reference = _log_reference(dataset, splits, model, reference)
         version = _log_and_register(model, dataset, splits, config.model_name)
         monitoring_reference.link(MlflowClient(), config.model_name, version, active.info.run_id)
-        decision = _judge(model, dataset, splits, config, holdout_metrics, version)
+        decision = _judge(model, dataset, splits, config, holdout_metrics, version, trusted)
         alias = _apply(decision, config, version, dataset.digest)
         mlflow.log_dict(decision.to_dict(), "gate/decision.json")
+        _log_trusted(splits.holdout if trusted is None else trusted)
         return Outcome(active.info.run_id, version, alias, decision, holdout_metrics)
 
 
@@ -216,17 +223,25 @@ def _scores(model, frame: pd.DataFrame, dataset) -> dict[str, float]:
     return evaluate.evaluate(y, model.predict_proba(features), model.classes_)
 
 
-def _judge(model, dataset, splits: Splits, config: TrainConfig, metrics: dict, version: str) -> gate.Decision:
+def _judge(model, dataset, splits: Splits, config: TrainConfig, metrics: dict, version: str,
+           trusted: pd.DataFrame | None) -> gate.Decision:
     metric = evaluate.primary_metric(dataset.task)
-    champion_version, champion_score = _champion_score(config.model_name, version, splits.holdout, dataset, metric)
-    return gate.decide(
+    champion_version, champion = _champion(config.model_name, version)
+    champion_score = _champion_score(champion_version, champion, splits.holdout, dataset, metric)
+    decision = gate.decide(
         metric, metrics[metric], _floor(config.min_score, metric, splits, dataset.target),
-        config.tolerance, champion_score, champion_version,
+        config.tolerance, champion_score, champion_version if champion_score is not None else None,
     )
+    if trusted is None:
+        return decision
+    trusted_score = _scores(model, trusted, dataset)[metric]
+    mlflow.log_metric(f"trusted_{metric}", trusted_score)
+    champion_trusted = _champion_score(champion_version, champion, trusted, dataset, metric, "champion_trusted_")
+    return gate.review(decision, trusted_score, champion_trusted)
 
 
-def _champion_score(model_name: str, candidate_version: str, holdout, dataset, metric: str):
-    """The current production version's score on the candidate's holdout, or (None, None)."""
+def _champion(model_name: str, candidate_version: str):
+    """The current production version and its model, or (None, None)."""
     client = MlflowClient()
     try:
         champion = client.get_model_version_by_alias(model_name, gate.PRODUCTION)
@@ -235,14 +250,35 @@ def _champion_score(model_name: str, candidate_version: str, holdout, dataset, m
     if champion.version == candidate_version:
         return None, None
     try:
-        model = mlflow.sklearn.load_model(f"models:/{model_name}/{champion.version}")
-        scores = _scores(model, holdout, dataset)
-    except Exception as exc:  # a champion trained on other columns cannot be compared
-        print(f"warning: champion version {champion.version} cannot score this holdout ({exc}); "
+        return champion.version, mlflow.sklearn.load_model(f"models:/{model_name}/{champion.version}")
+    except Exception as exc:  # not a model this gate can score
+        print(f"warning: champion version {champion.version} cannot be loaded ({exc}); "
               "judging against the floor alone", file=sys.stderr)
         return None, None
-    mlflow.log_metric(f"champion_{metric}", scores[metric])
-    return champion.version, scores[metric]
+
+
+def _champion_score(champion_version, model, holdout, dataset, metric: str, prefix: str = "champion_"):
+    """The champion's score on `holdout`, or None."""
+    if model is None:
+        return None
+    try:
+        score = _scores(model, holdout, dataset)[metric]
+    except Exception as exc:  # a champion trained on other columns cannot be compared
+        print(f"warning: champion version {champion_version} cannot score this holdout ({exc}); "
+              "judging against the floor alone", file=sys.stderr)
+        return None
+    mlflow.log_metric(f"{prefix}{metric}", score)
+    return score
+
+
+def _log_trusted(rows: pd.DataFrame) -> None:
+    """The trusted holdout, for the next retraining's gate (retrain.trusted_holdout)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, Path(TRUSTED_ARTIFACT).name)
+        rows.drop(columns=[WEIGHT_COLUMN], errors="ignore").to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), str(Path(TRUSTED_ARTIFACT).parent))
 
 
 def _floor(min_score: str, metric: str, splits: Splits, target: str) -> float:
@@ -264,12 +300,19 @@ def _apply(decision: gate.Decision, config: TrainConfig, version: str, digest: s
     alias = gate.alias_for(decision, config.promote)
     for key, value in {"validation_status": decision.status, "trigger": config.trigger,
                        "data_digest": digest, "gate_metric": decision.metric,
-                       "gate_score": f"{decision.candidate:.6f}", TAG_SEGMENTS: ",".join(config.segments),
+                       "gate_score": f"{decision.candidate:.6f}", **_score_tags(decision), TAG_SEGMENTS: ",".join(config.segments),
                        TAG_SENSITIVE: ",".join(config.sensitive)}.items():
         client.set_model_version_tag(config.model_name, version, key, value)
     client.set_registered_model_alias(config.model_name, alias, version)
     mlflow.set_tags({"registered_version": version, "alias": alias, "validation_status": decision.status})
     return alias
+
+
+def _score_tags(decision: gate.Decision) -> dict:
+    """What each holdout scored: the champion on recent traffic's, both on the trusted one."""
+    scores = {"gate_champion_score": decision.champion, "gate_trusted_score": decision.trusted_candidate,
+              "gate_champion_trusted_score": decision.trusted_champion}
+    return {key: f"{value:.6f}" for key, value in scores.items() if value is not None}
 
 
 def _check_options(args: argparse.Namespace) -> None:

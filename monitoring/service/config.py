@@ -26,6 +26,7 @@ class MonitorConfig:
     min_window_rows: int = field("MODELWATCH_MONITOR_MIN_ROWS")
     retrain_cooldown_seconds: float = field("MODELWATCH_RETRAIN_COOLDOWN")
     retrain_window: str = field("MODELWATCH_RETRAIN_WINDOW")
+    retrain_min_rows: int = field("MODELWATCH_RETRAIN_MIN_ROWS")
     log_to_mlflow: bool = field("MODELWATCH_MONITOR_MLFLOW")
     # For a machine without Prometheus and Alertmanager (`modelwatch up` turns it on when
     # they are not installed).

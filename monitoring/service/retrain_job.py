@@ -58,12 +58,17 @@ def check_supported(client: MlflowClient, model_name: str) -> None:
 
 
 def verdict(client: MlflowClient, model_name: str, reason: str) -> str:
-    """"promoted" or "rejected", from the newest version whose `trigger` tag is `reason`."""
+    """What became of the newest version whose `trigger` tag is `reason`, from its
+    `validation_status`: "promoted" (approved), "needs_review" (it won on recent traffic
+    but lost on the trusted holdout: labels and trusted data disagree, a person decides)
+    or "rejected"; "failed" when no version was registered."""
     versions = client.search_model_versions(f"name='{model_name}' and tag.trigger='{_quote(reason)}'")
     if not versions:
         return "failed"
-    newest = max(versions, key=lambda v: int(v.version))
-    return "promoted" if newest.tags.get("validation_status") == "approved" else "rejected"
+    status = max(versions, key=lambda v: int(v.version)).tags.get("validation_status", "")
+    if status == "approved":
+        return "promoted"
+    return "needs_review" if status.startswith("needs_review") else "rejected"
 
 
 def _quote(value: str) -> str:
