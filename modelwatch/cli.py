@@ -19,7 +19,7 @@ from modelwatch.settings import SettingError, read
 # The `main` entry point's parameters (MLproject), as `--flag` options.
 TRAIN_PARAMS = ("data", "target", "model_name", "model_type", "n_rows", "seed", "holdout",
                 "promote", "trigger", "min_score", "tolerance", "task", "segments", "sensitive")
-RETRAIN_PARAMS = ("model_name", "window", "max_rows", "trigger", "promote", "store_url")
+RETRAIN_PARAMS = ("model_name", "window", "max_rows", "trigger", "promote", "store_url", "holdout")
 SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual",
              "channel_break", "group_bias")  # training/simulator.py's, without importing it
 
@@ -208,10 +208,14 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from modelwatch.stack import Stack
+    from modelwatch.tokens import client_token
     from modelwatch.traffic import simulate
 
+    # Outside the embedded stack the variable; beside it, the token `modelwatch up` keeps.
+    token = client_token("MODELWATCH_FEEDBACK_TOKEN", Stack.default().run_dir)
     summary = simulate(args.url, args.scenario, args.rate, args.duration, args.batch, args.label_delay,
-                       args.label_coverage, args.seed, progress=True)
+                       args.label_coverage, args.seed, progress=True, feedback_token=token)
     print(summary.line())
     return 0 if summary.predicted else 1
 

@@ -139,9 +139,8 @@ def run(stack: Stack | None = None) -> int:
 
     timeline.say(f"baseline traffic: {rate:.0f} rows/s with labels 1 s later")
     results = []
-    seen = _alerts_while(alerts, lambda: results.append(simulate(
-        stack.url("serving"), "baseline", rate=rate, duration=read("MODELWATCH_DEMO_BASELINE_SECONDS"), label_delay=1,
-        seed=1)))
+    seen = _alerts_while(alerts, lambda: results.append(
+        _simulate(stack, "baseline", rate, read("MODELWATCH_DEMO_BASELINE_SECONDS"), seed=1)))
     timeline.say(f"baseline done: {results[0].line()}; {_window_line(stack)}")
     timeline.say(f"alerts during baseline: {', '.join(sorted(seen)) or 'none'}")
 
@@ -152,18 +151,23 @@ def run(stack: Stack | None = None) -> int:
         _finish(stack, client, model, timeline)
         return 1
     timeline.say(f"recovery: version {new_version} serves the new market")
-    simulate(stack.url("serving"), "covariate", rate=rate, duration=read("MODELWATCH_DEMO_RECOVERY_SECONDS"),
-             label_delay=1, seed=50)
+    _simulate(stack, "covariate", rate, read("MODELWATCH_DEMO_RECOVERY_SECONDS"), seed=50)
     timeline.say(f"after recovery: {_window_line(stack)}")
 
     timeline.say("broken upstream data: age and debt_to_income arrive swapped")
     retrains = _retrains(stack)
-    seen = _alerts_while(alerts, lambda: simulate(stack.url("serving"), "integrity_swap", rate=rate,
-                                                duration=read("MODELWATCH_DEMO_INTEGRITY_SECONDS"), label_delay=1, seed=80))
+    seen = _alerts_while(alerts, lambda: _simulate(stack, "integrity_swap", rate,
+                                                   read("MODELWATCH_DEMO_INTEGRITY_SECONDS"), seed=80))
     timeline.say(f"alerts raised: {', '.join(sorted(seen)) or 'none'}; retrainings started: "
                  f"{sum(_retrains(stack).values()) - sum(retrains.values()):.0f} (integrity pages a person, never retrains)")
     _finish(stack, client, model, timeline)
     return 0
+
+
+def _simulate(stack: Stack, scenario: str, rate: float, duration: float, seed: int):
+    """The scenario on the stack's serving, labels 1 s later, sent with the stack's token."""
+    return simulate(stack.url("serving"), scenario, rate=rate, duration=duration, label_delay=1, seed=seed,
+                    feedback_token=stack.tokens()["MODELWATCH_FEEDBACK_TOKEN"])
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,7 @@ def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline
     def stream():
         seed = 10
         while not stop.is_set():
-            simulate(stack.url("serving"), "covariate", rate=rate, duration=10, label_delay=1, seed=seed)
+            _simulate(stack, "covariate", rate, 10, seed=seed)
             seed += 1
 
     traffic = threading.Thread(target=stream, daemon=True)

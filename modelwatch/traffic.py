@@ -1,7 +1,8 @@
 """`modelwatch simulate`: the simulator's stream sent to a live serving API.
 
 Rows of a scenario go to `POST /predict` at a steady rate; their true labels follow to
-`POST /feedback` after a delay, for a share of them, as labels arrive in real life.
+`POST /feedback` after a delay, for a share of them, as labels arrive in real life, with
+the bearer `feedback_token` (MODELWATCH_FEEDBACK_TOKEN) where serving requires one.
 
     summary = simulate("http://127.0.0.1:8000", "baseline", rate=50, duration=10)
 
@@ -51,7 +52,8 @@ class Summary:
 
 def simulate(serving_url: str, scenario: str, rate: float = 20.0, duration: float = 60.0,
              batch: int = 10, label_delay: float = 5.0, label_coverage: float = 1.0,
-             seed: int = 0, progress: bool = False, timeout: float = 10.0) -> Summary:
+             seed: int = 0, progress: bool = False, timeout: float = 10.0,
+             feedback_token: str | None = None) -> Summary:
     """Stream `scenario` at `rate` rows a second for `duration` seconds; returns the counts.
 
     Labels due after `duration` are still sent before returning, so every covered row
@@ -60,6 +62,7 @@ def simulate(serving_url: str, scenario: str, rate: float = 20.0, duration: floa
     if rate <= 0 or duration <= 0 or batch <= 0 or not 0 <= label_coverage <= 1:
         raise ValueError("rate, duration and batch must be positive and label coverage within [0, 1]")
     session = requests.Session()
+    feedback = _Feedback(session, serving_url, timeout, feedback_token)
     summary = Summary(scenario)
     pending: list[tuple[float, str, int]] = []  # (due time, prediction id, label)
     rng = np.random.default_rng(seed)
@@ -72,13 +75,13 @@ def simulate(serving_url: str, scenario: str, rate: float = 20.0, duration: floa
         rows = generate(batch, scenario, seed=seed * 1_000_003 + i,
                         progress=(elapsed / duration, min(1.0, (elapsed + batch / rate) / duration)))
         _predict(session, serving_url, rows, summary, pending, rng, label_delay, label_coverage, timeout)
-        _send_due(session, serving_url, pending, summary, time.monotonic(), timeout)
+        _send_due(feedback, pending, summary, time.monotonic())
         if progress and time.monotonic() - shown >= _refresh_seconds():
             shown = time.monotonic()
             _show(summary, shown - started, duration)
     while pending:
         _pace(pending[0][0])
-        _send_due(session, serving_url, pending, summary, time.monotonic(), timeout)
+        _send_due(feedback, pending, summary, time.monotonic())
     summary.seconds = time.monotonic() - started
     if progress:
         print(file=sys.stderr)
@@ -107,7 +110,22 @@ def _predict(session, url, rows, summary, pending, rng, label_delay, label_cover
             heapq.heappush(pending, (due, prediction_id, int(label)))
 
 
-def _send_due(session, url, pending, summary, now, timeout) -> None:
+@dataclass(frozen=True)
+class _Feedback:
+    """Where labels go, and the credentials they go with."""
+
+    session: requests.Session
+    url: str
+    timeout: float
+    token: str | None
+
+    def post(self, chunk: list[dict]) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return self.session.post(f"{self.url}/feedback", json={"feedback": chunk}, headers=headers,
+                                 timeout=self.timeout)
+
+
+def _send_due(feedback: _Feedback, pending, summary, now) -> None:
     due = []
     while pending and pending[0][0] <= now:
         _, prediction_id, label = heapq.heappop(pending)
@@ -116,10 +134,13 @@ def _send_due(session, url, pending, summary, now, timeout) -> None:
         chunk = due[i : i + 500]
         summary.labels_sent += len(chunk)
         try:
-            answer = session.post(f"{url}/feedback", json={"feedback": chunk}, timeout=timeout)
-            if answer.ok:
-                summary.labels_accepted += int(answer.json().get("accepted", 0))
+            answer = feedback.post(chunk)
         except requests.RequestException:
+            summary.failed_requests += 1
+            continue
+        if answer.ok:
+            summary.labels_accepted += int(answer.json().get("accepted", 0))
+        else:  # a refused token too: labels that did not arrive are a failure, not silence
             summary.failed_requests += 1
 
 

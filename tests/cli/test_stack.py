@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from modelwatch.stack import DEFAULT_PORTS, OPTIONAL, ORDER, Stack, StackError
+from modelwatch.tokens import STACK_FILES
 from tests import services
 
 pytestmark = pytest.mark.slow
@@ -114,6 +116,31 @@ def test_a_second_up_leaves_the_running_stack_alone(stack):
     assert {n: stack.status()[n]["pid"] for n in INSTALLED} == stack.first_pids
     # and the Python API says the same
     assert stack.up() == {n: "running" if n in INSTALLED else "not installed" for n in ORDER}
+
+
+def test_the_stack_generates_its_tokens_and_guards_its_write_paths(stack):
+    files = {name: stack.run_dir / file for name, file in STACK_FILES.items()}
+    tokens = {name: path.read_text() for name, path in files.items()}
+    for name, path in files.items():
+        assert len(tokens[name]) >= 32, name
+        assert path.stat().st_mode & 0o777 == 0o600, name
+    assert len(set(tokens.values())) == len(tokens), "one token a write path"
+    serving, monitor = stack.url("serving"), stack.url("monitor")
+    labels = {"feedback": [{"prediction_id": "no-such-id", "label": 1}]}
+    assert requests.post(f"{serving}/feedback", json=labels, timeout=10).status_code == 401
+    assert requests.post(f"{serving}/admin/reload", timeout=10).status_code == 401
+    assert requests.post(f"{monitor}/alerts", json={"alerts": []}, timeout=10).status_code == 401
+    bearer = {"Authorization": f"Bearer {tokens['MODELWATCH_FEEDBACK_TOKEN']}"}
+    # past the token (no model is served yet: what follows is not the token's business)
+    assert requests.post(f"{serving}/feedback", json=labels, headers=bearer, timeout=10).status_code not in (401, 403)
+    bearer = {"Authorization": f"Bearer {tokens['MODELWATCH_WEBHOOK_TOKEN']}"}
+    assert requests.post(f"{monitor}/alerts", json={"alerts": []}, headers=bearer, timeout=10).status_code < 300
+
+    # the next `up` keeps them, and no answer or log shows one
+    assert modelwatch(stack.env_for_cli, "up").returncode == 0
+    assert {name: path.read_text() for name, path in files.items()} == tokens
+    shown = modelwatch(stack.env_for_cli, "status", "--json").stdout + _logs(stack, tail=None)
+    assert not [name for name, token in tokens.items() if token in shown]
 
 
 def test_status_json_reports_the_running_stack(stack):
@@ -223,8 +250,9 @@ def test_port_overrides_must_be_numbers(tmp_path):
     assert done.returncode != 0 and "MODELWATCH_SERVING_PORT" in done.stderr
 
 
-def _logs(stack: Stack) -> str:
+def _logs(stack: Stack, tail: int | None = 1500) -> str:
     out = []
     for log in sorted((stack.run_dir / "logs").glob("*.log")):
-        out.append(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}")
+        text = log.read_text(errors="replace")
+        out.append(f"--- {log.name}\n{text[-tail:] if tail else text}")
     return "\n".join(out)
