@@ -31,6 +31,7 @@ SERVING_METRICS = {
     "model_info": ("model", "version", "alias"),
     "model_reloads_total": ("result",),
     "fallback_active": (),
+    "prediction_log_records_total": ("outcome",),
     # Cost and saturation (issue 13). Under gunicorn the gauges also carry `pid`, one
     # series per live worker.
     "process_cpu_seconds_total": (),
@@ -52,11 +53,14 @@ MONITOR_METRICS = {
     "label_coverage_ratio": (),
     "estimated_accuracy": (),
     "concept_drift_detected": (),
+    "feedback_suspect": (),
     "integrity_missing_ratio": ("feature",),
     "integrity_out_of_range_ratio": ("feature",),
     "integrity_issue": ("kind", "feature"),
     "monitor_window_rows": (),
     "monitor_last_run_timestamp_seconds": (),
+    "monitor_window_new_rows": (),
+    "monitor_newest_row_timestamp_seconds": (),
     "monitor_run_duration_seconds": (),
     "retrains_total": ("result",),
     "retrain_in_progress": (),
@@ -108,6 +112,13 @@ ALERTS = {
     "ServingDown": ("critical", "page"),
     "HighErrorRate": ("critical", "page"),
     "HighLatencyP99": ("major", "page"),
+    "PredictionLogLosingData": ("critical", "page"),
+    "PredictionLogSpilling": ("minor", "page"),
+    "PredictionLogStalled": ("major", "page"),
+    # Issue 23, parts B and C: labels that lie hold retraining; a candidate that loses on
+    # the trusted holdout waits for a person.
+    "FeedbackSuspect": ("major", "page"),
+    "RetrainingNeedsReview": ("major", "page"),
     "DataDriftDetected": ("major", "retrain"),
     "ConceptDriftDetected": ("major", "retrain"),
     "ModelAccuracyDegraded": ("critical", "retrain"),
