@@ -82,24 +82,27 @@ def check_exposure(service: str, addresses: Iterable[str], tokens: Iterable[str]
 
 
 def stack_tokens(run_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
-    """The embedded stack's tokens: a variable set in `env` wins; otherwise the one kept in
-    `run_dir` (mode 0600) by an earlier `up`, or a new one kept there for the next."""
-    tokens = {}
+    """The embedded stack's tokens: a variable set in `env` wins over the one
+    `keep_stack_tokens` keeps in `run_dir`."""
+    tokens = {name: read(name, env) or _kept(run_dir / file) for name, file in STACK_FILES.items()}
+    return {name: token for name, token in tokens.items() if token}
+
+
+def keep_stack_tokens(run_dir: Path, env: Mapping[str, str]) -> None:
+    """Keep each token in `run_dir` (mode 0600) for the stack's processes, its clients and
+    the next `up`: the variable's, the one kept before, or a new one."""
     for name, file in STACK_FILES.items():
         path = run_dir / file
-        token = read(name, env) or (path.read_text().strip() if path.exists() else "") or secrets.token_urlsafe(32)
-        _keep(path, token)
-        tokens[name] = token
-    return tokens
+        _keep(path, read(name, env) or _kept(path) or secrets.token_urlsafe(32))
 
 
 def client_token(name: str, run_dir: Path | None = None) -> str | None:
     """A client's token: the variable when set, else the embedded stack's file (a client
     on the same machine as `modelwatch up`)."""
-    token = read(name)
-    if token or run_dir is None:
-        return token
-    path = run_dir / STACK_FILES[name]
+    return read(name) or (_kept(run_dir / STACK_FILES[name]) if run_dir is not None else None)
+
+
+def _kept(path: Path) -> str | None:
     try:
         return path.read_text().strip() or None
     except OSError:
