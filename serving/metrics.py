@@ -36,6 +36,7 @@ MAX_CLASS_SERIES = 100
 INPUT_ERROR_REASONS = (
     "malformed_json", "bad_shape", "unsupported_media_type", "too_large", "too_many_rows",
     "missing_column", "wrong_type", "not_finite", "model_rejected", "unknown_column", "null",
+    "unstorable_text", "invalid_label",
 )
 
 

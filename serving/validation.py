@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,9 @@ KIND_NAMES = {"floating": "number", "integer": "number", "mixed-integer-float": 
 SCORING_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV, JSON, PARQUET = "text/csv", "application/json", "application/vnd.apache.parquet"
 SCORING_TYPES = (CSV, JSON, PARQUET)
+# PostgreSQL's TEXT holds no NUL; no UTF-8 text (SQLite's, the Parquet export's) holds a
+# lone surrogate, which JSON's "\ud800" escape makes.
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,33 @@ class Validated:
         return self._frame
 
 
+def unstorable(value) -> bool:
+    return isinstance(value, str) and UNSTORABLE.search(value) is not None
+
+
+def unstorable_rows(values) -> list[int]:
+    """Rows whose text the prediction log cannot hold (`UNSTORABLE`):
+    one scan of all the column's text, and a look at each value only when it finds one."""
+    texts = [v for v in values if isinstance(v, str)]
+    if not UNSTORABLE.search("".join(texts)):
+        return []
+    return [i for i, v in enumerate(values) if unstorable(v)]
+
+
+def check_text_columns(df: pd.DataFrame) -> None:
+    """A model without a signature: its text columns are logged as they come, so they
+    are checked here (a signature's string columns are checked with its types)."""
+    problems = [{"column": str(name), "problem": "unstorable_text", "rows": bad[:20],
+                 "count": len(bad)}
+                for name in df.columns[df.dtypes == object]
+                if (bad := unstorable_rows(df[name].to_numpy()))]
+    if problems:
+        raise ApiError(422, "unstorable_text", "text the prediction log cannot store (a NUL "
+                       "character or a lone surrogate) in: "
+                       + ", ".join(p["column"] for p in problems),
+                       {"columns": problems}, reason="unstorable_text")
+
+
 def _kind(values) -> str:
     return pd.api.types.infer_dtype(values, skipna=True)
 
@@ -360,6 +391,7 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
         if not df.columns.is_unique:
             raise bad_shape("duplicate column names", {"columns": list(df.columns)})
         if spec is None:
+            check_text_columns(df)
             return Validated(frame=df, null_rows=int(df.isna().any(axis=1).sum()))
         n = len(df)
         present = list(df.columns)
@@ -432,6 +464,11 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
                                  "expected": expected, "got": KIND_NAMES.get(kind, kind)})
                 continue
             if expected == "string":
+                bad = unstorable_rows(arr)
+                if bad:
+                    problems.append({"column": col.name, "problem": "unstorable_text",
+                                     "rows": bad[:20], "count": len(bad)})
+                    continue
                 arr = arr.astype(object, copy=False)
                 if any_null:
                     arr = arr.copy()

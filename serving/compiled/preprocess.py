@@ -23,7 +23,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
     StandardScaler
 
 # A value no encoder was fitted on: what the fitted block does with an unseen category.
-UNSEEN = "\x00modelwatch-unseen\x00"
+# (Text a request may send: the probes are checked as requests are, and a NUL is not.)
+UNSEEN = "\u241fmodelwatch-unseen\u241f"
 
 
 class NotCompilable(Exception):

@@ -1,18 +1,37 @@
-"""POST /feedback: true labels for earlier predictions, stored idempotently."""
+"""POST /feedback: true labels for earlier predictions, checked, then stored idempotently.
+
+A label may arrive before its prediction is in the store: the prediction was answered a
+moment ago, by this worker (its row is in our writer's queue: flushed first) or by another
+(in that worker's queue, written within its linger). Ids the store does not hold yet get
+up to MODELWATCH_FEEDBACK_WAIT of polling, but that wait is one budget per worker, not one
+per request: at most one request thread of a worker waits at a time (`_WAITER`), and a
+request that finds it taken answers at once, listing its ids as unknown, for the client to
+send again. A thread per waiting request let 16 clients looping on unknown ids hold every
+worker thread and take /predict's median from 6 ms to 2,970 ms; now they hold at most one
+thread of each worker (bench/feedback_flood.py). A label sent right after its prediction,
+with no other request waiting, is accepted as before.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 from flask import Blueprint, jsonify, request
 
 from modelwatch.serving.auth import require_token
-from modelwatch.serving.errors import ApiError
+from modelwatch.serving.errors import ApiError, redact_credentials
+from modelwatch.serving.labels import check_labels, check_text
 from modelwatch.serving.routes import state
+from modelwatch.serving.routes.predict import current_model
 from modelwatch.serving.store import StoreError
 from modelwatch.serving.validation import bad_shape, check_rows, read_json
 
+log = logging.getLogger(__name__)
 bp = Blueprint("feedback", __name__)
+POLL = 0.1  # seconds between looks at the store while waiting
+_WAITER = threading.Lock()  # held by the one request thread of this worker that waits
 
 
 def _parse(body, max_rows: int) -> dict:
@@ -20,7 +39,6 @@ def _parse(body, max_rows: int) -> dict:
         raise bad_shape('expected {"feedback": [{"prediction_id": "...", "label": 0}, ...]}')
     items = body["feedback"]
     check_rows(len(items), max_rows)
-    labels: dict[str, object] = {}
     bad = [i for i, item in enumerate(items)
            if not isinstance(item, dict)
            or not isinstance(item.get("prediction_id"), str) or not item["prediction_id"]
@@ -28,9 +46,32 @@ def _parse(body, max_rows: int) -> dict:
     if bad:
         raise bad_shape("every feedback item needs a prediction_id (text) and a label "
                         "(a number, text or boolean)", {"items": bad[:20]})
-    for item in items:
-        labels[item["prediction_id"]] = item["label"]  # the last label of an id wins
-    return labels
+    check_text(items)
+    # While only the fallback rules serve, labels are checked against their classes: the
+    # rules file is written for the model's domain and names its classes, and a label
+    # outside them could be judged against neither the rules' predictions nor the model's.
+    items = check_labels(items, current_model())
+    return {item["prediction_id"]: item["label"] for item in items}  # the last label wins
+
+
+def _missing(store, labels: dict, known: set) -> list[str]:
+    """Adds the ids the store now holds to `known`; answers those it does not."""
+    known.update(store.known_ids([i for i in labels if i not in known]))
+    return [i for i in labels if i not in known]
+
+
+def _wait_for(store, labels: dict, known: set, budget: float) -> None:
+    """Poll for the ids still missing, unless another request thread of this worker is."""
+    if budget <= 0 or not _WAITER.acquire(blocking=False):
+        return
+    try:
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            time.sleep(POLL)
+            if not _missing(store, labels, known):
+                return
+    finally:
+        _WAITER.release()
 
 
 @bp.post("/feedback")
@@ -38,20 +79,18 @@ def feedback():
     st = state()
     require_token(st.config.feedback_token)
     labels = _parse(read_json(request), st.config.max_rows)
-    # A prediction made a moment ago may still be in a write queue: ours is flushed, and
-    # ids not found yet get a short wait for the other workers' writers.
-    st.log.flush(timeout=5.0)
     try:
-        known = st.store.known_ids(labels)
-        missing = [i for i in labels if i not in known]
-        deadline = time.monotonic() + st.config.feedback_wait
-        while missing and time.monotonic() < deadline:
-            time.sleep(0.1)
-            known |= st.store.known_ids(missing)
-            missing = [i for i in labels if i not in known]
+        known: set = set()
+        if _missing(st.store, labels, known):
+            st.log.flush(timeout=5.0)  # ours may be in our own writer's queue
+            if _missing(st.store, labels, known):
+                _wait_for(st.store, labels, known, st.config.feedback_wait)
         counts = st.store.store_feedback({i: labels[i] for i in labels if i in known})
     except StoreError as exc:
+        # The store's error names its host and port: the log has it, the client does not.
+        log.warning("feedback not stored: %s", redact_credentials(str(exc)))
         raise ApiError(503, "store_unavailable",
                        "the prediction store is unavailable; send the feedback again later",
-                       {"error": str(exc)}, headers={"Retry-After": "5"}) from None
+                       {}, headers={"Retry-After": "5"}) from None
+    missing = [i for i in labels if i not in known]
     return jsonify({"accepted": len(labels) - len(missing), **counts, "unknown": missing})

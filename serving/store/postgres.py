@@ -52,6 +52,12 @@ def _index_state(conn, name: str) -> bool | None:
     return None if row is None else bool(row[0])
 
 
+def _has_column(conn, table: str, column: str) -> bool:
+    return conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = %s "
+                        "AND column_name = %s AND table_schema = current_schema()",
+                        (table, column)).fetchone() is not None
+
+
 def postgres_dsn(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
         if url.startswith(prefix):
@@ -88,7 +94,11 @@ class PostgresStore(Store):
             for statement in SCHEMA:
                 conn.execute(statement)
             for name, kind in ADDED_COLUMNS:
-                conn.execute(f"ALTER TABLE predictions ADD COLUMN IF NOT EXISTS {name} {kind}")
+                # Only when missing: ALTER TABLE waits for an AccessExclusiveLock even when
+                # the column exists, and another connection's CREATE INDEX CONCURRENTLY
+                # waits for this transaction: a deadlock on a new log's first writes.
+                if not _has_column(conn, "predictions", name):
+                    conn.execute(f"ALTER TABLE predictions ADD COLUMN {name} {kind}")
         self._create_indexes(conn)
 
     def _create_indexes(self, conn) -> None:

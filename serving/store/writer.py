@@ -199,7 +199,12 @@ class PredictionLog:
                 try:
                     rows.extend(item.rows())
                 except Exception:
+                    # Validation keeps out what cannot be written; should anything get
+                    # past it, its loss is counted (and alerted on), never silent.
                     log.exception("could not serialise a prediction-log batch")
+                    self.on_outcome("lost", len(item))
+                    with self._lock:
+                        self._pending -= len(item)
             elif isinstance(item, _Flush):
                 markers.append(item)
             elif item is _STOP:
