@@ -43,6 +43,7 @@ CONDITIONS: dict[str, Callable[[dict], bool]] = {
     "ConceptDriftDetected": lambda s: s["concept_drift"],
     "ModelAccuracyDegraded": lambda s: bool(s["degraded"]),
     "DataIntegrityViolation": lambda s: s["integrity_issues"] > 0,
+    "FeedbackSuspect": lambda s: bool(s.get("feedback_suspect")),
     "SegmentDegraded": lambda s: bool(s.get("segments_degraded")),
     "FairnessGapExceeded": lambda s: bool(s.get("fairness_gaps")),
 }
@@ -122,6 +123,7 @@ def signals(result) -> dict:
 
 def _outside(m) -> bool:
     return (m.lower is not None and m.value < m.lower) or (m.upper is not None and m.value > m.upper)
+        "feedback_suspect": bool(result.value("feedback_suspect")),
 
 
 def segments_degraded(result) -> list[tuple[str, str]]:

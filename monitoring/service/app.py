@@ -14,6 +14,7 @@ import time
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client.exposition import choose_encoder
 
+from modelwatch.monitoring.calculators import feedback
 from modelwatch.monitoring.service import webhook
 from modelwatch.monitoring.service.alerting import RuleEvaluator
 from modelwatch.monitoring.service.alerting import signals as alert_signals
@@ -42,6 +43,11 @@ def create_app(config: MonitorConfig | None = None, store=None, runner=None, sta
     trigger = RetrainTrigger(
         runner or project_runner(config.tracking_uri, config.model_name, config.retrain_window),
         config.retrain_cooldown_seconds, on_event=_retrain_listener(metrics),
+        labelled_rows=lambda since: len(store.read_window(model_name=config.model_name, labelled=True, since=since,
+                                                          limit=config.retrain_min_rows)),
+        min_rows=config.retrain_min_rows, recheck_seconds=config.interval_seconds,
+        served_version=lambda: monitor.context.version if monitor.context else None,
+        held=lambda: _held(monitor.last_result),
     )
     rules = RuleEvaluator() if config.builtin_alerts else None
     monitor = Monitor(config, metrics, store, run_logger,
@@ -64,13 +70,22 @@ def _builtin_alerts(rules: RuleEvaluator, trigger: RetrainTrigger):
 
     def on_window(result, context) -> None:
         firing = rules.evaluate(alert_signals(result))
-        if "DataIntegrityViolation" in firing or result.integrity:
-            return  # broken data, firing or not yet: the webhook holds retraining the same way
+        if "DataIntegrityViolation" in firing or "FeedbackSuspect" in firing or _held(result):
+            return  # broken data or a suspect label feed, firing or not yet: the webhook holds it the same way
         for name in firing:
             if rules.action(name) == "retrain":
-                trigger.request(f"{name}:builtin", key=name)
+                trigger.request(f"{name}:builtin", key=name, version=result.version)
 
     return on_window
+
+
+def _held(result) -> str:
+    """Why the last window holds retraining: integrity errors, or labels it cannot explain."""
+    if result is None:
+        return ""
+    if result.integrity:
+        return "data integrity errors"
+    return feedback.hold_reason(result.details(feedback.NAME))
 
 
 def _retrain_listener(metrics: MonitorMetrics):
@@ -80,7 +95,7 @@ def _retrain_listener(metrics: MonitorMetrics):
             return
         metrics.retrain_in_progress.set(0)
         metrics.retrains.labels(result=detail).inc()
-        if detail in ("promoted", "rejected"):  # a refusal (unsupported) is no success
+        if detail in ("promoted", "rejected", "needs_review"):  # a refusal (unsupported) is no success
             metrics.retrain_last_success.set(time.time())
 
     return on_event
@@ -113,6 +128,7 @@ def status():
         "last_failure": monitor.last_failure,
         "retraining": trigger.running,
         "last_retrain": trigger.last,
+        "retrain_pending": trigger.pending,  # queued, cooling_down, waiting_for_labels or held
         "builtin_alerts_firing": getattr(current_app.extensions["alert_rules"], "firing", None),
         "monitored": monitor.context is not None,
         "not_monitored": monitor.unmonitored,

@@ -33,6 +33,8 @@ WINDOW_GAUGES = {
     "estimated_rmse": ("Root mean squared error estimated without labels (DLE).", ()),
     "label_coverage_ratio": ("Share of the window's predictions with a label.", ()),
     "concept_drift_detected": ("1 if the error stream or realized vs estimated accuracy says the concept moved.", ()),
+    "feedback_suspect": ("1 if the labels disagree with the model far beyond what its reference allows while the "
+                         "inputs hold (FeedbackSuspect); absent without both realized and estimated metrics.", ()),
     "integrity_missing_ratio": ("Share of missing values per feature.", ("feature",)),
     "integrity_out_of_range_ratio": ("Share of values outside the reference range.", ("feature",)),
     "integrity_issue": ("1 per integrity issue found in the last window.", ("kind", "feature")),
@@ -86,7 +88,7 @@ class MonitorMetrics:
         self.retrains = Counter("modelwatch_retrains", "Retrainings, by what became of them.", ("result",), registry=r)
         self.retrain_in_progress = Gauge("modelwatch_retrain_in_progress", "1 while a retraining runs.", registry=r)
         self.retrain_last_success = Gauge("modelwatch_retrain_last_success_timestamp_seconds", "When a retraining last finished without failing.", registry=r)
-        for result in ("promoted", "rejected", "failed", "unsupported"):
+        for result in ("promoted", "rejected", "needs_review", "failed", "unsupported"):
             self.retrains.labels(result=result)
         for dependency in ("mlflow", "store"):
             self.errors.labels(dependency=dependency)

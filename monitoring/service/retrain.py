@@ -15,7 +15,9 @@ A pending request starts only when all of these hold, re-checked every
   a request about the replaced version is dropped;
 - `min_rows` labelled rows were logged since it was first asked (`labelled_rows(since)`):
   a candidate trained and judged on a handful of drifted rows is rejected, and the drift
-  asks again after the cooldown; until then its state is `waiting_for_labels`.
+  asks again after the cooldown; until then its state is `waiting_for_labels`;
+- nothing holds retraining (`held()`: broken data, a suspect label feed); until then its
+  state is `held`.
 A request that arrives within the cooldown with nothing pending is dropped
 (`cooling_down`): the alert that still fires asks again.
 
@@ -73,10 +75,12 @@ class RetrainTrigger:
     def __init__(self, runner: Runner, cooldown_seconds: float, on_event: Listener | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  labelled_rows: Callable[[float], int] | None = None, min_rows: int = 0,
-                 served_version: Callable[[], str | None] | None = None, recheck_seconds: float = 30.0):
+                 served_version: Callable[[], str | None] | None = None, recheck_seconds: float = 30.0,
+                 held: Callable[[], str] | None = None):
         """`labelled_rows(since)` counts the labelled rows logged since an epoch time (read
         at most `min_rows` of them); `served_version()` is the version served now (None
-        when unknown: nothing is dropped then)."""
+        when unknown: nothing is dropped then); `held()` says why retraining must wait now
+        ("" when nothing holds it)."""
         self._runner = runner
         self._cooldown = cooldown_seconds
         self._on_event = on_event or (lambda event, detail: None)
@@ -85,6 +89,7 @@ class RetrainTrigger:
         self.min_rows = min_rows if labelled_rows is not None else 0
         self._served_version = served_version or (lambda: None)
         self._recheck = recheck_seconds
+        self._held = held or (lambda: "")
         self._lock = threading.Lock()
         self._running: Request | None = None
         self._pending: Request | None = None
@@ -159,6 +164,7 @@ class RetrainTrigger:
             return self._drop(request, "stale")
         if self.min_rows:
             request.labelled_rows = self._count(request.since)
+        hold = self._held()
         with self._lock:
             if self._pending is not request or self._running is not None:
                 return "duplicate"
@@ -166,6 +172,8 @@ class RetrainTrigger:
                 request.state = "cooling_down"
             elif request.labelled_rows is not None and request.labelled_rows < self.min_rows:
                 request.state = WAITING_FOR_LABELS
+            elif hold:
+                request.state = "held"
             else:
                 self._pending = None
                 self._start(request)

@@ -11,6 +11,8 @@ import hmac
 
 from flask import Blueprint, current_app, jsonify, request
 
+from modelwatch.monitoring.calculators import feedback
+
 bp = Blueprint("alerts", __name__)
 
 
@@ -29,6 +31,7 @@ def receive_alerts():
         return _error(400, "bad_payload", problem)
     trigger = current_app.extensions["retrain_trigger"]
     broken = _integrity_issues()
+    suspect = _suspect_labels()
     results = []
     for alert in payload["alerts"]:
         labels = alert.get("labels", {})
@@ -41,9 +44,13 @@ def receive_alerts():
             # through, the monitor refuses too: retraining on broken data makes it worse.
             results.append({"alert": name, "result": "held", "reason": f"data integrity: {broken}"})
             continue
+        if suspect:  # FeedbackSuspect's inhibition, likewise: retraining on lying labels learns the lie
+            results.append({"alert": name, "result": "held", "reason": suspect})
+            continue
         # The alert name is the reason: one drift that fires for many series makes one run.
         reason = f"{name}:{alert.get('fingerprint', '')}"
-        results.append({"alert": name, "result": trigger.request(reason, key=name)})
+        results.append({"alert": name, "result": trigger.request(reason, key=name,
+                                                                 version=labels.get("model_version"))})
     return jsonify({"results": results}), 202
 
 
@@ -53,6 +60,12 @@ def _integrity_issues() -> str:
     if result is None or not result.integrity:
         return ""
     return "; ".join(f"{i['kind']} on {'+'.join(i['columns'])}" for i in result.integrity)
+
+
+def _suspect_labels() -> str:
+    monitor = current_app.extensions.get("monitor")
+    result = monitor.last_result if monitor is not None else None
+    return "" if result is None else feedback.hold_reason(result.details(feedback.NAME))
 
 
 def _check_payload(payload) -> str | None:

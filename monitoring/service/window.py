@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from modelwatch.monitoring.calculators.base import Metric, Result, Scored
+from modelwatch.monitoring.calculators import feedback
 from modelwatch.monitoring.reference import MonitoringReference, class_text
 
 # The performance metrics /status reports by name (last_window.metrics).
@@ -103,6 +104,7 @@ def evaluate(version: str, calculators: list, reference: MonitoringReference, wi
     if reference.has_labels:
         coverage = float(scored.labelled.mean()) if len(scored) else 0.0
         results.append(Result("labels", [Metric("label_coverage_ratio", coverage)], {}))
+    results.append(feedback.check(results, calculators))  # labels that the inputs cannot explain
     return WindowResult(version, len(window), results, _latency(window))
 
 

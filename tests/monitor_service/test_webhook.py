@@ -46,7 +46,7 @@ def make(store, monkeypatch):
 
     def build(runner=None, **config):
         settings = {"tracking_uri": "http://127.0.0.1:1", "log_to_mlflow": False,
-                    "retrain_cooldown_seconds": 600, **config}
+                    "retrain_cooldown_seconds": 600, "retrain_min_rows": 0, **config}  # an empty log
         runner = runner or RecordingRunner()
         app = create_app(MonitorConfig(**settings), store=store, runner=runner, start=False)
         return app, app.test_client(), runner

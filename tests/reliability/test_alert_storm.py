@@ -31,7 +31,8 @@ TOKEN = "webhook-7c1e5a9f3b2d4608-reliability"
 def monitor_over_http(tmp_path, runner, **config):
     store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
     settings = {"tracking_uri": "http://127.0.0.1:1", "log_to_mlflow": False,
-                "webhook_token": TOKEN, "retrain_cooldown_seconds": 600, **config}
+                "webhook_token": TOKEN, "retrain_cooldown_seconds": 600,
+                "retrain_min_rows": 0, **config}  # an empty log: the labels' wait is tested on its own
     app = create_app(MonitorConfig(**settings), store=store, runner=runner, start=False)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -44,6 +45,9 @@ def monitor_over_http(tmp_path, runner, **config):
         thread.join(10)
         app.extensions["retrain_trigger"].wait_idle(10)
         store.close()
+
+
+COOLDOWN = 2.0
 
 
 def post_alerts(url: str, body: dict, token: str | None = TOKEN) -> requests.Response:
@@ -62,7 +66,7 @@ def runner():
 
 
 def test_storm_of_100_identical_webhooks_then_two_new_alerts_make_two_runs(tmp_path, runner):
-    with monitor_over_http(tmp_path, runner) as (url, app):
+    with monitor_over_http(tmp_path, runner, retrain_cooldown_seconds=COOLDOWN, interval_seconds=0.1) as (url, app):
         trigger = app.extensions["retrain_trigger"]
         body = payload(alert("DataDriftDetected", fingerprint="d1f7"))
         barrier = threading.Barrier(25)
@@ -92,10 +96,17 @@ def test_storm_of_100_identical_webhooks_then_two_new_alerts_make_two_runs(tmp_p
         assert len(runner.calls) == 1
 
         # The first run ends rejected (the same version still serves, so the queued alert
-        # still applies: a promotion would drop it); the queued one starts and ends.
+        # still applies: a promotion would drop it). The cooldown holds after a rejection
+        # as after a promotion: the queued one waits for it (run at once, alternating
+        # alerts made a rejected version every 10 s), then starts and ends.
         runner.result = "rejected"
         runner.release()
-        runner.wait_started()
+        assert trigger.wait_idle(10)
+        finished = time.monotonic()
+        assert trigger.pending["state"] == "cooling_down" and len(runner.calls) == 1
+        assert results(post_alerts(url, body)) == ["duplicate"]
+        runner.wait_started(timeout=COOLDOWN + 30)
+        assert time.monotonic() - finished >= COOLDOWN
         assert trigger.wait_idle(10)
         assert runner.calls == ["DataDriftDetected:d1f7", "ModelAccuracyDegraded:a1"]
         metrics = requests.get(f"{url}/metrics", timeout=10).text
