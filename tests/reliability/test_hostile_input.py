@@ -22,6 +22,7 @@ import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from modelwatch.serving.store.base import label_text
 from tests.reliability.conftest import (
     MAX_ROWS,
     assert_error_shape,
@@ -256,6 +257,8 @@ def test_feedback_never_fails_on_hostile_items(http, known_ids, items, wrap):
         out = r.json()
         assert out["accepted"] + len(out["unknown"]) == len({i["prediction_id"] for i in items})
         assert out["accepted"] == out["stored"] + out["updated"] + out["unchanged"]
+        # Only the model's classes are ever accepted: one bad label refuses the batch.
+        assert {label_text(i["label"]) for i in items} <= {"0", "1"}, short(body)
 
 
 # -- raw bytes, any content type ---------------------------------------------------------
