@@ -195,6 +195,9 @@ def _status(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from modelwatch.serving.cli import serve
+    from modelwatch.tokens import load_token_files
+
+    load_token_files(os.environ)  # gunicorn and its workers inherit them
 
     serve(args.workers, args.port, args.host)  # execs gunicorn
     return 0
@@ -202,6 +205,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _monitor(args: argparse.Namespace) -> int:
     from modelwatch.monitoring.service.app import serve
+    from modelwatch.tokens import load_token_files
+
+    load_token_files(os.environ)
 
     serve(args.port, args.host, args.interval)
     return 0

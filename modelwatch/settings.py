@@ -226,6 +226,9 @@ def _settings() -> list[Setting]:
         S("MODELWATCH_WEBHOOK_TOKEN", "str", None, (MONITOR, STACK), "bearer token of the monitor's `POST /alerts`"),
         S("MODELWATCH_ALLOW_UNAUTHENTICATED", "bool", False, (GUNICORN, MONITOR),
           "start listening beyond loopback with a write path's token unset, with a warning (a gateway in front authenticates)"),
+        S("MODELWATCH_SECRETS_DIR", "str", None, (CLI,),
+          "a directory of token files (`admin_token`, `feedback_token`, `webhook_token`, as compose mounts secrets "
+          "in /run/secrets): `modelwatch serve` and `monitor` read each token whose variable is unset from it"),
         S("MODELWATCH_RETRAIN_COOLDOWN", "float", 900.0, (MONITOR,),
           "seconds after a retraining before the next may start"),
         S("MODELWATCH_RETRAIN_WINDOW", "duration", "24h", (MONITOR, SERVING),

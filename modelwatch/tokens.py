@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 
 from modelwatch.settings import read
@@ -100,6 +100,17 @@ def client_token(name: str, run_dir: Path | None = None) -> str | None:
     """A client's token: the variable when set, else the embedded stack's file (a client
     on the same machine as `modelwatch up`)."""
     return read(name) or (_kept(run_dir / STACK_FILES[name]) if run_dir is not None else None)
+
+
+def load_token_files(env: MutableMapping[str, str]) -> None:
+    """Fill each unset token variable of `env` from MODELWATCH_SECRETS_DIR's file of that
+    name, as compose mounts secrets: a token never has to be written into a manifest."""
+    directory = read("MODELWATCH_SECRETS_DIR", env)
+    if not directory:
+        return
+    for name, file in STACK_FILES.items():
+        if not read(name, env) and (token := _kept(Path(directory) / file)):
+            env[name] = token
 
 
 def _kept(path: Path) -> str | None:

@@ -8,6 +8,7 @@ nothing anywhere, and the tests connect to 127.0.0.1 only.
 from __future__ import annotations
 
 import pytest
+import requests
 
 from tests import services
 
@@ -107,3 +108,18 @@ def _warning(log) -> str | None:
     lines = [line for line in log.read_text().splitlines() if "write paths are open" in line]
     return lines[0] if lines else None
 
+
+
+def test_tokens_from_mounted_secret_files(tmp_path):
+    """As compose runs it: the webhook token is a file in MODELWATCH_SECRETS_DIR."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "webhook_token").write_text("mounted-webhook-token\n")
+    started, port = _start("monitor", tmp_path, _env(tmp_path, MODELWATCH_SECRETS_DIR=str(secrets)))
+    with started as proc:
+        url = f"http://127.0.0.1:{port}"
+        services.wait_http(f"{url}/health", timeout=120, proc=proc)
+        assert requests.post(f"{url}/alerts", json={"alerts": []}, timeout=10).status_code == 401
+        bearer = {"Authorization": "Bearer mounted-webhook-token"}
+        assert requests.post(f"{url}/alerts", json={"alerts": []}, headers=bearer, timeout=10).status_code < 300
+    assert "mounted-webhook-token" not in (tmp_path / "monitor.log").read_text()

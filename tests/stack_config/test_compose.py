@@ -7,6 +7,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from modelwatch.tokens import (MONITOR_TOKENS, SERVING_TOKENS, STACK_FILES, ExposedWithoutTokens, check_exposure,
+                               is_loopback, load_token_files)
 from tests.stack_config import contract as c
 from tests.stack_config.compose import (command_flag, container_path_to_repo, image_tag, interpolated, load_compose,
                                         mounts, published_ports, repo_path)
@@ -242,15 +244,55 @@ def test_serving_and_monitor_commands_and_environment():
         store = urlparse(interpolated(env["MODELWATCH_STORE_URL"]))
         assert store.scheme == "postgresql" and store.hostname == "postgres"
         assert env["MODELWATCH_MODEL_NAME"] == "credit-default" and env["MODELWATCH_MODEL_ALIAS"] == "production"
-        assert "${MODELWATCH_ADMIN_TOKEN" in env["MODELWATCH_ADMIN_TOKEN"]
-    assert "${MODELWATCH_WEBHOOK_TOKEN" in _env(monitor)["MODELWATCH_WEBHOOK_TOKEN"]
-    assert COMPOSE["secrets"]["webhook_token"] == {"environment": "MODELWATCH_WEBHOOK_TOKEN"}
+
+
+# The services that listen beyond loopback, and the tokens they refuse to start without.
+LISTENERS = {"serving": SERVING_TOKENS, "monitor": MONITOR_TOKENS}
+
+
+def _secret_files(service: dict) -> set[str]:
+    """The files a service's secrets become in /run/secrets."""
+    specs = [{"source": s} if isinstance(s, str) else s for s in service.get("secrets", [])]
+    return {spec.get("target", spec["source"]) for spec in specs}
+
+
+@pytest.mark.parametrize("name", sorted(LISTENERS))
+def test_every_token_a_listener_needs_comes_from_a_secret(name):
+    service = SERVICES[name]
+    assert not is_loopback(command_flag(service, "--host")), "this test is about a service others reach"
+    env = _env(service)
+    assert env["MODELWATCH_SECRETS_DIR"] == "/run/secrets", "where compose mounts secrets"
+    secrets = {s if isinstance(s, str) else s["source"]: s for s in service.get("secrets", [])}
+    for variable in LISTENERS[name]:
+        assert variable not in env, f"{name}: {variable} is given in the file, not as a secret"
+        file = STACK_FILES[variable]
+        assert file in secrets, f"{name} does not mount the secret {file} ({variable})"
+        assert COMPOSE["secrets"][file] == {"environment": variable}
+        assert secrets[file].get("mode") == 0o444, "readable by the image's unprivileged user"
+
+
+@pytest.mark.parametrize("name", sorted(LISTENERS))
+def test_a_listener_starts_with_its_mounted_secrets_and_refuses_without(name, tmp_path):
+    """What `modelwatch serve` / `monitor` do with the service's environment: read the
+    token files in MODELWATCH_SECRETS_DIR (here a directory standing for /run/secrets),
+    then check the bind."""
+    service = SERVICES[name]
+    address = f"{command_flag(service, '--host')}:{command_flag(service, '--port')}"
+    env = {**_env(service), "MODELWATCH_SECRETS_DIR": str(tmp_path)}
+    with pytest.raises(ExposedWithoutTokens):
+        check_exposure(name, [address], LISTENERS[name], dict(env))
+    for file in _secret_files(service):
+        (tmp_path / file).write_text(f"value of {file}\n")
+    load_token_files(env)
+    assert check_exposure(name, [address], LISTENERS[name], env) is None
 
 
 def test_no_secret_is_hard_coded():
     text = c.COMPOSE_FILE.read_text()
-    for var in ("POSTGRES_PASSWORD", "MODELWATCH_ADMIN_TOKEN", "MODELWATCH_WEBHOOK_TOKEN", "GRAFANA_ADMIN_PASSWORD"):
+    for var in ("POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
         assert f"${{{var}:?" in text, f"{var} must come from the environment, required"
+    for var, file in STACK_FILES.items():  # the tokens: secrets from the environment
+        assert COMPOSE["secrets"][file] == {"environment": var}
     for name, service in SERVICES.items():
         for key, value in _env(service).items():
             if re.search(r"PASSWORD|TOKEN", key):

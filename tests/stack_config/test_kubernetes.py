@@ -19,6 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from modelwatch.tokens import MONITOR_TOKENS, SERVING_TOKENS, ExposedWithoutTokens, check_exposure
 from tests.stack_config import contract as c
 from tests.stack_config.compose import command_flag, load_compose, published_ports
 
@@ -245,6 +246,22 @@ def test_secrets_are_referenced_never_embedded(overlay):
     (block,) = [b for b in re.findall(r"```\n(.*?)```", section, re.S) if f"overlays/{overlay}" in b]
     assert f"create secret generic {SECRET}" in block
     assert _secret_refs(overlay) == set(re.findall(r"--from-literal=([a-z-]+)=", block))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name, tokens", [("serving", SERVING_TOKENS), ("monitor", MONITOR_TOKENS)])
+def test_every_token_a_listener_needs_comes_from_the_secret(overlay, name, tokens):
+    """They listen on 0.0.0.0: without these tokens they would refuse to start."""
+    cont = container(overlay, name)
+    address = f"{arg(cont, '--host')}:{arg(cont, '--port')}"
+    refs = {var["name"]: var.get("valueFrom", {}).get("secretKeyRef") for var in cont.get("env", [])}
+    for variable in tokens:
+        assert refs.get(variable), f"{name}: {variable} is not taken from a Secret"
+        assert refs[variable]["name"] == SECRET and not refs[variable].get("optional")
+    env = container_env(overlay, name)  # Secret values: a placeholder
+    assert check_exposure(name, [address], tokens, env) is None
+    with pytest.raises(ExposedWithoutTokens):
+        check_exposure(name, [address], tokens, {k: v for k, v in env.items() if k != tokens[-1]})
 
 
 # --- the workloads --------------------------------------------------------------------------
