@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         current = champion(MlflowClient(), args.model_name)
         recent = recent_frame(args.store_url, args.model_name, args.window, args.max_rows, current)
         trusted = trusted_holdout(MlflowClient(), args.model_name, current, args.holdout)
-        learned = without(learned_from(current), trusted, current)
+        learned, trusted = apart(learned_from(current), trusted, current, args.seed)
         kind = label_kind(current, learned)
         dataset, holdout = combine(current, learned, recent, args.seed, kind)
         trusted = _typed(trusted, current.target, kind, "trusted")
@@ -145,6 +145,17 @@ def trusted_holdout(client: MlflowClient, model_name: str, current: Champion, pa
         pass
     reference, _ = monitoring_reference.for_version(client, model_name, current.version)
     return reference.sample.reindex(columns=columns).dropna(subset=[current.target])
+
+
+def apart(learned: pd.DataFrame, trusted: pd.DataFrame, current: Champion, seed: int):
+    """The rows to learn from and the trusted holdout, disjoint. Where the trusted rows are
+    most of what the champion learned from (a model trained elsewhere: its reference is
+    both), a share of them stays the holdout and the rest is learned from."""
+    rest = without(learned, trusted, current)
+    if len(rest) >= len(learned) / 2:
+        return rest, trusted
+    keep, trusted = train_test_split(trusted, test_size=HOLDOUT_SHARE, random_state=seed)
+    return pd.concat([rest, keep], ignore_index=True), trusted
 
 
 def without(learned: pd.DataFrame, trusted: pd.DataFrame, current: Champion) -> pd.DataFrame:

@@ -63,13 +63,16 @@ def store_url(tmp_path):
     return f"sqlite:///{tmp_path / 'predictions.db'}"
 
 
-def register(client, name: str, task: str, labelled_reference: bool = True):
+def register(client, name: str, task: str, labelled_reference: bool = True, float_reference: bool = False):
     """A user's model, registered with alias production and onboarded. Answers the
-    version and the rows it has not seen (for traffic)."""
+    version and the rows it has not seen (for traffic). `float_reference`: the
+    reference's labels are floats (read from a CSV with gaps, say), the model's ints."""
     target, estimator = TABLES[task]
     frame = _friedman(task)
     third = len(frame) // 3
     train, reference, unseen = frame[:third], frame[third:2 * third], frame[2 * third:]
+    if float_reference:
+        reference = reference.astype({target: "float64"})
     x = train.drop(columns=target)
     model = estimator().fit(x, train[target])
     with mlflow.start_run(run_name="users-own-script"):
@@ -181,7 +184,7 @@ def test_the_monitor_counts_an_unsupported_retraining_and_nothing_fails(client, 
     with mlflow.start_run():
         mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name="model", registered_model_name=name)
     client.set_registered_model_alias(name, "production", "1")
-    config = MonitorConfig(tracking_uri=mlflow_url, model_name=name, log_to_mlflow=False)
+    config = MonitorConfig(tracking_uri=mlflow_url, model_name=name, log_to_mlflow=False, retrain_min_rows=0)
     store = open_store(store_url)
     app = create_app(config, store=store, start=False)
     web = app.test_client()
@@ -195,3 +198,22 @@ def test_the_monitor_counts_an_unsupported_retraining_and_nothing_fails(client, 
     assert last["result"] == "unsupported" and "has no target" in last["detail"]
     assert client.get_experiment_by_name(f"{name}-retraining") is None  # no run was started
     store.close()
+
+
+def test_a_retrained_classifier_answers_the_champions_label_type(client, store_url):
+    """Version 1 answers ints (its signature says long), its reference holds the labels as
+    floats, and the traffic's labels come back from the log: the retrained version still
+    answers 0 and 1, never 0.0 and 1.0, and its classes are the champion's."""
+    name = "users-binary-int-labels"
+    version, unseen = register(client, name, "binary", float_reference=True)
+    log_traffic(store_url, name, version, unseen.astype({"high": "float64"}), "high")
+    assert retrain_now(name, store_url, "DataDriftDetected:types") == 0
+    new = max(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+    assert new.version == str(int(version) + 1)
+    x = unseen.drop(columns="high").head(5)
+    answers = {v: mlflow.pyfunc.load_model(f"models:/{name}/{v}").predict(x) for v in (version, new.version)}
+    assert answers[version].dtype.kind == "i" and answers[new.version].dtype.kind == "i", answers
+    model = mlflow.sklearn.load_model(f"models:/{name}/{new.version}")
+    assert model.classes_.tolist() == [0, 1] and model.classes_.dtype.kind == "i"
+    outputs = mlflow.models.get_model_info(f"models:/{name}/{new.version}").signature.outputs
+    assert outputs.numpy_types()[0].kind == "i"
