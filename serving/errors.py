@@ -6,10 +6,11 @@ input error (MLflow has no 422), and its 415 in plain text."""
 from __future__ import annotations
 
 import logging
-import re
 
 from flask import Blueprint, Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
+
+from modelwatch.redaction import redact_credentials  # noqa: F401  (serving's modules import it from here)
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +25,6 @@ HTTP_CODES = {
 # name its own; any other 4xx is a BAD_REQUEST.
 MLFLOW_CODES = {404: "ENDPOINT_NOT_FOUND", 413: "REQUEST_LIMIT_EXCEEDED",
                 500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
-
-
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
-
-
-def redact_credentials(text):
-    """`text` with the user:password of every URL in it masked: a tracking URI such as
-    https://user:token@mlflow.example reaches error messages (MLflow's own name the full
-    request URL), and from there logs and answers."""
-    if not isinstance(text, str):
-        return text
-    return _USERINFO.sub(r"\1***@", text)
 
 
 class ApiError(Exception):

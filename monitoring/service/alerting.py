@@ -103,6 +103,13 @@ class RuleEvaluator:
         self.firing = firing
         return firing
 
+    def clear(self) -> None:
+        """Forget every pending and firing rule: the verdicts they held on are gone (the
+        version changed) or are not new (a window without new rows; Prometheus's rules
+        stop holding then too, on `modelwatch_monitor_window_new_rows > 0`)."""
+        self.firing = []
+        self._since.clear()
+
     def action(self, name: str) -> str:
         return next(r.action for r in self.rules if r.name == name)
 
@@ -116,6 +123,7 @@ def signals(result) -> dict:
         "concept_drift": result.concept_drift,
         "degraded": [name for name, m in result.performance.items() if m["alert"]],
         "integrity_issues": len(result.integrity),
+        "feedback_suspect": bool(result.value("feedback_suspect")),
         "segments_degraded": segments_degraded(result),
         "fairness_gaps": [a for a, found in result.fairness.items() if found["alert"]],
     }
@@ -123,7 +131,6 @@ def signals(result) -> dict:
 
 def _outside(m) -> bool:
     return (m.lower is not None and m.value < m.lower) or (m.upper is not None and m.value > m.upper)
-        "feedback_suspect": bool(result.value("feedback_suspect")),
 
 
 def segments_degraded(result) -> list[tuple[str, str]]:

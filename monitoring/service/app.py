@@ -13,6 +13,7 @@ import time
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client.exposition import choose_encoder
+from werkzeug.exceptions import HTTPException
 
 from modelwatch.monitoring.calculators import feedback
 from modelwatch.monitoring.service import webhook
@@ -24,6 +25,7 @@ from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
 from modelwatch.monitoring.service.monitor import Monitor
 from modelwatch.monitoring.service.retrain import RetrainTrigger
 from modelwatch.monitoring.service.retrain_job import project_runner
+from modelwatch.redaction import RedactingFormatter, masked, redact_logs
 
 log = logging.getLogger(__name__)
 ops = Blueprint("ops", __name__)
@@ -32,6 +34,7 @@ ops = Blueprint("ops", __name__)
 def create_app(config: MonitorConfig | None = None, store=None, runner=None, start: bool = True) -> Flask:
     """`store` and `runner` default to the configured prediction log and `mlflow run`."""
     config = config or MonitorConfig()
+    redact_logs("modelwatch")  # MLflow's errors name the tracking URI, credentials and all
     metrics = MonitorMetrics()
     if store is None:
         from modelwatch.serving.store import open_store
@@ -51,14 +54,20 @@ def create_app(config: MonitorConfig | None = None, store=None, runner=None, sta
     )
     rules = RuleEvaluator() if config.builtin_alerts else None
     monitor = Monitor(config, metrics, store, run_logger,
-                      on_window=_builtin_alerts(rules, trigger) if rules else None)
+                      on_window=_builtin_alerts(rules, trigger) if rules else None,
+                      on_reset=rules.clear if rules else None)
     app = Flask("monitoring")
     app.config["MONITOR"] = config
+    app.config["MAX_CONTENT_LENGTH"] = webhook.MAX_BODY_BYTES  # /alerts is the only body it takes
     app.extensions.update(monitor=monitor, retrain_trigger=trigger, monitor_metrics=metrics, alert_rules=rules)
     app.register_blueprint(ops)
     app.register_blueprint(webhook.bp)
     app.register_error_handler(404, lambda e: _error(404, "not_found", "no such endpoint"))
     app.register_error_handler(405, lambda e: _error(405, "method_not_allowed", str(e.description)))
+    app.register_error_handler(413, lambda e: _error(
+        413, "payload_too_large", f"the body is larger than {webhook.MAX_BODY_BYTES} bytes"))
+    app.register_error_handler(HTTPException, lambda e: _error(e.code, f"http_{e.code}", str(e.description)))
+    app.register_error_handler(Exception, _unexpected)
     if start:
         monitor.start()
     return app
@@ -121,7 +130,7 @@ def status():
     monitor = current_app.extensions["monitor"]
     trigger = current_app.extensions["retrain_trigger"]
     result = monitor.last_result
-    return jsonify({
+    return jsonify(masked({
         "model": monitor.config.model_name,
         "version": monitor.context.version if monitor.context else None,
         "last_error": monitor.last_error,
@@ -132,8 +141,8 @@ def status():
         "builtin_alerts_firing": getattr(current_app.extensions["alert_rules"], "firing", None),
         "monitored": monitor.context is not None,
         "not_monitored": monitor.unmonitored,
-        "last_window": None if result is None else _window_status(result, monitor.context),
-    })
+        "last_window": None if result is None else _window_status(result, monitor.context) | monitor.progress(),
+    }))  # masked: an error's text may name a URL with its credentials
 
 
 def _window_status(result, context) -> dict:
@@ -163,6 +172,12 @@ def _error(status: int, code: str, message: str):
     return jsonify({"error": {"code": code, "message": message, "details": {}}}), status
 
 
+def _unexpected(exc: Exception):
+    # The last resort: a JSON answer, never Werkzeug's HTML page; the traceback goes to the log.
+    log.exception("unhandled error answering %s %s", request.method, request.path)
+    return _error(500, "internal_error", "the monitor failed to answer")
+
+
 def serve(port: int, host: str, interval: float | None = None) -> None:
     """Run the monitor until interrupted (a threaded WSGI server: its traffic is scrapes
     and webhooks, a few requests a minute)."""
@@ -170,7 +185,9 @@ def serve(port: int, host: str, interval: float | None = None) -> None:
 
     from werkzeug.serving import make_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO)
+    for handler in logging.getLogger().handlers:  # every line, whoever logs it (MLflow too)
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per scrape
     _refuse_open_webhook(host, port)
     config = MonitorConfig()

@@ -82,6 +82,11 @@ class MonitorMetrics:
         self.model_monitored = Gauge("modelwatch_model_monitored", "1 while the alias's version is judged, 0 while it cannot be.", V, registry=r)
         self.not_monitored = Counter("modelwatch_monitor_not_monitored", "Intervals in which the served version could not be judged, by why.", ("reason",), registry=r)
         self.window_rows = Gauge("modelwatch_monitor_window_rows", "Predictions in the last window.", V, registry=r)
+        self.window_new_rows = Gauge("modelwatch_monitor_window_new_rows",
+                                     "Predictions of the last window not in the window judged before it; "
+                                     "0 while no window is judged (no new rows, or too few).", V, registry=r)
+        self.newest_row = Gauge("modelwatch_monitor_newest_row_timestamp_seconds",
+                                "Scoring time of the newest logged prediction the monitor has seen.", V, registry=r)
         self.last_run = Gauge("modelwatch_monitor_last_run_timestamp_seconds", "When a window was last evaluated.", registry=r)
         self.run_duration = Gauge("modelwatch_monitor_run_duration_seconds", "How long the last window took.", registry=r)
         self.errors = Counter("modelwatch_monitor_errors", "Failures talking to a dependency, by what failed.", ("dependency",), registry=r)

@@ -1,4 +1,6 @@
-"""The monitor loop: every interval, the served version's newest window is judged.
+"""The monitor loop: every interval, the served version's newest window is judged,
+if it has rows the window judged before it did not: a log that stops growing is not
+judged again and again (no verdict, MLflow step or alert `for:` advances on old rows).
 
 Each step talks to MLflow (which version serves; its reference, once) and to the
 prediction log; either may be down. A failure is counted and logged, the loop goes on,
@@ -23,6 +25,7 @@ from modelwatch.monitoring.service.cost import WindowCost
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
 from modelwatch.monitoring.service.window import WindowResult, evaluate
+from modelwatch.redaction import redact_credentials
 
 log = logging.getLogger(__name__)
 # A version found not monitorable is looked at again after this many intervals (it may
@@ -32,10 +35,14 @@ RECHECK_INTERVALS = 2
 
 class Monitor:
     def __init__(self, config: MonitorConfig, metrics: MonitorMetrics, store, run_logger: MonitoringRunLogger | None,
-                 on_window: Callable[[WindowResult, VersionContext], None] | None = None):
-        """`on_window` is called with each judged window (the built-in alert rules)."""
+                 on_window: Callable[[WindowResult, VersionContext], None] | None = None,
+                 on_reset: Callable[[], None] | None = None):
+        """`on_window` is called with each judged window (the built-in alert rules);
+        `on_reset` when no verdict holds any more: the version changed or cannot be judged,
+        or an interval found no new window."""
         self.config = config
         self.on_window = on_window
+        self.on_reset = on_reset
         self.metrics = metrics
         self.store = store
         self.run_logger = run_logger
@@ -48,6 +55,10 @@ class Monitor:
         self.last_failure: dict | None = None  # the most recent failure, kept after recovery
         # Why the alias's version is not judged ({"version", "reason", "message", "at"}), or None.
         self.unmonitored: dict | None = None
+        self._judged_ids: frozenset = frozenset()  # the prediction ids of the last judged window
+        self.new_rows: int | None = None  # of the last judged window
+        self.skipped_windows = 0  # intervals since the last judged window that judged nothing
+        self.checked_at: float | None = None  # when the log was last read
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -87,13 +98,20 @@ class Monitor:
                 model_version=context.version, model_name=self.config.model_name,
                 since=time.time() - self.config.window_seconds, limit=self.config.window_rows,
             )
+            self._saw_newest(context.version, window)
         except Exception as exc:
             self._failed("store", exc)
             return None
+        self.checked_at = time.time()
         self.metrics.window_rows.labels(model_version=context.version).set(len(window))
-        if len(window) < self.config.min_window_rows:
+        # New: not in the last judged window (by id, not by time: a spilled row is logged late).
+        new_rows = int((~window["prediction_id"].isin(self._judged_ids)).sum()) if len(window) else 0
+        if new_rows == 0 or len(window) < self.config.min_window_rows:
+            self._judged_nothing(context.version)
             return None
         result = evaluate(context.version, context.calculators, context.reference, window)
+        self._judged_ids, self.new_rows, self.skipped_windows = frozenset(window["prediction_id"]), new_rows, 0
+        self.metrics.window_new_rows.labels(model_version=context.version).set(new_rows)
         context.windows += 1
         result.drift_began = result.any_drift and not context.drifting
         context.drifting = result.any_drift
@@ -103,6 +121,30 @@ class Monitor:
         if self.on_window is not None:
             self.on_window(result, context)
         return result
+
+    def _saw_newest(self, version: str, window) -> None:
+        """The newest logged row's time; with none in the window, the log's newest row of
+        the version (one row of the window index), so a log that stopped long ago shows."""
+        if not len(window):
+            window = self.store.read_window(model_version=version, model_name=self.config.model_name, limit=1)
+        if len(window):
+            self.metrics.newest_row.labels(model_version=version).set(window["ts"].max().timestamp())
+
+    def _judged_nothing(self, version: str) -> None:
+        """No new rows, or too few to judge: what was last exported stays as it was, and
+        nothing may advance on it (the rules' guard reads the 0; the built-in ones reset)."""
+        self.metrics.window_new_rows.labels(model_version=version).set(0)
+        if self.last_result is not None:
+            self.skipped_windows += 1
+        self._reset()
+
+    def progress(self) -> dict:
+        """For /status: how new the last judged window was, and whether the monitor waits for rows."""
+        return {"new_rows": self.new_rows, "skipped_windows": self.skipped_windows, "checked_at": self.checked_at}
+
+    def _reset(self) -> None:
+        if self.on_reset is not None:
+            self.on_reset()
 
     def _current_context(self) -> VersionContext | None:
         """The served version's context; reloaded when the alias moves. None while the
@@ -147,7 +189,7 @@ class Monitor:
     def _switch_to(self, context: VersionContext) -> None:
         log.info("monitoring %s version %s", context.model_name, context.version)
         self.metrics.clear_version()  # the old version's series must not keep alerts firing
-        self.last_result = None
+        self._forget_windows()
         self.context = context
         self._watching(context.version)
 
@@ -161,15 +203,22 @@ class Monitor:
     def _not_monitored(self, version: str | None, reason: str, message: str) -> None:
         """The alias's version cannot be judged: say why everywhere, export none of the
         old version's verdicts, and (with a version) raise ModelNotMonitored."""
+        message = redact_credentials(message)  # a reference's download error names the URI
         if self.context is not None or self.unmonitored is None or self.unmonitored.get("version") != version:
             log.warning("not monitoring: %s", message)
             self.metrics.clear_version()
-            self.context, self.last_result = None, None
+            self.context = None
+            self._forget_windows()
             self.unmonitored = {"version": version, "reason": reason, "message": message, "at": time.time()}
         self.last_error = message
         self.metrics.not_monitored.labels(reason=reason).inc()
         if version is not None:
             self.metrics.model_monitored.labels(model_version=version).set(0)
+
+    def _forget_windows(self) -> None:
+        """A version's windows say nothing of the next one: its first window is all new."""
+        self.last_result, self._judged_ids, self.new_rows, self.skipped_windows = None, frozenset(), None, 0
+        self._reset()
 
     def _failed(self, dependency: str, exc: Exception) -> None:
         log.warning("%s unavailable: %s", dependency, exc)
@@ -177,6 +226,7 @@ class Monitor:
         self._record_failure(f"{dependency} unavailable: {exc}")
 
     def _record_failure(self, message: str) -> None:
+        message = redact_credentials(message)  # /status shows it
         self.last_error = message
         self.last_failure = {"error": message, "at": time.time()}
 

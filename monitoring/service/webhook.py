@@ -8,12 +8,19 @@ runs in the background, so Alertmanager never times out and retries.
 from __future__ import annotations
 
 import hmac
+import json
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from modelwatch.monitoring.calculators import feedback
 
 bp = Blueprint("alerts", __name__)
+# Largest body of `POST /alerts` (the app's MAX_CONTENT_LENGTH: a larger one is a 413
+# before it is read). Alertmanager sends one group of alerts, grouped by alert name and
+# model version; an alert with its labels and annotations is about 2 KiB, so this holds a
+# group of over a hundred.
+MAX_BODY_BYTES = 256 * 1024
 
 
 @bp.post("/alerts")
@@ -25,8 +32,8 @@ def receive_alerts():
             return _error(401, "unauthorized", "a bearer token is required")
         if not hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.encode()):
             return _error(403, "forbidden", "the bearer token is wrong")
-    payload = request.get_json(silent=True)
-    problem = _check_payload(payload)
+    payload, problem = _parse_body()
+    problem = problem or _check_payload(payload)
     if problem:
         return _error(400, "bad_payload", problem)
     trigger = current_app.extensions["retrain_trigger"]
@@ -66,6 +73,32 @@ def _suspect_labels() -> str:
     monitor = current_app.extensions.get("monitor")
     result = monitor.last_result if monitor is not None else None
     return "" if result is None else feedback.hold_reason(result.details(feedback.NAME))
+
+
+def _parse_body() -> tuple[object, str | None]:
+    """The body as JSON, or why it is not: parsed here rather than by Flask, whose parser
+    lets a too deeply nested document's RecursionError through as a 500."""
+    if not request.is_json:
+        return None, "expected a JSON object in Alertmanager's webhook format (Content-Type: application/json)"
+    body = request.get_data()  # a Content-Length over the limit is a 413 here
+    if request.content_length is None and len(body) >= MAX_BODY_BYTES:
+        raise RequestEntityTooLarge()  # chunked: Werkzeug stops reading at the limit, silently
+    try:
+        payload = json.loads(body)
+        json.dumps(payload, ensure_ascii=False).encode()  # lone surrogates: no text a label can hold
+    except RecursionError:
+        return None, "expected a JSON object in Alertmanager's webhook format: the body is nested too deeply"
+    except ValueError as exc:  # not JSON, not UTF-8, or a lone surrogate (UnicodeError is one)
+        return None, f"expected a JSON object in Alertmanager's webhook format: {_reason(exc)}"
+    return payload, None
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "the body is not UTF-8 text"
+    if isinstance(exc, UnicodeEncodeError):
+        return "it holds a lone surrogate (\\ud800-\\udfff), which is no text"
+    return f"the body is not JSON ({exc})"
 
 
 def _check_payload(payload) -> str | None:

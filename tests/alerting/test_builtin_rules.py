@@ -43,9 +43,33 @@ def test_every_condition_has_its_rule_and_the_rest_are_named():
 def test_both_compare_with_the_bounds_the_monitor_exports():
     """Neither side has a threshold of its own: both read the monitor's verdicts."""
     rules = _prometheus_rules()
-    assert rules["DataDriftDetected"][0]["expr"].strip() == "max by (model_version) (modelwatch_dataset_drift_detected) == 1"
+    assert rules["DataDriftDetected"][0]["expr"].split("\n")[0] == "max by (model_version) (modelwatch_dataset_drift_detected) == 1"
     for twin in rules["ModelAccuracyDegraded"]:
         assert "modelwatch_metric_lower_threshold" in twin["expr"] and "modelwatch_metric_upper_threshold" in twin["expr"]
+
+
+GUARD = "and on (model_version) modelwatch_monitor_window_new_rows > 0"
+
+
+def test_window_verdicts_hold_only_on_new_windows():
+    """Every rule the monitor evaluates itself reads a window's verdict: in Prometheus each
+    is guarded by the window having new rows, as the built-in rules reset without one."""
+    for name in CONDITIONS:
+        for rule in _prometheus_rules()[name]:
+            assert rule["expr"].strip().endswith(GUARD), name
+    assert _prometheus_rules()["LowLabelCoverage"][0]["expr"].strip().endswith(GUARD)
+
+
+def test_clear_forgets_pending_and_firing():
+    now = [0.0]
+    rules = RuleEvaluator(clock=lambda: now[0])
+    rules.evaluate(_signals(dataset_drift=True, concept_drift=True))
+    now[0] = 61
+    assert rules.evaluate(_signals(dataset_drift=True, concept_drift=True)) == ["DataDriftDetected", "ConceptDriftDetected"]
+    rules.clear()
+    assert rules.firing == []
+    now[0] = 1000  # long after: pending from scratch, not carried over the gap
+    assert rules.evaluate(_signals(dataset_drift=True)) == []
 
 
 def _signals(**changes):

@@ -52,6 +52,8 @@ MONITOR_METRICS = {
     "integrity_out_of_range_ratio": {"feature", "model_version"},
     "integrity_issue": {"kind", "feature", "model_version"},
     "monitor_window_rows": {"model_version"},
+    "monitor_window_new_rows": {"model_version"},
+    "monitor_newest_row_timestamp_seconds": {"model_version"},
     "monitor_last_run_timestamp_seconds": set(),
     "monitor_run_duration_seconds": set(),
     "retrains_total": {"result"},
@@ -80,6 +82,20 @@ def send_through_serving(client, state, frame) -> list[str]:
                                                      for i, y in zip(ids, frame[TARGET])]})
     assert fb.status_code == 200 and fb.json["accepted"] == len(ids), fb.get_data(as_text=True)
     return ids
+
+
+def as_records(frame, **changes) -> list[tuple]:
+    """Rows read from the log, as the store inserts them (PREDICTION_COLUMNS order)."""
+    return [tuple({**row, "features": json.dumps({k: row[k] for k in FEATURES}), "shadow_of": None, **changes}.get(c)
+                  for c in PREDICTION_COLUMNS)
+            for row in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+
+
+def log_more(run: "Run", rows: int = 100) -> None:
+    """The log grows: its newest `rows` logged again as new predictions (new ids, now)."""
+    newest = run.store.read_window(model_name=run.model, model_version=run.version, limit=rows)
+    fresh = newest.assign(prediction_id=[uuid.uuid4().hex for _ in range(len(newest))], ts=time.time())
+    run.store.insert_predictions(as_records(fresh))
 
 
 def parse_metrics(text: str) -> dict[str, list]:
@@ -130,7 +146,8 @@ def monitored(mlflow_url, tmp_path_factory) -> Run:
     store = open_store(store_url)
     runner = RecordingRunner()
     config = MonitorConfig(tracking_uri=mlflow_url, model_name=model, store_url=store_url, window_rows=ROWS,
-                           window_seconds=3600, min_window_rows=200, retrain_cooldown_seconds=0)
+                           window_seconds=3600, min_window_rows=200, retrain_cooldown_seconds=0,
+                           retrain_min_rows=0)  # every window is labelled: an alert starts at once
     app = create_app(config, store=store, runner=runner, start=False)
     monitor, client = app.extensions["monitor"], app.test_client()
     try:
@@ -169,6 +186,7 @@ def test_baseline_is_quiet(monitored):
     assert not r.concept_drift
     assert seen.status["last_window"]["drifted_features"] == [] and seen.status["last_window"]["integrity"] == []
     assert seen.status["version"] == monitored.version and seen.status["last_error"] is None
+    assert seen.status["last_window"]["new_rows"] == ROWS and seen.status["last_window"]["skipped_windows"] == 0
     # clean data: a retraining alert goes through
     assert seen.held["result"] == "started"
 
@@ -268,6 +286,101 @@ def test_windows_are_logged_to_an_mlflow_monitoring_run(monitored, mlflow_url):
     assert "<html" in html[:2000].lower() and "income" in html
 
 
+def builtin_monitor(run: Run, runner=None):
+    """A fresh monitor of the module's model with the built-in rules on a clock the test
+    moves (one interval per window, as the loop would), logging to the real MLflow."""
+    app = create_app(replace(run.config, builtin_alerts=True, log_to_mlflow=True), store=run.store,
+                     runner=runner or RecordingRunner(), start=False)
+    now = [0.0]
+    app.extensions["alert_rules"]._clock = lambda: now[0]
+    return app, now
+
+
+def window_steps(run: Run, mlflow_url: str) -> list[int]:
+    client = MlflowClient(mlflow_url)
+    experiment = client.get_experiment_by_name(f"{run.model}-monitoring")
+    (found,) = client.search_runs([experiment.experiment_id], f"tags.`modelwatch.model_version` = '{run.version}'")
+    return sorted(m.step for m in client.get_metric_history(found.info.run_id, "window_rows"))
+
+
+def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
+    """One batch of rows, then none: the next interval judges nothing, logs no MLflow step,
+    refreshes no verdict, and the rule pending on the batch does not fire on it (before,
+    the same rows were judged again each interval and their rules' `for:` ran out)."""
+    app, now = builtin_monitor(monitored)
+    monitor, rules, client = app.extensions["monitor"], app.extensions["alert_rules"], app.test_client()
+    steps_before = window_steps(monitored, mlflow_url)
+
+    first = monitor.run_once()  # a fresh monitor: every row of the window is new to it
+    assert first is not None and first.integrity, monitor.last_error  # the blank-income rows
+    assert "DataIntegrityViolation" in rules._since and rules.firing == []  # pending, `for: 30s`
+    exported = parse_metrics(client.get("/metrics").get_data(as_text=True))
+    v = monitored.version
+    assert value(exported, "modelwatch_monitor_window_new_rows", model_version=v) == ROWS
+
+    for interval in (1, 2, 3):
+        now[0] = 100.0 * interval  # well past every `for:`
+        assert monitor.run_once() is None
+        assert rules.firing == [] and "DataIntegrityViolation" not in rules._since
+    status = client.get("/status").json
+    window = status["last_window"]
+    assert window["new_rows"] == ROWS and window["skipped_windows"] == 3
+    assert window["evaluated_at"] == first.evaluated_at and window["checked_at"] > first.evaluated_at
+    assert status["builtin_alerts_firing"] == [] and status["last_error"] is None
+    stale = parse_metrics(client.get("/metrics").get_data(as_text=True))
+    assert value(stale, "modelwatch_monitor_window_new_rows", model_version=v) == 0
+    for name, labels in (("modelwatch_integrity_missing_ratio", {"feature": "income"}),
+                         ("modelwatch_dataset_drift_share", {})):  # not refreshed: the window's, as exported
+        assert value(stale, name, model_version=v, **labels) == value(exported, name, model_version=v, **labels)
+    newest = monitored.store.read_window(model_name=monitored.model, model_version=v, limit=1)["ts"].max()
+    assert value(stale, "modelwatch_monitor_newest_row_timestamp_seconds", model_version=v) == \
+        pytest.approx(newest.timestamp())
+    assert monitor.run_logger.flush(60)
+    assert len(window_steps(monitored, mlflow_url)) == len(steps_before) + 1  # one window, one step
+
+    # the log grows again: a window of its new rows, and the rule pending from scratch
+    log_more(monitored, 100)
+    now[0] = 400.0
+    again = monitor.run_once()
+    assert again is not None and client.get("/status").json["last_window"]["new_rows"] == 100
+    assert rules.firing == [] and rules._since["DataIntegrityViolation"] == 400.0
+    log_more(monitored, 100)
+    now[0] = 430.0
+    assert monitor.run_once() is not None and "DataIntegrityViolation" in rules.firing
+    assert monitor.run_logger.flush(60)
+    assert len(window_steps(monitored, mlflow_url)) == len(steps_before) + 3
+    monitor.run_logger.close()
+
+
+def test_a_promotion_clears_the_old_versions_builtin_alerts(monitored, mlflow_url):
+    """builtin_alerts_firing showed the old version's alerts until the new version had a
+    window; they go when the monitor switches, pending ones too."""
+    app, now = builtin_monitor(monitored)
+    monitor, rules, client = app.extensions["monitor"], app.extensions["alert_rules"], app.test_client()
+    registry = MlflowClient(mlflow_url)
+    old = registry.get_model_version(monitored.model, monitored.version)
+    assert monitor.run_once() is not None
+    log_more(monitored, 100)
+    now[0] = 60.0
+    assert monitor.run_once() is not None
+    assert "DataIntegrityViolation" in client.get("/status").json["builtin_alerts_firing"]
+    # the monitor reads a version's tags and reference, never its model: any source will do
+    artifacts = registry.get_run(old.run_id).info.artifact_uri
+    new = registry.create_model_version(monitored.model, f"{artifacts}/reference", old.run_id, tags=old.tags)
+    services.wait_for(lambda: registry.get_model_version(monitored.model, new.version).status == "READY", 60,
+                      "the new version")
+    registry.set_registered_model_alias(monitored.model, "production", new.version)
+    try:
+        now[0] = 120.0
+        monitor.run_once()  # switches; the new version has no rows yet
+        status = client.get("/status").json
+        assert status["version"] == new.version and status["last_window"] is None
+        assert status["builtin_alerts_firing"] == [] and rules._since == {}
+    finally:
+        registry.set_registered_model_alias(monitored.model, "production", monitored.version)
+        monitor.run_logger.close()
+
+
 MLFLOW_CLIENT_ENV = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
                      "MLFLOW_HTTP_REQUEST_TIMEOUT")
 
@@ -296,6 +409,7 @@ def test_an_mlflow_outage_neither_stalls_nor_breaks_the_monitor(monitored, monke
     monitor = Monitor(monitored.config, metrics, monitored.store, None)
     assert monitor.run_once() is not None
     monitor.client = MlflowClient(dead)
+    log_more(monitored)
     started = time.monotonic()
     result = monitor.run_once()
     assert time.monotonic() - started < 30
@@ -305,6 +419,7 @@ def test_an_mlflow_outage_neither_stalls_nor_breaks_the_monitor(monitored, monke
 
     # MLflow is back: no error now, and the outage is still on record with its time
     monitor.client = MlflowClient(monitored.config.tracking_uri)
+    log_more(monitored)
     assert monitor.run_once() is not None and monitor.last_error is None
     assert "mlflow unavailable" in monitor.last_failure["error"]
     assert time.time() - monitor.last_failure["at"] < 60
@@ -329,6 +444,7 @@ def test_window_records_wait_out_an_mlflow_outage(monitored, tmp_path, monkeypat
         # the server is down now: windows go on, their records wait
         assert errors(metrics, "mlflow") == 0
         for _ in range(2):
+            log_more(monitored)
             started = time.monotonic()
             assert monitor.run_once() is not None
             assert time.monotonic() - started < 30
@@ -358,10 +474,7 @@ def test_another_models_rows_of_the_same_version_stay_out_of_the_window(monitore
     ours = monitored.store.read_window(model_name=monitored.model, model_version=monitored.version, limit=ROWS)
     theirs = ours.assign(prediction_id="other-" + ours["prediction_id"], ts=time.time(),
                          income=ours["income"] * 5)  # newer than ours, and nothing alike
-    records = [tuple({**row, "model_name": "some-other-model", "features": json.dumps({k: row[k] for k in FEATURES}),
-                      "shadow_of": None}.get(c) for c in PREDICTION_COLUMNS)
-               for row in theirs.astype(object).where(theirs.notna(), None).to_dict("records")]
-    monitored.store.insert_predictions(records)
+    monitored.store.insert_predictions(as_records(theirs, model_name="some-other-model"))
     assert len(monitored.store.read_window(model_version=monitored.version, limit=2 * ROWS)) == 2 * ROWS
 
     after = Monitor(monitored.config, MonitorMetrics(), monitored.store, None).run_once()

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from modelwatch.monitoring.service import webhook
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.monitoring.service.window import WindowResult
@@ -121,6 +122,12 @@ def test_resolved_alerts_and_other_actions_are_ignored(make):
      "application/json", "labels"),
     (b'{"alerts": [{"labels": {"alertname": "x"}, "status": 1}]}', "application/json", "status"),
     (b'{"alerts": [{"labels": {"alertname": "x"}, "fingerprint": {}}]}', "application/json", "fingerprint"),
+    # JSON nested 100,000 deep (Flask's parser let its RecursionError through: a 500 page)
+    (b"[" * 100_000 + b"]" * 100_000, "application/json", "nested too deeply"),
+    (b'{"alerts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json", "nested too deeply"),
+    (b'{"alerts": "\xff"}', "application/json", "not UTF-8"),
+    (b'{"alerts": [{"labels": {"alertname": "\\ud800", "action": "retrain"}, "status": "firing"}]}',
+     "application/json", "lone surrogate"),
 ])
 def test_malformed_payloads_are_a_400_naming_the_problem(make, body, content_type, names):
     app, client, runner = make()
@@ -129,6 +136,32 @@ def test_malformed_payloads_are_a_400_naming_the_problem(make, body, content_typ
     assert r.json["error"]["code"] == "bad_payload"
     assert names in r.json["error"]["message"]
     assert runner.calls == []
+
+
+def test_a_body_over_the_limit_is_a_413_before_it_is_read(make):
+    app, client, runner = make()
+    body = {**payload(alert()), "padding": "x" * webhook.MAX_BODY_BYTES}
+    r = client.post("/alerts", json=body)
+    assert r.status_code == 413 and r.json["error"]["code"] == "payload_too_large"
+    assert str(webhook.MAX_BODY_BYTES) in r.json["error"]["message"]
+    assert runner.calls == []
+    # a group of 100 alerts with Alertmanager's labels and annotations fits
+    group = payload(*[alert(feature=f"feature_{i}", fingerprint=f"{i:016x}", description="d" * 500) for i in range(100)])
+    assert client.post("/alerts", json=group).status_code == 202
+
+
+def test_an_unexpected_failure_is_a_logged_json_500(make, monkeypatch, caplog):
+    """The last resort: whatever breaks while answering, the answer is JSON, never HTML."""
+    app, client, runner = make()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the trigger broke")
+
+    monkeypatch.setattr(app.extensions["retrain_trigger"], "request", broken)
+    r = client.post("/alerts", json=payload(alert()))
+    assert r.status_code == 500 and r.is_json
+    assert r.json["error"]["code"] == "internal_error" and "broke" not in r.get_data(as_text=True)
+    assert "the trigger broke" in caplog.text  # in the log, with its traceback
 
 
 def test_other_methods_and_paths_are_json_errors(make):

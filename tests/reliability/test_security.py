@@ -34,6 +34,7 @@ from tests.reliability.conftest import (
 from tests.reliability.test_alert_storm import TOKEN as WEBHOOK_TOKEN
 from tests.reliability.test_alert_storm import monitor_over_http
 from tests.serving.modelkit import feature_rows
+from tests import services
 from tests.services import free_port, wait_for
 
 ROWS = feature_rows(2, seed=31)
@@ -115,6 +116,29 @@ def test_webhook_tokens_over_http(tmp_path):
         assert len(runner.calls) == 1
 
 
+def test_webhook_bodies_over_http(tmp_path):
+    """The monitor's body limit and JSON errors on a real server: a 12 MB body (with a
+    Content-Length, and chunked) is a 413 and JSON nested 100,000 deep a 400, both JSON
+    (the deep one was a 500 HTML page); the server answers the next webhook."""
+    runner = RecordingRunner()
+    big = b'{"alerts": [], "padding": "' + b"x" * 12_000_000 + b'"}'
+    mib = 1 << 20
+
+    def chunked():
+        yield from (big[i:i + mib] for i in range(0, len(big), mib))
+
+    with monitor_over_http(tmp_path, runner) as (url, app):
+        headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
+        for body, status, code in [(big, 413, "payload_too_large"), (chunked(), 413, "payload_too_large"),
+                                   (b"[" * 100_000 + b"]" * 100_000, 400, "bad_payload")]:
+            r = requests.post(f"{url}/alerts", data=body, headers=headers, timeout=30)
+            assert r.status_code == status and r.headers["Content-Type"] == "application/json", r.text[:300]
+            assert r.json()["error"]["code"] == code
+        assert runner.calls == []
+        r = requests.post(f"{url}/alerts", json=payload(alert()), headers=headers, timeout=10)
+        assert r.status_code == 202 and r.json()["results"][0]["result"] == "started"
+
+
 # -- secrets in logs and answers -----------------------------------------------------------
 
 def test_no_secret_in_the_server_log_or_any_answer(server):
@@ -160,7 +184,8 @@ def test_no_webhook_token_in_the_monitor_log(tmp_path, caplog):
 
 def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path, caplog):
     """MLflow's errors name the full request URL, user:password included: with the
-    registry down, /ready, /model, /predict and /admin/reload say why, masked."""
+    registry down, /ready, /model, /predict and /admin/reload say why, masked; so does the
+    monitor's /status (last_error, last_failure, last_retrain) and its log."""
     from modelwatch.serving.app import create_app, shutdown_app
 
     secret = "uri-secret-8d2f61"
@@ -184,6 +209,55 @@ def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path
     finally:
         shutdown_app(app)
     assert caplog.records and secret not in caplog.text
+
+    caplog.clear()
+    status = _monitor_status_with_the_registry_down(tmp_path, secret)
+    assert "mlflow unavailable" in status["last_error"] and "http://***@127.0.0.1" in status["last_error"]
+    assert status["last_failure"]["error"] == status["last_error"]
+    assert status["last_retrain"]["result"] == "failed" and "***@127.0.0.1" in status["last_retrain"]["detail"]
+    assert secret not in str(status)
+    assert "mlflow unavailable" in caplog.text and secret not in caplog.text
+
+
+def _monitor_status_with_the_registry_down(tmp_path, secret: str) -> dict:
+    """The monitor's /status after a window that could not reach MLflow and a retraining
+    that failed naming the URI, both with credentials in the URI and the store URL."""
+    from modelwatch.monitoring.service.app import create_app
+    from modelwatch.monitoring.service.config import MonitorConfig
+
+    uri = f"http://modelwatch:{secret}@127.0.0.1:{free_port()}"
+
+    def retraining(reason: str) -> str:
+        raise RuntimeError(f"mlflow run failed: cannot reach {uri}")
+
+    config = MonitorConfig(tracking_uri=uri, store_url=f"postgresql://modelwatch:{secret}@127.0.0.1:{free_port()}/log",
+                           log_to_mlflow=False, webhook_token=None, retrain_cooldown_seconds=0, retrain_min_rows=0)
+    app = create_app(config, runner=retraining, start=False)
+    app.extensions["monitor"].run_once()
+    client = app.test_client()
+    assert client.post("/alerts", json=payload(alert())).status_code == 202
+    assert app.extensions["retrain_trigger"].wait_idle(10)
+    return client.get("/status").json
+
+
+@pytest.mark.slow  # starts `modelwatch monitor`
+def test_the_monitor_process_masks_credentials_in_status_and_log(tmp_path):
+    """A real `modelwatch monitor`: everything its log holds, MLflow's own lines too, masked."""
+    secret = "monitor-secret-41c9"
+    port = free_port()
+    env = {"MLFLOW_TRACKING_URI": f"http://modelwatch:{secret}@127.0.0.1:{free_port()}",
+           "MODELWATCH_STORE_URL": f"sqlite:///{tmp_path / 'p.db'}", "MODELWATCH_MONITOR_MLFLOW": "0",
+           "MODELWATCH_MONITOR_INTERVAL": "1"}
+    log = tmp_path / "monitor.log"
+    argv = [str(services.VENV_BIN / "modelwatch"), "monitor", "--host", "127.0.0.1", "--port", str(port)]
+    with services.process(argv, log, env=env, cwd=tmp_path) as proc:
+        url = f"http://127.0.0.1:{port}"
+        services.wait_http(f"{url}/health", 120, proc)
+        wait_for(lambda: requests.get(f"{url}/status", timeout=5).json()["last_failure"], 60, "a failed window", proc)
+        status = requests.get(f"{url}/status", timeout=5).text
+    assert "***@127.0.0.1" in status and secret not in status
+    text = log.read_text()
+    assert "mlflow unavailable" in text and "***@127.0.0.1" in text and secret not in text
 
 
 # -- limits ---------------------------------------------------------------------------------
