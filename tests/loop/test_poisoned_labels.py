@@ -125,7 +125,7 @@ def test_a_retraining_on_the_poisoned_rows_needs_review(chain, capsys):
     assert tags["validation_status"].startswith("needs_review: on the trusted holdout"), tags["validation_status"]
     recent = gate.decide("roc_auc", float(tags["gate_score"]), 0.6, 0.01, float(tags["gate_champion_score"]), "1")
     assert recent.approved  # what the gate of recent traffic alone would have done
-    assert float(tags["gate_trusted_score"]) < float(tags["gate_champion_trusted_score"]) - 0.01
+    assert float(tags["gate_trusted_score"]) < float(tags["gate_champion_trusted_score"]) - gate.TRUSTED_TOLERANCE
     fresh = simulator.generate(5000, "baseline", 999)
     auc = {v: roc_auc_score(fresh[simulator.TARGET],
                             mlflow.sklearn.load_model(f"models:/{MODEL}/{v}").predict_proba(fresh[simulator.FEATURES])[:, 1])

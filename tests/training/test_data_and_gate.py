@@ -144,3 +144,20 @@ def test_gate_on_an_error_metric_lower_is_better():
     assert not worse.approved and "worse than champion version 1's 2.0000 by more than 1% of its error" in worse.reason
     assert gate.decide("rmse", 1.5, 3.0, 0.01, champion=2.0, champion_version="1").approved
     assert not gate.decide("rmse", float("nan"), 3.0, 0.01).approved
+
+
+def test_review_holds_a_candidate_that_loses_on_trusted_rows():
+    recent = gate.decide("roc_auc", 0.745, 0.6, 0.01, champion=0.25, champion_version="1")
+    lied = gate.review(recent, trusted_candidate=0.33, trusted_champion=0.72)
+    assert not lied.approved and lied.needs_review and lied.status.startswith("needs_review: on the trusted holdout")
+    assert gate.alias_for(lied, "auto") == "challenger" and gate.alias_for(lied, "always") == "production"
+    assert lied.to_dict()["trusted_candidate"] == 0.33 and lied.to_dict()["trusted_champion"] == 0.72
+    moved = gate.review(recent, trusted_candidate=0.73, trusted_champion=0.746)  # adapted to a new market
+    assert moved.approved and moved.status == "approved"
+    rejected = gate.decide("roc_auc", 0.55, 0.6, 0.01)
+    assert gate.review(rejected, 0.2, 0.7).status.startswith("rejected:")  # rejected stays rejected
+    assert gate.review(recent, float("nan"), 0.7).needs_review  # a score it cannot compute is no pass
+    assert gate.review(recent, 0.2, None).approved  # no champion score: nothing to hold it against
+    error = gate.decide("rmse", 2.0, 3.0, 0.01, champion=2.5, champion_version="4")
+    assert gate.review(error, trusted_candidate=2.09, trusted_champion=2.0).approved  # within 5% of its error
+    assert gate.review(error, trusted_candidate=2.2, trusted_champion=2.0).needs_review
