@@ -79,6 +79,11 @@ def predicting(url: str):
         sender.join(60)
 
 
+def lost_records(url: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return metric_total(text, "modelwatch_prediction_log_records_total", outcome="lost")
+
+
 def firing(prometheus: str, alertname: str) -> list[dict]:
     alerts = requests.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
     return [a for a in alerts if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
@@ -93,12 +98,11 @@ def test_a_full_disk_fires_prediction_log_losing_data(model, tmp_path):
                 prometheus_scraping(tmp_path / "prometheus", serving.url.removeprefix("http://")) as prometheus:
             assert not firing(prometheus, "PredictionLogLosingData"), "fired before anything was lost"
             with predicting(serving.url) as answered:
-                lost = services.wait_for(
-                    lambda: metric_total(requests.get(f"{serving.url}/metrics", timeout=10).text,
-                                         "modelwatch_prediction_log_records_total", outcome="lost"),
-                    300, "serving to count lost records")
+                services.wait_for(lambda: lost_records(serving.url), 300, "serving to count lost records")
                 (alert,) = services.wait_for(lambda: firing(prometheus, "PredictionLogLosingData"), 180,
                                              "PredictionLogLosingData to fire in Prometheus")
+            lost = lost_records(serving.url)
+            print(f"full disk: {lost:.0f} log records lost of {answered[0]} answered predictions")
             assert answered[0] > lost > 0
             assert alert["labels"]["severity"] == "critical" and alert["labels"]["action"] == "page"
             assert alert["labels"]["job"] == "serving"
