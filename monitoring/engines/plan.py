@@ -38,6 +38,7 @@ import time
 
 import pandas as pd
 
+from modelwatch.monitoring.calculators import feedback
 from modelwatch.monitoring.calculators.base import Metric, Result
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.window import WindowResult, scored_window
@@ -74,6 +75,7 @@ class Plan:
         if self.reference.has_labels:
             coverage = aggregate["labelled"] / aggregate["rows"] if aggregate["rows"] else 0.0
             results.append(Result("labels", [Metric("label_coverage_ratio", coverage)], {}))
+        results.append(feedback.check(results, self.calculators))  # as the online window does
         batch = {"engine": engine, "left_out": self.left_out}
         if started is not None:
             batch["seconds"] = time.perf_counter() - started
