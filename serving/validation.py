@@ -32,6 +32,9 @@ KIND_NAMES = {"floating": "number", "integer": "number", "mixed-integer-float": 
 SCORING_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV, JSON, PARQUET = "text/csv", "application/json", "application/vnd.apache.parquet"
 SCORING_TYPES = (CSV, JSON, PARQUET)
+# A Parquet body may decode to this many times the body limit: a JSON body at the limit
+# decodes to about as much as it is long, and Parquet's columns to less than their JSON.
+DECODED_PER_BODY_BYTE = 4
 # PostgreSQL's TEXT holds no NUL; no UTF-8 text (SQLite's, the Parquet export's) holds a
 # lone surrogate, which JSON's "\ud800" escape makes.
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
@@ -172,12 +175,89 @@ def _read_csv(raw: bytes, spec: list[ColumnSpec] | None) -> pd.DataFrame:
     return df
 
 
-def _read_parquet(raw: bytes) -> pd.DataFrame:
+def _bad_parquet(exc: Exception) -> ApiError:
+    return ApiError(400, "malformed_parquet", f"request body is not valid parquet: {exc}",
+                    {}, reason="malformed_json")
+
+
+def _check_parquet_footer(raw: bytes, max_rows: int, max_decoded: int) -> None:
+    """Refuse a Parquet body by its footer, before a value is decoded: compressed, a
+    body far under the size limit can hold billions of rows (20M zeros are 87 KB), and
+    decoding them is what costs the memory."""
+    import pyarrow.parquet as pq  # here: only Parquet bodies need it
+
     try:
-        return pd.read_parquet(io.BytesIO(raw)).reset_index(drop=True)
+        meta = pq.ParquetFile(io.BytesIO(raw)).metadata
+        pages = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     except Exception as exc:  # pyarrow raises several kinds on a body that is not parquet
-        raise ApiError(400, "malformed_parquet", f"request body is not valid parquet: {exc}",
-                       {}, reason="malformed_json") from None
+        raise _bad_parquet(exc) from None
+    check_rows(meta.num_rows, max_rows, named_columns=meta.num_columns > 0)
+    # Every column takes at least 8 bytes a row once decoded, whatever its pages hold.
+    _check_decoded(max(pages, meta.num_rows * meta.num_columns * 8), max_decoded)
+
+
+def _check_decoded(size: int, max_decoded: int) -> None:
+    if size > max_decoded:
+        raise ApiError(413, "payload_too_large", f"the parquet body decodes to {size} bytes, "
+                       f"more than the {max_decoded} its size limit allows",
+                       {"decoded_bytes": size, "max_decoded_bytes": max_decoded},
+                       reason="too_large")
+
+
+def _read_parquet(raw: bytes, max_decoded: int) -> pd.DataFrame:
+    """Text columns are read as dictionaries and measured before they are expanded: one
+    long string repeated on every row is a few hundred bytes of body and its length times
+    the rows decoded (then logged, row by row). In pandas, the rows share the
+    dictionary's strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(io.BytesIO(raw))
+        text = [f.name for f in schema if pa.types.is_string(f.type)
+                or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)]
+        table = pq.read_table(io.BytesIO(raw), read_dictionary=text)
+    except Exception as exc:  # pyarrow raises several kinds on a body that is not parquet
+        raise _bad_parquet(exc) from None
+    # (and those the file itself stores as dictionaries, as pandas' categoricals)
+    dictionaries = [f.name for f in table.schema if pa.types.is_dictionary(f.type)
+                    and not pa.types.is_dictionary(f.type.value_type)]
+    expanded = sum(_expanded_bytes(chunk) for name in dictionaries
+                   for chunk in table.column(name).chunks)
+    _check_decoded(table.nbytes + expanded, max_decoded)
+    df = table.to_pandas().reset_index(drop=True)
+    for name in text:
+        df[name] = df[name].astype(object)
+    return df
+
+
+def _expanded_bytes(chunk) -> int:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = chunk.dictionary
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+            or pa.types.is_binary(values.type)):
+        return 8 * len(chunk)
+    return pc.sum(pc.take(pc.binary_length(values), chunk.indices)).as_py() or 0
+
+
+def csv_rows_at_most(raw: bytes) -> int:
+    """The data rows of a CSV body at most, from its bytes: its lines that are not blank
+    (read_csv skips those), but the header. Exact unless a quoted field holds a line
+    break (then it counts more).
+
+    >>> csv_rows_at_most(b"a,b\\n1,2\\n\\n\\n3,4\\r\\n\\r\\n5,6")
+    3
+    """
+    lines = raw.count(b"\n") + (1 if raw[raw.rfind(b"\n") + 1:].strip() else 0)
+    if b"\n\n" in raw or b"\n\r\n" in raw or raw.startswith((b"\n", b"\r\n")):
+        data = np.frombuffer(b"\n" + raw, dtype=np.uint8)  # a blank line follows a "\n"
+        newline, cr = data == 10, data[1:-1] == 13
+        lines -= int(np.count_nonzero(newline[:-1] & newline[1:]))
+        lines -= int(np.count_nonzero(newline[:-2] & cr & newline[2:]))
+    return lines - 1
 
 
 def _split_frame(payload, max_rows: int) -> pd.DataFrame:
@@ -242,15 +322,25 @@ def _scoring_json(raw: bytes, max_rows: int):
     return _tensor_input(key, payload, max_rows), params
 
 
-def scoring_input(request: Request, spec: list[ColumnSpec] | None, max_rows: int):
+def scoring_input(request: Request, spec: list[ColumnSpec] | None, max_rows: int,
+                  max_body_bytes: int):
     """/invocations: (rows, params). The rows are a DataFrame, or for records the records
     (which `validate` takes as they are); `params` is the JSON body's, for the model's
-    predict (None for CSV and parquet, as in MLflow)."""
+    predict (None for CSV and parquet, as in MLflow). CSV and Parquet bodies over
+    `max_rows` are refused before they are decoded, and Parquet that would decode to
+    more than DECODED_PER_BODY_BYTE times the body limit too."""
     kind = scoring_type(request.headers.get("Content-Type"))
     raw = request.get_data(cache=False)
     if kind == JSON:
         return _scoring_json(raw, max_rows)
-    df = _read_csv(raw, spec) if kind == CSV else _read_parquet(raw)
+    if kind == PARQUET:
+        _check_parquet_footer(raw, max_rows, DECODED_PER_BODY_BYTE * max_body_bytes)
+    elif b'"' not in raw:  # quoted, a line may be part of a row: decoded, then counted
+        rows = csv_rows_at_most(raw)
+        if rows > max_rows:
+            check_rows(rows, max_rows)
+    df = _read_csv(raw, spec) if kind == CSV else \
+        _read_parquet(raw, DECODED_PER_BODY_BYTE * max_body_bytes)
     check_rows(len(df), max_rows, named_columns=len(df.columns) > 0)
     return df, None
 

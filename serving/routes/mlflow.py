@@ -122,7 +122,8 @@ def invocations():
     from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
 
     model = current_model()
-    data, params = scoring_input(request, model.spec, state().config.max_rows)
+    config = state().config
+    data, params = scoring_input(request, model.spec, config.max_rows, config.max_body_bytes)
     predictions, warnings = _answer(model, data, _checked_params(model, params))
     out = {"predictions": _get_jsonable_obj(predictions, pandas_orient="records")}
     if model.fallback:
