@@ -84,6 +84,8 @@ class Monitor:
         except Exception as exc:  # keep the loop alive whatever one window does
             log.exception("window failed")
             self._record_failure(f"window failed: {exc}")
+            if self.context is not None:
+                self._judged_nothing(self.context.version)
             return None
         finally:
             self.metrics.last_run.set_to_current_time()
@@ -101,6 +103,7 @@ class Monitor:
             self._saw_newest(context.version, window)
         except Exception as exc:
             self._failed("store", exc)
+            self._judged_nothing(context.version)  # the last verdicts are no newer for the outage
             return None
         self.checked_at = time.time()
         self.metrics.window_rows.labels(model_version=context.version).set(len(window))
@@ -131,8 +134,9 @@ class Monitor:
             self.metrics.newest_row.labels(model_version=version).set(window["ts"].max().timestamp())
 
     def _judged_nothing(self, version: str) -> None:
-        """No new rows, or too few to judge: what was last exported stays as it was, and
-        nothing may advance on it (the rules' guard reads the 0; the built-in ones reset)."""
+        """No new rows, too few to judge, or no window read: what was last exported stays as
+        it was, and nothing may advance on it (the rules' guard reads the 0; the built-in
+        ones reset)."""
         self.metrics.window_new_rows.labels(model_version=version).set(0)
         if self.last_result is not None:
             self.skipped_windows += 1

@@ -352,6 +352,23 @@ def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
     monitor.run_logger.close()
 
 
+def test_an_interval_without_its_store_judges_nothing(monitored):
+    """The store is down (a PostgreSQL log nobody answers for): no window is read, so the
+    last verdicts are no newer, and nothing may advance on them."""
+    app, now = builtin_monitor(monitored)
+    monitor, rules = app.extensions["monitor"], app.extensions["alert_rules"]
+    assert monitor.run_once() is not None and "DataIntegrityViolation" in rules._since
+    monitor.store = open_store(f"postgresql://modelwatch@127.0.0.1:{services.free_port()}/log")
+    now[0] = 100.0
+    assert monitor.run_once() is None and "store unavailable" in monitor.last_error
+    assert rules._since == {} and rules.firing == []
+    exported = parse_metrics(app.test_client().get("/metrics").get_data(as_text=True))
+    assert value(exported, "modelwatch_monitor_window_new_rows", model_version=monitored.version) == 0
+    assert value(exported, "modelwatch_monitor_errors_total", dependency="store") == 1
+    monitor.store.close()
+    monitor.run_logger.close()
+
+
 def test_a_promotion_clears_the_old_versions_builtin_alerts(monitored, mlflow_url):
     """builtin_alerts_firing showed the old version's alerts until the new version had a
     window; they go when the monitor switches, pending ones too."""
