@@ -169,7 +169,7 @@ def test_simulate_against_the_stack_serving(stack):
                              capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
     assert trained.returncode == 0, trained.stdout + trained.stderr
     # serving polls the alias and picks the new version up without a restart
-    services.wait_for(lambda: services.answers(f"{url}/ready"), 90, "serving to load version 1")
+    services.wait_for(lambda: services.answers(f"{url}/ready"), 180, "serving to load version 1")
 
     done = modelwatch(stack.env_for_cli, "simulate", "--scenario", "baseline", "--rate", "200", "--duration", "3",
                       "--batch", "50", "--label-delay", "0.5", "--url", url, timeout=120)
@@ -187,7 +187,7 @@ def test_simulate_against_the_stack_serving(stack):
         complete = window and window["rows"] == 600 and window["label_coverage"] == 1.0
         return info if complete else None
 
-    info = services.wait_for(monitor_saw_it, 60, "the monitor's first window")
+    info = services.wait_for(monitor_saw_it, 180, "the monitor's first window")
     assert info["served"]["version"] == "1" and info["monitor"]["version"] == "1"
     assert info["monitor"]["last_window"]["label_coverage"] == 1.0
     assert info["monitor"]["last_window"]["integrity"] == []
