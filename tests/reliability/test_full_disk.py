@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,10 +100,12 @@ def test_a_full_disk_fires_prediction_log_losing_data(model, tmp_path):
             assert not firing(prometheus, "PredictionLogLosingData"), "fired before anything was lost"
             with predicting(serving.url) as answered:
                 services.wait_for(lambda: lost_records(serving.url), 300, "serving to count lost records")
+                first_loss = time.monotonic()
                 (alert,) = services.wait_for(lambda: firing(prometheus, "PredictionLogLosingData"), 180,
                                              "PredictionLogLosingData to fire in Prometheus")
             lost = lost_records(serving.url)
-            print(f"full disk: {lost:.0f} log records lost of {answered[0]} answered predictions")
+            print(f"full disk: {lost:.0f} log records lost of {answered[0]} answered predictions; "
+                  f"firing {time.monotonic() - first_loss:.1f} s after serving first counted a loss")
             assert answered[0] > lost > 0
             assert alert["labels"]["severity"] == "critical" and alert["labels"]["action"] == "page"
             assert alert["labels"]["job"] == "serving"
