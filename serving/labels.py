@@ -13,6 +13,8 @@ first items that broke them.
 ['0', '1']
 >>> [is_number_label(v) for v in (1, 2.5, "3", True, "x", float("inf"), "nan")]
 [True, True, True, False, False, False, False]
+>>> is_number_label("1" * 17), is_number_label("9e99")
+(False, True)
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import re
 
 from modelwatch.serving.errors import ApiError
 from modelwatch.serving.store.base import label_text
-from modelwatch.serving.validation import unstorable
+from modelwatch.serving.validation import STORABLE_PATTERN, unstorable
 
-# The JSON number grammar: numeric text Python's float() alone would read more loosely
-# ("1_000", " 3", "infinity").
-NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+# Numeric text: the JSON number grammar (float() alone reads "1_000", " 3", "infinity"),
+# with digits enough for any double and never an infinite one; /openapi.json says the same.
+NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,17})?([eE][+-]?[0-9]{1,2})?")
 SHOWN_ITEMS = 20
 
 
@@ -38,8 +40,24 @@ def is_number_label(value) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, str):
-        return NUMBER_TEXT.fullmatch(value) is not None and math.isfinite(float(value))
+        return NUMBER_TEXT.fullmatch(value) is not None
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def label_schema(model) -> dict:
+    """The JSON Schema of a label `check_labels` accepts for `model` (None: no model)."""
+    if model is not None and model.task == "regression":
+        return {"anyOf": [{"type": "number"},
+                          {"type": "string", "pattern": f"^{NUMBER_TEXT.pattern}$"}],
+                "description": "a finite number, or its text"}
+    if model is None or model.classes is None:
+        return {"type": ["number", "string", "boolean"], "pattern": STORABLE_PATTERN}
+    texts = sorted(allowed_text(model.classes))
+    bools = [b for b in (False, True) if label_text(b) in texts]
+    # Keyed by type too: in Python (not in JSON) True == 1 and would be dropped as a repeat.
+    values = {(type(v), v): v for v in [*model.classes, *texts, *bools]}
+    return {"enum": list(values.values()),
+            "description": "one of the model's classes, or its text"}
 
 
 def _refuse(code: str, message: str, items: list[int], details: dict) -> ApiError:

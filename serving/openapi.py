@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import re
 
+from modelwatch.serving.labels import label_schema
+from modelwatch.serving.validation import STORABLE_PATTERN
+
 JSON = "application/json"
 CSV = "text/csv"
 TEXT = "text/plain"
@@ -43,7 +46,9 @@ def _nullable(schema: dict) -> dict:
 ERRORS = {400: "malformed body or wrong shape", 401: "bearer token missing",
           403: "bearer token not valid", 413: "body over MODELWATCH_MAX_BODY_BYTES",
           415: "wrong content type",
-          422: "values break the model signature, or rows over MODELWATCH_MAX_ROWS",
+          422: "values break the model signature, or rows over MODELWATCH_MAX_ROWS; on "
+               "/feedback, a label that is not one of the model's classes (a regressor's: "
+               "not a finite number), or text no store holds (NUL, lone surrogates)",
           502: "the new model version could not be loaded",
           503: "no model is served, or a dependency is down"}
 
@@ -71,6 +76,8 @@ def value_schema(col) -> dict:
     if kind == "number":
         limit = MAX_FLOAT if col.type == "float" else MAX_DOUBLE
         schema.update(minimum=-limit, maximum=limit)
+    if kind == "string":  # no NUL: the prediction log could not store it
+        schema["pattern"] = STORABLE_PATTERN
     return schema
 
 
@@ -145,7 +152,7 @@ def invocations_schema(spec, rows: dict, max_rows: int, params: dict) -> dict:
                       for key, schema in branches.items()]}
 
 
-def component_schemas(spec, max_rows: int, params: dict) -> dict:
+def component_schemas(spec, max_rows: int, params: dict, label: dict) -> dict:
     rows = {"type": "array", "items": _ref("Record"), "minItems": 1, "maxItems": max_rows}
     model_info = {"type": "object", "properties": {
         "name": {"type": "string"}, "version": {"type": "string"},
@@ -196,8 +203,9 @@ def component_schemas(spec, max_rows: int, params: dict) -> dict:
         "FeedbackRequest": {"type": "object", "required": ["feedback"], "properties": {
             "feedback": {"type": "array", "minItems": 1, "maxItems": max_rows, "items": {
                 "type": "object", "required": ["prediction_id", "label"], "properties": {
-                    "prediction_id": {"type": "string", "minLength": 1},
-                    "label": {"type": ["number", "string", "boolean"]}}}}}},
+                    "prediction_id": {"type": "string", "minLength": 1,
+                                      "pattern": STORABLE_PATTERN},
+                    "label": label}}}}},
         "FeedbackResponse": {
             "type": "object",
             "required": ["accepted", "stored", "updated", "unchanged", "unknown"],
@@ -249,8 +257,9 @@ def paths(spec, cfg) -> dict:
         "/feedback": {"post": {
             "summary": "True labels for earlier predictions (idempotent)",
             "operationId": "feedback", "requestBody": _body("FeedbackRequest"),
+            "security": [{"bearer": []}] if cfg.feedback_token else [],
             "responses": {"200": _json(_ref("FeedbackResponse"), "what was stored"),
-                          **_errors(400, 413, 415, 422, 503)}}},
+                          **_errors(400, 401, 403, 413, 415, 422, 503)}}},
         "/health": {"get": {"summary": "Liveness", "operationId": "health", "responses": {
             "200": _json(_ref("Health"), "the process lives")}}},
         "/ready": {"get": {"summary": "Readiness", "operationId": "ready", "responses": {
@@ -299,7 +308,9 @@ def openapi_document(state) -> dict:
                                 "the MLflow registry, logs every prediction, takes feedback."},
         "paths": paths(spec, cfg),
         "components": {
-            "schemas": component_schemas(spec, cfg.max_rows, params),
+            "schemas": component_schemas(spec, cfg.max_rows, params, label_schema(model)),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "MODELWATCH_ADMIN_TOKEN"}}},
+                                           "description": "MODELWATCH_ADMIN_TOKEN on "
+                                                          "/admin/*, MODELWATCH_FEEDBACK_TOKEN "
+                                                          "on /feedback"}}},
     }

@@ -38,6 +38,9 @@ DECODED_PER_BODY_BYTE = 4
 # PostgreSQL's TEXT holds no NUL; no UTF-8 text (SQLite's, the Parquet export's) holds a
 # lone surrogate, which JSON's "\ud800" escape makes.
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# What /openapi.json says of text (JSON Schema cannot name a lone surrogate: its regex
+# reads code points, and no JSON encoder a client uses writes one).
+STORABLE_PATTERN = "^[^\\u0000]*$"
 
 
 @dataclass(frozen=True)

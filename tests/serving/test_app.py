@@ -271,6 +271,13 @@ def test_feedback_needs_its_bearer_token_once_set(make_app, registered):
     assert store.count("feedback") == 0  # refused before anything is stored
     r = client.post("/feedback", json=body, headers={"Authorization": "Bearer fb-token"})
     assert r.status_code == 200 and r.get_json()["stored"] == 1
+    # /openapi.json says so: schemathesis holds the server to it.
+    doc = client.get("/openapi.json").get_json()
+    operation = doc["paths"]["/feedback"]["post"]
+    assert operation["security"] == [{"bearer": []}]
+    assert {"401", "403", "422"} <= set(operation["responses"])
+    item = doc["components"]["schemas"]["FeedbackRequest"]["properties"]["feedback"]["items"]
+    assert item["properties"]["label"]["enum"] == [0, 1, "0", "1", False, True]
 
 
 def test_no_model_is_a_clear_503_and_the_fallback_answers_when_configured(make_app, tmp_path):
