@@ -205,3 +205,15 @@ def test_a_failure_with_a_queued_request_still_runs_the_queued_one_after_the_coo
     assert trigger.wait_idle(10)
     assert runner.calls == ["DataDriftDetected:a", "ModelAccuracyDegraded:b"]
     assert trigger.last == {**trigger.last, "reason": "ModelAccuracyDegraded:b", "result": "failed"}
+
+
+def test_a_request_waits_while_something_holds_retraining():
+    """A request made before the labels turned suspect does not start while they are."""
+    hold = ["suspect labels: live_accuracy 0.2200 is 0.5600 below its label-free estimate"]
+    runner = RecordingRunner()
+    trigger = RetrainTrigger(runner, cooldown_seconds=0, held=lambda: hold[0], recheck_seconds=0.05)
+    assert trigger.request("DataDriftDetected:a") == "held"
+    assert _stays(lambda: runner.calls == [] and trigger.pending["state"] == "held", seconds=0.3)
+    hold[0] = ""
+    runner.wait_started()
+    assert trigger.wait_idle(10) and runner.calls == ["DataDriftDetected:a"]
