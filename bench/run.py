@@ -1,7 +1,7 @@
 """Run every benchmark in sequence, then print the table of results (``make bench``).
 
     .venv/bin/python -m bench.run                  # serving, replicas, drift, detection,
-                                                   # loop, window_query
+                                                   # loop, window_query, feedback_flood
     .venv/bin/python -m bench.run --quick          # each one's --quick (loop: no demo)
     .venv/bin/python -m bench.run --only serving   # one (or several, comma-separated)
     .venv/bin/python -m bench.run --with-soak      # also the 10-minute soak
@@ -26,10 +26,12 @@ import time
 from bench.common import RESULTS, ROOT
 
 # The most load-sensitive first.
-BENCHMARKS = ("serving", "replicas", "drift", "detection", "loop", "window_query")
+BENCHMARKS = ("serving", "replicas", "drift", "detection", "loop", "window_query",
+              "feedback_flood")
 QUICK_ARGS = {"drift": ["--quick"], "serving": ["--quick"], "detection": ["--quick"],
               "loop": ["--skip-demo"], "soak": ["--minutes", "1"], "replicas": ["--quick"],
-              "window_query": ["--sizes", "1000000", "--repeats", "1"]}
+              "window_query": ["--sizes", "1000000", "--repeats", "1"],
+              "feedback_flood": ["--quick"]}
 
 
 def wait_idle(deadline: float, threshold: float = 1.5, poll: float = 30) -> float:
@@ -135,7 +137,8 @@ def table_rows() -> list[tuple[str, str, str, str, str]]:
             rows.append(("loop", f"monitor `evaluate` on a {w['window_rows']:,}-row window "
                          "(cold, warm)", f"{w['cold_seconds']:.2f} s, {w['warm_seconds']:.2f} s",
                          "", cmd))
-    rows += _replica_rows(_load("replicas")) + _window_rows(_load("window_query"))
+    rows += _replica_rows(_load("replicas")) + _window_rows(_load("window_query")) \
+        + _flood_rows(_load("feedback_flood"))
     d = _load("soak")
     if d:
         g = d["growth"]
@@ -188,6 +191,19 @@ def _window_rows(d: dict | None) -> list[tuple]:
                         f" vs {1000 * r['seconds']:.0f} ms), "
                         f"{before['shared_buffers'] / r['shared_buffers']:.1f}x", "", cmd))
     return out
+
+
+def _flood_rows(d: dict | None) -> list[tuple]:
+    if not d:
+        return []
+    r, cmd = d["result"], ".venv/bin/python -m bench.feedback_flood"
+    return [("feedback_flood", f"/predict p50 with {d['flooders']} clients sending unknown-id "
+             f"/feedback, one each every {d['seconds_between_paced_requests']:g} s / none",
+             f"{r['paced_vs_quiet_p50']:.2f}x ({r['paced_p50_ms']:.1f} vs "
+             f"{r['quiet_p50_ms']:.1f} ms)", "<= 1.5x", cmd),
+            ("feedback_flood", f"/predict p50 with {d['flooders']} clients sending unknown-id "
+             "/feedback back to back / none", f"{r['closed_vs_quiet_p50']:.2f}x "
+             f"({r['closed_p50_ms']:.1f} vs {r['quiet_p50_ms']:.1f} ms)", "", cmd)]
 
 
 def markdown_table() -> str:
