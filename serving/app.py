@@ -14,6 +14,7 @@ does) to stop them and flush the log.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from flask import Flask, Request, g, request
@@ -50,6 +51,9 @@ class ServingState:
         self.models = ModelManager(config=config, metrics=self.metrics)
         self.shadow = ShadowScorer(manager=self.models, prediction_log=self.log,
                                    metrics=self.metrics) if config.shadow else None
+        # Held by the one request thread of this worker that waits for ids still being
+        # logged (routes/feedback.py): a waiting thread per request starved /predict.
+        self.feedback_waiter = threading.Lock()
         self._stopped = False
 
     def start(self) -> None:

@@ -4,7 +4,7 @@ A label may arrive before its prediction is in the store: the prediction was ans
 moment ago, by this worker (its row is in our writer's queue: flushed first) or by another
 (in that worker's queue, written within its linger). Ids the store does not hold yet get
 up to MODELWATCH_FEEDBACK_WAIT of polling, but that wait is one budget per worker, not one
-per request: at most one request thread of a worker waits at a time (`_WAITER`), and a
+per request: at most one request thread of a worker waits at a time (`ServingState.feedback_waiter`), and a
 request that finds it taken answers at once, listing its ids as unknown, for the client to
 send again. A thread per waiting request let 16 clients looping on unknown ids hold every
 worker thread and take /predict's median from 6 ms to 2,970 ms; now they hold at most one
@@ -15,7 +15,6 @@ with no other request waiting, is accepted as before.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from flask import Blueprint, jsonify, request
@@ -31,7 +30,6 @@ from modelwatch.serving.validation import bad_shape, check_rows, read_json
 log = logging.getLogger(__name__)
 bp = Blueprint("feedback", __name__)
 POLL = 0.1  # seconds between looks at the store while waiting
-_WAITER = threading.Lock()  # held by the one request thread of this worker that waits
 
 
 def _parse(body, max_rows: int) -> dict:
@@ -60,18 +58,18 @@ def _missing(store, labels: dict, known: set) -> list[str]:
     return [i for i in labels if i not in known]
 
 
-def _wait_for(store, labels: dict, known: set, budget: float) -> None:
+def _wait_for(st, labels: dict, known: set) -> None:
     """Poll for the ids still missing, unless another request thread of this worker is."""
-    if budget <= 0 or not _WAITER.acquire(blocking=False):
+    if st.config.feedback_wait <= 0 or not st.feedback_waiter.acquire(blocking=False):
         return
     try:
-        deadline = time.monotonic() + budget
+        deadline = time.monotonic() + st.config.feedback_wait
         while time.monotonic() < deadline:
             time.sleep(POLL)
-            if not _missing(store, labels, known):
+            if not _missing(st.store, labels, known):
                 return
     finally:
-        _WAITER.release()
+        st.feedback_waiter.release()
 
 
 @bp.post("/feedback")
@@ -84,7 +82,7 @@ def feedback():
         if _missing(st.store, labels, known):
             st.log.flush(timeout=5.0)  # ours may be in our own writer's queue
             if _missing(st.store, labels, known):
-                _wait_for(st.store, labels, known, st.config.feedback_wait)
+                _wait_for(st, labels, known)
         counts = st.store.store_feedback({i: labels[i] for i in labels if i in known})
     except StoreError as exc:
         # The store's error names its host and port: the log has it, the client does not.
