@@ -55,10 +55,18 @@ def _text(info: dict) -> str:
     monitor = info["monitor"]
     if monitor:
         window = monitor.get("last_window") or {}
-        lines.append(f"monitor       version {monitor.get('version')}; last window {window.get('rows', 0)} rows, "
+        lines.append(f"monitor       version {monitor.get('version')}; last window {window.get('rows', 0)} rows ({window.get('new_rows', 0)} new), "
                      f"drifted {window.get('drifted_features') or 'nothing'}, live accuracy {_pct(window.get('live_accuracy'))}, "
                      f"estimated {_pct(window.get('estimated_accuracy'))}")
+        if window.get("skipped_windows"):
+            lines.append(f"              no new rows in the last {window['skipped_windows']} intervals: "
+                         "the last window's verdicts stand, no alert advances")
         lines.append(f"retraining    {monitor.get('retraining') or 'none running'}; last: {monitor.get('last_retrain') or 'none yet'}")
+        pending = monitor.get("retrain_pending")
+        if pending:
+            lines.append(f"              pending {pending['reason']}: {pending['state'].replace('_', ' ')}"
+                         + (f" ({pending['labelled_rows']} of {pending['min_rows']} labelled rows)"
+                            if pending["state"] == "waiting_for_labels" else ""))
         if info["monitored"] is False:
             reason = monitor.get("not_monitored") or {}
             lines.append(f"NOT MONITORED served version {(info['served'] or {}).get('version')}: "

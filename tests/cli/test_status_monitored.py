@@ -31,3 +31,14 @@ def test_the_judged_version_is_monitored_and_a_fallback_is_not_asked():
     assert _info(None, {"monitored": False})["monitored"] is None
     no_model = {"error": {"code": "no_model", "message": "no model loaded"}}  # serving's 503 body
     assert _info(no_model, {"monitored": False, "not_monitored": {"reason": "no_alias"}})["monitored"] is None
+
+
+def test_a_stalled_log_and_a_retraining_waiting_for_labels_are_said():
+    monitor = {"version": "3", "monitored": True,
+               "last_window": {"rows": 2000, "new_rows": 0, "skipped_windows": 4},
+               "retrain_pending": {"reason": "DataDriftDetected:builtin", "state": "waiting_for_labels",
+                                   "labelled_rows": 120, "min_rows": 1000}}
+    text = status._text(_info({"version": "3", "fallback": False}, monitor))
+    assert "2000 rows (0 new)" in text
+    assert "no new rows in the last 4 intervals" in text
+    assert "pending DataDriftDetected:builtin: waiting for labels (120 of 1000 labelled rows)" in text
