@@ -56,6 +56,7 @@ class Monitor:
         # Why the alias's version is not judged ({"version", "reason", "message", "at"}), or None.
         self.unmonitored: dict | None = None
         self._judged_ids: frozenset = frozenset()  # the prediction ids of the last judged window
+        self._judged_labelled: frozenset = frozenset()  # those of them that had a label
         self.new_rows: int | None = None  # of the last judged window
         self.skipped_windows = 0  # intervals since the last judged window that judged nothing
         self.checked_at: float | None = None  # when the log was last read
@@ -107,13 +108,14 @@ class Monitor:
             return None
         self.checked_at = time.time()
         self.metrics.window_rows.labels(model_version=context.version).set(len(window))
-        # New: not in the last judged window (by id, not by time: a spilled row is logged late).
-        new_rows = int((~window["prediction_id"].isin(self._judged_ids)).sum()) if len(window) else 0
+        new_rows = self._new_rows(window)
         if new_rows == 0 or len(window) < self.config.min_window_rows:
             self._judged_nothing(context.version)
             return None
         result = evaluate(context.version, context.calculators, context.reference, window)
-        self._judged_ids, self.new_rows, self.skipped_windows = frozenset(window["prediction_id"]), new_rows, 0
+        labelled = window["label"].notna()
+        self._judged_ids, self._judged_labelled = frozenset(window["prediction_id"]), frozenset(window["prediction_id"][labelled])
+        self.new_rows, self.skipped_windows = new_rows, 0
         self.metrics.window_new_rows.labels(model_version=context.version).set(new_rows)
         context.windows += 1
         result.drift_began = result.any_drift and not context.drifting
@@ -124,6 +126,16 @@ class Monitor:
         if self.on_window is not None:
             self.on_window(result, context)
         return result
+
+    def _new_rows(self, window) -> int:
+        """Rows the last judged window did not hold, or held without the label they have now
+        (labels often come long after their predictions, when traffic may have stopped). By
+        prediction id, not by time: a row replayed from the spill is logged late."""
+        if not len(window):
+            return 0
+        ids = window["prediction_id"]
+        newly_labelled = window["label"].notna() & ~ids.isin(self._judged_labelled)
+        return int((~ids.isin(self._judged_ids) | newly_labelled).sum())
 
     def _saw_newest(self, version: str, window) -> None:
         """The newest logged row's time; with none in the window, the log's newest row of
@@ -221,7 +233,8 @@ class Monitor:
 
     def _forget_windows(self) -> None:
         """A version's windows say nothing of the next one: its first window is all new."""
-        self.last_result, self._judged_ids, self.new_rows, self.skipped_windows = None, frozenset(), None, 0
+        self.last_result, self.new_rows, self.skipped_windows = None, None, 0
+        self._judged_ids = self._judged_labelled = frozenset()
         self._reset()
 
     def _failed(self, dependency: str, exc: Exception) -> None:

@@ -349,6 +349,16 @@ def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
     assert monitor.run_once() is not None and "DataIntegrityViolation" in rules.firing
     assert monitor.run_logger.flush(60)
     assert len(window_steps(monitored, mlflow_url)) == len(steps_before) + 3
+
+    # labels that come after the traffic stopped are news: the same rows are judged again
+    now[0] = 460.0
+    assert monitor.run_once() is None  # nothing new yet
+    unlabelled = monitored.store.read_window(model_name=monitored.model, model_version=v, limit=100)
+    assert unlabelled["label"].isna().all()  # log_more's copies have new ids, no labels yet
+    monitored.store.store_feedback({i: 0 for i in unlabelled["prediction_id"]})
+    now[0] = 490.0
+    assert monitor.run_once() is not None
+    assert client.get("/status").json["last_window"]["new_rows"] == 100
     monitor.run_logger.close()
 
 
