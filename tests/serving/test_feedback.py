@@ -203,33 +203,34 @@ def test_a_store_outage_answers_503_naming_no_host(make_app, registered):
 
 @pytest.mark.slow
 def test_one_request_thread_of_a_worker_waits_for_unknown_ids(registered, tmp_path):
-    """One worker of 4 threads, FEEDBACK_WAIT 3 s: of 6 requests with unknown ids sent at
-    once, one waits the budget and the others answer at once, listing them unknown, while
-    /predict keeps answering; a label sent right after its prediction is still accepted."""
+    """One worker of 4 threads, FEEDBACK_WAIT 20 s: of 6 requests with unknown ids sent at
+    once, one waits the budget and the others answer long before it, listing them unknown,
+    while /predict answers before the waiter is done (a thread per waiting request held all
+    4 threads for the budget); a label sent right after its prediction is still accepted.
+    Orderings, not timings: a busy machine slows every answer, not the waiter's budget."""
+    budget = 20.0
     env = {"MLFLOW_TRACKING_URI": registered.url, "MODELWATCH_MODEL_NAME": registered.name,
-           "MODELWATCH_FEEDBACK_WAIT": "3", "MODELWATCH_THREADS": "4"}
+           "MODELWATCH_FEEDBACK_WAIT": str(budget), "MODELWATCH_THREADS": "4"}
     with gunicorn(tmp_path, env, workers=1, ready_version=registered.versions[0]) as srv:
+        started = time.monotonic()
+
         def unknown(i: int) -> tuple[float, dict]:
-            t0 = time.monotonic()
-            r = requests.post(f"{srv.url}/feedback", timeout=30, json={"feedback": [
+            r = requests.post(f"{srv.url}/feedback", timeout=120, json={"feedback": [
                 {"prediction_id": f"no-such-id-{i}", "label": 1}]})
             assert r.status_code == 200, r.text
-            return time.monotonic() - t0, r.json()
+            return time.monotonic() - started, r.json()
 
         with ThreadPoolExecutor(6) as pool:
             flood = [pool.submit(unknown, i) for i in range(6)]
-            time.sleep(0.3)  # the flood is in: /predict must still find a free thread
-            t0 = time.monotonic()
-            r = requests.post(f"{srv.url}/predict", json={"records": feature_rows(1)},
-                              timeout=30)
-            predict_seconds = time.monotonic() - t0
+            r = requests.post(f"{srv.url}/predict", json={"records": feature_rows(1)}, timeout=120)
+            predicted_at = time.monotonic() - started
             results = [f.result() for f in flood]
-        assert r.status_code == 200 and predict_seconds < 1.0, predict_seconds
         seconds = sorted(s for s, _ in results)
+        assert r.status_code == 200 and predicted_at < seconds[-1], (predicted_at, seconds)
         assert all(body["unknown"] == [f"no-such-id-{i}"] and body["accepted"] == 0
                    for i, (_, body) in enumerate(results))
-        assert seconds[-1] >= 2.9, seconds  # the one waiter used the budget
-        assert seconds[-2] < 1.5, seconds  # nobody else waited for it
+        assert seconds[-1] >= budget - 0.1, seconds  # the one waiter used the budget
+        assert seconds[-2] < seconds[-1] - budget / 2, seconds  # nobody else waited for it
         ids = requests.post(f"{srv.url}/predict", json={"records": feature_rows(2)},
                             timeout=30).json()["prediction_ids"]
         fb = requests.post(f"{srv.url}/feedback", timeout=30, json={"feedback": [
