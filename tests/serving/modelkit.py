@@ -57,15 +57,22 @@ def _pipeline(seed: int, flip: bool):
 def register_version(url: str, name: str, seed: int = 1, alias: str | None = None,
                      n_rows: int = 2000) -> str:
     """Train, log and register one version of `name`; set `alias` on it if given."""
+    df = generate(n_rows, seed=seed)
+    X, y = df[FEATURES], df[TARGET]
+    pipe = _pipeline(seed, flip=seed % 2 == 0).fit(X, y)
+    return register_pipeline(url, name, pipe, X, pipe.predict_proba(X)[:, 1], alias, X.head(3))
+
+
+def register_pipeline(url: str, name: str, pipe, X, output, alias: str | None = None,
+                      input_example=None) -> str:
+    """Log the fitted sklearn `pipe` (signature from `X` and its `output`) and register it
+    as a version of `name`; set `alias` on it if given."""
     import mlflow.sklearn
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
 
     client = MlflowClient(tracking_uri=url, registry_uri=url)
-    df = generate(n_rows, seed=seed)
-    X, y = df[FEATURES], df[TARGET]
-    pipe = _pipeline(seed, flip=seed % 2 == 0).fit(X, y)
     exp = client.get_experiment_by_name("serving-tests")
     exp_id = exp.experiment_id if exp else client.create_experiment("serving-tests")
     run = client.create_run(exp_id, tags={"purpose": "serving test model"})
@@ -74,8 +81,7 @@ def register_version(url: str, name: str, seed: int = 1, alias: str | None = Non
         mlflow.sklearn.save_model(
             pipe, str(path), serialization_format="pickle",
             pip_requirements=["scikit-learn", "pandas"],  # no slow inference subprocess
-            signature=infer_signature(X, pipe.predict_proba(X)[:, 1]),
-            input_example=X.head(3))
+            signature=infer_signature(X, output), input_example=input_example)
         client.log_artifacts(run.info.run_id, str(path), "model")
     client.set_terminated(run.info.run_id)
     try:

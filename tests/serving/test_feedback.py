@@ -15,7 +15,7 @@ import requests
 
 from tests import services
 from tests.serving.conftest import gunicorn, metric_total
-from tests.serving.modelkit import feature_rows
+from tests.serving.modelkit import feature_rows, register_pipeline
 from tests.serving.pgcluster import why_unavailable
 from modelwatch.training.simulator import FEATURES, TARGET, generate
 
@@ -122,12 +122,8 @@ def test_text_no_store_holds_in_a_feature_is_a_422_before_it_is_logged(client, t
 
 
 @pytest.fixture
-def regressor(registered, tmp_path):
+def regressor(registered):
     """A regression model of the simulator's features, registered as `<name>-regressor`."""
-    import mlflow.sklearn
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import infer_signature
     from sklearn.compose import make_column_transformer
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
@@ -139,23 +135,8 @@ def regressor(registered, tmp_path):
                                    X.select_dtypes(object).columns.tolist()),
                                   remainder="passthrough")
     pipe = make_pipeline(pre, Ridge()).fit(X, y)
-    client = MlflowClient(tracking_uri=registered.url, registry_uri=registered.url)
     name = f"{registered.name}-regressor"
-    exp = client.get_experiment_by_name("serving-tests")
-    run = client.create_run(exp.experiment_id if exp else client.create_experiment("serving-tests"))
-    path = tmp_path / "regressor"
-    mlflow.sklearn.save_model(pipe, str(path), serialization_format="pickle",
-                              pip_requirements=["scikit-learn", "pandas"],
-                              signature=infer_signature(X, pipe.predict(X)))
-    client.log_artifacts(run.info.run_id, str(path), "model")
-    client.set_terminated(run.info.run_id)
-    try:
-        client.create_registered_model(name)
-    except MlflowException:
-        pass  # exists
-    mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/model",
-                                     run_id=run.info.run_id)
-    client.set_registered_model_alias(name, "production", mv.version)
+    register_pipeline(registered.url, name, pipe, X, pipe.predict(X), alias="production")
     return name
 
 
