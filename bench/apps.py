@@ -37,8 +37,9 @@ def bare_app():
     def score(records):
         proba = model.predict_proba(pd.DataFrame(records))
         top = proba.argmax(axis=1)
-        return classes[top].tolist(), (proba[:, 1] if proba.shape[1] == 2
-                                       else proba[np.arange(len(top)), top]).tolist()
+        return classes[top].tolist(), (
+            proba[:, 1] if proba.shape[1] == 2 else proba[np.arange(len(top)), top]
+        ).tolist()
 
     @app.post("/predict")
     def predict():

@@ -22,8 +22,14 @@ START_TIMEOUT = 180  # seconds for a server to answer, on a machine busy with be
 
 def start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+        return subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -40,10 +46,23 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
 
 def mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = start([str(VENV_BIN / "mlflow"), "server", "--backend-store-uri",
-                  f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination",
-                  str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-                  "--workers", "1"], tmp / "mlflow.log")
+    proc = start(
+        [
+            str(VENV_BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(tmp / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        tmp / "mlflow.log",
+    )
     uri = f"http://127.0.0.1:{port}"
     wait_http(f"{uri}/health", START_TIMEOUT, proc)
     return proc, uri
@@ -51,16 +70,34 @@ def mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
 
 def train(tracking_uri: str, model_name: str, n_rows: int = 20_000) -> None:
     """The training entry point's model (gbm pipeline), registered with alias production."""
-    subprocess.run([sys.executable, "-m", "modelwatch.training.train", "--n-rows", str(n_rows),
-                    "--model-name", model_name, "--promote", "always"], cwd=ROOT, check=True,
-                   env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelwatch.training.train",
+            "--n-rows",
+            str(n_rows),
+            "--model-name",
+            model_name,
+            "--promote",
+            "always",
+        ],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def environment() -> dict:
-    return {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()[0],
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg()[0],
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def process_tree(pid: int) -> list[int]:

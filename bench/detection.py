@@ -42,8 +42,9 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,18 +52,24 @@ import pandas as pd
 from bench.common import RESULTS, environment, write_results
 
 OUTPUT = RESULTS / "detection.json"
-RATE = 40.0            # rows a second: the demo's traffic
-WINDOW = 2_000         # MODELWATCH_MONITOR_WINDOW_ROWS
-STEP = 200             # rows between windows: 5 s at 40 rows/s
+RATE = 40.0  # rows a second: the demo's traffic
+WINDOW = 2_000  # MODELWATCH_MONITOR_WINDOW_ROWS
+STEP = 200  # rows between windows: 5 s at 40 rows/s
 # For the integrity scenarios, also the delay until a finding of the right kind names it.
 NAMED_KIND = {"integrity_swap": "swapped_columns", "integrity_missing": "missing"}
-EXPECTED = {"covariate": "data_drift", "gradual": "data_drift", "concept": "concept",
-            "integrity_swap": "integrity", "integrity_missing": "integrity"}
+EXPECTED = {
+    "covariate": "data_drift",
+    "gradual": "data_drift",
+    "concept": "concept",
+    "integrity_swap": "integrity",
+    "integrity_missing": "integrity",
+}
 SIGNALS = ("data_drift", "concept", "integrity")
 PAGE_KINDS_EXCLUDED = {"unseen_category", "unexpected_column"}
 
 
 # -- part 1: the monitor on the simulator ------------------------------------------------
+
 
 class Trained(NamedTuple):
     model: object
@@ -74,13 +81,18 @@ def trained_monitor(seed: int = 42) -> Trained:
     """A trained pipeline, its monitoring reference, and a function making the version's
     calculators with an empty error stream (the concept-drift calculator keeps state
     across windows; the others are fitted once and shared)."""
-    from sklearn.model_selection import train_test_split
-
     from modelwatch.monitoring.calculators.classification import EstimatedClassification
     from modelwatch.monitoring.calculators.concept import ConceptDrift
     from modelwatch.monitoring.reference import MonitoringReference
     from modelwatch.training import pipeline
-    from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
+    from modelwatch.training.simulator import (
+        CATEGORICAL_FEATURES,
+        FEATURES,
+        NUMERIC_FEATURES,
+        TARGET,
+        generate,
+    )
+    from sklearn.model_selection import train_test_split
 
     data = generate(20_000, seed=seed)
     train, rest = train_test_split(data, test_size=0.3, random_state=seed, stratify=data[TARGET])
@@ -90,8 +102,15 @@ def trained_monitor(seed: int = 42) -> Trained:
     model.fit(train[FEATURES], train[TARGET])
     proba = model.predict_proba(calibration[FEATURES])
     reference = MonitoringReference.from_scores(
-        calibration[FEATURES], calibration[TARGET], model.classes_[proba.argmax(axis=1)], proba, model.classes_,
-        TARGET, "binary", profile_rows=train[FEATURES])
+        calibration[FEATURES],
+        calibration[TARGET],
+        model.classes_[proba.argmax(axis=1)],
+        proba,
+        model.classes_,
+        TARGET,
+        "binary",
+        profile_rows=train[FEATURES],
+    )
     fitted = reference.calculators(chunk_rows=WINDOW)
     estimator = next(c for c in fitted if isinstance(c, EstimatedClassification))
     shared = [c for c in fitted if not isinstance(c, ConceptDrift)]
@@ -108,9 +127,11 @@ def scored_stream(model, scenario: str, seed: int, pre: int, post: int) -> pd.Da
 
     parts = [generate(pre, "baseline", seed=seed)]
     if post:
-        parts.append(generate(post, scenario, seed=seed + 1000)
-                     if scenario != "gradual" else
-                     generate(post, scenario, seed=seed + 1000, progress=(0.0, 1.0)))
+        parts.append(
+            generate(post, scenario, seed=seed + 1000)
+            if scenario != "gradual"
+            else generate(post, scenario, seed=seed + 1000, progress=(0.0, 1.0))
+        )
     df = pd.concat(parts, ignore_index=True)
     proba = model.predict_proba(df[FEATURES])[:, 1]
     out = df[FEATURES].copy()
@@ -126,10 +147,16 @@ def scored_stream(model, scenario: str, seed: int, pre: int, post: int) -> pd.Da
 def signals(result) -> dict[str, bool]:
     drift = result.metric("dataset_drift_share")
     degraded = any(m["alert"] for m in result.performance.values())
-    integrity = any(m.alert and dict(m.labels)["kind"] not in PAGE_KINDS_EXCLUDED
-                    for m in result.metrics if m.name == "integrity_issue")
-    return {"data_drift": bool(drift is not None and drift.alert),
-            "concept": bool(result.concept_drift or degraded), "integrity": integrity}
+    integrity = any(
+        m.alert and dict(m.labels)["kind"] not in PAGE_KINDS_EXCLUDED
+        for m in result.metrics
+        if m.name == "integrity_issue"
+    )
+    return {
+        "data_drift": bool(drift is not None and drift.alert),
+        "concept": bool(result.concept_drift or degraded),
+        "integrity": integrity,
+    }
 
 
 def walk(trained: Trained, stream: pd.DataFrame, start: int):
@@ -138,7 +165,9 @@ def walk(trained: Trained, stream: pd.DataFrame, start: int):
 
     calculators = trained.calculators()
     for end in range(start, len(stream) + 1, STEP):
-        result = evaluate("1", calculators, trained.reference, stream.iloc[max(0, end - WINDOW):end])
+        result = evaluate(
+            "1", calculators, trained.reference, stream.iloc[max(0, end - WINDOW) : end]
+        )
         yield end, signals(result), result
 
 
@@ -154,8 +183,9 @@ def scenario_runs(trained: Trained, seeds: list[int], horizon: int) -> list[dict
                 if sig[expected] and found is None:
                     found = end - pre
                     kinds.update(i["kind"] for i in result.integrity)
-                if scenario in NAMED_KIND and any(i["kind"] == NAMED_KIND[scenario]
-                                                  for i in result.integrity):
+                if scenario in NAMED_KIND and any(
+                    i["kind"] == NAMED_KIND[scenario] for i in result.integrity
+                ):
                     named.append(end - pre)
                     break
                 if found is not None and scenario not in NAMED_KIND:
@@ -164,19 +194,28 @@ def scenario_runs(trained: Trained, seeds: list[int], horizon: int) -> list[dict
                 misses += 1
             else:
                 delays.append(found)
-        row = {"scenario": scenario, "expected_signal": expected, "runs": len(seeds),
-               "missed": misses, "delays_rows": delays,
-               "median_delay_rows": statistics.median(delays) if delays else None,
-               "median_delay_seconds_at_40_rows_s": (statistics.median(delays) / RATE
-                                                     if delays else None)}
+        row = {
+            "scenario": scenario,
+            "expected_signal": expected,
+            "runs": len(seeds),
+            "missed": misses,
+            "delays_rows": delays,
+            "median_delay_rows": statistics.median(delays) if delays else None,
+            "median_delay_seconds_at_40_rows_s": (
+                statistics.median(delays) / RATE if delays else None
+            ),
+        }
         if expected == "integrity":
             row["first_window_kinds"] = sorted(kinds)
             row["named_kind"] = NAMED_KIND[scenario]
             row["named_delays_rows"] = named
             row["named_missed"] = len(seeds) - len(named)
         rows.append(row)
-        print(f"  {scenario:<18} {expected:<11} delay rows {row['median_delay_rows']} "
-              f"{delays} missed {misses}/{len(seeds)}", flush=True)
+        print(
+            f"  {scenario:<18} {expected:<11} delay rows {row['median_delay_rows']} "
+            f"{delays} missed {misses}/{len(seeds)}",
+            flush=True,
+        )
     return rows
 
 
@@ -193,13 +232,17 @@ def baseline_false_alarms(trained: Trained, rows: int, seed: int = 7) -> dict:
             episodes[s] += sig[s] and not previous[s]
             previous[s] = sig[s]
     scored = rows - WINDOW + STEP  # predictions the windows advanced over
-    return {"baseline_rows": rows, "windows": windows,
-            "false_alarm_episodes": episodes,
-            "false_alarms_per_10k_predictions": {s: 1e4 * episodes[s] / scored for s in SIGNALS},
-            "share_of_windows_alarming": {s: alarming[s] / windows for s in SIGNALS}}
+    return {
+        "baseline_rows": rows,
+        "windows": windows,
+        "false_alarm_episodes": episodes,
+        "false_alarms_per_10k_predictions": {s: 1e4 * episodes[s] / scored for s in SIGNALS},
+        "share_of_windows_alarming": {s: alarming[s] / windows for s in SIGNALS},
+    }
 
 
 # -- part 2: ErrorStreamDetector on river's synthetic streams -----------------------------
+
 
 def river_streams(position: int):
     """name -> (width, seed -> stream): the error rate rises by 0.05 (SEA) to 0.5."""
@@ -209,12 +252,22 @@ def river_streams(position: int):
         return width, lambda seed: synth.ConceptDriftStream(
             synth.Agrawal(classification_function=f0, seed=seed),
             synth.Agrawal(classification_function=f1, seed=seed + 1),
-            position=position, width=width, seed=seed)
+            position=position,
+            width=width,
+            seed=seed,
+        )
 
     return {
-        "SEA 1->2, abrupt": (50, lambda seed: synth.ConceptDriftStream(
-            synth.SEA(variant=1, seed=seed), synth.SEA(variant=2, seed=seed + 1),
-            position=position, width=50, seed=seed)),
+        "SEA 1->2, abrupt": (
+            50,
+            lambda seed: synth.ConceptDriftStream(
+                synth.SEA(variant=1, seed=seed),
+                synth.SEA(variant=2, seed=seed + 1),
+                position=position,
+                width=50,
+                seed=seed,
+            ),
+        ),
         "Agrawal 0->2, abrupt": agrawal(0, 2, 50),
         "Agrawal 1->2, abrupt": agrawal(1, 2, 50),
         "Agrawal 3->4, abrupt": agrawal(3, 4, 50),
@@ -244,8 +297,8 @@ def river_runs(seeds: list[int], position: int, horizon: int, burn_in: int = 1_0
         before, after = [], []
         for seed in seeds:
             errors = prequential_errors(make(seed), position + horizon)
-            before.append(errors[start - 2000:start].mean())
-            after.append(errors[start:start + 2000].mean())
+            before.append(errors[start - 2000 : start].mean())
+            after.append(errors[start : start + 2000].mean())
             for method, acc in per.items():
                 fired = ErrorStreamDetector(method).update_many(errors)
                 acc["false_alarms"] += sum(burn_in <= f < start for f in fired)
@@ -254,22 +307,36 @@ def river_runs(seeds: list[int], position: int, horizon: int, burn_in: int = 1_0
                     acc["delays"].append(late[0] - start)
                 else:
                     acc["missed"] += 1
-        row = {"stream": name, "runs": len(seeds), "drift_position": position,
-               "drift_width": width, "change_start": start, "horizon_rows": horizon,
-               "error_rate_before": float(np.mean(before)),
-               "error_rate_after_2000": float(np.mean(after))}
+        row = {
+            "stream": name,
+            "runs": len(seeds),
+            "drift_position": position,
+            "drift_width": width,
+            "change_start": start,
+            "horizon_rows": horizon,
+            "error_rate_before": float(np.mean(before)),
+            "error_rate_after_2000": float(np.mean(after)),
+        }
         for method, acc in per.items():
             row[method] = {
                 "median_delay_rows": statistics.median(acc["delays"]) if acc["delays"] else None,
-                "delays_rows": acc["delays"], "missed": acc["missed"],
+                "delays_rows": acc["delays"],
+                "missed": acc["missed"],
                 "false_alarms": acc["false_alarms"],
-                "false_alarms_per_10k_predictions":
-                    1e4 * acc["false_alarms"] / (len(seeds) * (start - burn_in))}
+                "false_alarms_per_10k_predictions": 1e4
+                * acc["false_alarms"]
+                / (len(seeds) * (start - burn_in)),
+            }
         rows.append(row)
-        print(f"  {name:<36} err {row['error_rate_before']:.3f}->{row['error_rate_after_2000']:.3f}  "
-              + "  ".join(f"{m}: delay {row[m]['median_delay_rows']} missed {row[m]['missed']} "
-                          f"fa/10k {row[m]['false_alarms_per_10k_predictions']:.2f}"
-                          for m in per), flush=True)
+        print(
+            f"  {name:<36} err {row['error_rate_before']:.3f}->{row['error_rate_after_2000']:.3f}  "
+            + "  ".join(
+                f"{m}: delay {row[m]['median_delay_rows']} missed {row[m]['missed']} "
+                f"fa/10k {row[m]['false_alarms_per_10k_predictions']:.2f}"
+                for m in per
+            ),
+            flush=True,
+        )
     return rows
 
 
@@ -289,19 +356,33 @@ def main(argv: list[str] | None = None) -> int:
     trained = trained_monitor()
     scenarios = scenario_runs(trained, seeds, horizon)
     baseline = baseline_false_alarms(trained, baseline_rows)
-    print(f"  baseline {baseline_rows} rows: false alarms per 10k predictions "
-          f"{baseline['false_alarms_per_10k_predictions']}", flush=True)
+    print(
+        f"  baseline {baseline_rows} rows: false alarms per 10k predictions "
+        f"{baseline['false_alarms_per_10k_predictions']}",
+        flush=True,
+    )
     print("ErrorStreamDetector on river's concept-drift streams", flush=True)
     river = river_runs(river_seeds, position=5_000, horizon=5_000)
 
-    doc = {"benchmark": "detection: delay, false alarms, misses", **info,
-           "command": ".venv/bin/python -m bench.detection",
-           "seconds": time.perf_counter() - t0,
-           "monitor": {"rate_rows_per_second": RATE, "window_rows": WINDOW,
-                       "step_rows": STEP, "horizon_rows": horizon, "label_coverage": 1.0,
-                       "scenarios": scenarios, "baseline": baseline},
-           "error_stream_detector": {"classifier": "river.tree.HoeffdingTreeClassifier, "
-                                                   "prequential", "streams": river}}
+    doc = {
+        "benchmark": "detection: delay, false alarms, misses",
+        **info,
+        "command": ".venv/bin/python -m bench.detection",
+        "seconds": time.perf_counter() - t0,
+        "monitor": {
+            "rate_rows_per_second": RATE,
+            "window_rows": WINDOW,
+            "step_rows": STEP,
+            "horizon_rows": horizon,
+            "label_coverage": 1.0,
+            "scenarios": scenarios,
+            "baseline": baseline,
+        },
+        "error_stream_detector": {
+            "classifier": "river.tree.HoeffdingTreeClassifier, prequential",
+            "streams": river,
+        },
+    }
     write_results(args.output, doc)
     return 0
 

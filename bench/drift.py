@@ -33,7 +33,9 @@ SIZES = [(1_000, 500, 10), (10_000, 5_000, 30), (100_000, 50_000, 30)]
 RESULTS = Path(__file__).resolve().parent / "results" / "drift.json"
 
 
-def make_frames(n_ref: int, n_cur: int, n_cols: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_frames(
+    n_ref: int, n_cur: int, n_cols: int, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     ref, cur = {}, {}
     for i in range(n_cols):
@@ -82,16 +84,25 @@ def run_size(n_ref: int, n_cur: int, n_cols: int) -> dict:
     t_cold, _ = best_time(lambda: detect_drift(ref, cur), ours_repeats)
 
     ours_d = ours.to_dict()
-    agree = sum(ours_d["columns"][c]["drifted"] == v["drifted"] and ours_d["columns"][c]["test"] == v["test"]
-                for c, v in theirs["columns"].items())
+    agree = sum(
+        ours_d["columns"][c]["drifted"] == v["drifted"]
+        and ours_d["columns"][c]["test"] == v["test"]
+        for c, v in theirs["columns"].items()
+    )
     return {
-        "reference_rows": n_ref, "current_rows": n_cur, "numeric_columns": n_cols,
-        "evidently_seconds": t_ev, "ours_cached_seconds": t_cached, "ours_cold_seconds": t_cold,
+        "reference_rows": n_ref,
+        "current_rows": n_cur,
+        "numeric_columns": n_cols,
+        "evidently_seconds": t_ev,
+        "ours_cached_seconds": t_cached,
+        "ours_cold_seconds": t_cold,
         "profile_build_seconds": t_profile,
-        "ratio_cached": t_ev / t_cached, "ratio_cold": t_ev / t_cold,
+        "ratio_cached": t_ev / t_cached,
+        "ratio_cold": t_ev / t_cold,
         "ours_cached_us_per_current_value": 1e6 * t_cached / (n_cur * n_cols),
         "ours_cold_us_per_value": 1e6 * t_cold / ((n_ref + n_cur) * n_cols),
-        "columns_agreeing": agree, "columns": len(theirs["columns"]),
+        "columns_agreeing": agree,
+        "columns": len(theirs["columns"]),
         "dataset_verdict_agrees": ours_d["dataset_drift"] == theirs["dataset_drift"],
         "drifted_columns": len(ours.drifted_columns),
         "tests": sorted({v["test"] for v in ours_d["columns"].values()}),
@@ -109,14 +120,20 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'ref/cur/cols':>20} {'evidently':>10} {'cached':>9} {'cold':>9} {'x cached':>9} {'x cold':>8} {'agree':>7} dataset"
     print(header)
     for r in rows:
-        print(f"{r['reference_rows']:>9,}/{r['current_rows']:,}/{r['numeric_columns']:<3} "
-              f"{r['evidently_seconds']:>9.3f}s {1e3 * r['ours_cached_seconds']:>7.1f}ms "
-              f"{1e3 * r['ours_cold_seconds']:>7.1f}ms {r['ratio_cached']:>8.0f}x {r['ratio_cold']:>7.0f}x "
-              f"{r['columns_agreeing']:>3}/{r['columns']:<3} {'yes' if r['dataset_verdict_agrees'] else 'NO'}")
+        print(
+            f"{r['reference_rows']:>9,}/{r['current_rows']:,}/{r['numeric_columns']:<3} "
+            f"{r['evidently_seconds']:>9.3f}s {1e3 * r['ours_cached_seconds']:>7.1f}ms "
+            f"{1e3 * r['ours_cold_seconds']:>7.1f}ms {r['ratio_cached']:>8.0f}x {r['ratio_cold']:>7.0f}x "
+            f"{r['columns_agreeing']:>3}/{r['columns']:<3} {'yes' if r['dataset_verdict_agrees'] else 'NO'}"
+        )
     result = {
         "benchmark": "drift: modelwatch.monitoring.drift vs evidently DataDriftPreset",
-        "evidently": evidently.__version__, "numpy": np.__version__, "pandas": pd.__version__,
-        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "evidently": evidently.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": rows,
     }

@@ -20,12 +20,12 @@ import json
 
 import numpy as np
 import pandas as pd
+from modelwatch.monitoring.reference import MonitoringReference, class_text
+from modelwatch.monitoring.service.window import evaluate
 from river import datasets
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from bench.common import RESULTS
-from modelwatch.monitoring.reference import MonitoringReference, class_text
-from modelwatch.monitoring.service.window import evaluate
 
 OLD_MARGIN = 0.05  # the rule before issue 11: accuracy < reference accuracy - 0.05
 
@@ -57,13 +57,25 @@ def run(name: str, window: int, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(X))
     n_train, n_ref = int(len(X) * 0.4), int(len(X) * 0.3)
-    train, ref, pool = order[:n_train], order[n_train:n_train + n_ref], order[n_train + n_ref:]
-    model = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(X.iloc[train], y.iloc[train])
+    train, ref, pool = order[:n_train], order[n_train : n_train + n_ref], order[n_train + n_ref :]
+    model = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(
+        X.iloc[train], y.iloc[train]
+    )
     proba = model.predict_proba(X.iloc[ref])
-    reference = MonitoringReference.from_scores(X.iloc[ref], y.iloc[ref], model.classes_[proba.argmax(axis=1)],
-                                                proba, model.classes_, target="y")
+    reference = MonitoringReference.from_scores(
+        X.iloc[ref],
+        y.iloc[ref],
+        model.classes_[proba.argmax(axis=1)],
+        proba,
+        model.classes_,
+        target="y",
+    )
     calculators = reference.calculators(chunk_rows=window)
-    reference_accuracy = next(c for c in calculators if c.name == "realized_classification").bounds["live_accuracy"].mean
+    reference_accuracy = (
+        next(c for c in calculators if c.name == "realized_classification")
+        .bounds["live_accuracy"]
+        .mean
+    )
     rows = []
     # Selection rises with how near the inputs lie to the model's decision boundary (a
     # function of x alone, so P(y | x) holds): the later windows hold ever more hard cases.
@@ -75,22 +87,38 @@ def run(name: str, window: int, seed: int = 0) -> list[dict]:
         frame = log_frame(X.iloc[picked], y.iloc[picked], model, offset=i * window)
         result = evaluate("1", calculators, reference, frame)
         live, est = result.metric("live_accuracy"), result.metric("estimated_accuracy")
-        rows.append({"dataset": name, "window": i + 1, "shift": strength, "realized": live.value,
-                     "estimated": est.value, "lower": est.lower, "estimated_alert": est.alert,
-                     "realized_alert": live.alert, "old_rule_alert": bool(est.value < reference_accuracy - OLD_MARGIN
-                                                                           or live.value < reference_accuracy - OLD_MARGIN),
-                     "reference_accuracy": reference_accuracy,
-                     "drifted": [n for n, c in result.drift["columns"].items() if c["drifted"]]})
+        rows.append(
+            {
+                "dataset": name,
+                "window": i + 1,
+                "shift": strength,
+                "realized": live.value,
+                "estimated": est.value,
+                "lower": est.lower,
+                "estimated_alert": est.alert,
+                "realized_alert": live.alert,
+                "old_rule_alert": bool(
+                    est.value < reference_accuracy - OLD_MARGIN
+                    or live.value < reference_accuracy - OLD_MARGIN
+                ),
+                "reference_accuracy": reference_accuracy,
+                "drifted": [n for n, c in result.drift["columns"].items() if c["drifted"]],
+            }
+        )
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| data set | window | shift | realized | estimated | lower bound | alerts (est / real) | old rule |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data set | window | shift | realized | estimated | lower bound | alerts (est / real) | old rule |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['window']} | {r['shift']:g} | {r['realized']:.3f} | {r['estimated']:.3f} | "
-                     f"{r['lower']:.3f} | {'yes' if r['estimated_alert'] else 'no'} / {'yes' if r['realized_alert'] else 'no'} | "
-                     f"{'yes' if r['old_rule_alert'] else 'no'} |")
+        lines.append(
+            f"| {r['dataset']} | {r['window']} | {r['shift']:g} | {r['realized']:.3f} | {r['estimated']:.3f} | "
+            f"{r['lower']:.3f} | {'yes' if r['estimated_alert'] else 'no'} / {'yes' if r['realized_alert'] else 'no'} | "
+            f"{'yes' if r['old_rule_alert'] else 'no'} |"
+        )
     return "\n".join(lines)
 
 

@@ -33,10 +33,18 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (RESULTS, ROOT, START_TIMEOUT, environment, mlflow_server, start,
-                          stop, write_results)
-from tests.serving import modelkit
+from bench.common import (
+    RESULTS,
+    ROOT,
+    START_TIMEOUT,
+    environment,
+    mlflow_server,
+    start,
+    stop,
+    write_results,
+)
 from tests.services import free_port, wait_http
+from tests.serving import modelkit
 
 MODEL = "credit-default-flood"
 OUTPUT = RESULTS / "feedback_flood.json"
@@ -46,24 +54,58 @@ FLOODS = {"paced": 2.0, "closed": 0.0}  # seconds between one flooder's requests
 
 def serve(tmp: Path, tracking: str, app: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = start([sys.executable, "-m", "gunicorn", "--config",
-                  str(ROOT / "serving" / "gunicorn.conf.py"), "--workers", "2", "--threads",
-                  "4", "--bind", f"127.0.0.1:{port}", app], tmp / "gunicorn.log", {
-        "MLFLOW_TRACKING_URI": tracking, "MODELWATCH_MODEL_NAME": MODEL,
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true", "OMP_NUM_THREADS": "1",
-        "MODELWATCH_STORE_URL": f"sqlite:///{tmp / 'predictions.db'}",
-        "MODELWATCH_SPILL_DIR": str(tmp / "spill"),
-        "MODELWATCH_MODEL_CACHE_DIR": str(tmp / "cache"), "MODELWATCH_LOG_LEVEL": "warning",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus")})
+    proc = start(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(ROOT / "serving" / "gunicorn.conf.py"),
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            app,
+        ],
+        tmp / "gunicorn.log",
+        {
+            "MLFLOW_TRACKING_URI": tracking,
+            "MODELWATCH_MODEL_NAME": MODEL,
+            "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+            "OMP_NUM_THREADS": "1",
+            "MODELWATCH_STORE_URL": f"sqlite:///{tmp / 'predictions.db'}",
+            "MODELWATCH_SPILL_DIR": str(tmp / "spill"),
+            "MODELWATCH_MODEL_CACHE_DIR": str(tmp / "cache"),
+            "MODELWATCH_LOG_LEVEL": "warning",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
+        },
+    )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/ready", START_TIMEOUT, proc)
     return proc, url
 
 
 def loadgen(url: str, body: Path, threads: int, seconds: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench.loadgen", url, str(body),
-                             "--threads", str(threads), "--seconds", str(seconds),
-                             "--warmup", "1", "--summary"], cwd=ROOT, stdout=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            url,
+            str(body),
+            "--threads",
+            str(threads),
+            "--seconds",
+            str(seconds),
+            "--warmup",
+            "1",
+            "--summary",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
 
 
 def finish(proc: subprocess.Popen) -> dict:
@@ -105,13 +147,15 @@ def measure(url: str, tmp: Path, rounds: int, seconds: float) -> dict:
     runs: dict[str, list[dict]] = {mode: [] for mode in ("quiet", *FLOODS)}
     for _ in range(rounds):
         for mode in runs:
-            flooding = flood(f"{url}/feedback", seconds + 2, FLOODS[mode]) \
-                if mode in FLOODS else None
+            flooding = (
+                flood(f"{url}/feedback", seconds + 2, FLOODS[mode]) if mode in FLOODS else None
+            )
             runs[mode].append(finish(loadgen(f"{url}/predict", predict, 1, seconds)))
             if flooding is not None:
                 flooding.join(120)
-    out = {f"{mode}_p50_ms": statistics.median(r["p50_ms"] for r in rs)
-           for mode, rs in runs.items()}
+    out = {
+        f"{mode}_p50_ms": statistics.median(r["p50_ms"] for r in rs) for mode, rs in runs.items()
+    }
     out["predict_errors"] = sum(r["errors"] for rs in runs.values() for r in rs)
     for mode in FLOODS:
         out[f"{mode}_vs_quiet_p50"] = out[f"{mode}_p50_ms"] / out["quiet_p50_ms"]
@@ -137,10 +181,18 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 stop(server)
             stop(mlflow)
-    doc = {"environment": environment(), "app": args.app, "rounds": rounds,
-           "seconds_per_round": seconds, "flooders": FLOODERS, "workers": 2, "threads": 4,
-           "feedback_wait_seconds": 1.0, "seconds_between_paced_requests": FLOODS["paced"],
-           "result": result}
+    doc = {
+        "environment": environment(),
+        "app": args.app,
+        "rounds": rounds,
+        "seconds_per_round": seconds,
+        "flooders": FLOODERS,
+        "workers": 2,
+        "threads": 4,
+        "feedback_wait_seconds": 1.0,
+        "seconds_between_paced_requests": FLOODS["paced"],
+        "result": result,
+    }
     print(json.dumps(result, indent=2))
     write_results(args.output, doc)
     return 0

@@ -74,13 +74,23 @@ def run(url: str, body: bytes, threads: int, seconds: float, warmup: float) -> d
             return None
         return latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))]
 
-    by_target = [sum(answered[i] for i in range(threads) if i % len(targets) == t)
-                 for t in range(len(targets))]
-    return {"requests": len(latencies), "all_requests": sum(made),
-            "all_ok": sum(answered), "all_ok_by_url": by_target,
-            "errors": sum(errors), "threads": threads,
-            "seconds": seconds, "requests_per_second": len(latencies) / seconds,
-            "p50_ms": pct(50), "p99_ms": pct(99), "latencies_ms": latencies}
+    by_target = [
+        sum(answered[i] for i in range(threads) if i % len(targets) == t)
+        for t in range(len(targets))
+    ]
+    return {
+        "requests": len(latencies),
+        "all_requests": sum(made),
+        "all_ok": sum(answered),
+        "all_ok_by_url": by_target,
+        "errors": sum(errors),
+        "threads": threads,
+        "seconds": seconds,
+        "requests_per_second": len(latencies) / seconds,
+        "p50_ms": pct(50),
+        "p99_ms": pct(99),
+        "latencies_ms": latencies,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,34 +64,53 @@ def run_demo(timeout: float = 1500) -> dict:
     code = None
     try:
         with open(log, "wb") as out:
-            proc = subprocess.Popen([str(VENV_BIN / "modelwatch"), "demo"], cwd=ROOT, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [str(VENV_BIN / "modelwatch"), "demo"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
             try:
                 code = proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.terminate()
                 code = proc.wait(60)
     finally:
-        down = subprocess.run([str(VENV_BIN / "modelwatch"), "down"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
+        down = subprocess.run(
+            [str(VENV_BIN / "modelwatch"), "down"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     text = log.read_text(errors="replace")
     steps, served = parse_timeline(text)
-    return {"exit_code": code, "down_exit_code": down.returncode,
-            "demo_seconds": time.monotonic() - started, "home": str(home),
-            "drift_onset_to_new_version_served_seconds": served, "timeline": steps,
-            "ports": {name: int(env[f"MODELWATCH_{name}_PORT"]) for name in COMPONENTS},
-            "log_tail": text.splitlines()[-15:]}
+    return {
+        "exit_code": code,
+        "down_exit_code": down.returncode,
+        "demo_seconds": time.monotonic() - started,
+        "home": str(home),
+        "drift_onset_to_new_version_served_seconds": served,
+        "timeline": steps,
+        "ports": {name: int(env[f"MODELWATCH_{name}_PORT"]) for name in COMPONENTS},
+        "log_tail": text.splitlines()[-15:],
+    }
 
 
 def window_cost(rows_list=(2_000, 50_000), repeats: int = 3) -> list[dict]:
-    from bench.detection import scored_stream, trained_monitor
     from modelwatch.monitoring.service.window import evaluate
+
+    from bench.detection import scored_stream, trained_monitor
 
     trained = trained_monitor()
     out = []
     for rows in rows_list:
-        stream = scored_stream(trained.model, "covariate", seed=11, pre=rows // 2, post=rows - rows // 2)
+        stream = scored_stream(
+            trained.model, "covariate", seed=11, pre=rows // 2, post=rows - rows // 2
+        )
         cold, warm = float("inf"), float("inf")
         for _ in range(repeats):
             calculators = trained.calculators()
@@ -101,8 +120,15 @@ def window_cost(rows_list=(2_000, 50_000), repeats: int = 3) -> list[dict]:
             t0 = time.perf_counter()
             evaluate("1", calculators, trained.reference, stream)
             warm = min(warm, time.perf_counter() - t0)
-        out.append({"window_rows": rows, "cold_seconds": cold, "warm_seconds": warm,
-                    "cold_us_per_row": 1e6 * cold / rows, "warm_us_per_row": 1e6 * warm / rows})
+        out.append(
+            {
+                "window_rows": rows,
+                "cold_seconds": cold,
+                "warm_seconds": warm,
+                "cold_us_per_row": 1e6 * cold / rows,
+                "warm_us_per_row": 1e6 * warm / rows,
+            }
+        )
         print(f"  evaluate on {rows:,} rows: cold {cold:.3f}s, warm {warm:.3f}s", flush=True)
     return out
 
@@ -112,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    doc = {"benchmark": "loop: drift onset to new version served; monitor cost per window",
-           **environment(), "command": ".venv/bin/python -m bench.loop"}
+    doc = {
+        "benchmark": "loop: drift onset to new version served; monitor cost per window",
+        **environment(),
+        "command": ".venv/bin/python -m bench.loop",
+    }
     print("the monitor's cost per window", flush=True)
     doc["window_cost"] = window_cost()
     if not args.skip_demo:
@@ -121,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         doc["demo"] = run_demo()
         for step in doc["demo"]["timeline"]:
             print(f"  {step['seconds_after_onset']:>6.0f}s  {step['step']}")
-        print(f"  drift onset -> new version served: "
-              f"{doc['demo']['drift_onset_to_new_version_served_seconds']} s "
-              f"(demo exit {doc['demo']['exit_code']})", flush=True)
+        print(
+            f"  drift onset -> new version served: "
+            f"{doc['demo']['drift_onset_to_new_version_served_seconds']} s "
+            f"(demo exit {doc['demo']['exit_code']})",
+            flush=True,
+        )
     elif args.output.exists():  # keep the last demo's numbers
         previous = json.loads(args.output.read_text())
         if "demo" in previous:

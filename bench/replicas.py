@@ -34,10 +34,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import (RESULTS, ROOT, START_TIMEOUT, cpu_seconds, environment,
-                          mlflow_server, process_tree, start, stop, train, write_results)
-from tests.serving.pgcluster import Cluster
+from bench.common import (
+    RESULTS,
+    ROOT,
+    START_TIMEOUT,
+    cpu_seconds,
+    environment,
+    mlflow_server,
+    process_tree,
+    start,
+    stop,
+    train,
+    write_results,
+)
 from tests.services import free_port, wait_for, wait_http
+from tests.serving.pgcluster import Cluster
 
 MODEL = "credit-default-replicas"
 OUTPUT = RESULTS / "replicas.json"
@@ -51,12 +62,20 @@ def launch(tmp: Path, tracking: str, store_url: str, count: int) -> list[tuple[s
     out = []
     for i in range(count):
         port, home = free_port(), tmp / f"instance-{i}"
-        proc = start(gunicorn_argv(2, port, "127.0.0.1"), tmp / f"instance-{i}.log", {
-            "MLFLOW_TRACKING_URI": tracking, "MODELWATCH_MODEL_NAME": MODEL,
-            "MODELWATCH_STORE_URL": store_url, "MODELWATCH_SPILL_DIR": str(home / "spill"),
-            "MODELWATCH_MODEL_CACHE_DIR": str(home / "cache"), "OMP_NUM_THREADS": "1",
-            "PROMETHEUS_MULTIPROC_DIR": str(home / "prometheus"),
-            "MODELWATCH_LOG_LEVEL": "warning"})
+        proc = start(
+            gunicorn_argv(2, port, "127.0.0.1"),
+            tmp / f"instance-{i}.log",
+            {
+                "MLFLOW_TRACKING_URI": tracking,
+                "MODELWATCH_MODEL_NAME": MODEL,
+                "MODELWATCH_STORE_URL": store_url,
+                "MODELWATCH_SPILL_DIR": str(home / "spill"),
+                "MODELWATCH_MODEL_CACHE_DIR": str(home / "cache"),
+                "OMP_NUM_THREADS": "1",
+                "PROMETHEUS_MULTIPROC_DIR": str(home / "prometheus"),
+                "MODELWATCH_LOG_LEVEL": "warning",
+            },
+        )
         out.append((f"http://127.0.0.1:{port}", proc))
     for url, proc in out:
         wait_http(url + "/ready", START_TIMEOUT, proc)
@@ -68,9 +87,25 @@ def postmaster_pid(cluster: Cluster) -> int:
 
 
 def loadgen(urls: list[str], body: Path, threads: int, seconds: float) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.loadgen", ",".join(urls), str(body),
-                          "--threads", str(threads), "--seconds", str(seconds), "--warmup", "1",
-                          "--summary"], cwd=ROOT, check=True, capture_output=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            ",".join(urls),
+            str(body),
+            "--threads",
+            str(threads),
+            "--seconds",
+            str(seconds),
+            "--warmup",
+            "1",
+            "--summary",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -94,30 +129,49 @@ def one_round(instances, n: int, rows: int, body: Path, store, pg: tuple, args) 
     pg_cpu = cpu_seconds(sorted(set(store_pids(*pg)) | set(pg_tree))) - pg0
     stored = store.count() - before
     predictions = [k * rows for k in run["all_ok_by_url"]]
-    return {"instances": n, "rows_per_request": rows,
-            "predictions_per_second": run["requests_per_second"] * rows,
-            "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"], "errors": run["errors"],
-            "answered_predictions": run["all_ok"] * rows, "stored_predictions": stored,
-            "instance_cpu_ms_per_prediction": [1000 * c / max(1, p)
-                                               for c, p in zip(cpu, predictions)],
-            "serving_cpu_ms_per_prediction": 1000 * sum(cpu) / max(1, sum(predictions)),
-            "store_cpu_ms_per_prediction": 1000 * pg_cpu / max(1, sum(predictions)),
-            "store_share": pg_cpu / max(1e-9, pg_cpu + sum(cpu))}
+    return {
+        "instances": n,
+        "rows_per_request": rows,
+        "predictions_per_second": run["requests_per_second"] * rows,
+        "p50_ms": run["p50_ms"],
+        "p99_ms": run["p99_ms"],
+        "errors": run["errors"],
+        "answered_predictions": run["all_ok"] * rows,
+        "stored_predictions": stored,
+        "instance_cpu_ms_per_prediction": [1000 * c / max(1, p) for c, p in zip(cpu, predictions)],
+        "serving_cpu_ms_per_prediction": 1000 * sum(cpu) / max(1, sum(predictions)),
+        "store_cpu_ms_per_prediction": 1000 * pg_cpu / max(1, sum(predictions)),
+        "store_share": pg_cpu / max(1e-9, pg_cpu + sum(cpu)),
+    }
 
 
 def summarize(runs: list[dict]) -> dict:
     """Medians over the rounds of one configuration."""
-    med = {k: statistics.median(r[k] for r in runs) for k in (
-        "predictions_per_second", "serving_cpu_ms_per_prediction",
-        "store_cpu_ms_per_prediction", "store_share", "p50_ms", "p99_ms")}
-    per_instance = [statistics.median(r["instance_cpu_ms_per_prediction"][i] for r in runs)
-                    for i in range(runs[0]["instances"])]
-    return {"instances": runs[0]["instances"], "rows_per_request": runs[0]["rows_per_request"],
-            **med, "instance_cpu_ms_per_prediction": per_instance,
-            "rounds_predictions_per_second": [round(r["predictions_per_second"], 1) for r in runs],
-            "answered_predictions": sum(r["answered_predictions"] for r in runs),
-            "stored_predictions": sum(r["stored_predictions"] for r in runs),
-            "errors": sum(r["errors"] for r in runs)}
+    med = {
+        k: statistics.median(r[k] for r in runs)
+        for k in (
+            "predictions_per_second",
+            "serving_cpu_ms_per_prediction",
+            "store_cpu_ms_per_prediction",
+            "store_share",
+            "p50_ms",
+            "p99_ms",
+        )
+    }
+    per_instance = [
+        statistics.median(r["instance_cpu_ms_per_prediction"][i] for r in runs)
+        for i in range(runs[0]["instances"])
+    ]
+    return {
+        "instances": runs[0]["instances"],
+        "rows_per_request": runs[0]["rows_per_request"],
+        **med,
+        "instance_cpu_ms_per_prediction": per_instance,
+        "rounds_predictions_per_second": [round(r["predictions_per_second"], 1) for r in runs],
+        "answered_predictions": sum(r["answered_predictions"] for r in runs),
+        "stored_predictions": sum(r["stored_predictions"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+    }
 
 
 def report(entries: list[dict]) -> None:
@@ -125,13 +179,18 @@ def report(entries: list[dict]) -> None:
     for e in entries:
         b = base[e["rows_per_request"]]
         e["throughput_vs_1"] = e["predictions_per_second"] / b["predictions_per_second"]
-        e["serving_cpu_vs_1"] = e["serving_cpu_ms_per_prediction"] / b["serving_cpu_ms_per_prediction"]
-        print(f"  {e['rows_per_request']:>3} rows/request, {e['instances']} instance(s): "
-              f"{e['predictions_per_second']:8.1f} predictions/s ({e['throughput_vs_1']:.2f}x), "
-              f"serving {e['serving_cpu_ms_per_prediction']:.3f} ms CPU/prediction "
-              f"(per instance {', '.join(f'{x:.3f}' for x in e['instance_cpu_ms_per_prediction'])}), "
-              f"store {e['store_cpu_ms_per_prediction']:.3f} ms ({100 * e['store_share']:.1f}%), "
-              f"stored {e['stored_predictions']:,}/{e['answered_predictions']:,}", flush=True)
+        e["serving_cpu_vs_1"] = (
+            e["serving_cpu_ms_per_prediction"] / b["serving_cpu_ms_per_prediction"]
+        )
+        print(
+            f"  {e['rows_per_request']:>3} rows/request, {e['instances']} instance(s): "
+            f"{e['predictions_per_second']:8.1f} predictions/s ({e['throughput_vs_1']:.2f}x), "
+            f"serving {e['serving_cpu_ms_per_prediction']:.3f} ms CPU/prediction "
+            f"(per instance {', '.join(f'{x:.3f}' for x in e['instance_cpu_ms_per_prediction'])}), "
+            f"store {e['store_cpu_ms_per_prediction']:.3f} ms ({100 * e['store_share']:.1f}%), "
+            f"stored {e['stored_predictions']:,}/{e['answered_predictions']:,}",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,11 +227,18 @@ def main(argv: list[str] | None = None) -> int:
         entries = []
         for rows in sizes:
             body = tmp / f"body-{rows}.json"
-            body.write_text(json.dumps({"records": json.loads(
-                generate(rows, seed=rows)[FEATURES].to_json(orient="records"))}))
+            body.write_text(
+                json.dumps(
+                    {
+                        "records": json.loads(
+                            generate(rows, seed=rows)[FEATURES].to_json(orient="records")
+                        )
+                    }
+                )
+            )
             runs = {n: [] for n in counts}
             for r in range(args.rounds):
-                for n in counts[r % len(counts):] + counts[:r % len(counts)]:
+                for n in counts[r % len(counts) :] + counts[: r % len(counts)]:
                     runs[n].append(one_round(instances, n, rows, body, store, pg, args))
             entries += [summarize(runs[n]) for n in counts]
         answered = sum(e["answered_predictions"] for e in entries)
@@ -182,16 +248,25 @@ def main(argv: list[str] | None = None) -> int:
         spilled = [str(p) for p in tmp.glob("instance-*/spill/*.jsonl")]
         store.close()
         report(entries)
-        print(f"answered {answered:,} predictions, PostgreSQL holds {stored:,} rows; "
-              f"lost {answered - stored}; spill files left: {len(spilled)}")
-        doc = {"benchmark": "replicas: 1, 2 and 4 modelwatch serving instances on one "
-                            "PostgreSQL prediction log", **info,
-               "loadavg_at_end": os.getloadavg()[0], "command": ".venv/bin/python -m bench.replicas",
-               "client": f"bench.loadgen: {args.threads} keep-alive threads over the instances, "
-                         f"closed loop; {args.rounds} rounds of {args.seconds:g} s per configuration",
-               "instance": "modelwatch serve (gunicorn, 2 workers x 4 threads)",
-               "results": entries, "answered_predictions": answered, "stored_predictions": stored,
-               "lost_predictions": answered - stored, "spill_files_left": spilled}
+        print(
+            f"answered {answered:,} predictions, PostgreSQL holds {stored:,} rows; "
+            f"lost {answered - stored}; spill files left: {len(spilled)}"
+        )
+        doc = {
+            "benchmark": "replicas: 1, 2 and 4 modelwatch serving instances on one "
+            "PostgreSQL prediction log",
+            **info,
+            "loadavg_at_end": os.getloadavg()[0],
+            "command": ".venv/bin/python -m bench.replicas",
+            "client": f"bench.loadgen: {args.threads} keep-alive threads over the instances, "
+            f"closed loop; {args.rounds} rounds of {args.seconds:g} s per configuration",
+            "instance": "modelwatch serve (gunicorn, 2 workers x 4 threads)",
+            "results": entries,
+            "answered_predictions": answered,
+            "stored_predictions": stored,
+            "lost_predictions": answered - stored,
+            "spill_files_left": spilled,
+        }
         write_results(args.output, doc)
         return 0 if answered == stored and not spilled else 1
     finally:

@@ -18,12 +18,18 @@ import statistics
 import time
 
 import numpy as np
-
-from bench.common import RESULTS, environment
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.window import evaluate
 from modelwatch.training.pipeline import build
-from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
+from modelwatch.training.simulator import (
+    CATEGORICAL_FEATURES,
+    FEATURES,
+    NUMERIC_FEATURES,
+    TARGET,
+    generate,
+)
+
+from bench.common import RESULTS, environment
 
 SEGMENTS = ("channel", "age")
 SENSITIVE = ("region", "home_ownership")
@@ -32,15 +38,28 @@ SENSITIVE = ("region", "home_ownership")
 def setup(rows: int):
     data = generate(60_000, "baseline", seed=42)
     train, held_out = data.iloc[:42_000], data.iloc[42_000:51_000]
-    model = build("gbm", NUMERIC_FEATURES, CATEGORICAL_FEATURES, 42, "binary").fit(train[FEATURES], train[TARGET])
+    model = build("gbm", NUMERIC_FEATURES, CATEGORICAL_FEATURES, 42, "binary").fit(
+        train[FEATURES], train[TARGET]
+    )
     proba = model.predict_proba(held_out[FEATURES])
-    reference = MonitoringReference.from_scores(held_out[FEATURES], held_out[TARGET], proba.argmax(axis=1), proba,
-                                                classes=[0, 1], target=TARGET, profile_rows=train[FEATURES])
+    reference = MonitoringReference.from_scores(
+        held_out[FEATURES],
+        held_out[TARGET],
+        proba.argmax(axis=1),
+        proba,
+        classes=[0, 1],
+        target=TARGET,
+        profile_rows=train[FEATURES],
+    )
     window = generate(rows, "baseline", seed=7)
     q = model.predict_proba(window[FEATURES])[:, 1]
-    log = window[FEATURES].assign(ts=np.arange(rows, dtype=float), prediction=(q > 0.5).astype(int).astype(str),
-                                  probability=q, label=window[TARGET].astype(str),
-                                  prediction_id=[f"p{i}" for i in range(rows)])
+    log = window[FEATURES].assign(
+        ts=np.arange(rows, dtype=float),
+        prediction=(q > 0.5).astype(int).astype(str),
+        probability=q,
+        label=window[TARGET].astype(str),
+        prediction_id=[f"p{i}" for i in range(rows)],
+    )
     return reference, log
 
 
@@ -64,9 +83,16 @@ def main() -> int:
     plain = timed(reference, log, args.repeat)
     segments = timed(reference, log, args.repeat, segments=SEGMENTS)
     both = timed(reference, log, args.repeat, segments=SEGMENTS, sensitive=SENSITIVE)
-    out = {"environment": environment(), "rows": args.rows, "segment_columns": SEGMENTS, "sensitive": SENSITIVE,
-           "window_seconds": plain, "segments_extra_seconds": segments - plain,
-           "fairness_extra_seconds": both - segments, "loadavg_at_end": os.getloadavg()[0]}
+    out = {
+        "environment": environment(),
+        "rows": args.rows,
+        "segment_columns": SEGMENTS,
+        "sensitive": SENSITIVE,
+        "window_seconds": plain,
+        "segments_extra_seconds": segments - plain,
+        "fairness_extra_seconds": both - segments,
+        "loadavg_at_end": os.getloadavg()[0],
+    }
     (RESULTS / "segments_fairness.json").write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
     return 0

@@ -44,73 +44,166 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (RESULTS, ROOT, START_TIMEOUT, VENV_BIN, cpu_seconds, environment,
-                          mlflow_server, process_tree, start, stop, train, write_results)
+from bench.common import (
+    RESULTS,
+    ROOT,
+    START_TIMEOUT,
+    VENV_BIN,
+    cpu_seconds,
+    environment,
+    mlflow_server,
+    process_tree,
+    start,
+    stop,
+    train,
+    write_results,
+)
 from tests.services import free_port, wait_http
 
 MODEL = "credit-default-bench"
 OUTPUT = RESULTS / "serving.json"
-SERVERS = ("modelwatch", "modelwatch_nolog", "modelwatch_sklearn", "bare", "flask_floor",
-           "mlflow_models_serve")
+SERVERS = (
+    "modelwatch",
+    "modelwatch_nolog",
+    "modelwatch_sklearn",
+    "bare",
+    "flask_floor",
+    "mlflow_models_serve",
+)
 # (a, b): the results give a / b as "a_vs_b", in requests per second and in CPU.
 COMPARED = (
-    ("modelwatch", "bare"), ("modelwatch", "mlflow_models_serve"),
-    ("modelwatch_nolog", "bare"), ("modelwatch", "modelwatch_nolog"),
-    ("modelwatch", "modelwatch_sklearn"), ("modelwatch_sklearn", "bare"),
-    ("bare", "mlflow_models_serve"), ("flask_floor", "mlflow_models_serve"),
+    ("modelwatch", "bare"),
+    ("modelwatch", "mlflow_models_serve"),
+    ("modelwatch_nolog", "bare"),
+    ("modelwatch", "modelwatch_nolog"),
+    ("modelwatch", "modelwatch_sklearn"),
+    ("modelwatch_sklearn", "bare"),
+    ("bare", "mlflow_models_serve"),
+    ("flask_floor", "mlflow_models_serve"),
 )
 
 
 def _gunicorn(conf: Path, app: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "--config", str(conf), "--workers", "2",
-            "--threads", "4", "--bind", f"127.0.0.1:{port}", app]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        str(conf),
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--bind",
+        f"127.0.0.1:{port}",
+        app,
+    ]
 
 
 def launch(tmp: Path, tracking: str) -> tuple[dict, dict]:
     """Start the servers; {name: (base url, path, body key, ready path)} and
     {name: process}."""
-    base_env = {"MLFLOW_TRACKING_URI": tracking, "MODELWATCH_MODEL_NAME": MODEL,
-                "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true", "OMP_NUM_THREADS": "1",
-                "PATH": f"{VENV_BIN}:/usr/bin:/bin"}
+    base_env = {
+        "MLFLOW_TRACKING_URI": tracking,
+        "MODELWATCH_MODEL_NAME": MODEL,
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{VENV_BIN}:/usr/bin:/bin",
+    }
     conf = ROOT / "serving" / "gunicorn.conf.py"
     servers, procs = {}, []
     for name, app, compile_model in (
-            ("modelwatch", "modelwatch.serving.app:create_app()", "1"),
-            ("modelwatch_nolog", "bench.apps:modelwatch_nolog_app()", "1"),
-            ("modelwatch_sklearn", "modelwatch.serving.app:create_app()", "0")):
+        ("modelwatch", "modelwatch.serving.app:create_app()", "1"),
+        ("modelwatch_nolog", "bench.apps:modelwatch_nolog_app()", "1"),
+        ("modelwatch_sklearn", "modelwatch.serving.app:create_app()", "0"),
+    ):
         port = free_port()
-        procs.append(start(_gunicorn(conf, app, port), tmp / f"{name}.log", {
-            **base_env, "MODELWATCH_COMPILE_MODEL": compile_model,
-            "MODELWATCH_STORE_URL": f"sqlite:///{tmp / name / 'predictions.db'}",
-            "MODELWATCH_SPILL_DIR": str(tmp / name / "spill"),
-            "MODELWATCH_MODEL_CACHE_DIR": str(tmp / name / "cache"),
-            "MODELWATCH_LOG_LEVEL": "warning",
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp / name / "prometheus")}))
+        procs.append(
+            start(
+                _gunicorn(conf, app, port),
+                tmp / f"{name}.log",
+                {
+                    **base_env,
+                    "MODELWATCH_COMPILE_MODEL": compile_model,
+                    "MODELWATCH_STORE_URL": f"sqlite:///{tmp / name / 'predictions.db'}",
+                    "MODELWATCH_SPILL_DIR": str(tmp / name / "spill"),
+                    "MODELWATCH_MODEL_CACHE_DIR": str(tmp / name / "cache"),
+                    "MODELWATCH_LOG_LEVEL": "warning",
+                    "PROMETHEUS_MULTIPROC_DIR": str(tmp / name / "prometheus"),
+                },
+            )
+        )
         servers[name] = (f"http://127.0.0.1:{port}", "/predict", "records", "/ready")
     port = free_port()
-    procs.append(start(_gunicorn(ROOT / "bench" / "gunicorn_bare.py", "bench.apps:bare_app()",
-                                 port), tmp / "bare.log", base_env))
+    procs.append(
+        start(
+            _gunicorn(ROOT / "bench" / "gunicorn_bare.py", "bench.apps:bare_app()", port),
+            tmp / "bare.log",
+            base_env,
+        )
+    )
     servers["bare"] = (f"http://127.0.0.1:{port}", "/predict", "records", "/ready")
     port = free_port()
-    procs.append(start(_gunicorn(ROOT / "bench" / "gunicorn_bare.py", "bench.apps:floor_app()",
-                                 port), tmp / "flask_floor.log", base_env))
+    procs.append(
+        start(
+            _gunicorn(ROOT / "bench" / "gunicorn_bare.py", "bench.apps:floor_app()", port),
+            tmp / "flask_floor.log",
+            base_env,
+        )
+    )
     servers["flask_floor"] = (f"http://127.0.0.1:{port}", "/predict", "records", "/ready")
     port = free_port()
-    procs.append(start([str(VENV_BIN / "mlflow"), "models", "serve", "-m",
-                        f"models:/{MODEL}@production", "--env-manager", "local", "--host",
-                        "127.0.0.1", "--port", str(port), "--workers", "2"],
-                       tmp / "mlflow_models_serve.log", base_env))
-    servers["mlflow_models_serve"] = (f"http://127.0.0.1:{port}", "/invocations",
-                                      "dataframe_records", "/ping")
+    procs.append(
+        start(
+            [
+                str(VENV_BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                f"models:/{MODEL}@production",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            tmp / "mlflow_models_serve.log",
+            base_env,
+        )
+    )
+    servers["mlflow_models_serve"] = (
+        f"http://127.0.0.1:{port}",
+        "/invocations",
+        "dataframe_records",
+        "/ping",
+    )
     for (url, _, _, ready), proc in zip(servers.values(), procs):
         wait_http(url + ready, START_TIMEOUT, proc)
     return servers, dict(zip(servers, procs))
 
 
 def loadgen(url: str, body_file: Path, threads: int, seconds: float) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.loadgen", url, str(body_file),
-                          "--threads", str(threads), "--seconds", str(seconds),
-                          "--warmup", "1"], cwd=ROOT, check=True, capture_output=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            url,
+            str(body_file),
+            "--threads",
+            str(threads),
+            "--seconds",
+            str(seconds),
+            "--warmup",
+            "1",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -142,8 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         servers, started = launch(tmp, tracking)
         procs.extend(started.values())
         time.sleep(3)
-        engines = {name: requests.get(url + "/model", timeout=10).json()["engine"]
-                   for name, (url, *_) in servers.items() if name.startswith("modelwatch")}
+        engines = {
+            name: requests.get(url + "/model", timeout=10).json()["engine"]
+            for name, (url, *_) in servers.items()
+            if name.startswith("modelwatch")
+        }
         print("engines: " + ", ".join(f"{k} {v}" for k, v in engines.items()))
 
         results = []
@@ -153,14 +249,18 @@ def main(argv: list[str] | None = None) -> int:
             for name, (url, path, key, _) in servers.items():
                 bodies[name] = tmp / f"body-{name}-{rows}.json"
                 bodies[name].write_text(json.dumps({key: records}))
-                answers[name] = requests.post(url + path, data=bodies[name].read_bytes(),
-                                              headers={"Content-Type": "application/json"},
-                                              timeout=30).json()["predictions"]
-            agree = all(a == answers["bare"] for name, a in answers.items()
-                        if name != "flask_floor")
+                answers[name] = requests.post(
+                    url + path,
+                    data=bodies[name].read_bytes(),
+                    headers={"Content-Type": "application/json"},
+                    timeout=30,
+                ).json()["predictions"]
+            agree = all(
+                a == answers["bare"] for name, a in answers.items() if name != "flask_floor"
+            )
             runs: dict[str, list[dict]] = {name: [] for name in servers}
             for r in range(args.rounds):
-                order = list(servers)[r % len(servers):] + list(servers)[:r % len(servers)]
+                order = list(servers)[r % len(servers) :] + list(servers)[: r % len(servers)]
                 for name in order:
                     url, path, _, _ = servers[name]
                     tree = process_tree(started[name].pid)
@@ -177,9 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                 entry[name] = {
                     "requests_per_second": statistics.median(r["requests_per_second"] for r in rs),
                     "rps_per_round": [round(r["requests_per_second"], 1) for r in rs],
-                    "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+                    "p50_ms": pct(lat, 50),
+                    "p99_ms": pct(lat, 99),
                     "cpu_ms_per_request": statistics.median(r["cpu_ms_per_request"] for r in rs),
-                    "requests": len(lat), "errors": sum(r["errors"] for r in rs)}
+                    "requests": len(lat),
+                    "errors": sum(r["errors"] for r in rs),
+                }
             rps = {name: entry[name]["requests_per_second"] for name in servers}
             cpu = {name: entry[name]["cpu_ms_per_request"] for name in servers}
             # Requests per second ours over theirs; server CPU per request theirs over ours:
@@ -191,24 +294,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{rows} rows/request (predictions agree: {agree})")
             for name in servers:
                 e = entry[name]
-                print(f"  {name:<20} {e['requests_per_second']:8.1f} req/s  p50 {e['p50_ms']:7.2f} ms"
-                      f"  p99 {e['p99_ms']:7.2f} ms  cpu {e['cpu_ms_per_request']:6.2f} ms/req"
-                      f"  errors {e['errors']}")
+                print(
+                    f"  {name:<20} {e['requests_per_second']:8.1f} req/s  p50 {e['p50_ms']:7.2f} ms"
+                    f"  p99 {e['p99_ms']:7.2f} ms  cpu {e['cpu_ms_per_request']:6.2f} ms/req"
+                    f"  errors {e['errors']}"
+                )
             print("  req/s: " + "  ".join(f"{k} {v:.2f}x" for k, v in entry["ratios"].items()))
             print("  cpu:   " + "  ".join(f"{k} {v:.2f}x" for k, v in entry["cpu_ratios"].items()))
 
         metrics = requests.get(servers["modelwatch"][0] + "/metrics", timeout=10).text
         doc = {
             "benchmark": "serving: modelwatch vs bare Flask+gunicorn vs `mlflow models serve` "
-                         "(2 workers each, same registered model)",
-            **env_info, "loadavg_at_end": __import__("os").getloadavg()[0],
+            "(2 workers each, same registered model)",
+            **env_info,
+            "loadavg_at_end": __import__("os").getloadavg()[0],
             "client": f"bench.loadgen: {args.threads} keep-alive threads, closed loop, "
-                      f"separate process; {args.rounds} rounds of {args.seconds:g} s per server",
+            f"separate process; {args.rounds} rounds of {args.seconds:g} s per server",
             "command": ".venv/bin/python -m bench.serving",
             "modelwatch_engines": engines,
             "results": [{k: v for k, v in e.items()} for e in results],
-            "modelwatch_prediction_log": [line for line in metrics.splitlines()
-                                          if line.startswith("modelwatch_prediction_log_records_total")],
+            "modelwatch_prediction_log": [
+                line
+                for line in metrics.splitlines()
+                if line.startswith("modelwatch_prediction_log_records_total")
+            ],
         }
         write_results(args.output, doc)
         return 0

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,8 +29,17 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from bench.common import (RESULTS, ROOT, environment, mlflow_server, process_tree, rss_mib,
-                          start, stop, train, START_TIMEOUT)
+from bench.common import (
+    RESULTS,
+    START_TIMEOUT,
+    environment,
+    mlflow_server,
+    process_tree,
+    rss_mib,
+    start,
+    stop,
+    train,
+)
 from tests.services import free_port, wait_http
 
 OUTPUT = RESULTS / "soak.json"
@@ -57,8 +65,8 @@ def drive(url: str, rate: float, seconds: float, stats: dict, stop_event: thread
         if due > now:
             time.sleep(due - now)
         n = 1 if i % 2 == 0 else 20
-        batch = records[pos:pos + n]
-        batch_labels = labels[pos:pos + n]
+        batch = records[pos : pos + n]
+        batch_labels = labels[pos : pos + n]
         pos = (pos + n) % (len(records) - 20)
         try:
             r = session.post(f"{url}/predict", json={"records": batch}, timeout=30)
@@ -67,9 +75,16 @@ def drive(url: str, rate: float, seconds: float, stats: dict, stop_event: thread
                 stats["errors"] += 1
             elif i % 4 == 1:
                 ids = r.json()["prediction_ids"]
-                f = session.post(f"{url}/feedback", json={"feedback": [
-                    {"prediction_id": pid, "label": int(y)} for pid, y in zip(ids, batch_labels)]},
-                    timeout=30)
+                f = session.post(
+                    f"{url}/feedback",
+                    json={
+                        "feedback": [
+                            {"prediction_id": pid, "label": int(y)}
+                            for pid, y in zip(ids, batch_labels)
+                        ]
+                    },
+                    timeout=30,
+                )
                 stats["feedback"] += 1
                 stats["errors"] += f.status_code != 200
             if time.monotonic() >= next_scrape:
@@ -111,11 +126,19 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(mlflow_proc)
         train(tracking, MODEL)
         port = free_port()
-        serving = start(gunicorn_argv(2, port, "127.0.0.1"), tmp / "serving.log", {
-            "MLFLOW_TRACKING_URI": tracking, "MODELWATCH_MODEL_NAME": MODEL,
-            "MODELWATCH_STORE_URL": f"sqlite:///{db}", "MODELWATCH_SPILL_DIR": str(tmp / "spill"),
-            "MODELWATCH_MODEL_CACHE_DIR": str(tmp / "cache"), "PROMETHEUS_MULTIPROC_DIR": str(prom),
-            "MODELWATCH_LOG_LEVEL": "warning"})
+        serving = start(
+            gunicorn_argv(2, port, "127.0.0.1"),
+            tmp / "serving.log",
+            {
+                "MLFLOW_TRACKING_URI": tracking,
+                "MODELWATCH_MODEL_NAME": MODEL,
+                "MODELWATCH_STORE_URL": f"sqlite:///{db}",
+                "MODELWATCH_SPILL_DIR": str(tmp / "spill"),
+                "MODELWATCH_MODEL_CACHE_DIR": str(tmp / "cache"),
+                "PROMETHEUS_MULTIPROC_DIR": str(prom),
+                "MODELWATCH_LOG_LEVEL": "warning",
+            },
+        )
         procs.append(serving)
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/ready", START_TIMEOUT, serving)
@@ -124,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         stats = {"requests": 0, "errors": 0, "feedback": 0, "scrapes": 0}
         stop_event = threading.Event()
         seconds = args.minutes * 60
-        driver = threading.Thread(target=drive, args=(url, args.rate, seconds, stats, stop_event),
-                                  daemon=True)
+        driver = threading.Thread(
+            target=drive, args=(url, args.rate, seconds, stats, stop_event), daemon=True
+        )
         driver.start()
         t0 = time.monotonic()
         samples = []
@@ -134,16 +158,24 @@ def main(argv: list[str] | None = None) -> int:
             pids = process_tree(serving.pid)
             workers = [p for p in pids if p != serving.pid]
             files, size = dir_stats(prom)
-            sample = {"t": round(time.monotonic() - t0, 1), "requests": stats["requests"],
-                      "master_rss_mib": rss_mib(serving.pid),
-                      "workers": {str(p): rss_mib(p) for p in workers},
-                      "workers_rss_mib": sum(rss_mib(p) or 0 for p in workers),
-                      "prometheus_files": files, "prometheus_mib": size,
-                      "prediction_log_mib": sum(p.stat().st_size for p in tmp.glob("predictions.db*")) / 2**20}
+            sample = {
+                "t": round(time.monotonic() - t0, 1),
+                "requests": stats["requests"],
+                "master_rss_mib": rss_mib(serving.pid),
+                "workers": {str(p): rss_mib(p) for p in workers},
+                "workers_rss_mib": sum(rss_mib(p) or 0 for p in workers),
+                "prometheus_files": files,
+                "prometheus_mib": size,
+                "prediction_log_mib": sum(p.stat().st_size for p in tmp.glob("predictions.db*"))
+                / 2**20,
+            }
             samples.append(sample)
-            print(f"  t={sample['t']:>5.0f}s requests {sample['requests']:>6} workers "
-                  f"{sample['workers_rss_mib']:.1f} MiB  prometheus {files} files "
-                  f"{size:.2f} MiB  log {sample['prediction_log_mib']:.1f} MiB", flush=True)
+            print(
+                f"  t={sample['t']:>5.0f}s requests {sample['requests']:>6} workers "
+                f"{sample['workers_rss_mib']:.1f} MiB  prometheus {files} files "
+                f"{size:.2f} MiB  log {sample['prediction_log_mib']:.1f} MiB",
+                flush=True,
+            )
             if not driver.is_alive() or time.monotonic() - t0 >= seconds:
                 break
         stop_event.set()
@@ -154,16 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         worker_sets = {tuple(sorted(s["workers"])) for s in samples}
         doc = {
             "benchmark": "soak: modelwatch serving under gunicorn, steady traffic",
-            **info, "command": ".venv/bin/python -m bench.soak",
-            "minutes": args.minutes, "rate_requests_per_second": args.rate,
+            **info,
+            "command": ".venv/bin/python -m bench.soak",
+            "minutes": args.minutes,
+            "rate_requests_per_second": args.rate,
             "traffic": "POST /predict alternately 1 and 20 records; feedback for every other "
-                       "request's predictions; /metrics every 15 s",
-            "achieved_requests_per_second": stats["requests"] / seconds, **stats,
+            "request's predictions; /metrics every 15 s",
+            "achieved_requests_per_second": stats["requests"] / seconds,
+            **stats,
             "worker_pids_stable": len(worker_sets) == 1,
             "growth": {
                 "workers_rss_mib": last["workers_rss_mib"] - first["workers_rss_mib"],
                 "workers_rss_mib_per_min_second_half": slope_per_min(
-                    [s["t"] for s in half], [s["workers_rss_mib"] for s in half]),
+                    [s["t"] for s in half], [s["workers_rss_mib"] for s in half]
+                ),
                 "master_rss_mib": (last["master_rss_mib"] or 0) - (first["master_rss_mib"] or 0),
                 "prometheus_files": last["prometheus_files"] - first["prometheus_files"],
                 "prometheus_mib": last["prometheus_mib"] - first["prometheus_mib"],
@@ -174,10 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(doc, indent=2) + "\n")
         g = doc["growth"]
-        print(f"workers RSS {first['workers_rss_mib']:.1f} -> {last['workers_rss_mib']:.1f} MiB "
-              f"({g['workers_rss_mib_per_min_second_half']:+.2f} MiB/min over the second half); "
-              f"prometheus dir {first['prometheus_files']} -> {last['prometheus_files']} files, "
-              f"{first['prometheus_mib']:.2f} -> {last['prometheus_mib']:.2f} MiB; errors {stats['errors']}")
+        print(
+            f"workers RSS {first['workers_rss_mib']:.1f} -> {last['workers_rss_mib']:.1f} MiB "
+            f"({g['workers_rss_mib_per_min_second_half']:+.2f} MiB/min over the second half); "
+            f"prometheus dir {first['prometheus_files']} -> {last['prometheus_files']} files, "
+            f"{first['prometheus_mib']:.2f} -> {last['prometheus_mib']:.2f} MiB; errors {stats['errors']}"
+        )
         print(f"written to {args.output}")
         return 0 if stats["errors"] == 0 else 1
     finally:

@@ -51,14 +51,20 @@ def frame(rows: int, seed: int, drift: bool) -> pd.DataFrame:
     data = {}
     for i in range(NUMERIC):
         shift = 0.5 if drift and f"n{i}" in DRIFTED else 0.0
-        column = rng.normal(shift, 1.0, rows) if i % 3 else np.round(rng.lognormal(3 + shift, 0.5, rows), 1)
+        column = (
+            rng.normal(shift, 1.0, rows)
+            if i % 3
+            else np.round(rng.lognormal(3 + shift, 0.5, rows), 1)
+        )
         data[f"n{i}"] = column
     for i in range(CATEGORICAL):
         k = 5 + 3 * i
         p = np.arange(1, k + 1, dtype=float)
         if drift and f"c{i}" in DRIFTED:
             p = p[::-1]
-        data[f"c{i}"] = np.array([f"v{j}" for j in range(k)], dtype=object)[rng.choice(k, rows, p=p / p.sum())]
+        data[f"c{i}"] = np.array([f"v{j}" for j in range(k)], dtype=object)[
+            rng.choice(k, rows, p=p / p.sum())
+        ]
     out = pd.DataFrame(data)
     score = 0.8 * out["n1"] - 0.6 * out["n2"] + 0.3 * (out["c1"] == "v0")
     p = 1 / (1 + np.exp(-score.to_numpy()))
@@ -76,8 +82,14 @@ def reference():
     features = ref.drop(columns=["prediction", "probability", "label"])
     p = ref["probability"].to_numpy()
     truth = (np.random.default_rng(1).uniform(size=len(p)) < p).astype(int)
-    return MonitoringReference.from_scores(features, truth, ref["prediction"].astype(int), np.column_stack([1 - p, p]),
-                                           classes=[0, 1], target="y")
+    return MonitoringReference.from_scores(
+        features,
+        truth,
+        ref["prediction"].astype(int),
+        np.column_stack([1 - p, p]),
+        classes=[0, 1],
+        target="y",
+    )
 
 
 def write_log(root: Path, rows: int) -> None:
@@ -90,7 +102,9 @@ def write_log(root: Path, rows: int) -> None:
     for hour, start in enumerate(range(0, rows, ROWS_PER_HOUR)):
         n = min(ROWS_PER_HOUR, rows - start)
         part = frame(n, 100 + hour, drift=True)
-        part["ts"] = pd.to_datetime(START + hour * 3600 + np.arange(n) * (3600 / n), unit="s", utc=True)
+        part["ts"] = pd.to_datetime(
+            START + hour * 3600 + np.arange(n) * (3600 / n), unit="s", utc=True
+        )
         directory = Path(_partition_dir(str(root), "bench", "1", START // 3600 + hour))
         directory.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pandas(part, preserve_index=False), directory / "data.parquet")
@@ -109,35 +123,53 @@ def child(engine: str, log: Path, reference_dir: Path) -> dict:
     elif engine == "spark":
         from modelwatch.monitoring.engines import spark
 
-        session = spark.session("local[2]", spark_driver_memory="2g", spark_sql_shuffle_partitions="2")
+        session = spark.session(
+            "local[2]", spark_driver_memory="2g", spark_sql_shuffle_partitions="2"
+        )
         jvm_started = time.perf_counter() - started  # the JVM's start, a fixed cost of each run
-        window = spark.judge(spark.read_export(session, str(log), "bench", "1"), "1", calculators, ref)
+        window = spark.judge(
+            spark.read_export(session, str(log), "bench", "1"), "1", calculators, ref
+        )
         jvm = _jvm_peak()
         session.stop()
         verdicts = _verdicts(window)
     elif engine == "local":
         from modelwatch.monitoring.engines import local
 
-        verdicts = _verdicts(local.judge("1", calculators, ref, local.parts(str(log), "bench", "1")))
+        verdicts = _verdicts(
+            local.judge("1", calculators, ref, local.parts(str(log), "bench", "1"))
+        )
     else:
         from modelwatch.monitoring.engines.local import parquet_parts
         from modelwatch.monitoring.service.window import evaluate
 
-        rows = pd.concat(list(parquet_parts(str(log), "bench", "1")), ignore_index=True)  # the monitor reads a window whole
+        rows = pd.concat(
+            list(parquet_parts(str(log), "bench", "1")), ignore_index=True
+        )  # the monitor reads a window whole
         verdicts = _verdicts(evaluate("1", calculators, ref, rows))
-    return {"engine": engine, "seconds": time.perf_counter() - started,
-            "driver_peak_mb": _peak_mb(Path("/proc/self/status")),
-            "jvm_peak_mb": jvm, "session_start_seconds": jvm_started, "verdicts": verdicts}
+    return {
+        "engine": engine,
+        "seconds": time.perf_counter() - started,
+        "driver_peak_mb": _peak_mb(Path("/proc/self/status")),
+        "jvm_peak_mb": jvm,
+        "session_start_seconds": jvm_started,
+        "verdicts": verdicts,
+    }
 
 
 def _verdicts(window) -> dict:
     bounds = window.details("feature_drift").get("error_bounds", {})
-    return {"alerts": {f"{m.name}{dict(m.labels)}": m.alert for m in window.metrics},
-            "drifted": sorted(n for n, c in window.drift["columns"].items() if c["drifted"]),
-            "dataset_drift": bool(window.drift["dataset_drift"]), "rows": window.rows,
-            "statistics": {n: c["statistic"] for n, c in window.drift["columns"].items()},
-            "largest_error_bound": max(bounds.values(), default=0.0),
-            "auc_error_bound": window.details("realized_classification").get("error_bounds", {}).get("live_roc_auc", 0.0)}
+    return {
+        "alerts": {f"{m.name}{dict(m.labels)}": m.alert for m in window.metrics},
+        "drifted": sorted(n for n, c in window.drift["columns"].items() if c["drifted"]),
+        "dataset_drift": bool(window.drift["dataset_drift"]),
+        "rows": window.rows,
+        "statistics": {n: c["statistic"] for n, c in window.drift["columns"].items()},
+        "largest_error_bound": max(bounds.values(), default=0.0),
+        "auc_error_bound": window.details("realized_classification")
+        .get("error_bounds", {})
+        .get("live_roc_auc", 0.0),
+    }
 
 
 def _evidently(ref, log: Path) -> dict:
@@ -150,8 +182,11 @@ def _evidently(ref, log: Path) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         found = evidently_drift(ref.sample[ref.features], rows[ref.features])
-    return {"drifted": sorted(n for n, c in found["columns"].items() if c["drifted"]),
-            "dataset_drift": bool(found["dataset_drift"]), "rows": len(rows)}
+    return {
+        "drifted": sorted(n for n, c in found["columns"].items() if c["drifted"]),
+        "dataset_drift": bool(found["dataset_drift"]),
+        "rows": len(rows),
+    }
 
 
 def _peak_mb(status: Path) -> float:
@@ -169,7 +204,9 @@ def _jvm_peak() -> float | None:
         except (OSError, ValueError):
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("Name", "").strip() == "java" and fields.get("PPid", "").strip() == str(os.getpid()):
+        if fields.get("Name", "").strip() == "java" and fields.get("PPid", "").strip() == str(
+            os.getpid()
+        ):
             return _peak_mb(pid / "status")
     return None
 
@@ -177,10 +214,15 @@ def _jvm_peak() -> float | None:
 # -- the comparison -----------------------------------------------------------------------------
 def agreement(result: dict, baseline: dict) -> dict:
     mine, theirs = result["verdicts"], baseline["verdicts"]
-    out = {"drifted": mine["drifted"] == theirs["drifted"], "dataset_drift": mine["dataset_drift"] == theirs["dataset_drift"]}
+    out = {
+        "drifted": mine["drifted"] == theirs["drifted"],
+        "dataset_drift": mine["dataset_drift"] == theirs["dataset_drift"],
+    }
     if "alerts" in mine:
         shared = set(mine["alerts"]) & set(theirs["alerts"])
-        out["alerts"] = f"{sum(mine['alerts'][k] == theirs['alerts'][k] for k in shared)}/{len(theirs['alerts'])}"
+        out["alerts"] = (
+            f"{sum(mine['alerts'][k] == theirs['alerts'][k] for k in shared)}/{len(theirs['alerts'])}"
+        )
     return out
 
 
@@ -193,16 +235,34 @@ def run_size(rows: int, engines: list[str], tmp: Path) -> list[dict]:
     print(f"{rows:,} rows written in {time.perf_counter() - started:.0f} s", flush=True)
     results = []
     for engine in engines:
-        command = [sys.executable, "-m", "bench.spark", "--child", engine, "--log", str(log), "--reference", str(reference_dir)]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+        command = [
+            sys.executable,
+            "-m",
+            "bench.spark",
+            "--child",
+            engine,
+            "--log",
+            str(log),
+            "--reference",
+            str(reference_dir),
+        ]
+        done = subprocess.run(
+            command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
+        )
         if done.returncode != 0:
             results.append({"engine": engine, "rows": rows, "error": done.stderr[-2000:]})
             print(f"{engine}: failed\n{done.stderr[-2000:]}", flush=True)
             continue
-        result = json.loads(done.stdout.strip().splitlines()[-1]) | {"rows": rows, "load": os.getloadavg()[0]}
+        result = json.loads(done.stdout.strip().splitlines()[-1]) | {
+            "rows": rows,
+            "load": os.getloadavg()[0],
+        }
         results.append(result)
         jvm = "" if result["jvm_peak_mb"] is None else f", JVM {result['jvm_peak_mb']:.0f} MB"
-        print(f"{rows:,} {engine}: {result['seconds']:.1f} s, driver {result['driver_peak_mb']:.0f} MB{jvm}", flush=True)
+        print(
+            f"{rows:,} {engine}: {result['seconds']:.1f} s, driver {result['driver_peak_mb']:.0f} MB{jvm}",
+            flush=True,
+        )
     baseline = next((r for r in results if r["engine"] == "inprocess" and "error" not in r), None)
     for result in results:
         if baseline is not None and "error" not in result and result is not baseline:
@@ -229,10 +289,18 @@ def main(argv: list[str] | None = None) -> int:
         for rows in args.spark_only:
             results += run_size(rows, ["spark"], Path(tmp))
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"benchmark": "monitor-batch: spark local[2] vs local vs in-process vs evidently",
-                                   "machine": platform.platform(), "cpus": os.cpu_count(),
-                                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                   "results": results}, indent=1))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "monitor-batch: spark local[2] vs local vs in-process vs evidently",
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -29,10 +29,10 @@ from pathlib import Path
 from unittest import mock
 
 import psycopg
-
-from bench.common import RESULTS, environment, write_results
 from modelwatch.serving.store import base, postgres
 from modelwatch.serving.store.base import DROPPED_INDEXES, INDEXES
+
+from bench.common import RESULTS, environment, write_results
 from tests.serving.pgcluster import Cluster
 
 OUTPUT = RESULTS / "window_query.json"
@@ -42,15 +42,18 @@ VERSION_DAYS = 2  # a new version of every model every two days
 WINDOW_SECONDS = 86400  # the window's time bound: the newest N rows within the last 24 h
 
 # The schema and the read as they were before this change, to time against.
-OLD_INDEXES = ["CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts)",
-               "CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (model_version, ts)"]
+OLD_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts)",
+    "CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (model_version, ts)",
+]
 OLD_WINDOW_SQL = (
     "SELECT p.prediction_id, p.ts, p.model_name, p.model_version, p.model_alias, "
     "p.prediction, p.probability, p.probabilities, p.latency_ms, f.label, "
     "p.shadow_of, p.features "
     "FROM predictions p LEFT JOIN feedback f "
     "ON f.prediction_id = COALESCE(p.shadow_of, p.prediction_id) "
-    "WHERE {where} ORDER BY p.ts DESC, p.prediction_id DESC LIMIT {limit}")
+    "WHERE {where} ORDER BY p.ts DESC, p.prediction_id DESC LIMIT {limit}"
+)
 
 # One row per g: time-ordered ids (as UUIDv7 are), the simulator's features as JSON.
 FILL_SQL = """
@@ -98,9 +101,16 @@ def fill(conn, first: int, last: int, start: float) -> None:
     """Rows g = first..last of the history that begins at `start` (epoch seconds), with
     their shadow rows and labels."""
     for lo in range(first, last + 1, 1_000_000):  # in steps: one huge statement is slow
-        conn.execute(FILL_SQL.format(first=lo, last=min(lo + 999_999, last), start=start,
-                                     rate=RATE, version_seconds=VERSION_DAYS * 86400,
-                                     **{f"m{i}": m for i, m in enumerate(MODELS)}))
+        conn.execute(
+            FILL_SQL.format(
+                first=lo,
+                last=min(lo + 999_999, last),
+                start=start,
+                rate=RATE,
+                version_seconds=VERSION_DAYS * 86400,
+                **{f"m{i}": m for i, m in enumerate(MODELS)},
+            )
+        )
     bounds = {"lo": start + first / RATE, "hi": start + (last + 1) / RATE}
     conn.execute(SHADOW_SQL.format(**bounds))
     conn.execute(LABEL_SQL.format(**bounds))
@@ -131,13 +141,16 @@ def old_read(store, conn, version: str, since: float, limit: int, labelled: bool
         with mock.patch.object(base, "_arrow_features", lambda lines: None):
             frame = base.frame_from_rows(names, rows)
         return frame[frame["label"].notna()] if labelled else frame
+
     return sql, (), read
 
 
-def new_read(store, conn, model: str, version: str | None, since: float, limit: int,
-             labelled: bool):
-    kwargs = dict(model_name=model, model_version=version, since=since, limit=limit,
-                  labelled=labelled)
+def new_read(
+    store, conn, model: str, version: str | None, since: float, limit: int, labelled: bool
+):
+    kwargs = dict(
+        model_name=model, model_version=version, since=since, limit=limit, labelled=labelled
+    )
     sql, params = store.window_sql(**kwargs)
     return sql, params, lambda: store.read_window(**kwargs)
 
@@ -151,11 +164,15 @@ def explain(conn, sql: str, params: tuple) -> dict:
         nodes.append(node["Node Type"] + (f" {node['Index Name']}" if "Index Name" in node else ""))
         for child in node.get("Plans", []):
             walk(child)
+
     walk(plan["Plan"])
     top = plan["Plan"]
-    return {"execution_ms": plan["Execution Time"], "nodes": nodes,
-            "shared_buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
-            "plan": text}
+    return {
+        "execution_ms": plan["Execution Time"],
+        "nodes": nodes,
+        "shared_buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
+        "plan": text,
+    }
 
 
 def timed(read, repeats: int) -> tuple[float, float, int, int]:
@@ -173,18 +190,26 @@ def timed(read, repeats: int) -> tuple[float, float, int, int]:
 def cases(windows: list[int]) -> list[dict]:
     """(what, model, version key, limit, labelled): the monitor's window of the big model
     at each size, of the small one at the smallest, retraining's labelled rows."""
-    out = [{"read": "monitor window", "model": MODELS[0], "limit": n, "labelled": False}
-           for n in windows]
-    out.append({"read": "monitor window", "model": MODELS[-1], "limit": windows[0],
-                "labelled": False})
-    out += [{"read": "retraining labelled rows", "model": MODELS[0], "limit": n,
-             "labelled": True} for n in windows]
+    out = [
+        {"read": "monitor window", "model": MODELS[0], "limit": n, "labelled": False}
+        for n in windows
+    ]
+    out.append(
+        {"read": "monitor window", "model": MODELS[-1], "limit": windows[0], "labelled": False}
+    )
+    out += [
+        {"read": "retraining labelled rows", "model": MODELS[0], "limit": n, "labelled": True}
+        for n in windows
+    ]
     return out
 
 
 def current_version(conn, model: str) -> str:
-    return conn.execute("SELECT model_version FROM predictions WHERE model_name = %s AND "
-                        "shadow_of IS NULL ORDER BY ts DESC LIMIT 1", (model,)).fetchone()[0]
+    return conn.execute(
+        "SELECT model_version FROM predictions WHERE model_name = %s AND "
+        "shadow_of IS NULL ORDER BY ts DESC LIMIT 1",
+        (model,),
+    ).fetchone()[0]
 
 
 def measure(store, conn, windows: list[int], repeats: int, schema: str) -> list[dict]:
@@ -196,26 +221,40 @@ def measure(store, conn, windows: list[int], repeats: int, schema: str) -> list[
     for case, query in [(c, q) for c in cases(windows) for q in queries]:
         version = None if case["labelled"] else current_version(conn, case["model"])
         if query == "old":
-            sql, params, read = old_read(store, conn, version, since, case["limit"],
-                                         case["labelled"])
+            sql, params, read = old_read(
+                store, conn, version, since, case["limit"], case["labelled"]
+            )
         else:
-            sql, params, read = new_read(store, conn, case["model"], version, since,
-                                         case["limit"], case["labelled"])
+            sql, params, read = new_read(
+                store, conn, case["model"], version, since, case["limit"], case["labelled"]
+            )
         seconds, median, rows, models = timed(read, repeats)
         # On the connection that ran it: the store's sessions set their own planner costs.
         plan = explain(conn if query == "old" else store._conn(), sql, params)
-        out.append({**case, "version": version, "schema": schema, "query": query,
-                    "seconds": seconds, "median_seconds": median, "rows": rows,
-                    "models_in_answer": models, **plan})
-        print(f"  {query} query, {schema} indexes: {case['read']} {case['model']} limit {case['limit']:,}: "
-              f"{seconds * 1000:.0f} ms, {rows:,} rows of {models} model(s), SQL "
-              f"{out[-1]['execution_ms']:.0f} ms, {out[-1]['shared_buffers']:,} buffers, "
-              f"{' > '.join(out[-1]['nodes'])}", flush=True)
+        out.append(
+            {
+                **case,
+                "version": version,
+                "schema": schema,
+                "query": query,
+                "seconds": seconds,
+                "median_seconds": median,
+                "rows": rows,
+                "models_in_answer": models,
+                **plan,
+            }
+        )
+        print(
+            f"  {query} query, {schema} indexes: {case['read']} {case['model']} limit {case['limit']:,}: "
+            f"{seconds * 1000:.0f} ms, {rows:,} rows of {models} model(s), SQL "
+            f"{out[-1]['execution_ms']:.0f} ms, {out[-1]['shared_buffers']:,} buffers, "
+            f"{' > '.join(out[-1]['nodes'])}",
+            flush=True,
+        )
     return out
 
 
-def size_run(url: str, conn, size: int, loaded: int, history: tuple, windows,
-             repeats) -> dict:
+def size_run(url: str, conn, size: int, loaded: int, history: tuple, windows, repeats) -> dict:
     """Grow the log to `size` rows (the older history is added), then time old and new."""
     history_start, total = history
     old_schema(conn)
@@ -230,9 +269,13 @@ def size_run(url: str, conn, size: int, loaded: int, history: tuple, windows,
     rows = conn.execute("SELECT count(*) FROM predictions").fetchone()[0]
     labels = conn.execute("SELECT count(*) FROM feedback").fetchone()[0]
     print(f"{rows:,} predictions, {labels:,} labels (loaded in {load_seconds:.0f} s)", flush=True)
-    entry = {"predictions": rows, "labels": labels, "load_seconds": load_seconds,
-             "table_mib": conn.execute("SELECT pg_total_relation_size('predictions')"
-                                       ).fetchone()[0] / 2**20}
+    entry = {
+        "predictions": rows,
+        "labels": labels,
+        "load_seconds": load_seconds,
+        "table_mib": conn.execute("SELECT pg_total_relation_size('predictions')").fetchone()[0]
+        / 2**20,
+    }
     store = postgres.PostgresStore(url)
     store._schema_ready = True  # the old schema stays as it is while it is timed
     entry["old"] = measure(store, conn, windows, repeats, "old")
@@ -265,18 +308,24 @@ def main(argv: list[str] | None = None) -> int:
         results, loaded = [], 0
         history = (time.time() - sizes[-1] / RATE, sizes[-1])  # ends now
         for size in sizes:
-            results.append(size_run(cluster.url, conn, size, loaded, history, windows,
-                                    args.repeats))
+            results.append(
+                size_run(cluster.url, conn, size, loaded, history, windows, args.repeats)
+            )
             loaded = size
         conn.close()
     finally:
         cluster.destroy()
-    doc = {"benchmark": "window_query: the monitor's window read and retraining's labelled "
-                        "read, old schema and query vs new, on a PostgreSQL log",
-           **info, "loadavg_at_end": os.getloadavg()[0],
-           "command": ".venv/bin/python -m bench.window_query",
-           "window_seconds": WINDOW_SECONDS, "rate_per_second": RATE, "models": MODELS,
-           "results": results}
+    doc = {
+        "benchmark": "window_query: the monitor's window read and retraining's labelled "
+        "read, old schema and query vs new, on a PostgreSQL log",
+        **info,
+        "loadavg_at_end": os.getloadavg()[0],
+        "command": ".venv/bin/python -m bench.window_query",
+        "window_seconds": WINDOW_SECONDS,
+        "rate_per_second": RATE,
+        "models": MODELS,
+        "results": results,
+    }
     write_results(args.output, doc)
     return 0
 

@@ -15,13 +15,34 @@ from pathlib import Path
 from modelwatch.project import PROJECT_DIR, mlflow_command
 from modelwatch.settings import SettingError, read
 
-
 # The `main` entry point's parameters (MLproject), as `--flag` options.
-TRAIN_PARAMS = ("data", "target", "model_name", "model_type", "n_rows", "seed", "holdout",
-                "promote", "trigger", "min_score", "tolerance", "task", "segments", "sensitive")
+TRAIN_PARAMS = (
+    "data",
+    "target",
+    "model_name",
+    "model_type",
+    "n_rows",
+    "seed",
+    "holdout",
+    "promote",
+    "trigger",
+    "min_score",
+    "tolerance",
+    "task",
+    "segments",
+    "sensitive",
+)
 RETRAIN_PARAMS = ("model_name", "window", "max_rows", "trigger", "promote", "store_url", "holdout")
-SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual",
-             "channel_break", "group_bias")  # training/simulator.py's, without importing it
+SCENARIOS = (
+    "baseline",
+    "covariate",
+    "concept",
+    "integrity_swap",
+    "integrity_missing",
+    "gradual",
+    "channel_break",
+    "group_bias",
+)  # training/simulator.py's, without importing it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelwatch", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(title="commands")
 
-    train = commands.add_parser("train", help="mlflow run the `main` entry point: train, register, gate")
+    train = commands.add_parser(
+        "train", help="mlflow run the `main` entry point: train, register, gate"
+    )
     _parameters(train, TRAIN_PARAMS)
     train.set_defaults(run=_mlflow_run, entry_point="main", params=TRAIN_PARAMS)
 
@@ -58,18 +81,35 @@ def _parser() -> argparse.ArgumentParser:
     _parameters(retrain, RETRAIN_PARAMS)
     retrain.set_defaults(run=_mlflow_run, entry_point="retrain", params=RETRAIN_PARAMS)
 
-    onboard = commands.add_parser("onboard", help="monitor a registered model modelwatch did not train")
+    onboard = commands.add_parser(
+        "onboard", help="monitor a registered model modelwatch did not train"
+    )
     onboard.add_argument("--model-name", required=True)
     onboard.add_argument("--version", help="this version (wins over --alias)")
-    onboard.add_argument("--alias", default=read("MODELWATCH_MODEL_ALIAS"),
-                         help="the version under this alias (default: MODELWATCH_MODEL_ALIAS)")
-    onboard.add_argument("--reference", required=True, help="held-out rows, CSV or Parquet, with the target")
+    onboard.add_argument(
+        "--alias",
+        default=read("MODELWATCH_MODEL_ALIAS"),
+        help="the version under this alias (default: MODELWATCH_MODEL_ALIAS)",
+    )
+    onboard.add_argument(
+        "--reference", required=True, help="held-out rows, CSV or Parquet, with the target"
+    )
     onboard.add_argument("--target", help="the label column; without it, drift and integrity only")
-    onboard.add_argument("--task", default="auto", choices=("auto", "binary", "multiclass", "regression"))
-    onboard.add_argument("--chunk-rows", type=int, default=read("MODELWATCH_MONITOR_WINDOW_ROWS"),
-                         help="rows of a monitor window: the reference is judged in chunks of this size")
-    onboard.add_argument("--segments", default="", help="comma list of input columns to judge per segment")
-    onboard.add_argument("--sensitive", default="", help="comma list of sensitive input columns (fairness per group)")
+    onboard.add_argument(
+        "--task", default="auto", choices=("auto", "binary", "multiclass", "regression")
+    )
+    onboard.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=read("MODELWATCH_MONITOR_WINDOW_ROWS"),
+        help="rows of a monitor window: the reference is judged in chunks of this size",
+    )
+    onboard.add_argument(
+        "--segments", default="", help="comma list of input columns to judge per segment"
+    )
+    onboard.add_argument(
+        "--sensitive", default="", help="comma list of sensitive input columns (fairness per group)"
+    )
     onboard.set_defaults(run=_onboard)
 
     serve = commands.add_parser("serve", help="the serving API under gunicorn")
@@ -83,16 +123,24 @@ def _parser() -> argparse.ArgumentParser:
     host, port = _host_port(read("MODELWATCH_MONITOR_URL"))
     monitor.add_argument("--port", type=int, default=port, help="default: MODELWATCH_MONITOR_URL's")
     monitor.add_argument("--host", default=host, help="default: MODELWATCH_MONITOR_URL's")
-    monitor.add_argument("--interval", type=float, help="seconds between windows (MODELWATCH_MONITOR_INTERVAL)")
+    monitor.add_argument(
+        "--interval", type=float, help="seconds between windows (MODELWATCH_MONITOR_INTERVAL)"
+    )
     monitor.set_defaults(run=_monitor)
 
-    simulate = commands.add_parser("simulate", help="drive /predict and /feedback with the simulated stream")
+    simulate = commands.add_parser(
+        "simulate", help="drive /predict and /feedback with the simulated stream"
+    )
     simulate.add_argument("--scenario", required=True, choices=SCENARIOS)
     simulate.add_argument("--rate", type=float, default=20.0, help="rows a second")
     simulate.add_argument("--duration", type=float, default=60.0, help="seconds")
     simulate.add_argument("--batch", type=int, default=10, help="rows a request")
-    simulate.add_argument("--label-delay", type=float, default=5.0, help="seconds before a label arrives")
-    simulate.add_argument("--label-coverage", type=float, default=1.0, help="share of rows that get a label")
+    simulate.add_argument(
+        "--label-delay", type=float, default=5.0, help="seconds before a label arrives"
+    )
+    simulate.add_argument(
+        "--label-coverage", type=float, default=1.0, help="share of rows that get a label"
+    )
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--url", default=read("MODELWATCH_SERVING_URL"))
     simulate.set_defaults(run=_simulate)
@@ -101,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     up.set_defaults(run=_up)
     down = commands.add_parser("down", help="stop the embedded stack")
     down.set_defaults(run=_down)
-    status = commands.add_parser("status", help="each component's health, the served version, alerts, retraining")
+    status = commands.add_parser(
+        "status", help="each component's health, the served version, alerts, retraining"
+    )
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_status)
 
@@ -114,9 +164,17 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--json", action="store_true", help="the full result as JSON")
     drift.set_defaults(run=_drift)
 
-    export = commands.add_parser("export-log", help="the prediction log and its labels to Parquet, by model, version and hour")
-    export.add_argument("--to", required=True, help="a directory or a URL (s3://, gs://, any fsspec URL)")
-    export.add_argument("--since", help="ISO time, epoch seconds or an age (24h, 7d); default: the oldest prediction")
+    export = commands.add_parser(
+        "export-log",
+        help="the prediction log and its labels to Parquet, by model, version and hour",
+    )
+    export.add_argument(
+        "--to", required=True, help="a directory or a URL (s3://, gs://, any fsspec URL)"
+    )
+    export.add_argument(
+        "--since",
+        help="ISO time, epoch seconds or an age (24h, 7d); default: the oldest prediction",
+    )
     export.add_argument("--until", help="the same; default: now")
     export.add_argument("--store-url", help="the prediction log (MODELWATCH_STORE_URL)")
     export.set_defaults(run=_export_log)
@@ -157,7 +215,13 @@ def _up(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for name, state in states.items():
-        where = stack.url(name) if state != "not installed" else "(the monitor applies the alert rules itself)" if name == "prometheus" else ""
+        where = (
+            stack.url(name)
+            if state != "not installed"
+            else "(the monitor applies the alert rules itself)"
+            if name == "prometheus"
+            else ""
+        )
         print(f"{name:<13} {state:<14} {where}")
     print(f"logs in {stack.run_dir / 'logs'}; `modelwatch down` stops it all")
     return 0
@@ -220,8 +284,18 @@ def _simulate(args: argparse.Namespace) -> int:
 
     # Outside the embedded stack the variable; beside it, the token `modelwatch up` keeps.
     token = client_token("MODELWATCH_FEEDBACK_TOKEN", Stack.default().run_dir)
-    summary = simulate(args.url, args.scenario, args.rate, args.duration, args.batch, args.label_delay,
-                       args.label_coverage, args.seed, progress=True, feedback_token=token)
+    summary = simulate(
+        args.url,
+        args.scenario,
+        args.rate,
+        args.duration,
+        args.batch,
+        args.label_delay,
+        args.label_coverage,
+        args.seed,
+        progress=True,
+        feedback_token=token,
+    )
     print(summary.line())
     return 0 if summary.predicted else 1
 
@@ -247,13 +321,18 @@ def _drift(args: argparse.Namespace) -> int:
 
 def _mlflow_run(args: argparse.Namespace) -> int:
     """`mlflow run` of an entry point in the active environment, passing the given parameters."""
-    command = mlflow_command("run", str(PROJECT_DIR), "-e", args.entry_point, "--env-manager", "local")
+    command = mlflow_command(
+        "run", str(PROJECT_DIR), "-e", args.entry_point, "--env-manager", "local"
+    )
     for name in args.params:
         value = getattr(args, name)
         if value is not None:
             command += ["-P", f"{name}={value}"]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "MLFLOW_TRACKING_URI": read("MLFLOW_TRACKING_URI")}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": read("MLFLOW_TRACKING_URI"),
+    }
     return subprocess.call(command, env=env)
 
 

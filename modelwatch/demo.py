@@ -65,7 +65,7 @@ class AlertPath:
     builtin: bool
 
     @classmethod
-    def live(cls, stack: Stack) -> "AlertPath":
+    def live(cls, stack: Stack) -> AlertPath:
         status = requests.get(stack.url("monitor") + "/status", timeout=10).json()
         return cls(stack, status.get("builtin_alerts_firing") is not None)
 
@@ -89,14 +89,23 @@ class AlertPath:
     def firing(self, alertname: str) -> bool:
         if self.builtin:
             return alertname in self._monitor_firing()
-        return any(a["labels"]["alertname"] == alertname and a["state"] == "firing"
-                   for a in self._prometheus_alerts())
+        return any(
+            a["labels"]["alertname"] == alertname and a["state"] == "firing"
+            for a in self._prometheus_alerts()
+        )
 
     def _monitor_firing(self) -> list[str]:
-        return requests.get(self.stack.url("monitor") + "/status", timeout=3).json()["builtin_alerts_firing"] or []
+        return (
+            requests.get(self.stack.url("monitor") + "/status", timeout=3).json()[
+                "builtin_alerts_firing"
+            ]
+            or []
+        )
 
     def _prometheus_alerts(self) -> list[dict]:
-        return requests.get(self.stack.url("prometheus") + "/api/v1/alerts", timeout=3).json()["data"]["alerts"]
+        return requests.get(self.stack.url("prometheus") + "/api/v1/alerts", timeout=3).json()[
+            "data"
+        ]["alerts"]
 
 
 @dataclass
@@ -116,7 +125,9 @@ def run(stack: Stack | None = None) -> int:
     stack = stack or Stack.default()
     timeline = Timeline()
     rate = read("MODELWATCH_DEMO_RATE")
-    timeline.say("starting the embedded stack (MLflow server, serving, monitor, Prometheus, Alertmanager)")
+    timeline.say(
+        "starting the embedded stack (MLflow server, serving, monitor, Prometheus, Alertmanager)"
+    )
     states = stack.up()
     timeline.say("stack: " + ", ".join(f"{k} {v}" for k, v in states.items()))
     alerts = AlertPath.live(stack)
@@ -125,26 +136,42 @@ def run(stack: Stack | None = None) -> int:
     model = Model(read("MODELWATCH_MODEL_NAME", env), read("MODELWATCH_MODEL_ALIAS", env))
     client = MlflowClient(stack.url("mlflow"))
     if _aliased_version(client, model) is None:
-        timeline.say(f"training {model.name} on 20,000 simulated rows: mlflow run . (main entry point)")
+        timeline.say(
+            f"training {model.name} on 20,000 simulated rows: mlflow run . (main entry point)"
+        )
         started = time.monotonic()
-        done = subprocess.run([str(BIN / "modelwatch"), "train"], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [str(BIN / "modelwatch"), "train"], env=env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             print(done.stderr[-3000:], file=sys.stderr)
             return 1
         timeline.say(f"trained, logged, registered and gated in {time.monotonic() - started:.0f}s")
     champion = _aliased_version(client, model)
     timeline.say(f"{model.name} version {champion} holds alias {model.alias}")
-    _wait(lambda: requests.get(stack.url("serving") + "/ready", timeout=3).ok and _served(stack) == champion, 120)
+    _wait(
+        lambda: (
+            requests.get(stack.url("serving") + "/ready", timeout=3).ok
+            and _served(stack) == champion
+        ),
+        120,
+    )
     timeline.say(f"serving answers with version {champion} at {stack.url('serving')}/predict")
 
     timeline.say(f"baseline traffic: {rate:.0f} rows/s with labels 1 s later")
     results = []
-    seen = _alerts_while(alerts, lambda: results.append(
-        _simulate(stack, "baseline", rate, read("MODELWATCH_DEMO_BASELINE_SECONDS"), seed=1)))
+    seen = _alerts_while(
+        alerts,
+        lambda: results.append(
+            _simulate(stack, "baseline", rate, read("MODELWATCH_DEMO_BASELINE_SECONDS"), seed=1)
+        ),
+    )
     timeline.say(f"baseline done: {results[0].line()}; {_window_line(stack)}")
     timeline.say(f"alerts during baseline: {', '.join(sorted(seen)) or 'none'}")
 
-    timeline.say("a launch in a new market: incomes fall and a new region appears (covariate drift)")
+    timeline.say(
+        "a launch in a new market: incomes fall and a new region appears (covariate drift)"
+    )
     new_version = _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline)
     if new_version is None:
         timeline.say("the loop did not close in time: see `modelwatch status` and run/logs/")
@@ -156,18 +183,31 @@ def run(stack: Stack | None = None) -> int:
 
     timeline.say("broken upstream data: age and debt_to_income arrive swapped")
     retrains = _retrains(stack)
-    seen = _alerts_while(alerts, lambda: _simulate(stack, "integrity_swap", rate,
-                                                   read("MODELWATCH_DEMO_INTEGRITY_SECONDS"), seed=80))
-    timeline.say(f"alerts raised: {', '.join(sorted(seen)) or 'none'}; retrainings started: "
-                 f"{sum(_retrains(stack).values()) - sum(retrains.values()):.0f} (integrity pages a person, never retrains)")
+    seen = _alerts_while(
+        alerts,
+        lambda: _simulate(
+            stack, "integrity_swap", rate, read("MODELWATCH_DEMO_INTEGRITY_SECONDS"), seed=80
+        ),
+    )
+    timeline.say(
+        f"alerts raised: {', '.join(sorted(seen)) or 'none'}; retrainings started: "
+        f"{sum(_retrains(stack).values()) - sum(retrains.values()):.0f} (integrity pages a person, never retrains)"
+    )
     _finish(stack, client, model, timeline)
     return 0
 
 
 def _simulate(stack: Stack, scenario: str, rate: float, duration: float, seed: int):
     """The scenario on the stack's serving, labels 1 s later, sent with the stack's token."""
-    return simulate(stack.url("serving"), scenario, rate=rate, duration=duration, label_delay=1, seed=seed,
-                    feedback_token=stack.tokens()["MODELWATCH_FEEDBACK_TOKEN"])
+    return simulate(
+        stack.url("serving"),
+        scenario,
+        rate=rate,
+        duration=duration,
+        label_delay=1,
+        seed=seed,
+        feedback_token=stack.tokens()["MODELWATCH_FEEDBACK_TOKEN"],
+    )
 
 
 @dataclass(frozen=True)
@@ -192,11 +232,31 @@ def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline
     onset = time.monotonic()
     retrains_before = _retrains(stack)
     milestones = [
-        ("drift", lambda: _alerting_drift(stack, alerts), lambda v: f"monitor: drift in {', '.join(v)}"),
-        ("alert", lambda: alerts.firing("DataDriftDetected"), lambda v: alerts.fired("DataDriftDetected")),
-        ("retrain", lambda: _metric(stack, "modelwatch_retrain_in_progress") == 1, lambda v: "monitor: retraining started (mlflow run . -e retrain)"),
-        ("promoted", lambda: _aliased_version(client, model) not in (None, champion), lambda v: f"gate approved the candidate: alias {model.alias} moved"),
-        ("served", lambda: _served(stack) not in (None, champion), lambda v: "serving hot-reloaded the new version, no restart"),
+        (
+            "drift",
+            lambda: _alerting_drift(stack, alerts),
+            lambda v: f"monitor: drift in {', '.join(v)}",
+        ),
+        (
+            "alert",
+            lambda: alerts.firing("DataDriftDetected"),
+            lambda v: alerts.fired("DataDriftDetected"),
+        ),
+        (
+            "retrain",
+            lambda: _metric(stack, "modelwatch_retrain_in_progress") == 1,
+            lambda v: "monitor: retraining started (mlflow run . -e retrain)",
+        ),
+        (
+            "promoted",
+            lambda: _aliased_version(client, model) not in (None, champion),
+            lambda v: f"gate approved the candidate: alias {model.alias} moved",
+        ),
+        (
+            "served",
+            lambda: _served(stack) not in (None, champion),
+            lambda v: "serving hot-reloaded the new version, no restart",
+        ),
     ]
     try:
         patience = Patience(read("MODELWATCH_DEMO_TIMEOUT_SECONDS"))
@@ -204,11 +264,15 @@ def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline
             while patience.lasts():
                 value = _safe(probe)
                 if value:
-                    timeline.say(f"{describe(value)} ({time.monotonic() - onset:.0f}s after drift onset)")
+                    timeline.say(
+                        f"{describe(value)} ({time.monotonic() - onset:.0f}s after drift onset)"
+                    )
                     break
                 if name == "retrain" and _aliased_version(client, model) not in (None, champion):
                     break  # it ran between two looks
-                if name in ("retrain", "promoted") and (ended := _retrain_ended_unpromoted(stack, client, model, retrains_before)):
+                if name in ("retrain", "promoted") and (
+                    ended := _retrain_ended_unpromoted(stack, client, model, retrains_before)
+                ):
                     timeline.say(ended)
                     return None
                 time.sleep(1)
@@ -216,15 +280,18 @@ def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline
                 return None
         version = _aliased_version(client, model)
         tags = client.get_model_version(model.name, version).tags
-        timeline.say(f"version {version}: validation_status={tags.get('validation_status')}, trigger={tags.get('trigger')}")
+        timeline.say(
+            f"version {version}: validation_status={tags.get('validation_status')}, trigger={tags.get('trigger')}"
+        )
         return version
     finally:
         stop.set()
         traffic.join()
 
 
-def _retrain_ended_unpromoted(stack: Stack, client: MlflowClient, model: Model,
-                              before: dict[str, float]) -> str | None:
+def _retrain_ended_unpromoted(
+    stack: Stack, client: MlflowClient, model: Model, before: dict[str, float]
+) -> str | None:
     """What went wrong, if a retraining ended since `before` without a promotion: the
     story cannot close its loop then, so it says why instead of waiting."""
     now = _retrains(stack)
@@ -243,8 +310,10 @@ def _finish(stack: Stack, client: MlflowClient, model: Model, timeline: Timeline
     path = write_report(client, stack.run_dir / "demo-report.html", timeline, model.name)
     print("\nTimeline\n" + timeline.text())
     print(f"\nReport with plots: {path}")
-    print(f"MLflow UI:     {stack.url('mlflow')}\nServing API:   {stack.url('serving')}/predict "
-          f"(OpenAPI at /openapi.json)")
+    print(
+        f"MLflow UI:     {stack.url('mlflow')}\nServing API:   {stack.url('serving')}/predict "
+        f"(OpenAPI at /openapi.json)"
+    )
     running = stack.status()
     for name in ("prometheus", "alertmanager"):
         if running[name]["running"]:
@@ -260,11 +329,20 @@ def _aliased_version(client: MlflowClient, model: Model) -> str | None:
 
 
 def _served(stack: Stack) -> str | None:
-    return _safe(lambda: requests.get(stack.url("serving") + "/model", timeout=3).json().get("version"))
+    return _safe(
+        lambda: requests.get(stack.url("serving") + "/model", timeout=3).json().get("version")
+    )
 
 
 def _window(stack: Stack) -> dict:
-    return _safe(lambda: requests.get(stack.url("monitor") + "/status", timeout=3).json().get("last_window")) or {}
+    return (
+        _safe(
+            lambda: (
+                requests.get(stack.url("monitor") + "/status", timeout=3).json().get("last_window")
+            )
+        )
+        or {}
+    )
 
 
 def _alerting_drift(stack: Stack, alerts: AlertPath) -> list[str] | None:
@@ -279,9 +357,12 @@ def _alerting_drift(stack: Stack, alerts: AlertPath) -> list[str] | None:
 def _window_line(stack: Stack) -> str:
     w = _window(stack)
     acc, est = w.get("live_accuracy"), w.get("estimated_accuracy")
-    return (f"last window (version {w.get('version')}): live accuracy {acc:.3f}, estimated {est:.3f}, "
-            f"drifted: {', '.join(w.get('drifted_features') or []) or 'nothing'}"
-            if acc is not None and est is not None else "no window yet")
+    return (
+        f"last window (version {w.get('version')}): live accuracy {acc:.3f}, estimated {est:.3f}, "
+        f"drifted: {', '.join(w.get('drifted_features') or []) or 'nothing'}"
+        if acc is not None and est is not None
+        else "no window yet"
+    )
 
 
 def _alerts_while(alerts: AlertPath, action) -> set[str]:
@@ -310,8 +391,11 @@ def _metric(stack: Stack, name: str) -> float | None:
 
 def _retrains(stack: Stack) -> dict[str, float]:
     text = _safe(lambda: requests.get(stack.url("monitor") + "/metrics", timeout=3).text) or ""
-    return {line.split('"')[1]: float(line.split()[-1]) for line in text.splitlines()
-            if line.startswith("modelwatch_retrains_total{")}
+    return {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("modelwatch_retrains_total{")
+    }
 
 
 def _safe(probe):

@@ -43,7 +43,9 @@ PARTITIONS = ("model_name", "model_version", "hour")
 # The log's text columns: typed as text in every file, even where they hold no value.
 TEXT_COLUMNS = ("prediction", "label", "shadow_of", "probabilities")
 # the partition values are text: "3" is a version, not a number
-PARTITIONING = ds.partitioning(pa.schema([(name, pa.string()) for name in PARTITIONS]), flavor="hive")
+PARTITIONING = ds.partitioning(
+    pa.schema([(name, pa.string()) for name in PARTITIONS]), flavor="hive"
+)
 
 
 @dataclass
@@ -62,7 +64,9 @@ def open_log(url: str | None) -> Store:
     store = open_store(url)
     path = getattr(store, "path", None)
     if path is not None and path != ":memory:" and not os.path.exists(path):
-        raise ValueError(f"no prediction log at {store.url!r}: give --store-url or MODELWATCH_STORE_URL")
+        raise ValueError(
+            f"no prediction log at {store.url!r}: give --store-url or MODELWATCH_STORE_URL"
+        )
     return store
 
 
@@ -76,7 +80,10 @@ def export_log(store: Store, to: str, since=None, until=None) -> ExportSummary:
     while hour is not None:
         rows = _read(store, max(hour * HOUR, lo), min((hour + 1) * HOUR, hi))
         for model_name, model_version in _models(rows):
-            part = rows.filter((pc.field("model_name") == model_name) & (pc.field("model_version") == model_version))
+            part = rows.filter(
+                (pc.field("model_name") == model_name)
+                & (pc.field("model_version") == model_version)
+            )
             directory = _partition_dir(root, model_name, model_version, hour)
             _merge_into(filesystem, directory, part.drop_columns(["model_name", "model_version"]))
             summary.rows += part.num_rows
@@ -90,16 +97,25 @@ def read_export(source: str) -> pd.DataFrame:
     """An export read back as one frame (partition columns included), oldest first, the
     files' schemas merged."""
     filesystem, root = filesystem_for(source)
-    paths = [f.path for f in filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
-             if f.type == pafs.FileType.File and f.base_name == FILE_NAME]
+    paths = [
+        f.path
+        for f in filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
+        if f.type == pafs.FileType.File and f.base_name == FILE_NAME
+    ]
     if not paths:
         raise FileNotFoundError(f"no exported prediction log under {source!r}")
-    schema = pa.unify_schemas([pq.read_schema(p, filesystem=filesystem) for p in paths],
-                              promote_options="permissive").remove_metadata()
+    schema = pa.unify_schemas(
+        [pq.read_schema(p, filesystem=filesystem) for p in paths], promote_options="permissive"
+    ).remove_metadata()
     for name in PARTITIONS:
         schema = schema.append(pa.field(name, pa.string()))
-    dataset = ds.dataset(paths, schema=schema, filesystem=filesystem, partitioning=PARTITIONING,
-                         partition_base_dir=root)
+    dataset = ds.dataset(
+        paths,
+        schema=schema,
+        filesystem=filesystem,
+        partitioning=PARTITIONING,
+        partition_base_dir=root,
+    )
     return dataset.to_table().to_pandas().sort_values(["ts", "prediction_id"], ignore_index=True)
 
 
@@ -116,7 +132,9 @@ def filesystem_for(url: str) -> tuple[pafs.FileSystem, str]:
         try:
             import fsspec
         except ImportError:
-            raise ValueError(f"cannot write to {url!r}: {arrow_error} (and fsspec is not installed)") from None
+            raise ValueError(
+                f"cannot write to {url!r}: {arrow_error} (and fsspec is not installed)"
+            ) from None
         try:
             fs, path = fsspec.core.url_to_fs(url)
         except (ValueError, ImportError) as exc:
@@ -137,8 +155,10 @@ def _epoch(name: str, value) -> float | None:
     try:
         return to_epoch(value)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} {value!r} is not a time: give ISO 8601 (2026-12-01T09:00Z), "
-                         f"epoch seconds, or an age like 24h, 30m, 7d ({exc})") from None
+        raise ValueError(
+            f"{name} {value!r} is not a time: give ISO 8601 (2026-12-01T09:00Z), "
+            f"epoch seconds, or an age like 24h, 30m, 7d ({exc})"
+        ) from None
 
 
 def _iso(epoch: float) -> str:
@@ -150,9 +170,12 @@ def _next_hour(store: Store, since: float, until: float) -> int | None:
     or None. The store's interface has no MIN(ts): the first hour is tried, then a
     bisection over the rest skips a gap (or the years before the first prediction) in
     about 20 LIMIT 1 reads on the ts index."""
+
     def any_in(lo: int, hi: int) -> bool:  # hours lo..hi
         start, end = max(lo * HOUR, since), min((hi + 1) * HOUR, until)
-        return any(len(store.read_window(since=start, until=end, limit=1, shadow=s)) for s in (False, True))
+        return any(
+            len(store.read_window(since=start, until=end, limit=1, shadow=s)) for s in (False, True)
+        )
 
     first, last = math.floor(since / HOUR), math.ceil(until / HOUR) - 1
     if first > last or not any_in(first, last):
@@ -171,7 +194,11 @@ def _next_hour(store: Store, since: float, until: float) -> int | None:
 
 def _read(store: Store, start: float, end: float) -> pa.Table:
     """The answered and the shadow rows of [start, end), which hold at least one."""
-    frames = [f for f in (store.read_window(since=start, until=end, shadow=s) for s in (False, True)) if len(f)]
+    frames = [
+        f
+        for f in (store.read_window(since=start, until=end, shadow=s) for s in (False, True))
+        if len(f)
+    ]
     # permissive: a feature may be missing from one of them
     return pa.concat_tables([_table(f) for f in frames], promote_options="permissive")
 
@@ -181,7 +208,9 @@ def _table(frame: pd.DataFrame) -> pa.Table:
     numbers when they all are), the text columns typed, the features of no value left out."""
     frame = frame.copy()
     for column in ("prediction", "label"):
-        frame[column] = frame[column].map(lambda v: None if pd.isna(v) else label_text(v)).astype(object)
+        frame[column] = (
+            frame[column].map(lambda v: None if pd.isna(v) else label_text(v)).astype(object)
+        )
     table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
     for name in TEXT_COLUMNS:
         if name in table.column_names:
@@ -207,7 +236,9 @@ def _merge_into(filesystem: pafs.FileSystem, directory: str, rows: pa.Table) -> 
     path = f"{directory}/{FILE_NAME}"
     if filesystem.get_file_info(path).type == pafs.FileType.File:
         had = pq.read_table(path, filesystem=filesystem)
-        kept = had.filter(pc.invert(pc.is_in(had["prediction_id"], value_set=rows["prediction_id"])))
+        kept = had.filter(
+            pc.invert(pc.is_in(had["prediction_id"], value_set=rows["prediction_id"]))
+        )
         rows = pa.concat_tables([kept, rows], promote_options="permissive")
     rows = rows.sort_by([("ts", "ascending"), ("prediction_id", "ascending")])
     filesystem.create_dir(directory, recursive=True)

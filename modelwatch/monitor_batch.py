@@ -28,11 +28,19 @@ class BadInput(Exception):
 
 
 def add_parser(commands) -> None:
-    batch = commands.add_parser("monitor-batch", help="judge a time range of the prediction log (local or Spark)")
-    batch.add_argument("--log", required=True, help="an export's directory or URL, or a store URL (postgresql://, sqlite://)")
+    batch = commands.add_parser(
+        "monitor-batch", help="judge a time range of the prediction log (local or Spark)"
+    )
+    batch.add_argument(
+        "--log",
+        required=True,
+        help="an export's directory or URL, or a store URL (postgresql://, sqlite://)",
+    )
     batch.add_argument("--model-name", required=True)
     batch.add_argument("--version", required=True)
-    batch.add_argument("--since", help="ISO time, epoch seconds or an age (24h, 7d); default: the oldest row")
+    batch.add_argument(
+        "--since", help="ISO time, epoch seconds or an age (24h, 7d); default: the oldest row"
+    )
     batch.add_argument("--until", help="the same; default: now")
     batch.add_argument("--engine", choices=("local", "spark"), default="local")
     batch.add_argument("--master", default="local[2]", help="Spark master URL (--engine spark)")
@@ -51,8 +59,14 @@ def main(args: argparse.Namespace) -> int:
     from modelwatch.monitoring.service.app import _window_status
 
     status = _window_status(result, context)
-    status["batch"] = result.details("batch") | {"since": args.since, "until": args.until, "log": args.log}
-    with contextlib.redirect_stdout(sys.stderr):  # MLflow prints its run's link: stdout is the JSON's
+    status["batch"] = result.details("batch") | {
+        "since": args.since,
+        "until": args.until,
+        "log": args.log,
+    }
+    with contextlib.redirect_stdout(
+        sys.stderr
+    ):  # MLflow prints its run's link: stdout is the JSON's
         _log_to_mlflow(result, context, status)
         if args.pushgateway:
             _push(args.pushgateway, context, result)
@@ -74,7 +88,9 @@ def run(args: argparse.Namespace, context):
         parts = local.parts(args.log, args.model_name, args.version, args.since, args.until)
         return local.judge(context.version, context.calculators, context.reference, parts)
     except (FileNotFoundError, local.NoRows) as exc:
-        raise BadInput(f"{exc} ({args.model_name} version {args.version}, log {args.log})") from None
+        raise BadInput(
+            f"{exc} ({args.model_name} version {args.version}, log {args.log})"
+        ) from None
 
 
 def _on_spark(args: argparse.Namespace, context):
@@ -84,9 +100,13 @@ def _on_spark(args: argparse.Namespace, context):
     if local.is_store(args.log):
         if not args.log.startswith(("postgresql://", "postgres://")):
             raise BadInput(f"Spark reads a PostgreSQL log or a Parquet export, not {args.log!r}")
-        frame = spark.read_postgres(session, args.log, args.model_name, args.version, args.since, args.until)
+        frame = spark.read_postgres(
+            session, args.log, args.model_name, args.version, args.since, args.until
+        )
     else:
-        frame = spark.read_export(session, args.log, args.model_name, args.version, args.since, args.until)
+        frame = spark.read_export(
+            session, args.log, args.model_name, args.version, args.since, args.until
+        )
     return spark.judge(frame, context.version, context.calculators, context.reference)
 
 
@@ -100,12 +120,16 @@ def _context(model_name: str, version: str):
 
     client = MlflowClient(read("MLFLOW_TRACKING_URI"))
     try:
-        return VersionContext.load(client, model_name, str(version), read("MODELWATCH_MONITOR_WINDOW_ROWS"))
+        return VersionContext.load(
+            client, model_name, str(version), read("MODELWATCH_MONITOR_WINDOW_ROWS")
+        )
     except NotOnboarded as exc:
         raise BadInput(str(exc)) from None
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise BadInput(f"no version {version} of {model_name} in the registry: {exc.message}") from None
+            raise BadInput(
+                f"no version {version} of {model_name} in the registry: {exc.message}"
+            ) from None
         raise
 
 
@@ -122,17 +146,22 @@ def _log_to_mlflow(result, context, status: dict) -> None:
     experiment = client.get_experiment_by_name(name)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
     batch = status["batch"]
-    run = client.create_run(experiment_id, run_name=f"monitor-batch {context.model_name} v{context.version}",
-                            tags={"modelwatch.model_name": context.model_name,
-                                  "modelwatch.batch_version": context.version,  # not model_version: the online monitor appends to the run that has it
-                                  "modelwatch.training_run_id": context.run_id,
-                                  "modelwatch.batch_engine": batch["engine"],
-                                  "modelwatch.batch_since": str(batch["since"] or ""),
-                                  "modelwatch.batch_until": str(batch["until"] or "")})
+    run = client.create_run(
+        experiment_id,
+        run_name=f"monitor-batch {context.model_name} v{context.version}",
+        tags={
+            "modelwatch.model_name": context.model_name,
+            "modelwatch.batch_version": context.version,  # not model_version: the online monitor appends to the run that has it
+            "modelwatch.training_run_id": context.run_id,
+            "modelwatch.batch_engine": batch["engine"],
+            "modelwatch.batch_since": str(batch["since"] or ""),
+            "modelwatch.batch_until": str(batch["until"] or ""),
+        },
+    )
     ms = int(result.evaluated_at * 1000)
     metrics = [Metric(k, v, ms, 0) for k, v in result.flat().items()]
     for i in range(0, len(metrics), 900):  # MLflow takes at most 1000 metrics a batch
-        client.log_batch(run.info.run_id, metrics=metrics[i: i + 900])
+        client.log_batch(run.info.run_id, metrics=metrics[i : i + 900])
     client.log_text(run.info.run_id, json.dumps(status, default=str, indent=1), "window.json")
     client.set_terminated(run.info.run_id)
 
@@ -147,17 +176,24 @@ def _push(gateway: str, context, result) -> None:
     metrics.window_rows.labels(model_version=context.version).set(result.rows)
     metrics.last_run.set(time.time())
     try:
-        push_to_gateway(gateway, job=JOB, registry=metrics.registry,
-                        grouping_key={"model_name": context.model_name, "model_version": context.version}, timeout=10)
+        push_to_gateway(
+            gateway,
+            job=JOB,
+            registry=metrics.registry,
+            grouping_key={"model_name": context.model_name, "model_version": context.version},
+            timeout=10,
+        )
     except OSError as exc:  # the window is judged and logged; a missing gateway must not fail it
         print(f"warning: could not push metrics to {gateway}: {exc}", file=sys.stderr)
 
 
 def _summary(status: dict) -> str:
-    lines = [f"{status['rows']} rows of version {status['version']} ({status['batch']['engine']} engine)",
-             f"drifted features: {', '.join(status['drifted_features']) or 'none'} "
-             f"(share {status['drift_share']:.2f}, dataset drift {status['dataset_drift']})",
-             f"integrity: {', '.join(i['kind'] + ' ' + '+'.join(i['columns']) for i in status['integrity']) or 'ok'}"]
+    lines = [
+        f"{status['rows']} rows of version {status['version']} ({status['batch']['engine']} engine)",
+        f"drifted features: {', '.join(status['drifted_features']) or 'none'} "
+        f"(share {status['drift_share']:.2f}, dataset drift {status['dataset_drift']})",
+        f"integrity: {', '.join(i['kind'] + ' ' + '+'.join(i['columns']) for i in status['integrity']) or 'ok'}",
+    ]
     for name, m in status["metrics"].items():
         lines.append(f"{name}: {m['value']:.4f}{'  ALERT' if m['alert'] else ''}")
     if status["batch"]["left_out"]:

@@ -55,22 +55,34 @@ class Onboarding:
     thresholds: dict
 
     def summary(self) -> str:
-        lines = [f"onboarded {self.model_name} version {self.version}: {self.task}, "
-                 f"{self.rows} reference rows, run {self.run_id}"]
+        lines = [
+            f"onboarded {self.model_name} version {self.version}: {self.task}, "
+            f"{self.rows} reference rows, run {self.run_id}"
+        ]
         if self.target is None:
             lines.append("no target: the monitor judges drift and integrity only (no performance)")
         for name, b in sorted(self.thresholds.items()):
             side = "lower" if b["direction"] == "higher" else "upper"
             bound = b["mean"] - 3 * b["std"] if side == "lower" else b["mean"] + 3 * b["std"]
-            lines.append(f"  {name:<20} reference {b['mean']:.4g}, {side} bound {bound:.4g} "
-                         f"(windows of {b['chunk_rows']} rows)")
+            lines.append(
+                f"  {name:<20} reference {b['mean']:.4g}, {side} bound {bound:.4g} "
+                f"(windows of {b['chunk_rows']} rows)"
+            )
         return "\n".join(lines)
 
 
-def onboard(model_name: str, reference_path: str, target: str | None = None, version: str | None = None,
-            alias: str | None = None, task: str = "auto", chunk_rows: int = DEFAULT_CHUNK_ROWS,
-            client: MlflowClient | None = None, segments: tuple[str, ...] = (),
-            sensitive: tuple[str, ...] = ()) -> Onboarding:
+def onboard(
+    model_name: str,
+    reference_path: str,
+    target: str | None = None,
+    version: str | None = None,
+    alias: str | None = None,
+    task: str = "auto",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    client: MlflowClient | None = None,
+    segments: tuple[str, ...] = (),
+    sensitive: tuple[str, ...] = (),
+) -> Onboarding:
     """`segments` and `sensitive` name feature columns the monitor judges per segment and
     per group; they are recorded as the version's tags, as training records them."""
     client = client or MlflowClient()
@@ -82,21 +94,37 @@ def onboard(model_name: str, reference_path: str, target: str | None = None, ver
     features = _features(model_uri, frame, target)
     unknown = [c for c in (*segments, *sensitive) if c not in features]
     if unknown:
-        raise OnboardError(f"--segments/--sensitive: {', '.join(unknown)} is not an input column of the model "
-                           f"(its inputs: {', '.join(features)})")
+        raise OnboardError(
+            f"--segments/--sensitive: {', '.join(unknown)} is not an input column of the model "
+            f"(its inputs: {', '.join(features)})"
+        )
     prediction, proba, classes = score(model_uri, frame[features])
     y = frame[target] if target else None
     if task == "regression" and proba is not None:
-        raise OnboardError(f"{model_name} version {version} gives class probabilities: it is a classifier, not a regression")
-    reference = MonitoringReference.from_scores(frame[features], y, prediction, proba, classes, target, task)
+        raise OnboardError(
+            f"{model_name} version {version} gives class probabilities: it is a classifier, not a regression"
+        )
+    reference = MonitoringReference.from_scores(
+        frame[features], y, prediction, proba, classes, target, task
+    )
     try:
         calculators = reference.calculators(chunk_rows, segments, sensitive)
     except ValueError as exc:
-        raise OnboardError(f"the reference cannot be used to monitor {model_name} version {version}: {exc}") from exc
+        raise OnboardError(
+            f"the reference cannot be used to monitor {model_name} version {version}: {exc}"
+        ) from exc
     thresholds = MonitoringReference.thresholds(calculators)
     run_id = _log(client, model_name, version, reference, thresholds, reference_path)
     reference.link(client, model_name, version, run_id, segments, sensitive)
-    return Onboarding(model_name, version, run_id, reference.task, reference.target, len(reference.sample), thresholds)
+    return Onboarding(
+        model_name,
+        version,
+        run_id,
+        reference.task,
+        reference.target,
+        len(reference.sample),
+        thresholds,
+    )
 
 
 def score(model_uri: str, features: pd.DataFrame):
@@ -106,7 +134,9 @@ def score(model_uri: str, features: pd.DataFrame):
     try:
         output = pyfunc.predict(features)  # enforces the signature: a misfit names its columns
     except MlflowException as exc:
-        raise OnboardError(f"the reference does not fit the model's signature: {exc.message}") from exc
+        raise OnboardError(
+            f"the reference does not fit the model's signature: {exc.message}"
+        ) from exc
     if "sklearn" in info.flavors:
         model = mlflow.sklearn.load_model(model_uri)
         classes = getattr(model, "classes_", None)
@@ -139,7 +169,9 @@ def _read(path: str, target: str | None) -> pd.DataFrame:
     except (DataError, OSError, ValueError) as exc:
         raise OnboardError(f"cannot read the reference {path}: {exc}") from exc
     if target is not None and target not in frame.columns:
-        raise OnboardError(f"the reference has no target column {target!r} (its columns: {', '.join(map(str, frame.columns))})")
+        raise OnboardError(
+            f"the reference has no target column {target!r} (its columns: {', '.join(map(str, frame.columns))})"
+        )
     if target is not None and frame[target].isna().all():
         raise OnboardError(f"the target column {target!r} of the reference holds no labels")
     return frame
@@ -157,15 +189,35 @@ def _features(model_uri: str, frame: pd.DataFrame, target: str | None) -> list[s
     return wanted
 
 
-def _log(client: MlflowClient, model_name: str, version: str, reference: MonitoringReference,
-         thresholds: dict, source: str) -> str:
+def _log(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    reference: MonitoringReference,
+    thresholds: dict,
+    source: str,
+) -> str:
     experiment = client.get_experiment_by_name(EXPERIMENT)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
-    tags = {"modelwatch.model_name": model_name, "modelwatch.model_version": version, "modelwatch.kind": "onboarding"}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"onboard {model_name} v{version}", tags=tags,
-                          nested=mlflow.active_run() is not None) as run:
-        mlflow.log_params({"task": reference.task, "target": reference.target or "", "reference": source,
-                           "rows": len(reference.sample)})
+    tags = {
+        "modelwatch.model_name": model_name,
+        "modelwatch.model_version": version,
+        "modelwatch.kind": "onboarding",
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"onboard {model_name} v{version}",
+        tags=tags,
+        nested=mlflow.active_run() is not None,
+    ) as run:
+        mlflow.log_params(
+            {
+                "task": reference.task,
+                "target": reference.target or "",
+                "reference": source,
+                "rows": len(reference.sample),
+            }
+        )
         mlflow.log_metrics({f"reference_{name}": b["mean"] for name, b in thresholds.items()})
         reference.log_artifacts(thresholds)
         return run.info.run_id
@@ -177,9 +229,17 @@ def _columns(text: str | None) -> tuple[str, ...]:
 
 def main(args) -> int:
     try:
-        done = onboard(args.model_name, args.reference, args.target or None, args.version or None,
-                       args.alias or None, args.task, args.chunk_rows, segments=_columns(args.segments),
-                       sensitive=_columns(args.sensitive))
+        done = onboard(
+            args.model_name,
+            args.reference,
+            args.target or None,
+            args.version or None,
+            args.alias or None,
+            args.task,
+            args.chunk_rows,
+            segments=_columns(args.segments),
+            sensitive=_columns(args.sensitive),
+        )
     except OnboardError as exc:
         print(f"error: {exc}\nnothing was attached to the model version", file=sys.stderr)
         return 2

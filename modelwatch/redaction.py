@@ -41,7 +41,9 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact_credentials(record.getMessage()), ()
         if record.exc_info:
-            record.exc_text = redact_credentials(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = redact_credentials(
+                logging.Formatter().formatException(record.exc_info)
+            )
             record.exc_info = None
         return True
 

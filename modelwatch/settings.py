@@ -30,7 +30,14 @@ from pathlib import Path
 
 # Who reads a variable (the `readers` column).
 SERVING, GUNICORN, MONITOR, CLI, STACK, DEMO, TRAINING = (
-    "serving", "gunicorn", "monitor", "cli", "stack", "demo", "training")
+    "serving",
+    "gunicorn",
+    "monitor",
+    "cli",
+    "stack",
+    "demo",
+    "training",
+)
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -44,7 +51,9 @@ class SettingError(ValueError):
 @dataclass(frozen=True)
 class Setting:
     name: str
-    type: str  # str, int, float, bool, duration (24h, 90m, 30s, 7d, or seconds) or list (comma list)
+    type: (
+        str  # str, int, float, bool, duration (24h, 90m, 30s, 7d, or seconds) or list (comma list)
+    )
     default: object  # None: unset (an optional setting)
     readers: tuple[str, ...]
     meaning: str
@@ -118,13 +127,25 @@ def _list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-PARSERS = {"str": str, "int": _int, "float": _float, "bool": _bool, "duration": _duration,
-           "list": _list}
+PARSERS = {
+    "str": str,
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "duration": _duration,
+    "list": _list,
+}
 
 # The embedded stack's ports (MODELWATCH_<NAME>_PORT); the default URLs of MLflow, serving
 # and the monitor are the stack's.
-PORTS = {"mlflow": 5000, "serving": 8000, "monitor": 8001, "prometheus": 9090,
-         "alertmanager": 9093, "pushgateway": 9091}
+PORTS = {
+    "mlflow": 5000,
+    "serving": 8000,
+    "monitor": 8001,
+    "prometheus": 9090,
+    "alertmanager": 9093,
+    "pushgateway": 9091,
+}
 
 
 def port_variable(component: str) -> str:
@@ -135,124 +156,454 @@ def _settings() -> list[Setting]:
     S = Setting
     return [
         # -- what is served and watched
-        S("MLFLOW_TRACKING_URI", "str", f"http://127.0.0.1:{PORTS['mlflow']}", (SERVING, MONITOR, CLI),
-          "the MLflow tracking server (and registry, unless `MLFLOW_REGISTRY_URI`)"),
-        S("MLFLOW_REGISTRY_URI", "str", None, (SERVING,), "the MLflow registry serving loads from",
-          shown="`MLFLOW_TRACKING_URI`"),
-        S("MODELWATCH_MODEL_NAME", "str", "credit-default", (SERVING, MONITOR, CLI, DEMO, TRAINING),
-          "the registered model served and watched"),
-        S("MODELWATCH_MODEL_ALIAS", "str", "production", (SERVING, MONITOR, CLI, DEMO, TRAINING), "the alias served"),
-        S("MODELWATCH_CHALLENGER_ALIAS", "str", "challenger", (SERVING,), "the alias shadow-scored"),
-        S("MODELWATCH_SHADOW", "bool", False, (SERVING,), "score the challenger beside the champion"),
+        S(
+            "MLFLOW_TRACKING_URI",
+            "str",
+            f"http://127.0.0.1:{PORTS['mlflow']}",
+            (SERVING, MONITOR, CLI),
+            "the MLflow tracking server (and registry, unless `MLFLOW_REGISTRY_URI`)",
+        ),
+        S(
+            "MLFLOW_REGISTRY_URI",
+            "str",
+            None,
+            (SERVING,),
+            "the MLflow registry serving loads from",
+            shown="`MLFLOW_TRACKING_URI`",
+        ),
+        S(
+            "MODELWATCH_MODEL_NAME",
+            "str",
+            "credit-default",
+            (SERVING, MONITOR, CLI, DEMO, TRAINING),
+            "the registered model served and watched",
+        ),
+        S(
+            "MODELWATCH_MODEL_ALIAS",
+            "str",
+            "production",
+            (SERVING, MONITOR, CLI, DEMO, TRAINING),
+            "the alias served",
+        ),
+        S(
+            "MODELWATCH_CHALLENGER_ALIAS",
+            "str",
+            "challenger",
+            (SERVING,),
+            "the alias shadow-scored",
+        ),
+        S(
+            "MODELWATCH_SHADOW",
+            "bool",
+            False,
+            (SERVING,),
+            "score the challenger beside the champion",
+        ),
         # -- serving: loading models
-        S("MODELWATCH_RELOAD_INTERVAL", "float", 10.0, (SERVING,), "seconds between alias polls; 0 disables polling"),
-        S("MODELWATCH_MODEL_CACHE_DIR", "str", "mlruns/model-cache", (SERVING,),
-          "the last good version of each alias, for a cold start without the registry"),
+        S(
+            "MODELWATCH_RELOAD_INTERVAL",
+            "float",
+            10.0,
+            (SERVING,),
+            "seconds between alias polls; 0 disables polling",
+        ),
+        S(
+            "MODELWATCH_MODEL_CACHE_DIR",
+            "str",
+            "mlruns/model-cache",
+            (SERVING,),
+            "the last good version of each alias, for a cold start without the registry",
+        ),
         S("MODELWATCH_REGISTRY_TIMEOUT", "int", 5, (SERVING,), "seconds for one registry call"),
-        S("MODELWATCH_TRUST_REGISTRY", "bool", True, (SERVING,),
-          "let MLflow deserialize the registry's models (sets `MLFLOW_ALLOW_PICKLE_DESERIALIZATION` unless that is set)"),
-        S("MODELWATCH_SKOPS_TRUSTED_TYPES", "list", (), (SERVING,),
-          "comma list of types a skops-saved model may hold besides those skops and its MLmodel trust"),
-        S("MODELWATCH_COMPILE_MODEL", "bool", True, (SERVING,),
-          "score sklearn pipelines with `serving/compiled` where it gives the same answers"),
-        S("MODELWATCH_FALLBACK", "str", None, (SERVING,),
-          "`default` (`serving/fallback_rules.yaml`) or a rules file, served while no model loads"),
+        S(
+            "MODELWATCH_TRUST_REGISTRY",
+            "bool",
+            True,
+            (SERVING,),
+            "let MLflow deserialize the registry's models (sets `MLFLOW_ALLOW_PICKLE_DESERIALIZATION` unless that is set)",
+        ),
+        S(
+            "MODELWATCH_SKOPS_TRUSTED_TYPES",
+            "list",
+            (),
+            (SERVING,),
+            "comma list of types a skops-saved model may hold besides those skops and its MLmodel trust",
+        ),
+        S(
+            "MODELWATCH_COMPILE_MODEL",
+            "bool",
+            True,
+            (SERVING,),
+            "score sklearn pipelines with `serving/compiled` where it gives the same answers",
+        ),
+        S(
+            "MODELWATCH_FALLBACK",
+            "str",
+            None,
+            (SERVING,),
+            "`default` (`serving/fallback_rules.yaml`) or a rules file, served while no model loads",
+        ),
         # -- serving: the prediction log
-        S("MODELWATCH_STORE_URL", "str", "sqlite:///mlruns/predictions.db", (SERVING, MONITOR, CLI, TRAINING),
-          "the prediction log; `postgresql://user:pw@host/db` in production"),
-        S("MODELWATCH_SPILL_DIR", "str", "mlruns/spill", (SERVING,), "JSON lines kept while the store is down"),
+        S(
+            "MODELWATCH_STORE_URL",
+            "str",
+            "sqlite:///mlruns/predictions.db",
+            (SERVING, MONITOR, CLI, TRAINING),
+            "the prediction log; `postgresql://user:pw@host/db` in production",
+        ),
+        S(
+            "MODELWATCH_SPILL_DIR",
+            "str",
+            "mlruns/spill",
+            (SERVING,),
+            "JSON lines kept while the store is down",
+        ),
         S("MODELWATCH_LOG_BATCH_SIZE", "int", 1000, (SERVING,), "rows per store write"),
-        S("MODELWATCH_STORE_RETRY", "float", 1.0, (SERVING,), "seconds between attempts while the store is down"),
-        S("MODELWATCH_LOG_RETENTION_DAYS", "float", 30.0, (SERVING,),
-          "predictions older than this are deleted (0: kept forever); never shorter than the monitor's or a retraining's window"),
-        S("MODELWATCH_LOG_PRUNE_INTERVAL", "float", 300.0, (SERVING,), "seconds between prunes of expired rows"),
+        S(
+            "MODELWATCH_STORE_RETRY",
+            "float",
+            1.0,
+            (SERVING,),
+            "seconds between attempts while the store is down",
+        ),
+        S(
+            "MODELWATCH_LOG_RETENTION_DAYS",
+            "float",
+            30.0,
+            (SERVING,),
+            "predictions older than this are deleted (0: kept forever); never shorter than the monitor's or a retraining's window",
+        ),
+        S(
+            "MODELWATCH_LOG_PRUNE_INTERVAL",
+            "float",
+            300.0,
+            (SERVING,),
+            "seconds between prunes of expired rows",
+        ),
         # -- serving: requests
-        S("MODELWATCH_ADMIN_TOKEN", "str", None, (SERVING,), "bearer token of `/admin/*` (unset: open, as in dev)"),
-        S("MODELWATCH_FEEDBACK_TOKEN", "str", None, (SERVING, CLI, STACK, DEMO),
-          "bearer token of `POST /feedback`, which serving requires and its clients send (unset: open, as in dev)"),
-        S("MODELWATCH_MLFLOW_WEBHOOK_SECRET", "str", None, (SERVING,),
-          "secret of the MLflow registry webhook on `POST /webhooks/mlflow`; unset, it refuses every delivery"),
-        S("MODELWATCH_MAX_BODY_BYTES", "int", 10 * MiB, (SERVING,), "largest request body, in bytes",
-          shown="10 MiB"),
+        S(
+            "MODELWATCH_ADMIN_TOKEN",
+            "str",
+            None,
+            (SERVING,),
+            "bearer token of `/admin/*` (unset: open, as in dev)",
+        ),
+        S(
+            "MODELWATCH_FEEDBACK_TOKEN",
+            "str",
+            None,
+            (SERVING, CLI, STACK, DEMO),
+            "bearer token of `POST /feedback`, which serving requires and its clients send (unset: open, as in dev)",
+        ),
+        S(
+            "MODELWATCH_MLFLOW_WEBHOOK_SECRET",
+            "str",
+            None,
+            (SERVING,),
+            "secret of the MLflow registry webhook on `POST /webhooks/mlflow`; unset, it refuses every delivery",
+        ),
+        S(
+            "MODELWATCH_MAX_BODY_BYTES",
+            "int",
+            10 * MiB,
+            (SERVING,),
+            "largest request body, in bytes",
+            shown="10 MiB",
+        ),
         S("MODELWATCH_MAX_ROWS", "int", 10_000, (SERVING,), "most rows in one request"),
-        S("MODELWATCH_FEEDBACK_WAIT", "float", 1.0, (SERVING,),
-          "seconds `/feedback` waits for ids still being logged by other workers"),
+        S(
+            "MODELWATCH_FEEDBACK_WAIT",
+            "float",
+            1.0,
+            (SERVING,),
+            "seconds `/feedback` waits for ids still being logged by other workers",
+        ),
         # -- cost
-        S("MODELWATCH_COST_PER_CPU_HOUR", "float", None, (SERVING, MONITOR, TRAINING),
-          "price of a CPU core for an hour (unset: no cost is computed)"),
-        S("MODELWATCH_COST_PER_GB_HOUR", "float", None, (SERVING, MONITOR, TRAINING),
-          "price of a GB (2^30 bytes) of resident memory for an hour"),
-        S("MODELWATCH_COST_BUDGET_PER_1K", "float", None, (SERVING,), "what 1,000 predictions may cost"),
-        S("MODELWATCH_RESOURCE_INTERVAL", "float", 1.0, (SERVING,),
-          "seconds between a worker's readings of its own CPU and memory"),
+        S(
+            "MODELWATCH_COST_PER_CPU_HOUR",
+            "float",
+            None,
+            (SERVING, MONITOR, TRAINING),
+            "price of a CPU core for an hour (unset: no cost is computed)",
+        ),
+        S(
+            "MODELWATCH_COST_PER_GB_HOUR",
+            "float",
+            None,
+            (SERVING, MONITOR, TRAINING),
+            "price of a GB (2^30 bytes) of resident memory for an hour",
+        ),
+        S(
+            "MODELWATCH_COST_BUDGET_PER_1K",
+            "float",
+            None,
+            (SERVING,),
+            "what 1,000 predictions may cost",
+        ),
+        S(
+            "MODELWATCH_RESOURCE_INTERVAL",
+            "float",
+            1.0,
+            (SERVING,),
+            "seconds between a worker's readings of its own CPU and memory",
+        ),
         # -- gunicorn
-        S("MODELWATCH_SERVING_URL", "str", f"http://127.0.0.1:{PORTS['serving']}", (GUNICORN, CLI),
-          "where serving listens and clients find it"),
-        S("MODELWATCH_BIND", "str", None, (GUNICORN,), "gunicorn's bind address",
-          shown="from `MODELWATCH_SERVING_URL`"),
+        S(
+            "MODELWATCH_SERVING_URL",
+            "str",
+            f"http://127.0.0.1:{PORTS['serving']}",
+            (GUNICORN, CLI),
+            "where serving listens and clients find it",
+        ),
+        S(
+            "MODELWATCH_BIND",
+            "str",
+            None,
+            (GUNICORN,),
+            "gunicorn's bind address",
+            shown="from `MODELWATCH_SERVING_URL`",
+        ),
         S("MODELWATCH_WORKERS", "int", 2, (GUNICORN, CLI, STACK), "gunicorn workers"),
         S("MODELWATCH_THREADS", "int", 4, (GUNICORN,), "threads per worker"),
-        S("MODELWATCH_WORKER_TIMEOUT", "int", 60, (GUNICORN,), "seconds before a silent worker is replaced"),
-        S("MODELWATCH_GRACEFUL_TIMEOUT", "int", 30, (GUNICORN,), "seconds a stopping worker has to finish"),
-        S("MODELWATCH_READ_TIMEOUT", "float", 15.0, (GUNICORN,),
-          "seconds a client may stall mid-request before its connection is dropped"),
-        S("MODELWATCH_ACCESS_LOG", "str", None, (GUNICORN,), "gunicorn's access log (`-` for stdout)"),
+        S(
+            "MODELWATCH_WORKER_TIMEOUT",
+            "int",
+            60,
+            (GUNICORN,),
+            "seconds before a silent worker is replaced",
+        ),
+        S(
+            "MODELWATCH_GRACEFUL_TIMEOUT",
+            "int",
+            30,
+            (GUNICORN,),
+            "seconds a stopping worker has to finish",
+        ),
+        S(
+            "MODELWATCH_READ_TIMEOUT",
+            "float",
+            15.0,
+            (GUNICORN,),
+            "seconds a client may stall mid-request before its connection is dropped",
+        ),
+        S(
+            "MODELWATCH_ACCESS_LOG",
+            "str",
+            None,
+            (GUNICORN,),
+            "gunicorn's access log (`-` for stdout)",
+        ),
         S("MODELWATCH_LOG_LEVEL", "str", "info", (GUNICORN,), "gunicorn's log level"),
         # -- the monitor
-        S("MODELWATCH_MONITOR_URL", "str", f"http://127.0.0.1:{PORTS['monitor']}", (CLI,),
-          "where the monitor listens"),
+        S(
+            "MODELWATCH_MONITOR_URL",
+            "str",
+            f"http://127.0.0.1:{PORTS['monitor']}",
+            (CLI,),
+            "where the monitor listens",
+        ),
         S("MODELWATCH_MONITOR_INTERVAL", "float", 30.0, (MONITOR,), "seconds between windows"),
-        S("MODELWATCH_MONITOR_WINDOW_ROWS", "int", 2000, (MONITOR, CLI),
-          "most rows in a window (and the reference's chunk size)"),
-        S("MODELWATCH_MONITOR_WINDOW_SECONDS", "float", 3600.0, (MONITOR, SERVING), "oldest row a window takes"),
-        S("MODELWATCH_MONITOR_MIN_ROWS", "int", 500, (MONITOR,), "fewest rows a window is judged on"),
-        S("MODELWATCH_MONITOR_MLFLOW", "bool", True, (MONITOR,), "log each window to the version's monitoring run"),
-        S("MODELWATCH_BUILTIN_ALERTS", "bool", False, (MONITOR,),
-          "evaluate the model rules in the monitor (the embedded stack turns it on without Prometheus and Alertmanager)"),
-        S("MODELWATCH_SEGMENTS", "str", None, (MONITOR,),
-          "comma list of columns judged per segment (set, even empty, it overrides the tag)",
-          shown="the version's `modelwatch.segments` tag", keep_empty=True),
-        S("MODELWATCH_SENSITIVE", "str", None, (MONITOR,),
-          "comma list of sensitive attributes (set, even empty, it overrides the tag)",
-          shown="the version's `modelwatch.sensitive` tag", keep_empty=True),
-        S("MODELWATCH_FAIRNESS_MIN_RATIO", "float", None, (MONITOR,),
-          "lowest demographic parity ratio (regressors: error ratio) before `FairnessGapExceeded`",
-          shown="0.8"),
-        S("MODELWATCH_FAIRNESS_MAX_DIFFERENCE", "float", None, (MONITOR,),
-          "highest equalized odds difference (multi-class: accuracy difference) before `FairnessGapExceeded`",
-          shown="0.1"),
-        S("MODELWATCH_FAIRNESS_FAVOURABLE", "str", None, (MONITOR,),
-          "the class a group wants (a loan's `0`): its rate is the selection rate", shown="the positive class"),
-        S("MODELWATCH_WEBHOOK_TOKEN", "str", None, (MONITOR, STACK), "bearer token of the monitor's `POST /alerts`"),
-        S("MODELWATCH_ALLOW_UNAUTHENTICATED", "bool", False, (GUNICORN, MONITOR),
-          "start listening beyond loopback with a write path's token unset, with a warning (a gateway in front authenticates)"),
-        S("MODELWATCH_SECRETS_DIR", "str", None, (CLI,),
-          "a directory of token files (`admin_token`, `feedback_token`, `webhook_token`, as compose mounts secrets "
-          "in /run/secrets): `modelwatch serve` and `monitor` read each token whose variable is unset from it"),
-        S("MODELWATCH_RETRAIN_COOLDOWN", "float", 900.0, (MONITOR,),
-          "seconds after a retraining before the next may start"),
-        S("MODELWATCH_RETRAIN_WINDOW", "duration", "24h", (MONITOR, SERVING),
-          "how far back retraining reads labelled production data"),
-        S("MODELWATCH_RETRAIN_MIN_ROWS", "int", 1000, (MONITOR,),
-          "labelled rows logged since a retraining was asked for before it starts (enough to train and judge a candidate)"),
+        S(
+            "MODELWATCH_MONITOR_WINDOW_ROWS",
+            "int",
+            2000,
+            (MONITOR, CLI),
+            "most rows in a window (and the reference's chunk size)",
+        ),
+        S(
+            "MODELWATCH_MONITOR_WINDOW_SECONDS",
+            "float",
+            3600.0,
+            (MONITOR, SERVING),
+            "oldest row a window takes",
+        ),
+        S(
+            "MODELWATCH_MONITOR_MIN_ROWS",
+            "int",
+            500,
+            (MONITOR,),
+            "fewest rows a window is judged on",
+        ),
+        S(
+            "MODELWATCH_MONITOR_MLFLOW",
+            "bool",
+            True,
+            (MONITOR,),
+            "log each window to the version's monitoring run",
+        ),
+        S(
+            "MODELWATCH_BUILTIN_ALERTS",
+            "bool",
+            False,
+            (MONITOR,),
+            "evaluate the model rules in the monitor (the embedded stack turns it on without Prometheus and Alertmanager)",
+        ),
+        S(
+            "MODELWATCH_SEGMENTS",
+            "str",
+            None,
+            (MONITOR,),
+            "comma list of columns judged per segment (set, even empty, it overrides the tag)",
+            shown="the version's `modelwatch.segments` tag",
+            keep_empty=True,
+        ),
+        S(
+            "MODELWATCH_SENSITIVE",
+            "str",
+            None,
+            (MONITOR,),
+            "comma list of sensitive attributes (set, even empty, it overrides the tag)",
+            shown="the version's `modelwatch.sensitive` tag",
+            keep_empty=True,
+        ),
+        S(
+            "MODELWATCH_FAIRNESS_MIN_RATIO",
+            "float",
+            None,
+            (MONITOR,),
+            "lowest demographic parity ratio (regressors: error ratio) before `FairnessGapExceeded`",
+            shown="0.8",
+        ),
+        S(
+            "MODELWATCH_FAIRNESS_MAX_DIFFERENCE",
+            "float",
+            None,
+            (MONITOR,),
+            "highest equalized odds difference (multi-class: accuracy difference) before `FairnessGapExceeded`",
+            shown="0.1",
+        ),
+        S(
+            "MODELWATCH_FAIRNESS_FAVOURABLE",
+            "str",
+            None,
+            (MONITOR,),
+            "the class a group wants (a loan's `0`): its rate is the selection rate",
+            shown="the positive class",
+        ),
+        S(
+            "MODELWATCH_WEBHOOK_TOKEN",
+            "str",
+            None,
+            (MONITOR, STACK),
+            "bearer token of the monitor's `POST /alerts`",
+        ),
+        S(
+            "MODELWATCH_ALLOW_UNAUTHENTICATED",
+            "bool",
+            False,
+            (GUNICORN, MONITOR),
+            "start listening beyond loopback with a write path's token unset, with a warning (a gateway in front authenticates)",
+        ),
+        S(
+            "MODELWATCH_SECRETS_DIR",
+            "str",
+            None,
+            (CLI,),
+            "a directory of token files (`admin_token`, `feedback_token`, `webhook_token`, as compose mounts secrets "
+            "in /run/secrets): `modelwatch serve` and `monitor` read each token whose variable is unset from it",
+        ),
+        S(
+            "MODELWATCH_RETRAIN_COOLDOWN",
+            "float",
+            900.0,
+            (MONITOR,),
+            "seconds after a retraining before the next may start",
+        ),
+        S(
+            "MODELWATCH_RETRAIN_WINDOW",
+            "duration",
+            "24h",
+            (MONITOR, SERVING),
+            "how far back retraining reads labelled production data",
+        ),
+        S(
+            "MODELWATCH_RETRAIN_MIN_ROWS",
+            "int",
+            1000,
+            (MONITOR,),
+            "labelled rows logged since a retraining was asked for before it starts (enough to train and judge a candidate)",
+        ),
         # -- the embedded stack
-        S("MODELWATCH_HOME", "str", None, (STACK,), "the embedded stack's home: `mlruns/` and `run/`",
-          shown="the current directory"),
-        S("MODELWATCH_MLFLOW_PORT", "int", PORTS["mlflow"], (STACK,), "the embedded stack's MLflow server"),
-        S("MODELWATCH_SERVING_PORT", "int", PORTS["serving"], (STACK,), "the embedded stack's serving"),
-        S("MODELWATCH_MONITOR_PORT", "int", PORTS["monitor"], (STACK,), "the embedded stack's monitor"),
-        S("MODELWATCH_PROMETHEUS_PORT", "int", PORTS["prometheus"], (STACK,), "the embedded stack's Prometheus"),
-        S("MODELWATCH_ALERTMANAGER_PORT", "int", PORTS["alertmanager"], (STACK,),
-          "the embedded stack's Alertmanager"),
-        S("MODELWATCH_PUSHGATEWAY_PORT", "int", PORTS["pushgateway"], (STACK,), "the embedded stack's Pushgateway"),
+        S(
+            "MODELWATCH_HOME",
+            "str",
+            None,
+            (STACK,),
+            "the embedded stack's home: `mlruns/` and `run/`",
+            shown="the current directory",
+        ),
+        S(
+            "MODELWATCH_MLFLOW_PORT",
+            "int",
+            PORTS["mlflow"],
+            (STACK,),
+            "the embedded stack's MLflow server",
+        ),
+        S(
+            "MODELWATCH_SERVING_PORT",
+            "int",
+            PORTS["serving"],
+            (STACK,),
+            "the embedded stack's serving",
+        ),
+        S(
+            "MODELWATCH_MONITOR_PORT",
+            "int",
+            PORTS["monitor"],
+            (STACK,),
+            "the embedded stack's monitor",
+        ),
+        S(
+            "MODELWATCH_PROMETHEUS_PORT",
+            "int",
+            PORTS["prometheus"],
+            (STACK,),
+            "the embedded stack's Prometheus",
+        ),
+        S(
+            "MODELWATCH_ALERTMANAGER_PORT",
+            "int",
+            PORTS["alertmanager"],
+            (STACK,),
+            "the embedded stack's Alertmanager",
+        ),
+        S(
+            "MODELWATCH_PUSHGATEWAY_PORT",
+            "int",
+            PORTS["pushgateway"],
+            (STACK,),
+            "the embedded stack's Pushgateway",
+        ),
         # -- the demo
         S("MODELWATCH_DEMO_RATE", "float", 40.0, (DEMO,), "the demo's rows a second"),
-        S("MODELWATCH_DEMO_BASELINE_SECONDS", "float", 60.0, (DEMO,), "the demo's baseline traffic"),
-        S("MODELWATCH_DEMO_RECOVERY_SECONDS", "float", 45.0, (DEMO,),
-          "the demo's traffic after the new version serves"),
-        S("MODELWATCH_DEMO_INTEGRITY_SECONDS", "float", 90.0, (DEMO,), "the demo's broken upstream data"),
-        S("MODELWATCH_DEMO_TIMEOUT_SECONDS", "float", 420.0, (DEMO,),
-          "the demo's longest wait for the loop to close, in seconds of a quiet machine"),
+        S(
+            "MODELWATCH_DEMO_BASELINE_SECONDS",
+            "float",
+            60.0,
+            (DEMO,),
+            "the demo's baseline traffic",
+        ),
+        S(
+            "MODELWATCH_DEMO_RECOVERY_SECONDS",
+            "float",
+            45.0,
+            (DEMO,),
+            "the demo's traffic after the new version serves",
+        ),
+        S(
+            "MODELWATCH_DEMO_INTEGRITY_SECONDS",
+            "float",
+            90.0,
+            (DEMO,),
+            "the demo's broken upstream data",
+        ),
+        S(
+            "MODELWATCH_DEMO_TIMEOUT_SECONDS",
+            "float",
+            420.0,
+            (DEMO,),
+            "the demo's longest wait for the loop to close, in seconds of a quiet machine",
+        ),
     ]
 
 
@@ -299,8 +650,11 @@ def field(name: str, *, from_environment: bool = True):
 
 def from_fields(cls, env: Mapping[str, str] | None = None) -> dict:
     """`cls`'s fields made with `field`, read from `env`: keyword arguments for `cls`."""
-    return {f.name: read(f.metadata["variable"], env) for f in dataclasses.fields(cls)
-            if "variable" in f.metadata}
+    return {
+        f.name: read(f.metadata["variable"], env)
+        for f in dataclasses.fields(cls)
+        if "variable" in f.metadata
+    }
 
 
 # -- the README's table --------------------------------------------------------------------
@@ -312,11 +666,16 @@ README_END = "<!-- end of settings -->"
 def markdown_table(stack_values: Mapping[str, str] | None = None) -> str:
     """The configuration table; `stack_values`: what `modelwatch up` sets instead."""
     stack_values = stack_values or {}
-    lines = ["| variable | default | `modelwatch up` | read by | meaning |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| variable | default | `modelwatch up` | read by | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for s in SETTINGS.values():
         up = stack_values.get(s.name, "")
-        lines.append(f"| `{s.name}` | {s.shown_default()} | {f'`{up}`' if up else ''} | "
-                     f"{', '.join(s.readers)} | {s.meaning} |")
+        lines.append(
+            f"| `{s.name}` | {s.shown_default()} | {f'`{up}`' if up else ''} | "
+            f"{', '.join(s.readers)} | {s.meaning} |"
+        )
     return "\n".join(lines)
 
 

@@ -28,7 +28,17 @@ import yaml
 
 from modelwatch import monitoring
 from modelwatch.project import mlflow_command
-from modelwatch.settings import GUNICORN, MONITOR, PORTS, SERVING, SettingError, check, default, port_variable, read
+from modelwatch.settings import (
+    GUNICORN,
+    MONITOR,
+    PORTS,
+    SERVING,
+    SettingError,
+    check,
+    default,
+    port_variable,
+    read,
+)
 from modelwatch.tokens import keep_stack_tokens, stack_tokens
 
 # The configuration the stack starts Prometheus and Alertmanager with: shipped in the package.
@@ -36,10 +46,19 @@ MONITORING_FILES = Path(monitoring.__file__).resolve().parent
 BIN = Path(sys.executable).parent
 DEFAULT_PORTS = PORTS  # MODELWATCH_<NAME>_PORT's defaults
 ORDER = ("mlflow", "pushgateway", "serving", "monitor", "alertmanager", "prometheus")
-OPTIONAL = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager",
-            "pushgateway": "prometheus-pushgateway"}
-HEALTH = {"mlflow": "/health", "serving": "/health", "monitor": "/health", "prometheus": "/-/ready",
-          "alertmanager": "/-/ready", "pushgateway": "/-/ready"}
+OPTIONAL = {
+    "prometheus": "prometheus",
+    "alertmanager": "prometheus-alertmanager",
+    "pushgateway": "prometheus-pushgateway",
+}
+HEALTH = {
+    "mlflow": "/health",
+    "serving": "/health",
+    "monitor": "/health",
+    "prometheus": "/-/ready",
+    "alertmanager": "/-/ready",
+    "pushgateway": "/-/ready",
+}
 # Short intervals, so that drift -> alert -> retraining -> reload closes in minutes. A
 # variable already set in the environment wins.
 EMBEDDED_ENV = {
@@ -72,7 +91,7 @@ class Stack:
     components: tuple[str, ...] = ORDER
 
     @classmethod
-    def default(cls) -> "Stack":
+    def default(cls) -> Stack:
         """The stack `modelwatch up/down/status` act on: its home is MODELWATCH_HOME (the
         current directory by default); each port is MODELWATCH_<NAME>_PORT, so a second
         stack can run beside the default one."""
@@ -117,9 +136,16 @@ class Stack:
             "MODELWATCH_SERVING_URL": self.url("serving"),
             "MODELWATCH_MONITOR_URL": self.url("monitor"),
             # Without Prometheus and Alertmanager the monitor applies the alert rules itself.
-            "MODELWATCH_BUILTIN_ALERTS": "0" if all(shutil.which(OPTIONAL[n]) for n in ("prometheus", "alertmanager")) else "1",
-            **{k: v for k, v in os.environ.items() if k in EMBEDDED_ENV or k.startswith("MODELWATCH_")
-               and k not in ("MODELWATCH_SERVING_URL", "MODELWATCH_MONITOR_URL", "MODELWATCH_HOME")},
+            "MODELWATCH_BUILTIN_ALERTS": "0"
+            if all(shutil.which(OPTIONAL[n]) for n in ("prometheus", "alertmanager"))
+            else "1",
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k in EMBEDDED_ENV
+                or k.startswith("MODELWATCH_")
+                and k not in ("MODELWATCH_SERVING_URL", "MODELWATCH_MONITOR_URL", "MODELWATCH_HOME")
+            },
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             **self.env,
         }
@@ -167,8 +193,12 @@ class Stack:
         for name in self.components:
             pid = self._pid(name)
             running = pid is not None and _alive(pid)
-            out[name] = {"running": running, "pid": pid if running else None, "url": self.url(name),
-                         "healthy": running and self._healthy(name)}
+            out[name] = {
+                "running": running,
+                "pid": pid if running else None,
+                "url": self.url(name),
+                "healthy": running and self._healthy(name),
+            }
         return out
 
     def _check_settings(self) -> None:
@@ -184,33 +214,63 @@ class Stack:
     # -- one component -------------------------------------------------------------------------
     def _start(self, name: str) -> None:
         log = open(self.run_dir / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen(self._command(name), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=self.service_env(), cwd=self.home,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            self._command(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.service_env(),
+            cwd=self.home,
+            start_new_session=True,
+        )
         log.close()
         self._pid_file(name).write_text(str(proc.pid))
 
     def _command(self, name: str) -> list[str]:
         port = str(self.ports[name])
         if name == "mlflow":
-            return mlflow_command("server", "--backend-store-uri", f"sqlite:///{self.mlruns / 'mlflow.db'}",
-                                  "--artifacts-destination", str(self.mlruns / "artifacts"),
-                                  "--host", "127.0.0.1", "--port", port, "--workers", "1")
+            return mlflow_command(
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{self.mlruns / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(self.mlruns / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--workers",
+                "1",
+            )
         if name == "serving":
-            return [str(BIN / "modelwatch"), "serve", "--port", port,
-                    "--workers", str(read("MODELWATCH_WORKERS", self.service_env()))]
+            return [
+                str(BIN / "modelwatch"),
+                "serve",
+                "--port",
+                port,
+                "--workers",
+                str(read("MODELWATCH_WORKERS", self.service_env())),
+            ]
         if name == "monitor":
             return [str(BIN / "modelwatch"), "monitor", "--port", port]
         if name == "pushgateway":
             return [OPTIONAL[name], f"--web.listen-address=127.0.0.1:{port}"]
         if name == "alertmanager":
-            return [OPTIONAL[name], f"--config.file={self._alertmanager_config()}",
-                    f"--storage.path={self.run_dir / 'alertmanager'}",
-                    f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+            return [
+                OPTIONAL[name],
+                f"--config.file={self._alertmanager_config()}",
+                f"--storage.path={self.run_dir / 'alertmanager'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ]
         if name == "prometheus":
-            return [OPTIONAL[name], f"--config.file={self._prometheus_config()}",
-                    f"--storage.tsdb.path={self.run_dir / 'prometheus'}",
-                    f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"]
+            return [
+                OPTIONAL[name],
+                f"--config.file={self._prometheus_config()}",
+                f"--storage.tsdb.path={self.run_dir / 'prometheus'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",
+            ]
         raise ValueError(name)
 
     def _prometheus_config(self) -> Path:
@@ -226,7 +286,9 @@ class Stack:
 
     def _alertmanager_config(self) -> Path:
         source = MONITORING_FILES / "alertmanager" / "alertmanager.yml"
-        text = source.read_text().replace(f"127.0.0.1:{DEFAULT_PORTS['monitor']}", f"127.0.0.1:{self.ports['monitor']}")
+        text = source.read_text().replace(
+            f"127.0.0.1:{DEFAULT_PORTS['monitor']}", f"127.0.0.1:{self.ports['monitor']}"
+        )
         path = self.run_dir / "alertmanager.yml"
         path.write_text(text)  # credentials_file resolves beside it, to run/webhook_token
         return path
@@ -235,8 +297,10 @@ class Stack:
         port = self.ports[name]
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                raise StackError(f"cannot start {name}: port {port} is in use by a process this stack "
-                                 f"did not start (stop it, or run `modelwatch down` if it is an older stack)")
+                raise StackError(
+                    f"cannot start {name}: port {port} is in use by a process this stack "
+                    f"did not start (stop it, or run `modelwatch down` if it is an older stack)"
+                )
 
     def _wait_healthy(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

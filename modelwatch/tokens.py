@@ -31,8 +31,11 @@ SERVING_TOKENS = ("MODELWATCH_ADMIN_TOKEN", "MODELWATCH_FEEDBACK_TOKEN")
 MONITOR_TOKENS = ("MODELWATCH_WEBHOOK_TOKEN",)
 # The file of each token in the embedded stack's run directory (run/webhook_token is also
 # Alertmanager's credentials_file).
-STACK_FILES = {"MODELWATCH_ADMIN_TOKEN": "admin_token", "MODELWATCH_FEEDBACK_TOKEN": "feedback_token",
-               "MODELWATCH_WEBHOOK_TOKEN": "webhook_token"}
+STACK_FILES = {
+    "MODELWATCH_ADMIN_TOKEN": "admin_token",
+    "MODELWATCH_FEEDBACK_TOKEN": "feedback_token",
+    "MODELWATCH_WEBHOOK_TOKEN": "webhook_token",
+}
 
 
 class ExposedWithoutTokens(RuntimeError):
@@ -63,22 +66,31 @@ def address_host(address: str) -> str | None:
     return address  # a bare IPv6 address or host name
 
 
-def check_exposure(service: str, addresses: Iterable[str], tokens: Iterable[str],
-                   env: Mapping[str, str] | None = None) -> str | None:
+def check_exposure(
+    service: str,
+    addresses: Iterable[str],
+    tokens: Iterable[str],
+    env: Mapping[str, str] | None = None,
+) -> str | None:
     """Raise ExposedWithoutTokens when `addresses` reach beyond loopback while one of
     `tokens` is unset; under MODELWATCH_ALLOW_UNAUTHENTICATED=1 return the warning to log
     instead. None when nothing is exposed."""
-    exposed = [a for a in addresses if (host := address_host(a)) is not None and not is_loopback(host)]
+    exposed = [
+        a for a in addresses if (host := address_host(a)) is not None and not is_loopback(host)
+    ]
     unset = [name for name in tokens if not read(name, env)] if exposed else []
     if not unset:
         return None
     where, names = ", ".join(exposed), " and ".join(unset)
     if read("MODELWATCH_ALLOW_UNAUTHENTICATED", env):
-        return (f"{service} listens on {where} with {names} unset: its write paths are open to anyone "
-                f"who reaches it (MODELWATCH_ALLOW_UNAUTHENTICATED=1: a gateway in front must authenticate)")
+        return (
+            f"{service} listens on {where} with {names} unset: its write paths are open to anyone "
+            f"who reaches it (MODELWATCH_ALLOW_UNAUTHENTICATED=1: a gateway in front must authenticate)"
+        )
     raise ExposedWithoutTokens(
         f"{service} refuses to listen on {where} with {names} unset: set {'them' if len(unset) > 1 else 'it'}, "
-        f"listen on 127.0.0.1, or set MODELWATCH_ALLOW_UNAUTHENTICATED=1 if a gateway in front authenticates")
+        f"listen on 127.0.0.1, or set MODELWATCH_ALLOW_UNAUTHENTICATED=1 if a gateway in front authenticates"
+    )
 
 
 def stack_tokens(run_dir: Path, env: Mapping[str, str]) -> dict[str, str]:

@@ -45,22 +45,35 @@ class Summary:
     def line(self) -> str:
         rate = self.predicted / self.seconds if self.seconds else 0.0
         versions = ",".join(f"v{v}:{n}" for v, n in sorted(self.model_versions.items()))
-        return (f"{self.scenario}: {self.predicted}/{self.sent} predicted ({rate:.0f}/s), "
-                f"{self.failed_requests} failed requests, {self.labels_accepted}/{self.labels_sent} "
-                f"labels, positive rate {self.positives / max(self.predicted, 1):.2f}, versions {versions or '-'}")
+        return (
+            f"{self.scenario}: {self.predicted}/{self.sent} predicted ({rate:.0f}/s), "
+            f"{self.failed_requests} failed requests, {self.labels_accepted}/{self.labels_sent} "
+            f"labels, positive rate {self.positives / max(self.predicted, 1):.2f}, versions {versions or '-'}"
+        )
 
 
-def simulate(serving_url: str, scenario: str, rate: float = 20.0, duration: float = 60.0,
-             batch: int = 10, label_delay: float = 5.0, label_coverage: float = 1.0,
-             seed: int = 0, progress: bool = False, timeout: float = 10.0,
-             feedback_token: str | None = None) -> Summary:
+def simulate(
+    serving_url: str,
+    scenario: str,
+    rate: float = 20.0,
+    duration: float = 60.0,
+    batch: int = 10,
+    label_delay: float = 5.0,
+    label_coverage: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+    timeout: float = 10.0,
+    feedback_token: str | None = None,
+) -> Summary:
     """Stream `scenario` at `rate` rows a second for `duration` seconds; returns the counts.
 
     Labels due after `duration` are still sent before returning, so every covered row
     gets its label.
     """
     if rate <= 0 or duration <= 0 or batch <= 0 or not 0 <= label_coverage <= 1:
-        raise ValueError("rate, duration and batch must be positive and label coverage within [0, 1]")
+        raise ValueError(
+            "rate, duration and batch must be positive and label coverage within [0, 1]"
+        )
     session = requests.Session()
     feedback = _Feedback(session, serving_url, timeout, feedback_token)
     summary = Summary(scenario)
@@ -72,9 +85,15 @@ def simulate(serving_url: str, scenario: str, rate: float = 20.0, duration: floa
     for i in range(n_batches):
         _pace(started + i * batch / rate)
         elapsed = time.monotonic() - started
-        rows = generate(batch, scenario, seed=seed * 1_000_003 + i,
-                        progress=(elapsed / duration, min(1.0, (elapsed + batch / rate) / duration)))
-        _predict(session, serving_url, rows, summary, pending, rng, label_delay, label_coverage, timeout)
+        rows = generate(
+            batch,
+            scenario,
+            seed=seed * 1_000_003 + i,
+            progress=(elapsed / duration, min(1.0, (elapsed + batch / rate) / duration)),
+        )
+        _predict(
+            session, serving_url, rows, summary, pending, rng, label_delay, label_coverage, timeout
+        )
         _send_due(feedback, pending, summary, time.monotonic())
         if progress and time.monotonic() - shown >= _refresh_seconds():
             shown = time.monotonic()
@@ -88,7 +107,9 @@ def simulate(serving_url: str, scenario: str, rate: float = 20.0, duration: floa
     return summary
 
 
-def _predict(session, url, rows, summary, pending, rng, label_delay, label_coverage, timeout) -> None:
+def _predict(
+    session, url, rows, summary, pending, rng, label_delay, label_coverage, timeout
+) -> None:
     records = rows[FEATURES].astype(object).where(rows[FEATURES].notna(), None).to_dict("records")
     summary.sent += len(records)
     try:
@@ -121,8 +142,9 @@ class _Feedback:
 
     def post(self, chunk: list[dict]) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return self.session.post(f"{self.url}/feedback", json={"feedback": chunk}, headers=headers,
-                                 timeout=self.timeout)
+        return self.session.post(
+            f"{self.url}/feedback", json={"feedback": chunk}, headers=headers, timeout=self.timeout
+        )
 
 
 def _send_due(feedback: _Feedback, pending, summary, now) -> None:
@@ -158,7 +180,13 @@ def _refresh_seconds() -> float:
 def _show(summary: Summary, elapsed: float, duration: float) -> None:
     share = min(1.0, elapsed / duration)
     bar = "#" * int(share * 30)
-    line = (f"[{bar:<30}] {elapsed:5.0f}s/{duration:.0f}s {summary.predicted} predicted, "
-            f"{summary.labels_accepted} labels, {summary.failed_requests} failed")
-    print(f"\r{line}" if sys.stderr.isatty() else line, end="" if sys.stderr.isatty() else "\n",
-          file=sys.stderr, flush=True)
+    line = (
+        f"[{bar:<30}] {elapsed:5.0f}s/{duration:.0f}s {summary.predicted} predicted, "
+        f"{summary.labels_accepted} labels, {summary.failed_requests} failed"
+    )
+    print(
+        f"\r{line}" if sys.stderr.isatty() else line,
+        end="" if sys.stderr.isatty() else "\n",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
 from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
 from modelwatch.monitoring.drift.profile import PROFILE_FILENAME
 
@@ -59,19 +58,32 @@ def format_table(result) -> str:
     for name, c in result.columns.items():
         d = c.to_dict()
         stat = "inf" if c.statistic == float("inf") else _fmt(d["statistic"])
-        rows.append((name, c.test, stat, _fmt(d["p_value"]), _fmt(c.threshold), "DRIFT" if c.drifted else "ok"))
+        rows.append(
+            (
+                name,
+                c.test,
+                stat,
+                _fmt(d["p_value"]),
+                _fmt(c.threshold),
+                "DRIFT" if c.drifted else "ok",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
     for name, why in result.skipped.items():
         lines.append(f"{name}: skipped ({why})")
     n, k = len(result.columns), len(result.drifted_columns)
     verdict = "Dataset drift" if result.dataset_drift else "No dataset drift"
-    lines.append(f"{verdict}: {k} of {n} columns drifted ({result.drift_share:.0%}; "
-                 f"threshold {result.drift_share_threshold:.0%}).")
+    lines.append(
+        f"{verdict}: {k} of {n} columns drifted ({result.drift_share:.0%}; "
+        f"threshold {result.drift_share_threshold:.0%})."
+    )
     return "\n".join(lines)
 
 
-def drift_command(reference_path: str | Path, current_path: str | Path, as_json: bool = False) -> int:
+def drift_command(
+    reference_path: str | Path, current_path: str | Path, as_json: bool = False
+) -> int:
     """Print the drift of CURRENT against REFERENCE; return the exit code (0, 1 or 2)."""
     try:
         reference = read_reference(reference_path)

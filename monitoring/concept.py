@@ -47,7 +47,7 @@ Surveys 2014 (error-rate monitoring as concept drift detection).
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,7 +77,13 @@ class ErrorStreamDetector:
             # keeps the random walk of a stable error rate from wandering up to the
             # threshold (no false alarm in 5000 steps at p = 0.2), while a rise of 0.1
             # in the error rate climbs at ~0.08 per step and trips within a few hundred.
-            params = {"min_instances": 30, "delta": 0.02, "threshold": 30.0, "mode": "up", **self.params}
+            params = {
+                "min_instances": 30,
+                "delta": 0.02,
+                "threshold": 30.0,
+                "mode": "up",
+                **self.params,
+            }
             self._detector = river_drift.PageHinkley(**params)
         else:
             raise ValueError(f"unknown method {self.method!r}: use 'adwin' or 'page_hinkley'")
@@ -123,12 +129,23 @@ class ErrorStreamDetector:
         return fired
 
     def state(self) -> dict:
-        return {"method": self.method, "n_seen": self.n_seen, "error_rate": self.error_rate,
-                "drift_detected": self.drift_detected, "detections": list(self.detections)}
+        return {
+            "method": self.method,
+            "n_seen": self.n_seen,
+            "error_rate": self.error_rate,
+            "drift_detected": self.drift_detected,
+            "detections": list(self.detections),
+        }
 
 
-def accuracy_divergence(realized: float | None, estimated: float | None, n_labelled: int,
-                        tolerance: float = 0.01, z: float = 3.0, se: float | None = None) -> dict:
+def accuracy_divergence(
+    realized: float | None,
+    estimated: float | None,
+    n_labelled: int,
+    tolerance: float = 0.01,
+    z: float = 3.0,
+    se: float | None = None,
+) -> dict:
     """Do realized and estimated accuracy part ways more than sampling explains?
 
     Drift when realized accuracy falls below the estimate by more than ``tolerance``
@@ -138,7 +155,13 @@ def accuracy_divergence(realized: float | None, estimated: float | None, n_label
     labelled rows only, so that which labels arrive does not bias the comparison. Only a
     shortfall counts: the model doing better than expected is no concept drift.
     """
-    out = {"realized": realized, "estimated": estimated, "gap": None, "threshold": None, "drifted": False}
+    out = {
+        "realized": realized,
+        "estimated": estimated,
+        "gap": None,
+        "threshold": None,
+        "drifted": False,
+    }
     if realized is None or estimated is None or n_labelled <= 0:
         return out
     gap = float(estimated) - float(realized)
@@ -163,19 +186,35 @@ def calibration_drift(y_true: Sequence, proba, positive_label=1, alpha: float = 
     q = proba[:, 1] if proba.ndim == 2 else proba
     labels = pd.Series(np.asarray(y_true, dtype=object))
     known = labels.notna().to_numpy()
-    out = {"n_labelled": int(known.sum()), "z": None, "p_value": None, "observed_brier": None,
-           "expected_brier": None, "drifted": False}
+    out = {
+        "n_labelled": int(known.sum()),
+        "z": None,
+        "p_value": None,
+        "observed_brier": None,
+        "expected_brier": None,
+        "drifted": False,
+    }
     if not known.any():
         return out
     q = q[known]
-    y = np.array([v == positive_label or (isinstance(v, str) and v == str(positive_label))
-                  for v in labels[known].tolist()], dtype=float)
+    y = np.array(
+        [
+            v == positive_label or (isinstance(v, str) and v == str(positive_label))
+            for v in labels[known].tolist()
+        ],
+        dtype=float,
+    )
     # Under calibration E[(y - q)^2] = q(1 - q); the numerator is the summed excess
     # squared error, the denominator its standard deviation.
     num = float(np.sum((y - q) * (1 - 2 * q)))
     den = math.sqrt(float(np.sum((1 - 2 * q) ** 2 * q * (1 - q))))
     z = num / den if den > 0 else 0.0
     p = float(2 * stats.norm.sf(abs(z)))
-    out.update(z=z, p_value=p, observed_brier=float(np.mean((y - q) ** 2)),
-               expected_brier=float(np.mean(q * (1 - q))), drifted=bool(p < alpha))
+    out.update(
+        z=z,
+        p_value=p,
+        observed_brier=float(np.mean((y - q) ** 2)),
+        expected_brier=float(np.mean(q * (1 - q))),
+        drifted=bool(p < alpha),
+    )
     return out

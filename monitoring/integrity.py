@@ -56,11 +56,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from modelwatch.monitoring.calculators.mergeable import ColumnSketch, edges_of, fine_edges
-from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ColumnProfile, ReferenceProfile, numeric_values
+from modelwatch.monitoring.drift.profile import (
+    CATEGORICAL,
+    NUMERIC,
+    ColumnProfile,
+    ReferenceProfile,
+    numeric_values,
+)
 from modelwatch.monitoring.drift.stattests import ks
+from scipy import stats
 
 ERROR = "error"
 WARNING = "warning"
@@ -76,9 +81,18 @@ def _binom_excess_p(count: int, n: int, p0: float) -> float:
     return float(stats.binom.sf(count - 1, n, min(p0, 1.0)))
 
 
-def _issue(kind: str, columns: list[str], severity: str, share: float, count: int, message: str, **extra) -> dict:
-    return {"kind": kind, "columns": columns, "severity": severity, "share": float(share),
-            "count": int(count), "message": message, **extra}
+def _issue(
+    kind: str, columns: list[str], severity: str, share: float, count: int, message: str, **extra
+) -> dict:
+    return {
+        "kind": kind,
+        "columns": columns,
+        "severity": severity,
+        "share": float(share),
+        "count": int(count),
+        "message": message,
+        **extra,
+    }
 
 
 def _type_of(value) -> str:
@@ -103,10 +117,16 @@ class IntegrityChecker:
     least this many times better (KS distance) than its own.
     """
 
-    def __init__(self, alpha: float = 0.001, missing_tolerance: float = 0.02,
-                 range_tolerance: float = 0.01, type_tolerance: float = 0.01,
-                 unseen_tolerance: float = 0.0, swap_ratio: float = 2.0,
-                 unexpected_columns: bool = False):
+    def __init__(
+        self,
+        alpha: float = 0.001,
+        missing_tolerance: float = 0.02,
+        range_tolerance: float = 0.01,
+        type_tolerance: float = 0.01,
+        unseen_tolerance: float = 0.0,
+        swap_ratio: float = 2.0,
+        unexpected_columns: bool = False,
+    ):
         self.alpha = alpha
         self.missing_tolerance = missing_tolerance
         self.range_tolerance = range_tolerance
@@ -121,16 +141,32 @@ class IntegrityChecker:
             profile = ReferenceProfile.from_frame(profile)
         return self.judge(profile, summarize(profile, current))
 
-    def judge(self, profile: ReferenceProfile, summary: "WindowSummary") -> list[dict]:
+    def judge(self, profile: ReferenceProfile, summary: WindowSummary) -> list[dict]:
         """The findings of a window's summary (of the whole window, or merged from its parts)."""
         issues: list[dict] = []
         for name in profile.columns:
             if name not in summary.columns:
-                issues.append(_issue("missing_column", [name], ERROR, 1.0, summary.n_rows,
-                                     f"column {name!r} is missing from the current data"))
+                issues.append(
+                    _issue(
+                        "missing_column",
+                        [name],
+                        ERROR,
+                        1.0,
+                        summary.n_rows,
+                        f"column {name!r} is missing from the current data",
+                    )
+                )
         if summary.extra and self.unexpected_columns:
-            issues.append(_issue("unexpected_column", list(summary.extra), WARNING, 0.0, 0,
-                                 f"columns not in the reference: {', '.join(summary.extra)}"))
+            issues.append(
+                _issue(
+                    "unexpected_column",
+                    list(summary.extra),
+                    WARNING,
+                    0.0,
+                    0,
+                    f"columns not in the reference: {', '.join(summary.extra)}",
+                )
+            )
         if summary.n_rows == 0:
             return issues
         cur_profiles = {n: c.sketch.profile(n) for n, c in summary.columns.items()}
@@ -160,21 +196,38 @@ class IntegrityChecker:
         p0 = max(base, 0.5 / (ref.n_rows + 1))
         if _binom_excess_p(count, m, p0) >= self.alpha:
             return []
-        return [_issue("missing", [ref.name], ERROR, share, count,
-                       f"{ref.name!r} is missing in {share:.1%} of rows (reference: {base:.1%})",
-                       reference_share=base)]
+        return [
+            _issue(
+                "missing",
+                [ref.name],
+                ERROR,
+                share,
+                count,
+                f"{ref.name!r} is missing in {share:.1%} of rows (reference: {base:.1%})",
+                reference_share=base,
+            )
+        ]
 
-    def _types(self, ref: ColumnProfile, column: "ColumnSummary") -> list[dict]:
+    def _types(self, ref: ColumnProfile, column: ColumnSummary) -> list[dict]:
         if not column.present:
             return []
         share = column.bad / column.present
         if share <= self.type_tolerance:
             return []
-        return [_issue("type_violation", [ref.name], ERROR, share, column.bad,
-                       f"{share:.1%} of {ref.name!r} values are not {column.expected}",
-                       expected=column.expected, examples=list(column.examples))]
+        return [
+            _issue(
+                "type_violation",
+                [ref.name],
+                ERROR,
+                share,
+                column.bad,
+                f"{share:.1%} of {ref.name!r} values are not {column.expected}",
+                expected=column.expected,
+                examples=list(column.examples),
+            )
+        ]
 
-    def _range(self, ref: ColumnProfile, column: "ColumnSummary") -> list[dict]:
+    def _range(self, ref: ColumnProfile, column: ColumnSummary) -> list[dict]:
         n = column.sketch.n
         if ref.n == 0 or n == 0:
             return []
@@ -187,10 +240,21 @@ class IntegrityChecker:
         # reference values with probability 2 / (n + 1).
         if _binom_excess_p(count, n, 2.0 / (ref.n + 1)) >= self.alpha:
             return []
-        return [_issue("out_of_range", [ref.name], ERROR, share, count,
-                       f"{share:.1%} of {ref.name!r} values are outside the reference range "
-                       f"[{ref.min:g}, {ref.max:g}]",
-                       below=below / n, above=above / n, reference_min=ref.min, reference_max=ref.max)]
+        return [
+            _issue(
+                "out_of_range",
+                [ref.name],
+                ERROR,
+                share,
+                count,
+                f"{share:.1%} of {ref.name!r} values are outside the reference range "
+                f"[{ref.min:g}, {ref.max:g}]",
+                below=below / n,
+                above=above / n,
+                reference_min=ref.min,
+                reference_max=ref.max,
+            )
+        ]
 
     def _unseen(self, ref: ColumnProfile, cur: ColumnProfile) -> list[dict]:
         if cur.n == 0:
@@ -205,11 +269,22 @@ class IntegrityChecker:
         if _binom_excess_p(count, cur.n, 1.0 / (ref.n + 1)) >= self.alpha:
             return []
         new = [str(v) for v in cur.values[mask].tolist()[:10]]
-        return [_issue("unseen_category", [ref.name], WARNING, share, count,
-                       f"{share:.1%} of {ref.name!r} values are categories the reference never had: "
-                       f"{', '.join(new)}", categories=new)]
+        return [
+            _issue(
+                "unseen_category",
+                [ref.name],
+                WARNING,
+                share,
+                count,
+                f"{share:.1%} of {ref.name!r} values are categories the reference never had: "
+                f"{', '.join(new)}",
+                categories=new,
+            )
+        ]
 
-    def _swaps(self, profile: ReferenceProfile, summary: "WindowSummary", cur: dict[str, ColumnProfile]) -> list[dict]:
+    def _swaps(
+        self, profile: ReferenceProfile, summary: WindowSummary, cur: dict[str, ColumnProfile]
+    ) -> list[dict]:
         """Pairs whose values each look like the other's reference and not like their own.
 
         Distances are KS distances (scale-free, in [0, 1]) for numeric columns and total
@@ -218,6 +293,7 @@ class IntegrityChecker:
         categorical column swapped show as text where numbers belong and the reverse;
         each is re-read as the other's kind and compared the same way.
         """
+
         def misfit(ref: ColumnProfile, c: ColumnProfile, present: int) -> float:
             if ref.n == 0:
                 return 0.0  # nothing to compare against
@@ -253,12 +329,19 @@ class IntegrityChecker:
             cross = max(misfit(rb, ca, columns[a].present), misfit(ra, cb, columns[b].present))
             if cross * self.swap_ratio < min(own_a, own_b):
                 used.update((a, b))
-                found.append(_issue(
-                    "swapped_columns", sorted([a, b], key=list(profile.columns).index), ERROR, 1.0,
-                    summary.n_rows,
-                    f"{a!r} and {b!r} look swapped: each matches the other's reference "
-                    f"(distance {cross:.3f}) far better than its own ({min(own_a, own_b):.3f})",
-                    own_distance=min(own_a, own_b), swapped_distance=cross))
+                found.append(
+                    _issue(
+                        "swapped_columns",
+                        sorted([a, b], key=list(profile.columns).index),
+                        ERROR,
+                        1.0,
+                        summary.n_rows,
+                        f"{a!r} and {b!r} look swapped: each matches the other's reference "
+                        f"(distance {cross:.3f}) far better than its own ({min(own_a, own_b):.3f})",
+                        own_distance=min(own_a, own_b),
+                        swapped_distance=cross,
+                    )
+                )
         return found
 
 
@@ -280,12 +363,20 @@ class ColumnSummary:
     above: int = 0
     isna: int = 0  # what pandas calls missing (the missing-ratio metric)
 
-    def merge(self, other: "ColumnSummary") -> "ColumnSummary":
+    def merge(self, other: ColumnSummary) -> ColumnSummary:
         examples = tuple(dict.fromkeys(self.examples + other.examples))[:5]
-        return ColumnSummary(self.sketch.merge(other.sketch), self.other and self.other.merge(other.other),
-                             self.blank + other.blank, self.present + other.present, self.bad + other.bad,
-                             examples, self.expected, self.below + other.below, self.above + other.above,
-                             self.isna + other.isna)
+        return ColumnSummary(
+            self.sketch.merge(other.sketch),
+            self.other and self.other.merge(other.other),
+            self.blank + other.blank,
+            self.present + other.present,
+            self.bad + other.bad,
+            examples,
+            self.expected,
+            self.below + other.below,
+            self.above + other.above,
+            self.isna + other.isna,
+        )
 
 
 @dataclass
@@ -294,13 +385,17 @@ class WindowSummary:
     columns: dict  # name -> ColumnSummary, the reference columns the window has
     extra: tuple = ()  # columns the reference does not have
 
-    def merge(self, other: "WindowSummary") -> "WindowSummary":
+    def merge(self, other: WindowSummary) -> WindowSummary:
         # A column absent from one partition counts as missing there only if it is
         # absent from the other too: the calculators reindex, so this does not arise.
-        columns = {n: self.columns[n].merge(other.columns[n]) if n in other.columns else self.columns[n]
-                   for n in self.columns}
+        columns = {
+            n: self.columns[n].merge(other.columns[n]) if n in other.columns else self.columns[n]
+            for n in self.columns
+        }
         columns |= {n: c for n, c in other.columns.items() if n not in columns}
-        return WindowSummary(self.n_rows + other.n_rows, columns, tuple(dict.fromkeys(self.extra + other.extra)))
+        return WindowSummary(
+            self.n_rows + other.n_rows, columns, tuple(dict.fromkeys(self.extra + other.extra))
+        )
 
 
 def summarize(profile: ReferenceProfile, current: pd.DataFrame) -> WindowSummary:
@@ -309,8 +404,11 @@ def summarize(profile: ReferenceProfile, current: pd.DataFrame) -> WindowSummary
         current = current.rename(columns=str)  # profiles name columns as strings
     mixed = len(profile.numeric_columns) and len(profile.categorical_columns)
     readings = (_pooled_edges(profile), _categories(profile)) if mixed else None
-    columns = {name: _summarize_column(profile[name], current[name], readings)
-               for name in profile.columns if name in current.columns}
+    columns = {
+        name: _summarize_column(profile[name], current[name], readings)
+        for name in profile.columns
+        if name in current.columns
+    }
     extra = tuple(str(c) for c in current.columns if str(c) not in profile.columns)
     return WindowSummary(len(current), columns, extra)
 
@@ -325,7 +423,9 @@ def _categories(profile: ReferenceProfile) -> set:
     return {v for n in profile.categorical_columns for v in profile[n].values.tolist()}
 
 
-def _summarize_column(ref: ColumnProfile, series: pd.Series, readings: tuple | None) -> ColumnSummary:
+def _summarize_column(
+    ref: ColumnProfile, series: pd.Series, readings: tuple | None
+) -> ColumnSummary:
     series = series.rename(ref.name)
     numeric = ref.kind == NUMERIC
     sketch = ColumnSketch.of(series, ref.kind, edges_of(ref))
@@ -346,8 +446,18 @@ def _summarize_column(ref: ColumnProfile, series: pd.Series, readings: tuple | N
     if numeric and ref.n:
         values = numeric_values(series)
         below, above = int((values < ref.min).sum()), int((values > ref.max).sum())
-    return ColumnSummary(sketch, other, _blanks(ref, series), len(present), int(bad.sum()), examples, expected,
-                         below, above, len(series) - len(present))
+    return ColumnSummary(
+        sketch,
+        other,
+        _blanks(ref, series),
+        len(present),
+        int(bad.sum()),
+        examples,
+        expected,
+        below,
+        above,
+        len(series) - len(present),
+    )
 
 
 def _example(present: pd.Series, types: list, wanted: type):
@@ -374,7 +484,9 @@ def _mistyped(ref: ColumnProfile, present: pd.Series) -> tuple[np.ndarray, str]:
         elif pd.api.types.is_numeric_dtype(present.dtype):
             bad = np.zeros(len(present), dtype=bool)
         else:
-            bad = np.isnan(pd.to_numeric(present, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+            bad = np.isnan(
+                pd.to_numeric(present, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            )
         if not bad.any() and ref.is_integer:
             vals = numeric_values(present)
             bad = np.isfinite(vals) & (vals != np.round(vals))
@@ -382,7 +494,9 @@ def _mistyped(ref: ColumnProfile, present: pd.Series) -> tuple[np.ndarray, str]:
         return bad, expected
     ref_types = {_type_of(v) for v in ref.values.tolist()}
     expected = " or ".join(sorted(ref_types))
-    if pd.api.types.is_object_dtype(present.dtype) or isinstance(present.dtype, pd.CategoricalDtype):
+    if pd.api.types.is_object_dtype(present.dtype) or isinstance(
+        present.dtype, pd.CategoricalDtype
+    ):
         # each row's Python type, then each distinct type judged once (pandas' map per row is slow)
         types = [type(v) for v in present.to_numpy(dtype=object)]
         wrong = {t: _type_of(_example(present, types, t)) not in ref_types for t in set(types)}
@@ -398,7 +512,9 @@ def _tvd(ref: ColumnProfile, cur: ColumnProfile) -> float:
     return float(0.5 * np.abs(r / r.sum() - c / c.sum()).sum())
 
 
-def check_integrity(profile: ReferenceProfile | pd.DataFrame, current: pd.DataFrame, **options) -> list[dict]:
+def check_integrity(
+    profile: ReferenceProfile | pd.DataFrame, current: pd.DataFrame, **options
+) -> list[dict]:
     """Integrity findings of ``current`` against the reference (a profile or a frame).
 
     ``options`` go to :class:`IntegrityChecker` (alpha and tolerances). Returns a list of

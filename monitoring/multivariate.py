@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from modelwatch.monitoring.drift.profile import CATEGORICAL, infer_kind
 
 FORMAT = "modelwatch.reconstruction_drift"
@@ -47,8 +46,15 @@ FORMAT = "modelwatch.reconstruction_drift"
 class ReconstructionDrift:
     """PCA reconstruction-error drift detector (fit on the reference, then detect)."""
 
-    def __init__(self, variance: float = 0.65, chunk_size: int | None = None, n_sigma: float = 3.0,
-                 max_fit_rows: int = 100_000, n_chunks: int = 200, seed: int = 0):
+    def __init__(
+        self,
+        variance: float = 0.65,
+        chunk_size: int | None = None,
+        n_sigma: float = 3.0,
+        max_fit_rows: int = 100_000,
+        n_chunks: int = 200,
+        seed: int = 0,
+    ):
         self.variance = variance
         self.chunk_size = chunk_size
         self.n_sigma = n_sigma
@@ -87,7 +93,9 @@ class ReconstructionDrift:
         return np.sqrt(np.maximum(sq, 0.0))
 
     # -- fit / detect --------------------------------------------------------------------------
-    def fit(self, reference: pd.DataFrame, categorical: list[str] | None = None) -> "ReconstructionDrift":
+    def fit(
+        self, reference: pd.DataFrame, categorical: list[str] | None = None
+    ) -> ReconstructionDrift:
         """Learn imputation, encoding, scaling, components and the alarm band."""
         if len(reference) < 100:
             raise ValueError("multivariate drift needs at least 100 reference rows")
@@ -128,8 +136,12 @@ class ReconstructionDrift:
         # Many random chunks rather than a handful of consecutive ones: errors are
         # heavy-tailed, and the spread of 10 chunk means understates the true spread.
         rng = np.random.default_rng(self.seed + 1)
-        chunk_means = np.array([errors[rng.choice(len(errors), chunk, replace=False)].mean()
-                                for _ in range(self.n_chunks)])
+        chunk_means = np.array(
+            [
+                errors[rng.choice(len(errors), chunk, replace=False)].mean()
+                for _ in range(self.n_chunks)
+            ]
+        )
         self.chunk_size_ = chunk
         self.n_calibration_ = int(len(errors))
         self.reference_error = float(errors.mean())
@@ -145,7 +157,10 @@ class ReconstructionDrift:
         """
         per_row_var = self.reference_sigma**2 * self.chunk_size_
         sigma = math.sqrt(per_row_var * (1.0 / max(n_rows, 1) + 1.0 / self.n_calibration_))
-        return self.reference_error - self.n_sigma * sigma, self.reference_error + self.n_sigma * sigma
+        return (
+            self.reference_error - self.n_sigma * sigma,
+            self.reference_error + self.n_sigma * sigma,
+        )
 
     def errors(self, current: pd.DataFrame) -> np.ndarray:
         """Each row's reconstruction error (their sum and count merge over partitions)."""
@@ -164,20 +179,37 @@ class ReconstructionDrift:
     def judge(self, error: float, n_rows: int) -> dict:
         """`detect`'s answer for a window of `n_rows` whose mean error is `error`."""
         lower, upper = self.bounds(n_rows)
-        return {"reconstruction_error": error, "reference_error": self.reference_error,
-                "lower": lower, "upper": upper, "drifted": bool(error > upper or error < lower),
-                "n_components": int(self.components.shape[0])}
+        return {
+            "reconstruction_error": error,
+            "reference_error": self.reference_error,
+            "lower": lower,
+            "upper": upper,
+            "drifted": bool(error > upper or error < lower),
+            "n_components": int(self.components.shape[0]),
+        }
 
     # -- JSON ------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": 1, "variance": self.variance, "n_sigma": self.n_sigma,
-                "numeric": self.numeric, "categorical": self.categorical, "fill": self.fill,
-                "frequencies": self.frequencies, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "components": self.components.tolist(), "chunk_size": self.chunk_size_, "n_calibration": self.n_calibration_,
-                "reference_error": self.reference_error, "reference_sigma": self.reference_sigma}
+        return {
+            "format": FORMAT,
+            "version": 1,
+            "variance": self.variance,
+            "n_sigma": self.n_sigma,
+            "numeric": self.numeric,
+            "categorical": self.categorical,
+            "fill": self.fill,
+            "frequencies": self.frequencies,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "components": self.components.tolist(),
+            "chunk_size": self.chunk_size_,
+            "n_calibration": self.n_calibration_,
+            "reference_error": self.reference_error,
+            "reference_sigma": self.reference_sigma,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ReconstructionDrift":
+    def from_dict(cls, d: dict) -> ReconstructionDrift:
         if d.get("format") != FORMAT:
             raise ValueError("not a modelwatch reconstruction drift detector")
         self = cls(variance=d["variance"], n_sigma=d["n_sigma"], chunk_size=d["chunk_size"])
@@ -198,5 +230,5 @@ class ReconstructionDrift:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "ReconstructionDrift":
+    def load(cls, path: str | Path) -> ReconstructionDrift:
         return cls.from_dict(json.loads(Path(path).read_text()))

@@ -29,13 +29,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from modelwatch.monitoring.calculators.base import TASKS, Scored
 from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
-from modelwatch.monitoring.calculators.classification import EstimatedClassification, RealizedClassification
+from modelwatch.monitoring.calculators.classification import (
+    EstimatedClassification,
+    RealizedClassification,
+)
 from modelwatch.monitoring.calculators.concept import ConceptDrift
 from modelwatch.monitoring.calculators.fairness import Fairness
-from modelwatch.monitoring.calculators.inputs import FeatureDrift, Integrity, MultivariateDrift, PredictionDrift
+from modelwatch.monitoring.calculators.inputs import (
+    FeatureDrift,
+    Integrity,
+    MultivariateDrift,
+    PredictionDrift,
+)
 from modelwatch.monitoring.calculators.regression import EstimatedRegression, RealizedRegression
 from modelwatch.monitoring.calculators.segments import Segments
 from modelwatch.monitoring.drift import ReferenceProfile
@@ -74,7 +81,9 @@ def infer_task(y: pd.Series | None, proba: np.ndarray | None, prediction: np.nda
     values = pd.to_numeric(pd.Series(prediction), errors="coerce")
     if values.notna().all() and (values % 1 != 0).any():
         return "regression"
-    labels = set(pd.Series(prediction).astype(str)) | (set(y.dropna().astype(str)) if y is not None else set())
+    labels = set(pd.Series(prediction).astype(str)) | (
+        set(y.dropna().astype(str)) if y is not None else set()
+    )
     return "binary" if len(labels) <= 2 else "multiclass"
 
 
@@ -97,9 +106,17 @@ class MonitoringReference:
 
     # -- building -------------------------------------------------------------------------------
     @classmethod
-    def from_scores(cls, features: pd.DataFrame, y, prediction, proba=None, classes=None,
-                    target: str | None = None, task: str = "auto",
-                    profile_rows: pd.DataFrame | None = None) -> "MonitoringReference":
+    def from_scores(
+        cls,
+        features: pd.DataFrame,
+        y,
+        prediction,
+        proba=None,
+        classes=None,
+        target: str | None = None,
+        task: str = "auto",
+        profile_rows: pd.DataFrame | None = None,
+    ) -> MonitoringReference:
         """From rows the model scored. `profile_rows` (default `features`) are the inputs
         drift is measured against, e.g. the training rows when `features` is a holdout."""
         y = None if y is None else pd.Series(np.asarray(y, dtype=object), name=target)
@@ -114,23 +131,36 @@ class MonitoringReference:
         sample = features.reset_index(drop=True).head(MAX_SAMPLE_ROWS).copy()
         n = len(sample)
         if task == "regression":
-            sample[PREDICTION] = pd.to_numeric(pd.Series(prediction[:n]), errors="coerce").to_numpy(dtype=float)
+            sample[PREDICTION] = pd.to_numeric(pd.Series(prediction[:n]), errors="coerce").to_numpy(
+                dtype=float
+            )
         else:
-            classes = [class_text(c) for c in (classes if classes is not None else sorted(set(prediction), key=str))]
+            classes = [
+                class_text(c)
+                for c in (classes if classes is not None else sorted(set(prediction), key=str))
+            ]
             sample[PREDICTION] = [class_text(p) for p in prediction[:n]]
             if proba is not None:
                 for k, c in enumerate(classes):
                     sample[PROBA_PREFIX + c] = proba[:n, k]
         if y is not None and target:
             sample[target] = y.iloc[:n].to_numpy()
-        profile = ReferenceProfile.from_frame((features if profile_rows is None else profile_rows)[list(features.columns)])
-        return cls(task, target if y is not None else None, classes, sample, profile, profile_rows is None)
+        profile = ReferenceProfile.from_frame(
+            (features if profile_rows is None else profile_rows)[list(features.columns)]
+        )
+        return cls(
+            task, target if y is not None else None, classes, sample, profile, profile_rows is None
+        )
 
     # -- use --------------------------------------------------------------------------------------
     def scored(self) -> Scored:
         s = self.sample
         proba_columns = [PROBA_PREFIX + c for c in self.classes or []]
-        proba = s[proba_columns].to_numpy(dtype=float) if proba_columns and proba_columns[0] in s else None
+        proba = (
+            s[proba_columns].to_numpy(dtype=float)
+            if proba_columns and proba_columns[0] in s
+            else None
+        )
         if self.has_labels:
             label = s[self.target].to_numpy(dtype=object)
             if self.task != "regression":
@@ -140,14 +170,24 @@ class MonitoringReference:
         prediction = s[PREDICTION].to_numpy(dtype=float if self.task == "regression" else object)
         return Scored(s[self.features], prediction, label, self.task, proba, self.classes)
 
-    def calculators(self, chunk_rows: int = DEFAULT_CHUNK_ROWS, segments: tuple[str, ...] = (),
-                    sensitive: tuple[str, ...] = (), fairness: dict | None = None) -> list:
+    def calculators(
+        self,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        segments: tuple[str, ...] = (),
+        sensitive: tuple[str, ...] = (),
+        fairness: dict | None = None,
+    ) -> list:
         """Every calculator this reference supports, fitted on it. Performance needs labels,
         and its estimate needs probabilities (classification) or labels (regression).
         `segments` and `sensitive` name feature columns judged per segment and, with
         labels, per group (`fairness`: Fairness's threshold arguments)."""
         scored = self.scored()
-        out = [FeatureDrift(self.profile, chunk_rows, independent=not self.profile_of_sample), Integrity(self.profile), MultivariateDrift(), PredictionDrift()]
+        out = [
+            FeatureDrift(self.profile, chunk_rows, independent=not self.profile_of_sample),
+            Integrity(self.profile),
+            MultivariateDrift(),
+            PredictionDrift(),
+        ]
         estimator = None
         if self.has_labels and self.task == "regression":
             out += [RealizedRegression(chunk_rows), EstimatedRegression(chunk_rows)]
@@ -180,20 +220,31 @@ class MonitoringReference:
         directory.mkdir(parents=True, exist_ok=True)
         self.profile.save(directory)
         self.sample.to_parquet(directory / SAMPLE, index=False)
-        manifest = {"format_version": FORMAT_VERSION, "task": self.task, "target": self.target,
-                    "classes": self.classes, "features": self.features, "rows": len(self.sample),
-                    "profile_of_sample": self.profile_of_sample,
-                    "thresholds": thresholds or {}}
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "task": self.task,
+            "target": self.target,
+            "classes": self.classes,
+            "features": self.features,
+            "rows": len(self.sample),
+            "profile_of_sample": self.profile_of_sample,
+            "thresholds": thresholds or {},
+        }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=1))
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> "MonitoringReference":
+    def load(cls, directory: str | Path) -> MonitoringReference:
         directory = Path(directory)
         manifest = json.loads((directory / MANIFEST).read_text())
-        return cls(manifest["task"], manifest["target"], manifest["classes"],
-                   pd.read_parquet(directory / SAMPLE), ReferenceProfile.load(directory),
-                   manifest.get("profile_of_sample", True))
+        return cls(
+            manifest["task"],
+            manifest["target"],
+            manifest["classes"],
+            pd.read_parquet(directory / SAMPLE),
+            ReferenceProfile.load(directory),
+            manifest.get("profile_of_sample", True),
+        )
 
     def log_artifacts(self, thresholds: dict | None = None) -> None:
         """Into the active MLflow run, under `reference/`."""
@@ -202,13 +253,23 @@ class MonitoringReference:
         with tempfile.TemporaryDirectory() as tmp:
             mlflow.log_artifacts(str(self.save(Path(tmp, ARTIFACT_DIR), thresholds)), ARTIFACT_DIR)
 
-    def link(self, client, model_name: str, version: str, run_id: str, segments: tuple[str, ...] = (),
-             sensitive: tuple[str, ...] = ()) -> None:
+    def link(
+        self,
+        client,
+        model_name: str,
+        version: str,
+        run_id: str,
+        segments: tuple[str, ...] = (),
+        sensitive: tuple[str, ...] = (),
+    ) -> None:
         """Tag the version with the run that holds this reference (and its target, task,
         segment columns and sensitive attributes)."""
         tags = {TAG_REFERENCE_RUN: run_id, TAG_TASK: self.task}
-        tags |= {tag: ",".join(columns) for tag, columns in ((TAG_SEGMENTS, segments), (TAG_SENSITIVE, sensitive))
-                 if columns}
+        tags |= {
+            tag: ",".join(columns)
+            for tag, columns in ((TAG_SEGMENTS, segments), (TAG_SENSITIVE, sensitive))
+            if columns
+        }
         if self.target:
             tags[TAG_TARGET] = self.target
         for key, value in tags.items():
@@ -220,9 +281,11 @@ def for_version(client, model_name: str, version: str) -> tuple[MonitoringRefere
     mv = client.get_model_version(model_name, version)
     run_id = (mv.tags or {}).get(TAG_REFERENCE_RUN)
     if not run_id:
-        raise NotOnboarded(f"{model_name} version {version} has no monitoring reference: run "
-                           f"`modelwatch onboard --model-name {model_name} --version {version} "
-                           f"--reference HELD_OUT.parquet --target COLUMN`")
+        raise NotOnboarded(
+            f"{model_name} version {version} has no monitoring reference: run "
+            f"`modelwatch onboard --model-name {model_name} --version {version} "
+            f"--reference HELD_OUT.parquet --target COLUMN`"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(client.download_artifacts(run_id, ARTIFACT_DIR, tmp))
         return MonitoringReference.load(path), run_id

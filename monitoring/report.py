@@ -27,11 +27,12 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-
 from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ReferenceProfile, infer_kind
 
 
-def _definition(reference: pd.DataFrame, categorical: list[str] | None, profile: ReferenceProfile | None):
+def _definition(
+    reference: pd.DataFrame, categorical: list[str] | None, profile: ReferenceProfile | None
+):
     """Evidently's DataDefinition with our column kinds.
 
     Left alone, Evidently would call an int column with <= 10 values categorical and an
@@ -54,9 +55,13 @@ def _definition(reference: pd.DataFrame, categorical: list[str] | None, profile:
     )
 
 
-def run_data_drift_preset(reference: pd.DataFrame, current: pd.DataFrame,
-                          categorical: list[str] | None = None,
-                          profile: ReferenceProfile | None = None, drift_share: float = 0.5):
+def run_data_drift_preset(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    categorical: list[str] | None = None,
+    profile: ReferenceProfile | None = None,
+    drift_share: float = 0.5,
+):
     """Run Evidently's DataDriftPreset (with tests) and return its Snapshot."""
     from evidently import Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -85,8 +90,12 @@ _METHODS = {
 }
 
 
-def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame,
-                    categorical: list[str] | None = None, drift_share: float = 0.5) -> dict:
+def evidently_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    categorical: list[str] | None = None,
+    drift_share: float = 0.5,
+) -> dict:
     """Evidently's own verdicts, in the shape of ``DriftResult.to_dict()``.
 
     ``statistic`` is Evidently's drift score (the p-value for p-value tests). Used to
@@ -116,9 +125,14 @@ def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame,
     return {"dataset_drift": dataset_drift, "drift_share": share, "columns": columns}
 
 
-def drift_report(reference: pd.DataFrame, current: pd.DataFrame, path: str | Path,
-                 categorical: list[str] | None = None, profile: ReferenceProfile | None = None,
-                 drift_share: float = 0.5) -> Path:
+def drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    path: str | Path,
+    categorical: list[str] | None = None,
+    profile: ReferenceProfile | None = None,
+    drift_share: float = 0.5,
+) -> Path:
     """Write Evidently's DataDriftPreset report of ``current`` against ``reference`` as
     one self-contained HTML file; returns its path (e.g. for ``mlflow.log_artifact``)."""
     snapshot = run_data_drift_preset(reference, current, categorical, profile, drift_share)

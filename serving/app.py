@@ -18,8 +18,6 @@ import threading
 import time
 
 from flask import Flask, Request, g, request
-from werkzeug.exceptions import RequestEntityTooLarge
-
 from modelwatch.serving.config import DAY, Config
 from modelwatch.serving.errors import register_error_handlers
 from modelwatch.serving.metrics import Metrics
@@ -29,6 +27,7 @@ from modelwatch.serving.resources import ResourceMeter
 from modelwatch.serving.routes import admin, feedback, mlflow, ops, predict, webhooks
 from modelwatch.serving.store import open_store
 from modelwatch.serving.store.writer import PredictionLog
+from werkzeug.exceptions import RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
@@ -38,19 +37,27 @@ class ServingState:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.metrics.set_costs(config.cost_per_cpu_hour, config.cost_per_gb_hour,
-                               config.cost_budget_per_1k)
+        self.metrics.set_costs(
+            config.cost_per_cpu_hour, config.cost_per_gb_hour, config.cost_budget_per_1k
+        )
         self.resources = ResourceMeter(self.metrics, config.resource_interval)
         self.store = open_store(config.store_url)
         self.log = PredictionLog(
-            open_store(config.store_url), config.spill_dir, config.log_batch_size,
+            open_store(config.store_url),
+            config.spill_dir,
+            config.log_batch_size,
             config.store_retry_interval,
             on_outcome=lambda outcome, n: self.metrics.log_records.labels(outcome).inc(n),
-            retention=config.log_retention_days * DAY, prune_interval=config.log_prune_interval,
-            on_pruned=lambda table, n: self.metrics.log_pruned.labels(table).inc(n))
+            retention=config.log_retention_days * DAY,
+            prune_interval=config.log_prune_interval,
+            on_pruned=lambda table, n: self.metrics.log_pruned.labels(table).inc(n),
+        )
         self.models = ModelManager(config=config, metrics=self.metrics)
-        self.shadow = ShadowScorer(manager=self.models, prediction_log=self.log,
-                                   metrics=self.metrics) if config.shadow else None
+        self.shadow = (
+            ShadowScorer(manager=self.models, prediction_log=self.log, metrics=self.metrics)
+            if config.shadow
+            else None
+        )
         # Held by the one request thread of this worker that waits for ids still being
         # logged (routes/feedback.py): a waiting thread per request starved /predict.
         self.feedback_waiter = threading.Lock()
@@ -80,8 +87,7 @@ class ServingState:
 
 
 class _Request(Request):
-    def get_data(self, cache: bool = True, as_text: bool = False,
-                 parse_form_data: bool = False):
+    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False):
         """The body; a 413 when a streamed (chunked) body goes past the size limit.
 
         Werkzeug reads a body without Content-Length up to MAX_CONTENT_LENGTH and stops
@@ -89,8 +95,12 @@ class _Request(Request):
         misleading 400, or worse, a truncated body that still parses)."""
         data = super().get_data(cache=cache, as_text=False, parse_form_data=parse_form_data)
         limit = self.max_content_length
-        if limit is not None and self.content_length is None and len(data) >= limit \
-                and self.environ["wsgi.input"].read(1):
+        if (
+            limit is not None
+            and self.content_length is None
+            and len(data) >= limit
+            and self.environ["wsgi.input"].read(1)
+        ):
             raise RequestEntityTooLarge()
         return data.decode(errors="replace") if as_text else data
 

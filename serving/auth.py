@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 
 from flask import request
-
 from modelwatch.serving.errors import ApiError
 
 
@@ -20,8 +19,13 @@ def require_token(expected: str | None) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "a bearer token is required",
-                       {}, headers={"WWW-Authenticate": 'Bearer realm="modelwatch"'})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a bearer token is required",
+            {},
+            headers={"WWW-Authenticate": 'Bearer realm="modelwatch"'},
+        )
     # Bytes, so that a token that is not ASCII is a 403 too; compare_digest takes as long
     # whatever prefix matches.
     if not hmac.compare_digest(token.strip().encode(), expected.encode()):

@@ -11,8 +11,18 @@ APP = "modelwatch.serving.app:create_app()"
 
 
 def gunicorn_argv(workers: int, port: int, host: str) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
-            "--workers", str(int(workers)), "--bind", f"{host}:{int(port)}", APP]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        str(GUNICORN_CONF),
+        "--workers",
+        str(int(workers)),
+        "--bind",
+        f"{host}:{int(port)}",
+        APP,
+    ]
 
 
 def serve(workers: int, port: int, host: str) -> None:

@@ -71,13 +71,13 @@ class Config:
     background: bool = True
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Config":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Config:
         config = cls(**(from_fields(cls, env) | overrides))
         check_retention(config.log_retention_days, env)
         return config
 
     @classmethod
-    def resolve(cls, config: "Config | Mapping | None") -> "Config":
+    def resolve(cls, config: Config | Mapping | None) -> Config:
         """`create_app`'s argument: None (environment), a Config, or a mapping of overrides."""
         if config is None:
             return cls.from_env()
@@ -109,5 +109,7 @@ def check_retention(days: float, env: Mapping[str, str] | None) -> None:
     }
     for name, seconds in windows.items():
         if days * DAY < seconds:
-            raise ValueError(f"MODELWATCH_LOG_RETENTION_DAYS={days:g} would delete rows that "
-                             f"{name} ({seconds / DAY:g} days) still reads")
+            raise ValueError(
+                f"MODELWATCH_LOG_RETENTION_DAYS={days:g} would delete rows that "
+                f"{name} ({seconds / DAY:g} days) still reads"
+            )

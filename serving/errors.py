@@ -16,23 +16,43 @@ log = logging.getLogger(__name__)
 
 # Werkzeug's HTTP errors, by status, as our codes.
 HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout",
-    411: "length_required", 413: "payload_too_large", 414: "uri_too_long",
-    415: "unsupported_media_type", 429: "too_many_requests", 431: "headers_too_large",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    411: "length_required",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    431: "headers_too_large",
 }
 # MLflow's error codes (mlflow/protos/databricks.proto), by status, where an error does not
 # name its own; any other 4xx is a BAD_REQUEST.
-MLFLOW_CODES = {404: "ENDPOINT_NOT_FOUND", 413: "REQUEST_LIMIT_EXCEEDED",
-                500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
+MLFLOW_CODES = {
+    404: "ENDPOINT_NOT_FOUND",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
 
 
 class ApiError(Exception):
     """An error with its HTTP status, stable code, human message and details."""
 
-    def __init__(self, status: int, code: str, message: str, details=None,
-                 reason=None, headers: dict | None = None, mlflow_code: str | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details=None,
+        reason=None,
+        headers: dict | None = None,
+        mlflow_code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -44,8 +64,13 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, details=None, headers=None):
-    body = {"error": {"code": code, "message": message,
-                      "details": details if details is not None else {}}}
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details if details is not None else {},
+        }
+    }
     response = jsonify(body)
     response.status_code = status
     for key, value in (headers or {}).items():
@@ -53,14 +78,17 @@ def error_response(status: int, code: str, message: str, details=None, headers=N
     return response
 
 
-def mlflow_error_response(status: int, message: str, mlflow_code: str | None = None,
-                          headers=None):
+def mlflow_error_response(status: int, message: str, mlflow_code: str | None = None, headers=None):
     if status == 415:
         response = current_app.response_class(message, 415, mimetype="text/plain")
     else:
         status = 400 if status == 422 else status
-        response = jsonify({"error_code": mlflow_code or MLFLOW_CODES.get(status, "BAD_REQUEST"),
-                            "message": message})
+        response = jsonify(
+            {
+                "error_code": mlflow_code or MLFLOW_CODES.get(status, "BAD_REQUEST"),
+                "message": message,
+            }
+        )
         response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -79,22 +107,31 @@ def _http_error(exc: HTTPException) -> ApiError:
     status = exc.code or 500
     if status == 413:
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        return ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes",
-                        {"max_body_bytes": limit}, reason="too_large")
+        return ApiError(
+            413,
+            "payload_too_large",
+            f"request body is larger than {limit} bytes",
+            {"max_body_bytes": limit},
+            reason="too_large",
+        )
     allowed = getattr(exc, "valid_methods", None) if status == 405 else None
-    return ApiError(status, HTTP_CODES.get(status, f"http_{status}"),
-                    exc.description or exc.name,
-                    {"allowed_methods": list(allowed)} if allowed else {},
-                    # Werkzeug's own 400s come from unreadable bodies (bad form encoding).
-                    reason="malformed_json" if status == 400 else None,
-                    headers={"Allow": ", ".join(allowed)} if allowed else None)
+    return ApiError(
+        status,
+        HTTP_CODES.get(status, f"http_{status}"),
+        exc.description or exc.name,
+        {"allowed_methods": list(allowed)} if allowed else {},
+        # Werkzeug's own 400s come from unreadable bodies (bad form encoding).
+        reason="malformed_json" if status == 400 else None,
+        headers={"Allow": ", ".join(allowed)} if allowed else None,
+    )
 
 
 def _unexpected(exc: Exception) -> ApiError:
     # Never a bare 500 page: log it and answer; http_requests_total counts it.
     log.exception("unhandled error answering a request")
-    return ApiError(500, "internal_error", "the server failed to answer",
-                    {"type": type(exc).__name__})
+    return ApiError(
+        500, "internal_error", "the server failed to answer", {"type": type(exc).__name__}
+    )
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -109,6 +146,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_mlflow_error_handlers(bp: Blueprint) -> None:
     """The errors of `bp`'s views as MLflow's scoring server answers them."""
+
     def answer(exc: ApiError):
         _count_input_error(exc.reason)
         return mlflow_error_response(exc.status, exc.message, exc.mlflow_code, exc.headers)

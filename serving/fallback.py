@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-
 from modelwatch.serving.validation import ColumnSpec
 
 DEFAULT_RULES = Path(__file__).with_name("fallback_rules.yaml")
@@ -53,7 +52,8 @@ class RuleModel:
                         raise RuleError(f"{source}: rule {i}: unknown operator {op!r}")
                     values = value if isinstance(value, list) else [value]
                     numeric = op in NUMERIC_OPS or all(
-                        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+                        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+                    )
                     kind = "double" if numeric else "string"
                     if types.setdefault(str(feature), kind) != kind:
                         raise RuleError(f"{source}: `{feature}` used both as number and text")
@@ -65,7 +65,7 @@ class RuleModel:
         self.spec = [ColumnSpec(name, kind, True) for name, kind in types.items()]
 
     @classmethod
-    def load(cls, setting: str) -> "RuleModel":
+    def load(cls, setting: str) -> RuleModel:
         path = DEFAULT_RULES if setting.strip().lower() == "default" else Path(setting)
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))

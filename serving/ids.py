@@ -26,7 +26,7 @@ def new_ids(n: int) -> list[str]:
     head = ms << 80 | 0x7 << 76
     out = []
     for i in range(0, 10 * n, 10):
-        r = int.from_bytes(raw[i:i + 10], "big")  # 80 random bits, 74 of them used
+        r = int.from_bytes(raw[i : i + 10], "big")  # 80 random bits, 74 of them used
         value = head | (r >> 68) << 64 | 0b10 << 62 | (r & 0x3FFF_FFFF_FFFF_FFFF)
         h = f"{value:032x}"
         out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")

@@ -47,24 +47,31 @@ def is_number_label(value) -> bool:
 def label_schema(model) -> dict:
     """The JSON Schema of a label `check_labels` accepts for `model` (None: no model)."""
     if model is not None and model.task == "regression":
-        return {"anyOf": [{"type": "number"},
-                          {"type": "string", "pattern": f"^{NUMBER_TEXT.pattern}$"}],
-                "description": "a finite number, or its text"}
+        return {
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "pattern": f"^{NUMBER_TEXT.pattern}$"},
+            ],
+            "description": "a finite number, or its text",
+        }
     if model is None or model.classes is None:
         return {"type": ["number", "string", "boolean"], "pattern": STORABLE_PATTERN}
     texts = sorted(allowed_text(model.classes))
     bools = [b for b in (False, True) if label_text(b) in texts]
     # Keyed by type too: in Python (not in JSON) True == 1 and would be dropped as a repeat.
     values = {(type(v), v): v for v in [*model.classes, *texts, *bools]}
-    return {"enum": list(values.values()),
-            "description": "one of the model's classes, or its text"}
+    return {"enum": list(values.values()), "description": "one of the model's classes, or its text"}
 
 
 def _refuse(code: str, message: str, items: list[int], details: dict) -> ApiError:
-    return ApiError(422, code, f"{message} (items {', '.join(map(str, items[:SHOWN_ITEMS]))}"
-                    f"{', ...' if len(items) > SHOWN_ITEMS else ''})",
-                    {**details, "items": items[:SHOWN_ITEMS], "count": len(items)},
-                    reason=code)
+    return ApiError(
+        422,
+        code,
+        f"{message} (items {', '.join(map(str, items[:SHOWN_ITEMS]))}"
+        f"{', ...' if len(items) > SHOWN_ITEMS else ''})",
+        {**details, "items": items[:SHOWN_ITEMS], "count": len(items)},
+        reason=code,
+    )
 
 
 def check_text(items: list[dict]) -> None:
@@ -72,8 +79,13 @@ def check_text(items: list[dict]) -> None:
     for field in ("prediction_id", "label"):
         bad = [i for i, item in enumerate(items) if unstorable(item[field])]
         if bad:
-            raise _refuse("unstorable_text", f"{field} holds text the prediction log cannot "
-                          "store (a NUL character or a lone surrogate)", bad, {"field": field})
+            raise _refuse(
+                "unstorable_text",
+                f"{field} holds text the prediction log cannot "
+                "store (a NUL character or a lone surrogate)",
+                bad,
+                {"field": field},
+            )
 
 
 def check_labels(items: list[dict], model) -> list[dict]:
@@ -82,23 +94,35 @@ def check_labels(items: list[dict], model) -> list[dict]:
     if model.task == "regression":
         bad = [i for i, item in enumerate(items) if not is_number_label(item["label"])]
         if bad:
-            raise _refuse("invalid_label", "a regression label must be a finite number", bad,
-                          {"field": "label", "allowed": "a finite number",
-                           "model_version": model.version})
-        return [{**item, "label": float(item["label"])} if isinstance(item["label"], str)
-                else item for item in items]
+            raise _refuse(
+                "invalid_label",
+                "a regression label must be a finite number",
+                bad,
+                {"field": "label", "allowed": "a finite number", "model_version": model.version},
+            )
+        return [
+            {**item, "label": float(item["label"])} if isinstance(item["label"], str) else item
+            for item in items
+        ]
     if model.classes is None:
         # A pyfunc that answers labels only names no classes: any finite number, boolean
         # or text is a label it may have answered.
-        bad = [i for i, item in enumerate(items) if isinstance(item["label"], float)
-               and not math.isfinite(item["label"])]
+        bad = [
+            i
+            for i, item in enumerate(items)
+            if isinstance(item["label"], float) and not math.isfinite(item["label"])
+        ]
         allowed = "a finite number, a boolean or text"
     else:
         texts = allowed_text(model.classes)
         bad = [i for i, item in enumerate(items) if label_text(item["label"]) not in texts]
         allowed = model.classes
     if bad:
-        raise _refuse("invalid_label", f"a label must be one of the model's classes "
-                      f"({allowed if isinstance(allowed, str) else ', '.join(map(str, allowed))})",
-                      bad, {"field": "label", "allowed": allowed, "model_version": model.version})
+        raise _refuse(
+            "invalid_label",
+            f"a label must be one of the model's classes "
+            f"({allowed if isinstance(allowed, str) else ', '.join(map(str, allowed))})",
+            bad,
+            {"field": "label", "allowed": allowed, "model_version": model.version},
+        )
     return items

@@ -16,8 +16,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 PREFIX = "modelwatch"
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
-                   2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (1.0,)
 # A regression's predicted values. Their scale is the model's own (a probability, a price
 # in millions, a temperature below zero) and unknown here, so the buckets are the 1-2.5-5
@@ -25,7 +39,7 @@ SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (1.0,)
 # times as wide as its lower edge, 56 buckets per version, never a series per value. Enough
 # for histogram_quantile and to see the distribution move; the exact values are in the
 # prediction log.
-_LADDER = tuple(m * 10.0 ** e for e in range(-2, 7) for m in (1.0, 2.5, 5.0))
+_LADDER = tuple(m * 10.0**e for e in range(-2, 7) for m in (1.0, 2.5, 5.0))
 VALUE_BUCKETS = tuple(-v for v in reversed(_LADDER)) + (0.0,) + _LADDER
 # predictions_total{predicted_class}: past this many distinct classes in a process (a
 # pyfunc answering labels of its own making could have any number), "other".
@@ -34,9 +48,19 @@ MAX_CLASS_SERIES = 100
 
 # input_errors_total{reason}: the complete, bounded set of reasons.
 INPUT_ERROR_REASONS = (
-    "malformed_json", "bad_shape", "unsupported_media_type", "too_large", "too_many_rows",
-    "missing_column", "wrong_type", "not_finite", "model_rejected", "unknown_column", "null",
-    "unstorable_text", "invalid_label",
+    "malformed_json",
+    "bad_shape",
+    "unsupported_media_type",
+    "too_large",
+    "too_many_rows",
+    "missing_column",
+    "wrong_type",
+    "not_finite",
+    "model_rejected",
+    "unknown_column",
+    "null",
+    "unstorable_text",
+    "invalid_label",
 )
 
 
@@ -52,7 +76,7 @@ def observe_many(histogram_child, values: np.ndarray) -> None:
             histogram_child.observe(float(v))
         return
     counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    for i, c in enumerate(counts[:len(bounds)]):
+    for i, c in enumerate(counts[: len(bounds)]):
         if c:
             buckets[i].inc(int(c))
     total.inc(float(values.sum()))
@@ -67,71 +91,132 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            f"{PREFIX}_http_requests", "HTTP requests answered, by route template.",
-            ["endpoint", "method", "status"], registry=r)
+            f"{PREFIX}_http_requests",
+            "HTTP requests answered, by route template.",
+            ["endpoint", "method", "status"],
+            registry=r,
+        )
         self.request_duration = Histogram(
-            f"{PREFIX}_http_request_duration_seconds", "Time to answer a request.",
-            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+            f"{PREFIX}_http_request_duration_seconds",
+            "Time to answer a request.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.in_flight = Gauge(
-            f"{PREFIX}_http_requests_in_flight", "Requests being answered now.",
-            registry=r, multiprocess_mode="livesum")
+            f"{PREFIX}_http_requests_in_flight",
+            "Requests being answered now.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.predictions = Counter(
-            f"{PREFIX}_predictions", "Rows scored, by model version and predicted class "
+            f"{PREFIX}_predictions",
+            "Rows scored, by model version and predicted class "
             '(predicted_class="" for a regression: see modelwatch_predicted_value).',
-            ["model_version", "predicted_class"], registry=r)
+            ["model_version", "predicted_class"],
+            registry=r,
+        )
         self.prediction_score = Histogram(
-            f"{PREFIX}_prediction_score", "Score of scored rows: P(positive class) if "
-            "binary, P(predicted class) if multiclass.",
-            ["model_version"], buckets=SCORE_BUCKETS, registry=r)
+            f"{PREFIX}_prediction_score",
+            "Score of scored rows: P(positive class) if binary, P(predicted class) if multiclass.",
+            ["model_version"],
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
         self.predicted_value = Histogram(
-            f"{PREFIX}_predicted_value", "Values a regression model predicted.",
-            ["model_version"], buckets=VALUE_BUCKETS, registry=r)
+            f"{PREFIX}_predicted_value",
+            "Values a regression model predicted.",
+            ["model_version"],
+            buckets=VALUE_BUCKETS,
+            registry=r,
+        )
         self.predict_duration = Histogram(
-            f"{PREFIX}_model_predict_duration_seconds", "Time in the model's predict call.",
-            buckets=LATENCY_BUCKETS, registry=r)
+            f"{PREFIX}_model_predict_duration_seconds",
+            "Time in the model's predict call.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.input_errors = Counter(
-            f"{PREFIX}_input_errors", "Rejected or suspicious inputs, by reason.",
-            ["reason"], registry=r)
+            f"{PREFIX}_input_errors",
+            "Rejected or suspicious inputs, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.model_info = Gauge(
-            f"{PREFIX}_model_info", "1 for the model version being served.",
-            ["model", "version", "alias"], registry=r, multiprocess_mode="livemax")
+            f"{PREFIX}_model_info",
+            "1 for the model version being served.",
+            ["model", "version", "alias"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.reloads = Counter(
-            f"{PREFIX}_model_reloads", "Model (re)load attempts, by result.",
-            ["result"], registry=r)
+            f"{PREFIX}_model_reloads", "Model (re)load attempts, by result.", ["result"], registry=r
+        )
         self.fallback_active = Gauge(
-            f"{PREFIX}_fallback_active", "1 while the rule-based fallback answers.",
-            registry=r, multiprocess_mode="livemax")
+            f"{PREFIX}_fallback_active",
+            "1 while the rule-based fallback answers.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         # Beyond docs/DESIGN.md: the prediction log's health.
         self.log_records = Counter(
-            f"{PREFIX}_prediction_log_records", "Prediction-log records, by outcome.",
-            ["outcome"], registry=r)
+            f"{PREFIX}_prediction_log_records",
+            "Prediction-log records, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
         self.log_pruned = Counter(
-            f"{PREFIX}_prediction_log_pruned", "Prediction-log rows deleted by the retention, "
-            "by table.", ["table"], registry=r)
+            f"{PREFIX}_prediction_log_pruned",
+            "Prediction-log rows deleted by the retention, by table.",
+            ["table"],
+            registry=r,
+        )
         self.shadow_predictions = Counter(
-            f"{PREFIX}_shadow_predictions", "Rows scored by the shadow challenger.",
-            ["model_version"], registry=r)
+            f"{PREFIX}_shadow_predictions",
+            "Rows scored by the shadow challenger.",
+            ["model_version"],
+            registry=r,
+        )
         # Cost and saturation (serving/resources.py measures the first two in each worker).
         self.cpu_seconds = Counter(
-            f"{PREFIX}_process_cpu_seconds", "CPU time of the serving workers, all together.",
-            registry=r)
+            f"{PREFIX}_process_cpu_seconds",
+            "CPU time of the serving workers, all together.",
+            registry=r,
+        )
         self.resident_memory = Gauge(
-            f"{PREFIX}_process_resident_memory_bytes", "Resident memory of each live worker.",
-            registry=r, multiprocess_mode="liveall")
+            f"{PREFIX}_process_resident_memory_bytes",
+            "Resident memory of each live worker.",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
         self.busy_threads = Gauge(
-            f"{PREFIX}_worker_busy_threads", "Requests each live worker is answering now.",
-            registry=r, multiprocess_mode="liveall")
+            f"{PREFIX}_worker_busy_threads",
+            "Requests each live worker is answering now.",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
         self.worker_threads = Gauge(
-            f"{PREFIX}_worker_threads", "Size of each live worker's thread pool.",
-            registry=r, multiprocess_mode="liveall")
+            f"{PREFIX}_worker_threads",
+            "Size of each live worker's thread pool.",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
         # Labelled so that a price that is not set has no series at all (an unlabelled
         # gauge would show 0, and the cost rules would price the traffic at nothing).
         self.price = Gauge(
-            f"{PREFIX}_price", "Price of a resource for an hour (MODELWATCH_COST_PER_*).",
-            ["per"], registry=r, multiprocess_mode="livemax")
+            f"{PREFIX}_price",
+            "Price of a resource for an hour (MODELWATCH_COST_PER_*).",
+            ["per"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.cost_budget = Gauge(
-            f"{PREFIX}_cost_budget", "What predictions may cost (MODELWATCH_COST_BUDGET_PER_1K).",
-            ["per"], registry=r, multiprocess_mode="livemax")
+            f"{PREFIX}_cost_budget",
+            "What predictions may cost (MODELWATCH_COST_BUDGET_PER_1K).",
+            ["per"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.fallback_active.set(0)
         self._info_labels: tuple | None = None
         self._classes_seen: set[str] = set()
@@ -148,16 +233,18 @@ class Metrics:
         """predictions_total, and the histogram of scores (classifiers) or of values."""
         if regression:
             self.predictions.labels(version, "").inc(len(prediction.labels))
-            observe_many(self.predicted_value.labels(version),
-                         np.asarray(prediction.labels, dtype="float64"))
+            observe_many(
+                self.predicted_value.labels(version), np.asarray(prediction.labels, dtype="float64")
+            )
             return
-        classes, counts = np.unique(np.asarray(prediction.labels).astype(str),
-                                    return_counts=True)
+        classes, counts = np.unique(np.asarray(prediction.labels).astype(str), return_counts=True)
         for cls, count in zip(classes, counts):
             self.predictions.labels(version, self._class_label(cls)).inc(int(count))
         if prediction.scores is not None:
-            observe_many(self.prediction_score.labels(version),
-                         np.asarray(prediction.scores, dtype="float64"))
+            observe_many(
+                self.prediction_score.labels(version),
+                np.asarray(prediction.scores, dtype="float64"),
+            )
 
     def _class_label(self, cls: str) -> str:
         if cls not in self._classes_seen and len(self._classes_seen) >= MAX_CLASS_SERIES:
@@ -165,8 +252,9 @@ class Metrics:
         self._classes_seen.add(cls)
         return cls
 
-    def set_costs(self, per_cpu_hour: float | None, per_gb_hour: float | None,
-                  budget_per_1k: float | None) -> None:
+    def set_costs(
+        self, per_cpu_hour: float | None, per_gb_hour: float | None, budget_per_1k: float | None
+    ) -> None:
         for per, value in (("cpu_hour", per_cpu_hour), ("gb_hour", per_gb_hour)):
             if value is not None:
                 self.price.labels(per).set(value)

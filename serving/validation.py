@@ -21,14 +21,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from flask import Request
-
 from modelwatch.serving.errors import ApiError
 
 NUMERIC_TYPES = {"double", "float", "long", "integer"}
 NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "decimal", "empty"}
-KIND_NAMES = {"floating": "number", "integer": "number", "mixed-integer-float": "number",
-              "decimal": "number", "string": "string", "boolean": "boolean",
-              "mixed": "mixed", "mixed-integer": "mixed", "bytes": "bytes"}
+KIND_NAMES = {
+    "floating": "number",
+    "integer": "number",
+    "mixed-integer-float": "number",
+    "decimal": "number",
+    "string": "string",
+    "boolean": "boolean",
+    "mixed": "mixed",
+    "mixed-integer": "mixed",
+    "bytes": "bytes",
+}
 SCORING_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV, JSON, PARQUET = "text/csv", "application/json", "application/vnd.apache.parquet"
 SCORING_TYPES = (CSV, JSON, PARQUET)
@@ -46,7 +53,7 @@ STORABLE_PATTERN = "^[^\\u0000]*$"
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str
-    type: str          # MLflow DataType name: double, float, long, integer, string, boolean...
+    type: str  # MLflow DataType name: double, float, long, integer, string, boolean...
     required: bool = True
 
 
@@ -66,6 +73,7 @@ def spec_from_signature(signature) -> list[ColumnSpec] | None:
 
 # -- bodies -------------------------------------------------------------------------------
 
+
 def _parse_constant(name: str) -> float | None:
     # JSON has no NaN/Infinity; Python's parser accepts them. NaN is how pandas and
     # MLflow write a missing value: a null. Infinity is "not finite" to the signature check.
@@ -77,10 +85,13 @@ def _parse_constant(name: str) -> float | None:
 def read_json(request: Request, reason_prefix: str = ""):
     """The JSON body; 415 unless the content type is JSON, 400 if it does not parse."""
     if not request.is_json:
-        raise ApiError(415, "unsupported_media_type",
-                       f"expected Content-Type application/json, got "
-                       f"{request.mimetype or 'none'}",
-                       {"content_type": request.content_type}, reason="unsupported_media_type")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"expected Content-Type application/json, got {request.mimetype or 'none'}",
+            {"content_type": request.content_type},
+            reason="unsupported_media_type",
+        )
     return parse_json_bytes(request.get_data(cache=False))
 
 
@@ -99,8 +110,13 @@ def parse_json_bytes(raw: bytes):
     try:
         return json.loads(raw, parse_constant=_parse_constant, parse_int=_parse_int)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}",
-                       {}, reason="malformed_json") from None
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"request body is not valid JSON: {exc}",
+            {},
+            reason="malformed_json",
+        ) from None
 
 
 def bad_shape(message: str, details=None) -> ApiError:
@@ -113,13 +129,19 @@ def check_rows(n: int, max_rows: int, named_columns: bool = False) -> None:
     # More rows than the limit breaks the schema /openapi.json publishes (maxItems): a 422
     # like any schema violation. 413 is for bodies over MODELWATCH_MAX_BODY_BYTES.
     if n > max_rows:
-        raise ApiError(422, "too_many_rows", f"{n} rows is more than the limit of {max_rows}",
-                       {"rows": n, "max_rows": max_rows}, reason="too_many_rows",
-                       mlflow_code="INVALID_PARAMETER_VALUE")
+        raise ApiError(
+            422,
+            "too_many_rows",
+            f"{n} rows is more than the limit of {max_rows}",
+            {"rows": n, "max_rows": max_rows},
+            reason="too_many_rows",
+            mlflow_code="INVALID_PARAMETER_VALUE",
+        )
     if n == 0:
         code = "BAD_REQUEST" if named_columns else "INVALID_PARAMETER_VALUE"
-        raise ApiError(400, "bad_request", "no rows to score", {}, reason="bad_shape",
-                       mlflow_code=code)
+        raise ApiError(
+            400, "bad_request", "no rows to score", {}, reason="bad_shape", mlflow_code=code
+        )
 
 
 def _records(records: list, where: str) -> list[dict]:
@@ -141,8 +163,13 @@ def predict_input(body, max_rows: int) -> list[dict]:
 
 
 def unsupported(message: str, content_type: str | None) -> ApiError:
-    return ApiError(415, "unsupported_media_type", message, {"content_type": content_type},
-                    reason="unsupported_media_type")
+    return ApiError(
+        415,
+        "unsupported_media_type",
+        message,
+        {"content_type": content_type},
+        reason="unsupported_media_type",
+    )
 
 
 def scoring_type(content_type: str | None) -> str:
@@ -151,16 +178,22 @@ def scoring_type(content_type: str | None) -> str:
     type it does not read. Names are case-insensitive here (RFC 9110; MLflow compares
     them as sent) and an empty parameter (a trailing `;`) is no parameter."""
     kind, *pairs = [part.strip() for part in (content_type or "").split(";")]
-    params = {k.strip().lower(): v.strip() for k, _, v in
-              (pair.partition("=") for pair in pairs if pair)}
+    params = {
+        k.strip().lower(): v.strip() for k, _, v in (pair.partition("=") for pair in pairs if pair)
+    }
     if params.get("charset", "utf-8").lower() != "utf-8":
         raise unsupported("The scoring server only supports UTF-8", content_type)
     if set(params) - {"charset"}:
-        raise unsupported(f"Unrecognized content type parameters: "
-                          f"{', '.join(sorted(set(params) - {'charset'}))}", content_type)
+        raise unsupported(
+            f"Unrecognized content type parameters: {', '.join(sorted(set(params) - {'charset'}))}",
+            content_type,
+        )
     if kind.lower() not in SCORING_TYPES:
-        raise unsupported(f"This predictor only supports the following content types: "
-                          f"{list(SCORING_TYPES)}. Got {content_type!r}.", content_type)
+        raise unsupported(
+            f"This predictor only supports the following content types: "
+            f"{list(SCORING_TYPES)}. Got {content_type!r}.",
+            content_type,
+        )
     return kind.lower()
 
 
@@ -168,8 +201,13 @@ def _read_csv(raw: bytes, spec: list[ColumnSpec] | None) -> pd.DataFrame:
     try:
         df = pd.read_csv(io.BytesIO(raw))
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_csv", f"request body is not valid CSV: {exc}",
-                       {}, reason="malformed_json") from None
+        raise ApiError(
+            400,
+            "malformed_csv",
+            f"request body is not valid CSV: {exc}",
+            {},
+            reason="malformed_json",
+        ) from None
     # CSV has no types: categorical columns that look numeric are text all the same.
     for col in spec or []:
         if col.type == "string" and col.name in df.columns:
@@ -179,8 +217,13 @@ def _read_csv(raw: bytes, spec: list[ColumnSpec] | None) -> pd.DataFrame:
 
 
 def _bad_parquet(exc: Exception) -> ApiError:
-    return ApiError(400, "malformed_parquet", f"request body is not valid parquet: {exc}",
-                    {}, reason="malformed_json")
+    return ApiError(
+        400,
+        "malformed_parquet",
+        f"request body is not valid parquet: {exc}",
+        {},
+        reason="malformed_json",
+    )
 
 
 def _check_parquet_footer(raw: bytes, max_rows: int, max_decoded: int) -> None:
@@ -201,10 +244,14 @@ def _check_parquet_footer(raw: bytes, max_rows: int, max_decoded: int) -> None:
 
 def _check_decoded(size: int, max_decoded: int) -> None:
     if size > max_decoded:
-        raise ApiError(413, "payload_too_large", f"the parquet body decodes to {size} bytes, "
-                       f"more than the {max_decoded} its size limit allows",
-                       {"decoded_bytes": size, "max_decoded_bytes": max_decoded},
-                       reason="too_large")
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the parquet body decodes to {size} bytes, "
+            f"more than the {max_decoded} its size limit allows",
+            {"decoded_bytes": size, "max_decoded_bytes": max_decoded},
+            reason="too_large",
+        )
 
 
 def _read_parquet(raw: bytes, max_decoded: int) -> pd.DataFrame:
@@ -213,21 +260,29 @@ def _read_parquet(raw: bytes, max_decoded: int) -> pd.DataFrame:
     the rows decoded (then logged, row by row). In pandas, the rows share the
     dictionary's strings."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(io.BytesIO(raw))
-        text = [f.name for f in schema if pa.types.is_string(f.type)
-                or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)]
+        text = [
+            f.name
+            for f in schema
+            if pa.types.is_string(f.type)
+            or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type)
+        ]
         table = pq.read_table(io.BytesIO(raw), read_dictionary=text)
     except Exception as exc:  # pyarrow raises several kinds on a body that is not parquet
         raise _bad_parquet(exc) from None
     # (and those the file itself stores as dictionaries, as pandas' categoricals)
-    dictionaries = [f.name for f in table.schema if pa.types.is_dictionary(f.type)
-                    and not pa.types.is_dictionary(f.type.value_type)]
-    expanded = sum(_expanded_bytes(chunk) for name in dictionaries
-                   for chunk in table.column(name).chunks)
+    dictionaries = [
+        f.name
+        for f in table.schema
+        if pa.types.is_dictionary(f.type) and not pa.types.is_dictionary(f.type.value_type)
+    ]
+    expanded = sum(
+        _expanded_bytes(chunk) for name in dictionaries for chunk in table.column(name).chunks
+    )
     _check_decoded(table.nbytes + expanded, max_decoded)
     df = table.to_pandas().reset_index(drop=True)
     for name in text:
@@ -240,8 +295,11 @@ def _expanded_bytes(chunk) -> int:
     import pyarrow.compute as pc
 
     values = chunk.dictionary
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-            or pa.types.is_binary(values.type)):
+    if not (
+        pa.types.is_string(values.type)
+        or pa.types.is_large_string(values.type)
+        or pa.types.is_binary(values.type)
+    ):
         return 8 * len(chunk)
     return pc.sum(pc.take(pc.binary_length(values), chunk.indices)).as_py() or 0
 
@@ -254,7 +312,7 @@ def csv_rows_at_most(raw: bytes) -> int:
     >>> csv_rows_at_most(b"a,b\\n1,2\\n\\n\\n3,4\\r\\n\\r\\n5,6")
     3
     """
-    lines = raw.count(b"\n") + (1 if raw[raw.rfind(b"\n") + 1:].strip() else 0)
+    lines = raw.count(b"\n") + (1 if raw[raw.rfind(b"\n") + 1 :].strip() else 0)
     if b"\n\n" in raw or b"\n\r\n" in raw or raw.startswith((b"\n", b"\r\n")):
         data = np.frombuffer(b"\n" + raw, dtype=np.uint8)  # a blank line follows a "\n"
         newline, cr = data == 10, data[1:-1] == 13
@@ -266,20 +324,26 @@ def csv_rows_at_most(raw: bytes) -> int:
 def _split_frame(payload, max_rows: int) -> pd.DataFrame:
     """`dataframe_split` as pandas reads it: without `columns` the columns are numbered
     (and so missing from the signature, as in MLflow)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list) \
-            or not all(isinstance(row, list) for row in payload["data"]):
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("data"), list)
+        or not all(isinstance(row, list) for row in payload["data"])
+    ):
         raise bad_shape('"dataframe_split" must be {"columns": [...], "data": [[...], ...]}')
     cols = payload.get("columns")
-    if cols is not None and (not isinstance(cols, list)
-                             or any(isinstance(c, (list, dict)) for c in cols)):
+    if cols is not None and (
+        not isinstance(cols, list) or any(isinstance(c, (list, dict)) for c in cols)
+    ):
         raise bad_shape('"dataframe_split.columns" must be a list of column names')
     check_rows(len(payload["data"]), max_rows, named_columns=bool(cols))
     try:
-        return pd.DataFrame(payload["data"], columns=cols, index=payload.get("index")) \
-            .reset_index(drop=True)
+        return pd.DataFrame(payload["data"], columns=cols, index=payload.get("index")).reset_index(
+            drop=True
+        )
     except (ValueError, TypeError) as exc:
-        raise bad_shape(f'"dataframe_split" is not a valid dataframe representation: '
-                        f'{exc}') from None
+        raise bad_shape(
+            f'"dataframe_split" is not a valid dataframe representation: {exc}'
+        ) from None
 
 
 def _tensor_input(key: str, payload, max_rows: int) -> pd.DataFrame | list[dict]:
@@ -302,8 +366,10 @@ def _tensor_input(key: str, payload, max_rows: int) -> pd.DataFrame | list[dict]
         check_rows(len(payload), max_rows)
         if all(isinstance(r, dict) for r in payload):
             return payload  # records, checked one by one as dataframe_records are
-    raise bad_shape(f'"{key}" must be a list of objects (records), or an object of columns '
-                    'or of one row\'s values')
+    raise bad_shape(
+        f'"{key}" must be a list of objects (records), or an object of columns '
+        'or of one row\'s values'
+    )
 
 
 def _scoring_json(raw: bytes, max_rows: int):
@@ -312,8 +378,10 @@ def _scoring_json(raw: bytes, max_rows: int):
         raise bad_shape(f"expected a JSON object with one of {', '.join(SCORING_KEYS)}")
     keys = [k for k in SCORING_KEYS if k in body]
     if len(keys) != 1:
-        raise bad_shape(f"expected exactly one of {', '.join(SCORING_KEYS)}",
-                        {"found": keys, "allowed": list(SCORING_KEYS)})
+        raise bad_shape(
+            f"expected exactly one of {', '.join(SCORING_KEYS)}",
+            {"found": keys, "allowed": list(SCORING_KEYS)},
+        )
     key, payload, params = keys[0], body[keys[0]], body.get("params")
     if key == "dataframe_split":
         return _split_frame(payload, max_rows), params
@@ -325,8 +393,9 @@ def _scoring_json(raw: bytes, max_rows: int):
     return _tensor_input(key, payload, max_rows), params
 
 
-def scoring_input(request: Request, spec: list[ColumnSpec] | None, max_rows: int,
-                  max_body_bytes: int):
+def scoring_input(
+    request: Request, spec: list[ColumnSpec] | None, max_rows: int, max_body_bytes: int
+):
     """/invocations: (rows, params). The rows are a DataFrame, or for records the records
     (which `validate` takes as they are); `params` is the JSON body's, for the model's
     predict (None for CSV and parquet, as in MLflow). CSV and Parquet bodies over
@@ -342,13 +411,17 @@ def scoring_input(request: Request, spec: list[ColumnSpec] | None, max_rows: int
         rows = csv_rows_at_most(raw)
         if rows > max_rows:
             check_rows(rows, max_rows)
-    df = _read_csv(raw, spec) if kind == CSV else \
-        _read_parquet(raw, DECODED_PER_BODY_BYTE * max_body_bytes)
+    df = (
+        _read_csv(raw, spec)
+        if kind == CSV
+        else _read_parquet(raw, DECODED_PER_BODY_BYTE * max_body_bytes)
+    )
     check_rows(len(df), max_rows, named_columns=len(df.columns) > 0)
     return df, None
 
 
 # -- the signature check -----------------------------------------------------------------
+
 
 class Validated:
     """Rows checked against the signature: one array per column in signature order (what
@@ -356,9 +429,15 @@ class Validated:
     pyfunc and the prediction log read; with a compiled model that is the log's writer
     thread, off the request path)."""
 
-    def __init__(self, columns: dict | None = None, rows: int = 0,
-                 frame: pd.DataFrame | None = None, warnings: list | None = None,
-                 unknown_columns: list | None = None, null_rows: int = 0) -> None:
+    def __init__(
+        self,
+        columns: dict | None = None,
+        rows: int = 0,
+        frame: pd.DataFrame | None = None,
+        warnings: list | None = None,
+        unknown_columns: list | None = None,
+        null_rows: int = 0,
+    ) -> None:
         self._columns = columns
         self._frame = frame
         self.rows = len(frame) if frame is not None else rows
@@ -378,8 +457,9 @@ class Validated:
     @property
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            self._frame = pd.DataFrame(self._columns, index=pd.RangeIndex(self.rows),
-                                       columns=list(self._columns))
+            self._frame = pd.DataFrame(
+                self._columns, index=pd.RangeIndex(self.rows), columns=list(self._columns)
+            )
         return self._frame
 
 
@@ -399,15 +479,20 @@ def unstorable_rows(values) -> list[int]:
 def check_text_columns(df: pd.DataFrame) -> None:
     """A model without a signature: its text columns are logged as they come, so they
     are checked here (a signature's string columns are checked with its types)."""
-    problems = [{"column": str(name), "problem": "unstorable_text", "rows": bad[:20],
-                 "count": len(bad)}
-                for name in df.columns[df.dtypes == object]
-                if (bad := unstorable_rows(df[name].to_numpy()))]
+    problems = [
+        {"column": str(name), "problem": "unstorable_text", "rows": bad[:20], "count": len(bad)}
+        for name in df.columns[df.dtypes == object]
+        if (bad := unstorable_rows(df[name].to_numpy()))
+    ]
     if problems:
-        raise ApiError(422, "unstorable_text", "text the prediction log cannot store (a NUL "
-                       "character or a lone surrogate) in: "
-                       + ", ".join(p["column"] for p in problems),
-                       {"columns": problems}, reason="unstorable_text")
+        raise ApiError(
+            422,
+            "unstorable_text",
+            "text the prediction log cannot store (a NUL "
+            "character or a lone surrogate) in: " + ", ".join(p["column"] for p in problems),
+            {"columns": problems},
+            reason="unstorable_text",
+        )
 
 
 def _kind(values) -> str:
@@ -506,10 +591,10 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
     for col in spec:
         if col.name not in present_set:
             if col.required:
-                problems.append({"column": col.name, "problem": "missing",
-                                 "expected": col.type})
-            out[col.name] = np.full(n, np.nan, dtype="float64" if col.type in NUMERIC_TYPES
-                                    else object)
+                problems.append({"column": col.name, "problem": "missing", "expected": col.type})
+            out[col.name] = np.full(
+                n, np.nan, dtype="float64" if col.type in NUMERIC_TYPES else object
+            )
             null_any[:] = True
             continue
         arr = column(col.name)
@@ -526,8 +611,14 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
                 else:
                     kind = _kind(arr[~nulls] if nulls.any() else arr)
                 if kind not in NUMERIC_KINDS:
-                    problems.append({"column": col.name, "problem": "wrong_type",
-                                     "expected": col.type, "got": KIND_NAMES.get(kind, kind)})
+                    problems.append(
+                        {
+                            "column": col.name,
+                            "problem": "wrong_type",
+                            "expected": col.type,
+                            "got": KIND_NAMES.get(kind, kind),
+                        }
+                    )
                     continue
                 values = np.full(n, np.nan)
                 if not all_null:
@@ -535,12 +626,21 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
             bad = np.isinf(values)
             if bad.any():
                 rows = np.flatnonzero(bad)
-                problems.append({"column": col.name, "problem": "not_finite",
-                                 "rows": rows[:20].tolist(), "count": int(bad.sum())})
+                problems.append(
+                    {
+                        "column": col.name,
+                        "problem": "not_finite",
+                        "rows": rows[:20].tolist(),
+                        "count": int(bad.sum()),
+                    }
+                )
                 continue
             any_null = bool(nulls.any())
-            if col.type in ("long", "integer") and not any_null and \
-                    bool(np.all(np.mod(values, 1) == 0)):
+            if (
+                col.type in ("long", "integer")
+                and not any_null
+                and bool(np.all(np.mod(values, 1) == 0))
+            ):
                 out[col.name] = values.astype("int64" if col.type == "long" else "int32")
             elif col.type == "float":
                 out[col.name] = values.astype("float32")
@@ -553,14 +653,26 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
             any_null = bool(nulls.any())
             expected = col.type
             if kind not in (expected, "empty"):
-                problems.append({"column": col.name, "problem": "wrong_type",
-                                 "expected": expected, "got": KIND_NAMES.get(kind, kind)})
+                problems.append(
+                    {
+                        "column": col.name,
+                        "problem": "wrong_type",
+                        "expected": expected,
+                        "got": KIND_NAMES.get(kind, kind),
+                    }
+                )
                 continue
             if expected == "string":
                 bad = unstorable_rows(arr)
                 if bad:
-                    problems.append({"column": col.name, "problem": "unstorable_text",
-                                     "rows": bad[:20], "count": len(bad)})
+                    problems.append(
+                        {
+                            "column": col.name,
+                            "problem": "unstorable_text",
+                            "rows": bad[:20],
+                            "count": len(bad),
+                        }
+                    )
                     continue
                 arr = arr.astype(object, copy=False)
                 if any_null:
@@ -578,24 +690,34 @@ def validate(df: pd.DataFrame | list[dict], spec: list[ColumnSpec] | None) -> Va
         if next(c for c in spec if c.name == name).required:
             # A record must name every required column (null is fine): the same record
             # alone would be a 422, so it is one in a batch too, not silently imputed.
-            problems.append({"column": name, "problem": "missing", "rows": rows[:20],
-                             "count": len(rows)})
+            problems.append(
+                {"column": name, "problem": "missing", "rows": rows[:20], "count": len(rows)}
+            )
     if problems:
-        summary = ", ".join(f"{p['column']} ({p['problem'].replace('_', ' ')})"
-                            for p in problems)
-        reason = sorted({"missing_column" if p["problem"] == "missing" else p["problem"]
-                         for p in problems})
+        summary = ", ".join(f"{p['column']} ({p['problem'].replace('_', ' ')})" for p in problems)
+        reason = sorted(
+            {"missing_column" if p["problem"] == "missing" else p["problem"] for p in problems}
+        )
         # MLflow's codes: a missing column fails its schema enforcement
         # (INVALID_PARAMETER_VALUE), a value it cannot convert is a BAD_REQUEST.
-        raise ApiError(422, "signature_violation",
-                       f"input does not match the model signature: {summary}",
-                       {"columns": problems}, reason=reason,
-                       mlflow_code="INVALID_PARAMETER_VALUE" if "missing_column" in reason
-                       else "BAD_REQUEST")
+        raise ApiError(
+            422,
+            "signature_violation",
+            f"input does not match the model signature: {summary}",
+            {"columns": problems},
+            reason=reason,
+            mlflow_code="INVALID_PARAMETER_VALUE" if "missing_column" in reason else "BAD_REQUEST",
+        )
     unknown = [str(c) for c in present if c not in known]
     warnings = []
     if unknown:
-        warnings.append({"code": "unknown_columns", "columns": unknown,
-                         "message": "columns not in the model signature were ignored"})
-    return Validated(out, n, warnings=warnings, unknown_columns=unknown,
-                     null_rows=int(null_any.sum()))
+        warnings.append(
+            {
+                "code": "unknown_columns",
+                "columns": unknown,
+                "message": "columns not in the model signature were ignored",
+            }
+        )
+    return Validated(
+        out, n, warnings=warnings, unknown_columns=unknown, null_rows=int(null_any.sum())
+    )

@@ -25,8 +25,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None,
-             poll: float = 0.1):
+def wait_for(
+    predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, poll: float = 0.1
+):
     """Wait until `predicate()` is true and return its value; fail after `timeout`
     seconds, or at once if `proc` exited (its event will not come)."""
     deadline = time.monotonic() + timeout
@@ -63,11 +64,17 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = N
 def process(args: list[str], log: Path, env: dict | None = None, cwd: Path | None = None):
     """Run `args` in its own process group, its output in `log`; stop the group at exit."""
     if not slow_test:
-        raise RuntimeError(f"a test that starts {Path(args[0]).name} must be marked slow (pytest.mark.slow)")
+        raise RuntimeError(
+            f"a test that starts {Path(args[0]).name} must be marked slow (pytest.mark.slow)"
+        )
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-            cwd=cwd, start_new_session=True,
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
         )
     try:
         yield proc
@@ -102,10 +109,18 @@ def mlflow_server_process(root: Path, port: int | None = None):
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [
-        str(VENV_BIN / "mlflow"), "server",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        str(VENV_BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     with process(args, root / "mlflow-server.log") as proc:
         url = f"http://127.0.0.1:{port}"

@@ -23,17 +23,24 @@ def subsection(text: str, title: str) -> str:
 
 def table_rows(text: str) -> list[list[str]]:
     """The cells of a Markdown table's body rows."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in text.splitlines() if line.startswith("| ")]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ")
+    ]
     return [r for r in rows[1:] if not set("".join(r)) <= set("- ")]
 
 
 def code_text() -> str:
-    return "\n".join(p.read_text() for package in PACKAGES for p in (c.ROOT / package).rglob("*.py"))
+    return "\n".join(
+        p.read_text() for package in PACKAGES for p in (c.ROOT / package).rglob("*.py")
+    )
 
 
 def doc_metrics(part: str) -> dict[str, frozenset[str]]:
-    found = re.findall(r"^- `(modelwatch_\w+)(?:\{([\w,]+)\})?`", subsection(section("Metrics"), part), re.M)
+    found = re.findall(
+        r"^- `(modelwatch_\w+)(?:\{([\w,]+)\})?`", subsection(section("Metrics"), part), re.M
+    )
     return {name: frozenset(labels.split(",")) if labels else frozenset() for name, labels in found}
 
 
@@ -58,16 +65,26 @@ def doc_routes(title: str) -> set[tuple[str, str]]:
 
 
 def routes(app) -> set[tuple[str, str]]:
-    return {(method, rule.rule) for rule in app.url_map.iter_rules() if rule.endpoint != "static"
-            for method in rule.methods - {"HEAD", "OPTIONS"}}
+    return {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
 
 
 def test_serving_endpoints(tmp_path):
     from modelwatch.serving.app import create_app, shutdown_app
 
-    app = create_app({"store_url": f"sqlite:///{tmp_path / 'p.db'}", "spill_dir": str(tmp_path / "spill"),
-                      "model_cache_dir": str(tmp_path / "cache"), "tracking_uri": "http://127.0.0.1:9",
-                      "background": False})
+    app = create_app(
+        {
+            "store_url": f"sqlite:///{tmp_path / 'p.db'}",
+            "spill_dir": str(tmp_path / "spill"),
+            "model_cache_dir": str(tmp_path / "cache"),
+            "tracking_uri": "http://127.0.0.1:9",
+            "background": False,
+        }
+    )
     try:
         assert doc_routes("Serving API") == routes(app)
     finally:
@@ -79,26 +96,38 @@ def test_monitor_endpoints(tmp_path):
     from modelwatch.monitoring.service.config import MonitorConfig
     from modelwatch.serving.store import open_store
 
-    app = create_app(MonitorConfig(log_to_mlflow=False), store=open_store(f"sqlite:///{tmp_path / 'p.db'}"),
-                     runner=lambda reason: "promoted", start=False)
+    app = create_app(
+        MonitorConfig(log_to_mlflow=False),
+        store=open_store(f"sqlite:///{tmp_path / 'p.db'}"),
+        runner=lambda reason: "promoted",
+        start=False,
+    )
     assert doc_routes("Monitor API") == routes(app)
 
 
 def test_alerts_with_severity_and_action():
-    documented = {re.sub(r"`", "", name): (severity, action.split(",")[0])
-                  for name, severity, action in table_rows(section("Alerts"))}
-    defined = {r["alert"]: (r["labels"]["severity"], r["labels"]["action"]) for r in c.alerting_rules()}
+    documented = {
+        re.sub(r"`", "", name): (severity, action.split(",")[0])
+        for name, severity, action in table_rows(section("Alerts"))
+    }
+    defined = {
+        r["alert"]: (r["labels"]["severity"], r["labels"]["action"]) for r in c.alerting_rules()
+    }
     assert documented == defined
 
 
 def test_variables():
     from modelwatch.settings import SETTINGS
 
-    documented = dict(re.findall(r"^\| `(MODELWATCH_\w+)` \| ([^|]*?) \|", section("Variables"), re.M))
+    documented = dict(
+        re.findall(r"^\| `(MODELWATCH_\w+)` \| ([^|]*?) \|", section("Variables"), re.M)
+    )
     # Whole names only: f"MODELWATCH_{name.upper()}_PORT" is spelled out where it is defined.
     read = set(re.findall(r"\bMODELWATCH_[A-Z0-9_]*[A-Z0-9]\b", code_text()))
     assert set(documented) == read
-    defined = {name: s.shown_default() for name, s in SETTINGS.items() if name.startswith("MODELWATCH_")}
+    defined = {
+        name: s.shown_default() for name, s in SETTINGS.items() if name.startswith("MODELWATCH_")
+    }
     assert documented == defined, "docs/DESIGN.md's defaults are modelwatch/settings.py's"
 
 
@@ -126,6 +155,10 @@ def test_modelwatch_tags():
 
 def test_the_code_points_to_docs_design_md():
     """A clone has docs/DESIGN.md, not the DESIGN.md that once lay beside the repository."""
-    stale = [str(p.relative_to(c.ROOT)) for package in PACKAGES for p in (c.ROOT / package).rglob("*.py")
-             if re.search(r"(?<!docs/)DESIGN\.md", p.read_text())]
+    stale = [
+        str(p.relative_to(c.ROOT))
+        for package in PACKAGES
+        for p in (c.ROOT / package).rglob("*.py")
+        if re.search(r"(?<!docs/)DESIGN\.md", p.read_text())
+    ]
     assert stale == []

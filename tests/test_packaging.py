@@ -21,14 +21,19 @@ def _package_of(folder: Path) -> str:
 
 
 def test_every_package_folder_is_installed():
-    found = {_package_of(init.parent) for root in FOLDERS.values() for init in root.rglob("__init__.py")
-             if "__pycache__" not in init.parts}
+    found = {
+        _package_of(init.parent)
+        for root in FOLDERS.values()
+        for init in root.rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
     assert found == set(SETUPTOOLS["packages"])
 
 
 def test_nothing_imports_a_checkout_folder_name():
-    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     bare = re.compile(r"^\s*(from|import)\s+(training|serving|monitoring)\b", re.M)
     offenders = [name for name in tracked if bare.search((ROOT / name).read_text())]
     assert offenders == [], "import modelwatch.training/.serving/.monitoring instead"
@@ -36,4 +41,6 @@ def test_nothing_imports_a_checkout_folder_name():
 
 def test_the_checkout_project_files_are_the_packaged_ones():
     for name in ("MLproject", "python_env.yaml", "conda.yaml"):
-        assert (ROOT / name).resolve() == ROOT / "modelwatch" / "project" / name, f"{name} must link to the package"
+        assert (ROOT / name).resolve() == ROOT / "modelwatch" / "project" / name, (
+            f"{name} must link to the package"
+        )

@@ -15,15 +15,25 @@ from modelwatch.settings import SETTINGS, SettingError, default, read
 from tests.stack_config import contract as c
 
 PACKAGES = ("training", "serving", "monitoring", "modelwatch")
-PYTHON_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "duration": str, "list": tuple}
+PYTHON_TYPES = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "duration": str,
+    "list": tuple,
+}
 # A read of a MODELWATCH_* variable: os.environ.get / [ ], os.getenv, or .get/.pop on any
 # environment mapping, with the name as a literal or the start of an f-string.
 DIRECT_READ = re.compile(
-    r"""(?:\.get|getenv|\.pop|\.setdefault)\(\s*f?["']MODELWATCH_|environ\[\s*f?["']MODELWATCH_[^"']*["']\s*\](?!\s*=[^=])""")
+    r"""(?:\.get|getenv|\.pop|\.setdefault)\(\s*f?["']MODELWATCH_|environ\[\s*f?["']MODELWATCH_[^"']*["']\s*\](?!\s*=[^=])"""
+)
 
 
 # os.environ.get(name), os.getenv(name), os.environ[name] (but not a write to it).
-COMPUTED_READ = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*(?!["'])|os\.environ\[\s*(?!["'])[^\]]*\](?!\s*=[^=])""")
+COMPUTED_READ = re.compile(
+    r"""os\.(?:environ\.get|getenv)\(\s*(?!["'])|os\.environ\[\s*(?!["'])[^\]]*\](?!\s*=[^=])"""
+)
 
 
 def sources():
@@ -41,13 +51,16 @@ def test_booleans_are_parsed_one_way():
         read("MODELWATCH_MONITOR_MLFLOW", {"MODELWATCH_MONITOR_MLFLOW": "maybe"})
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("MODELWATCH_WORKERS", "two", "not an integer"),
-    ("MODELWATCH_WORKERS", "2.5", "not an integer"),
-    ("MODELWATCH_RELOAD_INTERVAL", "soon", "not a number"),
-    ("MODELWATCH_RETRAIN_WINDOW", "a day", "not a duration"),
-    ("MODELWATCH_SERVING_PORT", "eighty", "not an integer"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("MODELWATCH_WORKERS", "two", "not an integer"),
+        ("MODELWATCH_WORKERS", "2.5", "not an integer"),
+        ("MODELWATCH_RELOAD_INTERVAL", "soon", "not a number"),
+        ("MODELWATCH_RETRAIN_WINDOW", "a day", "not a duration"),
+        ("MODELWATCH_SERVING_PORT", "eighty", "not an integer"),
+    ],
+)
 def test_a_bad_value_names_the_variable_and_the_value(name, value, message):
     with pytest.raises(SettingError) as raised:
         read(name, {name: value})
@@ -55,8 +68,12 @@ def test_a_bad_value_names_the_variable_and_the_value(name, value, message):
 
 
 def test_values_defaults_and_empty():
-    env = {"MODELWATCH_SKOPS_TRUSTED_TYPES": " a.B, ,c.D ", "MODELWATCH_RETRAIN_WINDOW": " 90m ",
-           "MODELWATCH_COST_PER_CPU_HOUR": "0.04", "MODELWATCH_MODEL_NAME": ""}
+    env = {
+        "MODELWATCH_SKOPS_TRUSTED_TYPES": " a.B, ,c.D ",
+        "MODELWATCH_RETRAIN_WINDOW": " 90m ",
+        "MODELWATCH_COST_PER_CPU_HOUR": "0.04",
+        "MODELWATCH_MODEL_NAME": "",
+    }
     assert read("MODELWATCH_SKOPS_TRUSTED_TYPES", env) == ("a.B", "c.D")
     assert read("MODELWATCH_RETRAIN_WINDOW", env) == "90m"
     assert read("MODELWATCH_COST_PER_CPU_HOUR", env) == 0.04
@@ -71,8 +88,15 @@ def test_values_defaults_and_empty():
 def test_every_setting_is_well_formed():
     for name, s in SETTINGS.items():
         assert name.startswith(("MODELWATCH_", "MLFLOW_")) and s.type in settings.PARSERS, name
-        assert s.readers and set(s.readers) <= {settings.SERVING, settings.GUNICORN, settings.MONITOR,
-                                                settings.CLI, settings.STACK, settings.DEMO, settings.TRAINING}
+        assert s.readers and set(s.readers) <= {
+            settings.SERVING,
+            settings.GUNICORN,
+            settings.MONITOR,
+            settings.CLI,
+            settings.STACK,
+            settings.DEMO,
+            settings.TRAINING,
+        }
         assert s.meaning, name
         if s.default is not None:  # of the type its parser gives
             assert type(s.default) is PYTHON_TYPES[s.type], name
@@ -81,22 +105,34 @@ def test_every_setting_is_well_formed():
 def test_no_module_reads_a_modelwatch_variable_itself():
     """Everything goes through modelwatch/settings.py; building a child's environment
     (`env["MODELWATCH_X"] = ...`, a dict literal) is not a read."""
-    found = [f"{path}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
-             for path, text in sources() if path.as_posix() != "modelwatch/settings.py"
-             for m in DIRECT_READ.finditer(text)]
+    found = [
+        f"{path}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+        for path, text in sources()
+        if path.as_posix() != "modelwatch/settings.py"
+        for m in DIRECT_READ.finditer(text)
+    ]
     assert found == []
 
 
 def test_every_other_environment_read_names_its_variable():
     """So that the scan above cannot miss a computed name (f"MODELWATCH_{name}" in a variable)."""
-    found = [f"{path}: {m.group(0)}" for path, text in sources() if path.as_posix() != "modelwatch/settings.py"
-             for m in COMPUTED_READ.finditer(text)]
+    found = [
+        f"{path}: {m.group(0)}"
+        for path, text in sources()
+        if path.as_posix() != "modelwatch/settings.py"
+        for m in COMPUTED_READ.finditer(text)
+    ]
     assert found == []
 
 
 def test_the_scan_sees_a_direct_read():
-    for code in ('os.environ.get("MODELWATCH_X", "1")', "os.environ['MODELWATCH_X']", 'os.getenv("MODELWATCH_X")',
-                 'env.get(f"MODELWATCH_{name}")', "self.service_env().get('MODELWATCH_WORKERS', '2')"):
+    for code in (
+        'os.environ.get("MODELWATCH_X", "1")',
+        "os.environ['MODELWATCH_X']",
+        'os.getenv("MODELWATCH_X")',
+        'env.get(f"MODELWATCH_{name}")',
+        "self.service_env().get('MODELWATCH_WORKERS', '2')",
+    ):
         assert DIRECT_READ.search(code), code
     for code in ('env["MODELWATCH_X"] = "1"', '{"MODELWATCH_X": "1"}', 'read("MODELWATCH_X")'):
         assert not DIRECT_READ.search(code), code
@@ -107,7 +143,11 @@ def test_the_scan_sees_a_direct_read():
 
 
 def test_every_variable_the_code_names_is_defined():
-    named = {name for path, text in sources() for name in re.findall(r"\b(MODELWATCH_[A-Z0-9_]*[A-Z0-9])\b", text)}
+    named = {
+        name
+        for path, text in sources()
+        for name in re.findall(r"\b(MODELWATCH_[A-Z0-9_]*[A-Z0-9])\b", text)
+    }
     assert named - set(SETTINGS) == set()
 
 
@@ -118,19 +158,24 @@ def readme_table() -> str:
 
 def test_the_readme_table_is_the_settings_table():
     """Generated: every variable with its default in the README, and nothing else."""
-    assert readme_table() == settings.markdown_table(settings._stack_values()), \
+    assert readme_table() == settings.markdown_table(settings._stack_values()), (
         "run `.venv/bin/python -m modelwatch.settings README.md`"
+    )
     rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]*?) \|", readme_table(), re.M))
     assert rows == {name: s.shown_default() for name, s in SETTINGS.items()}
 
 
 def test_mlproject_defaults_are_the_settings():
     """MLflow needs literal parameter defaults: they must be the settings' own."""
-    entry = yaml.safe_load((c.ROOT / "modelwatch" / "project" / "MLproject").read_text())["entry_points"]
+    entry = yaml.safe_load((c.ROOT / "modelwatch" / "project" / "MLproject").read_text())[
+        "entry_points"
+    ]
     model_name = default("MODELWATCH_MODEL_NAME")
     for name in ("main", "retrain", "batch_score"):
         assert entry[name]["parameters"]["model_name"]["default"] == model_name, name
-    assert entry["retrain"]["parameters"]["window"]["default"] == default("MODELWATCH_RETRAIN_WINDOW")
+    assert entry["retrain"]["parameters"]["window"]["default"] == default(
+        "MODELWATCH_RETRAIN_WINDOW"
+    )
     assert entry["onboard"]["parameters"]["alias"]["default"] == default("MODELWATCH_MODEL_ALIAS")
 
 
@@ -174,7 +219,10 @@ def test_the_cli_defaults_come_from_the_settings(monkeypatch):
     assert (serve.workers, serve.host, serve.port) == (3, "0.0.0.0", 9000)
     monitor = parser.parse_args(["monitor"])
     assert (monitor.host, monitor.port) == ("127.0.0.1", settings.PORTS["monitor"])
-    assert parser.parse_args(["onboard", "--model-name", "m", "--reference", "r.csv"]).chunk_rows == 2000
+    assert (
+        parser.parse_args(["onboard", "--model-name", "m", "--reference", "r.csv"]).chunk_rows
+        == 2000
+    )
 
 
 @pytest.mark.parametrize("argv", [["serve"], ["monitor"], ["simulate", "--scenario", "baseline"]])
@@ -228,7 +276,13 @@ def test_gunicorn_exits_with_one_line(tmp_path):
     """Real gunicorn (as `modelwatch serve` runs it) with a bad value: exit 1, no traceback."""
     from modelwatch.serving.cli import gunicorn_argv
 
-    env = {"PATH": "/usr/bin:/bin", "MODELWATCH_WORKER_TIMEOUT": "a minute", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    done = subprocess.run(gunicorn_argv(1, 9, "127.0.0.1"), env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MODELWATCH_WORKER_TIMEOUT": "a minute",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        gunicorn_argv(1, 9, "127.0.0.1"), env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1
     assert done.stderr.strip() == "error: MODELWATCH_WORKER_TIMEOUT='a minute': not an integer"

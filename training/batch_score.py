@@ -18,10 +18,10 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from modelwatch.training import data as data_module
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from modelwatch.settings import read
-from modelwatch.training import data as data_module
 
 JOB = "modelwatch_batch_score"
 
@@ -35,11 +35,20 @@ def main(argv: list[str] | None = None) -> int:
         scored = score(model, frame)
     except (data_module.DataError, mlflow.exceptions.MlflowException, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        _push(args.pushgateway, args.model_name, started, rows=0, positive_rate=float("nan"), ok=False)
+        _push(
+            args.pushgateway, args.model_name, started, rows=0, positive_rate=float("nan"), ok=False
+        )
         return 2
     _write(scored, Path(args.output))
     positive_rate = float(np.mean(scored["prediction"] == model.classes_[-1]))
-    _push(args.pushgateway, args.model_name, started, rows=len(scored), positive_rate=positive_rate, ok=True)
+    _push(
+        args.pushgateway,
+        args.model_name,
+        started,
+        rows=len(scored),
+        positive_rate=positive_rate,
+        ok=True,
+    )
     print(f"scored {len(scored)} rows of {args.data} -> {args.output}")
     return 0
 
@@ -74,17 +83,44 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False)
 
 
-def _push(gateway: str, model_name: str, started: float, rows: int, positive_rate: float, ok: bool) -> None:
+def _push(
+    gateway: str, model_name: str, started: float, rows: int, positive_rate: float, ok: bool
+) -> None:
     if not gateway:
         return
     registry = CollectorRegistry()
     labels = {"model": model_name}
-    Gauge("modelwatch_batch_rows_scored", "Rows scored by the last batch job.", list(labels), registry=registry).labels(**labels).set(rows)
-    Gauge("modelwatch_batch_duration_seconds", "Wall time of the last batch job.", list(labels), registry=registry).labels(**labels).set(time.time() - started)
-    Gauge("modelwatch_batch_positive_rate", "Share of rows predicted positive.", list(labels), registry=registry).labels(**labels).set(positive_rate)
-    Gauge("modelwatch_batch_success", "1 if the last batch job succeeded.", list(labels), registry=registry).labels(**labels).set(int(ok))
+    Gauge(
+        "modelwatch_batch_rows_scored",
+        "Rows scored by the last batch job.",
+        list(labels),
+        registry=registry,
+    ).labels(**labels).set(rows)
+    Gauge(
+        "modelwatch_batch_duration_seconds",
+        "Wall time of the last batch job.",
+        list(labels),
+        registry=registry,
+    ).labels(**labels).set(time.time() - started)
+    Gauge(
+        "modelwatch_batch_positive_rate",
+        "Share of rows predicted positive.",
+        list(labels),
+        registry=registry,
+    ).labels(**labels).set(positive_rate)
+    Gauge(
+        "modelwatch_batch_success",
+        "1 if the last batch job succeeded.",
+        list(labels),
+        registry=registry,
+    ).labels(**labels).set(int(ok))
     if ok:
-        Gauge("modelwatch_batch_last_success_timestamp_seconds", "When a batch job last succeeded.", list(labels), registry=registry).labels(**labels).set_to_current_time()
+        Gauge(
+            "modelwatch_batch_last_success_timestamp_seconds",
+            "When a batch job last succeeded.",
+            list(labels),
+            registry=registry,
+        ).labels(**labels).set_to_current_time()
     try:
         push_to_gateway(gateway, job=JOB, registry=registry, grouping_key=labels, timeout=10)
     except OSError as exc:  # the scores are written; a missing gateway must not fail the job
@@ -92,9 +128,13 @@ def _push(gateway: str, model_name: str, started: float, rows: int, positive_rat
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m modelwatch.training.batch_score", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m modelwatch.training.batch_score", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--data", required=True, help="CSV or Parquet file to score")
-    p.add_argument("--output", required=True, help="where to write the scored rows (CSV or Parquet)")
+    p.add_argument(
+        "--output", required=True, help="where to write the scored rows (CSV or Parquet)"
+    )
     p.add_argument("--pushgateway", default="", help="host:port of a Pushgateway, or empty")
     p.add_argument("--model-name", default=read("MODELWATCH_MODEL_NAME"))
     p.add_argument("--alias", default=read("MODELWATCH_MODEL_ALIAS"))

@@ -34,8 +34,10 @@ class Prices:
     per_gb_hour: float | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Prices":
-        return cls(read("MODELWATCH_COST_PER_CPU_HOUR", env), read("MODELWATCH_COST_PER_GB_HOUR", env))
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Prices:
+        return cls(
+            read("MODELWATCH_COST_PER_CPU_HOUR", env), read("MODELWATCH_COST_PER_GB_HOUR", env)
+        )
 
 
 def cpu_seconds() -> float:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from modelwatch.training import simulator
 
 # A text column is refused as a category when it is mostly distinct values (an id, a
@@ -75,8 +74,10 @@ def column_list(text: str, dataset: Dataset, option: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in dataset.features]
     if unknown:
-        raise DataError(f"{option}: {', '.join(map(repr, unknown))} is not a feature column; "
-                        f"the feature columns are: {', '.join(dataset.features)}")
+        raise DataError(
+            f"{option}: {', '.join(map(repr, unknown))} is not a feature column; "
+            f"the feature columns are: {', '.join(dataset.features)}"
+        )
     return names
 
 
@@ -152,7 +153,9 @@ def check_task(y: pd.Series, task: str) -> str:
 
 def _check_regression_target(y: pd.Series) -> None:
     if not _is_number(y):
-        raise DataError(f"target {y.name!r} is not numeric (e.g. {y.iloc[0]!r}); a regression target must be")
+        raise DataError(
+            f"target {y.name!r} is not numeric (e.g. {y.iloc[0]!r}); a regression target must be"
+        )
     if not np.isfinite(y.to_numpy(dtype="float64")).all():
         raise DataError(f"target {y.name!r} holds infinite values")
     if y.nunique() < 2:
@@ -162,12 +165,18 @@ def _check_regression_target(y: pd.Series) -> None:
 def _check_classes(y: pd.Series, task: str, inferred: bool) -> None:
     distinct = y.nunique()
     if distinct < 2:
-        raise DataError(f"target {y.name!r} has a single class ({y.iloc[0]!r}); a classifier needs two or more")
+        raise DataError(
+            f"target {y.name!r} has a single class ({y.iloc[0]!r}); a classifier needs two or more"
+        )
     if task == "binary" and distinct != 2:
-        raise DataError(f"target {y.name!r} has {distinct} classes; binary needs exactly two (try --task multiclass)")
+        raise DataError(
+            f"target {y.name!r} has {distinct} classes; binary needs exactly two (try --task multiclass)"
+        )
     if inferred and distinct > MAX_CLASSES:
-        raise DataError(f"target {y.name!r} is text with {distinct} distinct values: too many for class labels "
-                        f"(auto allows {MAX_CLASSES}); pass --task multiclass if they are classes")
+        raise DataError(
+            f"target {y.name!r} is text with {distinct} distinct values: too many for class labels "
+            f"(auto allows {MAX_CLASSES}); pass --task multiclass if they are classes"
+        )
 
 
 def _is_number(y: pd.Series) -> bool:

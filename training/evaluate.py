@@ -22,8 +22,12 @@ def evaluate(y_true, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]
     present = set(np.unique(y_true))
     return {
         "accuracy": float(skm.accuracy_score(y_true, predicted)),
-        "precision": float(skm.precision_score(y_true, predicted, average=average, zero_division=0, **kwargs)),
-        "recall": float(skm.recall_score(y_true, predicted, average=average, zero_division=0, **kwargs)),
+        "precision": float(
+            skm.precision_score(y_true, predicted, average=average, zero_division=0, **kwargs)
+        ),
+        "recall": float(
+            skm.recall_score(y_true, predicted, average=average, zero_division=0, **kwargs)
+        ),
         "f1": float(skm.f1_score(y_true, predicted, average=average, zero_division=0, **kwargs)),
         "roc_auc": _roc_auc(y_true, proba, classes) if len(present) > 1 else float("nan"),
         "log_loss": float(skm.log_loss(y_true, proba, labels=classes)),
@@ -53,7 +57,9 @@ def primary_metric(task: str) -> str:
     return {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}[task]
 
 
-def expected_calibration_error(y_true, proba: np.ndarray, classes: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    y_true, proba: np.ndarray, classes: np.ndarray, bins: int = ECE_BINS
+) -> float:
     """Guo et al. (2017), "On Calibration of Modern Neural Networks": the mean gap between
     top-class confidence and accuracy over equal-width confidence bins, weighted by bin size."""
     confidence = proba.max(axis=1)

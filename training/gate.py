@@ -67,13 +67,22 @@ def decide(
     champion_version: str | None = None,
 ) -> Decision:
     """Approve `candidate` if it reaches `floor` and trails `champion` by at most `tolerance`."""
-    args = dict(metric=metric, candidate=candidate, floor=floor, tolerance=tolerance,
-                champion=champion, champion_version=champion_version)
+    args = dict(
+        metric=metric,
+        candidate=candidate,
+        floor=floor,
+        tolerance=tolerance,
+        champion=champion,
+        champion_version=champion_version,
+    )
     lower = metric in LOWER_IS_BETTER
     bar = "ceiling" if lower else "floor"
     if not (candidate < floor if lower else candidate >= floor):  # NaN fails too
-        return Decision(False, f"{metric} {candidate:.4f} is {'not below' if lower else 'below'} the {bar} {floor:.4f}",
-                        **args)
+        return Decision(
+            False,
+            f"{metric} {candidate:.4f} is {'not below' if lower else 'below'} the {bar} {floor:.4f}",
+            **args,
+        )
     if champion is not None and _worse(candidate, champion, tolerance, lower):
         allowed = f"{tolerance:.0%} of its error" if lower else tolerance
         return Decision(
@@ -82,11 +91,19 @@ def decide(
             f"{champion:.4f} by more than {allowed}",
             **args,
         )
-    versus = f"champion version {champion_version}'s {champion:.4f}" if champion is not None else "no champion"
-    return Decision(True, f"{metric} {candidate:.4f} meets the {bar} {floor:.4f}; vs {versus}", **args)
+    versus = (
+        f"champion version {champion_version}'s {champion:.4f}"
+        if champion is not None
+        else "no champion"
+    )
+    return Decision(
+        True, f"{metric} {candidate:.4f} meets the {bar} {floor:.4f}; vs {versus}", **args
+    )
 
 
-def review(decision: Decision, trusted_candidate: float, trusted_champion: float | None) -> Decision:
+def review(
+    decision: Decision, trusted_candidate: float, trusted_champion: float | None
+) -> Decision:
     """`decision` (on recent traffic) held against the trusted holdout: an approved
     candidate worse than the champion there, by more than TRUSTED_TOLERANCE (or the
     decision's tolerance if larger), needs review.
@@ -100,13 +117,16 @@ def review(decision: Decision, trusted_candidate: float, trusted_champion: float
     scores = {"trusted_candidate": trusted_candidate, "trusted_champion": trusted_champion}
     lower = decision.metric in LOWER_IS_BETTER
     tolerance = max(decision.tolerance, TRUSTED_TOLERANCE)
-    worse = trusted_candidate != trusted_candidate or _worse(trusted_candidate, trusted_champion or 0.0,
-                                                              tolerance, lower)  # NaN is worse
+    worse = trusted_candidate != trusted_candidate or _worse(
+        trusted_candidate, trusted_champion or 0.0, tolerance, lower
+    )  # NaN is worse
     if not decision.approved or trusted_champion is None or not worse:
         return replace(decision, **scores)
     allowed = f"{tolerance:.0%} of its error" if lower else tolerance
-    reason = (f"on the trusted holdout {decision.metric} {trusted_candidate:.4f} is worse than champion version "
-              f"{decision.champion_version}'s {trusted_champion:.4f} by more than {allowed}")
+    reason = (
+        f"on the trusted holdout {decision.metric} {trusted_candidate:.4f} is worse than champion version "
+        f"{decision.champion_version}'s {trusted_champion:.4f} by more than {allowed}"
+    )
     return replace(decision, approved=False, reason=reason, needs_review=True, **scores)
 
 

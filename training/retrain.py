@@ -35,15 +35,23 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from sklearn.model_selection import train_test_split
-
 from modelwatch.monitoring import reference as monitoring_reference
 from modelwatch.monitoring.reference import TAG_TARGET, TAG_TASK
 from modelwatch.serving.store import open_store
-from modelwatch.settings import default, read
 from modelwatch.training import data as data_module
 from modelwatch.training import gate, simulator
-from modelwatch.training.train import TAG_SEGMENTS, TAG_SENSITIVE, TRUSTED_ARTIFACT, WEIGHT_COLUMN, TrainConfig, report, run
+from modelwatch.training.train import (
+    TAG_SEGMENTS,
+    TAG_SENSITIVE,
+    TRUSTED_ARTIFACT,
+    WEIGHT_COLUMN,
+    TrainConfig,
+    report,
+    run,
+)
+from sklearn.model_selection import train_test_split
+
+from modelwatch.settings import default, read
 
 RECENT_WEIGHT_SHARE = 0.5
 DRIFT_REFERENCE_ROWS = 2_000
@@ -63,7 +71,9 @@ class Champion:
     target: str
     task: str  # as tagged, or auto
     features: list[str]
-    reference: pd.DataFrame | None  # its reference's labelled rows; None when its training data is at hand
+    reference: (
+        pd.DataFrame | None
+    )  # its reference's labelled rows; None when its training data is at hand
     params: dict  # the training run's parameters; empty for a model trained elsewhere
     tags: dict
     run_id: str = ""
@@ -80,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         kind = label_kind(current, learned)
         dataset, holdout = combine(current, learned, recent, args.seed, kind)
         trusted = _typed(trusted, current.target, kind, "trusted")
-        trusted = data_module.prepare(trusted, current.target, "trusted holdout", dataset.task).frame
+        trusted = data_module.prepare(
+            trusted, current.target, "trusted holdout", dataset.task
+        ).frame
         drift_reference = newest(recent, dataset)
     except Unsupported as exc:
         print(f"error: unsupported: {exc}", file=sys.stderr)
@@ -88,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     except (data_module.DataError, mlflow.exceptions.MlflowException, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"retraining {args.model_name} (champion version {current.version}, {dataset.task}) on "
-          f"{len(dataset.frame)} rows, {len(recent)} of them recent; gate holdout "
-          f"{'recent traffic' if holdout is not None else 'a split'} of "
-          f"{len(holdout) if holdout is not None else 'the data'} rows, and {len(trusted)} trusted rows")
+    print(
+        f"retraining {args.model_name} (champion version {current.version}, {dataset.task}) on "
+        f"{len(dataset.frame)} rows, {len(recent)} of them recent; gate holdout "
+        f"{'recent traffic' if holdout is not None else 'a split'} of "
+        f"{len(holdout) if holdout is not None else 'the data'} rows, and {len(trusted)} trusted rows"
+    )
     outcome = run(dataset, config(current, args), holdout, drift_reference, trusted)
     report(outcome)
     return 0
@@ -103,17 +117,28 @@ def champion(client: MlflowClient, model_name: str) -> Champion:
     tags = version.tags or {}
     target = tags.get(TAG_TARGET)
     if not target:
-        raise Unsupported(f"{model_name} version {version.version} has no target (version tag {TAG_TARGET}), "
-                          f"and retraining does not guess one: run `modelwatch onboard --model-name {model_name} "
-                          f"--version {version.version} --reference HELD_OUT.parquet --target COLUMN`")
+        raise Unsupported(
+            f"{model_name} version {version.version} has no target (version tag {TAG_TARGET}), "
+            f"and retraining does not guess one: run `modelwatch onboard --model-name {model_name} "
+            f"--version {version.version} --reference HELD_OUT.parquet --target COLUMN`"
+        )
     run_info = client.get_run(version.run_id)
     params = run_info.data.params if TRAINED_TAG in run_info.data.tags else {}
     if _training_data_at_hand(params):
         features, rows = _features(params), None
     else:  # trained elsewhere, or its training data is gone: the reference has labelled rows
         features, rows = _reference_rows(client, model_name, version.version, target)
-    return Champion(version.version, target, tags.get(TAG_TASK, "auto"), features, rows, params, tags,
-                    version.run_id, _label_type(model_name, version.version))
+    return Champion(
+        version.version,
+        target,
+        tags.get(TAG_TASK, "auto"),
+        features,
+        rows,
+        params,
+        tags,
+        version.run_id,
+        _label_type(model_name, version.version),
+    )
 
 
 def _label_type(model_name: str, version: str) -> str | None:
@@ -127,7 +152,9 @@ def _label_type(model_name: str, version: str) -> str | None:
     return "object" if kind.kind in "OUS" else "int64" if kind.kind in "iu" else np.dtype(kind).name
 
 
-def trusted_holdout(client: MlflowClient, model_name: str, current: Champion, path: str = "") -> pd.DataFrame:
+def trusted_holdout(
+    client: MlflowClient, model_name: str, current: Champion, path: str = ""
+) -> pd.DataFrame:
     """Labelled rows the feedback path never wrote, for the gate: the file at `path`, else
     the rows the champion's own gate judged on (train.TRUSTED_ARTIFACT), else the labelled
     rows of its monitoring reference (a champion from before that artifact, or onboarded)."""
@@ -140,7 +167,9 @@ def trusted_holdout(client: MlflowClient, model_name: str, current: Champion, pa
         return rows[columns]
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            return pd.read_parquet(client.download_artifacts(current.run_id, TRUSTED_ARTIFACT, tmp))[columns]
+            return pd.read_parquet(
+                client.download_artifacts(current.run_id, TRUSTED_ARTIFACT, tmp)
+            )[columns]
     except (mlflow.exceptions.MlflowException, OSError, KeyError):
         pass
     reference, _ = monitoring_reference.for_version(client, model_name, current.version)
@@ -170,12 +199,20 @@ def without(learned: pd.DataFrame, trusted: pd.DataFrame, current: Champion) -> 
 
 def config(current: Champion, args: argparse.Namespace) -> TrainConfig:
     """The champion's own training settings where modelwatch trained it; the defaults else."""
-    settings = {key: current.params[key] for key in ("model_type", "min_score") if key in current.params}
+    settings = {
+        key: current.params[key] for key in ("model_type", "min_score") if key in current.params
+    }
     if "tolerance" in current.params:
         settings["tolerance"] = float(current.params["tolerance"])
-    return TrainConfig(args.model_name, seed=args.seed, promote=args.promote, trigger=args.trigger,
-                       segments=_tag_list(current.tags, TAG_SEGMENTS),
-                       sensitive=_tag_list(current.tags, TAG_SENSITIVE), **settings)
+    return TrainConfig(
+        args.model_name,
+        seed=args.seed,
+        promote=args.promote,
+        trigger=args.trigger,
+        segments=_tag_list(current.tags, TAG_SEGMENTS),
+        sensitive=_tag_list(current.tags, TAG_SENSITIVE),
+        **settings,
+    )
 
 
 def learned_from(current: Champion) -> pd.DataFrame:
@@ -185,7 +222,9 @@ def learned_from(current: Champion) -> pd.DataFrame:
         return current.reference
     source, params = current.params["data_source"], current.params
     if source.startswith("simulator:"):
-        return simulator.generate(int(params["rows_used"]), source.split(":", 1)[1], int(float(params["seed"])))
+        return simulator.generate(
+            int(params["rows_used"]), source.split(":", 1)[1], int(float(params["seed"]))
+        )
     return data_module.read_table(source)
 
 
@@ -196,7 +235,9 @@ def _training_data_at_hand(params: dict) -> bool:
     return source.startswith("simulator:") or (bool(source) and Path(source).is_file())
 
 
-def _reference_rows(client, model_name: str, version: str, target: str) -> tuple[list[str], pd.DataFrame]:
+def _reference_rows(
+    client, model_name: str, version: str, target: str
+) -> tuple[list[str], pd.DataFrame]:
     """The features and labelled rows of the version's onboarding reference."""
     try:
         reference, _ = monitoring_reference.for_version(client, model_name, version)
@@ -204,21 +245,28 @@ def _reference_rows(client, model_name: str, version: str, target: str) -> tuple
         raise Unsupported(str(exc)) from None
     labelled = reference.sample[target].notna().sum() if target in reference.sample else 0
     if labelled < data_module.MIN_ROWS:
-        raise Unsupported(f"the reference of {model_name} version {version} has {labelled} rows labelled in "
-                          f"{target!r}; retraining needs {data_module.MIN_ROWS}: onboard it again with "
-                          f"--target {target} and a labelled reference")
+        raise Unsupported(
+            f"the reference of {model_name} version {version} has {labelled} rows labelled in "
+            f"{target!r}; retraining needs {data_module.MIN_ROWS}: onboard it again with "
+            f"--target {target} and a labelled reference"
+        )
     return reference.features, reference.sample[reference.features + [target]]
 
 
-def recent_frame(store_url: str, model_name: str, window: str, max_rows: int, current: Champion) -> pd.DataFrame:
+def recent_frame(
+    store_url: str, model_name: str, window: str, max_rows: int, current: Champion
+) -> pd.DataFrame:
     """The model's labelled predictions of the last `window` (the newest `max_rows`), as
     feature columns plus the target."""
     target, features = current.target, current.features
-    rows = open_store(store_url or None).read_window(model_name=model_name, since=window, limit=max_rows,
-                                                      labelled=True)
+    rows = open_store(store_url or None).read_window(
+        model_name=model_name, since=window, limit=max_rows, labelled=True
+    )
     missing = [c for c in features if c not in rows.columns]
     if len(rows) and missing:
-        raise data_module.DataError(f"the prediction log lacks the model's features {', '.join(missing)}")
+        raise data_module.DataError(
+            f"the prediction log lacks the model's features {', '.join(missing)}"
+        )
     return rows.reindex(columns=features).assign(**{target: rows["label"].to_numpy()})
 
 
@@ -227,31 +275,47 @@ def label_kind(current: Champion, learned: pd.DataFrame) -> str:
     return current.label_type or str(learned[current.target].dtype)
 
 
-def combine(current: Champion, learned: pd.DataFrame, recent: pd.DataFrame, seed: int, kind: str | None = None):
+def combine(
+    current: Champion,
+    learned: pd.DataFrame,
+    recent: pd.DataFrame,
+    seed: int,
+    kind: str | None = None,
+):
     """The training dataset, and the gate's holdout from recent rows (None if too few).
     Labels are cast to `kind` (default: the champion's, `label_kind`)."""
     target, task = current.target, current.task
     reference = learned.reindex(columns=current.features + [target])
     kind = kind or label_kind(current, reference)
-    reference, recent = _typed(reference, target, kind, "training"), _typed(recent, target, kind, "recent")
+    reference, recent = (
+        _typed(reference, target, kind, "training"),
+        _typed(recent, target, kind, "recent"),
+    )
     if task == "auto" and len(reference):
         task = data_module.infer_task(reference[target])
     if task != "regression" and len(recent):
         known = recent[target].isin(set(reference[target].dropna()))
         if not known.all():
-            print(f"warning: {int((~known).sum())} recent labels are none of the champion's classes "
-                  f"({', '.join(map(str, sorted(reference[target].dropna().unique(), key=str)))}): left out",
-                  file=sys.stderr)
+            print(
+                f"warning: {int((~known).sum())} recent labels are none of the champion's classes "
+                f"({', '.join(map(str, sorted(reference[target].dropna().unique(), key=str)))}): left out",
+                file=sys.stderr,
+            )
         recent = recent[known]
     holdout = None
     if len(recent) * HOLDOUT_SHARE >= MIN_HOLDOUT_ROWS:
         recent, holdout = train_test_split(recent, test_size=HOLDOUT_SHARE, random_state=seed)
     frame = pd.concat([reference, recent], ignore_index=True)
-    dataset = data_module.prepare(frame, target, f"retrain: {len(reference)} reference + {len(recent)} recent rows",
-                                  task)
-    dataset.frame[WEIGHT_COLUMN] = _weights(len(reference), len(recent))[frame[target].notna().to_numpy()]
+    dataset = data_module.prepare(
+        frame, target, f"retrain: {len(reference)} reference + {len(recent)} recent rows", task
+    )
+    dataset.frame[WEIGHT_COLUMN] = _weights(len(reference), len(recent))[
+        frame[target].notna().to_numpy()
+    ]
     if holdout is not None:
-        holdout = data_module.prepare(holdout.reset_index(drop=True), target, "recent holdout", dataset.task).frame
+        holdout = data_module.prepare(
+            holdout.reset_index(drop=True), target, "recent holdout", dataset.task
+        ).frame
     return dataset, holdout
 
 
@@ -277,7 +341,10 @@ def labels_as(labels: pd.Series, kind: str, what: str) -> pd.Series:
             typed = typed.where(typed % 1 == 0)
     bad = int((typed.isna() & labels.notna()).sum())
     if bad:
-        print(f"warning: {bad} {what} labels are not of the champion's label type {kind}: left out", file=sys.stderr)
+        print(
+            f"warning: {bad} {what} labels are not of the champion's label type {kind}: left out",
+            file=sys.stderr,
+        )
     return typed
 
 
@@ -306,7 +373,12 @@ def _weights(n_reference: int, n_recent: int) -> np.ndarray:
 
 
 def _features(params: dict) -> list[str]:
-    return [c for key in ("numeric_features", "categorical_features") for c in params.get(key, "").split(",") if c]
+    return [
+        c
+        for key in ("numeric_features", "categorical_features")
+        for c in params.get(key, "").split(",")
+        if c
+    ]
 
 
 def _tag_list(tags: dict, key: str) -> tuple[str, ...]:
@@ -314,16 +386,29 @@ def _tag_list(tags: dict, key: str) -> tuple[str, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m modelwatch.training.retrain", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m modelwatch.training.retrain", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--model-name", default=read("MODELWATCH_MODEL_NAME"))
-    p.add_argument("--window", default=default("MODELWATCH_RETRAIN_WINDOW"),
-                   help="how far back recent traffic goes, e.g. 24h, 90m")
+    p.add_argument(
+        "--window",
+        default=default("MODELWATCH_RETRAIN_WINDOW"),
+        help="how far back recent traffic goes, e.g. 24h, 90m",
+    )
     p.add_argument("--max-rows", type=lambda v: int(float(v)), default=50_000)
-    p.add_argument("--trigger", default="manual", help="why: the alert name and fingerprint, or manual")
+    p.add_argument(
+        "--trigger", default="manual", help="why: the alert name and fingerprint, or manual"
+    )
     p.add_argument("--promote", default="auto", help="auto, always or never")
-    p.add_argument("--store-url", default="", help="the prediction log (default MODELWATCH_STORE_URL)")
-    p.add_argument("--holdout", default="", help="trusted labelled rows the gate scores on too "
-                                                  "(default: the champion's own trusted holdout)")
+    p.add_argument(
+        "--store-url", default="", help="the prediction log (default MODELWATCH_STORE_URL)"
+    )
+    p.add_argument(
+        "--holdout",
+        default="",
+        help="trusted labelled rows the gate scores on too "
+        "(default: the champion's own trusted holdout)",
+    )
     p.add_argument("--seed", type=lambda v: int(float(v)), default=42)
     return p
 

@@ -37,16 +37,28 @@ CATEGORIES = {
 }
 CATEGORICAL_FEATURES = list(CATEGORIES)
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
-SCENARIOS = ("baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual",
-             "channel_break", "group_bias")
+SCENARIOS = (
+    "baseline",
+    "covariate",
+    "concept",
+    "integrity_swap",
+    "integrity_missing",
+    "gradual",
+    "channel_break",
+    "group_bias",
+)
 NEW_REGION = "new_market"
 # `channel_break`: the broker channel's feed sends its form's defaults instead of what the
 # applicant entered. The defaults are common values that weigh little in the truth, so the
 # population hardly moves (a tenth of its rows on common values) and neither do its
 # errors, while the broker segment drifts far.
 BROKEN_CHANNEL = "broker"
-FORM_DEFAULTS = {"home_ownership": "mortgage", "loan_purpose": "debt_consolidation", "region": "east",
-                 "num_credit_lines": 5.0}
+FORM_DEFAULTS = {
+    "home_ownership": "mortgage",
+    "loan_purpose": "debt_consolidation",
+    "region": "east",
+    "num_credit_lines": 5.0,
+}
 # `group_bias`: in one region the truth is this many times sharper (its log-odds scaled):
 # the model, trained on everyone, misses far fewer of that region's defaulters than of
 # the others', so its error rates part by group while the population's only improve.
@@ -57,8 +69,14 @@ BIASED_SHARPNESS = 2.5
 # debt-to-income; everything else is shared by all scenarios.
 BASE_COEFFICIENTS = {"intercept": -1.6, "debt_to_income": 4.0, "credit_score": -0.012}
 CONCEPT_COEFFICIENTS = {"intercept": -1.6, "debt_to_income": 9.0, "credit_score": -0.002}
-PURPOSE_EFFECT = {"debt_consolidation": 0.2, "home_improvement": -0.2, "car": -0.1,
-                  "education": 0.1, "business": 0.4, "medical": 0.3}
+PURPOSE_EFFECT = {
+    "debt_consolidation": 0.2,
+    "home_improvement": -0.2,
+    "car": -0.1,
+    "education": 0.1,
+    "business": 0.4,
+    "medical": 0.3,
+}
 HOME_EFFECT = {"rent": 0.2, "own": -0.3, "mortgage": 0.0}
 REGION_EFFECT = {"north": -0.1, "south": 0.1, "east": 0.0, "west": 0.0, NEW_REGION: 0.2}
 
@@ -82,7 +100,9 @@ def true_log_odds(df: pd.DataFrame, concept: bool = False, group_bias: bool = Fa
     )
 
 
-def true_probability(df: pd.DataFrame, concept: bool = False, group_bias: bool = False) -> np.ndarray:
+def true_probability(
+    df: pd.DataFrame, concept: bool = False, group_bias: bool = False
+) -> np.ndarray:
     """P(defaulted = 1 | x) under the ground truth."""
     return 1.0 / (1.0 + np.exp(-true_log_odds(df, concept, group_bias)))
 

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.training import cost, evaluate, gate, pipeline
+from modelwatch.training import data as data_module
 from sklearn.model_selection import train_test_split
 
-from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.settings import default, read
-from modelwatch.training import data as data_module
-from modelwatch.training import cost, evaluate, gate, pipeline
 
 # An optional column of per-row training weights (the retrain entry point weighs recent
 # traffic up); never a feature.
@@ -74,10 +74,17 @@ def main(argv: list[str] | None = None) -> int:
         _check_options(args)
         dataset = data_module.load(args.data, args.target, args.n_rows, args.seed, args.task)
         pipeline.check(args.model_type, dataset.task)
-        config = TrainConfig(args.model_name, args.model_type, args.seed, args.promote, args.trigger,
-                             args.min_score, args.tolerance,
-                             data_module.column_list(args.segments, dataset, "--segments"),
-                             data_module.column_list(args.sensitive, dataset, "--sensitive"))
+        config = TrainConfig(
+            args.model_name,
+            args.model_type,
+            args.seed,
+            args.promote,
+            args.trigger,
+            args.min_score,
+            args.tolerance,
+            data_module.column_list(args.segments, dataset, "--segments"),
+            data_module.column_list(args.sensitive, dataset, "--sensitive"),
+        )
         holdout = data_module.load_holdout(args.holdout, dataset) if args.holdout else None
     except (data_module.DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -87,8 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame | None = None,
-        reference: pd.DataFrame | None = None, trusted: pd.DataFrame | None = None) -> Outcome:
+def run(
+    dataset: data_module.Dataset,
+    config: TrainConfig,
+    holdout: pd.DataFrame | None = None,
+    reference: pd.DataFrame | None = None,
+    trusted: pd.DataFrame | None = None,
+) -> Outcome:
     """Train on `dataset`, log everything to one MLflow run, register and gate the version.
 
     The gate scores on `holdout` when given (labelled rows, the same columns), otherwise
@@ -103,12 +115,23 @@ def run(dataset: data_module.Dataset, config: TrainConfig, holdout: pd.DataFrame
     if holdout is not None:
         splits = Splits(splits.train, splits.calibration, holdout)
     with mlflow.start_run() as active, cost.logged_to_mlflow():
-        mlflow.set_tags({"trigger": config.trigger, "data_digest": dataset.digest,
-                         "modelwatch.model_name": config.model_name})
+        mlflow.set_tags(
+            {
+                "trigger": config.trigger,
+                "data_digest": dataset.digest,
+                "modelwatch.model_name": config.model_name,
+            }
+        )
         _log_params(dataset, config, splits)
         started = time.perf_counter()
-        model = pipeline.build(config.model_type, dataset.numeric, dataset.categorical, config.seed, dataset.task)
-        weights = {"model__sample_weight": splits.train[WEIGHT_COLUMN].to_numpy()} if WEIGHT_COLUMN in splits.train else {}
+        model = pipeline.build(
+            config.model_type, dataset.numeric, dataset.categorical, config.seed, dataset.task
+        )
+        weights = (
+            {"model__sample_weight": splits.train[WEIGHT_COLUMN].to_numpy()}
+            if WEIGHT_COLUMN in splits.train
+            else {}
+        )
         model.fit(splits.train[dataset.features], splits.train[dataset.target], **weights)
         mlflow.log_metric("training_seconds", time.perf_counter() - started)
 
@@ -133,7 +156,9 @@ def split(dataset: data_module.Dataset, seed: int) -> Splits:
     train, rest = train_test_split(frame, test_size=0.3, random_state=seed, stratify=stratify)
     rest_y = rest[dataset.target]
     stratify = rest_y if stratify is not None and rest_y.value_counts().min() >= 2 else None
-    calibration, holdout = train_test_split(rest, test_size=0.5, random_state=seed, stratify=stratify)
+    calibration, holdout = train_test_split(
+        rest, test_size=0.5, random_state=seed, stratify=stratify
+    )
     return Splits(train, calibration, holdout)
 
 
@@ -149,13 +174,24 @@ def _log_params(dataset, config: TrainConfig, splits: Splits) -> None:
     """The run's parameters; under `mlflow run` the project's own are logged already,
     and MLflow refuses to change a logged value, so those keys are left alone."""
     params = {
-        "target": dataset.target, "task": dataset.task, "model_name": config.model_name, "model_type": config.model_type,
-        "seed": config.seed, "promote": config.promote, "trigger": config.trigger,
-        "min_score": config.min_score, "tolerance": config.tolerance,
-        "data_source": dataset.source, "rows_used": len(dataset.frame), "n_train": len(splits.train),
-        "n_calibration": len(splits.calibration), "n_holdout": len(splits.holdout),
-        "numeric_features": ",".join(dataset.numeric), "categorical_features": ",".join(dataset.categorical),
-        "segments": ",".join(config.segments), "sensitive": ",".join(config.sensitive),
+        "target": dataset.target,
+        "task": dataset.task,
+        "model_name": config.model_name,
+        "model_type": config.model_type,
+        "seed": config.seed,
+        "promote": config.promote,
+        "trigger": config.trigger,
+        "min_score": config.min_score,
+        "tolerance": config.tolerance,
+        "data_source": dataset.source,
+        "rows_used": len(dataset.frame),
+        "n_train": len(splits.train),
+        "n_calibration": len(splits.calibration),
+        "n_holdout": len(splits.holdout),
+        "numeric_features": ",".join(dataset.numeric),
+        "categorical_features": ",".join(dataset.categorical),
+        "segments": ",".join(config.segments),
+        "sensitive": ",".join(config.sensitive),
     }
     logged = mlflow.get_run(mlflow.active_run().info.run_id).data.params
     mlflow.log_params({k: v for k, v in params.items() if k not in logged})
@@ -168,7 +204,9 @@ def _log_datasets(dataset, splits: Splits) -> None:
         mlflow.log_input(logged, context=context)
 
 
-def _log_reference(dataset, splits: Splits, model, reference: pd.DataFrame | None) -> MonitoringReference:
+def _log_reference(
+    dataset, splits: Splits, model, reference: pd.DataFrame | None
+) -> MonitoringReference:
     """The monitoring reference (monitoring/reference.py), under `reference/` in this run:
     held-out rows scored by the model with their labels, which the monitor's calculators
     are fitted on, and a profile of the inputs drift is measured against (the training
@@ -182,8 +220,15 @@ def _log_reference(dataset, splits: Splits, model, reference: pd.DataFrame | Non
         proba, classes = model.predict_proba(rows), model.classes_
         prediction = classes[proba.argmax(axis=1)]
     monitoring_reference = MonitoringReference.from_scores(
-        rows, held_out[dataset.target], prediction, proba, classes, dataset.target, dataset.task,
-        profile_rows=splits.train if reference is None else reference)
+        rows,
+        held_out[dataset.target],
+        prediction,
+        proba,
+        classes,
+        dataset.target,
+        dataset.task,
+        profile_rows=splits.train if reference is None else reference,
+    )
     monitoring_reference.log_artifacts()
     return monitoring_reference
 
@@ -192,8 +237,12 @@ def _log_and_register(model, dataset, splits: Splits, model_name: str) -> str:
     example = splits.train[dataset.features].head(5)
     signature = infer_signature(example, model.predict(example))
     info = mlflow.sklearn.log_model(
-        model, name="model", signature=signature, input_example=example,
-        registered_model_name=model_name, skops_trusted_types=_own_types(model),
+        model,
+        name="model",
+        signature=signature,
+        input_example=example,
+        registered_model_name=model_name,
+        skops_trusted_types=_own_types(model),
         pip_requirements=_model_requirements(),
     )
     return str(info.registered_model_version)
@@ -204,7 +253,10 @@ def _model_requirements() -> list[str]:
     inference, which imports the model in a subprocess (about 10 s a run)."""
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "skops")]
+    return [
+        f"{name}=={version(name)}"
+        for name in ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "skops")
+    ]
 
 
 def _own_types(model) -> list[str]:
@@ -223,20 +275,33 @@ def _scores(model, frame: pd.DataFrame, dataset) -> dict[str, float]:
     return evaluate.evaluate(y, model.predict_proba(features), model.classes_)
 
 
-def _judge(model, dataset, splits: Splits, config: TrainConfig, metrics: dict, version: str,
-           trusted: pd.DataFrame | None) -> gate.Decision:
+def _judge(
+    model,
+    dataset,
+    splits: Splits,
+    config: TrainConfig,
+    metrics: dict,
+    version: str,
+    trusted: pd.DataFrame | None,
+) -> gate.Decision:
     metric = evaluate.primary_metric(dataset.task)
     champion_version, champion = _champion(config.model_name, version)
     champion_score = _champion_score(champion_version, champion, splits.holdout, dataset, metric)
     decision = gate.decide(
-        metric, metrics[metric], _floor(config.min_score, metric, splits, dataset.target),
-        config.tolerance, champion_score, champion_version if champion_score is not None else None,
+        metric,
+        metrics[metric],
+        _floor(config.min_score, metric, splits, dataset.target),
+        config.tolerance,
+        champion_score,
+        champion_version if champion_score is not None else None,
     )
     if trusted is None:
         return decision
     trusted_score = _scores(model, trusted, dataset)[metric]
     mlflow.log_metric(f"trusted_{metric}", trusted_score)
-    champion_trusted = _champion_score(champion_version, champion, trusted, dataset, metric, "champion_trusted_")
+    champion_trusted = _champion_score(
+        champion_version, champion, trusted, dataset, metric, "champion_trusted_"
+    )
     return gate.review(decision, trusted_score, champion_trusted)
 
 
@@ -250,22 +315,32 @@ def _champion(model_name: str, candidate_version: str):
     if champion.version == candidate_version:
         return None, None
     try:
-        return champion.version, mlflow.sklearn.load_model(f"models:/{model_name}/{champion.version}")
+        return champion.version, mlflow.sklearn.load_model(
+            f"models:/{model_name}/{champion.version}"
+        )
     except Exception as exc:  # not a model this gate can score
-        print(f"warning: champion version {champion.version} cannot be loaded ({exc}); "
-              "judging against the floor alone", file=sys.stderr)
+        print(
+            f"warning: champion version {champion.version} cannot be loaded ({exc}); "
+            "judging against the floor alone",
+            file=sys.stderr,
+        )
         return None, None
 
 
-def _champion_score(champion_version, model, holdout, dataset, metric: str, prefix: str = "champion_"):
+def _champion_score(
+    champion_version, model, holdout, dataset, metric: str, prefix: str = "champion_"
+):
     """The champion's score on `holdout`, or None."""
     if model is None:
         return None
     try:
         score = _scores(model, holdout, dataset)[metric]
     except Exception as exc:  # a champion trained on other columns cannot be compared
-        print(f"warning: champion version {champion_version} cannot score this holdout ({exc}); "
-              "judging against the floor alone", file=sys.stderr)
+        print(
+            f"warning: champion version {champion_version} cannot score this holdout ({exc}); "
+            "judging against the floor alone",
+            file=sys.stderr,
+        )
         return None
     mlflow.log_metric(f"{prefix}{metric}", score)
     return score
@@ -298,52 +373,84 @@ def _floor(min_score: str, metric: str, splits: Splits, target: str) -> float:
 def _apply(decision: gate.Decision, config: TrainConfig, version: str, digest: str) -> str:
     client = MlflowClient()
     alias = gate.alias_for(decision, config.promote)
-    for key, value in {"validation_status": decision.status, "trigger": config.trigger,
-                       "data_digest": digest, "gate_metric": decision.metric,
-                       "gate_score": f"{decision.candidate:.6f}", **_score_tags(decision), TAG_SEGMENTS: ",".join(config.segments),
-                       TAG_SENSITIVE: ",".join(config.sensitive)}.items():
+    for key, value in {
+        "validation_status": decision.status,
+        "trigger": config.trigger,
+        "data_digest": digest,
+        "gate_metric": decision.metric,
+        "gate_score": f"{decision.candidate:.6f}",
+        **_score_tags(decision),
+        TAG_SEGMENTS: ",".join(config.segments),
+        TAG_SENSITIVE: ",".join(config.sensitive),
+    }.items():
         client.set_model_version_tag(config.model_name, version, key, value)
     client.set_registered_model_alias(config.model_name, alias, version)
-    mlflow.set_tags({"registered_version": version, "alias": alias, "validation_status": decision.status})
+    mlflow.set_tags(
+        {"registered_version": version, "alias": alias, "validation_status": decision.status}
+    )
     return alias
 
 
 def _score_tags(decision: gate.Decision) -> dict:
     """What each holdout scored: the champion on recent traffic's, both on the trusted one."""
-    scores = {"gate_champion_score": decision.champion, "gate_trusted_score": decision.trusted_candidate,
-              "gate_champion_trusted_score": decision.trusted_champion}
+    scores = {
+        "gate_champion_score": decision.champion,
+        "gate_trusted_score": decision.trusted_candidate,
+        "gate_champion_trusted_score": decision.trusted_champion,
+    }
     return {key: f"{value:.6f}" for key, value in scores.items() if value is not None}
 
 
 def _check_options(args: argparse.Namespace) -> None:
     """What can be checked before the data is read."""
     if args.task not in data_module.TASKS:
-        raise ValueError(f"unknown task {args.task!r}; choose one of {', '.join(data_module.TASKS)}")
+        raise ValueError(
+            f"unknown task {args.task!r}; choose one of {', '.join(data_module.TASKS)}"
+        )
     pipeline.check(args.model_type, args.task)
     gate.alias_for(gate.decide("x", 1.0, 0.0, 0.0), args.promote)  # raises on an unknown mode
     if args.min_score != "auto":
         try:
             float(args.min_score)
         except ValueError:
-            raise ValueError(f"min_score must be a number or 'auto', not {args.min_score!r}") from None
+            raise ValueError(
+                f"min_score must be a number or 'auto', not {args.min_score!r}"
+            ) from None
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m modelwatch.training.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m modelwatch.training.train", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--data", default="", help="CSV or Parquet file; empty for the simulator")
     p.add_argument("--target", default="defaulted")
     p.add_argument("--model-name", default=read("MODELWATCH_MODEL_NAME"))
-    p.add_argument("--task", default="auto", help="auto (from the target), binary, multiclass or regression")
-    p.add_argument("--model-type", default="gbm", help="gbm, logreg or rf; for regression gbm, rf or linear")
-    p.add_argument("--n-rows", type=lambda v: int(float(v)), default=20_000, help="rows drawn from the simulator")
+    p.add_argument(
+        "--task", default="auto", help="auto (from the target), binary, multiclass or regression"
+    )
+    p.add_argument(
+        "--model-type", default="gbm", help="gbm, logreg or rf; for regression gbm, rf or linear"
+    )
+    p.add_argument(
+        "--n-rows",
+        type=lambda v: int(float(v)),
+        default=20_000,
+        help="rows drawn from the simulator",
+    )
     p.add_argument("--holdout", default="", help="trusted labelled rows the gate scores on")
     p.add_argument("--seed", type=lambda v: int(float(v)), default=42)
     p.add_argument("--promote", default="auto", help="auto, always or never")
     p.add_argument("--trigger", default="manual", help="why this run: an alert, or manual")
     p.add_argument("--min-score", default="auto", help="the gate's floor on its metric, or auto")
-    p.add_argument("--tolerance", type=float, default=0.01,
-                   help="how far below the champion is not worse (for an error metric, a share of its error)")
-    p.add_argument("--segments", default="", help="comma list of feature columns to report per segment")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.01,
+        help="how far below the champion is not worse (for an error metric, a share of its error)",
+    )
+    p.add_argument(
+        "--segments", default="", help="comma list of feature columns to report per segment"
+    )
     p.add_argument("--sensitive", default="", help="comma list of sensitive feature columns")
     return p
 

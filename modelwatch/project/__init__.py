@@ -5,6 +5,7 @@ The checkout's `MLproject`, `python_env.yaml` and `conda.yaml` are links to thes
 `pip install modelwatch` run the same entry points (every command is `python -m modelwatch...`,
 so it does not matter where the project folder sits).
 """
+
 import sys
 from pathlib import Path
 

@@ -27,8 +27,9 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -56,14 +57,27 @@ class Bounds:
     reference_rows: int | None = None  # the rows the mean rests on; None: as if unlimited
 
     @classmethod
-    def from_chunks(cls, values: Sequence[float], chunk_rows: int, direction: str = "both",
-                    floor: float | None = None, ceiling: float | None = None,
-                    reference_rows: int | None = None) -> "Bounds | None":
+    def from_chunks(
+        cls,
+        values: Sequence[float],
+        chunk_rows: int,
+        direction: str = "both",
+        floor: float | None = None,
+        ceiling: float | None = None,
+        reference_rows: int | None = None,
+    ) -> Bounds | None:
         finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
         if len(finite) < 2:
             return None
-        return cls(float(finite.mean()), float(finite.std(ddof=1)), int(chunk_rows), direction, floor, ceiling,
-                   reference_rows)
+        return cls(
+            float(finite.mean()),
+            float(finite.std(ddof=1)),
+            int(chunk_rows),
+            direction,
+            floor,
+            ceiling,
+            reference_rows,
+        )
 
     def _spread(self, rows: int) -> float:
         # A window's metric strays from the truth by the chunk spread (wider for a smaller
@@ -85,7 +99,12 @@ class Bounds:
         return value if self.ceiling is None else min(value, self.ceiling)
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "chunk_rows": self.chunk_rows, "direction": self.direction}
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "chunk_rows": self.chunk_rows,
+            "direction": self.direction,
+        }
 
 
 @dataclass(frozen=True)
@@ -106,9 +125,11 @@ class Metric:
 
     @property
     def alert(self) -> bool:
-        return bool(self.flagged
-                    or (self.lower is not None and self.value < self.lower)
-                    or (self.upper is not None and self.value > self.upper))
+        return bool(
+            self.flagged
+            or (self.lower is not None and self.value < self.lower)
+            or (self.upper is not None and self.value > self.upper)
+        )
 
     def to_dict(self) -> dict:
         return {"value": self.value, "lower": self.lower, "upper": self.upper, "alert": self.alert}
@@ -149,10 +170,17 @@ class Scored:
     def labelled(self) -> np.ndarray:
         return ~pd.isna(pd.Series(self.label, dtype=object)).to_numpy()
 
-    def take(self, rows: np.ndarray) -> "Scored":
-        return Scored(self.features.iloc[rows].reset_index(drop=True), self.prediction[rows], self.label[rows],
-                      self.task, None if self.proba is None else self.proba[rows], self.classes,
-                      None if self.ids is None else self.ids[rows], None if self.ts is None else self.ts[rows])
+    def take(self, rows: np.ndarray) -> Scored:
+        return Scored(
+            self.features.iloc[rows].reset_index(drop=True),
+            self.prediction[rows],
+            self.label[rows],
+            self.task,
+            None if self.proba is None else self.proba[rows],
+            self.classes,
+            None if self.ids is None else self.ids[rows],
+            None if self.ts is None else self.ts[rows],
+        )
 
 
 class Calculator(Protocol):
@@ -165,7 +193,7 @@ class Calculator(Protocol):
 
     name: str
 
-    def fit(self, reference: Scored) -> "Calculator": ...
+    def fit(self, reference: Scored) -> Calculator: ...
 
     def calculate(self, window: Scored) -> Result: ...
 
@@ -197,6 +225,8 @@ def reference_chunks(n_rows: int, chunk_rows: int, seed: int = 0) -> list[np.nda
     """
     chunk_rows = max(1, min(chunk_rows, n_rows))
     if n_rows // chunk_rows >= MIN_CHUNKS:
-        return [np.arange(i * chunk_rows, (i + 1) * chunk_rows) for i in range(n_rows // chunk_rows)]
+        return [
+            np.arange(i * chunk_rows, (i + 1) * chunk_rows) for i in range(n_rows // chunk_rows)
+        ]
     rng = np.random.default_rng(seed)
     return [rng.integers(0, n_rows, chunk_rows) for _ in range(BOOTSTRAP_CHUNKS)]

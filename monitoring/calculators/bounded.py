@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelwatch.monitoring.calculators.base import Bounds, Mergeable, Metric, Result, Scored, reference_chunks
+from modelwatch.monitoring.calculators.base import (
+    Bounds,
+    Mergeable,
+    Metric,
+    Result,
+    Scored,
+    reference_chunks,
+)
 
 BOUND = "_error_bound"  # metrics_of's key for the largest error of an approximate metric
 DEFAULT_CHUNK_ROWS = 2000  # the monitor's default window (MODELWATCH_MONITOR_WINDOW_ROWS)
@@ -58,9 +65,17 @@ class BoundedCalculator(Mergeable):
         chunks = reference_chunks(len(reference), self.chunk_rows)
         per_chunk = [self.values(reference.take(rows)) for rows in chunks]
         chunk_rows = len(chunks[0]) if chunks else self.chunk_rows
-        self.bounds = {name: Bounds.from_chunks([v.get(name) for v in per_chunk], chunk_rows,
-                                                spec.direction, spec.floor, spec.ceiling, self.rows(reference))
-                       for name, spec in self.specs.items()}
+        self.bounds = {
+            name: Bounds.from_chunks(
+                [v.get(name) for v in per_chunk],
+                chunk_rows,
+                spec.direction,
+                spec.floor,
+                spec.ceiling,
+                self.rows(reference),
+            )
+            for name, spec in self.specs.items()
+        }
 
     def partial(self, rows: Scored) -> dict:
         return {"rows": self.rows(rows), "sums": self.sums(rows)}
@@ -73,12 +88,19 @@ class BoundedCalculator(Mergeable):
             if value is None or name.endswith(BOUND):
                 continue  # not computed: absent, never 0
             bounds = self.bounds.get(name)
-            metrics.append(Metric(name, float(value),
-                                  lower=bounds.lower(rows) if bounds else None,
-                                  upper=bounds.upper(rows) if bounds else None))
+            metrics.append(
+                Metric(
+                    name,
+                    float(value),
+                    lower=bounds.lower(rows) if bounds else None,
+                    upper=bounds.upper(rows) if bounds else None,
+                )
+            )
         details = {"rows": rows}
         # An approximate metric (a ranking of binned scores) says how far off it may be.
-        errors = {name[: -len(BOUND)]: v for name, v in values.items() if name.endswith(BOUND) and v}
+        errors = {
+            name[: -len(BOUND)]: v for name, v in values.items() if name.endswith(BOUND) and v
+        }
         if errors:
             details["error_bounds"] = errors
         return Result(self.name, metrics, details)

@@ -32,12 +32,11 @@ estimates", KDD 2002.
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as skm
-from sklearn.isotonic import IsotonicRegression
-
 from modelwatch.monitoring.calculators.base import Scored
 from modelwatch.monitoring.calculators.bounded import BOUND, SCORE, BoundedCalculator
 from modelwatch.monitoring.calculators.mergeable import ScoreSketch
+from sklearn import metrics as skm
+from sklearn.isotonic import IsotonicRegression
 
 
 def _class_index(scored: Scored) -> np.ndarray:
@@ -59,7 +58,7 @@ class RealizedClassification(BoundedCalculator):
     name = "realized_classification"
     specs = {"live_accuracy": SCORE, "live_f1": SCORE, "live_roc_auc": SCORE}
 
-    def fit(self, reference: Scored) -> "RealizedClassification":
+    def fit(self, reference: Scored) -> RealizedClassification:
         self.fit_bounds(reference)
         return self
 
@@ -75,15 +74,26 @@ class RealizedClassification(BoundedCalculator):
         classes = [str(c) for c in scored.classes]
         y, pred = scored.label[known].astype(str), scored.prediction[known].astype(str)
         yi, pi = _index_in(y, classes), _index_in(pred, classes)
-        confusion = np.zeros((len(classes) + 1, len(classes) + 1), dtype=np.int64)  # the last: not a class
+        confusion = np.zeros(
+            (len(classes) + 1, len(classes) + 1), dtype=np.int64
+        )  # the last: not a class
         np.add.at(confusion, (yi, pi), 1)
         auc = None
         if scored.proba is not None:
             proba = scored.proba[known]
             onehot = (yi[:, None] == np.arange(len(classes))[None, :]).astype(float)
-            auc = ScoreSketch.of(proba[:, 1:], onehot[:, 1:]) if len(classes) == 2 else ScoreSketch.of(proba, onehot)
-        return {"no_proba": no_proba, "n": int(known.sum()), "correct": int(np.sum(y == pred)),
-                "confusion": confusion, "auc": auc}
+            auc = (
+                ScoreSketch.of(proba[:, 1:], onehot[:, 1:])
+                if len(classes) == 2
+                else ScoreSketch.of(proba, onehot)
+            )
+        return {
+            "no_proba": no_proba,
+            "n": int(known.sum()),
+            "correct": int(np.sum(y == pred)),
+            "confusion": confusion,
+            "auc": auc,
+        }
 
     def metrics_of(self, sums: dict) -> dict:
         if not sums.get("n"):
@@ -94,8 +104,15 @@ class RealizedClassification(BoundedCalculator):
         fp, fn = confusion[:, :k].sum(axis=0) - tp, confusion[:k, :].sum(axis=1) - tp
         with np.errstate(invalid="ignore", divide="ignore"):
             f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-        out = {"live_accuracy": sums["correct"] / sums["n"], "live_f1": float(f1[-1] if k == 2 else f1.mean())}
-        auc, bound = (None, 0.0) if sums["no_proba"] or sums["auc"] is None else _roc_auc(sums["auc"], confusion)
+        out = {
+            "live_accuracy": sums["correct"] / sums["n"],
+            "live_f1": float(f1[-1] if k == 2 else f1.mean()),
+        }
+        auc, bound = (
+            (None, 0.0)
+            if sums["no_proba"] or sums["auc"] is None
+            else _roc_auc(sums["auc"], confusion)
+        )
         return out | {"live_roc_auc": auc, "live_roc_auc" + BOUND: bound}
 
 
@@ -118,8 +135,11 @@ def _roc_auc(sketch: ScoreSketch, confusion: np.ndarray) -> tuple[float | None, 
         positive = sketch.positive
         if k == 2:
             return float(skm.roc_auc_score(positive[:, 0] > 0, sketch.scores[:, 0])), 0.0
-        return float(skm.roc_auc_score(positive.argmax(axis=1), sketch.scores, multi_class="ovr",
-                                       labels=list(range(k)))), 0.0
+        return float(
+            skm.roc_auc_score(
+                positive.argmax(axis=1), sketch.scores, multi_class="ovr", labels=list(range(k))
+            )
+        ), 0.0
     found = [sketch.binned_auc(j) for j in range(sketch.bins_positive.shape[1])]
     return float(np.mean([a for a, _ in found])), float(np.mean([b for _, b in found]))
 
@@ -130,7 +150,7 @@ class EstimatedClassification(BoundedCalculator):
     name = "estimated_classification"
     specs = {"estimated_accuracy": SCORE, "estimated_f1": SCORE, "estimated_roc_auc": SCORE}
 
-    def fit(self, reference: Scored) -> "EstimatedClassification":
+    def fit(self, reference: Scored) -> EstimatedClassification:
         if reference.proba is None:
             raise ValueError("estimating classification performance needs the class probabilities")
         y = reference.label.astype(str)
@@ -145,6 +165,7 @@ class EstimatedClassification(BoundedCalculator):
 
     def calibrated(self, proba: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities, rows summing to 1."""
+
         def calibrate(k):
             x, y = self.calibrators[k]
             return np.interp(proba[:, k], x, y) if len(x) > 1 else np.full(len(proba), y[0])
@@ -163,11 +184,15 @@ class EstimatedClassification(BoundedCalculator):
         served = _class_index(scored)
         columns = [1] if c.shape[1] == 2 else range(c.shape[1])
         mine = [served == k for k in columns]
-        return {"no_proba": 0, "n": len(c), "correct": float(c[np.arange(len(c)), served].sum()),
-                "tp": np.array([c[m, k].sum() for m, k in zip(mine, columns)]),
-                "served": np.array([m.sum() for m in mine], dtype=float),
-                "total": np.array([c[:, k].sum() for k in columns]),
-                "auc": ScoreSketch.of(scored.proba[:, 1], c[:, 1]) if c.shape[1] == 2 else None}
+        return {
+            "no_proba": 0,
+            "n": len(c),
+            "correct": float(c[np.arange(len(c)), served].sum()),
+            "tp": np.array([c[m, k].sum() for m, k in zip(mine, columns)]),
+            "served": np.array([m.sum() for m in mine], dtype=float),
+            "total": np.array([c[:, k].sum() for k in columns]),
+            "auc": ScoreSketch.of(scored.proba[:, 1], c[:, 1]) if c.shape[1] == 2 else None,
+        }
 
     def metrics_of(self, sums: dict) -> dict:
         if sums["no_proba"] or not sums.get("n"):
@@ -175,11 +200,17 @@ class EstimatedClassification(BoundedCalculator):
         auc, bound = None, 0.0
         if sums["auc"] is not None:
             sketch = sums["auc"]
-            auc, bound = ((_expected_auc(sketch.scores[:, 0], sketch.positive[:, 0]), 0.0) if sketch.exact
-                          else sketch.binned_auc(0))
-        return {"estimated_accuracy": sums["correct"] / sums["n"],
-                "estimated_f1": _expected_f1(sums["tp"], sums["served"], sums["total"]),
-                "estimated_roc_auc": auc, "estimated_roc_auc" + BOUND: bound}
+            auc, bound = (
+                (_expected_auc(sketch.scores[:, 0], sketch.positive[:, 0]), 0.0)
+                if sketch.exact
+                else sketch.binned_auc(0)
+            )
+        return {
+            "estimated_accuracy": sums["correct"] / sums["n"],
+            "estimated_f1": _expected_f1(sums["tp"], sums["served"], sums["total"]),
+            "estimated_roc_auc": auc,
+            "estimated_roc_auc" + BOUND: bound,
+        }
 
     def sampling_error(self, scored: Scored) -> float | None:
         """Standard error of realized accuracy around the estimate (Poisson-binomial)."""

@@ -28,7 +28,6 @@ import collections
 from dataclasses import dataclass
 
 import numpy as np
-
 from modelwatch.monitoring.calculators.base import Mergeable, Metric, Result, Scored
 from modelwatch.monitoring.calculators.classification import _class_index
 from modelwatch.monitoring.concept import ErrorStreamDetector, accuracy_divergence
@@ -49,7 +48,7 @@ class ConceptDrift(Mergeable):
         self.windows = 0
         self.last_detection: int | None = None
 
-    def fit(self, reference: Scored) -> "ConceptDrift":
+    def fit(self, reference: Scored) -> ConceptDrift:
         return self  # the error stream starts with the version; nothing to learn beforehand
 
     def partial(self, rows: Scored) -> dict:
@@ -60,30 +59,44 @@ class ConceptDrift(Mergeable):
         known = rows.labelled
         errors = rows.label[known].astype(str) != rows.prediction[known].astype(str)
         at = rows.ts[known] if rows.ts is not None else np.full(len(errors), np.nan)
-        stream = ErrorStream(np.asarray(at, dtype=float), None if rows.ids is None else rows.ids[known], errors)
+        stream = ErrorStream(
+            np.asarray(at, dtype=float), None if rows.ids is None else rows.ids[known], errors
+        )
         out = {"stream": stream, "estimated": None}
         labelled = rows.take(np.flatnonzero(known))
         if self.estimator is not None and len(labelled) and labelled.proba is not None:
-            correct = self.estimator.calibrated(labelled.proba)[np.arange(len(labelled)), _class_index(labelled)]
-            out["estimated"] = {"n": len(labelled), "correct": float(correct.sum()),
-                                "variance": float(np.sum(correct * (1 - correct)))}
+            correct = self.estimator.calibrated(labelled.proba)[
+                np.arange(len(labelled)), _class_index(labelled)
+            ]
+            out["estimated"] = {
+                "n": len(labelled),
+                "correct": float(correct.sum()),
+                "variance": float(np.sum(correct * (1 - correct))),
+            }
         elif len(labelled):
-            out["estimated"] = {"n": 0}  # some labelled rows had nothing to estimate from: no divergence
+            out["estimated"] = {
+                "n": 0
+            }  # some labelled rows had nothing to estimate from: no divergence
         return out
 
     def finish(self, aggregate: dict) -> Result:
         self.windows += 1
         stream = aggregate["stream"].ordered()
         errors = stream.errors
-        fresh = self._unseen(stream.ids) if stream.ids is not None else np.ones(len(errors), dtype=bool)
+        fresh = (
+            self._unseen(stream.ids) if stream.ids is not None else np.ones(len(errors), dtype=bool)
+        )
         if self.detector.update_many(errors[fresh].astype(float)):
             self.last_detection = self.windows
         divergence = self._divergence(aggregate.get("estimated"), errors)
         held = self.last_detection is not None and self.windows - self.last_detection < HOLD_WINDOWS
         diverged = divergence["drifted"] and len(errors) >= MIN_LABELLED_FOR_DIVERGENCE
         detected = bool(held or diverged)
-        return Result(self.name, [Metric("concept_drift_detected", float(detected), flagged=detected)],
-                      {"divergence": divergence, "detector": self.detector.state()})
+        return Result(
+            self.name,
+            [Metric("concept_drift_detected", float(detected), flagged=detected)],
+            {"divergence": divergence, "detector": self.detector.state()},
+        )
 
     def _unseen(self, ids: np.ndarray) -> np.ndarray:
         fresh = np.array([i not in self.seen for i in ids], dtype=bool)
@@ -99,8 +112,12 @@ class ConceptDrift(Mergeable):
         if not estimated or estimated["n"] != len(errors) or not len(errors):
             return accuracy_divergence(None, None, 0)
         n = estimated["n"]
-        return accuracy_divergence(float(1 - errors.mean()), estimated["correct"] / n, n,
-                                   se=float(np.sqrt(estimated["variance"]) / n))
+        return accuracy_divergence(
+            float(1 - errors.mean()),
+            estimated["correct"] / n,
+            n,
+            se=float(np.sqrt(estimated["variance"]) / n),
+        )
 
 
 @dataclass
@@ -111,13 +128,19 @@ class ErrorStream:
     ids: np.ndarray | None
     errors: np.ndarray
 
-    def merge(self, other: "ErrorStream") -> "ErrorStream":
-        ids = None if self.ids is None or other.ids is None else np.concatenate([self.ids, other.ids])
-        return ErrorStream(np.concatenate([self.ts, other.ts]), ids, np.concatenate([self.errors, other.errors]))
+    def merge(self, other: ErrorStream) -> ErrorStream:
+        ids = (
+            None if self.ids is None or other.ids is None else np.concatenate([self.ids, other.ids])
+        )
+        return ErrorStream(
+            np.concatenate([self.ts, other.ts]), ids, np.concatenate([self.errors, other.errors])
+        )
 
-    def ordered(self) -> "ErrorStream":
+    def ordered(self) -> ErrorStream:
         """Oldest first (parts arrive in any order); as merged where times are unknown."""
         if not len(self.ts) or np.isnan(self.ts).any():
             return self
         order = np.argsort(self.ts, kind="stable")
-        return ErrorStream(self.ts[order], None if self.ids is None else self.ids[order], self.errors[order])
+        return ErrorStream(
+            self.ts[order], None if self.ids is None else self.ids[order], self.errors[order]
+        )

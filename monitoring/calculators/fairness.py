@@ -38,19 +38,29 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
-from sklearn.metrics import accuracy_score, mean_absolute_error
-
+from fairlearn.metrics import (
+    MetricFrame,
+    count,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
 from modelwatch.monitoring.calculators.base import Metric, Result, Scored
 from modelwatch.monitoring.calculators.segments import Split
+from sklearn.metrics import accuracy_score, mean_absolute_error
 
 MIN_RATIO = 0.8  # the four-fifths rule
 MAX_DIFFERENCE = 0.1  # of true or false positive rates between groups
 SMALL_GROUP_ROWS = 1000
 MIN_GROUP_ROWS = 30  # a group with fewer labelled rows in the window is left out: noise
 N_BOOT = 400
-BINARY = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
-          "accuracy": accuracy_score, "rows": count}
+BINARY = {
+    "selection_rate": selection_rate,
+    "tpr": true_positive_rate,
+    "fpr": false_positive_rate,
+    "accuracy": accuracy_score,
+    "rows": count,
+}
 MULTICLASS = {"accuracy": accuracy_score, "rows": count}
 REGRESSION = {"mae": mean_absolute_error, "rows": count}
 
@@ -58,8 +68,14 @@ REGRESSION = {"mae": mean_absolute_error, "rows": count}
 class Fairness:
     name = "fairness"
 
-    def __init__(self, attributes: list[str], min_ratio: float = MIN_RATIO, max_difference: float = MAX_DIFFERENCE,
-                 favourable: str | None = None, seed: int = 0):
+    def __init__(
+        self,
+        attributes: list[str],
+        min_ratio: float = MIN_RATIO,
+        max_difference: float = MAX_DIFFERENCE,
+        favourable: str | None = None,
+        seed: int = 0,
+    ):
         """`favourable`: the class a group wants (a loan's "not default"), whose rate is the
         selection rate; default the positive class. Equalized odds do not depend on it."""
         self.attributes = list(attributes)
@@ -69,9 +85,11 @@ class Fairness:
         self.seed = seed
         self.splits: dict[str, Split] = {}
 
-    def fit(self, reference: Scored) -> "Fairness":
+    def fit(self, reference: Scored) -> Fairness:
         # The groups are fixed by the reference, so a window's groups are always the same few.
-        self.splits = {a: Split.fit(a, reference.features[a], min_rows=MIN_GROUP_ROWS) for a in self.attributes}
+        self.splits = {
+            a: Split.fit(a, reference.features[a], min_rows=MIN_GROUP_ROWS) for a in self.attributes
+        }
         return self
 
     def calculate(self, window: Scored) -> Result:
@@ -92,38 +110,63 @@ class Fairness:
             return None  # nothing to compare
         y, pred = _targets(labelled, self.favourable)
         y, pred, groups = y[keep], pred[keep], groups[keep].to_numpy()
-        functions = REGRESSION if labelled.task == "regression" else BINARY if labelled.task == "binary" else MULTICLASS
+        functions = (
+            REGRESSION
+            if labelled.task == "regression"
+            else BINARY
+            if labelled.task == "binary"
+            else MULTICLASS
+        )
         frame = MetricFrame(metrics=functions, y_true=y, y_pred=pred, sensitive_features=groups)
-        by_group = {str(g): {k: _number(v) for k, v in row.items()} for g, row in frame.by_group.iterrows()}
+        by_group = {
+            str(g): {k: _number(v) for k, v in row.items()} for g, row in frame.by_group.iterrows()
+        }
         gaps = _gaps(frame, labelled.task)
         small = min(r["rows"] for r in by_group.values()) < SMALL_GROUP_ROWS
         intervals = _bootstrap(y, pred, groups, labelled.task, self.seed) if small else None
-        return {**gaps, "by_group": by_group, "intervals": intervals,
-                "thresholds": {"min_ratio": self.min_ratio, "max_difference": self.max_difference},
-                "favourable": self.favourable or (labelled.classes[-1] if labelled.task == "binary" else None),
-                "alert": self._alert(gaps, intervals)}
+        return {
+            **gaps,
+            "by_group": by_group,
+            "intervals": intervals,
+            "thresholds": {"min_ratio": self.min_ratio, "max_difference": self.max_difference},
+            "favourable": self.favourable
+            or (labelled.classes[-1] if labelled.task == "binary" else None),
+            "alert": self._alert(gaps, intervals),
+        }
 
     def _alert(self, gaps: dict, intervals: dict | None) -> bool:
         """Each gap against its bar; with intervals, the whole interval must be past it."""
+
         def judged(name: str, side: int) -> float | None:
             if gaps.get(name) is None:
                 return None
             return gaps[name] if intervals is None else intervals[name][side]
 
         ratio = judged("error_ratio" if "error_ratio" in gaps else "demographic_parity_ratio", 1)
-        difference = judged("equalized_odds_difference" if "equalized_odds_difference" in gaps else "accuracy_difference", 0)
-        return bool((ratio is not None and ratio < self.min_ratio)
-                    or (difference is not None and difference > self.max_difference))
+        difference = judged(
+            "equalized_odds_difference"
+            if "equalized_odds_difference" in gaps
+            else "accuracy_difference",
+            0,
+        )
+        return bool(
+            (ratio is not None and ratio < self.min_ratio)
+            or (difference is not None and difference > self.max_difference)
+        )
 
 
 def _targets(labelled: Scored, favourable: str | None) -> tuple[np.ndarray, np.ndarray]:
     if labelled.task == "regression":
-        return (pd.to_numeric(pd.Series(labelled.label), errors="coerce").to_numpy(dtype=float),
-                np.asarray(labelled.prediction, dtype=float))
+        return (
+            pd.to_numeric(pd.Series(labelled.label), errors="coerce").to_numpy(dtype=float),
+            np.asarray(labelled.prediction, dtype=float),
+        )
     if labelled.task == "binary":  # fairlearn's rates are of the class coded 1
         positive = str(favourable or labelled.classes[-1])
-        return ((labelled.label.astype(str) == positive).astype(int),
-                (labelled.prediction.astype(str) == positive).astype(int))
+        return (
+            (labelled.label.astype(str) == positive).astype(int),
+            (labelled.prediction.astype(str) == positive).astype(int),
+        )
     return labelled.label.astype(str), labelled.prediction.astype(str)
 
 
@@ -133,9 +176,11 @@ def _gaps(frame: MetricFrame, task: str) -> dict:
         return {"error_gap": _number(difference["mae"]), "error_ratio": _number(ratio["mae"])}
     if task != "binary":
         return {"accuracy_difference": _number(difference["accuracy"])}
-    return {"demographic_parity_difference": _number(difference["selection_rate"]),
-            "demographic_parity_ratio": _number(ratio["selection_rate"]),
-            "equalized_odds_difference": _number(max(difference["tpr"], difference["fpr"]))}
+    return {
+        "demographic_parity_difference": _number(difference["selection_rate"]),
+        "demographic_parity_ratio": _number(ratio["selection_rate"]),
+        "equalized_odds_difference": _number(max(difference["tpr"], difference["fpr"])),
+    }
 
 
 def _bootstrap(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, task: str, seed: int) -> dict:
@@ -146,20 +191,31 @@ def _bootstrap(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, task: str, s
     window. (MetricFrame's own bootstrap, `n_boot`, rebuilds the frame per resample:
     seconds per window.) A regressor's errors are resampled as rows."""
     rng = np.random.default_rng(seed)
-    per_group = [_resampled(y[groups == g], pred[groups == g], task, rng) for g in pd.unique(groups)]
-    stats = {name: np.stack([p[name] for p in per_group]) for name in per_group[0]}  # (groups, N_BOOT)
+    per_group = [
+        _resampled(y[groups == g], pred[groups == g], task, rng) for g in pd.unique(groups)
+    ]
+    stats = {
+        name: np.stack([p[name] for p in per_group]) for name in per_group[0]
+    }  # (groups, N_BOOT)
     if task == "regression":
         gaps = {"error_gap": _spread(stats["mae"]), "error_ratio": _min_over_max(stats["mae"])}
     elif task == "binary":
-        gaps = {"demographic_parity_difference": _spread(stats["selection_rate"]),
-                "demographic_parity_ratio": _min_over_max(stats["selection_rate"]),
-                "equalized_odds_difference": np.maximum(_spread(stats["tpr"]), _spread(stats["fpr"]))}
+        gaps = {
+            "demographic_parity_difference": _spread(stats["selection_rate"]),
+            "demographic_parity_ratio": _min_over_max(stats["selection_rate"]),
+            "equalized_odds_difference": np.maximum(_spread(stats["tpr"]), _spread(stats["fpr"])),
+        }
     else:
         gaps = {"accuracy_difference": _spread(stats["accuracy"])}
-    return {name: [float(np.nanquantile(v, 0.025)), float(np.nanquantile(v, 0.975))] for name, v in gaps.items()}
+    return {
+        name: [float(np.nanquantile(v, 0.025)), float(np.nanquantile(v, 0.975))]
+        for name, v in gaps.items()
+    }
 
 
-def _resampled(y: np.ndarray, pred: np.ndarray, task: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _resampled(
+    y: np.ndarray, pred: np.ndarray, task: str, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """One group's metrics on N_BOOT resamples of its rows."""
     n = len(y)
     if task == "regression":
@@ -167,8 +223,17 @@ def _resampled(y: np.ndarray, pred: np.ndarray, task: str, rng: np.random.Genera
         return {"mae": np.array([errors[rng.integers(0, n, n)].mean() for _ in range(N_BOOT)])}
     if task != "binary":
         return {"accuracy": rng.binomial(n, np.mean(y == pred), N_BOOT) / n}
-    cells = np.array([np.sum((pred == 1) & (y == 1)), np.sum((pred == 1) & (y == 0)),
-                      np.sum((pred == 0) & (y == 1)), np.sum((pred == 0) & (y == 0))]) / n
+    cells = (
+        np.array(
+            [
+                np.sum((pred == 1) & (y == 1)),
+                np.sum((pred == 1) & (y == 0)),
+                np.sum((pred == 0) & (y == 1)),
+                np.sum((pred == 0) & (y == 0)),
+            ]
+        )
+        / n
+    )
     tp, fp, fn, tn = rng.multinomial(n, cells, N_BOOT).T
     with np.errstate(invalid="ignore", divide="ignore"):
         return {"selection_rate": (tp + fp) / n, "tpr": tp / (tp + fn), "fpr": fp / (fp + tn)}
@@ -192,10 +257,19 @@ def _number(value) -> float | None:
 def _metrics(attribute: str, found: dict) -> list[Metric]:
     """The attribute's gaps and group metrics as labelled metrics, and its verdict."""
     a = (("attribute", attribute),)
-    out = [Metric(f"fairness_{name}", value, labels=a) for name, value in found.items()
-           if name not in ("by_group", "intervals", "thresholds", "favourable", "alert") and value is not None]
+    out = [
+        Metric(f"fairness_{name}", value, labels=a)
+        for name, value in found.items()
+        if name not in ("by_group", "intervals", "thresholds", "favourable", "alert")
+        and value is not None
+    ]
     for group, values in found["by_group"].items():
-        out += [Metric(f"fairness_group_{name}", value, labels=a + (("group", group),))
-                for name, value in values.items() if value is not None]
-    out.append(Metric("fairness_gap_exceeded", float(found["alert"]), labels=a, flagged=found["alert"]))
+        out += [
+            Metric(f"fairness_group_{name}", value, labels=a + (("group", group),))
+            for name, value in values.items()
+            if value is not None
+        ]
+    out.append(
+        Metric("fairness_gap_exceeded", float(found["alert"]), labels=a, flagged=found["alert"])
+    )
     return out

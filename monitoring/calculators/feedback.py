@@ -51,35 +51,72 @@ FAR_BEYOND = 2.0
 # (realized, estimated, which way is worse): the first pair the window has is judged.
 PAIRS = (("live_accuracy", "estimated_accuracy", "lower"), ("live_mae", "estimated_mae", "higher"))
 # Metrics whose alert means the inputs or outputs moved: then the estimate is no judge.
-DRIFT_VERDICTS = ("dataset_drift_share", "multivariate_reconstruction_error", "prediction_drift_score")
+DRIFT_VERDICTS = (
+    "dataset_drift_share",
+    "multivariate_reconstruction_error",
+    "prediction_drift_score",
+)
 
 
 def check(results: list[Result], calculators: list) -> Result:
     """The window's feedback verdict, from its other results and the fitted calculators."""
     metrics = {m.name: m for r in results for m in r.metrics if not m.labels}
     rows = {m.name: r.details.get("rows") for r in results for m in r.metrics if not m.labels}
-    bounds = {name: b for c in calculators for name, b in getattr(c, "bounds", {}).items() if b is not None}
+    bounds = {
+        name: b
+        for c in calculators
+        for name, b in getattr(c, "bounds", {}).items()
+        if b is not None
+    }
     for realized, estimated, worse in PAIRS:
-        if realized in metrics and estimated in metrics and realized in bounds and rows.get(realized):
-            return _judge(metrics[realized], metrics[estimated], bounds[realized], rows[realized], worse, metrics)
+        if (
+            realized in metrics
+            and estimated in metrics
+            and realized in bounds
+            and rows.get(realized)
+        ):
+            return _judge(
+                metrics[realized],
+                metrics[estimated],
+                bounds[realized],
+                rows[realized],
+                worse,
+                metrics,
+            )
     return Result(NAME, [], {})
 
 
-def _judge(realized: Metric, estimated: Metric, bounds, rows: int, worse: str, metrics: dict) -> Result:
-    half_width = bounds.mean - bounds.lower(rows) if worse == "lower" else bounds.upper(rows) - bounds.mean
+def _judge(
+    realized: Metric, estimated: Metric, bounds, rows: int, worse: str, metrics: dict
+) -> Result:
+    half_width = (
+        bounds.mean - bounds.lower(rows) if worse == "lower" else bounds.upper(rows) - bounds.mean
+    )
     gap = estimated.value - realized.value if worse == "lower" else realized.value - estimated.value
     moved = [name for name in DRIFT_VERDICTS if name in metrics and metrics[name].alert]
     suspect = gap > FAR_BEYOND * half_width and not moved
-    details = {"metric": realized.name, "realized": realized.value, "estimated": estimated.value, "gap": gap,
-               "half_width": half_width, "far_beyond": FAR_BEYOND, "drift": moved, "suspect": bool(suspect)}
-    return Result(NAME, [Metric("feedback_suspect", float(suspect), flagged=bool(suspect))], details)
+    details = {
+        "metric": realized.name,
+        "realized": realized.value,
+        "estimated": estimated.value,
+        "gap": gap,
+        "half_width": half_width,
+        "far_beyond": FAR_BEYOND,
+        "drift": moved,
+        "suspect": bool(suspect),
+    }
+    return Result(
+        NAME, [Metric("feedback_suspect", float(suspect), flagged=bool(suspect))], details
+    )
 
 
 def hold_reason(details: dict) -> str:
     """Why a window's feedback verdict (its `details`) holds retraining; "" if it does not."""
     if not details.get("suspect"):
         return ""
-    return (f"suspect labels: {details['metric']} {details['realized']:.4f} is {details['gap']:.4f} "
-            f"{'below' if details['metric'] == PAIRS[0][0] else 'above'} its label-free estimate "
-            f"{details['estimated']:.4f} while the inputs hold (more than {details['far_beyond']:g} x the band "
-            f"half-width {details['half_width']:.4f})")
+    return (
+        f"suspect labels: {details['metric']} {details['realized']:.4f} is {details['gap']:.4f} "
+        f"{'below' if details['metric'] == PAIRS[0][0] else 'above'} its label-free estimate "
+        f"{details['estimated']:.4f} while the inputs hold (more than {details['far_beyond']:g} x the band "
+        f"half-width {details['half_width']:.4f})"
+    )

@@ -21,8 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from modelwatch.monitoring.calculators.base import Mergeable, Metric, Result, Scored, reference_chunks
+from modelwatch.monitoring.calculators.base import (
+    Mergeable,
+    Metric,
+    Result,
+    Scored,
+    reference_chunks,
+)
 from modelwatch.monitoring.calculators.mergeable import ColumnSketch, edges_of
 from modelwatch.monitoring.drift import ReferenceProfile, column_drift, detect_drift
 from modelwatch.monitoring.drift.detect import drift_of_profiles
@@ -42,7 +47,12 @@ class FeatureDrift(Mergeable):
 
     name = "feature_drift"
 
-    def __init__(self, profile: ReferenceProfile | None = None, chunk_rows: int = 2000, independent: bool = False):
+    def __init__(
+        self,
+        profile: ReferenceProfile | None = None,
+        chunk_rows: int = 2000,
+        independent: bool = False,
+    ):
         """`independent`: the profile was built from other rows than the reference's (the
         training rows, when the reference is a holdout)."""
         self.profile = profile
@@ -50,13 +60,18 @@ class FeatureDrift(Mergeable):
         self.independent = independent and profile is not None
         self.share_upper = DRIFT_SHARE
 
-    def fit(self, reference: Scored) -> "FeatureDrift":
+    def fit(self, reference: Scored) -> FeatureDrift:
         if self.profile is None:
             self.profile = ReferenceProfile.from_frame(reference.features)
         profile, rows = self._held_apart(reference.features)
-        tests = {n: c.test for n, c in detect_drift(self.profile, rows.head(self.chunk_rows)).columns.items()}
-        shares = [detect_drift(profile, rows.iloc[chunk], tests=tests).drift_share
-                  for chunk in reference_chunks(len(rows), self.chunk_rows)[:SHARE_CHUNKS]]
+        tests = {
+            n: c.test
+            for n, c in detect_drift(self.profile, rows.head(self.chunk_rows)).columns.items()
+        }
+        shares = [
+            detect_drift(profile, rows.iloc[chunk], tests=tests).drift_share
+            for chunk in reference_chunks(len(rows), self.chunk_rows)[:SHARE_CHUNKS]
+        ]
         # Healthy windows drift by chance as much as these chunks do (a small reference's
         # p-value tests flag a column in a quarter of them): the bar rises above that.
         self.share_upper = max(DRIFT_SHARE, float(np.mean(shares) + N_SIGMA * np.std(shares)))
@@ -70,25 +85,42 @@ class FeatureDrift(Mergeable):
             return self.profile, features.reset_index(drop=True)
         order = np.random.default_rng(0).permutation(len(features))
         half = len(features) // 2
-        return (ReferenceProfile.from_frame(features.iloc[order[:half]]),
-                features.iloc[order[half:]].reset_index(drop=True))
+        return (
+            ReferenceProfile.from_frame(features.iloc[order[:half]]),
+            features.iloc[order[half:]].reset_index(drop=True),
+        )
 
     def partial(self, rows: Scored) -> dict:
         """Each reference column of the rows as a sketch on the reference's fine edges."""
         features = rows.features.reindex(columns=list(self.profile.columns))
-        return {name: ColumnSketch.of(features[name].rename(name), column.kind, edges_of(column))
-                for name, column in self.profile.columns.items()}
+        return {
+            name: ColumnSketch.of(features[name].rename(name), column.kind, edges_of(column))
+            for name, column in self.profile.columns.items()
+        }
 
     def finish(self, aggregate: dict) -> Result:
         profiles = {name: sketch.profile(name) for name, sketch in aggregate.items()}
         n_rows = next(iter(aggregate.values())).n_rows if aggregate else 0
         found = drift_of_profiles(self.profile, profiles, n_rows)
         drift = found.to_dict()
-        metrics = [Metric("drift_score", c["statistic"], labels=(("feature", n), ("test", c["test"])),
-                          flagged=c["drifted"])
-                   for n, c in drift["columns"].items() if c["statistic"] is not None]
-        metrics.append(Metric("dataset_drift_share", drift["drift_share"], upper=self.share_upper,
-                              flagged=drift["dataset_drift"]))
+        metrics = [
+            Metric(
+                "drift_score",
+                c["statistic"],
+                labels=(("feature", n), ("test", c["test"])),
+                flagged=c["drifted"],
+            )
+            for n, c in drift["columns"].items()
+            if c["statistic"] is not None
+        ]
+        metrics.append(
+            Metric(
+                "dataset_drift_share",
+                drift["drift_share"],
+                upper=self.share_upper,
+                flagged=drift["dataset_drift"],
+            )
+        )
         details = {"drift": drift}
         bounds = _error_bounds(self.profile, aggregate, found.columns)
         if bounds:
@@ -104,7 +136,7 @@ class Integrity(Mergeable):
     def __init__(self, profile: ReferenceProfile | None = None):
         self.profile = profile
 
-    def fit(self, reference: Scored) -> "Integrity":
+    def fit(self, reference: Scored) -> Integrity:
         if self.profile is None:
             self.profile = ReferenceProfile.from_frame(reference.features)
         return self
@@ -113,19 +145,39 @@ class Integrity(Mergeable):
         return summarize(self.profile, rows.features.reindex(columns=list(self.profile.columns)))
 
     def finish(self, summary: WindowSummary) -> Result:
-        ordered = sorted(IntegrityChecker().judge(self.profile, summary), key=lambda i: i["severity"] != ERROR)
+        ordered = sorted(
+            IntegrityChecker().judge(self.profile, summary), key=lambda i: i["severity"] != ERROR
+        )
         issues = [i for i in ordered if i["severity"] == ERROR]
         rows = max(summary.n_rows, 1)
         columns = summary.columns
         # isna, not the rule's blanks: an unparseable value is missing here as it always was
-        metrics = [Metric("integrity_missing_ratio", columns[c].isna / rows if summary.n_rows else float("nan"),
-                          labels=(("feature", c),)) for c in self.profile.columns]
-        metrics += [Metric("integrity_out_of_range_ratio", (columns[c].below + columns[c].above) / columns[c].sketch.n,
-                           labels=(("feature", c),))
-                    for c, column in self.profile.columns.items()
-                    if column.kind == "numeric" and len(column.values) and columns[c].sketch.n]
-        metrics += [Metric("integrity_issue", 1.0, labels=(("kind", i["kind"]), ("feature", "+".join(i["columns"]))),
-                           flagged=True) for i in issues]
+        metrics = [
+            Metric(
+                "integrity_missing_ratio",
+                columns[c].isna / rows if summary.n_rows else float("nan"),
+                labels=(("feature", c),),
+            )
+            for c in self.profile.columns
+        ]
+        metrics += [
+            Metric(
+                "integrity_out_of_range_ratio",
+                (columns[c].below + columns[c].above) / columns[c].sketch.n,
+                labels=(("feature", c),),
+            )
+            for c, column in self.profile.columns.items()
+            if column.kind == "numeric" and len(column.values) and columns[c].sketch.n
+        ]
+        metrics += [
+            Metric(
+                "integrity_issue",
+                1.0,
+                labels=(("kind", i["kind"]), ("feature", "+".join(i["columns"]))),
+                flagged=True,
+            )
+            for i in issues
+        ]
         return Result(self.name, metrics, {"issues": issues})
 
 
@@ -134,11 +186,15 @@ class MultivariateDrift(Mergeable):
 
     name = "multivariate_drift"
 
-    def fit(self, reference: Scored) -> "MultivariateDrift":
+    def fit(self, reference: Scored) -> MultivariateDrift:
         features = reference.features
-        categorical = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+        categorical = [
+            c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
+        ]
         self.detector = None
-        if len(features) >= 200 and features.shape[1] >= 2:  # too little reference for chunked bands
+        if (
+            len(features) >= 200 and features.shape[1] >= 2
+        ):  # too little reference for chunked bands
             self.detector = ReconstructionDrift().fit(features, categorical=categorical)
         return self
 
@@ -152,10 +208,16 @@ class MultivariateDrift(Mergeable):
     def finish(self, aggregate: dict | None) -> Result:
         if self.detector is None or aggregate is None:
             return Result(self.name)
-        found = self.detector.judge(aggregate["error"] / aggregate["rows"] if aggregate["rows"] else float("nan"),
-                                    aggregate["rows"])
-        metric = Metric("multivariate_reconstruction_error", found["reconstruction_error"],
-                        lower=found["lower"], upper=found["upper"])
+        found = self.detector.judge(
+            aggregate["error"] / aggregate["rows"] if aggregate["rows"] else float("nan"),
+            aggregate["rows"],
+        )
+        metric = Metric(
+            "multivariate_reconstruction_error",
+            found["reconstruction_error"],
+            lower=found["lower"],
+            upper=found["upper"],
+        )
         return Result(self.name, [metric], {"multivariate": found})
 
 
@@ -164,7 +226,7 @@ class PredictionDrift(Mergeable):
 
     name = "prediction_drift"
 
-    def fit(self, reference: Scored) -> "PredictionDrift":
+    def fit(self, reference: Scored) -> PredictionDrift:
         self.profile = prediction_profile(pd.Series(_output(reference)))
         return self
 
@@ -180,7 +242,11 @@ class PredictionDrift(Mergeable):
         bound = _bound(found.test, self.profile, sketch)
         if bound:
             details["error_bound"] = bound
-        return Result(self.name, [Metric("prediction_drift_score", found.statistic, flagged=found.drifted)], details)
+        return Result(
+            self.name,
+            [Metric("prediction_drift_score", found.statistic, flagged=found.drifted)],
+            details,
+        )
 
 
 def _bound(test: str, reference, sketch: ColumnSketch) -> float:
@@ -195,7 +261,11 @@ def _bound(test: str, reference, sketch: ColumnSketch) -> float:
 
 
 def _error_bounds(profile: ReferenceProfile, sketches: dict, columns: dict) -> dict[str, float]:
-    return {name: b for name, c in columns.items() if (b := _bound(c.test, profile[name], sketches[name]))}
+    return {
+        name: b
+        for name, c in columns.items()
+        if (b := _bound(c.test, profile[name], sketches[name]))
+    }
 
 
 def _output(scored: Scored) -> np.ndarray:

@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
 from modelwatch.monitoring.drift.profile import NUMERIC, ColumnProfile, _jsonable, numeric_values
 
 EXACT_VALUES = 10_000  # distinct values a numeric column keeps exactly (160 kB)
@@ -113,7 +112,7 @@ class ColumnSketch:
         return self.n_rows - self.n_missing
 
     @classmethod
-    def of(cls, series: pd.Series, kind: str, edges: np.ndarray | None = None) -> "ColumnSketch":
+    def of(cls, series: pd.Series, kind: str, edges: np.ndarray | None = None) -> ColumnSketch:
         if kind != NUMERIC:
             missing = series.isna()
             vc = series[~missing].value_counts(sort=False)
@@ -124,10 +123,19 @@ class ColumnSketch:
         values = numeric_values(series)
         finite = values[~np.isnan(values)]
         distinct, counts = np.unique(finite, return_counts=True)
-        sketch = cls(kind, str(series.dtype), len(series), len(series) - len(finite), {}, distinct, counts, edges)
+        sketch = cls(
+            kind,
+            str(series.dtype),
+            len(series),
+            len(series) - len(finite),
+            {},
+            distinct,
+            counts,
+            edges,
+        )
         return sketch._binned() if len(distinct) > EXACT_VALUES else sketch
 
-    def _binned(self) -> "ColumnSketch":
+    def _binned(self) -> ColumnSketch:
         """The same column on the fixed bins (a no-op once binned)."""
         if not self.exact:
             return self
@@ -140,11 +148,29 @@ class ColumnSketch:
             first = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
             last = np.r_[first[1:], len(index)] - 1
             lo[index[first]], hi[index[first]] = self.values[first], self.values[last]
-        return ColumnSketch(self.kind, self.dtype, self.n_rows, self.n_missing, {}, None, None, edges,
-                            np.bincount(index, counts, size), np.bincount(index, counts * self.values, size), lo, hi)
+        return ColumnSketch(
+            self.kind,
+            self.dtype,
+            self.n_rows,
+            self.n_missing,
+            {},
+            None,
+            None,
+            edges,
+            np.bincount(index, counts, size),
+            np.bincount(index, counts * self.values, size),
+            lo,
+            hi,
+        )
 
-    def merge(self, other: "ColumnSketch") -> "ColumnSketch":
-        dtype = self.dtype if self.dtype == other.dtype else "float64" if self.kind == NUMERIC else "object"
+    def merge(self, other: ColumnSketch) -> ColumnSketch:
+        dtype = (
+            self.dtype
+            if self.dtype == other.dtype
+            else "float64"
+            if self.kind == NUMERIC
+            else "object"
+        )
         rows, missing = self.n_rows + other.n_rows, self.n_missing + other.n_missing
         if self.kind != NUMERIC:
             counts = dict(self.counts)
@@ -152,14 +178,29 @@ class ColumnSketch:
                 counts[value] = counts.get(value, 0) + count
             return ColumnSketch(self.kind, dtype, rows, missing, counts)
         if self.exact and other.exact:
-            values, inverse = np.unique(np.concatenate([self.values, other.values]), return_inverse=True)
-            counts = np.bincount(inverse, np.concatenate([self.value_counts, other.value_counts])).astype(np.int64)
+            values, inverse = np.unique(
+                np.concatenate([self.values, other.values]), return_inverse=True
+            )
+            counts = np.bincount(
+                inverse, np.concatenate([self.value_counts, other.value_counts])
+            ).astype(np.int64)
             merged = ColumnSketch(self.kind, dtype, rows, missing, {}, values, counts, self.edges)
             return merged._binned() if len(values) > EXACT_VALUES else merged
         a, b = self._binned(), other._binned()
-        return ColumnSketch(self.kind, dtype, rows, missing, {}, None, None, a.edges,
-                            a.bin_counts + b.bin_counts, a.bin_sums + b.bin_sums,
-                            np.minimum(a.bin_lo, b.bin_lo), np.maximum(a.bin_hi, b.bin_hi))
+        return ColumnSketch(
+            self.kind,
+            dtype,
+            rows,
+            missing,
+            {},
+            None,
+            None,
+            a.edges,
+            a.bin_counts + b.bin_counts,
+            a.bin_sums + b.bin_sums,
+            np.minimum(a.bin_lo, b.bin_lo),
+            np.maximum(a.bin_hi, b.bin_hi),
+        )
 
     def profile(self, name: str) -> ColumnProfile:
         """The column as the drift tests take it (bins read as their means)."""
@@ -167,7 +208,9 @@ class ColumnSketch:
             ordered = sorted(self.counts.items(), key=lambda kv: -kv[1])
             values = np.array([v for v, _ in ordered], dtype=object)
             counts = np.array([c for _, c in ordered], dtype=np.int64)
-            return ColumnProfile(name, self.kind, self.dtype, self.n_rows, self.n_missing, values, counts)
+            return ColumnProfile(
+                name, self.kind, self.dtype, self.n_rows, self.n_missing, values, counts
+            )
         if self.exact:
             values, counts = self.values.astype(np.float64), self.value_counts.astype(np.int64)
         else:
@@ -177,7 +220,9 @@ class ColumnSketch:
         total = counts.sum()
         mean = float(values @ counts / total) if total else None
         std = float(np.sqrt(max(((values - mean) ** 2) @ counts / total, 0.0))) if total else None
-        return ColumnProfile(name, self.kind, self.dtype, self.n_rows, self.n_missing, values, counts, mean, std)
+        return ColumnProfile(
+            name, self.kind, self.dtype, self.n_rows, self.n_missing, values, counts, mean, std
+        )
 
     def _spreads(self) -> np.ndarray:
         """Each bin's largest value less its smallest (0 for a bin of one value: exact)."""
@@ -212,24 +257,39 @@ class ScoreSketch:
         return self.bins_positive is None
 
     @classmethod
-    def of(cls, scores: np.ndarray, positive: np.ndarray) -> "ScoreSketch":
-        sketch = cls(np.asarray(scores, float).reshape(len(scores), -1), np.asarray(positive, float).reshape(len(scores), -1))
+    def of(cls, scores: np.ndarray, positive: np.ndarray) -> ScoreSketch:
+        sketch = cls(
+            np.asarray(scores, float).reshape(len(scores), -1),
+            np.asarray(positive, float).reshape(len(scores), -1),
+        )
         return sketch._binned() if len(scores) > EXACT_ROWS else sketch
 
-    def _binned(self) -> "ScoreSketch":
+    def _binned(self) -> ScoreSketch:
         if not self.exact:
             return self
         m = self.scores.shape[1]
         index = np.clip((self.scores * SCORE_BINS).astype(int), 0, SCORE_BINS - 1)
-        pos = np.stack([np.bincount(index[:, j], self.positive[:, j], SCORE_BINS) for j in range(m)], axis=1)
-        neg = np.stack([np.bincount(index[:, j], 1 - self.positive[:, j], SCORE_BINS) for j in range(m)], axis=1)
+        pos = np.stack(
+            [np.bincount(index[:, j], self.positive[:, j], SCORE_BINS) for j in range(m)], axis=1
+        )
+        neg = np.stack(
+            [np.bincount(index[:, j], 1 - self.positive[:, j], SCORE_BINS) for j in range(m)],
+            axis=1,
+        )
         return ScoreSketch(np.empty((0, m)), np.empty((0, m)), pos, neg)
 
-    def merge(self, other: "ScoreSketch") -> "ScoreSketch":
+    def merge(self, other: ScoreSketch) -> ScoreSketch:
         if self.exact and other.exact and len(self.scores) + len(other.scores) <= EXACT_ROWS:
-            return ScoreSketch(np.vstack([self.scores, other.scores]), np.vstack([self.positive, other.positive]))
+            return ScoreSketch(
+                np.vstack([self.scores, other.scores]), np.vstack([self.positive, other.positive])
+            )
         a, b = self._binned(), other._binned()
-        return ScoreSketch(a.scores, a.positive, a.bins_positive + b.bins_positive, a.bins_negative + b.bins_negative)
+        return ScoreSketch(
+            a.scores,
+            a.positive,
+            a.bins_positive + b.bins_positive,
+            a.bins_negative + b.bins_negative,
+        )
 
     def binned_auc(self, column: int = 0) -> tuple[float | None, float]:
         """(AUC, its largest error) from the bins: a pair in one bin counts half."""

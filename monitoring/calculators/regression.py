@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from modelwatch.monitoring.calculators.base import Scored
+from modelwatch.monitoring.calculators.bounded import ERROR, BoundedCalculator
+from modelwatch.monitoring.drift.profile import infer_kind
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
-
-from modelwatch.monitoring.calculators.base import Scored
-from modelwatch.monitoring.calculators.bounded import ERROR, BoundedCalculator
-from modelwatch.monitoring.drift.profile import infer_kind
 
 PREDICTION = "__prediction__"
 
@@ -51,7 +50,7 @@ class RealizedRegression(BoundedCalculator):
     name = "realized_regression"
     specs = {"live_mae": ERROR, "live_rmse": ERROR, "live_mape": ERROR}
 
-    def fit(self, reference: Scored) -> "RealizedRegression":
+    def fit(self, reference: Scored) -> RealizedRegression:
         self.fit_bounds(reference)
         return self
 
@@ -62,15 +61,23 @@ class RealizedRegression(BoundedCalculator):
         y, pred = _targets(scored)
         error = y - pred
         nonzero = y != 0  # MAPE is undefined where the truth is 0: those rows are left out
-        return {"n": len(y), "absolute": float(np.abs(error).sum()), "squared": float(np.sum(error ** 2)),
-                "nonzero": int(nonzero.sum()), "relative": float(np.abs(error[nonzero] / y[nonzero]).sum())}
+        return {
+            "n": len(y),
+            "absolute": float(np.abs(error).sum()),
+            "squared": float(np.sum(error**2)),
+            "nonzero": int(nonzero.sum()),
+            "relative": float(np.abs(error[nonzero] / y[nonzero]).sum()),
+        }
 
     def metrics_of(self, sums: dict) -> dict:
         n = sums["n"]
         if not n:
             return {}
-        return {"live_mae": sums["absolute"] / n, "live_rmse": float(np.sqrt(sums["squared"] / n)),
-                "live_mape": sums["relative"] / sums["nonzero"] if sums["nonzero"] else None}
+        return {
+            "live_mae": sums["absolute"] / n,
+            "live_rmse": float(np.sqrt(sums["squared"] / n)),
+            "live_mape": sums["relative"] / sums["nonzero"] if sums["nonzero"] else None,
+        }
 
 
 class EstimatedRegression(BoundedCalculator):
@@ -81,17 +88,21 @@ class EstimatedRegression(BoundedCalculator):
         super().__init__(**({} if chunk_rows is None else {"chunk_rows": chunk_rows}))
         self.seed = seed
 
-    def fit(self, reference: Scored) -> "EstimatedRegression":
+    def fit(self, reference: Scored) -> EstimatedRegression:
         y = pd.to_numeric(pd.Series(reference.label), errors="coerce").to_numpy(dtype=float)
         pred = np.asarray(reference.prediction, dtype=float)
         known = np.isfinite(y) & np.isfinite(pred)
         if known.sum() < 50:
             raise ValueError("direct loss estimation needs at least 50 labelled reference rows")
         X = self._inputs(reference.features, pred)[known]
-        self.categorical = [c for c in reference.features.columns if infer_kind(reference.features[c]) == "categorical"]
+        self.categorical = [
+            c
+            for c in reference.features.columns
+            if infer_kind(reference.features[c]) == "categorical"
+        ]
         error = y[known] - pred[known]
         self.abs_model = self._model(X).fit(X, np.abs(error))
-        self.sq_model = self._model(X).fit(X, error ** 2)
+        self.sq_model = self._model(X).fit(X, error**2)
         self.fit_bounds(reference)
         return self
 
@@ -102,16 +113,31 @@ class EstimatedRegression(BoundedCalculator):
         return X
 
     def _model(self, X: pd.DataFrame):
-        categorical = [c for c in X.columns if c != PREDICTION and infer_kind(X[c]) == "categorical"]
+        categorical = [
+            c for c in X.columns if c != PREDICTION and infer_kind(X[c]) == "categorical"
+        ]
         numeric = [c for c in X.columns if c not in categorical]
         encode = ColumnTransformer(
-            [("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                            encoded_missing_value=np.nan, max_categories=250), categorical),
-             ("numeric", "passthrough", numeric)],
+            [
+                (
+                    "categorical",
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value",
+                        unknown_value=np.nan,
+                        encoded_missing_value=np.nan,
+                        max_categories=250,
+                    ),
+                    categorical,
+                ),
+                ("numeric", "passthrough", numeric),
+            ],
             sparse_threshold=0.0,
         )
-        model = HistGradientBoostingRegressor(categorical_features=list(range(len(categorical))) or None,
-                                              max_iter=100, random_state=self.seed)
+        model = HistGradientBoostingRegressor(
+            categorical_features=list(range(len(categorical))) or None,
+            max_iter=100,
+            random_state=self.seed,
+        )
         return make_pipeline(encode, model)
 
     def sums(self, scored: Scored) -> dict:
@@ -121,10 +147,17 @@ class EstimatedRegression(BoundedCalculator):
         X = self._inputs(scored.features.astype({c: object for c in self.categorical}), pred)
         absolute = np.clip(self.abs_model.predict(X), 0, None)
         squared = np.clip(self.sq_model.predict(X), 0, None)
-        return {"n": len(scored), "absolute": float(absolute.sum()), "squared": float(squared.sum())}
+        return {
+            "n": len(scored),
+            "absolute": float(absolute.sum()),
+            "squared": float(squared.sum()),
+        }
 
     def metrics_of(self, sums: dict) -> dict:
         n = sums["n"]
         if not n:
             return {}
-        return {"estimated_mae": sums["absolute"] / n, "estimated_rmse": float(np.sqrt(sums["squared"] / n))}
+        return {
+            "estimated_mae": sums["absolute"] / n,
+            "estimated_rmse": float(np.sqrt(sums["squared"] / n)),
+        }

@@ -44,7 +44,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-
 from modelwatch.monitoring.calculators.base import N_SIGMA, Mergeable, Metric, Result, Scored
 from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
 from modelwatch.monitoring.calculators.inputs import FeatureDrift
@@ -88,10 +87,14 @@ class Split:
     edges: tuple[float, ...] = ()  # numeric: the inner bin edges
 
     @classmethod
-    def fit(cls, column: str, series: pd.Series, min_rows: int = MIN_REFERENCE_ROWS) -> "Split":
+    def fit(cls, column: str, series: pd.Series, min_rows: int = MIN_REFERENCE_ROWS) -> Split:
         if infer_kind(series) == NUMERIC:
             known = pd.to_numeric(series, errors="coerce").dropna().to_numpy(dtype=float)
-            edges = tuple(np.unique(np.quantile(known, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))) if len(known) else ()
+            edges = (
+                tuple(np.unique(np.quantile(known, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1])))
+                if len(known)
+                else ()
+            )
             return cls(column, NUMERIC, _bin_names(edges), edges)
         counts = series.dropna().astype(str).value_counts()
         top = [str(v) for v, n in counts.head(MAX_SEGMENTS - 1).items() if n >= min_rows]
@@ -121,17 +124,23 @@ class Segments(Mergeable):
 
     name = "segments"
 
-    def __init__(self, columns: list[str], performance: list[BoundedCalculator],
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    def __init__(
+        self,
+        columns: list[str],
+        performance: list[BoundedCalculator],
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ):
         """`performance`: the version's fitted performance calculators; each segment gets a
         copy with bounds from its own reference rows (the models they fit, CBPE's
         calibration and DLE's, come from the whole reference: more rows, steadier)."""
         self.columns = list(columns)
         self.performance = performance
         self.chunk_rows = int(chunk_rows)
-        self.fitted: dict[str, tuple[Split, dict[str, tuple[int, list]]]] = {}  # value: (rows needed, calculators)
+        self.fitted: dict[
+            str, tuple[Split, dict[str, tuple[int, list]]]
+        ] = {}  # value: (rows needed, calculators)
 
-    def fit(self, reference: Scored) -> "Segments":
+    def fit(self, reference: Scored) -> Segments:
         for column in self.columns:
             split = Split.fit(column, reference.features[column])
             assigned = split.assign(reference.features[column])
@@ -139,7 +148,9 @@ class Segments(Mergeable):
             for value in split.values:
                 rows = np.flatnonzero(assigned == value)
                 if len(rows) >= MIN_REFERENCE_ROWS:
-                    per_value[value] = self._fit_segment(reference.take(rows), len(rows) / len(reference))
+                    per_value[value] = self._fit_segment(
+                        reference.take(rows), len(rows) / len(reference)
+                    )
             self.fitted[column] = (split, per_value)
         return self
 
@@ -150,20 +161,29 @@ class Segments(Mergeable):
         # Not FeatureDrift's held-apart halves: a segment's are a few hundred rows, whose
         # resampled chunks repeat rows and flag half the columns, a bar out of reach. The
         # segment's own chunks, floored at SEGMENT_DRIFT_SHARE, instead.
-        drift = FeatureDrift(ReferenceProfile.from_frame(reference.features), chunk_rows, independent=True)
+        drift = FeatureDrift(
+            ReferenceProfile.from_frame(reference.features), chunk_rows, independent=True
+        )
         drift.fit(reference).share_upper = max(drift.share_upper, SEGMENT_DRIFT_SHARE)
         calculators = [drift]
         for calculator in self.performance:
             mine = copy.copy(calculator)
             mine.chunk_rows = chunk_rows
             mine.fit_bounds(reference)
-            mine.bounds = {name: b and replace(b, std=b.std * SEGMENT_N_SIGMA / N_SIGMA) for name, b in mine.bounds.items()}
+            mine.bounds = {
+                name: b and replace(b, std=b.std * SEGMENT_N_SIGMA / N_SIGMA)
+                for name, b in mine.bounds.items()
+            }
             calculators.append(mine)
         return max(MIN_WINDOW_ROWS, chunk_rows // 2), calculators
 
     def names(self) -> list[str]:
         """Every segment with bounds, as its `segment` label."""
-        return [f"{column}={value}" for column, (_, per_value) in self.fitted.items() for value in per_value]
+        return [
+            f"{column}={value}"
+            for column, (_, per_value) in self.fitted.items()
+            for value in per_value
+        ]
 
     def partial(self, rows: Scored) -> dict:
         """Per segment, its rows' count and its calculators' aggregates; and all the rows."""
@@ -210,10 +230,19 @@ class Segments(Mergeable):
         # Judged by its bounds alone, as the alert rule compares it (not Evidently's verdict).
         share_metric = replace(drift.get("dataset_drift_share"), flagged=False)
         scores = [m for r in performance for m in r.metrics]
-        metrics = [Metric("segment_rows", float(rows)), Metric("segment_share", share), share_metric, *scores]
+        metrics = [
+            Metric("segment_rows", float(rows)),
+            Metric("segment_share", share),
+            share_metric,
+            *scores,
+        ]
         columns = drift.details["drift"]["columns"]
-        detail = {"rows": rows, "share": share, "drift_share": share_metric.value,
-                  "drifted_features": [n for n, c in columns.items() if c["drifted"]],
-                  "metrics": {m.name: m.to_dict() for m in scores},
-                  "alert": any(m.alert for m in [share_metric, *scores])}
+        detail = {
+            "rows": rows,
+            "share": share,
+            "drift_share": share_metric.value,
+            "drifted_features": [n for n, c in columns.items() if c["drifted"]],
+            "metrics": {m.name: m.to_dict() for m in scores},
+            "alert": any(m.alert for m in [share_metric, *scores]),
+        }
         return metrics, detail

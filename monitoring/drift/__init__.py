@@ -6,7 +6,12 @@
 from modelwatch.monitoring.drift.detect import ColumnDrift, DriftResult, column_drift, detect_drift
 from modelwatch.monitoring.drift.prediction import prediction_drift, prediction_profile
 from modelwatch.monitoring.drift.profile import ColumnProfile, ReferenceProfile
-from modelwatch.monitoring.drift.stattests import STAT_TESTS, StatTest, default_stattest, get_stattest
+from modelwatch.monitoring.drift.stattests import (
+    STAT_TESTS,
+    StatTest,
+    default_stattest,
+    get_stattest,
+)
 
 __all__ = [
     "ColumnDrift",

@@ -26,11 +26,10 @@ aggregated into a dataset verdict).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import pandas as pd
-
 from modelwatch.monitoring.drift.profile import ColumnProfile, ReferenceProfile
 from modelwatch.monitoring.drift.stattests import StatTest, default_stattest, get_stattest
 
@@ -97,19 +96,32 @@ class DriftResult:
         }
 
 
-def column_drift(ref: ColumnProfile, cur: ColumnProfile, test: str | StatTest | None = None,
-                threshold: float | None = None) -> ColumnDrift:
+def column_drift(
+    ref: ColumnProfile,
+    cur: ColumnProfile,
+    test: str | StatTest | None = None,
+    threshold: float | None = None,
+) -> ColumnDrift:
     """Run one test (Evidently's choice when None) on two profiles of the same column."""
     if isinstance(test, str):
         test = get_stattest(test)
     if test is None:
         test = default_stattest(ref, cur)
     if ref.kind not in test.kinds:
-        raise ValueError(f"column {ref.name!r}: test {test.name!r} does not apply to {ref.kind} columns")
+        raise ValueError(
+            f"column {ref.name!r}: test {test.name!r} does not apply to {ref.kind} columns"
+        )
     threshold = test.default_threshold if threshold is None else float(threshold)
     statistic, p_value = test.compute(ref, cur)
-    return ColumnDrift(ref.name, test.name, statistic, p_value, threshold,
-                       test.drifted(statistic, p_value, threshold), ref.kind)
+    return ColumnDrift(
+        ref.name,
+        test.name,
+        statistic,
+        p_value,
+        threshold,
+        test.drifted(statistic, p_value, threshold),
+        ref.kind,
+    )
 
 
 def _per_column(option, name: str):
@@ -137,22 +149,34 @@ def detect_drift(
     skipped (listed in ``result.skipped``; integrity checks report it) instead of failing
     the whole window.
     """
-    profile = reference if isinstance(reference, ReferenceProfile) else \
-        ReferenceProfile.from_frame(reference, categorical=categorical)
+    profile = (
+        reference
+        if isinstance(reference, ReferenceProfile)
+        else ReferenceProfile.from_frame(reference, categorical=categorical)
+    )
     if not all(isinstance(c, str) for c in current.columns):
         current = current.rename(columns=str)  # profiles name columns as strings
     names = list(profile.columns) if columns is None else list(columns)
     for name in names:
         if name not in profile.columns:
             raise KeyError(f"column {name!r} is not in the reference profile")
-    profiles = {name: ColumnProfile.from_series(current[name].rename(name), profile.columns[name].kind)
-                for name in names if name in current.columns}
+    profiles = {
+        name: ColumnProfile.from_series(current[name].rename(name), profile.columns[name].kind)
+        for name in names
+        if name in current.columns
+    }
     return drift_of_profiles(profile, profiles, len(current), tests, thresholds, drift_share, names)
 
 
-def drift_of_profiles(profile: ReferenceProfile, current: Mapping[str, ColumnProfile], n_current: int,
-                      tests=None, thresholds=None, drift_share: float = DEFAULT_DRIFT_SHARE,
-                      names: list[str] | None = None) -> DriftResult:
+def drift_of_profiles(
+    profile: ReferenceProfile,
+    current: Mapping[str, ColumnProfile],
+    n_current: int,
+    tests=None,
+    thresholds=None,
+    drift_share: float = DEFAULT_DRIFT_SHARE,
+    names: list[str] | None = None,
+) -> DriftResult:
     """`detect_drift` on profiles of the current columns (of a whole window, or merged
     from its partitions); a column without a profile is missing from the current data."""
     results: dict[str, ColumnDrift] = {}
@@ -163,10 +187,15 @@ def drift_of_profiles(profile: ReferenceProfile, current: Mapping[str, ColumnPro
             continue
         ref, cur = profile.columns[name], current[name]
         if ref.n == 0 or cur.n == 0:
-            skipped[name] = "no non-missing values in " + ("reference" if ref.n == 0 else "current data")
+            skipped[name] = "no non-missing values in " + (
+                "reference" if ref.n == 0 else "current data"
+            )
             continue
-        results[name] = column_drift(ref, cur, _per_column(tests, name), _per_column(thresholds, name))
+        results[name] = column_drift(
+            ref, cur, _per_column(tests, name), _per_column(thresholds, name)
+        )
     n_drifted = sum(c.drifted for c in results.values())
     share = n_drifted / len(results) if results else 0.0
-    return DriftResult(results, share, bool(results) and share >= drift_share, drift_share,
-                       skipped, int(n_current))
+    return DriftResult(
+        results, share, bool(results) and share >= drift_share, drift_share, skipped, int(n_current)
+    )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from modelwatch.monitoring.drift.detect import ColumnDrift, column_drift
 from modelwatch.monitoring.drift.profile import ColumnProfile, infer_kind
 
@@ -40,7 +39,9 @@ def _as_series(x, name: str) -> pd.Series:
     return pd.Series(arr, name=name)
 
 
-def prediction_profile(reference, kind: str | None = None, name: str = "prediction") -> ColumnProfile:
+def prediction_profile(
+    reference, kind: str | None = None, name: str = "prediction"
+) -> ColumnProfile:
     """Profile reference predictions once (e.g. at training time) for repeated windows."""
     series = _as_series(reference, name)
     return ColumnProfile.from_series(series, kind or infer_kind(series))

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -174,7 +175,7 @@ class ColumnProfile:
 
     # -- construction and JSON -----------------------------------------------------------
     @classmethod
-    def from_series(cls, series: pd.Series, kind: str | None = None) -> "ColumnProfile":
+    def from_series(cls, series: pd.Series, kind: str | None = None) -> ColumnProfile:
         kind = kind or infer_kind(series)
         name = str(series.name)
         if kind == NUMERIC:
@@ -183,9 +184,17 @@ class ColumnProfile:
             values, counts = np.unique(finite, return_counts=True)
             mean = float(finite.mean()) if finite.size else None
             std = float(finite.std()) if finite.size else None
-            return cls(name, NUMERIC, str(series.dtype), int(len(series)),
-                       int(len(series) - finite.size), values.astype(np.float64),
-                       counts.astype(np.int64), mean, std)
+            return cls(
+                name,
+                NUMERIC,
+                str(series.dtype),
+                int(len(series)),
+                int(len(series) - finite.size),
+                values.astype(np.float64),
+                counts.astype(np.int64),
+                mean,
+                std,
+            )
         if kind != CATEGORICAL:
             raise ValueError(f"column {name!r}: kind must be {NUMERIC!r} or {CATEGORICAL!r}")
         missing = series.isna()
@@ -193,8 +202,15 @@ class ColumnProfile:
         if isinstance(series.dtype, pd.CategoricalDtype):
             vc = vc[vc > 0]  # declared but unobserved categories are not values
         values = np.array([_jsonable(v) for v in vc.index], dtype=object)
-        return cls(name, CATEGORICAL, str(series.dtype), int(len(series)), int(missing.sum()),
-                   values, vc.to_numpy(dtype=np.int64))
+        return cls(
+            name,
+            CATEGORICAL,
+            str(series.dtype),
+            int(len(series)),
+            int(missing.sum()),
+            values,
+            vc.to_numpy(dtype=np.int64),
+        )
 
     def to_dict(self) -> dict:
         d = {
@@ -212,13 +228,22 @@ class ColumnProfile:
         return d
 
     @classmethod
-    def from_dict(cls, name: str, d: dict) -> "ColumnProfile":
+    def from_dict(cls, name: str, d: dict) -> ColumnProfile:
         if d["kind"] == NUMERIC:
             values = np.asarray(d["values"], dtype=np.float64)
         else:
             values = np.array(d["values"], dtype=object)
-        return cls(name, d["kind"], d["dtype"], int(d["n_rows"]), int(d["n_missing"]), values,
-                   np.asarray(d["counts"], dtype=np.int64), d.get("mean"), d.get("std"))
+        return cls(
+            name,
+            d["kind"],
+            d["dtype"],
+            int(d["n_rows"]),
+            int(d["n_missing"]),
+            values,
+            np.asarray(d["counts"], dtype=np.int64),
+            d.get("mean"),
+            d.get("std"),
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ColumnProfile):
@@ -229,14 +254,17 @@ class ColumnProfile:
 class ReferenceProfile:
     """Per-column summaries of a reference frame, computed once and saved as JSON."""
 
-    def __init__(self, columns: dict[str, ColumnProfile], n_rows: int, metadata: dict | None = None):
+    def __init__(
+        self, columns: dict[str, ColumnProfile], n_rows: int, metadata: dict | None = None
+    ):
         self.columns = columns
         self.n_rows = n_rows
         self.metadata = dict(metadata or {})
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, categorical: list[str] | None = None,
-                   metadata: dict | None = None) -> "ReferenceProfile":
+    def from_frame(
+        cls, df: pd.DataFrame, categorical: list[str] | None = None, metadata: dict | None = None
+    ) -> ReferenceProfile:
         """Profile every column of ``df``.
 
         ``categorical`` names the categorical columns (all others numeric); when None,
@@ -279,8 +307,10 @@ class ReferenceProfile:
         return [n for n, c in self.columns.items() if c.kind == CATEGORICAL]
 
     def __repr__(self) -> str:
-        return (f"ReferenceProfile(n_rows={self.n_rows}, numeric={self.numeric_columns}, "
-                f"categorical={self.categorical_columns})")
+        return (
+            f"ReferenceProfile(n_rows={self.n_rows}, numeric={self.numeric_columns}, "
+            f"categorical={self.categorical_columns})"
+        )
 
     # -- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -293,7 +323,7 @@ class ReferenceProfile:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ReferenceProfile":
+    def from_dict(cls, d: dict) -> ReferenceProfile:
         if d.get("format") != FORMAT:
             raise ValueError("not a modelwatch reference profile")
         if int(d.get("version", 0)) > FORMAT_VERSION:
@@ -313,7 +343,7 @@ class ReferenceProfile:
         return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> "ReferenceProfile":
+    def load(cls, directory: str | Path) -> ReferenceProfile:
         """Read a profile saved by :meth:`save` (a directory, or the JSON file itself)."""
         path = Path(directory)
         if path.is_dir():

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
+from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ColumnProfile
 from scipy import stats
 from scipy.special import rel_entr
-
-from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ColumnProfile
 
 # Evidently's get_binned_data: numeric columns with more distinct reference values than
 # this are binned (Sturges bins over both samples), the others compared value by value.
@@ -129,7 +128,9 @@ def _histogram(col: ColumnProfile, edges: np.ndarray) -> np.ndarray:
     return np.diff(below)
 
 
-def binned_shares(ref: ColumnProfile, cur: ColumnProfile, fill_zeroes: bool) -> tuple[np.ndarray, np.ndarray]:
+def binned_shares(
+    ref: ColumnProfile, cur: ColumnProfile, fill_zeroes: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's get_binned_data: the two samples' shares per bin or per value.
 
     Numeric columns with more than 20 distinct reference values get Sturges bins over
@@ -271,7 +272,9 @@ STAT_TESTS: dict[str, StatTest] = {
     t.name: t
     for t in (
         StatTest("ks", ks, (NUMERIC,), 0.05, pvalue=True, inclusive=True),
-        StatTest("chisquare", chisquare, (NUMERIC, CATEGORICAL), 0.05, pvalue=True, inclusive=False),
+        StatTest(
+            "chisquare", chisquare, (NUMERIC, CATEGORICAL), 0.05, pvalue=True, inclusive=False
+        ),
         StatTest("z", ztest, (NUMERIC, CATEGORICAL), 0.05, pvalue=True, inclusive=False),
         StatTest("wasserstein", wasserstein, (NUMERIC,), 0.1),
         StatTest("jensenshannon", jensenshannon, (NUMERIC, CATEGORICAL), 0.1),
@@ -281,10 +284,19 @@ STAT_TESTS: dict[str, StatTest] = {
 }
 
 ALIASES = {
-    "chi2": "chisquare", "chi-square": "chisquare", "chi_square": "chisquare", "chisq": "chisquare",
-    "js": "jensenshannon", "jensen-shannon": "jensenshannon", "jensen_shannon": "jensenshannon",
-    "kl": "kl_div", "kullback-leibler": "kl_div", "wasserstein_distance": "wasserstein",
-    "kolmogorov-smirnov": "ks", "z_test": "z", "ztest": "z",
+    "chi2": "chisquare",
+    "chi-square": "chisquare",
+    "chi_square": "chisquare",
+    "chisq": "chisquare",
+    "js": "jensenshannon",
+    "jensen-shannon": "jensenshannon",
+    "jensen_shannon": "jensenshannon",
+    "kl": "kl_div",
+    "kullback-leibler": "kl_div",
+    "wasserstein_distance": "wasserstein",
+    "kolmogorov-smirnov": "ks",
+    "z_test": "z",
+    "ztest": "z",
 }
 
 
@@ -293,7 +305,9 @@ def get_stattest(name: str) -> StatTest:
     try:
         return STAT_TESTS[key]
     except KeyError:
-        raise ValueError(f"unknown drift test {name!r}; choose one of {', '.join(STAT_TESTS)}") from None
+        raise ValueError(
+            f"unknown drift test {name!r}; choose one of {', '.join(STAT_TESTS)}"
+        ) from None
 
 
 def default_stattest(ref: ColumnProfile, cur: ColumnProfile) -> StatTest:

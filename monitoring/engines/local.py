@@ -23,13 +23,12 @@ aggregates, never the whole range.
 from __future__ import annotations
 
 import time
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-
 from modelwatch.monitoring.engines.plan import Plan
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.window import WindowResult
@@ -44,7 +43,9 @@ class NoRows(LookupError):
     """The range holds no prediction of the version."""
 
 
-def judge(version: str, calculators: list, reference: MonitoringReference, parts: Iterable[pd.DataFrame]) -> WindowResult:
+def judge(
+    version: str, calculators: list, reference: MonitoringReference, parts: Iterable[pd.DataFrame]
+) -> WindowResult:
     """The window all of `parts` make together, computed part by part."""
     started = time.perf_counter()
     plan = Plan(version, calculators, reference)
@@ -70,14 +71,18 @@ def is_store(log: str) -> bool:
     return log.startswith(STORE_SCHEMES)
 
 
-def parts(log: str, model_name: str, version: str, since=None, until=None) -> Iterator[pd.DataFrame]:
+def parts(
+    log: str, model_name: str, version: str, since=None, until=None
+) -> Iterator[pd.DataFrame]:
     """The rows of `log` (an export's directory or URL, or a store's URL), a part at a time."""
     if is_store(log):
         return store_parts(log, model_name, version, since, until)
     return parquet_parts(log, model_name, version, since, until)
 
 
-def version_files(log: str, model_name: str, version: str, since=None, until=None) -> tuple[pafs.FileSystem, list[str]]:
+def version_files(
+    log: str, model_name: str, version: str, since=None, until=None
+) -> tuple[pafs.FileSystem, list[str]]:
     """The export's files of the version whose hours meet [since, until). FileNotFoundError
     when there is no export of that model and version at all."""
     from modelwatch.export_log import FILE_NAME, _partition_dir, filesystem_for
@@ -100,11 +105,12 @@ def version_files(log: str, model_name: str, version: str, since=None, until=Non
 def _hour_start(name: str) -> float | None:
     if not name.startswith("hour="):
         return None
-    return pd.Timestamp(name[len("hour="):] + ":00", tz="UTC").timestamp()
+    return pd.Timestamp(name[len("hour=") :] + ":00", tz="UTC").timestamp()
 
 
-def parquet_parts(log: str, model_name: str, version: str, since=None, until=None,
-                  batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+def parquet_parts(
+    log: str, model_name: str, version: str, since=None, until=None, batch_rows: int = BATCH_ROWS
+) -> Iterator[pd.DataFrame]:
     lo, hi = time_range(since, until)
     filesystem, files = version_files(log, model_name, version, since, until)
     for path in files:
@@ -124,15 +130,21 @@ def answered(frame: pd.DataFrame, lo: float, hi: float) -> pd.DataFrame:
     return frame[keep.to_numpy()].reset_index(drop=True)
 
 
-def store_parts(url: str, model_name: str, version: str, since=None, until=None) -> Iterator[pd.DataFrame]:
+def store_parts(
+    url: str, model_name: str, version: str, since=None, until=None
+) -> Iterator[pd.DataFrame]:
     from modelwatch.export_log import _next_hour, open_log
 
     lo, hi = time_range(since, until)
     store = open_log(url)
     hour = _next_hour(store, lo, hi)
     while hour is not None:
-        yield store.read_window(model_version=version, model_name=model_name,
-                                since=max(hour * HOUR, lo), until=min((hour + 1) * HOUR, hi))
+        yield store.read_window(
+            model_version=version,
+            model_name=model_name,
+            since=max(hour * HOUR, lo),
+            until=min((hour + 1) * HOUR, hi),
+        )
         hour = _next_hour(store, (hour + 1) * HOUR, hi)
 
 
@@ -143,7 +155,13 @@ def write_parts(root: str, model_name: str, version: str, rows: pd.DataFrame) ->
     from modelwatch.export_log import _merge_into, _partition_dir, filesystem_for
 
     filesystem, base = filesystem_for(root)
-    hours = (pd.to_datetime(rows["ts"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds() // HOUR
+    hours = (
+        pd.to_datetime(rows["ts"], utc=True) - pd.Timestamp(0, tz="UTC")
+    ).dt.total_seconds() // HOUR
     for hour in np.unique(hours):
         table = pa.Table.from_pandas(rows[(hours == hour).to_numpy()], preserve_index=False)
-        _merge_into(filesystem, _partition_dir(base, model_name, version, int(hour)), table.replace_schema_metadata(None))
+        _merge_into(
+            filesystem,
+            _partition_dir(base, model_name, version, int(hour)),
+            table.replace_schema_metadata(None),
+        )

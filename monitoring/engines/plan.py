@@ -37,7 +37,6 @@ import copy
 import time
 
 import pandas as pd
-
 from modelwatch.monitoring.calculators import feedback
 from modelwatch.monitoring.calculators.base import Metric, Result
 from modelwatch.monitoring.reference import MonitoringReference
@@ -61,16 +60,24 @@ class Plan:
         # A batch judges each row once, so ConceptDrift needs no ids to skip rows it has
         # seen; without them its error stream is 9 bytes a labelled row on the driver.
         scored.ids = None
-        return {"rows": len(scored), "labelled": int(scored.labelled.sum()),
-                "parts": [c.partial(scored) for c in self.calculators]}
+        return {
+            "rows": len(scored),
+            "labelled": int(scored.labelled.sum()),
+            "parts": [c.partial(scored) for c in self.calculators],
+        }
 
     def merge(self, a: dict | None, b: dict | None) -> dict | None:
         if a is None or b is None:
             return a or b
-        return {"rows": a["rows"] + b["rows"], "labelled": a["labelled"] + b["labelled"],
-                "parts": [c.merge(x, y) for c, x, y in zip(self.calculators, a["parts"], b["parts"])]}
+        return {
+            "rows": a["rows"] + b["rows"],
+            "labelled": a["labelled"] + b["labelled"],
+            "parts": [c.merge(x, y) for c, x, y in zip(self.calculators, a["parts"], b["parts"])],
+        }
 
-    def finish(self, aggregate: dict, engine: str = "local", started: float | None = None) -> WindowResult:
+    def finish(
+        self, aggregate: dict, engine: str = "local", started: float | None = None
+    ) -> WindowResult:
         results = [c.finish(part) for c, part in zip(self.calculators, aggregate["parts"])]
         if self.reference.has_labels:
             coverage = aggregate["labelled"] / aggregate["rows"] if aggregate["rows"] else 0.0

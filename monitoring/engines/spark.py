@@ -28,22 +28,23 @@ import time
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
 from modelwatch.monitoring.engines.local import NoRows, time_range
 from modelwatch.monitoring.engines.plan import Plan
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.window import WindowResult
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 JDBC_JAR = "/usr/share/java/postgresql.jar"
 # The store's SELECT (serving/store/base.py read_window), as a JDBC subquery: the rows
 # serving answered, each with its label, the features still JSON.
-LOG_QUERY = ("(SELECT p.prediction_id, p.ts, p.model_name, p.model_version, p.model_alias, p.prediction, "
-             "p.probability, p.probabilities, p.latency_ms, f.label, p.shadow_of, p.features "
-             "FROM predictions p LEFT JOIN feedback f ON f.prediction_id = p.prediction_id "
-             "WHERE p.shadow_of IS NULL AND p.model_name = '{name}' AND p.model_version = '{version}' "
-             "AND p.ts >= {lo!r} AND p.ts < {hi!r}) AS log")
+LOG_QUERY = (
+    "(SELECT p.prediction_id, p.ts, p.model_name, p.model_version, p.model_alias, p.prediction, "
+    "p.probability, p.probabilities, p.latency_ms, f.label, p.shadow_of, p.features "
+    "FROM predictions p LEFT JOIN feedback f ON f.prediction_id = p.prediction_id "
+    "WHERE p.shadow_of IS NULL AND p.model_name = '{name}' AND p.model_version = '{version}' "
+    "AND p.ts >= {lo!r} AND p.ts < {hi!r}) AS log"
+)
 
 
 def session(master: str = "local[2]", **conf: str) -> SparkSession:
@@ -51,15 +52,18 @@ def session(master: str = "local[2]", **conf: str) -> SparkSession:
     Debian installed it. `conf` adds Spark settings (spark_driver_memory="1g" for
     spark.driver.memory)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this interpreter
-    builder = (SparkSession.builder.master(master).appName("modelwatch-monitor-batch")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-               # pandas writes nanosecond timestamps, which Spark reads only as numbers
-               .config("spark.sql.legacy.parquet.nanosAsLong", "true")
-               # a partial per 100,000 rows, not per Arrow's default 10,000: its fixed cost
-               # (profiling 30 columns, merging sketches) dominated at that size
-               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
-               .config("spark.ui.enabled", "false"))
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("modelwatch-monitor-batch")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+        # pandas writes nanosecond timestamps, which Spark reads only as numbers
+        .config("spark.sql.legacy.parquet.nanosAsLong", "true")
+        # a partial per 100,000 rows, not per Arrow's default 10,000: its fixed cost
+        # (profiling 30 columns, merging sketches) dominated at that size
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+        .config("spark.ui.enabled", "false")
+    )
     if os.path.exists(JDBC_JAR):
         builder = builder.config("spark.jars", JDBC_JAR)
     for key, value in conf.items():
@@ -67,7 +71,9 @@ def session(master: str = "local[2]", **conf: str) -> SparkSession:
     return builder.getOrCreate()
 
 
-def read_export(spark: SparkSession, log: str, model_name: str, version: str, since=None, until=None) -> DataFrame:
+def read_export(
+    spark: SparkSession, log: str, model_name: str, version: str, since=None, until=None
+) -> DataFrame:
     """The export's rows of the version in [since, until): its directory only, its hours only."""
     from modelwatch.monitoring.engines.local import version_files
 
@@ -78,7 +84,7 @@ def read_export(spark: SparkSession, log: str, model_name: str, version: str, si
     base = log if "://" in log else os.path.abspath(log)
     paths = [f.rsplit("/", 1)[0] for f in files]
     if "://" in log:
-        paths = [base.rstrip("/") + p[p.index("/model_name="):] for p in paths]
+        paths = [base.rstrip("/") + p[p.index("/model_name=") :] for p in paths]
     frame = spark.read.option("basePath", base).option("mergeSchema", "true").parquet(*paths)
     if dict(frame.dtypes)["ts"] == "bigint":  # nanoseconds (see session): epoch seconds instead
         frame = frame.withColumn("ts", F.col("ts") / 1e9)
@@ -89,19 +95,35 @@ def read_export(spark: SparkSession, log: str, model_name: str, version: str, si
     return frame
 
 
-def read_postgres(spark: SparkSession, url: str, model_name: str, version: str, since=None, until=None,
-                  partitions: int = 4) -> DataFrame:
+def read_postgres(
+    spark: SparkSession,
+    url: str,
+    model_name: str,
+    version: str,
+    since=None,
+    until=None,
+    partitions: int = 4,
+) -> DataFrame:
     """The PostgreSQL log's rows of the version in [since, until) over JDBC, split by ts
     into `partitions` ranges read in parallel. The features stay JSON (`judge` expands them)."""
     lo, hi = time_range(since, until)
     parsed = urlparse(url)
     jdbc = f"jdbc:postgresql://{parsed.hostname}:{parsed.port or 5432}{parsed.path}"
-    query = LOG_QUERY.format(name=_sql_text(model_name), version=_sql_text(version), lo=float(lo), hi=float(hi))
-    reader = (spark.read.format("jdbc").option("url", jdbc).option("driver", "org.postgresql.Driver")
-              # whole seconds: Spark splits a numeric column's range as integers
-              .option("dbtable", query).option("partitionColumn", "ts").option("lowerBound", str(int(lo)))
-              .option("upperBound", str(int(min(hi, time.time())) + 1)).option("numPartitions", str(partitions))
-              .option("fetchsize", "10000"))
+    query = LOG_QUERY.format(
+        name=_sql_text(model_name), version=_sql_text(version), lo=float(lo), hi=float(hi)
+    )
+    reader = (
+        spark.read.format("jdbc")
+        .option("url", jdbc)
+        .option("driver", "org.postgresql.Driver")
+        # whole seconds: Spark splits a numeric column's range as integers
+        .option("dbtable", query)
+        .option("partitionColumn", "ts")
+        .option("lowerBound", str(int(lo)))
+        .option("upperBound", str(int(min(hi, time.time())) + 1))
+        .option("numPartitions", str(partitions))
+        .option("fetchsize", "10000")
+    )
     if parsed.username:
         reader = reader.option("user", unquote(parsed.username))
     if parsed.password:
@@ -113,7 +135,9 @@ def _sql_text(value: str) -> str:
     return str(value).replace("'", "''")
 
 
-def judge(frame: DataFrame, version: str, calculators: list, reference: MonitoringReference) -> WindowResult:
+def judge(
+    frame: DataFrame, version: str, calculators: list, reference: MonitoringReference
+) -> WindowResult:
     """The window of all of `frame`'s rows: partial per partition, merged and finished here."""
     started = time.perf_counter()
     plan = Plan(version, calculators, reference)
@@ -125,13 +149,17 @@ def judge(frame: DataFrame, version: str, calculators: list, reference: Monitori
         total = None
         for batch in batches:
             if len(batch):
-                total = mine.merge(total, mine.partial(_expanded(batch) if json_features else batch))
+                total = mine.merge(
+                    total, mine.partial(_expanded(batch) if json_features else batch)
+                )
         if total is not None:
             yield pd.DataFrame({"aggregate": [pickle.dumps(total)]})
 
     # collect, not toLocalIterator: that computes the partitions one after another. The
     # blobs are a partition's aggregates each (bounded sketches, counts and sums).
-    blobs = [row["aggregate"] for row in frame.mapInPandas(per_partition, "aggregate binary").collect()]
+    blobs = [
+        row["aggregate"] for row in frame.mapInPandas(per_partition, "aggregate binary").collect()
+    ]
     total = None
     while blobs:
         total = plan.merge(total, pickle.loads(blobs.pop()))

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -55,9 +55,16 @@ def load_rules(path: Path = ALERTS_FILE) -> tuple[Rule, ...]:
     rules: dict[str, Rule] = {}
     for rule in _alerts(path):
         name = rule["alert"]
-        if name in CONDITIONS and name not in rules:  # one alert, several expressions: one condition
-            rules[name] = Rule(name, rule["labels"]["severity"], rule["labels"]["action"],
-                               _seconds(rule.get("for", "0s")), CONDITIONS[name])
+        if (
+            name in CONDITIONS and name not in rules
+        ):  # one alert, several expressions: one condition
+            rules[name] = Rule(
+                name,
+                rule["labels"]["severity"],
+                rule["labels"]["action"],
+                _seconds(rule.get("for", "0s")),
+                CONDITIONS[name],
+            )
     return tuple(rules.values())
 
 
@@ -83,7 +90,9 @@ class RuleEvaluator:
     """Pending and firing, as Prometheus does it: a rule fires once its condition has held
     for its `for:` duration, and stops the first time it does not hold."""
 
-    def __init__(self, rules: tuple[Rule, ...] = RULES, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, rules: tuple[Rule, ...] = RULES, clock: Callable[[], float] = time.monotonic
+    ):
         self.rules = rules
         self._clock = clock
         self.firing: list[str] = []  # as of the last evaluation
@@ -130,12 +139,17 @@ def signals(result) -> dict:
 
 
 def _outside(m) -> bool:
-    return (m.lower is not None and m.value < m.lower) or (m.upper is not None and m.value > m.upper)
+    return (m.lower is not None and m.value < m.lower) or (
+        m.upper is not None and m.value > m.upper
+    )
 
 
 def segments_degraded(result) -> list[tuple[str, str]]:
     """(segment, metric) pairs out of the segment's bounds while the population's same
     metric is within its own: the failure the whole-population view hides."""
     population = {m.name for m in result.metrics if not m.labels and _outside(m)}
-    return [(dict(m.labels)["segment"], m.name) for m in result.metrics
-            if dict(m.labels).get("segment") and _outside(m) and m.name not in population]
+    return [
+        (dict(m.labels)["segment"], m.name)
+        for m in result.metrics
+        if dict(m.labels).get("segment") and _outside(m) and m.name not in population
+    ]

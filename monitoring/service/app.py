@@ -12,9 +12,6 @@ import threading
 import time
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from prometheus_client.exposition import choose_encoder
-from werkzeug.exceptions import HTTPException
-
 from modelwatch.monitoring.calculators import feedback
 from modelwatch.monitoring.service import webhook
 from modelwatch.monitoring.service.alerting import RuleEvaluator
@@ -25,13 +22,18 @@ from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
 from modelwatch.monitoring.service.monitor import Monitor
 from modelwatch.monitoring.service.retrain import RetrainTrigger
 from modelwatch.monitoring.service.retrain_job import project_runner
+from prometheus_client.exposition import choose_encoder
+from werkzeug.exceptions import HTTPException
+
 from modelwatch.redaction import RedactingFormatter, masked, redact_logs
 
 log = logging.getLogger(__name__)
 ops = Blueprint("ops", __name__)
 
 
-def create_app(config: MonitorConfig | None = None, store=None, runner=None, start: bool = True) -> Flask:
+def create_app(
+    config: MonitorConfig | None = None, store=None, runner=None, start: bool = True
+) -> Flask:
     """`store` and `runner` default to the configured prediction log and `mlflow run`."""
     config = config or MonitorConfig()
     redact_logs("modelwatch")  # MLflow's errors name the tracking URI, credentials and all
@@ -40,33 +42,60 @@ def create_app(config: MonitorConfig | None = None, store=None, runner=None, sta
         from modelwatch.serving.store import open_store
 
         store = open_store(config.store_url)
-    run_logger = (MonitoringRunLogger(config.tracking_uri, config.model_name,
-                                      on_error=metrics.errors.labels(dependency="mlflow").inc)
-                  if config.log_to_mlflow else None)
+    run_logger = (
+        MonitoringRunLogger(
+            config.tracking_uri,
+            config.model_name,
+            on_error=metrics.errors.labels(dependency="mlflow").inc,
+        )
+        if config.log_to_mlflow
+        else None
+    )
     trigger = RetrainTrigger(
         runner or project_runner(config.tracking_uri, config.model_name, config.retrain_window),
-        config.retrain_cooldown_seconds, on_event=_retrain_listener(metrics),
-        labelled_rows=lambda since: len(store.read_window(model_name=config.model_name, labelled=True, since=since,
-                                                          limit=config.retrain_min_rows)),
-        min_rows=config.retrain_min_rows, recheck_seconds=config.interval_seconds,
+        config.retrain_cooldown_seconds,
+        on_event=_retrain_listener(metrics),
+        labelled_rows=lambda since: len(
+            store.read_window(
+                model_name=config.model_name,
+                labelled=True,
+                since=since,
+                limit=config.retrain_min_rows,
+            )
+        ),
+        min_rows=config.retrain_min_rows,
+        recheck_seconds=config.interval_seconds,
         served_version=lambda: monitor.context.version if monitor.context else None,
         held=lambda: _held(monitor.last_result),
     )
     rules = RuleEvaluator() if config.builtin_alerts else None
-    monitor = Monitor(config, metrics, store, run_logger,
-                      on_window=_builtin_alerts(rules, trigger) if rules else None,
-                      on_reset=rules.clear if rules else None)
+    monitor = Monitor(
+        config,
+        metrics,
+        store,
+        run_logger,
+        on_window=_builtin_alerts(rules, trigger) if rules else None,
+        on_reset=rules.clear if rules else None,
+    )
     app = Flask("monitoring")
     app.config["MONITOR"] = config
     app.config["MAX_CONTENT_LENGTH"] = webhook.MAX_BODY_BYTES  # /alerts is the only body it takes
-    app.extensions.update(monitor=monitor, retrain_trigger=trigger, monitor_metrics=metrics, alert_rules=rules)
+    app.extensions.update(
+        monitor=monitor, retrain_trigger=trigger, monitor_metrics=metrics, alert_rules=rules
+    )
     app.register_blueprint(ops)
     app.register_blueprint(webhook.bp)
     app.register_error_handler(404, lambda e: _error(404, "not_found", "no such endpoint"))
     app.register_error_handler(405, lambda e: _error(405, "method_not_allowed", str(e.description)))
-    app.register_error_handler(413, lambda e: _error(
-        413, "payload_too_large", f"the body is larger than {webhook.MAX_BODY_BYTES} bytes"))
-    app.register_error_handler(HTTPException, lambda e: _error(e.code, f"http_{e.code}", str(e.description)))
+    app.register_error_handler(
+        413,
+        lambda e: _error(
+            413, "payload_too_large", f"the body is larger than {webhook.MAX_BODY_BYTES} bytes"
+        ),
+    )
+    app.register_error_handler(
+        HTTPException, lambda e: _error(e.code, f"http_{e.code}", str(e.description))
+    )
     app.register_error_handler(Exception, _unexpected)
     if start:
         monitor.start()
@@ -104,7 +133,11 @@ def _retrain_listener(metrics: MonitorMetrics):
             return
         metrics.retrain_in_progress.set(0)
         metrics.retrains.labels(result=detail).inc()
-        if detail in ("promoted", "rejected", "needs_review"):  # a refusal (unsupported) is no success
+        if detail in (
+            "promoted",
+            "rejected",
+            "needs_review",
+        ):  # a refusal (unsupported) is no success
             metrics.retrain_last_success.set(time.time())
 
     return on_event
@@ -130,19 +163,27 @@ def status():
     monitor = current_app.extensions["monitor"]
     trigger = current_app.extensions["retrain_trigger"]
     result = monitor.last_result
-    return jsonify(masked({
-        "model": monitor.config.model_name,
-        "version": monitor.context.version if monitor.context else None,
-        "last_error": monitor.last_error,
-        "last_failure": monitor.last_failure,
-        "retraining": trigger.running,
-        "last_retrain": trigger.last,
-        "retrain_pending": trigger.pending,  # queued, cooling_down, waiting_for_labels or held
-        "builtin_alerts_firing": getattr(current_app.extensions["alert_rules"], "firing", None),
-        "monitored": monitor.context is not None,
-        "not_monitored": monitor.unmonitored,
-        "last_window": None if result is None else _window_status(result, monitor.context) | monitor.progress(),
-    }))  # masked: an error's text may name a URL with its credentials
+    return jsonify(
+        masked(
+            {
+                "model": monitor.config.model_name,
+                "version": monitor.context.version if monitor.context else None,
+                "last_error": monitor.last_error,
+                "last_failure": monitor.last_failure,
+                "retraining": trigger.running,
+                "last_retrain": trigger.last,
+                "retrain_pending": trigger.pending,  # queued, cooling_down, waiting_for_labels or held
+                "builtin_alerts_firing": getattr(
+                    current_app.extensions["alert_rules"], "firing", None
+                ),
+                "monitored": monitor.context is not None,
+                "not_monitored": monitor.unmonitored,
+                "last_window": None
+                if result is None
+                else _window_status(result, monitor.context) | monitor.progress(),
+            }
+        )
+    )  # masked: an error's text may name a URL with its credentials
 
 
 def _window_status(result, context) -> dict:
@@ -153,15 +194,20 @@ def _window_status(result, context) -> dict:
         "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],
         "drift_share": result.drift["drift_share"],
         "dataset_drift": result.drift["dataset_drift"],
-        "integrity": [{"kind": i["kind"], "columns": i["columns"], "share": i["share"]} for i in result.integrity],
+        "integrity": [
+            {"kind": i["kind"], "columns": i["columns"], "share": i["share"]}
+            for i in result.integrity
+        ],
         "live_accuracy": result.value("live_accuracy"),
         "estimated_accuracy": result.value("estimated_accuracy"),
         "label_coverage": result.value("label_coverage_ratio"),
         "concept_drift": result.concept_drift,
         "task": context.reference.task if context else None,
-        "performance": "estimated and realized" if context and context.estimates else
-                       "realized only" if context and context.reference.has_labels else
-                       "not judged: the reference has no target (drift and integrity only)",
+        "performance": "estimated and realized"
+        if context and context.estimates
+        else "realized only"
+        if context and context.reference.has_labels
+        else "not judged: the reference has no target (drift and integrity only)",
         "metrics": result.performance,
         "segments": result.segments,
         "fairness": result.fairness,

@@ -43,7 +43,10 @@ class MonitorConfig:
 
     def fairness(self) -> dict:
         """The fairness settings made here, as the Fairness calculator's arguments."""
-        bars = {"min_ratio": self.fairness_min_ratio, "max_difference": self.fairness_max_difference}
+        bars = {
+            "min_ratio": self.fairness_min_ratio,
+            "max_difference": self.fairness_max_difference,
+        }
         out = {name: float(value) for name, value in bars.items() if value not in (None, "")}
         return out | ({"favourable": self.fairness_favourable} if self.fairness_favourable else {})
 
@@ -59,8 +62,11 @@ def fail_fast_mlflow(timeout_seconds: int = 10) -> None:
     with the last known version and keep its MLflow writes for later. Variables the
     operator set win.
     """
-    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-              "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_seconds)}
+    wanted = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_seconds),
+    }
     for name, value in wanted.items():
         if name not in os.environ:
             os.environ[name] = value

@@ -9,8 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
-
-from modelwatch.monitoring.reference import TAG_SEGMENTS, TAG_SENSITIVE, MonitoringReference, for_version
+from modelwatch.monitoring.reference import (
+    TAG_SEGMENTS,
+    TAG_SENSITIVE,
+    MonitoringReference,
+    for_version,
+)
 
 
 @dataclass
@@ -45,17 +49,27 @@ class VersionContext:
         return any(c.name.startswith("estimated") for c in self.calculators)
 
     @classmethod
-    def load(cls, client: MlflowClient, model_name: str, version: str, chunk_rows: int,
-             config=None) -> "VersionContext":
+    def load(
+        cls, client: MlflowClient, model_name: str, version: str, chunk_rows: int, config=None
+    ) -> VersionContext:
         """Raises modelwatch.monitoring.reference.NotOnboarded when the version has no reference.
         `config` (a MonitorConfig) may override the version's segment and sensitive columns."""
         reference, run_id = for_version(client, model_name, version)
         tags = client.get_model_version(model_name, version).tags or {}
-        segments = _columns(getattr(config, "segments", None), tags.get(TAG_SEGMENTS), reference.features)
-        sensitive = _columns(getattr(config, "sensitive", None), tags.get(TAG_SENSITIVE), reference.features)
+        segments = _columns(
+            getattr(config, "segments", None), tags.get(TAG_SEGMENTS), reference.features
+        )
+        sensitive = _columns(
+            getattr(config, "sensitive", None), tags.get(TAG_SENSITIVE), reference.features
+        )
         fairness = config.fairness() if config is not None else {}
-        return cls(model_name, version, run_id, reference,
-                   reference.calculators(chunk_rows, segments, sensitive, fairness))
+        return cls(
+            model_name,
+            version,
+            run_id,
+            reference,
+            reference.calculators(chunk_rows, segments, sensitive, fairness),
+        )
 
 
 def _columns(override: str | None, tag: str | None, features: list[str]) -> tuple[str, ...]:
@@ -64,5 +78,7 @@ def _columns(override: str | None, tag: str | None, features: list[str]) -> tupl
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in features]
     if unknown:
-        raise ValueError(f"segment or sensitive column {', '.join(unknown)} is not a feature of the reference")
+        raise ValueError(
+            f"segment or sensitive column {', '.join(unknown)} is not a feature of the reference"
+        )
     return names

@@ -11,11 +11,11 @@ one, modelwatch_monitor_window_cost is not exported at all (rather than a cost o
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
-
-from prometheus_client import CollectorRegistry, Gauge
+from collections.abc import Callable
+from typing import TypeVar
 
 from modelwatch.training.cost import Meter, Prices
+from prometheus_client import CollectorRegistry, Gauge
 
 T = TypeVar("T")
 
@@ -23,12 +23,21 @@ T = TypeVar("T")
 class WindowCost:
     def __init__(self, registry: CollectorRegistry, prices: Prices | None = None) -> None:
         self.prices = prices or Prices.from_env()
-        self.cpu = Gauge("modelwatch_monitor_window_cpu_seconds",
-                         "CPU time the monitor's last window took.", registry=registry)
+        self.cpu = Gauge(
+            "modelwatch_monitor_window_cpu_seconds",
+            "CPU time the monitor's last window took.",
+            registry=registry,
+        )
         priced = self.prices.per_cpu_hour is not None or self.prices.per_gb_hour is not None
-        self.cost = Gauge("modelwatch_monitor_window_cost",
-                          "What the monitor's last window cost (MODELWATCH_COST_PER_*).",
-                          registry=registry) if priced else None
+        self.cost = (
+            Gauge(
+                "modelwatch_monitor_window_cost",
+                "What the monitor's last window cost (MODELWATCH_COST_PER_*).",
+                registry=registry,
+            )
+            if priced
+            else None
+        )
 
     def measured(self, work: Callable[[], T]) -> T:
         meter = Meter()

@@ -12,12 +12,11 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric
-
 from modelwatch.monitoring.service.config import fail_fast_mlflow
 
 log = logging.getLogger(__name__)
@@ -90,8 +89,11 @@ class MonitoringRunLogger:
     def _write(self, record: WindowRecord) -> None:
         run_id = self._run_for(record.model_version, record.training_run_id)
         ms = int(record.timestamp * 1000)
-        metrics = [Metric(k, float(v), ms, record.step) for k, v in record.metrics.items()
-                   if v is not None and math.isfinite(v)]
+        metrics = [
+            Metric(k, float(v), ms, record.step)
+            for k, v in record.metrics.items()
+            if v is not None and math.isfinite(v)
+        ]
         for i in range(0, len(metrics), 900):  # MLflow takes at most 1000 metrics a batch
             self._client.log_batch(run_id, metrics=metrics[i : i + 900])
         for path, text in list(record.artifacts.items()):
@@ -103,7 +105,11 @@ class MonitoringRunLogger:
         if version in self._runs:
             return self._runs[version]
         experiment = self._client.get_experiment_by_name(self.experiment_name)
-        experiment_id = experiment.experiment_id if experiment else self._client.create_experiment(self.experiment_name)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else self._client.create_experiment(self.experiment_name)
+        )
         found = self._client.search_runs(
             [experiment_id], f"tags.`modelwatch.model_version` = '{version}'", max_results=1
         )
@@ -113,8 +119,11 @@ class MonitoringRunLogger:
             run_id = self._client.create_run(
                 experiment_id,
                 run_name=f"monitor {self._model_name} v{version}",
-                tags={"modelwatch.model_name": self._model_name, "modelwatch.model_version": version,
-                      "modelwatch.training_run_id": training_run_id},
+                tags={
+                    "modelwatch.model_name": self._model_name,
+                    "modelwatch.model_version": version,
+                    "modelwatch.training_run_id": training_run_id,
+                },
             ).info.run_id
         self._runs[version] = run_id
         return run_id

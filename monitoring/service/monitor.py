@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-
 from modelwatch.monitoring.reference import NotOnboarded
 from modelwatch.monitoring.report import drift_report
 from modelwatch.monitoring.service.config import MonitorConfig, fail_fast_mlflow
@@ -25,6 +24,7 @@ from modelwatch.monitoring.service.cost import WindowCost
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
 from modelwatch.monitoring.service.window import WindowResult, evaluate
+
 from modelwatch.redaction import redact_credentials
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,15 @@ RECHECK_INTERVALS = 2
 
 
 class Monitor:
-    def __init__(self, config: MonitorConfig, metrics: MonitorMetrics, store, run_logger: MonitoringRunLogger | None,
-                 on_window: Callable[[WindowResult, VersionContext], None] | None = None,
-                 on_reset: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        config: MonitorConfig,
+        metrics: MonitorMetrics,
+        store,
+        run_logger: MonitoringRunLogger | None,
+        on_window: Callable[[WindowResult, VersionContext], None] | None = None,
+        on_reset: Callable[[], None] | None = None,
+    ):
         """`on_window` is called with each judged window (the built-in alert rules);
         `on_reset` when no verdict holds any more: the version changed or cannot be judged,
         or an interval found no new window."""
@@ -98,8 +104,10 @@ class Monitor:
             return None
         try:
             window = self.store.read_window(
-                model_version=context.version, model_name=self.config.model_name,
-                since=time.time() - self.config.window_seconds, limit=self.config.window_rows,
+                model_version=context.version,
+                model_name=self.config.model_name,
+                since=time.time() - self.config.window_seconds,
+                limit=self.config.window_rows,
             )
             self._saw_newest(context.version, window)
         except Exception as exc:
@@ -114,7 +122,10 @@ class Monitor:
             return None
         result = evaluate(context.version, context.calculators, context.reference, window)
         labelled = window["label"].notna()
-        self._judged_ids, self._judged_labelled = frozenset(window["prediction_id"]), frozenset(window["prediction_id"][labelled])
+        self._judged_ids, self._judged_labelled = (
+            frozenset(window["prediction_id"]),
+            frozenset(window["prediction_id"][labelled]),
+        )
         self.new_rows, self.skipped_windows = new_rows, 0
         self.metrics.window_new_rows.labels(model_version=context.version).set(new_rows)
         context.windows += 1
@@ -141,9 +152,13 @@ class Monitor:
         """The newest logged row's time; with none in the window, the log's newest row of
         the version (one row of the window index), so a log that stopped long ago shows."""
         if not len(window):
-            window = self.store.read_window(model_version=version, model_name=self.config.model_name, limit=1)
+            window = self.store.read_window(
+                model_version=version, model_name=self.config.model_name, limit=1
+            )
         if len(window):
-            self.metrics.newest_row.labels(model_version=version).set(window["ts"].max().timestamp())
+            self.metrics.newest_row.labels(model_version=version).set(
+                window["ts"].max().timestamp()
+            )
 
     def _judged_nothing(self, version: str) -> None:
         """No new rows, too few to judge, or no window read: what was last exported stays as
@@ -156,7 +171,11 @@ class Monitor:
 
     def progress(self) -> dict:
         """For /status: how new the last judged window was, and whether the monitor waits for rows."""
-        return {"new_rows": self.new_rows, "skipped_windows": self.skipped_windows, "checked_at": self.checked_at}
+        return {
+            "new_rows": self.new_rows,
+            "skipped_windows": self.skipped_windows,
+            "checked_at": self.checked_at,
+        }
 
     def _reset(self) -> None:
         if self.on_reset is not None:
@@ -180,12 +199,18 @@ class Monitor:
         if self.context is not None and self.context.version == version:
             self._watching(version)
             return self.context
-        if self.unmonitored and self.unmonitored.get("version") == version \
-                and time.time() - self.unmonitored["at"] < self.config.interval_seconds * RECHECK_INTERVALS:
+        if (
+            self.unmonitored
+            and self.unmonitored.get("version") == version
+            and time.time() - self.unmonitored["at"]
+            < self.config.interval_seconds * RECHECK_INTERVALS
+        ):
             self._not_monitored(version, self.unmonitored["reason"], self.unmonitored["message"])
             return None
         try:
-            context = VersionContext.load(self.client, name, version, self.config.window_rows, self.config)
+            context = VersionContext.load(
+                self.client, name, version, self.config.window_rows, self.config
+            )
         except NotOnboarded as exc:
             self._not_monitored(version, "not_onboarded", str(exc))
             return None
@@ -193,11 +218,15 @@ class Monitor:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":  # else: the reference's run is gone
                 self._failed("mlflow", exc)
                 return None
-            self._not_monitored(version, "unloadable", f"cannot judge {name} version {version}: {exc}")
+            self._not_monitored(
+                version, "unloadable", f"cannot judge {name} version {version}: {exc}"
+            )
             return None
         except Exception as exc:  # a reference this monitor cannot read or fit
             log.exception("cannot load the reference of %s version %s", name, version)
-            self._not_monitored(version, "unloadable", f"cannot judge {name} version {version}: {exc}")
+            self._not_monitored(
+                version, "unloadable", f"cannot judge {name} version {version}: {exc}"
+            )
             return None
         self._switch_to(context)
         return context
@@ -220,12 +249,21 @@ class Monitor:
         """The alias's version cannot be judged: say why everywhere, export none of the
         old version's verdicts, and (with a version) raise ModelNotMonitored."""
         message = redact_credentials(message)  # a reference's download error names the URI
-        if self.context is not None or self.unmonitored is None or self.unmonitored.get("version") != version:
+        if (
+            self.context is not None
+            or self.unmonitored is None
+            or self.unmonitored.get("version") != version
+        ):
             log.warning("not monitoring: %s", message)
             self.metrics.clear_version()
             self.context = None
             self._forget_windows()
-            self.unmonitored = {"version": version, "reason": reason, "message": message, "at": time.time()}
+            self.unmonitored = {
+                "version": version,
+                "reason": reason,
+                "message": message,
+                "at": time.time(),
+            }
         self.last_error = message
         self.metrics.not_monitored.labels(reason=reason).inc()
         if version is not None:
@@ -255,8 +293,16 @@ class Monitor:
             step = f"windows/{context.windows:06d}"
             artifacts[f"{step}/drift.json"] = r.to_json()
             artifacts[f"{step}/drift_report.html"] = lambda: _report_html(context, window)
-        self.run_logger.submit(WindowRecord(context.version, context.run_id, context.windows, r.evaluated_at,
-                                            r.flat(), artifacts))
+        self.run_logger.submit(
+            WindowRecord(
+                context.version,
+                context.run_id,
+                context.windows,
+                r.evaluated_at,
+                r.flat(),
+                artifacts,
+            )
+        )
 
 
 def no_such_alias(exc: MlflowException) -> bool:
@@ -264,7 +310,8 @@ def no_such_alias(exc: MlflowException) -> bool:
     (RESOURCE_DOES_NOT_EXIST), or a model without the alias (INVALID_PARAMETER_VALUE,
     "Registered model alias ... not found")."""
     return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or (
-        exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message)
+        exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message
+    )
 
 
 def _report_html(context: VersionContext, window) -> str:
@@ -273,8 +320,10 @@ def _report_html(context: VersionContext, window) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         features = context.features
-        path = drift_report(context.reference.sample[features], window.reindex(columns=features), Path(tmp, "report.html"),
-                            profile=context.profile)
+        path = drift_report(
+            context.reference.sample[features],
+            window.reindex(columns=features),
+            Path(tmp, "report.html"),
+            profile=context.profile,
+        )
         return path.read_text()
-
-

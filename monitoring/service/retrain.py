@@ -44,8 +44,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,18 @@ class Request:
 
 
 class RetrainTrigger:
-    def __init__(self, runner: Runner, cooldown_seconds: float, on_event: Listener | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 labelled_rows: Callable[[float], int] | None = None, min_rows: int = 0,
-                 served_version: Callable[[], str | None] | None = None, recheck_seconds: float = 30.0,
-                 held: Callable[[], str] | None = None):
+    def __init__(
+        self,
+        runner: Runner,
+        cooldown_seconds: float,
+        on_event: Listener | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        labelled_rows: Callable[[float], int] | None = None,
+        min_rows: int = 0,
+        served_version: Callable[[], str | None] | None = None,
+        recheck_seconds: float = 30.0,
+        held: Callable[[], str] | None = None,
+    ):
         """`labelled_rows(since)` counts the labelled rows logged since an epoch time (read
         at most `min_rows` of them); `served_version()` is the version served now (None
         when unknown: nothing is dropped then); `held()` says why retraining must wait now
@@ -133,8 +140,14 @@ class RetrainTrigger:
         pending = self._pending
         if pending is None:
             return None
-        return {"reason": pending.reason, "state": pending.state, "version": pending.version,
-                "since": pending.since, "labelled_rows": pending.labelled_rows, "min_rows": self.min_rows}
+        return {
+            "reason": pending.reason,
+            "state": pending.state,
+            "version": pending.version,
+            "since": pending.since,
+            "labelled_rows": pending.labelled_rows,
+            "min_rows": self.min_rows,
+        }
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no retraining runs (a pending request may still wait)."""
@@ -159,8 +172,12 @@ class RetrainTrigger:
                 return request.state if request else "duplicate"
         served = self._served_version()
         if request.version is not None and served is not None and served != request.version:
-            log.info("retraining for %s dropped: version %s is no longer served (%s is)", request.reason,
-                     request.version, served)
+            log.info(
+                "retraining for %s dropped: version %s is no longer served (%s is)",
+                request.reason,
+                request.version,
+                served,
+            )
             return self._drop(request, "stale")
         if self.min_rows:
             request.labelled_rows = self._count(request.since)
@@ -213,10 +230,17 @@ class RetrainTrigger:
         self._on_event("finished", result)
         with self._lock:
             self._finished_at = self._clock()
-            self.last = {"reason": request.reason, "result": result, "detail": detail, "finished_at": time.time()}
+            self.last = {
+                "reason": request.reason,
+                "result": result,
+                "detail": detail,
+                "finished_at": time.time(),
+            }
             self._running = None
             if result == "promoted":
-                self._pending = None  # it was about the version just replaced: the new one is judged afresh
+                self._pending = (
+                    None  # it was about the version just replaced: the new one is judged afresh
+                )
             if self._pending is not None:
                 self._pending.state = "cooling_down"
                 self._schedule()

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from mlflow import MlflowClient
-
-from modelwatch.project import PROJECT_DIR, mlflow_command
 from modelwatch.monitoring.service.config import child_environment
 from modelwatch.monitoring.service.retrain import Refused
 from modelwatch.training import retrain
+
+from modelwatch.project import PROJECT_DIR, mlflow_command
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +30,24 @@ def project_runner(tracking_uri: str, model_name: str, window: str, timeout_seco
         bin_dir = Path(sys.executable).parent
         command = [
             *mlflow_command("run", str(PROJECT_DIR), "-e", "retrain", "--env-manager", "local"),
-            "--experiment-name", f"{model_name}-retraining",
-            "-P", f"model_name={model_name}", "-P", f"window={window}", "-P", f"trigger={reason}",
+            "--experiment-name",
+            f"{model_name}-retraining",
+            "-P",
+            f"model_name={model_name}",
+            "-P",
+            f"window={window}",
+            "-P",
+            f"trigger={reason}",
         ]
-        env = {**child_environment(), "MLFLOW_TRACKING_URI": tracking_uri,
-               "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = {
+            **child_environment(),
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True,
-                                  timeout=timeout_seconds)
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, timeout=timeout_seconds
+            )
         except subprocess.TimeoutExpired:
             log.error("retraining for %s timed out after %ss", reason, timeout_seconds)
             return "failed"
@@ -62,7 +72,9 @@ def verdict(client: MlflowClient, model_name: str, reason: str) -> str:
     `validation_status`: "promoted" (approved), "needs_review" (it won on recent traffic
     but lost on the trusted holdout: labels and trusted data disagree, a person decides)
     or "rejected"; "failed" when no version was registered."""
-    versions = client.search_model_versions(f"name='{model_name}' and tag.trigger='{_quote(reason)}'")
+    versions = client.search_model_versions(
+        f"name='{model_name}' and tag.trigger='{_quote(reason)}'"
+    )
     if not versions:
         return "failed"
     status = max(versions, key=lambda v: int(v.version)).tags.get("validation_status", "")

@@ -11,9 +11,8 @@ import hmac
 import json
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
-
 from modelwatch.monitoring.calculators import feedback
+from werkzeug.exceptions import RequestEntityTooLarge
 
 bp = Blueprint("alerts", __name__)
 # Largest body of `POST /alerts` (the app's MAX_CONTENT_LENGTH: a larger one is a 413
@@ -43,7 +42,10 @@ def receive_alerts():
     for alert in payload["alerts"]:
         labels = alert.get("labels", {})
         name = labels.get("alertname", "unnamed")
-        if alert.get("status", payload.get("status")) != "firing" or labels.get("action") != "retrain":
+        if (
+            alert.get("status", payload.get("status")) != "firing"
+            or labels.get("action") != "retrain"
+        ):
             results.append({"alert": name, "result": "ignored"})
             continue
         if broken:
@@ -51,13 +53,19 @@ def receive_alerts():
             # through, the monitor refuses too: retraining on broken data makes it worse.
             results.append({"alert": name, "result": "held", "reason": f"data integrity: {broken}"})
             continue
-        if suspect:  # FeedbackSuspect's inhibition, likewise: retraining on lying labels learns the lie
+        if (
+            suspect
+        ):  # FeedbackSuspect's inhibition, likewise: retraining on lying labels learns the lie
             results.append({"alert": name, "result": "held", "reason": suspect})
             continue
         # The alert name is the reason: one drift that fires for many series makes one run.
         reason = f"{name}:{alert.get('fingerprint', '')}"
-        results.append({"alert": name, "result": trigger.request(reason, key=name,
-                                                                 version=labels.get("model_version"))})
+        results.append(
+            {
+                "alert": name,
+                "result": trigger.request(reason, key=name, version=labels.get("model_version")),
+            }
+        )
     return jsonify({"results": results}), 202
 
 
@@ -79,15 +87,23 @@ def _parse_body() -> tuple[object, str | None]:
     """The body as JSON, or why it is not: parsed here rather than by Flask, whose parser
     lets a too deeply nested document's RecursionError through as a 500."""
     if not request.is_json:
-        return None, "expected a JSON object in Alertmanager's webhook format (Content-Type: application/json)"
+        return (
+            None,
+            "expected a JSON object in Alertmanager's webhook format (Content-Type: application/json)",
+        )
     body = request.get_data()  # a Content-Length over the limit is a 413 here
     if request.content_length is None and len(body) >= MAX_BODY_BYTES:
         raise RequestEntityTooLarge()  # chunked: Werkzeug stops reading at the limit, silently
     try:
         payload = json.loads(body)
-        json.dumps(payload, ensure_ascii=False).encode()  # lone surrogates: no text a label can hold
+        json.dumps(
+            payload, ensure_ascii=False
+        ).encode()  # lone surrogates: no text a label can hold
     except RecursionError:
-        return None, "expected a JSON object in Alertmanager's webhook format: the body is nested too deeply"
+        return (
+            None,
+            "expected a JSON object in Alertmanager's webhook format: the body is nested too deeply",
+        )
     except ValueError as exc:  # not JSON, not UTF-8, or a lone surrogate (UnicodeError is one)
         return None, f"expected a JSON object in Alertmanager's webhook format: {_reason(exc)}"
     return payload, None

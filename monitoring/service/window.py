@@ -15,14 +15,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
-from modelwatch.monitoring.calculators.base import Metric, Result, Scored
 from modelwatch.monitoring.calculators import feedback
+from modelwatch.monitoring.calculators.base import Metric, Result, Scored
 from modelwatch.monitoring.reference import MonitoringReference, class_text
 
 # The performance metrics /status reports by name (last_window.metrics).
-PERFORMANCE_METRICS = ("live_accuracy", "estimated_accuracy", "live_roc_auc", "estimated_roc_auc", "live_f1",
-                       "estimated_f1", "live_mae", "estimated_mae", "live_rmse", "estimated_rmse", "live_mape")
+PERFORMANCE_METRICS = (
+    "live_accuracy",
+    "estimated_accuracy",
+    "live_roc_auc",
+    "estimated_roc_auc",
+    "live_f1",
+    "estimated_f1",
+    "live_mae",
+    "estimated_mae",
+    "live_rmse",
+    "estimated_rmse",
+    "live_mape",
+)
 
 
 @dataclass
@@ -50,7 +60,9 @@ class WindowResult:
 
     @property
     def drift(self) -> dict:
-        return self.details("feature_drift").get("drift", {"dataset_drift": False, "drift_share": 0.0, "columns": {}})
+        return self.details("feature_drift").get(
+            "drift", {"dataset_drift": False, "drift_share": 0.0, "columns": {}}
+        )
 
     @property
     def integrity(self) -> list[dict]:
@@ -62,7 +74,9 @@ class WindowResult:
 
     @property
     def any_drift(self) -> bool:
-        return bool(self.drift["dataset_drift"] or any(c["drifted"] for c in self.drift["columns"].values()))
+        return bool(
+            self.drift["dataset_drift"] or any(c["drifted"] for c in self.drift["columns"].values())
+        )
 
     @property
     def segments(self) -> dict[str, dict]:
@@ -77,7 +91,11 @@ class WindowResult:
     @property
     def performance(self) -> dict[str, dict]:
         """{name: {"value", "lower", "upper", "alert"}} of every performance metric computed."""
-        return {name: m.to_dict() for name in PERFORMANCE_METRICS if (m := self.metric(name)) is not None}
+        return {
+            name: m.to_dict()
+            for name in PERFORMANCE_METRICS
+            if (m := self.metric(name)) is not None
+        }
 
     def flat(self) -> dict[str, float]:
         """The window as MLflow metrics: one number per name (labels joined with dots)."""
@@ -88,16 +106,28 @@ class WindowResult:
             if m.name in PERFORMANCE_METRICS:  # the bounds it was judged by, beside it in the UI
                 out[f"{key}.lower"], out[f"{key}.upper"] = m.lower, m.upper
         out |= {f"latency_{q}_ms": v for q, v in self.latency_ms.items()}
-        return {_mlflow_key(k): float(v) for k, v in out.items() if v is not None and math.isfinite(float(v))}
+        return {
+            _mlflow_key(k): float(v)
+            for k, v in out.items()
+            if v is not None and math.isfinite(float(v))
+        }
 
     def to_json(self) -> str:
-        doc = {"version": self.version, "rows": self.rows, "evaluated_at": self.evaluated_at, "drift": self.drift,
-               "integrity": self.integrity, "metrics": self.performance,
-               "results": {r.calculator: r.details for r in self.results}}
+        doc = {
+            "version": self.version,
+            "rows": self.rows,
+            "evaluated_at": self.evaluated_at,
+            "drift": self.drift,
+            "integrity": self.integrity,
+            "metrics": self.performance,
+            "results": {r.calculator: r.details for r in self.results},
+        }
         return json.dumps(doc, default=_plain, indent=1)
 
 
-def evaluate(version: str, calculators: list, reference: MonitoringReference, window: pd.DataFrame) -> WindowResult:
+def evaluate(
+    version: str, calculators: list, reference: MonitoringReference, window: pd.DataFrame
+) -> WindowResult:
     """Judge `window` (rows of the prediction log) with the version's fitted calculators."""
     scored = scored_window(reference, window)
     results = [c.calculate(scored) for c in calculators]
@@ -122,16 +152,31 @@ def scored_window(reference: MonitoringReference, window: pd.DataFrame) -> Score
     if reference.task == "regression":
         prediction = pd.to_numeric(window["prediction"], errors="coerce").to_numpy(dtype=float)
         return Scored(features, prediction, label, "regression", ids=ids, ts=ts)
-    texts = {v: class_text(v) for v in pd.unique(label) if v is not None}  # a few classes, many rows
+    texts = {
+        v: class_text(v) for v in pd.unique(label) if v is not None
+    }  # a few classes, many rows
     label = np.array([None if v is None else texts[v] for v in label], dtype=object)
     prediction = window["prediction"].astype(str).to_numpy(dtype=object)
-    return Scored(features, prediction, label, reference.task, _proba(reference, window), reference.classes, ids, ts)
+    return Scored(
+        features,
+        prediction,
+        label,
+        reference.task,
+        _proba(reference, window),
+        reference.classes,
+        ids,
+        ts,
+    )
 
 
 def _epoch_seconds(ts: pd.Series) -> np.ndarray:
     """Scoring times as epoch seconds (the log's are timestamps; a frame's may be numbers)."""
     if pd.api.types.is_datetime64_any_dtype(ts.dtype):
-        return (pd.to_datetime(ts, utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+        return (
+            (pd.to_datetime(ts, utc=True) - pd.Timestamp(0, tz="UTC"))
+            .dt.total_seconds()
+            .to_numpy(dtype=float)
+        )
     return pd.to_numeric(ts, errors="coerce").to_numpy(dtype=float)
 
 
@@ -164,7 +209,11 @@ def _vectors(column: pd.Series) -> np.ndarray | None:
 
 
 def _latency(window: pd.DataFrame) -> dict[str, float]:
-    latency = window["latency_ms"].dropna().to_numpy(dtype=float) if "latency_ms" in window else np.array([])
+    latency = (
+        window["latency_ms"].dropna().to_numpy(dtype=float)
+        if "latency_ms" in window
+        else np.array([])
+    )
     if not len(latency):
         return {}
     p50, p95, p99 = np.percentile(latency, [50, 95, 99])

@@ -41,12 +41,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from modelwatch.serving.compiled.estimators import compile_estimator
+from modelwatch.serving.compiled.preprocess import (
+    UNSEEN,
+    LookupBlock,
+    NotCompilable,
+    NumericBlock,
+    Preprocessor,
+    compile_column_transformer,
+)
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-
-from modelwatch.serving.compiled.estimators import compile_estimator
-from modelwatch.serving.compiled.preprocess import UNSEEN, LookupBlock, NotCompilable, NumericBlock, \
-    Preprocessor, compile_column_transformer
 
 __all__ = ["CompiledPipeline", "NotCompilable", "compile_pipeline", "probe_frame", "verify"]
 
@@ -75,8 +80,13 @@ def compile_pipeline(pipeline) -> CompiledPipeline:
     return CompiledPipeline(preprocessor, compile_estimator(model), np.asarray(model.classes_))
 
 
-def probe_frame(compiled: CompiledPipeline, columns: list[str],
-                like: pd.DataFrame | None = None, rows: int = 500, seed: int = 0) -> pd.DataFrame:
+def probe_frame(
+    compiled: CompiledPipeline,
+    columns: list[str],
+    like: pd.DataFrame | None = None,
+    rows: int = 500,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Probe rows with the given `columns` (the signature's), exercising every part of the
     compiled pipeline: numeric values around the training distribution and NaN; every
     known category, NaN and an unseen one; then the rows of `like` (the model's input
@@ -100,8 +110,11 @@ def probe_frame(compiled: CompiledPipeline, columns: list[str],
     like = like.reindex(columns=columns) if like is not None and len(like) else None
     for name in columns:
         if name not in data:
-            data[name] = (np.resize(like[name].to_numpy(), rows) if like is not None
-                          else np.full(rows, np.nan))
+            data[name] = (
+                np.resize(like[name].to_numpy(), rows)
+                if like is not None
+                else np.full(rows, np.nan)
+            )
     probes = pd.DataFrame(data, columns=columns)
     return probes if like is None else pd.concat([like, probes], ignore_index=True)
 
@@ -117,8 +130,10 @@ def verify(pipeline, compiled: CompiledPipeline, columns: dict, frame: pd.DataFr
     once; inf if a predicted class differs."""
     expected = np.asarray(pipeline.predict_proba(frame), dtype="float64")
     n = len(expected)
-    parts = [compiled.predict_proba({k: v[i:i + VERIFY_CHUNK] for k, v in columns.items()})
-             for i in range(0, n, VERIFY_CHUNK)]
+    parts = [
+        compiled.predict_proba({k: v[i : i + VERIFY_CHUNK] for k, v in columns.items()})
+        for i in range(0, n, VERIFY_CHUNK)
+    ]
     worst = 0.0
     for got in (np.vstack(parts) if parts else expected[:0], compiled.predict_proba(columns)):
         if got.shape != expected.shape or (got.argmax(axis=1) != expected.argmax(axis=1)).any():

@@ -11,13 +11,12 @@ ColumnTransformer overhead is gone either way.
 from __future__ import annotations
 
 import numpy as np
+from modelwatch.serving.compiled import trees
+from modelwatch.serving.compiled.preprocess import NotCompilable
 from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.extmath import softmax
-
-from modelwatch.serving.compiled import trees
-from modelwatch.serving.compiled.preprocess import NotCompilable
 
 
 class GradientBoosting:

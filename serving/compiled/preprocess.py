@@ -19,8 +19,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, \
-    StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 # A value no encoder was fitted on: what the fitted block does with an unseen category.
 # (Text a request may send: the probes are checked as requests are, and a NUL is not.)
@@ -32,14 +31,16 @@ class NotCompilable(Exception):
 
 
 def _steps(transformer) -> list:
-    return [step for _, step in transformer.steps] if isinstance(transformer, Pipeline) \
+    return (
+        [step for _, step in transformer.steps]
+        if isinstance(transformer, Pipeline)
         else [transformer]
+    )
 
 
 def _identity(step) -> bool:
     # A fitted ColumnTransformer holds "passthrough" as FunctionTransformer().
-    return isinstance(step, FunctionTransformer) and step.func is None and \
-        step.inverse_func is None
+    return isinstance(step, FunctionTransformer) and step.func is None and step.inverse_func is None
 
 
 def _numeric_step(step) -> bool:
@@ -105,17 +106,27 @@ class LookupBlock:
         steps = _steps(transformer)
         encoder = steps[-1]
         if not isinstance(encoder, (OneHotEncoder, OrdinalEncoder)) or not all(
-                isinstance(s, SimpleImputer) and not s.add_indicator for s in steps[:-1]):
+            isinstance(s, SimpleImputer) and not s.add_indicator for s in steps[:-1]
+        ):
             raise NotCompilable(f"a categorical block {_describe(steps)}")
         self.columns = columns
-        widths = (list(encoder._n_features_outs) if isinstance(encoder, OneHotEncoder)
-                  else [1] * len(columns))
+        widths = (
+            list(encoder._n_features_outs)
+            if isinstance(encoder, OneHotEncoder)
+            else [1] * len(columns)
+        )
         bases = [cats[0] for cats in encoder.categories_]
         self.tables, self.codes, self.nan_code, self.unseen_code = [], [], [], []
         offset = 0
         for j, column in enumerate(columns):
-            self._probe(transformer, columns, bases, j, encoder.categories_[j],
-                        slice(offset, offset + widths[j]))
+            self._probe(
+                transformer,
+                columns,
+                bases,
+                j,
+                encoder.categories_[j],
+                slice(offset, offset + widths[j]),
+            )
             offset += widths[j]
         self.width = offset
 
@@ -144,7 +155,9 @@ class LookupBlock:
             lut, nan_code, unseen = self.codes[j], self.nan_code[j], self.unseen_code[j]
             codes = np.fromiter(
                 (nan_code if v is None or v != v else lut.get(v, unseen) for v in values),
-                dtype=np.intp, count=len(values))
+                dtype=np.intp,
+                count=len(values),
+            )
             if (codes < 0).any():
                 bad = sorted({str(v) for v, c in zip(values, codes) if c < 0})
                 raise ValueError(f"column {name!r}: the model does not accept {bad}")
@@ -155,8 +168,10 @@ class LookupBlock:
 def _run(transformer, columns, bases, j, values) -> np.ndarray:
     """The fitted block on a frame where column j takes `values` and the others a known
     category."""
-    frame = pd.DataFrame({c: ([bases[k]] * len(values) if k != j else values)
-                          for k, c in enumerate(columns)}, columns=columns)
+    frame = pd.DataFrame(
+        {c: ([bases[k]] * len(values) if k != j else values) for k, c in enumerate(columns)},
+        columns=columns,
+    )
     frame[columns[j]] = frame[columns[j]].astype(object)
     out = transformer.transform(frame)
     return np.asarray(out.toarray() if sparse.issparse(out) else out, dtype="float64")

@@ -16,20 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from modelwatch.serving.compiled.preprocess import NotCompilable
 
 
 @dataclass(frozen=True)
 class TreeEnsemble:
-    feature: np.ndarray        # per node: the input column it splits on
-    threshold: np.ndarray      # per node: go left when x <= threshold
-    missing_left: np.ndarray   # per node: NaN goes left
-    left: np.ndarray           # per node: child index (itself for a leaf)
+    feature: np.ndarray  # per node: the input column it splits on
+    threshold: np.ndarray  # per node: go left when x <= threshold
+    missing_left: np.ndarray  # per node: NaN goes left
+    left: np.ndarray  # per node: child index (itself for a leaf)
     right: np.ndarray
-    roots: np.ndarray          # root nodes, deepest tree first
-    active: tuple              # per round of the walk: how many trees are still deeper
-    order: np.ndarray          # tree i of the ensemble is column order[i] of the walk
+    roots: np.ndarray  # root nodes, deepest tree first
+    active: tuple  # per round of the walk: how many trees are still deeper
+    order: np.ndarray  # tree i of the ensemble is column order[i] of the walk
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """The leaf index of every (row, tree): shape (rows, trees)."""
@@ -64,9 +63,15 @@ def _concat(trees: list[dict]) -> TreeEnsemble:
     deepest_first = np.argsort(-depths, kind="stable")
     active = tuple(int((depths > r).sum()) for r in range(int(depths.max())))
     return TreeEnsemble(
-        np.concatenate(feature), np.concatenate(threshold), np.concatenate(missing_left),
-        np.concatenate(left), np.concatenate(right), starts[deepest_first], active,
-        np.argsort(deepest_first))
+        np.concatenate(feature),
+        np.concatenate(threshold),
+        np.concatenate(missing_left),
+        np.concatenate(left),
+        np.concatenate(right),
+        starts[deepest_first],
+        active,
+        np.argsort(deepest_first),
+    )
 
 
 def from_hist_gradient_boosting(model) -> tuple[list[TreeEnsemble], list[np.ndarray]]:
@@ -79,15 +84,21 @@ def from_hist_gradient_boosting(model) -> tuple[list[TreeEnsemble], list[np.ndar
             nodes = iteration[k].nodes
             if nodes["is_categorical"].any():
                 raise NotCompilable("native categorical splits")
-            trees.append({
-                "feature": nodes["feature_idx"], "threshold": nodes["num_threshold"],
-                "missing_left": nodes["missing_go_to_left"], "left": nodes["left"],
-                "right": nodes["right"], "is_leaf": nodes["is_leaf"].astype(bool),
-                "depth": int(nodes["depth"].max()),
-            })
+            trees.append(
+                {
+                    "feature": nodes["feature_idx"],
+                    "threshold": nodes["num_threshold"],
+                    "missing_left": nodes["missing_go_to_left"],
+                    "left": nodes["left"],
+                    "right": nodes["right"],
+                    "is_leaf": nodes["is_leaf"].astype(bool),
+                    "depth": int(nodes["depth"].max()),
+                }
+            )
         ensembles.append(_concat(trees))
-        values.append(np.concatenate([iteration[k].nodes["value"]
-                                      for iteration in model._predictors]))
+        values.append(
+            np.concatenate([iteration[k].nodes["value"] for iteration in model._predictors])
+        )
     return ensembles, values
 
 
@@ -101,14 +112,20 @@ def from_forest(model) -> tuple[TreeEnsemble, np.ndarray]:
         tree = estimator.tree_
         leaf = tree.children_left == -1
         missing = getattr(tree, "missing_go_to_left", None)
-        trees.append({
-            "feature": tree.feature, "threshold": tree.threshold,
-            "missing_left": (np.zeros(tree.node_count, bool) if missing is None
-                             else np.asarray(missing)),
-            "left": tree.children_left, "right": tree.children_right, "is_leaf": leaf,
-            "depth": int(tree.max_depth),
-        })
-        proba = tree.value[:, 0, :model.n_classes_].copy()
+        trees.append(
+            {
+                "feature": tree.feature,
+                "threshold": tree.threshold,
+                "missing_left": (
+                    np.zeros(tree.node_count, bool) if missing is None else np.asarray(missing)
+                ),
+                "left": tree.children_left,
+                "right": tree.children_right,
+                "is_leaf": leaf,
+                "depth": int(tree.max_depth),
+            }
+        )
+        proba = tree.value[:, 0, : model.n_classes_].copy()
         normalizer = proba.sum(axis=1)[:, np.newaxis]
         normalizer[normalizer == 0.0] = 1.0
         proba /= normalizer

@@ -19,5 +19,14 @@ from modelwatch.serving.model.manager import ModelManager
 from modelwatch.serving.model.registry import AliasNotFound, Registry, RegistryUnavailable
 from modelwatch.serving.model.shadow import ShadowScorer
 
-__all__ = ["AliasNotFound", "Engine", "LoadedModel", "ModelCache", "ModelManager",
-           "Registry", "RegistryUnavailable", "ShadowScorer", "load_local"]
+__all__ = [
+    "AliasNotFound",
+    "Engine",
+    "LoadedModel",
+    "ModelCache",
+    "ModelManager",
+    "Registry",
+    "RegistryUnavailable",
+    "ShadowScorer",
+    "load_local",
+]

@@ -48,8 +48,7 @@ def _read_pointer(path: Path) -> VersionRef:
 
 
 class ModelCache:
-    def __init__(self, root: str | Path, *, registry_uri: str, name: str,
-                 keep: int = 5) -> None:
+    def __init__(self, root: str | Path, *, registry_uri: str, name: str, keep: int = 5) -> None:
         self.root = Path(root) / registry_dir(registry_uri) / name.replace("/", "_")
         self.keep = keep
 
@@ -80,8 +79,16 @@ class ModelCache:
         path = self.root / "aliases" / f"{alias}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{alias}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json")
-        tmp.write_text(json.dumps({"version": ref.version, "run_id": ref.run_id,
-                                   "source": ref.source, "saved_at": time.time()}))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "version": ref.version,
+                    "run_id": ref.run_id,
+                    "source": ref.source,
+                    "saved_at": time.time(),
+                }
+            )
+        )
         os.replace(tmp, path)
         self.prune()
 
@@ -103,5 +110,5 @@ class ModelCache:
         except BAD_POINTER:
             return
         dirs.sort(key=lambda d: d.stat().st_mtime, reverse=True)
-        for d in [d for d in dirs if d.name not in pinned][self.keep:]:
+        for d in [d for d in dirs if d.name not in pinned][self.keep :]:
             shutil.rmtree(d, ignore_errors=True)

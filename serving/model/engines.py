@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from modelwatch.serving.validation import Validated
 
 
@@ -20,9 +19,9 @@ from modelwatch.serving.validation import Validated
 class Prediction:
     """The answers for n rows."""
 
-    labels: np.ndarray               # predicted class, or predicted value (regression)
+    labels: np.ndarray  # predicted class, or predicted value (regression)
     scores: np.ndarray | None = None  # P(classes[-1]) if binary, P(top class) if multiclass
-    proba: np.ndarray | None = None   # n x k class probabilities, in `classes` order
+    proba: np.ndarray | None = None  # n x k class probabilities, in `classes` order
 
 
 def from_proba(proba: np.ndarray, classes: np.ndarray) -> Prediction:
@@ -101,8 +100,9 @@ def is_proba_frame(out) -> bool:
     values = out.to_numpy()
     if values.dtype.kind != "f":
         return False
-    return bool(((values >= 0) & (values <= 1)).all()
-                and np.allclose(values.sum(axis=1), 1.0, atol=1e-6))
+    return bool(
+        ((values >= 0) & (values <= 1)).all() and np.allclose(values.sum(axis=1), 1.0, atol=1e-6)
+    )
 
 
 def pyfunc_prediction(out) -> Prediction:

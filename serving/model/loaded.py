@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
-
 from modelwatch.serving.model.engines import Engine, Prediction
 from modelwatch.serving.validation import ColumnSpec, Validated
 
@@ -17,7 +16,7 @@ class LoadedModel:
     version: str
     alias: str
     run_id: str | None
-    source: str            # "registry", "cache" or "fallback"
+    source: str  # "registry", "cache" or "fallback"
     flavor: str
     spec: list[ColumnSpec] | None
     engine: Engine
@@ -45,9 +44,16 @@ class LoadedModel:
 
     def describe(self) -> dict:
         return {
-            "name": self.name, "version": self.version, "alias": self.alias,
-            "run_id": self.run_id, "source": self.source, "fallback": self.fallback,
-            "flavor": self.flavor, "engine": self.engine.name, "engine_note": self.engine_note,
-            "task": self.task, "classes": self.classes,
+            "name": self.name,
+            "version": self.version,
+            "alias": self.alias,
+            "run_id": self.run_id,
+            "source": self.source,
+            "fallback": self.fallback,
+            "flavor": self.flavor,
+            "engine": self.engine.name,
+            "engine_note": self.engine_note,
+            "task": self.task,
+            "classes": self.classes,
             "loaded_at": pd.Timestamp(self.loaded_at, unit="s", tz="UTC").isoformat(),
         }

@@ -10,9 +10,14 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-
-from modelwatch.serving.model.engines import CompiledEngine, Engine, PyfuncEngine, SklearnEngine, \
-    pyfunc_task, signature_task
+from modelwatch.serving.model.engines import (
+    CompiledEngine,
+    Engine,
+    PyfuncEngine,
+    SklearnEngine,
+    pyfunc_task,
+    signature_task,
+)
 from modelwatch.serving.model.loaded import LoadedModel
 from modelwatch.serving.validation import spec_from_signature, validate
 
@@ -27,9 +32,17 @@ class UntrustedTypes(RuntimeError):
     """A skops model holds types that neither skops, its MLmodel nor the operator trusts."""
 
 
-def load_local(path: str | Path, *, name: str, version: str, alias: str,
-               run_id: str | None, source: str, compile: bool = True,
-               trusted_types: tuple[str, ...] = ()) -> LoadedModel:
+def load_local(
+    path: str | Path,
+    *,
+    name: str,
+    version: str,
+    alias: str,
+    run_id: str | None,
+    source: str,
+    compile: bool = True,
+    trusted_types: tuple[str, ...] = (),
+) -> LoadedModel:
     """Load the model directory at `path` and score its input example once.
     `trusted_types`: skops types to trust besides those the MLmodel lists."""
     from mlflow.models import Model
@@ -40,13 +53,23 @@ def load_local(path: str | Path, *, name: str, version: str, alias: str,
     if "sklearn" in meta.flavors:
         flavor = "sklearn"
         engine, note = choose_sklearn_engine(
-            load_sklearn(path, meta.flavors["sklearn"], trusted_types), spec, example, compile)
+            load_sklearn(path, meta.flavors["sklearn"], trusted_types), spec, example, compile
+        )
     else:
         flavor, note = "python_function", ""
         engine = pyfunc_engine(path, meta, spec, example)
-    model = LoadedModel(name=name, version=str(version), alias=alias,
-                        run_id=run_id or meta.run_id, source=source, flavor=flavor,
-                        spec=spec, engine=engine, path=str(path), engine_note=note)
+    model = LoadedModel(
+        name=name,
+        version=str(version),
+        alias=alias,
+        run_id=run_id or meta.run_id,
+        source=source,
+        flavor=flavor,
+        spec=spec,
+        engine=engine,
+        path=str(path),
+        engine_note=note,
+    )
     _warm_up(model, example)
     return model
 
@@ -69,7 +92,8 @@ def load_sklearn(path, flavor: dict, trusted_types: tuple[str, ...]):
             f"the model is saved with skops and holds types that are not trusted: "
             f"{', '.join(untrusted)}. If you trust this model, log it again with "
             f"skops_trusted_types={untrusted!r}, or set MODELWATCH_SKOPS_TRUSTED_TYPES="
-            f"{','.join(untrusted)} for serving")
+            f"{','.join(untrusted)} for serving"
+        )
     if not trusted_types:
         return mlflow.sklearn.load_model(str(path))
     # MLflow reads the trusted types from the MLmodel only: load the operator's way, behind
@@ -77,8 +101,10 @@ def load_sklearn(path, flavor: dict, trusted_types: tuple[str, ...]):
     from mlflow.environment_variables import MLFLOW_ALLOW_PICKLE_DESERIALIZATION
 
     if not MLFLOW_ALLOW_PICKLE_DESERIALIZATION.get():
-        raise UntrustedTypes("deserializing models is off (MODELWATCH_TRUST_REGISTRY=0 or "
-                             "MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false)")
+        raise UntrustedTypes(
+            "deserializing models is off (MODELWATCH_TRUST_REGISTRY=0 or "
+            "MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false)"
+        )
     return skops.io.load(file, trusted=[*listed, *trusted_types])
 
 
@@ -117,8 +143,9 @@ def choose_sklearn_engine(model, spec, example, compile: bool) -> tuple[Engine, 
         return SklearnEngine(model), f"not compiled: the check failed: {exc}"
     if diff > COMPILE_TOLERANCE:
         log.warning("model not compiled: its answers differ from sklearn's by %s", diff)
-        return SklearnEngine(model), \
-            f"not compiled: answers differ from sklearn's by {diff:.3g} on probe rows"
+        return SklearnEngine(
+            model
+        ), f"not compiled: answers differ from sklearn's by {diff:.3g} on probe rows"
     return CompiledEngine(compiled), ""
 
 

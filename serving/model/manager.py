@@ -20,7 +20,12 @@ from modelwatch.serving.model.cache import ModelCache
 from modelwatch.serving.model.engines import RulesEngine
 from modelwatch.serving.model.loaded import LoadedModel
 from modelwatch.serving.model.loader import load_local
-from modelwatch.serving.model.registry import AliasNotFound, Registry, RegistryUnavailable, VersionRef
+from modelwatch.serving.model.registry import (
+    AliasNotFound,
+    Registry,
+    RegistryUnavailable,
+    VersionRef,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +38,10 @@ class ModelManager:
         self.metrics = metrics
         self.name = config.model_name
         self.alias = config.model_alias
-        self.registry = Registry(tracking_uri=config.tracking_uri,
-                                 registry_uri=config.registry)
-        self.cache = ModelCache(config.model_cache_dir, registry_uri=config.registry,
-                                name=self.name)
+        self.registry = Registry(tracking_uri=config.tracking_uri, registry_uri=config.registry)
+        self.cache = ModelCache(
+            config.model_cache_dir, registry_uri=config.registry, name=self.name
+        )
         self.current: LoadedModel | None = None
         self.challenger: LoadedModel | None = None
         self._last_error: str | None = None
@@ -98,15 +103,23 @@ class ModelManager:
     # -- loading -------------------------------------------------------------------------
     def _load_version(self, ref: VersionRef, alias: str) -> LoadedModel:
         path = self.cache.fetch(
-            ref, lambda dst: self.registry.download(self.name, ref.version, dst))
+            ref, lambda dst: self.registry.download(self.name, ref.version, dst)
+        )
         model = self._load_dir(path, ref, alias, "registry")
         self.cache.point(alias, ref)
         return model
 
     def _load_dir(self, path, ref: VersionRef, alias: str, source: str) -> LoadedModel:
-        return load_local(path, name=self.name, version=ref.version, alias=alias,
-                          run_id=ref.run_id, source=source, compile=self.config.compile_model,
-                          trusted_types=self.config.skops_trusted_types)
+        return load_local(
+            path,
+            name=self.name,
+            version=ref.version,
+            alias=alias,
+            run_id=ref.run_id,
+            source=source,
+            compile=self.config.compile_model,
+            trusted_types=self.config.skops_trusted_types,
+        )
 
     def _serves(self, model: LoadedModel | None, ref: VersionRef) -> bool:
         """Whether `model` is `ref`'s files: cache directories are named by the version's
@@ -158,11 +171,18 @@ class ModelManager:
             log.exception("fallback rules %s could not be loaded", setting)
             self.last_error = f"fallback: {exc}"
             return False
-        model = LoadedModel(name=self.name, version="fallback", alias=self.alias, run_id=None,
-                            source="fallback", flavor=f"rules:{rules.name}@{rules.version}",
-                            spec=rules.spec, engine=RulesEngine(rules), path=rules.source)
-        log.warning("no model could be loaded: answering with the fallback rules %s",
-                    rules.source)
+        model = LoadedModel(
+            name=self.name,
+            version="fallback",
+            alias=self.alias,
+            run_id=None,
+            source="fallback",
+            flavor=f"rules:{rules.name}@{rules.version}",
+            spec=rules.spec,
+            engine=RulesEngine(rules),
+            path=rules.source,
+        )
+        log.warning("no model could be loaded: answering with the fallback rules %s", rules.source)
         self._swap(model)
         return True
 
@@ -198,9 +218,11 @@ class ModelManager:
             self.last_error = None
             self.metrics.reloads.labels("success").inc()
             log.info("serving %s version %s (%s)", self.name, model.version, self.alias)
-            return {"result": "success",
-                    "previous": previous.describe() if previous else None,
-                    "current": model.describe()}
+            return {
+                "result": "success",
+                "previous": previous.describe() if previous else None,
+                "current": model.describe(),
+            }
 
     def reload_challenger(self) -> dict:
         with self._load_lock:

@@ -42,8 +42,9 @@ def configure_mlflow_client(config) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow refuses to unpickle (or un-skops) a model when this is false: the configured
     # registry is this service's trust boundary, so serving follows trust_registry.
-    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION",
-                          "true" if config.trust_registry else "false")
+    os.environ.setdefault(
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true" if config.trust_registry else "false"
+    )
 
 
 class Registry:
@@ -56,8 +57,9 @@ class Registry:
         if self._client is None:
             from mlflow import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.tracking_uri,
-                                        registry_uri=self.registry_uri)
+            self._client = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
+            )
         return self._client
 
     def resolve(self, name: str, alias: str) -> VersionRef:
@@ -84,9 +86,10 @@ class Registry:
         client = self.client()
         uri = client.get_model_version_download_uri(name, version)
         if uri.startswith("models:/m-"):  # an MLflow 3 LoggedModel
-            uri = client.get_logged_model(uri[len("models:/"):].split("/")[0]).artifact_location
-        local = Path(download_artifacts(artifact_uri=uri, dst_path=str(dst),
-                                        tracking_uri=self.tracking_uri))
+            uri = client.get_logged_model(uri[len("models:/") :].split("/")[0]).artifact_location
+        local = Path(
+            download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=self.tracking_uri)
+        )
         if (local / "MLmodel").is_file():
             return local
         found = next(dst.rglob("MLmodel"), None)

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pandas as pd
-
 from modelwatch.serving.ids import new_ids
 from modelwatch.serving.store.batch import LogBatch
 from modelwatch.serving.validation import validate
@@ -68,10 +67,19 @@ class ShadowScorer:
         latency = (time.perf_counter() - start) * 1000.0
         self.metrics.shadow_predictions.labels(challenger.version).inc(len(ids))
         scores = prediction.scores
-        self.log.submit(LogBatch(
-            ids=new_ids(len(ids)), ts=ts, model_name=challenger.name,
-            model_version=challenger.version, model_alias=challenger.alias,
-            features=checked, predictions=np.asarray(prediction.labels).tolist(),
-            probabilities=None if scores is None else np.asarray(scores).tolist(),
-            latency_ms=latency, shadow_of=list(ids), class_probabilities=prediction.proba,
-            regression=challenger.task == "regression"))
+        self.log.submit(
+            LogBatch(
+                ids=new_ids(len(ids)),
+                ts=ts,
+                model_name=challenger.name,
+                model_version=challenger.version,
+                model_alias=challenger.alias,
+                features=checked,
+                predictions=np.asarray(prediction.labels).tolist(),
+                probabilities=None if scores is None else np.asarray(scores).tolist(),
+                latency_ms=latency,
+                shadow_of=list(ids),
+                class_probabilities=prediction.proba,
+                regression=challenger.task == "regression",
+            )
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
-
 from modelwatch.serving.auth import require_token
 from modelwatch.serving.errors import ApiError
 from modelwatch.serving.routes import state
@@ -19,8 +18,15 @@ def reload():
     if outcome in ("success", "unchanged"):
         return jsonify(result)
     if outcome == "failure":
-        raise ApiError(502, "reload_failed", "the new model version could not be loaded; "
-                       "the previous one is still served", result)
-    raise ApiError(503, "registry_unavailable" if outcome == "unavailable" else "not_found",
-                   "the alias could not be resolved; the previous model is still served",
-                   result)
+        raise ApiError(
+            502,
+            "reload_failed",
+            "the new model version could not be loaded; the previous one is still served",
+            result,
+        )
+    raise ApiError(
+        503,
+        "registry_unavailable" if outcome == "unavailable" else "not_found",
+        "the alias could not be resolved; the previous model is still served",
+        result,
+    )

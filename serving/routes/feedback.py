@@ -18,7 +18,6 @@ import logging
 import time
 
 from flask import Blueprint, jsonify, request
-
 from modelwatch.serving.auth import require_token
 from modelwatch.serving.errors import ApiError, redact_credentials
 from modelwatch.serving.labels import check_labels, check_text
@@ -37,13 +36,21 @@ def _parse(body, max_rows: int) -> dict:
         raise bad_shape('expected {"feedback": [{"prediction_id": "...", "label": 0}, ...]}')
     items = body["feedback"]
     check_rows(len(items), max_rows)
-    bad = [i for i, item in enumerate(items)
-           if not isinstance(item, dict)
-           or not isinstance(item.get("prediction_id"), str) or not item["prediction_id"]
-           or item.get("label") is None or isinstance(item.get("label"), (dict, list))]
+    bad = [
+        i
+        for i, item in enumerate(items)
+        if not isinstance(item, dict)
+        or not isinstance(item.get("prediction_id"), str)
+        or not item["prediction_id"]
+        or item.get("label") is None
+        or isinstance(item.get("label"), (dict, list))
+    ]
     if bad:
-        raise bad_shape("every feedback item needs a prediction_id (text) and a label "
-                        "(a number, text or boolean)", {"items": bad[:20]})
+        raise bad_shape(
+            "every feedback item needs a prediction_id (text) and a label "
+            "(a number, text or boolean)",
+            {"items": bad[:20]},
+        )
     check_text(items)
     # While only the fallback rules serve, labels are checked against their classes: the
     # rules file is written for the model's domain and names its classes, and a label
@@ -87,8 +94,12 @@ def feedback():
     except StoreError as exc:
         # The store's error names its host and port: the log has it, the client does not.
         log.warning("feedback not stored: %s", redact_credentials(str(exc)))
-        raise ApiError(503, "store_unavailable",
-                       "the prediction store is unavailable; send the feedback again later",
-                       {}, headers={"Retry-After": "5"}) from None
+        raise ApiError(
+            503,
+            "store_unavailable",
+            "the prediction store is unavailable; send the feedback again later",
+            {},
+            headers={"Retry-After": "5"},
+        ) from None
     missing = [i for i in labels if i not in known]
     return jsonify({"accepted": len(labels) - len(missing), **counts, "unknown": missing})

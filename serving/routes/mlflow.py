@@ -20,7 +20,6 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, request
-
 from modelwatch.serving.errors import ApiError, register_mlflow_error_handlers
 from modelwatch.serving.routes import state
 from modelwatch.serving.routes.predict import current_model, score
@@ -69,8 +68,14 @@ def _checked_params(model, params):
     try:
         return _enforce_params_schema(params, params_schema(model))
     except MlflowException as exc:
-        raise ApiError(400, "invalid_params", exc.message, {}, reason="bad_shape",
-                       mlflow_code="INVALID_PARAMETER_VALUE") from None
+        raise ApiError(
+            400,
+            "invalid_params",
+            exc.message,
+            {},
+            reason="bad_shape",
+            mlflow_code="INVALID_PARAMETER_VALUE",
+        ) from None
 
 
 def _per_row(answer, n: int):

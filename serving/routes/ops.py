@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-
 from modelwatch.serving.errors import ApiError
 from modelwatch.serving.openapi import openapi_document
 from modelwatch.serving.routes import state
@@ -20,9 +19,13 @@ def health():
 def ready():
     model = state().models.current
     if model is None:
-        raise ApiError(503, "not_ready", "no model (and no fallback) is being served yet",
-                       {"last_error": state().models.last_error},
-                       headers={"Retry-After": "5"})
+        raise ApiError(
+            503,
+            "not_ready",
+            "no model (and no fallback) is being served yet",
+            {"last_error": state().models.last_error},
+            headers={"Retry-After": "5"},
+        )
     return jsonify({"status": "ready", "model": model.describe()})
 
 
@@ -32,8 +35,9 @@ def model_info():
     st = state()
     model = st.models.current
     if model is None:
-        raise ApiError(503, "no_model", "no model is being served",
-                       {"last_error": st.models.last_error})
+        raise ApiError(
+            503, "no_model", "no model is being served", {"last_error": st.models.last_error}
+        )
     out = model.describe()
     challenger = st.models.challenger
     out["challenger"] = challenger.describe() if challenger and st.config.shadow else None

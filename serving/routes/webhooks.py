@@ -27,7 +27,6 @@ from mlflow.webhooks.constants import (
     WEBHOOK_SIGNATURE_VERSION,
     WEBHOOK_TIMESTAMP_HEADER,
 )
-
 from modelwatch.serving.errors import ApiError
 from modelwatch.serving.routes import state
 
@@ -59,8 +58,12 @@ def verify(secret: str | None, body: bytes) -> None:
     names = (WEBHOOK_DELIVERY_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER)
     delivery_id, timestamp, sent = (request.headers.get(n, "") for n in names)
     if not (delivery_id and timestamp and sent):
-        raise ApiError(401, "unauthorized", "a signed MLflow webhook delivery is required",
-                       {"headers": list(names)})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a signed MLflow webhook delivery is required",
+            {"headers": list(names)},
+        )
     expected = signature(secret, delivery_id, timestamp, body)
     # Space-separated signatures are allowed (Standard Webhooks, for secret rotation).
     if not any(hmac.compare_digest(s.encode(), expected.encode()) for s in sent.split()):
@@ -86,8 +89,10 @@ def _why_ignored(kind: tuple, data: dict, cfg) -> str | None:
         return f"event {'.'.join(map(str, kind))} does not move an alias"
     aliases = {cfg.model_alias} | ({cfg.challenger_alias} if cfg.shadow else set())
     if data.get("name") != cfg.model_name or data.get("alias") not in aliases:
-        return (f"serving {cfg.model_name}@{cfg.model_alias}, "
-                f"not {data.get('name')}@{data.get('alias')}")
+        return (
+            f"serving {cfg.model_name}@{cfg.model_alias}, "
+            f"not {data.get('name')}@{data.get('alias')}"
+        )
     return None
 
 
@@ -100,10 +105,13 @@ def mlflow_webhook():
     reason = _why_ignored(kind, data, cfg)
     if reason is not None:
         return jsonify({"result": "ignored", "reason": reason})
-    log.info("webhook: %s@%s moved to version %s, reloading", data.get("name"),
-             data.get("alias"), data.get("version"))
+    log.info(
+        "webhook: %s@%s moved to version %s, reloading",
+        data.get("name"),
+        data.get("alias"),
+        data.get("version"),
+    )
     # Off the request thread: MLflow waits for the answer. reload_now touches the reload
     # stamp first, so every other gunicorn worker reloads within its stamp check too.
-    threading.Thread(target=state().models.reload_now, name="webhook-reload",
-                     daemon=True).start()
+    threading.Thread(target=state().models.reload_now, name="webhook-reload", daemon=True).start()
     return jsonify({"result": "reloading"}), 202

@@ -13,6 +13,7 @@ until feedback), shadow_of, then one column per feature.
 from __future__ import annotations
 
 from modelwatch.serving.store.base import PREDICTION_COLUMNS, Store, StoreError, label_text
+
 from modelwatch.settings import read
 
 __all__ = ["open_store", "read_window", "Store", "StoreError", "PREDICTION_COLUMNS", "label_text"]
@@ -29,8 +30,10 @@ def open_store(url: str | None = None) -> Store:
         from modelwatch.serving.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ValueError(f"unsupported prediction store URL {url!r}: use sqlite:///path or "
-                     "postgresql://user:password@host:port/database")
+    raise ValueError(
+        f"unsupported prediction store URL {url!r}: use sqlite:///path or "
+        "postgresql://user:password@host:port/database"
+    )
 
 
 def read_window(url: str | None = None, **kwargs):

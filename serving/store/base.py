@@ -42,25 +42,46 @@ import json
 import math
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
 PREDICTION_COLUMNS = (
-    "prediction_id", "ts", "model_name", "model_version", "model_alias", "features",
-    "prediction", "probability", "latency_ms", "shadow_of", "probabilities",
+    "prediction_id",
+    "ts",
+    "model_name",
+    "model_version",
+    "model_alias",
+    "features",
+    "prediction",
+    "probability",
+    "latency_ms",
+    "shadow_of",
+    "probabilities",
 )
 # Columns added to the predictions table since its first version, with their SQL type.
 ADDED_COLUMNS = (("probabilities", "TEXT"),)
 # (name, columns) of the predictions table's indexes, and those an older log had.
 # model_version leads, so a read that names only the version (not the model) uses it too.
-INDEXES = (("predictions_ts", "ts"),
-           ("predictions_version_model_ts", "model_version, model_name, ts, prediction_id"))
+INDEXES = (
+    ("predictions_ts", "ts"),
+    ("predictions_version_model_ts", "model_version, model_name, ts, prediction_id"),
+)
 DROPPED_INDEXES = ("predictions_version_ts",)  # (model_version, ts): a prefix of the new one
-META_COLUMNS = ["prediction_id", "ts", "model_name", "model_version", "model_alias",
-                "prediction", "probability", "probabilities", "latency_ms", "label",
-                "shadow_of"]
+META_COLUMNS = [
+    "prediction_id",
+    "ts",
+    "model_name",
+    "model_version",
+    "model_alias",
+    "prediction",
+    "probability",
+    "probabilities",
+    "latency_ms",
+    "label",
+    "shadow_of",
+]
 
 
 class StoreError(RuntimeError):
@@ -107,7 +128,7 @@ def to_epoch(value) -> float | None:
     if isinstance(value, datetime):
         ts = pd.Timestamp(value)
         if ts.tzinfo is None:
-            ts = ts.tz_localize(timezone.utc)
+            ts = ts.tz_localize(UTC)
         return ts.timestamp()
     raise TypeError(f"cannot read a time from {value!r}")
 
@@ -230,7 +251,7 @@ class Store:
         ids = list(dict.fromkeys(str(i) for i in ids))
         found: set[str] = set()
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ", ".join([self.placeholder] * len(chunk))
             sql = f"SELECT prediction_id FROM predictions WHERE prediction_id IN ({marks})"
             _, rows = self._run(lambda conn, s=sql, c=chunk: self._query(conn, s, tuple(c)))
@@ -241,7 +262,7 @@ class Store:
         ids = list(dict.fromkeys(str(i) for i in ids))
         out: dict[str, str] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ", ".join([self.placeholder] * len(chunk))
             sql = f"SELECT prediction_id, label FROM feedback WHERE prediction_id IN ({marks})"
             _, rows = self._run(lambda conn, s=sql, c=chunk: self._query(conn, s, tuple(c)))
@@ -259,8 +280,11 @@ class Store:
         rows = [(k, v, now) for k, v in {**new, **changed}.items()]
         if rows:
             self._run(lambda conn: self._write(conn, self._upsert_feedback_sql(), rows))
-        return {"stored": len(new), "updated": len(changed),
-                "unchanged": len(texts) - len(new) - len(changed)}
+        return {
+            "stored": len(new),
+            "updated": len(changed),
+            "unchanged": len(texts) - len(new) - len(changed),
+        }
 
     def prune(self, before, limit: int = 5000) -> tuple[int, int]:
         """Delete the oldest predictions scored before `before` (epoch seconds, or anything
@@ -277,9 +301,17 @@ class Store:
         _, rows = self._run(lambda conn: self._query(conn, f"SELECT COUNT(*) FROM {table}"))
         return int(rows[0][0])
 
-    def read_window(self, model_version=None, since=None, until=None, limit=None,
-                    shadow: bool = False, model_alias: str | None = None,
-                    model_name: str | None = None, labelled: bool = False) -> pd.DataFrame:
+    def read_window(
+        self,
+        model_version=None,
+        since=None,
+        until=None,
+        limit=None,
+        shadow: bool = False,
+        model_alias: str | None = None,
+        model_name: str | None = None,
+        labelled: bool = False,
+    ) -> pd.DataFrame:
         """One row per prediction in [since, until), oldest first, with the feature
         columns expanded and `label` (NaN where no feedback yet).
 
@@ -292,15 +324,24 @@ class Store:
           challenger's rows (their label is the champion's row's label).
         labelled: only rows with a label; `limit` then counts labelled rows.
         """
-        sql, params = self.window_sql(model_version, since, until, limit, shadow, model_alias,
-                                      model_name, labelled)
+        sql, params = self.window_sql(
+            model_version, since, until, limit, shadow, model_alias, model_name, labelled
+        )
         names, rows = self._run(lambda conn: self._query(conn, sql, params))
         rows.reverse()
         return frame_from_rows(names, rows)
 
-    def window_sql(self, model_version=None, since=None, until=None, limit=None,
-                   shadow: bool = False, model_alias: str | None = None,
-                   model_name: str | None = None, labelled: bool = False) -> tuple[str, tuple]:
+    def window_sql(
+        self,
+        model_version=None,
+        since=None,
+        until=None,
+        limit=None,
+        shadow: bool = False,
+        model_alias: str | None = None,
+        model_name: str | None = None,
+        labelled: bool = False,
+    ) -> tuple[str, tuple]:
         """The statement `read_window` runs, and its parameters (newest first)."""
         p = self.placeholder
         where, params = [], []
@@ -309,8 +350,9 @@ class Store:
             where.append(f"p.model_name = {p}")
             params.append(str(model_name))
         if model_version is not None:
-            versions = ([model_version] if isinstance(model_version, (str, int))
-                        else list(model_version))
+            versions = (
+                [model_version] if isinstance(model_version, (str, int)) else list(model_version)
+            )
             where.append(f"p.model_version IN ({', '.join([p] * len(versions))})")
             params.extend(str(v) for v in versions)
         if model_alias is not None:
@@ -349,8 +391,11 @@ def frame_from_rows(names: list, rows: list) -> pd.DataFrame:
     for col in ("probability", "latency_ms"):
         meta[col] = pd.to_numeric(meta[col], errors="coerce").astype("float64")
     meta["prediction"] = _as_labels(meta["prediction"])
-    meta["label"] = _as_labels(meta["label"]) if meta["label"].notna().any() \
+    meta["label"] = (
+        _as_labels(meta["label"])
+        if meta["label"].notna().any()
         else pd.Series(np.nan, index=meta.index, dtype="float64")
+    )
     features = features[[c for c in features.columns if c not in META_COLUMNS]]
     return pd.concat([meta[META_COLUMNS], features], axis=1)
 

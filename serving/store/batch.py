@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from modelwatch.serving.store.base import label_text
 from modelwatch.serving.validation import Validated
 
@@ -36,11 +35,11 @@ class LogBatch:
     model_alias: str
     features: Validated
     predictions: list
-    probabilities: list | None        # the `probability` column: one score per row
+    probabilities: list | None  # the `probability` column: one score per row
     latency_ms: float
     shadow_of: list | None = None
     class_probabilities: np.ndarray | None = None  # n x k, in the model's class order
-    regression: bool = False          # predictions are values, not class labels
+    regression: bool = False  # predictions are values, not class labels
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -53,10 +52,19 @@ class LogBatch:
         vectors = probability_lines(self.class_probabilities, n)
         text = value_text if self.regression else label_text
         return [
-            (self.ids[i], self.ts, self.model_name, self.model_version, self.model_alias,
-             feats[i], text(self.predictions[i]),
-             None if probs[i] is None else float(probs[i]), self.latency_ms, shadow[i],
-             vectors[i])
+            (
+                self.ids[i],
+                self.ts,
+                self.model_name,
+                self.model_version,
+                self.model_alias,
+                feats[i],
+                text(self.predictions[i]),
+                None if probs[i] is None else float(probs[i]),
+                self.latency_ms,
+                shadow[i],
+                vectors[i],
+            )
             for i in range(n)
         ]
 
@@ -73,8 +81,10 @@ def probability_lines(proba: np.ndarray | None, n: int) -> list[str | None]:
     proba = np.asarray(proba, dtype="float64")
     if np.isfinite(proba).all():  # repr of a finite float is its JSON
         return ["[" + ",".join(map(repr, row)) + "]" for row in proba.tolist()]
-    return [json.dumps([v if math.isfinite(v) else None for v in row], separators=(",", ":"))
-            for row in proba.tolist()]
+    return [
+        json.dumps([v if math.isfinite(v) else None for v in row], separators=(",", ":"))
+        for row in proba.tolist()
+    ]
 
 
 def feature_lines(columns: dict, n: int) -> list[str]:

@@ -46,22 +46,29 @@ SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM labels)
 def _index_state(conn, name: str) -> bool | None:
     """True: the index is there and usable; False: an unfinished concurrent build left
     it invalid; None: there is none."""
-    row = conn.execute("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = "
-                       "i.indexrelid WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
-                       (name,)).fetchone()
+    row = conn.execute(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = "
+        "i.indexrelid WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
+        (name,),
+    ).fetchone()
     return None if row is None else bool(row[0])
 
 
 def _has_column(conn, table: str, column: str) -> bool:
-    return conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = %s "
-                        "AND column_name = %s AND table_schema = current_schema()",
-                        (table, column)).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = %s "
+            "AND column_name = %s AND table_schema = current_schema()",
+            (table, column),
+        ).fetchone()
+        is not None
+    )
 
 
 def postgres_dsn(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix):]
+            return "postgresql://" + url[len(prefix) :]
     return url
 
 
@@ -78,8 +85,13 @@ class PostgresStore(Store):
         import psycopg
 
         return psycopg.connect(
-            self.dsn, autocommit=True, connect_timeout=self.connect_timeout,
-            keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+            self.dsn,
+            autocommit=True,
+            connect_timeout=self.connect_timeout,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
             # random_page_cost 1.1 (the default 4 prices a spinning disk): version numbers
             # are text ("10" < "9"), so the window index's leading column looks uncorrelated
             # with the heap, and at 10M rows the planner read all of a version's rows in the
@@ -115,8 +127,9 @@ class PostgresStore(Store):
             for name, columns in INDEXES:
                 if _index_state(conn, name) is False:  # a build that was cut off
                     conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-                conn.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} "
-                             f"ON predictions ({columns})")
+                conn.execute(
+                    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON predictions ({columns})"
+                )
             for name in DROPPED_INDEXES:
                 conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         finally:
@@ -124,19 +137,24 @@ class PostgresStore(Store):
             conn.execute("SELECT pg_advisory_unlock(%s)", (INDEX_LOCK,))
 
     def _indexes_ready(self, conn) -> bool:
-        return all(_index_state(conn, name) for name, _ in INDEXES) and \
-            not any(_index_state(conn, name) is not None for name in DROPPED_INDEXES)
+        return all(_index_state(conn, name) for name, _ in INDEXES) and not any(
+            _index_state(conn, name) is not None for name in DROPPED_INDEXES
+        )
 
     def _insert_sql(self) -> str:
-        return ("INSERT INTO predictions (prediction_id, ts, model_name, model_version, "
-                "model_alias, features, prediction, probability, latency_ms, shadow_of, "
-                "probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (prediction_id) DO NOTHING")
+        return (
+            "INSERT INTO predictions (prediction_id, ts, model_name, model_version, "
+            "model_alias, features, prediction, probability, latency_ms, shadow_of, "
+            "probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (prediction_id) DO NOTHING"
+        )
 
     def _upsert_feedback_sql(self) -> str:
-        return ("INSERT INTO feedback (prediction_id, label, ts) VALUES (%s, %s, %s) "
-                "ON CONFLICT (prediction_id) DO UPDATE SET label = excluded.label, "
-                "ts = excluded.ts WHERE feedback.label IS DISTINCT FROM excluded.label")
+        return (
+            "INSERT INTO feedback (prediction_id, label, ts) VALUES (%s, %s, %s) "
+            "ON CONFLICT (prediction_id) DO UPDATE SET label = excluded.label, "
+            "ts = excluded.ts WHERE feedback.label IS DISTINCT FROM excluded.label"
+        )
 
     def _write(self, conn, sql: str, rows: list) -> None:
         with conn.transaction():

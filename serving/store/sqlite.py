@@ -34,7 +34,7 @@ def sqlite_path(url: str) -> str:
     """`sqlite:///relative.db` (relative to the working directory), `sqlite:////abs.db`."""
     if not url.startswith("sqlite:///"):
         raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path)")
-    return url[len("sqlite:///"):]
+    return url[len("sqlite:///") :]
 
 
 class SQLiteStore(Store):
@@ -49,8 +49,9 @@ class SQLiteStore(Store):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
 
     def _connect(self):
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -69,14 +70,18 @@ class SQLiteStore(Store):
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
 
     def _insert_sql(self) -> str:
-        return ("INSERT OR IGNORE INTO predictions (prediction_id, ts, model_name, "
-                "model_version, model_alias, features, prediction, probability, latency_ms, "
-                "shadow_of, probabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        return (
+            "INSERT OR IGNORE INTO predictions (prediction_id, ts, model_name, "
+            "model_version, model_alias, features, prediction, probability, latency_ms, "
+            "shadow_of, probabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
 
     def _upsert_feedback_sql(self) -> str:
-        return ("INSERT INTO feedback (prediction_id, label, ts) VALUES (?, ?, ?) "
-                "ON CONFLICT (prediction_id) DO UPDATE SET label = excluded.label, "
-                "ts = excluded.ts WHERE feedback.label IS NOT excluded.label")
+        return (
+            "INSERT INTO feedback (prediction_id, label, ts) VALUES (?, ?, ?) "
+            "ON CONFLICT (prediction_id) DO UPDATE SET label = excluded.label, "
+            "ts = excluded.ts WHERE feedback.label IS NOT excluded.label"
+        )
 
     def _write(self, conn, sql: str, rows: list) -> None:
         with _transaction(conn):
@@ -91,11 +96,12 @@ class SQLiteStore(Store):
         # incremental_vacuum needs auto_vacuum set before the tables were created.
         oldest = "SELECT prediction_id FROM predictions WHERE ts < ? ORDER BY ts LIMIT ?"
         with _transaction(conn):
-            feedback = conn.execute(f"DELETE FROM feedback WHERE prediction_id IN ({oldest})",
-                                    (before, limit)).rowcount
+            feedback = conn.execute(
+                f"DELETE FROM feedback WHERE prediction_id IN ({oldest})", (before, limit)
+            ).rowcount
             predictions = conn.execute(
-                f"DELETE FROM predictions WHERE prediction_id IN ({oldest})",
-                (before, limit)).rowcount
+                f"DELETE FROM predictions WHERE prediction_id IN ({oldest})", (before, limit)
+            ).rowcount
         return predictions, feedback
 
 

@@ -43,7 +43,7 @@ def _append_whole(fd: int, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     except OSError:
         try:
@@ -74,10 +74,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 class PredictionLog:
-    def __init__(self, store: Store, spill_dir: str | os.PathLike, batch_size: int = 1000,
-                 retry_interval: float = 1.0, on_outcome=None, linger: float = 0.05,
-                 retention: float = 0.0, prune_interval: float = 300.0,
-                 prune_chunk: int = 5000, on_pruned=None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        spill_dir: str | os.PathLike,
+        batch_size: int = 1000,
+        retry_interval: float = 1.0,
+        on_outcome=None,
+        linger: float = 0.05,
+        retention: float = 0.0,
+        prune_interval: float = 300.0,
+        prune_chunk: int = 5000,
+        on_pruned=None,
+    ) -> None:
         self.store = store
         # Seconds the writer waits for more batches before a write: one transaction per
         # request (a commit each) costs more than the inserts themselves at small requests.
@@ -104,13 +113,14 @@ class PredictionLog:
         self._pending = 0  # rows submitted and not yet stored or spilled
 
     # -- request side ------------------------------------------------------------------
-    def start(self) -> "PredictionLog":
+    def start(self) -> PredictionLog:
         with self._lock:
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._closed = False
-                self._thread = threading.Thread(target=self._run, name="prediction-log",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="prediction-log", daemon=True
+                )
                 self._thread.start()
                 atexit.register(self.close)
         return self
@@ -263,15 +273,13 @@ class PredictionLog:
             return
         deleted = 0
         try:
-            deleted, feedback = self.store.prune(time.time() - self.retention,
-                                                 self.prune_chunk)
+            deleted, feedback = self.store.prune(time.time() - self.retention, self.prune_chunk)
             self.on_pruned("predictions", deleted)
             self.on_pruned("feedback", feedback)
         except Exception as exc:  # the next write finds out whether the store is down
             log.warning("could not prune the prediction log: %s", exc)
         full = deleted >= self.prune_chunk
-        self._next_prune = time.monotonic() + (PRUNE_BACKLOG_PAUSE if full
-                                               else self.prune_interval)
+        self._next_prune = time.monotonic() + (PRUNE_BACKLOG_PAUSE if full else self.prune_interval)
 
     # -- spill ---------------------------------------------------------------------------
     def _own_file(self) -> Path:
@@ -286,16 +294,21 @@ class PredictionLog:
                 # In chunks: on a filling disk what fits is kept, and a chunk that does not
                 # fit is cut off whole, so no torn line is left for the replay.
                 for start in range(0, len(rows), SPILL_CHUNK):
-                    chunk = rows[start:start + SPILL_CHUNK]
-                    _append_whole(fd, "".join(json.dumps(row, separators=(",", ":")) + "\n"
-                                              for row in chunk).encode())
+                    chunk = rows[start : start + SPILL_CHUNK]
+                    _append_whole(
+                        fd,
+                        "".join(
+                            json.dumps(row, separators=(",", ":")) + "\n" for row in chunk
+                        ).encode(),
+                    )
                     kept += len(chunk)
             finally:
                 os.close(fd)
         except OSError:
             # Store down and the disk refuses too: nothing more can be done; say so.
-            log.exception("could not spill %d prediction-log records to %s",
-                          len(rows) - kept, self.spill_dir)
+            log.exception(
+                "could not spill %d prediction-log records to %s", len(rows) - kept, self.spill_dir
+            )
             self.on_outcome("lost", len(rows) - kept)
         if kept:
             self.on_outcome("spilled", kept)
@@ -308,7 +321,7 @@ class PredictionLog:
         mine, pid = [], os.getpid()
         for path in sorted(self.spill_dir.glob(f"{self.host}-*.jsonl")):
             try:
-                owner = int(path.name[len(self.host) + 1:].split("-", 1)[0])
+                owner = int(path.name[len(self.host) + 1 :].split("-", 1)[0])
             except ValueError:
                 continue
             if owner == pid:
@@ -347,7 +360,7 @@ class PredictionLog:
                     except ValueError:
                         continue  # a torn last line of a killed process
             for start in range(0, len(rows), 5000):
-                self.store.insert_predictions(rows[start:start + 5000])
+                self.store.insert_predictions(rows[start : start + 5000])
             path.unlink()
             total += len(rows)
             self.on_outcome("replayed", len(rows))

@@ -1,11 +1,11 @@
 """Without Prometheus: the monitor's own rules turn sustained drift into one retraining."""
 
 import pytest
-
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.monitoring.service.window import WindowResult
 from modelwatch.serving.store import open_store
+
 from tests.windows import judged_window
 
 
@@ -22,10 +22,13 @@ def app(tmp_path):
     """Windows are fed to the rules directly; the retraining subprocess is recorded instead
     of run (the closed-loop test runs the real one)."""
     runs = []
-    config = MonitorConfig(builtin_alerts=True, log_to_mlflow=False, retrain_cooldown_seconds=600,
-                           retrain_min_rows=0)  # an empty log: the labels' wait is tested in test_retrain_trigger
+    config = MonitorConfig(
+        builtin_alerts=True, log_to_mlflow=False, retrain_cooldown_seconds=600, retrain_min_rows=0
+    )  # an empty log: the labels' wait is tested in test_retrain_trigger
     store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
-    app = create_app(config, store=store, runner=lambda reason: runs.append(reason) or "promoted", start=False)
+    app = create_app(
+        config, store=store, runner=lambda reason: runs.append(reason) or "promoted", start=False
+    )
     app.runs = runs
     return app
 

@@ -2,10 +2,14 @@
 
 from pathlib import Path
 
-import pytest
 import yaml
-
-from modelwatch.monitoring.service.alerting import CONDITIONS, RULES, RuleEvaluator, load_rules, not_evaluated
+from modelwatch.monitoring.service.alerting import (
+    CONDITIONS,
+    RULES,
+    RuleEvaluator,
+    load_rules,
+    not_evaluated,
+)
 
 ALERTS = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "rules" / "alerts.yml"
 
@@ -43,9 +47,15 @@ def test_every_condition_has_its_rule_and_the_rest_are_named():
 def test_both_compare_with_the_bounds_the_monitor_exports():
     """Neither side has a threshold of its own: both read the monitor's verdicts."""
     rules = _prometheus_rules()
-    assert rules["DataDriftDetected"][0]["expr"].split("\n")[0] == "max by (model_version) (modelwatch_dataset_drift_detected) == 1"
+    assert (
+        rules["DataDriftDetected"][0]["expr"].split("\n")[0]
+        == "max by (model_version) (modelwatch_dataset_drift_detected) == 1"
+    )
     for twin in rules["ModelAccuracyDegraded"]:
-        assert "modelwatch_metric_lower_threshold" in twin["expr"] and "modelwatch_metric_upper_threshold" in twin["expr"]
+        assert (
+            "modelwatch_metric_lower_threshold" in twin["expr"]
+            and "modelwatch_metric_upper_threshold" in twin["expr"]
+        )
 
 
 GUARD = "and on (model_version) modelwatch_monitor_window_new_rows > 0"
@@ -65,7 +75,10 @@ def test_clear_forgets_pending_and_firing():
     rules = RuleEvaluator(clock=lambda: now[0])
     rules.evaluate(_signals(dataset_drift=True, concept_drift=True))
     now[0] = 61
-    assert rules.evaluate(_signals(dataset_drift=True, concept_drift=True)) == ["DataDriftDetected", "ConceptDriftDetected"]
+    assert rules.evaluate(_signals(dataset_drift=True, concept_drift=True)) == [
+        "DataDriftDetected",
+        "ConceptDriftDetected",
+    ]
     rules.clear()
     assert rules.firing == []
     now[0] = 1000  # long after: pending from scratch, not carried over the gap

@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from modelwatch.training.simulator import FEATURES, generate
 
 MODELWATCH = str(Path(sys.executable).parent / "modelwatch")
 
 
 def modelwatch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([MODELWATCH, *map(str, args)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [MODELWATCH, *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,14 @@ def files(tmp_path_factory) -> Path:
     generate(2000, "baseline", seed=12).to_parquet(d / "same.parquet")
     generate(2000, "covariate", seed=13).to_parquet(d / "cur.parquet")
     shifted = generate(2000, "baseline", seed=14)
-    for col in ["age", "debt_to_income", "credit_score", "loan_amount", "employment_years", "num_credit_lines"]:
+    for col in [
+        "age",
+        "debt_to_income",
+        "credit_score",
+        "loan_amount",
+        "employment_years",
+        "num_credit_lines",
+    ]:
         shifted[col] = shifted[col] * 1.6
     shifted.to_csv(d / "shifted.csv", index=False)
     (d / "notes.xlsx").write_text("not a table")
@@ -82,12 +90,17 @@ def test_dataset_drift_exits_1(files):
     assert done.returncode == 1 and "\nDataset drift: " in done.stdout
 
 
-@pytest.mark.parametrize("reference, current, message", [
-    ("missing.csv", "cur.parquet", "no such file"),
-    ("ref.csv", "missing.parquet", "no such file"),
-    ("ref.csv", "notes.xlsx", "expected a .csv or .parquet file"),
-])
-def test_unreadable_input_exits_2_with_a_message_not_a_traceback(files, reference, current, message):
+@pytest.mark.parametrize(
+    "reference, current, message",
+    [
+        ("missing.csv", "cur.parquet", "no such file"),
+        ("ref.csv", "missing.parquet", "no such file"),
+        ("ref.csv", "notes.xlsx", "expected a .csv or .parquet file"),
+    ],
+)
+def test_unreadable_input_exits_2_with_a_message_not_a_traceback(
+    files, reference, current, message
+):
     done = modelwatch("drift", files / reference, files / current)
     assert done.returncode == 2
     assert done.stdout == ""

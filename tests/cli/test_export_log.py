@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from modelwatch.serving.store import PREDICTION_COLUMNS, label_text, open_store
 
 from modelwatch.cli import main
 from modelwatch.export_log import export_log, read_export
-from modelwatch.serving.store import PREDICTION_COLUMNS, label_text, open_store
 from tests.serving.pgcluster import Cluster, why_unavailable
 
 HOUR0 = int(pd.Timestamp("2026-11-18T08:00Z").timestamp())  # an hour in the past
@@ -27,18 +27,40 @@ def _records() -> list[dict]:
     out = []
     for i in range(60):
         ts = HOUR0 + i * 180 + 0.123456
-        features = {"age": 20 + i, "region": ["north", "south", None][i % 3],
-                    "income": None if i % 7 == 0 else 1000.5 * i,
-                    # no value at all in the first hour: that hour's files leave it out
-                    "coupon": None if ts < HOUR0 + 3600 else f"c{i % 4}"}
-        out.append({"prediction_id": f"p{i:03d}", "ts": ts, "model_name": MODEL,
-                    "model_version": "1" if i % 3 else "2", "model_alias": "production",
-                    "features": json.dumps(features), "prediction": str(i % 2),
-                    "probability": 0.01 * i, "latency_ms": 1.5 + i, "shadow_of": None,
-                    "probabilities": json.dumps([1 - 0.01 * i, 0.01 * i])})
-    out.append({**out[0], "prediction_id": "s000", "model_version": "3", "model_alias": "challenger",
-                "prediction": "1", "probability": 0.7, "shadow_of": "p000",
-                "probabilities": json.dumps([0.3, 0.7])})
+        features = {
+            "age": 20 + i,
+            "region": ["north", "south", None][i % 3],
+            "income": None if i % 7 == 0 else 1000.5 * i,
+            # no value at all in the first hour: that hour's files leave it out
+            "coupon": None if ts < HOUR0 + 3600 else f"c{i % 4}",
+        }
+        out.append(
+            {
+                "prediction_id": f"p{i:03d}",
+                "ts": ts,
+                "model_name": MODEL,
+                "model_version": "1" if i % 3 else "2",
+                "model_alias": "production",
+                "features": json.dumps(features),
+                "prediction": str(i % 2),
+                "probability": 0.01 * i,
+                "latency_ms": 1.5 + i,
+                "shadow_of": None,
+                "probabilities": json.dumps([1 - 0.01 * i, 0.01 * i]),
+            }
+        )
+    out.append(
+        {
+            **out[0],
+            "prediction_id": "s000",
+            "model_version": "3",
+            "model_alias": "challenger",
+            "prediction": "1",
+            "probability": 0.7,
+            "shadow_of": "p000",
+            "probabilities": json.dumps([0.3, 0.7]),
+        }
+    )
     return out
 
 
@@ -59,11 +81,19 @@ def _check(lake: pd.DataFrame, records: list[dict], labels: dict) -> None:
     for r in records:
         row = rows.loc[r["prediction_id"]]
         assert abs(row["ts"].timestamp() - r["ts"]) < 1e-5
-        hour = pd.Timestamp(math.floor(r["ts"] / 3600) * 3600, unit="s", tz="UTC").strftime("%Y-%m-%dT%H")
-        assert (row["model_name"], row["model_version"], row["hour"]) == (r["model_name"], r["model_version"], hour)
+        hour = pd.Timestamp(math.floor(r["ts"] / 3600) * 3600, unit="s", tz="UTC").strftime(
+            "%Y-%m-%dT%H"
+        )
+        assert (row["model_name"], row["model_version"], row["hour"]) == (
+            r["model_name"],
+            r["model_version"],
+            hour,
+        )
         for column in ("model_alias", "prediction", "probability", "latency_ms"):
             assert row[column] == r[column], column
-        assert row["shadow_of"] == r["shadow_of"] or (r["shadow_of"] is None and pd.isna(row["shadow_of"]))
+        assert row["shadow_of"] == r["shadow_of"] or (
+            r["shadow_of"] is None and pd.isna(row["shadow_of"])
+        )
         label = labels.get(r["shadow_of"] or r["prediction_id"])
         assert row["label"] == (None if label is None else label_text(label)), r["prediction_id"]
         assert row["probabilities"] == r["probabilities"]
@@ -105,7 +135,10 @@ def test_the_export_round_trips_every_record_and_label(store, tmp_path):
     _fill(store)
     lake = tmp_path / "lake"
     summary = export_log(store, str(lake))
-    assert (summary.rows, summary.labelled) == (61, len(LABELS) + 1)  # the shadow row has p000's label
+    assert (summary.rows, summary.labelled) == (
+        61,
+        len(LABELS) + 1,
+    )  # the shadow row has p000's label
     _check(read_export(str(lake)), _records(), LABELS)
     # one file per model, version and hour, where a plain hive reader finds them
     files = sorted(str(p.relative_to(lake)) for p in lake.rglob("*") if p.is_file())
@@ -113,12 +146,18 @@ def test_the_export_round_trips_every_record_and_label(store, tmp_path):
     assert files[0] == f"model_name={MODEL}/model_version=1/hour=2026-11-18T08/data.parquet"
     first_hour = pq.read_schema(lake / files[0])
     assert "coupon" not in first_hour.names and first_hour.field("shadow_of").type == pa.string()
-    counts = ds.dataset(lake, format="parquet", partitioning="hive").to_table(
-        columns=["prediction_id", "model_version"]).to_pandas()["model_version"].value_counts()
+    counts = (
+        ds.dataset(lake, format="parquet", partitioning="hive")
+        .to_table(columns=["prediction_id", "model_version"])
+        .to_pandas()["model_version"]
+        .value_counts()
+    )
     assert counts.to_dict() == {1: 40, 2: 20, 3: 1}
 
 
-def test_exporting_again_duplicates_nothing_and_keeps_what_the_store_deleted(sqlite_store, tmp_path):
+def test_exporting_again_duplicates_nothing_and_keeps_what_the_store_deleted(
+    sqlite_store, tmp_path
+):
     lake = str(tmp_path / "lake")
     _fill(sqlite_store)
     export_log(sqlite_store, lake)
@@ -141,8 +180,22 @@ def test_since_and_until_bound_the_export(sqlite_store, tmp_path, capsys):
     lake = tmp_path / "lake"
     since, until = HOUR0 + 1800, HOUR0 + 2 * 3600 + 600
     iso = [pd.Timestamp(t, unit="s", tz="UTC").isoformat() for t in (since, until)]
-    assert main(["export-log", "--to", str(lake), "--since", iso[0], "--until", iso[1],
-                 "--store-url", sqlite_store.url]) == 0
+    assert (
+        main(
+            [
+                "export-log",
+                "--to",
+                str(lake),
+                "--since",
+                iso[0],
+                "--until",
+                iso[1],
+                "--store-url",
+                sqlite_store.url,
+            ]
+        )
+        == 0
+    )
     inside = [r for r in _records() if since <= r["ts"] < until]
     assert f"exported {len(inside)} predictions" in capsys.readouterr().out
     _check(read_export(str(lake)), inside, LABELS)
@@ -155,15 +208,21 @@ def test_any_fsspec_url(sqlite_store):
     _check(read_export("memory://lake"), _records(), LABELS)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--since", "2026-12-01T10:00Z", "--until", "2026-12-01T09:00Z"], "--since (2026-12-01T10:00:00+00:00) is not before --until"),
-    (["--since", "last tuesday"], "--since 'last tuesday' is not a time"),
-    (["--until", "soon"], "--until 'soon' is not a time"),
-    (["--to", "nosuchscheme://bucket/log"], "cannot write to 'nosuchscheme://bucket/log'"),
-    (["--to", " "], "--to is empty"),
-    (["--store-url", "mysql://db/log"], "unsupported prediction store URL"),
-    (["--store-url", "sqlite:////nonexistent/predictions.db"], "no prediction log at"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--since", "2026-12-01T10:00Z", "--until", "2026-12-01T09:00Z"],
+            "--since (2026-12-01T10:00:00+00:00) is not before --until",
+        ),
+        (["--since", "last tuesday"], "--since 'last tuesday' is not a time"),
+        (["--until", "soon"], "--until 'soon' is not a time"),
+        (["--to", "nosuchscheme://bucket/log"], "cannot write to 'nosuchscheme://bucket/log'"),
+        (["--to", " "], "--to is empty"),
+        (["--store-url", "mysql://db/log"], "unsupported prediction store URL"),
+        (["--store-url", "sqlite:////nonexistent/predictions.db"], "no prediction log at"),
+    ],
+)
 def test_bad_arguments_are_clear_errors(args, message, sqlite_store, tmp_path, capsys):
     _fill(sqlite_store)
     argv = ["export-log", "--to", str(tmp_path / "lake"), "--store-url", sqlite_store.url]

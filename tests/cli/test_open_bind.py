@@ -15,10 +15,17 @@ from tests import services
 pytestmark = pytest.mark.slow  # starts gunicorn and the monitor
 
 MODELWATCH = str(services.VENV_BIN / "modelwatch")
-TOKENS = ("MODELWATCH_ADMIN_TOKEN", "MODELWATCH_FEEDBACK_TOKEN", "MODELWATCH_WEBHOOK_TOKEN",
-          "MODELWATCH_ALLOW_UNAUTHENTICATED")
+TOKENS = (
+    "MODELWATCH_ADMIN_TOKEN",
+    "MODELWATCH_FEEDBACK_TOKEN",
+    "MODELWATCH_WEBHOOK_TOKEN",
+    "MODELWATCH_ALLOW_UNAUTHENTICATED",
+)
 SERVICES = {
-    "serving": (["serve", "--workers", "1"], ["MODELWATCH_ADMIN_TOKEN", "MODELWATCH_FEEDBACK_TOKEN"]),
+    "serving": (
+        ["serve", "--workers", "1"],
+        ["MODELWATCH_ADMIN_TOKEN", "MODELWATCH_FEEDBACK_TOKEN"],
+    ),
     "monitor": (["monitor"], ["MODELWATCH_WEBHOOK_TOKEN"]),
 }
 
@@ -69,7 +76,9 @@ def test_one_unset_token_is_enough_to_refuse(name, tmp_path):
     started, _ = _start(name, tmp_path, env)
     with started as proc:
         assert proc.wait(timeout=120) != 0
-    line = next(line for line in (tmp_path / f"{name}.log").read_text().splitlines() if "refuses" in line)
+    line = next(
+        line for line in (tmp_path / f"{name}.log").read_text().splitlines() if "refuses" in line
+    )
     assert required[-1] in line and all(v not in line for v in required[:-1])
 
 
@@ -109,7 +118,6 @@ def _warning(log) -> str | None:
     return lines[0] if lines else None
 
 
-
 def test_tokens_from_mounted_secret_files(tmp_path):
     """As compose runs it: the webhook token is a file in MODELWATCH_SECRETS_DIR."""
     secrets = tmp_path / "secrets"
@@ -121,5 +129,10 @@ def test_tokens_from_mounted_secret_files(tmp_path):
         services.wait_http(f"{url}/health", timeout=120, proc=proc)
         assert requests.post(f"{url}/alerts", json={"alerts": []}, timeout=10).status_code == 401
         bearer = {"Authorization": "Bearer mounted-webhook-token"}
-        assert requests.post(f"{url}/alerts", json={"alerts": []}, headers=bearer, timeout=10).status_code < 300
+        assert (
+            requests.post(
+                f"{url}/alerts", json={"alerts": []}, headers=bearer, timeout=10
+            ).status_code
+            < 300
+        )
     assert "mounted-webhook-token" not in (tmp_path / "monitor.log").read_text()

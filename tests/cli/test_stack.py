@@ -33,7 +33,9 @@ def stack_env(home: Path, ports: dict[str, int]) -> dict[str, str]:
 
 
 def modelwatch(env: dict, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([MODELWATCH, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [MODELWATCH, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def free_ports() -> dict[str, int]:
@@ -95,7 +97,7 @@ def stack(tmp_path_factory):
 def test_up_starts_every_installed_component(stack):
     done = modelwatch(stack.env_for_cli, "up")
     assert done.returncode == 0, done.stdout + done.stderr + _logs(stack)
-    states = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[:len(ORDER)]}
+    states = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[: len(ORDER)]}
     assert states == {n: "started" if n in INSTALLED else "not" for n in ORDER}
     status = stack.status()
     for name in INSTALLED:
@@ -132,9 +134,16 @@ def test_the_stack_generates_its_tokens_and_guards_its_write_paths(stack):
     assert requests.post(f"{monitor}/alerts", json={"alerts": []}, timeout=10).status_code == 401
     bearer = {"Authorization": f"Bearer {tokens['MODELWATCH_FEEDBACK_TOKEN']}"}
     # past the token (no model is served yet: what follows is not the token's business)
-    assert requests.post(f"{serving}/feedback", json=labels, headers=bearer, timeout=10).status_code not in (401, 403)
+    assert requests.post(
+        f"{serving}/feedback", json=labels, headers=bearer, timeout=10
+    ).status_code not in (401, 403)
     bearer = {"Authorization": f"Bearer {tokens['MODELWATCH_WEBHOOK_TOKEN']}"}
-    assert requests.post(f"{monitor}/alerts", json={"alerts": []}, headers=bearer, timeout=10).status_code < 300
+    assert (
+        requests.post(
+            f"{monitor}/alerts", json={"alerts": []}, headers=bearer, timeout=10
+        ).status_code
+        < 300
+    )
 
     # the next `up` keeps them, and no answer or log shows one
     assert modelwatch(stack.env_for_cli, "up").returncode == 0
@@ -149,8 +158,12 @@ def test_status_json_reports_the_running_stack(stack):
     info = json.loads(done.stdout)
     for name in INSTALLED:
         c = info["components"][name]
-        assert c == {"running": True, "pid": stack.first_pids[name], "healthy": True,
-                     "url": f"http://127.0.0.1:{stack.ports[name]}"}
+        assert c == {
+            "running": True,
+            "pid": stack.first_pids[name],
+            "healthy": True,
+            "url": f"http://127.0.0.1:{stack.ports[name]}",
+        }
     assert info["healthy"] is True
     assert info["monitor"]["model"] == "credit-default" and info["monitor"]["version"] is None
     assert info["monitor"]["retraining"] is None
@@ -165,14 +178,35 @@ def test_status_json_reports_the_running_stack(stack):
 def test_simulate_against_the_stack_serving(stack):
     url = stack.url("serving")
     env = {**stack.env_for_cli, "MLFLOW_TRACKING_URI": stack.url("mlflow")}
-    trained = subprocess.run([sys.executable, "-m", "modelwatch.training.train", "--n-rows", "3000"], env=env,
-                             capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    trained = subprocess.run(
+        [sys.executable, "-m", "modelwatch.training.train", "--n-rows", "3000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert trained.returncode == 0, trained.stdout + trained.stderr
     # serving polls the alias and picks the new version up without a restart
     services.wait_for(lambda: services.answers(f"{url}/ready"), 180, "serving to load version 1")
 
-    done = modelwatch(stack.env_for_cli, "simulate", "--scenario", "baseline", "--rate", "200", "--duration", "3",
-                      "--batch", "50", "--label-delay", "0.5", "--url", url, timeout=120)
+    done = modelwatch(
+        stack.env_for_cli,
+        "simulate",
+        "--scenario",
+        "baseline",
+        "--rate",
+        "200",
+        "--duration",
+        "3",
+        "--batch",
+        "50",
+        "--label-delay",
+        "0.5",
+        "--url",
+        url,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     line = done.stdout.strip().splitlines()[-1]
     assert line.startswith("baseline: 600/600 predicted"), line
@@ -229,12 +263,18 @@ def test_a_busy_port_is_a_clear_error_naming_component_and_port(tmp_path):
         assert not list((tmp_path / "run" / "pids").glob("*.pid"))  # nothing was started
 
     # a later component's port: the message names it; `down` stops what did start
-    stack = Stack(tmp_path, ports, components=("pushgateway", "monitor") if "pushgateway" in INSTALLED else ("monitor",))
+    stack = Stack(
+        tmp_path,
+        ports,
+        components=("pushgateway", "monitor") if "pushgateway" in INSTALLED else ("monitor",),
+    )
     with socket.socket() as foreign:
         foreign.bind(("127.0.0.1", ports["monitor"]))
         foreign.listen()
         try:
-            with pytest.raises(StackError, match=rf"cannot start monitor: port {ports['monitor']} is in use"):
+            with pytest.raises(
+                StackError, match=rf"cannot start monitor: port {ports['monitor']} is in use"
+            ):
                 stack.up()
             started = [n for n in stack.components if stack.status()[n]["running"]]
             assert "monitor" not in started

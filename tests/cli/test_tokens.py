@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from modelwatch.tokens import STACK_FILES, client_token, keep_stack_tokens, load_token_files, stack_tokens
+from modelwatch.tokens import (
+    STACK_FILES,
+    client_token,
+    keep_stack_tokens,
+    load_token_files,
+    stack_tokens,
+)
 
 
 def test_up_generates_each_token_once_and_keeps_it_private(tmp_path):
@@ -40,5 +46,7 @@ def test_secret_files_fill_only_unset_variables(tmp_path):
     (tmp_path / "feedback_token").write_text("from-file-too")
     env = {"MODELWATCH_SECRETS_DIR": str(tmp_path), "MODELWATCH_FEEDBACK_TOKEN": "set"}
     load_token_files(env)
-    assert env["MODELWATCH_ADMIN_TOKEN"] == "from-file" and env["MODELWATCH_FEEDBACK_TOKEN"] == "set"
+    assert (
+        env["MODELWATCH_ADMIN_TOKEN"] == "from-file" and env["MODELWATCH_FEEDBACK_TOKEN"] == "set"
+    )
     assert "MODELWATCH_WEBHOOK_TOKEN" not in env  # no file: still unset, so a listener refuses

@@ -30,8 +30,10 @@ HAS_PROMETHEUS = all(shutil.which(b) for b in OPTIONAL.values())
 # Shortened stages; the cool-down is short so that only the integrity safeguards can keep
 # integrity_swap from retraining.
 SHORT = {
-    "MODELWATCH_MONITOR_INTERVAL": "3", "MODELWATCH_RETRAIN_COOLDOWN": "5",
-    "MODELWATCH_DEMO_BASELINE_SECONDS": "45", "MODELWATCH_DEMO_RECOVERY_SECONDS": "15",
+    "MODELWATCH_MONITOR_INTERVAL": "3",
+    "MODELWATCH_RETRAIN_COOLDOWN": "5",
+    "MODELWATCH_DEMO_BASELINE_SECONDS": "45",
+    "MODELWATCH_DEMO_RECOVERY_SECONDS": "15",
     "MODELWATCH_DEMO_INTEGRITY_SECONDS": "75",
 }
 
@@ -83,18 +85,31 @@ def path_without(names, tmp: Path) -> str:
 def _start(command: list[str], env: dict, home: Path, ports: dict[str, int]) -> Demo:
     log = home / "demo.out"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     return Demo(Stack(home, ports), proc, log, time.time())
 
 
 def _ports() -> dict[str, int]:
-    return {name: free_port() for name in ("mlflow", "serving", "monitor", "prometheus", "alertmanager", "pushgateway")}
+    return {
+        name: free_port()
+        for name in ("mlflow", "serving", "monitor", "prometheus", "alertmanager", "pushgateway")
+    }
 
 
 def _env(home: Path, ports: dict[str, int], base: dict) -> dict:
-    return {**base, "MODELWATCH_HOME": str(home), **SHORT,
-            **{f"MODELWATCH_{name.upper()}_PORT": str(port) for name, port in ports.items()}}
+    return {
+        **base,
+        "MODELWATCH_HOME": str(home),
+        **SHORT,
+        **{f"MODELWATCH_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+    }
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +122,9 @@ def demos(tmp_path_factory):
             env = _env(home, ports, {**os.environ, "MODELWATCH_WEBHOOK_TOKEN": TOKEN})
             runs["prometheus"] = _start(["make", "-s", "demo"], env, home, ports)
         home, ports = tmp_path_factory.mktemp("stack-builtin"), _ports()
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("MODELWATCH_", "MLFLOW_"))}
+        clean = {
+            k: v for k, v in os.environ.items() if not k.startswith(("MODELWATCH_", "MLFLOW_"))
+        }
         clean["PATH"] = path_without(OPTIONAL.values(), tmp_path_factory.mktemp("bin"))
         runs["builtin"] = _start([MODELWATCH, "demo"], _env(home, ports, clean), home, ports)
         yield runs

@@ -14,20 +14,18 @@ the numbers of the chain (what the gate saw, what was promoted, what paged).
 from __future__ import annotations
 
 import threading
-import time
 
 import mlflow
-import numpy as np
 import pytest
 import requests
 from mlflow import MlflowClient
-from sklearn.metrics import roc_auc_score
-
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.training import gate, retrain, simulator, train
-from tests.serving.conftest import gunicorn
+from sklearn.metrics import roc_auc_score
+
 from tests.services import wait_for
+from tests.serving.conftest import gunicorn
 
 pytestmark = pytest.mark.slow
 MODEL = "credit-poisoned"
@@ -37,12 +35,15 @@ BATCH = 200
 def _send(url: str, rows, invert: bool) -> None:
     """Predictions of `rows`, then their labels, inverted when asked."""
     for i in range(0, len(rows), BATCH):
-        chunk = rows.iloc[i:i + BATCH]
+        chunk = rows.iloc[i : i + BATCH]
         records = chunk[simulator.FEATURES].astype(object).to_dict("records")
         answer = requests.post(f"{url}/predict", json={"records": records}, timeout=30)
         assert answer.status_code == 200, answer.text
         labels = (1 - chunk[simulator.TARGET]) if invert else chunk[simulator.TARGET]
-        feedback = [{"prediction_id": p, "label": int(y)} for p, y in zip(answer.json()["prediction_ids"], labels)]
+        feedback = [
+            {"prediction_id": p, "label": int(y)}
+            for p, y in zip(answer.json()["prediction_ids"], labels)
+        ]
         answer = requests.post(f"{url}/feedback", json={"feedback": feedback}, timeout=60)
         assert answer.status_code == 200, answer.text
 
@@ -74,13 +75,25 @@ def chain(mlflow_url, tmp_path_factory):
     store_url = f"sqlite:///{tmp / 'predictions.db'}"
     mlflow.set_tracking_uri(mlflow_url)
     assert train.main(["--model-name", MODEL, "--n-rows", "10000", "--seed", "42"]) == 0
-    env = {"MLFLOW_TRACKING_URI": mlflow_url, "MODELWATCH_MODEL_NAME": MODEL, "MODELWATCH_STORE_URL": store_url,
-           "MODELWATCH_FEEDBACK_WAIT": "5"}
+    env = {
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "MODELWATCH_MODEL_NAME": MODEL,
+        "MODELWATCH_STORE_URL": store_url,
+        "MODELWATCH_FEEDBACK_WAIT": "5",
+    }
     with gunicorn(tmp / "serving", env, workers=1, ready_version="1") as serving:
         _send(serving.url, simulator.generate(10_000, "baseline", 7), invert=True)
-        config = MonitorConfig(tracking_uri=mlflow_url, model_name=MODEL, store_url=store_url,
-                               builtin_alerts=True, log_to_mlflow=False, interval_seconds=3,
-                               retrain_cooldown_seconds=5, retrain_min_rows=500, webhook_token=None)
+        config = MonitorConfig(
+            tracking_uri=mlflow_url,
+            model_name=MODEL,
+            store_url=store_url,
+            builtin_alerts=True,
+            log_to_mlflow=False,
+            interval_seconds=3,
+            retrain_cooldown_seconds=5,
+            retrain_min_rows=500,
+            webhook_token=None,
+        )
         monitor_app = create_app(config)
         traffic = Traffic(serving.url)
         traffic.start()
@@ -101,11 +114,15 @@ def test_suspect_labels_page_and_hold_every_retraining(chain):
         return set(client.get("/status").json["builtin_alerts_firing"] or [])
 
     # FeedbackSuspect's `for:` is 30 s, the retrain alerts' 1 m: wait until the latter fire too.
-    wait_for(lambda: {"FeedbackSuspect", "ModelAccuracyDegraded"} <= firing(), 300, "the alerts to fire")
+    wait_for(
+        lambda: {"FeedbackSuspect", "ModelAccuracyDegraded"} <= firing(), 300, "the alerts to fire"
+    )
     status = client.get("/status").json
     window = status["last_window"]
-    print(f"\nmonitor: live_accuracy {window['live_accuracy']:.3f}, estimated {window['estimated_accuracy']:.3f}; "
-          f"firing {sorted(firing())}; retraining {status['retraining']}, last {status['last_retrain']}")
+    print(
+        f"\nmonitor: live_accuracy {window['live_accuracy']:.3f}, estimated {window['estimated_accuracy']:.3f}; "
+        f"firing {sorted(firing())}; retraining {status['retraining']}, last {status['last_retrain']}"
+    )
     assert status["retraining"] is None and status["last_retrain"] is None
     assert status["retrain_pending"] is None  # held before it was ever asked
     metrics = client.get("/metrics").text
@@ -116,28 +133,61 @@ def test_suspect_labels_page_and_hold_every_retraining(chain):
 
 def test_a_retraining_on_the_poisoned_rows_needs_review(chain, capsys):
     _, serving_url, store_url, _ = chain
-    assert retrain.main(["--model-name", MODEL, "--window", "1h", "--store-url", store_url,
-                         "--promote", "auto", "--trigger", "manual"]) == 0
+    assert (
+        retrain.main(
+            [
+                "--model-name",
+                MODEL,
+                "--window",
+                "1h",
+                "--store-url",
+                store_url,
+                "--promote",
+                "auto",
+                "--trigger",
+                "manual",
+            ]
+        )
+        == 0
+    )
     client = MlflowClient()
     assert client.get_model_version_by_alias(MODEL, gate.PRODUCTION).version == "1"
     candidate = client.get_model_version_by_alias(MODEL, gate.CHALLENGER)
     tags = candidate.tags
-    assert tags["validation_status"].startswith("needs_review: on the trusted holdout"), tags["validation_status"]
-    recent = gate.decide("roc_auc", float(tags["gate_score"]), 0.6, 0.01, float(tags["gate_champion_score"]), "1")
+    assert tags["validation_status"].startswith("needs_review: on the trusted holdout"), tags[
+        "validation_status"
+    ]
+    recent = gate.decide(
+        "roc_auc", float(tags["gate_score"]), 0.6, 0.01, float(tags["gate_champion_score"]), "1"
+    )
     assert recent.approved  # what the gate of recent traffic alone would have done
-    assert float(tags["gate_trusted_score"]) < float(tags["gate_champion_trusted_score"]) - gate.TRUSTED_TOLERANCE
+    assert (
+        float(tags["gate_trusted_score"])
+        < float(tags["gate_champion_trusted_score"]) - gate.TRUSTED_TOLERANCE
+    )
     fresh = simulator.generate(5000, "baseline", 999)
-    auc = {v: roc_auc_score(fresh[simulator.TARGET],
-                            mlflow.sklearn.load_model(f"models:/{MODEL}/{v}").predict_proba(fresh[simulator.FEATURES])[:, 1])
-           for v in ("1", candidate.version)}
-    answer = requests.post(f"{serving_url}/predict", json={"records": fresh[simulator.FEATURES].head(3)
-                                                           .astype(object).to_dict("records")}, timeout=30).json()
+    auc = {
+        v: roc_auc_score(
+            fresh[simulator.TARGET],
+            mlflow.sklearn.load_model(f"models:/{MODEL}/{v}").predict_proba(
+                fresh[simulator.FEATURES]
+            )[:, 1],
+        )
+        for v in ("1", candidate.version)
+    }
+    answer = requests.post(
+        f"{serving_url}/predict",
+        json={"records": fresh[simulator.FEATURES].head(3).astype(object).to_dict("records")},
+        timeout=30,
+    ).json()
     assert answer["model"]["version"] == "1"
     with capsys.disabled():
-        print(f"\ngate on recent traffic (poisoned): candidate {float(tags['gate_score']):.3f}, champion "
-              f"{float(tags['gate_champion_score']):.3f} -> alone it would be {recent.status}\n"
-              f"gate on the trusted holdout: candidate {float(tags['gate_trusted_score']):.3f}, champion "
-              f"{float(tags['gate_champion_trusted_score']):.3f} -> {tags['validation_status']}\n"
-              f"fresh data ROC AUC: champion {auc['1']:.3f}, candidate version {candidate.version} "
-              f"{auc[candidate.version]:.3f}; production still version 1")
+        print(
+            f"\ngate on recent traffic (poisoned): candidate {float(tags['gate_score']):.3f}, champion "
+            f"{float(tags['gate_champion_score']):.3f} -> alone it would be {recent.status}\n"
+            f"gate on the trusted holdout: candidate {float(tags['gate_trusted_score']):.3f}, champion "
+            f"{float(tags['gate_champion_trusted_score']):.3f} -> {tags['validation_status']}\n"
+            f"fresh data ROC AUC: champion {auc['1']:.3f}, candidate version {candidate.version} "
+            f"{auc[candidate.version]:.3f}; production still version 1"
+        )
     assert auc[candidate.version] < 0.5 < auc["1"]

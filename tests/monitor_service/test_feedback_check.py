@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.monitoring.service.window import evaluate
 from modelwatch.serving.store import open_store
 from modelwatch.training import data, pipeline, simulator
+
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
 
@@ -27,26 +27,42 @@ TARGET = simulator.TARGET
 @pytest.fixture(scope="module")
 def version():
     """A gbm on 14,000 baseline rows; its reference: 3,000 held-out rows it scored."""
-    ds = data.prepare(simulator.generate(17_000, "baseline", 42), TARGET, "simulator:baseline", "auto")
+    ds = data.prepare(
+        simulator.generate(17_000, "baseline", 42), TARGET, "simulator:baseline", "auto"
+    )
     train, held_out = ds.frame[:14_000], ds.frame[14_000:]
-    model = pipeline.build("gbm", ds.numeric, ds.categorical, 42, ds.task).fit(train[ds.features], train[TARGET])
+    model = pipeline.build("gbm", ds.numeric, ds.categorical, 42, ds.task).fit(
+        train[ds.features], train[TARGET]
+    )
     proba = model.predict_proba(held_out[ds.features])
     reference = MonitoringReference.from_scores(
-        held_out[ds.features], held_out[TARGET], model.classes_[proba.argmax(axis=1)], proba, model.classes_,
-        TARGET, "binary", profile_rows=train[ds.features])
+        held_out[ds.features],
+        held_out[TARGET],
+        model.classes_[proba.argmax(axis=1)],
+        proba,
+        model.classes_,
+        TARGET,
+        "binary",
+        profile_rows=train[ds.features],
+    )
     return model, ds, reference, reference.calculators(chunk_rows=2000)
 
 
-def _window(version, scenario: str, seed: int, invert: bool = False, rows: int = 2000) -> pd.DataFrame:
+def _window(
+    version, scenario: str, seed: int, invert: bool = False, rows: int = 2000
+) -> pd.DataFrame:
     """Rows of the prediction log as serving writes them: features, answer, label."""
     model, ds, _, _ = version
     drawn = simulator.generate(rows, scenario, seed)
     features = data.prepare(drawn, TARGET, "window", "binary").frame[ds.features]
     proba = model.predict_proba(features)
-    return features.assign(prediction=model.classes_[proba.argmax(axis=1)], probability=proba[:, 1],
-                           label=(1 - drawn[TARGET]) if invert else drawn[TARGET],
-                           ts=pd.Timestamp.now(tz="UTC"),
-                           prediction_id=[f"{scenario}-{seed}-{i}" for i in range(rows)])
+    return features.assign(
+        prediction=model.classes_[proba.argmax(axis=1)],
+        probability=proba[:, 1],
+        label=(1 - drawn[TARGET]) if invert else drawn[TARGET],
+        ts=pd.Timestamp.now(tz="UTC"),
+        prediction_id=[f"{scenario}-{seed}-{i}" for i in range(rows)],
+    )
 
 
 def _judged(version, *args, **kwargs):
@@ -68,8 +84,10 @@ def test_inverted_labels_raise_it_and_say_why(version):
     verdict = result.details("feedback")
     assert result.value("feedback_suspect") == 1.0 and verdict["drift"] == []
     assert verdict["realized"] < 0.3 < 0.7 < verdict["estimated"]
-    print(f"\ninverted labels: live_accuracy {verdict['realized']:.3f}, estimated {verdict['estimated']:.3f}, "
-          f"gap {verdict['gap']:.3f} = {verdict['gap'] / verdict['half_width']:.1f} band half-widths")
+    print(
+        f"\ninverted labels: live_accuracy {verdict['realized']:.3f}, estimated {verdict['estimated']:.3f}, "
+        f"gap {verdict['gap']:.3f} = {verdict['gap'] / verdict['half_width']:.1f} band half-widths"
+    )
 
 
 def test_inverted_labels_on_drifted_inputs_are_left_to_the_drift_alerts(version):
@@ -87,8 +105,13 @@ def test_without_labels_it_is_absent_never_zero(version):
 def monitor_app(tmp_path):
     runner = RecordingRunner()
     store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
-    config = MonitorConfig(tracking_uri="http://127.0.0.1:1", log_to_mlflow=False, builtin_alerts=True,
-                           retrain_cooldown_seconds=600, retrain_min_rows=0)
+    config = MonitorConfig(
+        tracking_uri="http://127.0.0.1:1",
+        log_to_mlflow=False,
+        builtin_alerts=True,
+        retrain_cooldown_seconds=600,
+        retrain_min_rows=0,
+    )
     app = create_app(config, store=store, runner=runner, start=False)
     yield app, runner
     store.close()
@@ -99,8 +122,13 @@ def test_a_suspect_feed_holds_the_webhook_and_the_builtin_rules(version, monitor
     monitor, rules = app.extensions["monitor"], app.extensions["alert_rules"]
     suspect = _judged(version, "baseline", 10, invert=True)
     monitor.last_result = suspect
-    answer = app.test_client().post("/alerts", json=payload(alert("ConceptDriftDetected", model_version="1"),
-                                                            alert("ModelAccuracyDegraded", model_version="1")))
+    answer = app.test_client().post(
+        "/alerts",
+        json=payload(
+            alert("ConceptDriftDetected", model_version="1"),
+            alert("ModelAccuracyDegraded", model_version="1"),
+        ),
+    )
     assert answer.status_code == 202
     assert [r["result"] for r in answer.json["results"]] == ["held", "held"]
     assert answer.json["results"][0]["reason"].startswith("suspect labels: live_accuracy")
@@ -114,5 +142,7 @@ def test_a_suspect_feed_holds_the_webhook_and_the_builtin_rules(version, monitor
     assert app.extensions["retrain_trigger"].wait_idle(5) and runner.calls == []
     healthy = _judged(version, "baseline", 11)
     monitor.last_result = healthy
-    answer = app.test_client().post("/alerts", json=payload(alert("DataDriftDetected", model_version="1")))
+    answer = app.test_client().post(
+        "/alerts", json=payload(alert("DataDriftDetected", model_version="1"))
+    )
     assert answer.json["results"][0]["result"] == "started"

@@ -8,7 +8,6 @@ import time
 import uuid
 
 from mlflow import MlflowClient
-
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
 
 
@@ -30,14 +29,22 @@ class FlakyUploads:
 
 
 def record(version: str, step: int, **artifacts) -> WindowRecord:
-    return WindowRecord(version, "training-run", step, time.time(),
-                        {"dataset_drift_share": step / 10, "live_accuracy": 0.8, "nan_metric": math.nan},
-                        artifacts)
+    return WindowRecord(
+        version,
+        "training-run",
+        step,
+        time.time(),
+        {"dataset_drift_share": step / 10, "live_accuracy": 0.8, "nan_metric": math.nan},
+        artifacts,
+    )
 
 
 def runs_of(client: MlflowClient, model: str):
     experiment = client.get_experiment_by_name(f"{model}-monitoring")
-    return {r.data.tags["modelwatch.model_version"]: r for r in client.search_runs([experiment.experiment_id])}
+    return {
+        r.data.tags["modelwatch.model_version"]: r
+        for r in client.search_runs([experiment.experiment_id])
+    }
 
 
 def test_a_failure_part_way_is_retried_and_nothing_is_lost(mlflow_url):
@@ -47,8 +54,16 @@ def test_a_failure_part_way_is_retried_and_nothing_is_lost(mlflow_url):
     try:
         logger._client = FlakyUploads(logger._client, failures=1)
         made = []
-        logger.submit(record("1", 1, **{"windows/000001/drift.json": '{"drift": true}',
-                                        "windows/000001/drift_report.html": lambda: made.append(1) or "<html></html>"}))
+        logger.submit(
+            record(
+                "1",
+                1,
+                **{
+                    "windows/000001/drift.json": '{"drift": true}',
+                    "windows/000001/drift_report.html": lambda: made.append(1) or "<html></html>",
+                },
+            )
+        )
         logger.submit(record("1", 2))
         assert logger.flush(30) and logger.pending() == 0
         assert errors == [1]
@@ -85,4 +100,9 @@ def test_one_run_per_version_found_again_after_a_restart(mlflow_url):
     assert runs["2"].data.tags["modelwatch.model_name"] == model
     steps = [m.step for m in client.get_metric_history(runs["2"].info.run_id, "live_accuracy")]
     assert sorted(steps) == [1, 2]
-    assert len(client.search_runs([client.get_experiment_by_name(f"{model}-monitoring").experiment_id])) == 2
+    assert (
+        len(
+            client.search_runs([client.get_experiment_by_name(f"{model}-monitoring").experiment_id])
+        )
+        == 2
+    )

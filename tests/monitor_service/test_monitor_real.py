@@ -16,20 +16,20 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from prometheus_client.parser import text_string_to_metric_families
-
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
-from modelwatch.serving.app import create_app as create_serving_app
-from modelwatch.serving.app import shutdown_app
-from modelwatch.serving.store import PREDICTION_COLUMNS, open_store
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
 from modelwatch.monitoring.service.monitor import Monitor
+from modelwatch.serving.app import create_app as create_serving_app
+from modelwatch.serving.app import shutdown_app
+from modelwatch.serving.store import PREDICTION_COLUMNS, open_store
+from modelwatch.training.simulator import FEATURES, TARGET, generate
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests import services
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
-from modelwatch.training.simulator import FEATURES, TARGET, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 1200  # above 1000: the distance tests Evidently picks, no p-value false alarms
@@ -65,9 +65,25 @@ MONITOR_METRICS = {
 def train(tracking_uri: str, model_name: str, log: Path) -> str:
     """`python -m modelwatch.training.train`; returns the version that took `production`."""
     with open(log, "ab") as out:
-        subprocess.run([sys.executable, "-m", "modelwatch.training.train", "--n-rows", "3000", "--model-name", model_name,
-                        "--promote", "always"], cwd=ROOT, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
-                       stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "modelwatch.training.train",
+                "--n-rows",
+                "3000",
+                "--model-name",
+                model_name,
+                "--promote",
+                "always",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=300,
+        )
     return MlflowClient(tracking_uri).get_model_version_by_alias(model_name, "production").version
 
 
@@ -78,23 +94,38 @@ def send_through_serving(client, state, frame) -> list[str]:
     assert r.status_code == 200, r.get_data(as_text=True)
     ids = r.json["prediction_ids"]
     assert state.log.flush(30)
-    fb = client.post("/feedback", json={"feedback": [{"prediction_id": i, "label": int(y)}
-                                                     for i, y in zip(ids, frame[TARGET])]})
+    fb = client.post(
+        "/feedback",
+        json={
+            "feedback": [{"prediction_id": i, "label": int(y)} for i, y in zip(ids, frame[TARGET])]
+        },
+    )
     assert fb.status_code == 200 and fb.json["accepted"] == len(ids), fb.get_data(as_text=True)
     return ids
 
 
 def as_records(frame, **changes) -> list[tuple]:
     """Rows read from the log, as the store inserts them (PREDICTION_COLUMNS order)."""
-    return [tuple({**row, "features": json.dumps({k: row[k] for k in FEATURES}), "shadow_of": None, **changes}.get(c)
-                  for c in PREDICTION_COLUMNS)
-            for row in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+    return [
+        tuple(
+            {
+                **row,
+                "features": json.dumps({k: row[k] for k in FEATURES}),
+                "shadow_of": None,
+                **changes,
+            }.get(c)
+            for c in PREDICTION_COLUMNS
+        )
+        for row in frame.astype(object).where(frame.notna(), None).to_dict("records")
+    ]
 
 
-def log_more(run: "Run", rows: int = 100) -> None:
+def log_more(run: Run, rows: int = 100) -> None:
     """The log grows: its newest `rows` logged again as new predictions (new ids, now)."""
     newest = run.store.read_window(model_name=run.model, model_version=run.version, limit=rows)
-    fresh = newest.assign(prediction_id=[uuid.uuid4().hex for _ in range(len(newest))], ts=time.time())
+    fresh = newest.assign(
+        prediction_id=[uuid.uuid4().hex for _ in range(len(newest))], ts=time.time()
+    )
     run.store.insert_predictions(as_records(fresh))
 
 
@@ -108,7 +139,9 @@ def parse_metrics(text: str) -> dict[str, list]:
 
 
 def value(samples: dict, name: str, **labels) -> float:
-    matches = [v for lab, v in samples.get(name, []) if all(lab.get(k) == w for k, w in labels.items())]
+    matches = [
+        v for lab, v in samples.get(name, []) if all(lab.get(k) == w for k, w in labels.items())
+    ]
     assert len(matches) == 1, (name, labels, samples.get(name))
     return matches[0]
 
@@ -139,15 +172,30 @@ def monitored(mlflow_url, tmp_path_factory) -> Run:
     version = train(mlflow_url, model, tmp / "train.log")
     store_url = f"sqlite:///{tmp / 'predictions.db'}"
 
-    serving = create_serving_app({"tracking_uri": mlflow_url, "model_name": model, "store_url": store_url,
-                                  "spill_dir": str(tmp / "spill"), "model_cache_dir": str(tmp / "cache"),
-                                  "reload_interval": 60.0, "feedback_wait": 0.3})
+    serving = create_serving_app(
+        {
+            "tracking_uri": mlflow_url,
+            "model_name": model,
+            "store_url": store_url,
+            "spill_dir": str(tmp / "spill"),
+            "model_cache_dir": str(tmp / "cache"),
+            "reload_interval": 60.0,
+            "feedback_wait": 0.3,
+        }
+    )
     state = serving.extensions["modelwatch"]
     store = open_store(store_url)
     runner = RecordingRunner()
-    config = MonitorConfig(tracking_uri=mlflow_url, model_name=model, store_url=store_url, window_rows=ROWS,
-                           window_seconds=3600, min_window_rows=200, retrain_cooldown_seconds=0,
-                           retrain_min_rows=0)  # every window is labelled: an alert starts at once
+    config = MonitorConfig(
+        tracking_uri=mlflow_url,
+        model_name=model,
+        store_url=store_url,
+        window_rows=ROWS,
+        window_seconds=3600,
+        min_window_rows=200,
+        retrain_cooldown_seconds=0,
+        retrain_min_rows=0,
+    )  # every window is labelled: an alert starts at once
     app = create_app(config, store=store, runner=runner, start=False)
     monitor, client = app.extensions["monitor"], app.test_client()
     try:
@@ -160,8 +208,12 @@ def monitored(mlflow_url, tmp_path_factory) -> Run:
             assert result is not None, monitor.last_error
             held = client.post("/alerts", json=payload(alert())).json["results"][0]
             app.extensions["retrain_trigger"].wait_idle(10)
-            seen[scenario] = Seen(result, parse_metrics(client.get("/metrics").get_data(as_text=True)),
-                                  client.get("/status").json, held)
+            seen[scenario] = Seen(
+                result,
+                parse_metrics(client.get("/metrics").get_data(as_text=True)),
+                client.get("/status").json,
+                held,
+            )
         assert monitor.run_logger.flush(120), "windows were not written to MLflow"
         yield Run(model, version, app, seen, runner, store, config)
     finally:
@@ -184,9 +236,15 @@ def test_baseline_is_quiet(monitored):
     assert 0.6 < r.value("live_accuracy") <= 1.0
     assert abs(r.value("estimated_accuracy") - r.value("live_accuracy")) < 0.06
     assert not r.concept_drift
-    assert seen.status["last_window"]["drifted_features"] == [] and seen.status["last_window"]["integrity"] == []
+    assert (
+        seen.status["last_window"]["drifted_features"] == []
+        and seen.status["last_window"]["integrity"] == []
+    )
     assert seen.status["version"] == monitored.version and seen.status["last_error"] is None
-    assert seen.status["last_window"]["new_rows"] == ROWS and seen.status["last_window"]["skipped_windows"] == 0
+    assert (
+        seen.status["last_window"]["new_rows"] == ROWS
+        and seen.status["last_window"]["skipped_windows"] == 0
+    )
     # clean data: a retraining alert goes through
     assert seen.held["result"] == "started"
 
@@ -200,8 +258,13 @@ def test_covariate_drift_names_income_and_region(monitored):
     v = monitored.version
     assert value(seen.metrics, "modelwatch_drift_detected", feature="income", model_version=v) == 1
     assert value(seen.metrics, "modelwatch_drift_detected", feature="region", model_version=v) == 1
-    assert value(seen.metrics, "modelwatch_drift_detected", feature="credit_score", model_version=v) == 0
-    assert value(seen.metrics, "modelwatch_dataset_drift_share", model_version=v) == pytest.approx(r.drift["drift_share"])
+    assert (
+        value(seen.metrics, "modelwatch_drift_detected", feature="credit_score", model_version=v)
+        == 0
+    )
+    assert value(seen.metrics, "modelwatch_dataset_drift_share", model_version=v) == pytest.approx(
+        r.drift["drift_share"]
+    )
     assert value(seen.metrics, "modelwatch_drift_score", feature="income", model_version=v) > 0.1
     assert seen.held["result"] in ("started", "cooling_down")
 
@@ -212,7 +275,8 @@ def test_swapped_columns_are_an_integrity_issue_naming_the_pair(monitored):
     assert len(swaps) == 1 and sorted(swaps[0]["columns"]) == ["age", "debt_to_income"]
     issues = [lab for lab, val in seen.metrics["modelwatch_integrity_issue"] if val == 1]
     assert {(lab["kind"], tuple(sorted(lab["feature"].split("+")))) for lab in issues} >= {
-        ("swapped_columns", ("age", "debt_to_income"))}
+        ("swapped_columns", ("age", "debt_to_income"))
+    }
     assert all(lab["model_version"] == monitored.version for lab in issues)
     # broken data never triggers a retraining
     assert seen.held["result"] == "held" and "age" in seen.held["reason"]
@@ -224,15 +288,32 @@ def test_blank_income_is_a_missing_issue(monitored):
     missing = [i for i in seen.result.integrity if i["kind"] == "missing"]
     assert [i["columns"] for i in missing] == [["income"]]
     assert 0.25 < missing[0]["share"] < 0.45  # the web channel's share
-    assert value(seen.metrics, "modelwatch_integrity_missing_ratio", feature="income",
-                 model_version=monitored.version) == pytest.approx(missing[0]["share"])
-    assert value(seen.metrics, "modelwatch_integrity_missing_ratio", feature="age",
-                 model_version=monitored.version) == 0
+    assert value(
+        seen.metrics,
+        "modelwatch_integrity_missing_ratio",
+        feature="income",
+        model_version=monitored.version,
+    ) == pytest.approx(missing[0]["share"])
+    assert (
+        value(
+            seen.metrics,
+            "modelwatch_integrity_missing_ratio",
+            feature="age",
+            model_version=monitored.version,
+        )
+        == 0
+    )
     assert value(seen.metrics, "modelwatch_integrity_issue", kind="missing", feature="income") == 1
     # the swap of the window before is gone from the gauges
-    assert not [lab for lab, _ in seen.metrics["modelwatch_integrity_issue"] if lab["kind"] == "swapped_columns"]
+    assert not [
+        lab
+        for lab, _ in seen.metrics["modelwatch_integrity_issue"]
+        if lab["kind"] == "swapped_columns"
+    ]
     assert seen.held["result"] == "held"
-    assert monitored.runner.calls and all(c.startswith("DataDriftDetected") for c in monitored.runner.calls)
+    assert monitored.runner.calls and all(
+        c.startswith("DataDriftDetected") for c in monitored.runner.calls
+    )
 
 
 def test_metrics_expose_the_design_names_with_the_model_version(monitored):
@@ -263,15 +344,25 @@ def test_windows_are_logged_to_an_mlflow_monitoring_run(monitored, mlflow_url):
     training_run = client.get_model_version(monitored.model, monitored.version).run_id
     assert run.data.tags["modelwatch.training_run_id"] == training_run
 
-    history = sorted(client.get_metric_history(run.info.run_id, "dataset_drift_share"), key=lambda m: m.timestamp)
+    history = sorted(
+        client.get_metric_history(run.info.run_id, "dataset_drift_share"), key=lambda m: m.timestamp
+    )
     steps = [m.step for m in history]
     assert len(steps) == len(SCENARIOS) and steps == sorted(set(steps))
     shares = dict(zip(SCENARIOS, [m.value for m in history]))
     assert shares["baseline"] == 0 and shares["covariate"] >= 0.15
-    for name in ("live_accuracy", "estimated_accuracy", "window_rows", "drift_score.income", "integrity_missing_ratio.income",
-                 "integrity_issues"):
+    for name in (
+        "live_accuracy",
+        "estimated_accuracy",
+        "window_rows",
+        "drift_score.income",
+        "integrity_missing_ratio.income",
+        "integrity_issues",
+    ):
         assert len(client.get_metric_history(run.info.run_id, name)) == len(SCENARIOS), name
-    issues = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "integrity_issues")}
+    issues = {
+        m.step: m.value for m in client.get_metric_history(run.info.run_id, "integrity_issues")
+    }
     assert issues[steps[0]] == 0 and issues[steps[2]] >= 1
 
     # drift began at the covariate window: its report and verdict are artifacts of that step
@@ -281,7 +372,9 @@ def test_windows_are_logged_to_an_mlflow_monitoring_run(monitored, mlflow_url):
     assert not client.list_artifacts(run.info.run_id, f"windows/{steps[0]:06d}")
     tmp = Path(client.download_artifacts(run.info.run_id, step_dir))
     verdict = json.loads((tmp / "drift.json").read_text())
-    assert verdict["drift"]["columns"]["income"]["drifted"] and verdict["version"] == monitored.version
+    assert (
+        verdict["drift"]["columns"]["income"]["drifted"] and verdict["version"] == monitored.version
+    )
     html = (tmp / "drift_report.html").read_text()
     assert "<html" in html[:2000].lower() and "income" in html
 
@@ -289,8 +382,12 @@ def test_windows_are_logged_to_an_mlflow_monitoring_run(monitored, mlflow_url):
 def builtin_monitor(run: Run, runner=None):
     """A fresh monitor of the module's model with the built-in rules on a clock the test
     moves (one interval per window, as the loop would), logging to the real MLflow."""
-    app = create_app(replace(run.config, builtin_alerts=True, log_to_mlflow=True), store=run.store,
-                     runner=runner or RecordingRunner(), start=False)
+    app = create_app(
+        replace(run.config, builtin_alerts=True, log_to_mlflow=True),
+        store=run.store,
+        runner=runner or RecordingRunner(),
+        start=False,
+    )
     now = [0.0]
     app.extensions["alert_rules"]._clock = lambda: now[0]
     return app, now
@@ -299,7 +396,9 @@ def builtin_monitor(run: Run, runner=None):
 def window_steps(run: Run, mlflow_url: str) -> list[int]:
     client = MlflowClient(mlflow_url)
     experiment = client.get_experiment_by_name(f"{run.model}-monitoring")
-    (found,) = client.search_runs([experiment.experiment_id], f"tags.`modelwatch.model_version` = '{run.version}'")
+    (found,) = client.search_runs(
+        [experiment.experiment_id], f"tags.`modelwatch.model_version` = '{run.version}'"
+    )
     return sorted(m.step for m in client.get_metric_history(found.info.run_id, "window_rows"))
 
 
@@ -308,7 +407,11 @@ def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
     refreshes no verdict, and the rule pending on the batch does not fire on it (before,
     the same rows were judged again each interval and their rules' `for:` ran out)."""
     app, now = builtin_monitor(monitored)
-    monitor, rules, client = app.extensions["monitor"], app.extensions["alert_rules"], app.test_client()
+    monitor, rules, client = (
+        app.extensions["monitor"],
+        app.extensions["alert_rules"],
+        app.test_client(),
+    )
     steps_before = window_steps(monitored, mlflow_url)
 
     first = monitor.run_once()  # a fresh monitor: every row of the window is new to it
@@ -325,16 +428,25 @@ def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
     status = client.get("/status").json
     window = status["last_window"]
     assert window["new_rows"] == ROWS and window["skipped_windows"] == 3
-    assert window["evaluated_at"] == first.evaluated_at and window["checked_at"] > first.evaluated_at
+    assert (
+        window["evaluated_at"] == first.evaluated_at and window["checked_at"] > first.evaluated_at
+    )
     assert status["builtin_alerts_firing"] == [] and status["last_error"] is None
     stale = parse_metrics(client.get("/metrics").get_data(as_text=True))
     assert value(stale, "modelwatch_monitor_window_new_rows", model_version=v) == 0
-    for name, labels in (("modelwatch_integrity_missing_ratio", {"feature": "income"}),
-                         ("modelwatch_dataset_drift_share", {})):  # not refreshed: the window's, as exported
-        assert value(stale, name, model_version=v, **labels) == value(exported, name, model_version=v, **labels)
-    newest = monitored.store.read_window(model_name=monitored.model, model_version=v, limit=1)["ts"].max()
-    assert value(stale, "modelwatch_monitor_newest_row_timestamp_seconds", model_version=v) == \
-        pytest.approx(newest.timestamp())
+    for name, labels in (
+        ("modelwatch_integrity_missing_ratio", {"feature": "income"}),
+        ("modelwatch_dataset_drift_share", {}),
+    ):  # not refreshed: the window's, as exported
+        assert value(stale, name, model_version=v, **labels) == value(
+            exported, name, model_version=v, **labels
+        )
+    newest = monitored.store.read_window(model_name=monitored.model, model_version=v, limit=1)[
+        "ts"
+    ].max()
+    assert value(
+        stale, "modelwatch_monitor_newest_row_timestamp_seconds", model_version=v
+    ) == pytest.approx(newest.timestamp())
     assert monitor.run_logger.flush(60)
     assert len(window_steps(monitored, mlflow_url)) == len(steps_before) + 1  # one window, one step
 
@@ -373,7 +485,9 @@ def test_an_interval_without_its_store_judges_nothing(monitored):
     assert monitor.run_once() is None and "store unavailable" in monitor.last_error
     assert rules._since == {} and rules.firing == []
     exported = parse_metrics(app.test_client().get("/metrics").get_data(as_text=True))
-    assert value(exported, "modelwatch_monitor_window_new_rows", model_version=monitored.version) == 0
+    assert (
+        value(exported, "modelwatch_monitor_window_new_rows", model_version=monitored.version) == 0
+    )
     assert value(exported, "modelwatch_monitor_errors_total", dependency="store") == 1
     monitor.store.close()
     monitor.run_logger.close()
@@ -383,7 +497,11 @@ def test_a_promotion_clears_the_old_versions_builtin_alerts(monitored, mlflow_ur
     """builtin_alerts_firing showed the old version's alerts until the new version had a
     window; they go when the monitor switches, pending ones too."""
     app, now = builtin_monitor(monitored)
-    monitor, rules, client = app.extensions["monitor"], app.extensions["alert_rules"], app.test_client()
+    monitor, rules, client = (
+        app.extensions["monitor"],
+        app.extensions["alert_rules"],
+        app.test_client(),
+    )
     registry = MlflowClient(mlflow_url)
     old = registry.get_model_version(monitored.model, monitored.version)
     assert monitor.run_once() is not None
@@ -393,9 +511,14 @@ def test_a_promotion_clears_the_old_versions_builtin_alerts(monitored, mlflow_ur
     assert "DataIntegrityViolation" in client.get("/status").json["builtin_alerts_firing"]
     # the monitor reads a version's tags and reference, never its model: any source will do
     artifacts = registry.get_run(old.run_id).info.artifact_uri
-    new = registry.create_model_version(monitored.model, f"{artifacts}/reference", old.run_id, tags=old.tags)
-    services.wait_for(lambda: registry.get_model_version(monitored.model, new.version).status == "READY", 60,
-                      "the new version")
+    new = registry.create_model_version(
+        monitored.model, f"{artifacts}/reference", old.run_id, tags=old.tags
+    )
+    services.wait_for(
+        lambda: registry.get_model_version(monitored.model, new.version).status == "READY",
+        60,
+        "the new version",
+    )
     registry.set_registered_model_alias(monitored.model, "production", new.version)
     try:
         now[0] = 120.0
@@ -408,8 +531,11 @@ def test_a_promotion_clears_the_old_versions_builtin_alerts(monitored, mlflow_ur
         monitor.run_logger.close()
 
 
-MLFLOW_CLIENT_ENV = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
-                     "MLFLOW_HTTP_REQUEST_TIMEOUT")
+MLFLOW_CLIENT_ENV = (
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+)
 
 
 def errors(metrics: MonitorMetrics, dependency: str) -> float:
@@ -463,8 +589,9 @@ def test_window_records_wait_out_an_mlflow_outage(monitored, tmp_path, monkeypat
     logger = None
     try:
         with services.mlflow_server(root, port) as url:
-            logger = MonitoringRunLogger(url, monitored.model,
-                                         on_error=metrics.errors.labels(dependency="mlflow").inc)
+            logger = MonitoringRunLogger(
+                url, monitored.model, on_error=metrics.errors.labels(dependency="mlflow").inc
+            )
             monitor = Monitor(monitored.config, metrics, monitored.store, logger)
             assert monitor.run_once() is not None
             assert logger.flush(60) and logger.pending() == 0
@@ -485,7 +612,9 @@ def test_window_records_wait_out_an_mlflow_outage(monitored, tmp_path, monkeypat
             runs = client.search_runs([experiment.experiment_id])
             assert len(runs) == 1
             assert runs[0].data.tags["modelwatch.model_version"] == monitored.version
-            history = sorted(client.get_metric_history(runs[0].info.run_id, "window_rows"), key=lambda m: m.step)
+            history = sorted(
+                client.get_metric_history(runs[0].info.run_id, "window_rows"), key=lambda m: m.step
+            )
             assert [m.step for m in history] == [1, 2, 3]
             assert {m.value for m in history} == {ROWS}
     finally:
@@ -498,12 +627,21 @@ def test_another_models_rows_of_the_same_version_stay_out_of_the_window(monitore
     not take in version N of another model logging to the same store (last in this module:
     it adds rows to the shared store)."""
     before = Monitor(monitored.config, MonitorMetrics(), monitored.store, None).run_once()
-    ours = monitored.store.read_window(model_name=monitored.model, model_version=monitored.version, limit=ROWS)
-    theirs = ours.assign(prediction_id="other-" + ours["prediction_id"], ts=time.time(),
-                         income=ours["income"] * 5)  # newer than ours, and nothing alike
+    ours = monitored.store.read_window(
+        model_name=monitored.model, model_version=monitored.version, limit=ROWS
+    )
+    theirs = ours.assign(
+        prediction_id="other-" + ours["prediction_id"], ts=time.time(), income=ours["income"] * 5
+    )  # newer than ours, and nothing alike
     monitored.store.insert_predictions(as_records(theirs, model_name="some-other-model"))
-    assert len(monitored.store.read_window(model_version=monitored.version, limit=2 * ROWS)) == 2 * ROWS
+    assert (
+        len(monitored.store.read_window(model_version=monitored.version, limit=2 * ROWS))
+        == 2 * ROWS
+    )
 
     after = Monitor(monitored.config, MonitorMetrics(), monitored.store, None).run_once()
     assert after is not None and after.rows == ROWS
-    assert after.drift["columns"]["income"]["statistic"] == before.drift["columns"]["income"]["statistic"]
+    assert (
+        after.drift["columns"]["income"]["statistic"]
+        == before.drift["columns"]["income"]["statistic"]
+    )

@@ -22,6 +22,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from modelwatch.monitoring.reference import TAG_REFERENCE_RUN, TAG_TARGET, TAG_TASK
+from modelwatch.monitoring.service.app import create_app
+from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.serving.app import create_app as create_serving_app
+from modelwatch.serving.app import shutdown_app
+from modelwatch.serving.store import open_store
 from sklearn import datasets
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
@@ -29,12 +35,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from modelwatch.monitoring.reference import TAG_REFERENCE_RUN, TAG_TARGET, TAG_TASK
-from modelwatch.monitoring.service.app import create_app
-from modelwatch.monitoring.service.config import MonitorConfig
-from modelwatch.serving.app import create_app as create_serving_app
-from modelwatch.serving.app import shutdown_app
-from modelwatch.serving.store import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_monitor_real import parse_metrics
 
@@ -42,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[2]
 WINDOW = 400
 
 
-def log_like_a_plain_script(tracking_uri: str, name: str, model, X: pd.DataFrame, y, trusted=None) -> str:
+def log_like_a_plain_script(
+    tracking_uri: str, name: str, model, X: pd.DataFrame, y, trusted=None
+) -> str:
     """What a data scientist's own script does; returns the version under `production`.
     `trusted`: the skops types MLflow 3.17's error tells the user to trust (trees)."""
     mlflow.set_tracking_uri(tracking_uri)
@@ -50,21 +52,35 @@ def log_like_a_plain_script(tracking_uri: str, name: str, model, X: pd.DataFrame
     # environment, and every later `mlflow run` of the session would inherit it.
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(f"their-experiment-{name}")
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"their-experiment-{name}")
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(f"their-experiment-{name}")
+    )
     model.fit(X, y)
     with mlflow.start_run(experiment_id=experiment_id):
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
-                                        signature=infer_signature(X, model.predict(X)), input_example=X.head(3),
-                                        skops_trusted_types=trusted)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            signature=infer_signature(X, model.predict(X)),
+            input_example=X.head(3),
+            skops_trusted_types=trusted,
+        )
     version = str(info.registered_model_version)
     client.set_registered_model_alias(name, "production", version)
     return version
 
 
 def onboard(tracking_uri: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "modelwatch.cli", "onboard", *args], cwd=ROOT,
-                          env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "modelwatch.cli", "onboard", *args],
+        cwd=ROOT,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @dataclass
@@ -81,8 +97,9 @@ def make_case(tracking_uri: str, tmp: Path, loader, model, stratify: bool, trust
     X, y = data.data, data.target
     if not stratify:
         y = y.astype(float)
-    X_train, X_ref, y_train, y_ref = train_test_split(X, y, test_size=0.5, random_state=0,
-                                                      stratify=y if stratify else None)
+    X_train, X_ref, y_train, y_ref = train_test_split(
+        X, y, test_size=0.5, random_state=0, stratify=y if stratify else None
+    )
     name = f"{loader.__name__.removeprefix('load_')}-{uuid.uuid4().hex[:6]}"
     version = log_like_a_plain_script(tracking_uri, name, model, X_train, y_train, trusted)
     reference_file = tmp / f"{name}-reference.parquet"
@@ -95,16 +112,30 @@ class Monitored:
 
     def __init__(self, tracking_uri: str, tmp: Path, model_name: str):
         store_url = f"sqlite:///{tmp / f'{model_name}.db'}"
-        self.serving = create_serving_app({"tracking_uri": tracking_uri, "model_name": model_name,
-                                           "store_url": store_url, "spill_dir": str(tmp / f"spill-{model_name}"),
-                                           "model_cache_dir": str(tmp / f"cache-{model_name}"),
-                                           "reload_interval": 1.0, "feedback_wait": 0.3})
+        self.serving = create_serving_app(
+            {
+                "tracking_uri": tracking_uri,
+                "model_name": model_name,
+                "store_url": store_url,
+                "spill_dir": str(tmp / f"spill-{model_name}"),
+                "model_cache_dir": str(tmp / f"cache-{model_name}"),
+                "reload_interval": 1.0,
+                "feedback_wait": 0.3,
+            }
+        )
         self.state = self.serving.extensions["modelwatch"]
         assert self.state.models.ready.wait(120), self.state.models.last_error
         self.store = open_store(store_url)
-        config = MonitorConfig(tracking_uri=tracking_uri, model_name=model_name, store_url=store_url,
-                               window_rows=WINDOW, window_seconds=3600, min_window_rows=100, log_to_mlflow=False,
-                               interval_seconds=0.01)
+        config = MonitorConfig(
+            tracking_uri=tracking_uri,
+            model_name=model_name,
+            store_url=store_url,
+            window_rows=WINDOW,
+            window_seconds=3600,
+            min_window_rows=100,
+            log_to_mlflow=False,
+            interval_seconds=0.01,
+        )
         self.runner = RecordingRunner()
         self.app = create_app(config, store=self.store, runner=self.runner, start=False)
         self.monitor, self.client = self.app.extensions["monitor"], self.app.test_client()
@@ -116,13 +147,20 @@ class Monitored:
         assert r.status_code == 200, r.get_data(as_text=True)
         ids = r.json["prediction_ids"]
         assert self.state.log.flush(30)
-        labels = [{"prediction_id": i, "label": float(v) if isinstance(v, float) else int(v)} for i, v in zip(ids, y)]
+        labels = [
+            {"prediction_id": i, "label": float(v) if isinstance(v, float) else int(v)}
+            for i, v in zip(ids, y)
+        ]
         fb = client.post("/feedback", json={"feedback": labels})
         assert fb.status_code == 200 and fb.json["accepted"] == len(ids), fb.get_data(as_text=True)
 
     def judge(self):
         result = self.monitor.run_once()
-        return result, self.client.get("/status").json, parse_metrics(self.client.get("/metrics").get_data(as_text=True))
+        return (
+            result,
+            self.client.get("/status").json,
+            parse_metrics(self.client.get("/metrics").get_data(as_text=True)),
+        )
 
     def close(self) -> None:
         shutdown_app(self.serving)
@@ -132,14 +170,19 @@ class Monitored:
 def window_of(case: Case, seed: int, shift: dict | None = None) -> tuple[pd.DataFrame, pd.Series]:
     """WINDOW rows drawn from the held-out rows; `shift` multiplies features (drift)."""
     rows = np.random.default_rng(seed).integers(0, len(case.X_ref), WINDOW)
-    X, y = case.X_ref.iloc[rows].reset_index(drop=True).copy(), case.y_ref.iloc[rows].reset_index(drop=True)
+    X, y = (
+        case.X_ref.iloc[rows].reset_index(drop=True).copy(),
+        case.y_ref.iloc[rows].reset_index(drop=True),
+    )
     for column, factor in (shift or {}).items():
         X[column] = X[column] * factor
     return X, y
 
 
 def series(metrics: dict, name: str, **labels) -> list[float]:
-    return [v for lab, v in metrics.get(name, []) if all(lab.get(k) == w for k, w in labels.items())]
+    return [
+        v for lab, v in metrics.get(name, []) if all(lab.get(k) == w for k, w in labels.items())
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -162,20 +205,41 @@ def test_a_version_without_reference_is_reported_not_monitored_everywhere(wine, 
     assert series(metrics, "modelwatch_model_monitored", model_version=case.version) == [0.0]
     assert series(metrics, "modelwatch_monitor_not_monitored_total", reason="not_onboarded")[0] >= 1
     # nothing was computed, so nothing is exported: no 0 that an alert could read
-    for name in ("modelwatch_estimated_accuracy", "modelwatch_live_accuracy", "modelwatch_live_roc_auc"):
+    for name in (
+        "modelwatch_estimated_accuracy",
+        "modelwatch_live_accuracy",
+        "modelwatch_live_roc_auc",
+    ):
         assert name not in metrics or not metrics[name], name
     assert series(metrics, "modelwatch_monitor_errors_total", dependency="mlflow") == [0.0]
 
 
-def test_onboarding_refuses_a_reference_that_does_not_fit_and_attaches_nothing(wine, mlflow_url, tmp_path):
+def test_onboarding_refuses_a_reference_that_does_not_fit_and_attaches_nothing(
+    wine, mlflow_url, tmp_path
+):
     case, _ = wine
     broken = tmp_path / "broken.parquet"
-    case.X_ref.drop(columns=["alcohol", "magnesium"]).assign(target=case.y_ref.to_numpy()).to_parquet(broken)
-    done = onboard(mlflow_url, "--model-name", case.name, "--reference", str(broken), "--target", "target")
+    case.X_ref.drop(columns=["alcohol", "magnesium"]).assign(
+        target=case.y_ref.to_numpy()
+    ).to_parquet(broken)
+    done = onboard(
+        mlflow_url, "--model-name", case.name, "--reference", str(broken), "--target", "target"
+    )
     assert done.returncode == 2
-    assert "alcohol" in done.stderr and "magnesium" in done.stderr and "nothing was attached" in done.stderr
-    no_target = onboard(mlflow_url, "--model-name", case.name, "--reference", str(case.reference_file),
-                        "--target", "quality")
+    assert (
+        "alcohol" in done.stderr
+        and "magnesium" in done.stderr
+        and "nothing was attached" in done.stderr
+    )
+    no_target = onboard(
+        mlflow_url,
+        "--model-name",
+        case.name,
+        "--reference",
+        str(case.reference_file),
+        "--target",
+        "quality",
+    )
     assert no_target.returncode == 2 and "'quality'" in no_target.stderr
     tags = MlflowClient(mlflow_url).get_model_version(case.name, case.version).tags
     assert TAG_REFERENCE_RUN not in tags
@@ -183,8 +247,17 @@ def test_onboarding_refuses_a_reference_that_does_not_fit_and_attaches_nothing(w
 
 def test_onboarded_multiclass_model_is_judged_and_quiet_on_healthy_traffic(wine, mlflow_url):
     case, m = wine
-    done = onboard(mlflow_url, "--model-name", case.name, "--alias", "production",
-                   "--reference", str(case.reference_file), "--target", "target")
+    done = onboard(
+        mlflow_url,
+        "--model-name",
+        case.name,
+        "--alias",
+        "production",
+        "--reference",
+        str(case.reference_file),
+        "--target",
+        "target",
+    )
     assert done.returncode == 0, done.stderr
     assert "multiclass" in done.stdout and "estimated_accuracy" in done.stdout
     mv = MlflowClient(mlflow_url).get_model_version(case.name, case.version)
@@ -228,7 +301,9 @@ def test_drift_in_two_features_is_named_and_alerts_against_the_reference(wine, m
 def test_the_alias_moved_to_an_unonboarded_version_stops_the_old_gauges(wine, mlflow_url):
     case, m = wine
     X, y = case.X_ref, case.y_ref
-    new_version = log_like_a_plain_script(mlflow_url, case.name, make_pipeline(StandardScaler(), LogisticRegression(C=0.1)), X, y)
+    new_version = log_like_a_plain_script(
+        mlflow_url, case.name, make_pipeline(StandardScaler(), LogisticRegression(C=0.1)), X, y
+    )
     m.send(*window_of(case, 5))
     result, status, metrics = m.judge()
     assert result is None and status["not_monitored"]["version"] == new_version
@@ -241,9 +316,23 @@ def test_the_alias_moved_to_an_unonboarded_version_stops_the_old_gauges(wine, ml
 @pytest.fixture(scope="module")
 def diabetes(mlflow_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("onboard-diabetes")
-    case = make_case(mlflow_url, tmp, datasets.load_diabetes, RandomForestRegressor(n_estimators=50, min_samples_leaf=5, random_state=0),
-                     stratify=False, trusted=["sklearn.tree._tree.Tree"])
-    done = onboard(mlflow_url, "--model-name", case.name, "--reference", str(case.reference_file), "--target", "target")
+    case = make_case(
+        mlflow_url,
+        tmp,
+        datasets.load_diabetes,
+        RandomForestRegressor(n_estimators=50, min_samples_leaf=5, random_state=0),
+        stratify=False,
+        trusted=["sklearn.tree._tree.Tree"],
+    )
+    done = onboard(
+        mlflow_url,
+        "--model-name",
+        case.name,
+        "--reference",
+        str(case.reference_file),
+        "--target",
+        "target",
+    )
     assert done.returncode == 0, done.stderr
     assert "regression" in done.stdout
     monitored = Monitored(mlflow_url, tmp, case.name)
@@ -262,7 +351,10 @@ def test_regression_model_gets_realized_and_estimated_errors(diabetes):
     assert not any(v["alert"] for v in got.values()), got
     assert got["live_mae"]["upper"] > got["live_mae"]["value"] and got["live_mae"]["lower"] is None
     assert 0.6 < got["estimated_mae"]["value"] / got["live_mae"]["value"] < 1.6
-    assert not metrics.get("modelwatch_live_accuracy") and not metrics.get("modelwatch_label_coverage_ratio") == []
+    assert (
+        not metrics.get("modelwatch_live_accuracy")
+        and not metrics.get("modelwatch_label_coverage_ratio") == []
+    )
 
 
 def test_regression_error_rise_alerts_against_its_reference(diabetes):
@@ -272,12 +364,20 @@ def test_regression_error_rise_alerts_against_its_reference(diabetes):
     result, status, metrics = m.judge()
     got = status["last_window"]["metrics"]
     assert got["live_mae"]["alert"] and got["live_rmse"]["alert"], got
-    assert series(metrics, "modelwatch_metric_upper_threshold", metric="live_mae")[0] < got["live_mae"]["value"]
+    assert (
+        series(metrics, "modelwatch_metric_upper_threshold", metric="live_mae")[0]
+        < got["live_mae"]["value"]
+    )
 
 
 def test_binary_without_target_is_drift_and_integrity_only(mlflow_url, tmp_path):
-    case = make_case(mlflow_url, tmp_path, datasets.load_breast_cancer,
-                     make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), stratify=True)
+    case = make_case(
+        mlflow_url,
+        tmp_path,
+        datasets.load_breast_cancer,
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+        stratify=True,
+    )
     done = onboard(mlflow_url, "--model-name", case.name, "--reference", str(case.reference_file))
     assert done.returncode == 0, done.stderr
     assert "drift and integrity only" in done.stdout
@@ -298,16 +398,25 @@ def test_no_alias_yet_is_neither_an_outage_nor_unmonitored(mlflow_url, tmp_path)
     """Before the first version is aliased (the demo's first minute): no error counted,
     no ModelNotMonitored series, and /status says what is missing."""
     name = f"empty-{uuid.uuid4().hex[:6]}"
-    config = MonitorConfig(tracking_uri=mlflow_url, model_name=name, store_url=f"sqlite:///{tmp_path / 'p.db'}",
-                           log_to_mlflow=False)
-    app = create_app(config, store=open_store(config.store_url), runner=RecordingRunner(), start=False)
+    config = MonitorConfig(
+        tracking_uri=mlflow_url,
+        model_name=name,
+        store_url=f"sqlite:///{tmp_path / 'p.db'}",
+        log_to_mlflow=False,
+    )
+    app = create_app(
+        config, store=open_store(config.store_url), runner=RecordingRunner(), start=False
+    )
     monitor, client = app.extensions["monitor"], app.test_client()
     for registered in (False, True):  # no model at all, then a model without the alias
         if registered:
             MlflowClient(mlflow_url).create_registered_model(name)
         assert monitor.run_once() is None
         status = client.get("/status").json
-        assert status["not_monitored"]["reason"] == "no_alias" and "has alias production" in status["last_error"]
+        assert (
+            status["not_monitored"]["reason"] == "no_alias"
+            and "has alias production" in status["last_error"]
+        )
         metrics = parse_metrics(client.get("/metrics").get_data(as_text=True))
         assert series(metrics, "modelwatch_monitor_errors_total", dependency="mlflow") == [0.0]
         assert not metrics.get("modelwatch_model_monitored")
@@ -325,23 +434,41 @@ class ThresholdModel(mlflow.pyfunc.PythonModel):
 
 def test_a_custom_pyfunc_is_onboarded_and_judged_on_its_labels(mlflow_url, tmp_path):
     data = datasets.load_breast_cancer(as_frame=True)
-    X_train, X_ref, y_train, y_ref = train_test_split(data.data, data.target, test_size=0.5, random_state=1,
-                                                      stratify=data.target)
+    X_train, X_ref, y_train, y_ref = train_test_split(
+        data.data, data.target, test_size=0.5, random_state=1, stratify=data.target
+    )
     inner = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X_train, y_train)
     name = f"pyfunc-{uuid.uuid4().hex[:6]}"
     mlflow.set_tracking_uri(mlflow_url)
     with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="model", python_model=ThresholdModel(inner, 0.65),
-                                       registered_model_name=name, input_example=X_train.head(3),
-                                       signature=infer_signature(X_train, inner.predict(X_train)))
-    MlflowClient(mlflow_url).set_registered_model_alias(name, "production", str(info.registered_model_version))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ThresholdModel(inner, 0.65),
+            registered_model_name=name,
+            input_example=X_train.head(3),
+            signature=infer_signature(X_train, inner.predict(X_train)),
+        )
+    MlflowClient(mlflow_url).set_registered_model_alias(
+        name, "production", str(info.registered_model_version)
+    )
     reference = tmp_path / "reference.parquet"
     X_ref.assign(target=y_ref.to_numpy()).to_parquet(reference)
-    done = onboard(mlflow_url, "--model-name", name, "--reference", str(reference), "--target", "target")
+    done = onboard(
+        mlflow_url, "--model-name", name, "--reference", str(reference), "--target", "target"
+    )
     assert done.returncode == 0, done.stderr
-    assert "binary" in done.stdout and "live_accuracy" in done.stdout and "estimated_accuracy" not in done.stdout
-    case = Case(name, str(info.registered_model_version), X_ref.reset_index(drop=True), y_ref.reset_index(drop=True),
-                reference)
+    assert (
+        "binary" in done.stdout
+        and "live_accuracy" in done.stdout
+        and "estimated_accuracy" not in done.stdout
+    )
+    case = Case(
+        name,
+        str(info.registered_model_version),
+        X_ref.reset_index(drop=True),
+        y_ref.reset_index(drop=True),
+        reference,
+    )
     m = Monitored(mlflow_url, tmp_path, name)
     try:
         X, y = window_of(case, 1)
@@ -350,7 +477,9 @@ def test_a_custom_pyfunc_is_onboarded_and_judged_on_its_labels(mlflow_url, tmp_p
         assert result is not None, m.monitor.last_error
         got = status["last_window"]["metrics"]
         served = (inner.predict_proba(X)[:, 1] > 0.65).astype(int)
-        assert got["live_accuracy"]["value"] == pytest.approx(float(np.mean(served == y.to_numpy())))
+        assert got["live_accuracy"]["value"] == pytest.approx(
+            float(np.mean(served == y.to_numpy()))
+        )
         assert not got["live_accuracy"]["alert"] and "estimated_accuracy" not in got
         assert status["last_window"]["performance"] == "realized only"
     finally:

@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from modelwatch.monitoring.service.retrain import RetrainTrigger
+
 from tests.monitor_service.runners import FakeClock, RecordingRunner
 
 
@@ -42,7 +43,9 @@ def test_a_storm_of_identical_requests_makes_one_run():
     assert runner.calls == ["DataDriftDetected:abc"]
     assert events.seen == [("started", "DataDriftDetected:abc"), ("finished", "promoted")]
     assert trigger.running is None
-    assert trigger.last["result"] == "promoted" and trigger.last["reason"] == "DataDriftDetected:abc"
+    assert (
+        trigger.last["result"] == "promoted" and trigger.last["reason"] == "DataDriftDetected:abc"
+    )
     # the same alert repeating after the run is inside the cooldown: still one run
     assert trigger.request("DataDriftDetected:abc", key="DataDriftDetected") == "cooling_down"
     assert runner.calls == ["DataDriftDetected:abc"]
@@ -80,7 +83,9 @@ def test_another_reason_while_running_is_queued_once_and_runs_after_the_cooldown
 def test_a_queued_request_about_a_version_no_longer_served_is_dropped():
     served = ["1"]
     runner = RecordingRunner(result="rejected", hold=True)
-    trigger = RetrainTrigger(runner, cooldown_seconds=0, served_version=lambda: served[0], recheck_seconds=0.05)
+    trigger = RetrainTrigger(
+        runner, cooldown_seconds=0, served_version=lambda: served[0], recheck_seconds=0.05
+    )
     assert trigger.request("DataDriftDetected:a", version="1") == "started"
     runner.wait_started()
     assert trigger.request("ModelAccuracyDegraded:b", version="1") == "queued"
@@ -102,15 +107,26 @@ def test_a_request_waits_for_enough_labelled_rows_then_starts_once():
         return rows[0]
 
     runner = RecordingRunner(result="rejected")
-    trigger = RetrainTrigger(runner, cooldown_seconds=600, labelled_rows=labelled_rows, min_rows=500,
-                             recheck_seconds=0.05)
+    trigger = RetrainTrigger(
+        runner,
+        cooldown_seconds=600,
+        labelled_rows=labelled_rows,
+        min_rows=500,
+        recheck_seconds=0.05,
+    )
     assert trigger.request("ConceptDriftDetected:a") == "waiting_for_labels"
     assert trigger.request("ConceptDriftDetected:a") == "waiting_for_labels"  # the alert repeats
-    assert trigger.request("ModelAccuracyDegraded:b") == "duplicate"  # the same drift, another alert
+    assert (
+        trigger.request("ModelAccuracyDegraded:b") == "duplicate"
+    )  # the same drift, another alert
     rows[0] = 499
     assert _stays(lambda: runner.calls == [], seconds=0.3)
-    assert trigger.pending == {**trigger.pending, "state": "waiting_for_labels", "labelled_rows": 499,
-                               "min_rows": 500}
+    assert trigger.pending == {
+        **trigger.pending,
+        "state": "waiting_for_labels",
+        "labelled_rows": 499,
+        "min_rows": 500,
+    }
     assert len(set(asked)) == 1  # counted since the request was first made
     rows[0] = 500
     runner.wait_started()

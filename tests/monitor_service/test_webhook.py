@@ -8,12 +8,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from modelwatch.monitoring.service import webhook
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.monitoring.service.window import WindowResult
 from modelwatch.serving.store import open_store
+
 from tests.monitor_service.runners import RecordingRunner
 from tests.services import wait_for
 from tests.windows import judged_window
@@ -21,17 +21,38 @@ from tests.windows import judged_window
 TOKEN = "webhook-secret"
 
 
-def alert(name="DataDriftDetected", status="firing", action="retrain", fingerprint="f00d", **labels):
-    labels = {"alertname": name, "severity": "major", **({"action": action} if action else {}), **labels}
-    return {"status": status, "labels": labels,
-            "annotations": {"summary": "drift"}, "startsAt": "2026-01-01T00:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fingerprint}
+def alert(
+    name="DataDriftDetected", status="firing", action="retrain", fingerprint="f00d", **labels
+):
+    labels = {
+        "alertname": name,
+        "severity": "major",
+        **({"action": action} if action else {}),
+        **labels,
+    }
+    return {
+        "status": status,
+        "labels": labels,
+        "annotations": {"summary": "drift"},
+        "startsAt": "2026-01-01T00:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": fingerprint,
+    }
 
 
 def payload(*alerts, status="firing"):
-    return {"version": "4", "groupKey": "{}:{alertname=\"x\"}", "truncatedAlerts": 0, "status": status,
-            "receiver": "monitor-retrain", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-            "externalURL": "http://alertmanager", "alerts": list(alerts)}
+    return {
+        "version": "4",
+        "groupKey": "{}:{alertname=\"x\"}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "monitor-retrain",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager",
+        "alerts": list(alerts),
+    }
 
 
 @pytest.fixture
@@ -46,8 +67,13 @@ def make(store, monkeypatch):
     monkeypatch.delenv("MODELWATCH_WEBHOOK_TOKEN", raising=False)
 
     def build(runner=None, **config):
-        settings = {"tracking_uri": "http://127.0.0.1:1", "log_to_mlflow": False,
-                    "retrain_cooldown_seconds": 600, "retrain_min_rows": 0, **config}  # an empty log
+        settings = {
+            "tracking_uri": "http://127.0.0.1:1",
+            "log_to_mlflow": False,
+            "retrain_cooldown_seconds": 600,
+            "retrain_min_rows": 0,
+            **config,
+        }  # an empty log
         runner = runner or RecordingRunner()
         app = create_app(MonitorConfig(**settings), store=store, runner=runner, start=False)
         return app, app.test_client(), runner
@@ -81,7 +107,9 @@ def test_a_configured_token_is_required(make, monkeypatch, from_env):
     assert runner.calls == []
 
     r = client.post("/alerts", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
-    assert r.status_code == 202 and r.json["results"] == [{"alert": "DataDriftDetected", "result": "started"}]
+    assert r.status_code == 202 and r.json["results"] == [
+        {"alert": "DataDriftDetected", "result": "started"}
+    ]
     assert app.extensions["retrain_trigger"].wait_idle(10)
     assert runner.calls == ["DataDriftDetected:f00d"]
 
@@ -96,39 +124,67 @@ def test_without_a_token_configured_no_header_is_needed(make):
 def test_resolved_alerts_and_other_actions_are_ignored(make):
     app, client, runner = make()
     r = client.post("/alerts", json=payload(alert(status="resolved"), status="resolved"))
-    assert r.status_code == 202 and r.json["results"] == [{"alert": "DataDriftDetected", "result": "ignored"}]
+    assert r.status_code == 202 and r.json["results"] == [
+        {"alert": "DataDriftDetected", "result": "ignored"}
+    ]
     # the alert's own status wins over the group's
     r = client.post("/alerts", json=payload(alert(status="resolved"), status="firing"))
     assert r.json["results"][0]["result"] == "ignored"
-    r = client.post("/alerts", json=payload(alert("ServingDown", action="page"), alert("HighLatencyP99", action=None)))
+    r = client.post(
+        "/alerts",
+        json=payload(alert("ServingDown", action="page"), alert("HighLatencyP99", action=None)),
+    )
     assert [x["result"] for x in r.json["results"]] == ["ignored", "ignored"]
-    r = client.post("/alerts", json=payload({"labels": {"alertname": "NoAction"}, "status": "firing"}))
+    r = client.post(
+        "/alerts", json=payload({"labels": {"alertname": "NoAction"}, "status": "firing"})
+    )
     assert r.json["results"] == [{"alert": "NoAction", "result": "ignored"}]
     time.sleep(0.2)
     assert runner.calls == []
     assert metric(client, "modelwatch_retrain_in_progress") == 0
 
 
-@pytest.mark.parametrize("body, content_type, names", [
-    (b"not json", "application/json", "JSON object"),
-    (b"[1, 2]", "application/json", "JSON object"),
-    (b'{"alerts": [1]}', "text/plain", "JSON object"),
-    (b'{"version": "4"}', "application/json", "`alerts`"),
-    (b'{"alerts": "DataDriftDetected"}', "application/json", "`alerts`"),
-    (b'{"alerts": [1]}', "application/json", "`alerts`"),
-    (b'{"alerts": [{"labels": "DataDriftDetected"}]}', "application/json", "labels"),
-    (b'{"alerts": [{"labels": null, "status": "firing"}]}', "application/json", "labels"),
-    (b'{"alerts": [{"labels": {"alertname": ["x"], "action": "retrain"}, "status": "firing"}]}',
-     "application/json", "labels"),
-    (b'{"alerts": [{"labels": {"alertname": "x"}, "status": 1}]}', "application/json", "status"),
-    (b'{"alerts": [{"labels": {"alertname": "x"}, "fingerprint": {}}]}', "application/json", "fingerprint"),
-    # JSON nested 100,000 deep (Flask's parser let its RecursionError through: a 500 page)
-    (b"[" * 100_000 + b"]" * 100_000, "application/json", "nested too deeply"),
-    (b'{"alerts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json", "nested too deeply"),
-    (b'{"alerts": "\xff"}', "application/json", "not UTF-8"),
-    (b'{"alerts": [{"labels": {"alertname": "\\ud800", "action": "retrain"}, "status": "firing"}]}',
-     "application/json", "lone surrogate"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, names",
+    [
+        (b"not json", "application/json", "JSON object"),
+        (b"[1, 2]", "application/json", "JSON object"),
+        (b'{"alerts": [1]}', "text/plain", "JSON object"),
+        (b'{"version": "4"}', "application/json", "`alerts`"),
+        (b'{"alerts": "DataDriftDetected"}', "application/json", "`alerts`"),
+        (b'{"alerts": [1]}', "application/json", "`alerts`"),
+        (b'{"alerts": [{"labels": "DataDriftDetected"}]}', "application/json", "labels"),
+        (b'{"alerts": [{"labels": null, "status": "firing"}]}', "application/json", "labels"),
+        (
+            b'{"alerts": [{"labels": {"alertname": ["x"], "action": "retrain"}, "status": "firing"}]}',
+            "application/json",
+            "labels",
+        ),
+        (
+            b'{"alerts": [{"labels": {"alertname": "x"}, "status": 1}]}',
+            "application/json",
+            "status",
+        ),
+        (
+            b'{"alerts": [{"labels": {"alertname": "x"}, "fingerprint": {}}]}',
+            "application/json",
+            "fingerprint",
+        ),
+        # JSON nested 100,000 deep (Flask's parser let its RecursionError through: a 500 page)
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", "nested too deeply"),
+        (
+            b'{"alerts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "application/json",
+            "nested too deeply",
+        ),
+        (b'{"alerts": "\xff"}', "application/json", "not UTF-8"),
+        (
+            b'{"alerts": [{"labels": {"alertname": "\\ud800", "action": "retrain"}, "status": "firing"}]}',
+            "application/json",
+            "lone surrogate",
+        ),
+    ],
+)
 def test_malformed_payloads_are_a_400_naming_the_problem(make, body, content_type, names):
     app, client, runner = make()
     r = client.post("/alerts", data=body, content_type=content_type)
@@ -146,7 +202,12 @@ def test_a_body_over_the_limit_is_a_413_before_it_is_read(make):
     assert str(webhook.MAX_BODY_BYTES) in r.json["error"]["message"]
     assert runner.calls == []
     # a group of 100 alerts with Alertmanager's labels and annotations fits
-    group = payload(*[alert(feature=f"feature_{i}", fingerprint=f"{i:016x}", description="d" * 500) for i in range(100)])
+    group = payload(
+        *[
+            alert(feature=f"feature_{i}", fingerprint=f"{i:016x}", description="d" * 500)
+            for i in range(100)
+        ]
+    )
     assert client.post("/alerts", json=group).status_code == 202
 
 
@@ -204,7 +265,11 @@ def test_a_webhook_storm_makes_exactly_one_retraining_and_answers_fast(make):
 
     runner.release()
     assert trigger.wait_idle(10)
-    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="promoted"}') == 1, 30, "a promoted retraining")
+    wait_for(
+        lambda: metric(client, 'modelwatch_retrains_total{result="promoted"}') == 1,
+        30,
+        "a promoted retraining",
+    )
     assert metric(client, "modelwatch_retrain_in_progress") == 0
     assert metric(client, 'modelwatch_retrains_total{result="failed"}') == 0
     assert metric(client, "modelwatch_retrain_last_success_timestamp_seconds") > time.time() - 60
@@ -221,14 +286,22 @@ def test_failed_and_rejected_retrainings_are_counted(make):
     trigger = app.extensions["retrain_trigger"]
     client.post("/alerts", json=payload(alert()))
     assert trigger.wait_idle(10)
-    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="failed"}') == 1, 30, "a failed retraining")
+    wait_for(
+        lambda: metric(client, 'modelwatch_retrains_total{result="failed"}') == 1,
+        30,
+        "a failed retraining",
+    )
     assert metric(client, "modelwatch_retrain_last_success_timestamp_seconds") == 0
 
     runner.fail, runner.result = False, "rejected"
     r = client.post("/alerts", json=payload(alert("ModelAccuracyDegraded")))
     assert r.json["results"][0]["result"] == "started"
     assert trigger.wait_idle(10)
-    wait_for(lambda: metric(client, 'modelwatch_retrains_total{result="rejected"}') == 1, 30, "a rejected retraining")
+    wait_for(
+        lambda: metric(client, 'modelwatch_retrains_total{result="rejected"}') == 1,
+        30,
+        "a rejected retraining",
+    )
     assert metric(client, "modelwatch_retrain_in_progress") == 0
 
 
@@ -239,9 +312,20 @@ def _window_with(integrity: list[dict]) -> WindowResult:
 def test_retraining_is_held_while_the_last_window_has_integrity_errors(make):
     app, client, runner = make()
     monitor = app.extensions["monitor"]
-    monitor.last_result = _window_with([{"kind": "swapped_columns", "columns": ["age", "debt_to_income"],
-                                         "share": 1.0, "severity": "error"}])
-    r = client.post("/alerts", json=payload(alert(), alert("ModelAccuracyDegraded"), alert("ServingDown", action="page")))
+    monitor.last_result = _window_with(
+        [
+            {
+                "kind": "swapped_columns",
+                "columns": ["age", "debt_to_income"],
+                "share": 1.0,
+                "severity": "error",
+            }
+        ]
+    )
+    r = client.post(
+        "/alerts",
+        json=payload(alert(), alert("ModelAccuracyDegraded"), alert("ServingDown", action="page")),
+    )
     assert r.status_code == 202
     results = r.json["results"]
     assert [x["result"] for x in results] == ["held", "held", "ignored"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from prometheus_client import CollectorRegistry
-
 from modelwatch.monitoring.service.cost import WindowCost
 from modelwatch.training.cost import Prices
+from prometheus_client import CollectorRegistry
 
 
 def burn(seconds: float) -> str:

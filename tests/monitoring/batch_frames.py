@@ -12,14 +12,13 @@ import json
 
 import numpy as np
 import pandas as pd
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.training.simulator import generate
 from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.training.simulator import generate
 
 CASES = ("breast_cancer", "wine", "diabetes", "credit")
 
@@ -28,8 +27,11 @@ def dataset(name: str, rows: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, s
     """(frame, target, task) of a packaged data set or the simulator."""
     if name == "credit":
         return generate(rows, "baseline", seed=seed), "defaulted", "binary"
-    loader, task = {"breast_cancer": (load_breast_cancer, "binary"), "wine": (load_wine, "multiclass"),
-                    "diabetes": (load_diabetes, "regression")}[name]
+    loader, task = {
+        "breast_cancer": (load_breast_cancer, "binary"),
+        "wine": (load_wine, "multiclass"),
+        "diabetes": (load_diabetes, "regression"),
+    }[name]
     frame = loader(as_frame=True).frame
     return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True), "target", task
 
@@ -37,13 +39,22 @@ def dataset(name: str, rows: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, s
 def model_for(frame: pd.DataFrame, task: str):
     categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     numeric = [c for c in frame.columns if c not in categorical]
-    encode = make_column_transformer((StandardScaler(), numeric),
-                                     (OneHotEncoder(handle_unknown="ignore"), categorical))
-    return make_pipeline(encode, Ridge() if task == "regression" else LogisticRegression(max_iter=2000))
+    encode = make_column_transformer(
+        (StandardScaler(), numeric), (OneHotEncoder(handle_unknown="ignore"), categorical)
+    )
+    return make_pipeline(
+        encode, Ridge() if task == "regression" else LogisticRegression(max_iter=2000)
+    )
 
 
-def case(name: str, rows: int = 6000, seed: int = 0, drift: bool = False, label_share: float = 0.8,
-         start: float = 1_764_576_000.0):
+def case(
+    name: str,
+    rows: int = 6000,
+    seed: int = 0,
+    drift: bool = False,
+    label_share: float = 0.8,
+    start: float = 1_764_576_000.0,
+):
     """(reference, log rows) of one case. `drift`: the window's first numeric feature is
     shifted and its first categorical one (if any) swapped for one value."""
     frame, target, task = dataset(name, rows, seed)
@@ -52,14 +63,28 @@ def case(name: str, rows: int = 6000, seed: int = 0, drift: bool = False, label_
     X, y = train.drop(columns=target), train[target]
     model = model_for(X, task).fit(X, y)
     proba = None if task == "regression" else model.predict_proba(X)
-    reference = MonitoringReference.from_scores(X, y, model.predict(X), proba,
-                                                classes=None if proba is None else list(model.classes_),
-                                                target=target, task=task)
+    reference = MonitoringReference.from_scores(
+        X,
+        y,
+        model.predict(X),
+        proba,
+        classes=None if proba is None else list(model.classes_),
+        target=target,
+        task=task,
+    )
     return reference, log_rows(model, window, target, task, drift, label_share, start, seed)
 
 
-def log_rows(model, window: pd.DataFrame, target: str, task: str, drift: bool, label_share: float,
-             start: float, seed: int) -> pd.DataFrame:
+def log_rows(
+    model,
+    window: pd.DataFrame,
+    target: str,
+    task: str,
+    drift: bool,
+    label_share: float,
+    start: float,
+    seed: int,
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed + 1)
     X = window.drop(columns=target).copy()
     if drift:
@@ -85,43 +110,65 @@ def log_rows(model, window: pd.DataFrame, target: str, task: str, drift: bool, l
         rows["probabilities"] = [json.dumps(p.tolist()) for p in proba]
         rows["label"] = [str(v) if k else None for v, k in zip(window[target], labelled)]
     rows["latency_ms"] = rng.uniform(1, 5, n)
-    rows["model_name"], rows["model_version"], rows["model_alias"], rows["shadow_of"] = "m", "1", "production", None
+    rows["model_name"], rows["model_version"], rows["model_alias"], rows["shadow_of"] = (
+        "m",
+        "1",
+        "production",
+        None,
+    )
     return rows
 
 
 def verdicts(window) -> dict:
     """Every verdict of a window: each metric's alert, the drifted columns, the integrity
     findings."""
-    return {"alerts": {(m.name, m.labels): m.alert for m in window.metrics},
-            "drifted": sorted(n for n, c in window.drift["columns"].items() if c["drifted"]),
-            "dataset_drift": window.drift["dataset_drift"],
-            "integrity": sorted((i["kind"], tuple(i["columns"]), i["count"]) for i in window.integrity)}
+    return {
+        "alerts": {(m.name, m.labels): m.alert for m in window.metrics},
+        "drifted": sorted(n for n, c in window.drift["columns"].items() if c["drifted"]),
+        "dataset_drift": window.drift["dataset_drift"],
+        "integrity": sorted((i["kind"], tuple(i["columns"]), i["count"]) for i in window.integrity),
+    }
 
 
 def statistics(window) -> dict:
     return {(m.name, m.labels): m.value for m in window.metrics}
 
 
-def log_records(rows: pd.DataFrame, features: list[str], model_name: str = "m", version: str = "1") -> list[tuple]:
+def log_records(
+    rows: pd.DataFrame, features: list[str], model_name: str = "m", version: str = "1"
+) -> list[tuple]:
     """Log rows as the store's insert_predictions takes them."""
     from modelwatch.serving.store import PREDICTION_COLUMNS
 
     out = []
     for r in rows.to_dict("records"):
         values = {k: None if isinstance(r[k], float) and np.isnan(r[k]) else r[k] for k in features}
-        record = {"prediction_id": r["prediction_id"], "ts": r["ts"].timestamp(), "model_name": model_name,
-                  "model_version": version, "model_alias": "production", "features": json.dumps(values),
-                  "prediction": r["prediction"], "probability": None if np.isnan(r["probability"]) else r["probability"],
-                  "latency_ms": r["latency_ms"], "shadow_of": None, "probabilities": r["probabilities"]}
+        record = {
+            "prediction_id": r["prediction_id"],
+            "ts": r["ts"].timestamp(),
+            "model_name": model_name,
+            "model_version": version,
+            "model_alias": "production",
+            "features": json.dumps(values),
+            "prediction": r["prediction"],
+            "probability": None if np.isnan(r["probability"]) else r["probability"],
+            "latency_ms": r["latency_ms"],
+            "shadow_of": None,
+            "probabilities": r["probabilities"],
+        }
         out.append(tuple(record.get(c) for c in PREDICTION_COLUMNS))
     return out
 
 
-def fill_store(store, rows: pd.DataFrame, features: list[str], model_name: str = "m", version: str = "1") -> None:
+def fill_store(
+    store, rows: pd.DataFrame, features: list[str], model_name: str = "m", version: str = "1"
+) -> None:
     """The rows into a store, as the model's version's (their ids made the model's own)."""
     rows = rows.assign(prediction_id=f"{model_name}-{version}-" + rows["prediction_id"])
     store.insert_predictions(log_records(rows, features, model_name, version))
-    store.store_feedback({i: label for i, label in zip(rows["prediction_id"], rows["label"]) if label is not None})
+    store.store_feedback(
+        {i: label for i, label in zip(rows["prediction_id"], rows["label"]) if label is not None}
+    )
 
 
 def register(url: str, name: str, reference=None) -> str:
@@ -135,17 +182,23 @@ def register(url: str, name: str, reference=None) -> str:
 
     client = MlflowClient(url)
     experiment = client.get_experiment_by_name("batch-tests")
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment("batch-tests")
+    experiment_id = (
+        experiment.experiment_id if experiment else client.create_experiment("batch-tests")
+    )
     run = client.create_run(experiment_id)
     if reference is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            client.log_artifacts(run.info.run_id, str(reference.save(Path(tmp, "reference"))), "reference")
+            client.log_artifacts(
+                run.info.run_id, str(reference.save(Path(tmp, "reference"))), "reference"
+            )
     client.set_terminated(run.info.run_id)
     try:
         client.create_registered_model(name)
     except MlflowException:
         pass  # exists
-    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/reference", run_id=run.info.run_id).version
+    version = client.create_model_version(
+        name, source=f"{run.info.artifact_uri}/reference", run_id=run.info.run_id
+    ).version
     if reference is not None:
         reference.link(client, name, version, run.info.run_id)
     return str(version)
@@ -156,7 +209,11 @@ def assert_close(got, expected, path: str = "", rel: float = 1e-9) -> None:
     import math
 
     if isinstance(expected, dict):
-        assert isinstance(got, dict) and got.keys() == expected.keys(), (path, sorted(got), sorted(expected))
+        assert isinstance(got, dict) and got.keys() == expected.keys(), (
+            path,
+            sorted(got),
+            sorted(expected),
+        )
         for key in expected:
             assert_close(got[key], expected[key], f"{path}.{key}", rel)
     elif isinstance(expected, list):
@@ -165,7 +222,8 @@ def assert_close(got, expected, path: str = "", rel: float = 1e-9) -> None:
             assert_close(g, e, f"{path}[{i}]", rel)
     elif isinstance(expected, float) and not isinstance(got, bool):
         assert isinstance(got, (int, float)), path
-        assert (math.isnan(got) and math.isnan(expected)) or math.isclose(got, expected, rel_tol=rel, abs_tol=rel), \
-            (path, got, expected)
+        assert (math.isnan(got) and math.isnan(expected)) or math.isclose(
+            got, expected, rel_tol=rel, abs_tol=rel
+        ), (path, got, expected)
     else:
         assert got == expected, (path, got, expected)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn import metrics as skm
-from sklearn.isotonic import IsotonicRegression
-
 from modelwatch.monitoring.calculators.base import Bounds, Scored, reference_chunks
-from modelwatch.monitoring.calculators.classification import EstimatedClassification, RealizedClassification
+from modelwatch.monitoring.calculators.classification import (
+    EstimatedClassification,
+    RealizedClassification,
+)
 from modelwatch.monitoring.calculators.regression import EstimatedRegression, RealizedRegression
 from modelwatch.monitoring.reference import MonitoringReference
+from sklearn import metrics as skm
+from sklearn.isotonic import IsotonicRegression
 
 
 def calibrated_binary(n: int, seed: int, threshold: float = 0.5, shift: float = 0.0) -> Scored:
@@ -23,8 +25,14 @@ def calibrated_binary(n: int, seed: int, threshold: float = 0.5, shift: float = 
     p = 1 / (1 + np.exp(-2 * x))
     y = (rng.uniform(size=n) < p).astype(int)
     pred = (p > threshold).astype(int)
-    return Scored(pd.DataFrame({"x": x}), pred.astype(str).astype(object), y.astype(str).astype(object), "binary",
-                  np.column_stack([1 - p, p]), ["0", "1"])
+    return Scored(
+        pd.DataFrame({"x": x}),
+        pred.astype(str).astype(object),
+        y.astype(str).astype(object),
+        "binary",
+        np.column_stack([1 - p, p]),
+        ["0", "1"],
+    )
 
 
 def calibrated_multiclass(n: int, seed: int, k: int = 4) -> Scored:
@@ -33,8 +41,14 @@ def calibrated_multiclass(n: int, seed: int, k: int = 4) -> Scored:
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     y = np.array([rng.choice(k, p=row) for row in p])
     classes = [str(c) for c in range(k)]
-    return Scored(pd.DataFrame({"x": logits[:, 0]}), np.array(classes, dtype=object)[p.argmax(axis=1)],
-                  np.array(classes, dtype=object)[y], "multiclass", p, classes)
+    return Scored(
+        pd.DataFrame({"x": logits[:, 0]}),
+        np.array(classes, dtype=object)[p.argmax(axis=1)],
+        np.array(classes, dtype=object)[y],
+        "multiclass",
+        p,
+        classes,
+    )
 
 
 def test_chunks_are_disjoint_when_the_reference_is_large_and_bootstrapped_otherwise():
@@ -45,7 +59,9 @@ def test_chunks_are_disjoint_when_the_reference_is_large_and_bootstrapped_otherw
 
 
 def test_bounds_widen_for_a_small_window_and_clip_to_the_metric_range():
-    b = Bounds.from_chunks([0.95, 0.97, 0.99, 0.96], chunk_rows=1000, direction="higher", floor=0.0, ceiling=1.0)
+    b = Bounds.from_chunks(
+        [0.95, 0.97, 0.99, 0.96], chunk_rows=1000, direction="higher", floor=0.0, ceiling=1.0
+    )
     assert b.lower(100) < b.lower(1000) < b.mean and b.upper(1000) is None
     assert Bounds.from_chunks([0.5], chunk_rows=10) is None  # one chunk: no spread to judge by
     error = Bounds.from_chunks([10.0, 12.0, 11.0], chunk_rows=500, direction="lower", floor=0.0)
@@ -54,21 +70,31 @@ def test_bounds_widen_for_a_small_window_and_clip_to_the_metric_range():
 
 @pytest.mark.parametrize("threshold", [0.5, 0.65])
 def test_estimated_binary_metrics_follow_realized_ones_at_the_served_threshold(threshold):
-    estimator = EstimatedClassification(chunk_rows=2000).fit(calibrated_binary(20_000, 0, threshold))
+    estimator = EstimatedClassification(chunk_rows=2000).fit(
+        calibrated_binary(20_000, 0, threshold)
+    )
     for seed, shift in ((1, 0.0), (2, 0.8), (3, -1.0)):
         window = calibrated_binary(5000, seed, threshold, shift)
         got = {m.name: m.value for m in estimator.calculate(window).metrics}
         y, pred = window.label == "1", window.prediction == "1"
         assert got["estimated_accuracy"] == pytest.approx(np.mean(y == pred), abs=0.02)
         assert got["estimated_f1"] == pytest.approx(skm.f1_score(y, pred), abs=0.03)
-        assert got["estimated_roc_auc"] == pytest.approx(skm.roc_auc_score(y, window.proba[:, 1]), abs=0.02)
+        assert got["estimated_roc_auc"] == pytest.approx(
+            skm.roc_auc_score(y, window.proba[:, 1]), abs=0.02
+        )
 
 
 def test_estimate_uses_the_served_predictions_not_the_argmax():
     estimator = EstimatedClassification(chunk_rows=2000).fit(calibrated_binary(20_000, 0))
     window = calibrated_binary(8000, 4, threshold=0.8)
-    argmax = Scored(window.features, (window.proba[:, 1] > 0.5).astype(int).astype(str).astype(object), window.label,
-                    "binary", window.proba, window.classes)
+    argmax = Scored(
+        window.features,
+        (window.proba[:, 1] > 0.5).astype(int).astype(str).astype(object),
+        window.label,
+        "binary",
+        window.proba,
+        window.classes,
+    )
     served = estimator.calculate(window).get("estimated_accuracy").value
     realized = float(np.mean(window.label == window.prediction))
     assert served == pytest.approx(realized, abs=0.015)
@@ -80,7 +106,9 @@ def test_multiclass_estimates_accuracy_and_macro_f1():
     window = calibrated_multiclass(5000, 1)
     got = {m.name: m.value for m in estimator.calculate(window).metrics}
     assert "estimated_roc_auc" not in got  # binary only
-    assert got["estimated_accuracy"] == pytest.approx(np.mean(window.label == window.prediction), abs=0.02)
+    assert got["estimated_accuracy"] == pytest.approx(
+        np.mean(window.label == window.prediction), abs=0.02
+    )
     macro = skm.f1_score(window.label.astype(str), window.prediction.astype(str), average="macro")
     assert got["estimated_f1"] == pytest.approx(macro, abs=0.03)
 
@@ -89,8 +117,13 @@ def test_healthy_windows_do_not_alert_and_a_drop_of_a_few_points_does():
     reference = calibrated_binary(20_000, 0)
     realized = RealizedClassification(chunk_rows=1000).fit(reference)
     estimated = EstimatedClassification(chunk_rows=1000).fit(reference)
-    alerts = [m.name for seed in range(10, 40) for c in (realized, estimated)
-              for m in c.calculate(calibrated_binary(1000, seed)).metrics if m.alert]
+    alerts = [
+        m.name
+        for seed in range(10, 40)
+        for c in (realized, estimated)
+        for m in c.calculate(calibrated_binary(1000, seed)).metrics
+        if m.alert
+    ]
     assert alerts == []
     # covariate shift towards the decision boundary: accuracy falls about 4 points
     shifted = calibrated_binary(1000, 50, shift=0.0)
@@ -120,19 +153,31 @@ def test_realized_metrics_are_sklearns_on_the_labelled_rows():
 
 def test_realized_multiclass_is_macro_f1_and_one_vs_rest_auc():
     reference, window = calibrated_multiclass(3000, 0), calibrated_multiclass(2000, 1)
-    got = {m.name: m.value for m in RealizedClassification(chunk_rows=500).fit(reference).calculate(window).metrics}
+    got = {
+        m.name: m.value
+        for m in RealizedClassification(chunk_rows=500).fit(reference).calculate(window).metrics
+    }
     y, pred = window.label.astype(str), window.prediction.astype(str)
     assert got["live_f1"] == pytest.approx(skm.f1_score(y, pred, average="macro"))
-    assert got["live_roc_auc"] == pytest.approx(skm.roc_auc_score(y, window.proba, multi_class="ovr"))
+    assert got["live_roc_auc"] == pytest.approx(
+        skm.roc_auc_score(y, window.proba, multi_class="ovr")
+    )
     missing = window.take(np.flatnonzero(window.label != "3"))  # a class with no example: no AUC
-    assert RealizedClassification(chunk_rows=500).fit(reference).calculate(missing).get("live_roc_auc") is None
+    assert (
+        RealizedClassification(chunk_rows=500).fit(reference).calculate(missing).get("live_roc_auc")
+        is None
+    )
 
 
 def test_calibration_is_isotonic_regression_of_the_positive_class():
     reference = calibrated_binary(8000, 0)
-    reference.proba = reference.proba ** [[1, 2]] / (reference.proba ** [[1, 2]]).sum(axis=1, keepdims=True)
+    reference.proba = reference.proba ** [[1, 2]] / (reference.proba ** [[1, 2]]).sum(
+        axis=1, keepdims=True
+    )
     estimator = EstimatedClassification(chunk_rows=1000).fit(reference)  # an under-confident model
-    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(reference.proba[:, 1], reference.label == "1")
+    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(
+        reference.proba[:, 1], reference.label == "1"
+    )
     grid = np.linspace(-0.1, 1.1, 301)
     calibrated = estimator.calibrated(np.column_stack([1 - grid, grid]))
     np.testing.assert_allclose(calibrated[:, 1], iso.predict(grid))
@@ -149,23 +194,31 @@ def test_realized_accuracy_falls_within_the_estimates_sampling_error():
     misses = 0
     for seed in range(1, 21):
         window = calibrated_binary(2000, seed)
-        c = estimator.calibrated(window.proba)[np.arange(2000), (window.prediction == "1").astype(int)]
+        c = estimator.calibrated(window.proba)[
+            np.arange(2000), (window.prediction == "1").astype(int)
+        ]
         se = estimator.sampling_error(window)
         assert se == pytest.approx(np.sqrt(np.sum(c * (1 - c))) / 2000)
         realized = np.mean(window.label == window.prediction)
-        misses += abs(estimator.calculate(window).get("estimated_accuracy").value - realized) > 3 * se + 0.005
+        misses += (
+            abs(estimator.calculate(window).get("estimated_accuracy").value - realized)
+            > 3 * se + 0.005
+        )
     assert misses <= 1
 
 
 def test_a_binary_reference_round_trips_to_the_same_estimates(tmp_path):
     scored = calibrated_binary(6000, 3)
-    reference = MonitoringReference.from_scores(scored.features, scored.label, scored.prediction, scored.proba,
-                                                scored.classes, target="y")
+    reference = MonitoringReference.from_scores(
+        scored.features, scored.label, scored.prediction, scored.proba, scored.classes, target="y"
+    )
     loaded = MonitoringReference.load(reference.save(tmp_path / "reference"))
     window = calibrated_binary(2000, 4)
 
     def estimates(ref):
-        estimator = next(c for c in ref.calculators(chunk_rows=1000) if isinstance(c, EstimatedClassification))
+        estimator = next(
+            c for c in ref.calculators(chunk_rows=1000) if isinstance(c, EstimatedClassification)
+        )
         return [(m.name, m.value, m.lower) for m in estimator.calculate(window).metrics]
 
     assert estimates(loaded) == estimates(reference)
@@ -185,7 +238,9 @@ def test_direct_loss_estimation_follows_the_error_of_a_changed_mix():
     estimator = EstimatedRegression(chunk_rows=1000).fit(regression(8000, 0))
     realized = RealizedRegression(chunk_rows=1000).fit(regression(8000, 0))
     south = regression(6000, 1)
-    south = south.take(np.flatnonzero(south.features["region"].to_numpy() == "south"))  # only the noisy region
+    south = south.take(
+        np.flatnonzero(south.features["region"].to_numpy() == "south")
+    )  # only the noisy region
     est, real = estimator.calculate(south), realized.calculate(south)
     assert est.get("estimated_mae").value == pytest.approx(real.get("live_mae").value, rel=0.1)
     assert est.get("estimated_rmse").value == pytest.approx(real.get("live_rmse").value, rel=0.1)
@@ -195,12 +250,20 @@ def test_direct_loss_estimation_follows_the_error_of_a_changed_mix():
 @pytest.mark.slow  # computes for many seconds: `make test` runs it, `make test-fast` does not
 def test_reference_round_trips_and_fits_the_calculators_of_its_task(tmp_path):
     scored = regression(3000, 2)
-    reference = MonitoringReference.from_scores(scored.features, scored.label, scored.prediction, target="y")
+    reference = MonitoringReference.from_scores(
+        scored.features, scored.label, scored.prediction, target="y"
+    )
     assert reference.task == "regression"
     loaded = MonitoringReference.load(reference.save(tmp_path / "reference"))
     names = {c.name for c in loaded.calculators(chunk_rows=500)}
     assert {"realized_regression", "estimated_regression", "feature_drift", "integrity"} <= names
     assert "estimated_classification" not in names
-    unlabelled = MonitoringReference.from_scores(scored.features, None, scored.prediction, task="regression")
-    assert {c.name for c in unlabelled.calculators(500)} == {"feature_drift", "integrity", "multivariate_drift",
-                                                             "prediction_drift"}
+    unlabelled = MonitoringReference.from_scores(
+        scored.features, None, scored.prediction, task="regression"
+    )
+    assert {c.name for c in unlabelled.calculators(500)} == {
+        "feature_drift",
+        "integrity",
+        "multivariate_drift",
+        "prediction_drift",
+    }

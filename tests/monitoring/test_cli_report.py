@@ -18,7 +18,9 @@ def test_drift_command_csv_parquet_profile_and_json(tmp_path, capsys):
     assert set(out["columns"]["income"]) == {"test", "statistic", "p_value", "threshold", "drifted"}
 
     # a saved profile as the reference; a window with most columns drifted exits 1
-    ReferenceProfile.from_frame(generate(3000, "baseline", seed=51)[FEATURES]).save(tmp_path / "prof")
+    ReferenceProfile.from_frame(generate(3000, "baseline", seed=51)[FEATURES]).save(
+        tmp_path / "prof"
+    )
     shifted = cur[FEATURES].copy()
     for col in ["age", "debt_to_income", "credit_score", "loan_amount", "employment_years"]:
         shifted[col] = shifted[col] * 1.5

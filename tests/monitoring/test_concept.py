@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
-
-from modelwatch.monitoring.concept import ErrorStreamDetector, accuracy_divergence, calibration_drift
+from modelwatch.monitoring.concept import (
+    ErrorStreamDetector,
+    accuracy_divergence,
+    calibration_drift,
+)
 
 
 @pytest.mark.parametrize("method", ["adwin", "page_hinkley"])
@@ -36,8 +39,8 @@ def test_detector_state_and_reset():
 
 def test_accuracy_divergence_needs_a_real_shortfall():
     assert accuracy_divergence(0.70, 0.80, 1000)["drifted"]
-    assert not accuracy_divergence(0.79, 0.80, 1000)["drifted"]   # within sampling error
-    assert not accuracy_divergence(0.90, 0.80, 1000)["drifted"]   # better than expected
+    assert not accuracy_divergence(0.79, 0.80, 1000)["drifted"]  # within sampling error
+    assert not accuracy_divergence(0.90, 0.80, 1000)["drifted"]  # better than expected
     assert not accuracy_divergence(None, 0.80, 0)["drifted"]
     out = accuracy_divergence(0.70, 0.80, 100)
     assert out["threshold"] == pytest.approx(3 * np.sqrt(0.8 * 0.2 / 100))
@@ -51,7 +54,7 @@ def test_calibration_drift_is_spiegelhalters_z():
     z = np.sum((y - q) * (1 - 2 * q)) / np.sqrt(np.sum((1 - 2 * q) ** 2 * q * (1 - q)))
     assert out["z"] == pytest.approx(z) and not out["drifted"]
     zs = [calibration_drift((rng.random(3000) < q).astype(int), q)["z"] for _ in range(200)]
-    assert abs(np.mean(zs)) < 0.25 and 0.8 < np.std(zs) < 1.2   # N(0, 1) when nothing changed
+    assert abs(np.mean(zs)) < 0.25 and 0.8 < np.std(zs) < 1.2  # N(0, 1) when nothing changed
     y_missing = y.astype(object)
     y_missing[:1000] = None
     assert calibration_drift(y_missing, q)["n_labelled"] == 2000

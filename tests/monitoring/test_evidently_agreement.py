@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
 from modelwatch.monitoring.report import evidently_drift
 from modelwatch.training.simulator import generate
@@ -23,11 +22,11 @@ def _frame(rng: np.random.Generator, n: int, shift: float) -> pd.DataFrame:
     d = {
         "cont": rng.normal(u(0.5), 1 + u(0.3), n),
         "cont_nan": rng.lognormal(u(0.3), 1, n),
-        "int_many": rng.poisson(30 + 5 * u(1), n),                    # int dtype, > 20 values: binned
+        "int_many": rng.poisson(30 + 5 * u(1), n),  # int dtype, > 20 values: binned
         "int_few": rng.integers(0, 4 + int(shift * rng.integers(0, 2)), n),  # <= 5 values
         "binary_num": (rng.random(n) < 0.3 + 0.1 * u(1)).astype(int),
         "disc_float": rng.integers(0, 12, n) + shift * rng.integers(0, 3) * (rng.random(n) < 0.2),
-        "cat": rng.choice(list("abcdef"), n, p=[.3, .2, .2, .1, .1, .1]).astype(object),
+        "cat": rng.choice(list("abcdef"), n, p=[0.3, 0.2, 0.2, 0.1, 0.1, 0.1]).astype(object),
         "flag": rng.random(n) < 0.4 + 0.1 * u(1),
     }
     q = 0.5 + 0.1 * shift * rng.uniform(-1, 1)
@@ -48,7 +47,9 @@ def _cases():
         rng = np.random.default_rng(seed)
         n_ref, n_cur = SIZES[seed % len(SIZES)]
         yield f"mixed-{seed}", _frame(rng, n_ref, 0.0), _frame(rng, n_cur, 1.0)
-    for i, scenario in enumerate(["baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual"]):
+    for i, scenario in enumerate(
+        ["baseline", "covariate", "concept", "integrity_swap", "integrity_missing", "gradual"]
+    ):
         n_ref = 800 if i % 2 else 3000
         yield scenario, generate(n_ref, "baseline", seed=i), generate(600, scenario, seed=100 + i)
 
@@ -77,17 +78,24 @@ def test_verdicts_agree_with_evidently_data_drift_preset():
     assert checked > 150
 
 
-@pytest.mark.parametrize("test", ["ks", "wasserstein", "chisquare", "z", "jensenshannon", "psi", "kl_div"])
+@pytest.mark.parametrize(
+    "test", ["ks", "wasserstein", "chisquare", "z", "jensenshannon", "psi", "kl_div"]
+)
 def test_each_selectable_test_agrees_with_evidentlys_implementation(test):
     from evidently.legacy.calculations import stattests as ev
     from evidently.legacy.core import ColumnType
-
     from modelwatch.monitoring.drift import ColumnProfile
     from modelwatch.monitoring.drift.detect import column_drift
 
-    impl = {"ks": ev.ks_stat_test, "wasserstein": ev.wasserstein_stat_test, "chisquare": ev.chi_stat_test,
-            "z": ev.z_stat_test, "jensenshannon": ev.jensenshannon_stat_test, "psi": ev.psi_stat_test,
-            "kl_div": ev.kl_div_stat_test}[test]
+    impl = {
+        "ks": ev.ks_stat_test,
+        "wasserstein": ev.wasserstein_stat_test,
+        "chisquare": ev.chi_stat_test,
+        "z": ev.z_stat_test,
+        "jensenshannon": ev.jensenshannon_stat_test,
+        "psi": ev.psi_stat_test,
+        "kl_div": ev.kl_div_stat_test,
+    }[test]
     numeric = test in ("ks", "wasserstein", "jensenshannon", "psi", "kl_div")
     categorical = test in ("chisquare", "z", "jensenshannon", "psi", "kl_div")
     for seed in range(40):
@@ -96,21 +104,41 @@ def test_each_selectable_test_agrees_with_evidentlys_implementation(test):
         shift = rng.uniform(0, 0.4)
         columns = []
         if numeric:
-            columns.append((rng.normal(0, 1, n_ref).round(int(rng.integers(0, 4))),
-                            rng.normal(shift, 1, n_cur).round(int(rng.integers(0, 4))), ColumnType.Numerical))
-            columns.append((rng.poisson(4, n_ref), rng.poisson(4 + 3 * shift, n_cur), ColumnType.Numerical))
+            columns.append(
+                (
+                    rng.normal(0, 1, n_ref).round(int(rng.integers(0, 4))),
+                    rng.normal(shift, 1, n_cur).round(int(rng.integers(0, 4))),
+                    ColumnType.Numerical,
+                )
+            )
+            columns.append(
+                (rng.poisson(4, n_ref), rng.poisson(4 + 3 * shift, n_cur), ColumnType.Numerical)
+            )
         if categorical:
             k = 2 if test == "z" else int(rng.integers(3, 7))
             p = rng.dirichlet(np.ones(k))
             q = (p + shift * rng.dirichlet(np.ones(k))) / (1 + shift)
             levels = np.array([f"c{i}" for i in range(k)])
-            columns.append((rng.choice(levels, n_ref, p=p), rng.choice(levels, n_cur, p=q), ColumnType.Categorical))
+            columns.append(
+                (
+                    rng.choice(levels, n_ref, p=p),
+                    rng.choice(levels, n_cur, p=q),
+                    ColumnType.Categorical,
+                )
+            )
         for ref, cur, ctype in columns:
             kind = "numeric" if ctype == ColumnType.Numerical else "categorical"
-            ours = column_drift(ColumnProfile.from_series(pd.Series(ref, name="x"), kind),
-                                ColumnProfile.from_series(pd.Series(cur, name="x"), kind), test)
+            ours = column_drift(
+                ColumnProfile.from_series(pd.Series(ref, name="x"), kind),
+                ColumnProfile.from_series(pd.Series(cur, name="x"), kind),
+                test,
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 theirs = impl(pd.Series(ref), pd.Series(cur), ctype, None)
             assert ours.drifted == theirs.drifted, (seed, ours, theirs)
-            assert ours.score == pytest.approx(theirs.drift_score, rel=1e-6, abs=1e-12), (seed, ours, theirs)
+            assert ours.score == pytest.approx(theirs.drift_score, rel=1e-6, abs=1e-12), (
+                seed,
+                ours,
+                theirs,
+            )

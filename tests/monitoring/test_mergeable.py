@@ -16,15 +16,19 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn import metrics as skm
-
 from modelwatch.monitoring.calculators import mergeable
-from modelwatch.monitoring.calculators.classification import EstimatedClassification, RealizedClassification, _expected_auc
+from modelwatch.monitoring.calculators.classification import (
+    EstimatedClassification,
+    RealizedClassification,
+    _expected_auc,
+)
 from modelwatch.monitoring.calculators.inputs import FeatureDrift, PredictionDrift
 from modelwatch.monitoring.drift import detect_drift
 from modelwatch.monitoring.drift.prediction import prediction_drift
 from modelwatch.monitoring.engines.plan import Plan
 from modelwatch.monitoring.service.window import evaluate, scored_window
+from sklearn import metrics as skm
+
 from tests.monitoring.batch_frames import CASES, assert_close, case, statistics, verdicts
 
 EXACT = 1e-9
@@ -34,8 +38,11 @@ def split_and_merge(plan: Plan, rows: pd.DataFrame, k: int, rng: np.random.Gener
     """The plan's window of `rows` from k random parts, merged in a random order, each
     aggregate through pickle as an engine ships it."""
     assignment = rng.integers(0, k, len(rows))
-    parts = [pickle.loads(pickle.dumps(plan.partial(rows[assignment == i].reset_index(drop=True))))
-             for i in rng.permutation(k) if (assignment == i).any()]
+    parts = [
+        pickle.loads(pickle.dumps(plan.partial(rows[assignment == i].reset_index(drop=True))))
+        for i in rng.permutation(k)
+        if (assignment == i).any()
+    ]
     total = None
     for part in parts:
         total = plan.merge(total, part)
@@ -53,7 +60,9 @@ def assert_same_window(whole, merged, tolerance: float = EXACT) -> None:
 @pytest.fixture(scope="module", params=CASES)
 def fitted(request):
     name = request.param
-    reference, rows = case(name, rows=4000 if name == "credit" else 0, drift=name in ("credit", "breast_cancer"))
+    reference, rows = case(
+        name, rows=4000 if name == "credit" else 0, drift=name in ("credit", "breast_cancer")
+    )
     chunk_rows = 500 if name == "credit" else 40
     segments = ("channel", "income") if name == "credit" else ()
     return name, reference, reference.calculators(chunk_rows, segments=segments), rows
@@ -68,7 +77,9 @@ def test_parts_merge_into_the_whole_window(fitted, k):
     assert merged.rows == whole.rows == len(rows)
     if name == "credit":  # the drifted case must have something to agree on, segments too
         assert verdicts(whole)["drifted"] and whole.segments
-        assert_close(json.loads(json.dumps(merged.segments)), json.loads(json.dumps(whole.segments)))
+        assert_close(
+            json.loads(json.dumps(merged.segments)), json.loads(json.dumps(whole.segments))
+        )
 
 
 def test_calculate_is_finish_of_partial(fitted):
@@ -77,20 +88,28 @@ def test_calculate_is_finish_of_partial(fitted):
     for calculator in calculators:
         one, two = copy.deepcopy(calculator), copy.deepcopy(calculator)
         a, b = one.calculate(scored), two.finish(two.partial(scored))
-        assert [(m.name, m.labels, m.value, m.alert) for m in a.metrics] == \
-            [(m.name, m.labels, m.value, m.alert) for m in b.metrics], calculator.name
+        assert [(m.name, m.labels, m.value, m.alert) for m in a.metrics] == [
+            (m.name, m.labels, m.value, m.alert) for m in b.metrics
+        ], calculator.name
 
 
 def test_integrity_findings_survive_the_split():
     reference, rows = case("credit", rows=4000, seed=3)
     rows = rows.copy()
-    rows[["age", "debt_to_income"]] = rows[["debt_to_income", "age"]].to_numpy()  # wired the wrong way round
+    rows[["age", "debt_to_income"]] = rows[
+        ["debt_to_income", "age"]
+    ].to_numpy()  # wired the wrong way round
     rows.loc[rows.index[::3], "income"] = np.nan
     calculators = reference.calculators(500)
     whole = evaluate("1", copy.deepcopy(calculators), reference, rows)
     kinds = {(i["kind"], tuple(i["columns"])) for i in whole.integrity}
-    assert ("swapped_columns", ("age", "debt_to_income")) in kinds and ("missing", ("income",)) in kinds
-    assert_same_window(whole, split_and_merge(Plan("1", calculators, reference), rows, 5, np.random.default_rng(0)))
+    assert ("swapped_columns", ("age", "debt_to_income")) in kinds and (
+        "missing",
+        ("income",),
+    ) in kinds
+    assert_same_window(
+        whole, split_and_merge(Plan("1", calculators, reference), rows, 5, np.random.default_rng(0))
+    )
 
 
 # -- past the exact limits: binned columns and scores, within their stated bounds ----------------
@@ -129,7 +148,9 @@ def test_binned_feature_drift_within_its_bound(big):
     assert result.details["drift"]["dataset_drift"] == exact.dataset_drift
     one = drift.calculate(scored)  # the one-part case is the same sketch
     for name, column in one.details["drift"]["columns"].items():
-        assert column["statistic"] == pytest.approx(result.details["drift"]["columns"][name]["statistic"], rel=EXACT)
+        assert column["statistic"] == pytest.approx(
+            result.details["drift"]["columns"][name]["statistic"], rel=EXACT
+        )
 
 
 def test_binned_scores_within_their_bound(big):
@@ -138,7 +159,10 @@ def test_binned_scores_within_their_bound(big):
     many = scored.take(np.random.default_rng(0).integers(0, len(scored), 3 * mergeable.EXACT_ROWS))
     realized = RealizedClassification(2000).fit(scored)
     estimated = EstimatedClassification(2000).fit(scored)
-    for calculator, exact in ((realized, _realized_auc(many)), (estimated, _estimated_auc(estimated, many))):
+    for calculator, exact in (
+        (realized, _realized_auc(many)),
+        (estimated, _estimated_auc(estimated, many)),
+    ):
         parts = [calculator.partial(many.take(np.arange(i, len(many), 3))) for i in range(3)]
         total = calculator.merge(calculator.merge(parts[0], parts[1]), parts[2])
         result = calculator.finish(total)
@@ -152,12 +176,21 @@ def test_binned_prediction_drift_within_its_bound(big):
     reference, _ = big
     scored = reference.scored()
     many = scored.take(np.random.default_rng(1).integers(0, len(scored), 3 * mergeable.EXACT_ROWS))
-    many.proba = np.clip(many.proba + np.random.default_rng(2).normal(0, 1e-6, many.proba.shape), 0, 1)
+    many.proba = np.clip(
+        many.proba + np.random.default_rng(2).normal(0, 1e-6, many.proba.shape), 0, 1
+    )
     drift = PredictionDrift().fit(scored)
-    result = drift.finish(drift.merge(drift.partial(many.take(np.arange(0, len(many), 2))),
-                                      drift.partial(many.take(np.arange(1, len(many), 2)))))
+    result = drift.finish(
+        drift.merge(
+            drift.partial(many.take(np.arange(0, len(many), 2))),
+            drift.partial(many.take(np.arange(1, len(many), 2))),
+        )
+    )
     exact = prediction_drift(drift.profile, many.proba[:, 1])
-    assert abs(result.get("prediction_drift_score").value - exact.statistic) <= result.details["error_bound"] + EXACT
+    assert (
+        abs(result.get("prediction_drift_score").value - exact.statistic)
+        <= result.details["error_bound"] + EXACT
+    )
     assert result.get("prediction_drift_score").alert == exact.drifted
 
 
@@ -165,11 +198,15 @@ def _scored(reference, features: pd.DataFrame):
     from modelwatch.monitoring.calculators.base import Scored
 
     n = len(features)
-    return Scored(features.reset_index(drop=True), np.full(n, "0", dtype=object), np.full(n, None), "binary")
+    return Scored(
+        features.reset_index(drop=True), np.full(n, "0", dtype=object), np.full(n, None), "binary"
+    )
 
 
 def _realized_auc(scored) -> float:
-    return float(skm.roc_auc_score(scored.label.astype(str) == scored.classes[1], scored.proba[:, 1]))
+    return float(
+        skm.roc_auc_score(scored.label.astype(str) == scored.classes[1], scored.proba[:, 1])
+    )
 
 
 def _estimated_auc(estimator, scored) -> float:
@@ -182,11 +219,19 @@ def test_only_the_spark_engine_imports_pyspark():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    importers = sorted(str(p.relative_to(root)) for folder in ("modelwatch", "monitoring", "serving", "training")
-                       for p in (root / folder).rglob("*.py") if "pyspark" in p.read_text()
-                       and any(line.lstrip().startswith(("import pyspark", "from pyspark"))
-                               for line in p.read_text().splitlines()))
+    importers = sorted(
+        str(p.relative_to(root))
+        for folder in ("modelwatch", "monitoring", "serving", "training")
+        for p in (root / folder).rglob("*.py")
+        if "pyspark" in p.read_text()
+        and any(
+            line.lstrip().startswith(("import pyspark", "from pyspark"))
+            for line in p.read_text().splitlines()
+        )
+    )
     assert importers == ["monitoring/engines/spark.py"]
-    code = ("import sys, modelwatch.cli, modelwatch.monitor_batch, modelwatch.monitoring.engines.local; "
-            "modelwatch.cli._parser(); assert 'pyspark' not in sys.modules")
+    code = (
+        "import sys, modelwatch.cli, modelwatch.monitor_batch, modelwatch.monitoring.engines.local; "
+        "modelwatch.cli._parser(); assert 'pyspark' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -1,14 +1,19 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from modelwatch.monitoring.multivariate import ReconstructionDrift
 
 
 def correlated(rng, n, rho):
     x = rng.normal(size=n)
-    return pd.DataFrame({"a": x, "b": rho * x + np.sqrt(1 - rho**2) * rng.normal(size=n),
-                         "c": rng.normal(size=n), "g": rng.choice(["u", "v"], n)})
+    return pd.DataFrame(
+        {
+            "a": x,
+            "b": rho * x + np.sqrt(1 - rho**2) * rng.normal(size=n),
+            "c": rng.normal(size=n),
+            "g": rng.choice(["u", "v"], n),
+        }
+    )
 
 
 def test_broken_correlation_with_intact_marginals_is_caught(tmp_path):

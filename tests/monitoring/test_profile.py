@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from modelwatch.monitoring.drift import ReferenceProfile
 from modelwatch.training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES, generate
 
@@ -27,12 +26,20 @@ def test_roundtrip_plain_json(tmp_path):
     assert inc.std == pytest.approx(np.std(df["income"].dropna()))
     np.testing.assert_array_equal(np.sort(df["income"].dropna().to_numpy()), inc.expanded())
     assert loaded["region"].frequencies() == pytest.approx(
-        df["region"].value_counts(normalize=True).to_dict())
+        df["region"].value_counts(normalize=True).to_dict()
+    )
 
 
 def test_kinds_inferred_from_dtype_or_given():
-    df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"], "c": [True, False, True],
-                       "d": pd.Categorical(["p", "q", "p"]), "e": [0.5, np.inf, None]})
+    df = pd.DataFrame(
+        {
+            "a": [1, 2, 3],
+            "b": ["x", "y", "x"],
+            "c": [True, False, True],
+            "d": pd.Categorical(["p", "q", "p"]),
+            "e": [0.5, np.inf, None],
+        }
+    )
     p = ReferenceProfile.from_frame(df)
     assert p.numeric_columns == ["a", "e"]
     assert p.categorical_columns == ["b", "c", "d"]

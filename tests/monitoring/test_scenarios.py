@@ -8,19 +8,24 @@ separate holdout (as training builds it), and each scenario's window judged by
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-
 from modelwatch.monitoring.calculators.classification import EstimatedClassification
 from modelwatch.monitoring.calculators.concept import ConceptDrift
 from modelwatch.monitoring.concept import calibration_drift
 from modelwatch.monitoring.integrity import check_integrity
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.window import evaluate
-from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
+from modelwatch.training.simulator import (
+    CATEGORICAL_FEATURES,
+    FEATURES,
+    NUMERIC_FEATURES,
+    TARGET,
+    generate,
+)
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 CHUNK_ROWS = 2000  # the monitor's default window
 
@@ -35,11 +40,18 @@ def model():
         x["income"], x["loan_amount"] = np.log(x["income"]), np.log(x["loan_amount"])
         return x
 
-    pre = ColumnTransformer([
-        ("num", make_pipeline(FunctionTransformer(logs), SimpleImputer(strategy="median"), StandardScaler()),
-         NUMERIC_FEATURES),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES),
-    ])
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    FunctionTransformer(logs), SimpleImputer(strategy="median"), StandardScaler()
+                ),
+                NUMERIC_FEATURES,
+            ),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES),
+        ]
+    )
     return make_pipeline(pre, LogisticRegression(max_iter=1000)).fit(train[FEATURES], train[TARGET])
 
 
@@ -48,9 +60,15 @@ def reference(model):
     """Holdout rows the model scored, with labels; the drift profile of baseline inputs."""
     holdout = generate(10000, "baseline", seed=12)
     proba = model.predict_proba(holdout[FEATURES])
-    return MonitoringReference.from_scores(holdout[FEATURES], holdout[TARGET], model.classes_[proba.argmax(axis=1)],
-                                           proba, model.classes_, TARGET,
-                                           profile_rows=generate(10000, "baseline", seed=1)[FEATURES])
+    return MonitoringReference.from_scores(
+        holdout[FEATURES],
+        holdout[TARGET],
+        model.classes_[proba.argmax(axis=1)],
+        proba,
+        model.classes_,
+        TARGET,
+        profile_rows=generate(10000, "baseline", seed=1)[FEATURES],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +84,9 @@ def judge(model, reference, calculators):
     estimator = next(c for c in calculators if isinstance(c, EstimatedClassification))
 
     def run(frame: pd.DataFrame):
-        return evaluate("1", calculators + [ConceptDrift(estimator)], reference, log_rows(model, frame))
+        return evaluate(
+            "1", calculators + [ConceptDrift(estimator)], reference, log_rows(model, frame)
+        )
 
     return run
 
@@ -105,10 +125,15 @@ def test_covariate_income_and_region_drift(judge, reference):
     assert result.drift["columns"]["income"]["test"] == "wasserstein"
     assert result.drift["columns"]["region"]["test"] == "jensenshannon"
     # two columns of eleven: not the dataset at Evidently's 50%, but the monitor's 15% alerts
-    assert not result.drift["dataset_drift"] and result.drift["drift_share"] == pytest.approx(2 / 11)
+    assert not result.drift["dataset_drift"] and result.drift["drift_share"] == pytest.approx(
+        2 / 11
+    )
     assert result.metric("dataset_drift_share").alert
     assert result.integrity == []  # new market: drift, not broken data
-    kinds = {(i["kind"], tuple(i["columns"]), i["severity"]) for i in check_integrity(reference.profile, current)}
+    kinds = {
+        (i["kind"], tuple(i["columns"]), i["severity"])
+        for i in check_integrity(reference.profile, current)
+    }
     assert kinds == {("unseen_category", ("region",), "warning")}
 
 
@@ -143,8 +168,9 @@ def test_concept_no_data_drift_but_labels_show_it(judge, calculators, model):
 
 def test_integrity_swap_names_the_pair(judge):
     result = judge(generate(2000, "integrity_swap", seed=6))
-    assert [(i["kind"], i["columns"], i["severity"]) for i in result.integrity] == \
-        [("swapped_columns", ["age", "debt_to_income"], "error")]
+    assert [(i["kind"], i["columns"], i["severity"]) for i in result.integrity] == [
+        ("swapped_columns", ["age", "debt_to_income"], "error")
+    ]
     assert result.metric("integrity_issue") is None  # labelled by kind and feature, never bare
     assert any(m.name == "integrity_issue" and m.alert for m in result.metrics)
 
@@ -158,7 +184,11 @@ def test_integrity_missing_income_share(judge):
     assert issue["share"] == pytest.approx(current["income"].isna().mean())
     assert 0.30 < issue["share"] < 0.40  # the web channel's share
     assert issue["reference_share"] == 0.0
-    missing = {dict(m.labels)["feature"]: m.value for m in result.metrics if m.name == "integrity_missing_ratio"}
+    missing = {
+        dict(m.labels)["feature"]: m.value
+        for m in result.metrics
+        if m.name == "integrity_missing_ratio"
+    }
     assert missing["income"] == pytest.approx(issue["share"]) and missing["age"] == 0.0
 
 
@@ -199,11 +229,19 @@ def test_a_small_reference_keeps_its_verdicts_on_baseline(model):
     what half of the reference shows against the other half."""
     rows = generate(800, "baseline", seed=13)
     proba = model.predict_proba(rows[FEATURES])
-    small = MonitoringReference.from_scores(rows[FEATURES], rows[TARGET], model.classes_[proba.argmax(axis=1)],
-                                            proba, model.classes_, TARGET)
+    small = MonitoringReference.from_scores(
+        rows[FEATURES],
+        rows[TARGET],
+        model.classes_[proba.argmax(axis=1)],
+        proba,
+        model.classes_,
+        TARGET,
+    )
     calculators = [c for c in small.calculators(CHUNK_ROWS) if c.name != "concept_drift"]
-    windows = [evaluate("1", calculators, small, log_rows(model, generate(500, "baseline", seed=3000 + i)))
-               for i in range(30)]
+    windows = [
+        evaluate("1", calculators, small, log_rows(model, generate(500, "baseline", seed=3000 + i)))
+        for i in range(30)
+    ]
     assert sum(r.drift["dataset_drift"] for r in windows) <= 0.05 * len(windows)
     assert sum(r.metric("dataset_drift_share").alert for r in windows) <= 0.05 * len(windows)
     performance = [name for r in windows for name, m in r.performance.items() if m["alert"]]

@@ -21,11 +21,19 @@ import pytest
 
 pyspark = pytest.importorskip("pyspark")
 
-from modelwatch.export_log import export_log  # noqa: E402
 from modelwatch.monitoring.engines import spark as engine  # noqa: E402
 from modelwatch.monitoring.service.window import evaluate  # noqa: E402
 from modelwatch.serving.store import open_store  # noqa: E402
-from tests.monitoring.batch_frames import assert_close, case, fill_store, register, statistics, verdicts  # noqa: E402
+
+from modelwatch.export_log import export_log  # noqa: E402
+from tests.monitoring.batch_frames import (
+    assert_close,
+    case,
+    fill_store,
+    register,
+    statistics,
+    verdicts,
+)  # noqa: E402
 from tests.serving.pgcluster import Cluster, why_unavailable  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -36,8 +44,12 @@ DRIVER_MEMORY = "512m"
 def spark():
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java 17 or later (Debian: openjdk-17-jre-headless)")
-    session = engine.session("local[2]", spark_sql_shuffle_partitions="2", spark_driver_memory=DRIVER_MEMORY,
-                             spark_default_parallelism="2")
+    session = engine.session(
+        "local[2]",
+        spark_sql_shuffle_partitions="2",
+        spark_driver_memory=DRIVER_MEMORY,
+        spark_default_parallelism="2",
+    )
     yield session
     session.stop()
 
@@ -89,7 +101,9 @@ def test_from_the_export_as_in_process(spark, cases, lake, model):
 
 def test_over_jdbc_as_in_process(spark, cases, tmp_path):
     if not os.path.exists(engine.JDBC_JAR):
-        pytest.skip(f"no PostgreSQL JDBC driver at {engine.JDBC_JAR} (Debian's libpostgresql-jdbc-java)")
+        pytest.skip(
+            f"no PostgreSQL JDBC driver at {engine.JDBC_JAR} (Debian's libpostgresql-jdbc-java)"
+        )
     reason = why_unavailable()
     if reason is not None:
         pytest.skip(reason)
@@ -101,7 +115,9 @@ def test_over_jdbc_as_in_process(spark, cases, tmp_path):
         fill_store(store, rows, reference.features, "m", "1")
         fill_store(store, rows, reference.features, "m", "2")  # another version's rows: not read
         expected = in_process(store, "m", reference, calculators)
-        got = engine.judge(engine.read_postgres(spark, pg.url, "m", "1"), "1", calculators, reference)
+        got = engine.judge(
+            engine.read_postgres(spark, pg.url, "m", "1"), "1", calculators, reference
+        )
         assert_same_window(got, expected)
     finally:
         pg.destroy()
@@ -119,7 +135,9 @@ def simulated_rows(batches):
         for seed in batch["id"]:
             rows = generate(ROWS_PER_PART, "covariate", seed=int(seed)).drop(columns="defaulted")
             rows["prediction_id"] = [f"{seed:08x}{i:024x}" for i in range(ROWS_PER_PART)]
-            rows["ts"] = 1_764_576_000.0 + seed * ROWS_PER_PART + np.arange(ROWS_PER_PART, dtype=float)
+            rows["ts"] = (
+                1_764_576_000.0 + seed * ROWS_PER_PART + np.arange(ROWS_PER_PART, dtype=float)
+            )
             rows["prediction"] = "0"
             rows["probability"] = 1 / (1 + np.exp((rows["credit_score"] - 600) / 50))
             rows["probabilities"] = [f"[{1 - p!r}, {p!r}]" for p in rows["probability"]]
@@ -159,15 +177,20 @@ def test_a_range_larger_than_the_driver_memory(spark):
 
     sample = generate(4000, "baseline", seed=1).drop(columns="defaulted")
     p = 1 / (1 + np.exp((sample["credit_score"] - 600) / 50))
-    reference = MonitoringReference.from_scores(sample, None, np.zeros(len(sample), int), np.column_stack([1 - p, p]),
-                                                classes=[0, 1])
+    reference = MonitoringReference.from_scores(
+        sample, None, np.zeros(len(sample), int), np.column_stack([1 - p, p]), classes=[0, 1]
+    )
     # the drift calculators (integrity's per-value checks would only make the test slower)
-    calculators = [c for c in reference.calculators(2000) if c.name in ("feature_drift", "prediction_drift")]
+    calculators = [
+        c for c in reference.calculators(2000) if c.name in ("feature_drift", "prediction_drift")
+    ]
     parts = 12
-    schema = ("age double, income double, debt_to_income double, credit_score double, loan_amount double, "
-              "employment_years double, num_credit_lines double, home_ownership string, loan_purpose string, "
-              "region string, channel string, prediction_id string, ts double, prediction string, "
-              "probability double, probabilities string, label string")
+    schema = (
+        "age double, income double, debt_to_income double, credit_score double, loan_amount double, "
+        "employment_years double, num_credit_lines double, home_ownership string, loan_purpose string, "
+        "region string, channel string, prediction_id string, ts double, prediction string, "
+        "probability double, probabilities string, label string"
+    )
     frame = spark.range(parts, numPartitions=4).mapInPandas(simulated_rows, schema)
     one_part = next(simulated_rows([pd.DataFrame({"id": [0]})]))
     in_pandas = one_part.memory_usage(deep=True).sum() * parts
@@ -176,16 +199,19 @@ def test_a_range_larger_than_the_driver_memory(spark):
         window = engine.judge(frame, "1", calculators, reference)
     grown = driver.peak - driver.before
     assert window.rows == parts * ROWS_PER_PART
-    assert set(verdicts(window)["drifted"]) >= {"income", "region"}  # the covariate scenario's drift
+    assert set(verdicts(window)["drifted"]) >= {
+        "income",
+        "region",
+    }  # the covariate scenario's drift
     assert grown < in_pandas / 4, f"the driver grew by {grown / 2**20:.0f} MB: rows reached it"
 
 
 def test_monitor_batch_cli_on_spark(spark, cases, mlflow_url, monkeypatch, capsys, tmp_path):
     from mlflow import MlflowClient
-
-    from modelwatch.cli import main
     from modelwatch.monitoring.service.app import _window_status
     from modelwatch.monitoring.service.context import VersionContext
+
+    from modelwatch.cli import main
 
     reference, _, rows = cases["m"]
     version = register(mlflow_url, "batch-spark-test", reference)
@@ -196,8 +222,19 @@ def test_monitor_batch_cli_on_spark(spark, cases, mlflow_url, monkeypatch, capsy
     expected = _window_status(_in_process_version(store, version, context), context)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
     capsys.readouterr()
-    args = ["monitor-batch", "--log", str(tmp_path / "lake"), "--model-name", "batch-spark-test", "--version", version,
-            "--engine", "spark", "--master", "local[2]"]
+    args = [
+        "monitor-batch",
+        "--log",
+        str(tmp_path / "lake"),
+        "--model-name",
+        "batch-spark-test",
+        "--version",
+        version,
+        "--engine",
+        "spark",
+        "--master",
+        "local[2]",
+    ]
     code = main([*args, "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err

@@ -5,11 +5,10 @@ import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from scipy import stats
-from scipy.spatial import distance
-
 from modelwatch.monitoring.drift import ColumnProfile, get_stattest
 from modelwatch.monitoring.drift.stattests import STAT_TESTS, default_stattest, sturges_edges
+from scipy import stats
+from scipy.spatial import distance
 
 
 def prof(x, kind=None):
@@ -48,14 +47,18 @@ def test_wasserstein_is_scipy_over_reference_std(samples):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(-50, 50), min_size=1, max_size=80),
-       st.lists(st.integers(-50, 50), min_size=1, max_size=80))
+@given(
+    st.lists(st.integers(-50, 50), min_size=1, max_size=80),
+    st.lists(st.integers(-50, 50), min_size=1, max_size=80),
+)
 def test_ks_and_wasserstein_property(a, b):
     a, b = np.array(a, float), np.array(b, float)
     d, _ = run("ks", a, b)
     assert d == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
     w, _ = run("wasserstein", a, b)
-    assert w == pytest.approx(stats.wasserstein_distance(a, b) / max(np.std(a), 0.001), rel=1e-9, abs=1e-12)
+    assert w == pytest.approx(
+        stats.wasserstein_distance(a, b) / max(np.std(a), 0.001), rel=1e-9, abs=1e-12
+    )
 
 
 def test_chisquare_matches_scipy():
@@ -135,8 +138,9 @@ def test_sturges_edges_match_numpy(lo, width, size, integer):
         data = np.array([lo] + [hi] * (size - 1), dtype=np.int64)
     else:
         data = np.array([lo] + [hi] * (size - 1))
-    np.testing.assert_array_equal(sturges_edges(lo, hi, size, integer), np.histogram_bin_edges(data, "sturges"))
-
+    np.testing.assert_array_equal(
+        sturges_edges(lo, hi, size, integer), np.histogram_bin_edges(data, "sturges")
+    )
 
 
 def test_binned_tests_survive_a_range_whose_bin_width_underflows():
@@ -148,6 +152,7 @@ def test_binned_tests_survive_a_range_whose_bin_width_underflows():
     for name in ("psi", "kl_div", "jensenshannon"):
         assert STAT_TESTS[name].compute(col, col)[0] == pytest.approx(0.0, abs=1e-12)
 
+
 def test_default_selection_follows_evidently_rules():
     rng = np.random.default_rng(4)
     small, big = rng.normal(size=1000), rng.normal(size=1001)
@@ -155,12 +160,17 @@ def test_default_selection_follows_evidently_rules():
     assert default_stattest(prof(big), prof(big)).name == "wasserstein"
     assert default_stattest(prof(np.arange(1000) % 4), prof(np.arange(10) % 4)).name == "chisquare"
     assert default_stattest(prof(np.arange(1000) % 2), prof(np.arange(10) % 2)).name == "z"
-    assert default_stattest(prof(np.arange(2000) % 5), prof(np.arange(10) % 5)).name == "jensenshannon"
+    assert (
+        default_stattest(prof(np.arange(2000) % 5), prof(np.arange(10) % 5)).name == "jensenshannon"
+    )
     # the union of both samples' values decides: 5 in the reference, 6 with the current
     assert default_stattest(prof(np.arange(900) % 5), prof(np.arange(10) % 6)).name == "ks"
     cat = np.array(list("abc") * 400)
     assert default_stattest(prof(cat), prof(cat)).name == "jensenshannon"
     assert default_stattest(prof(cat[:900]), prof(cat)).name == "chisquare"
-    assert get_stattest("Chi-Square").name == "chisquare" and get_stattest("js").name == "jensenshannon"
+    assert (
+        get_stattest("Chi-Square").name == "chisquare"
+        and get_stattest("js").name == "jensenshannon"
+    )
     with pytest.raises(ValueError):
         get_stattest("nope")

@@ -30,14 +30,12 @@ class Model:
 
 @pytest.fixture(scope="package")
 def model(mlflow_url) -> Model:
-    version = modelkit.register_version(mlflow_url, MODEL, seed=1, alias="production",
-                                        n_rows=1500)
+    version = modelkit.register_version(mlflow_url, MODEL, seed=1, alias="production", n_rows=1500)
     return Model(mlflow_url, MODEL, version)
 
 
 def serving_env(model: Model, **extra) -> dict:
-    return {"MLFLOW_TRACKING_URI": model.tracking_uri, "MODELWATCH_MODEL_NAME": model.name,
-            **extra}
+    return {"MLFLOW_TRACKING_URI": model.tracking_uri, "MODELWATCH_MODEL_NAME": model.name, **extra}
 
 
 @pytest.fixture(scope="package")
@@ -47,11 +45,17 @@ def server(model, tmp_path_factory):
     2-second read timeout for stalled clients."""
     tmp = tmp_path_factory.mktemp("reliability-gunicorn")
     env = serving_env(
-        model, MODELWATCH_ADMIN_TOKEN=ADMIN_TOKEN,
-        MLFLOW_TRACKING_USERNAME="modelwatch", MLFLOW_TRACKING_PASSWORD=MLFLOW_PASSWORD,
-        MODELWATCH_MAX_ROWS=str(MAX_ROWS), MODELWATCH_MAX_BODY_BYTES=str(MAX_BODY),
-        MODELWATCH_FEEDBACK_WAIT="0.2", MODELWATCH_LOG_LEVEL="debug",
-        MODELWATCH_ACCESS_LOG="-", MODELWATCH_READ_TIMEOUT="2")
+        model,
+        MODELWATCH_ADMIN_TOKEN=ADMIN_TOKEN,
+        MLFLOW_TRACKING_USERNAME="modelwatch",
+        MLFLOW_TRACKING_PASSWORD=MLFLOW_PASSWORD,
+        MODELWATCH_MAX_ROWS=str(MAX_ROWS),
+        MODELWATCH_MAX_BODY_BYTES=str(MAX_BODY),
+        MODELWATCH_FEEDBACK_WAIT="0.2",
+        MODELWATCH_LOG_LEVEL="debug",
+        MODELWATCH_ACCESS_LOG="-",
+        MODELWATCH_READ_TIMEOUT="2",
+    )
     with gunicorn(tmp, env, workers=2, ready_version=model.version) as srv:
         srv.tmp = tmp
         yield srv
@@ -59,9 +63,12 @@ def server(model, tmp_path_factory):
 
 def assert_error_shape(response: requests.Response, context="") -> dict:
     """A JSON error answer: {"error": {"code", "message", "details"}} and nothing else."""
-    assert response.headers.get("Content-Type", "").startswith("application/json"), \
-        (response.status_code, response.headers.get("Content-Type"), response.text[:300],
-         context)
+    assert response.headers.get("Content-Type", "").startswith("application/json"), (
+        response.status_code,
+        response.headers.get("Content-Type"),
+        response.text[:300],
+        context,
+    )
     body = response.json()
     assert isinstance(body, dict) and set(body) == {"error"}, (body, context)
     err = body["error"]
@@ -79,9 +86,14 @@ def assert_mlflow_error_shape(response: requests.Response, context="") -> str:
     if response.status_code == 415:
         assert content_type.startswith("text/plain") and response.text, (content_type, context)
         return ""
-    assert content_type.startswith("application/json"), \
-        (response.status_code, content_type, response.text[:300], context)
-    body = response.json()
+    assert content_type.startswith("application/json"), (
+        response.status_code,
+        content_type,
+        response.text[:300],
+        context,
+    )
+    # requests' Response has json(); Flask's test client's has the parsed body as .json
+    body = response.json() if callable(response.json) else response.json
     assert isinstance(body, dict) and set(body) == {"error_code", "message"}, (body, context)
     assert isinstance(body["error_code"], str) and body["error_code"], (body, context)
     assert isinstance(body["message"], str) and body["message"], (body, context)

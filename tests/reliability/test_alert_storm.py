@@ -15,11 +15,11 @@ from contextlib import contextmanager
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.serving.store import open_store
+from werkzeug.serving import make_server
+
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
 from tests.serving.conftest import metric_total
@@ -30,9 +30,14 @@ TOKEN = "webhook-7c1e5a9f3b2d4608-reliability"
 @contextmanager
 def monitor_over_http(tmp_path, runner, **config):
     store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
-    settings = {"tracking_uri": "http://127.0.0.1:1", "log_to_mlflow": False,
-                "webhook_token": TOKEN, "retrain_cooldown_seconds": 600,
-                "retrain_min_rows": 0, **config}  # an empty log: the labels' wait is tested on its own
+    settings = {
+        "tracking_uri": "http://127.0.0.1:1",
+        "log_to_mlflow": False,
+        "webhook_token": TOKEN,
+        "retrain_cooldown_seconds": 600,
+        "retrain_min_rows": 0,
+        **config,
+    }  # an empty log: the labels' wait is tested on its own
     app = create_app(MonitorConfig(**settings), store=store, runner=runner, start=False)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -66,7 +71,9 @@ def runner():
 
 
 def test_storm_of_100_identical_webhooks_then_two_new_alerts_make_two_runs(tmp_path, runner):
-    with monitor_over_http(tmp_path, runner, retrain_cooldown_seconds=COOLDOWN, interval_seconds=0.1) as (url, app):
+    with monitor_over_http(
+        tmp_path, runner, retrain_cooldown_seconds=COOLDOWN, interval_seconds=0.1
+    ) as (url, app):
         trigger = app.extensions["retrain_trigger"]
         body = payload(alert("DataDriftDetected", fingerprint="d1f7"))
         barrier = threading.Barrier(25)
@@ -114,8 +121,13 @@ def test_storm_of_100_identical_webhooks_then_two_new_alerts_make_two_runs(tmp_p
         assert metric_total(metrics, "modelwatch_retrain_in_progress") == 0
 
         # After the runs, within the cooldown: every alert is dropped.
-        again = post_alerts(url, payload(alert("DataDriftDetected", fingerprint="d1f7"),
-                                         alert("ConceptDriftDetected", fingerprint="c1")))
+        again = post_alerts(
+            url,
+            payload(
+                alert("DataDriftDetected", fingerprint="d1f7"),
+                alert("ConceptDriftDetected", fingerprint="c1"),
+            ),
+        )
         assert results(again) == ["cooling_down", "cooling_down"]
         time.sleep(0.2)
         assert len(runner.calls) == 2

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from modelwatch.serving.store import open_store
+
 from tests import services
 from tests.reliability.conftest import ADMIN_TOKEN, serving_env
 from tests.serving import modelkit
@@ -40,6 +40,7 @@ def requests_total(url: str) -> float:
 
 # -- a worker killed -----------------------------------------------------------------------
 
+
 def test_sigkill_a_worker_under_load_loses_no_acknowledged_feedback(server, model):
     """Clients predict and send feedback; one worker is SIGKILLed. Every feedback id the
     server answered as accepted is labelled in the store afterwards, the request counter
@@ -62,8 +63,11 @@ def test_sigkill_a_worker_under_load_loses_no_acknowledged_feedback(server, mode
                     failures.append(f"predict {r.status_code}")
                     continue
                 ids = r.json()["prediction_ids"]
-                fb = session.post(f"{url}/feedback", timeout=10, json={"feedback": [
-                    {"prediction_id": i, "label": label} for i in ids]})
+                fb = session.post(
+                    f"{url}/feedback",
+                    timeout=10,
+                    json={"feedback": [{"prediction_id": i, "label": label} for i in ids]},
+                )
             except requests.RequestException as exc:  # the killed worker's connections
                 failures.append(type(exc).__name__)
                 session = requests.Session()
@@ -107,8 +111,9 @@ def test_sigkill_a_worker_under_load_loses_no_acknowledged_feedback(server, mode
         fresh: list[int] = []
         loaded_at = None
         while loaded_at is None or time.monotonic() < loaded_at + 1.0:
-            fresh.append(requests.post(f"{url}/predict", json={"records": ROWS},
-                                       timeout=10).status_code)
+            fresh.append(
+                requests.post(f"{url}/predict", json={"records": ROWS}, timeout=10).status_code
+            )
             if loaded_at is None and new in server.pids_serving(model.version):
                 loaded_at = time.monotonic()
             assert time.monotonic() < deadline, "the replacement never loaded its model"
@@ -119,8 +124,9 @@ def test_sigkill_a_worker_under_load_loses_no_acknowledged_feedback(server, mode
             t.join(30)
     after = requests_total(url)
 
-    assert acked_before_kill > 0 and len(acknowledged) > acked_before_kill, \
+    assert acked_before_kill > 0 and len(acknowledged) > acked_before_kill, (
         "no traffic on both sides of the kill"
+    )
     store = open_store(f"sqlite:///{server.tmp / 'predictions.db'}")
     try:
         stored = store.labels(list(acknowledged))
@@ -129,8 +135,9 @@ def test_sigkill_a_worker_under_load_loses_no_acknowledged_feedback(server, mode
     lost = [i for i in acknowledged if i not in stored]
     assert not lost, f"{len(lost)} of {len(acknowledged)} acknowledged labels are not stored"
     assert all(int(stored[i]) == label for i, label in acknowledged.items())
-    assert totals and all(b >= a for a, b in zip(totals, totals[1:])), \
+    assert totals and all(b >= a for a, b in zip(totals, totals[1:])), (
         "modelwatch_http_requests_total went back"
+    )
     assert before <= min(totals) and after >= max(totals)
     # Killing a worker drops only what was in flight on it.
     # Only what was in flight on the killed worker failed, and no answer was a 5xx.
@@ -139,6 +146,7 @@ def test_sigkill_a_worker_under_load_loses_no_acknowledged_feedback(server, mode
 
 
 # -- the MLflow server restarted -------------------------------------------------------------
+
 
 def test_mlflow_server_restarted_while_serving(tmp_path):
     """A second real MLflow server on a fixed port with its own SQLite backend is stopped
@@ -169,14 +177,17 @@ def test_mlflow_server_restarted_while_serving(tmp_path):
             time.sleep(0.02)
 
     with services.mlflow_server_process(root, port) as (url, registry):
-        version = modelkit.register_version(url, name, seed=3, alias="production",
-                                            n_rows=1000)
+        version = modelkit.register_version(url, name, seed=3, alias="production", n_rows=1000)
         # Credentials in the tracking URI (the MLflow server ignores them): they must
         # show in no answer and no log line while the registry is down.
         with_creds = url.replace("http://", f"http://modelwatch:{URI_PASSWORD}@")
-        env = {"MLFLOW_TRACKING_URI": with_creds, "MODELWATCH_MODEL_NAME": name,
-               "MODELWATCH_ADMIN_TOKEN": ADMIN_TOKEN, "MODELWATCH_RELOAD_INTERVAL": "1",
-               "MODELWATCH_LOG_LEVEL": "debug"}
+        env = {
+            "MLFLOW_TRACKING_URI": with_creds,
+            "MODELWATCH_MODEL_NAME": name,
+            "MODELWATCH_ADMIN_TOKEN": ADMIN_TOKEN,
+            "MODELWATCH_RELOAD_INTERVAL": "1",
+            "MODELWATCH_LOG_LEVEL": "debug",
+        }
         with gunicorn(tmp_path / "serve", env, workers=2, ready_version=version) as srv:
             thread = threading.Thread(target=client, args=(srv.url,))
             thread.start()
@@ -192,14 +203,19 @@ def test_mlflow_server_restarted_while_serving(tmp_path):
                 assert r.json()["error"]["code"] == "registry_unavailable"
                 assert "http://***@127.0.0.1" in r.text and URI_PASSWORD not in r.text
                 assert len(answered) > down_at, "no prediction while MLflow was down"
-                with services.mlflow_server_process(root, port) as (again, _):  # same port, same backend
+                with services.mlflow_server_process(root, port) as (
+                    again,
+                    _,
+                ):  # same port, same backend
                     assert again == url
                     r = requests.post(f"{srv.url}/admin/reload", headers=auth, timeout=60)
                     assert r.status_code == 200, r.text
                     assert r.json()["result"] == "unchanged"
                     assert r.json()["current"]["version"] == version
-                    assert requests.get(f"{srv.url}/ready", timeout=10).json()[
-                        "model"]["source"] == "registry"
+                    assert (
+                        requests.get(f"{srv.url}/ready", timeout=10).json()["model"]["source"]
+                        == "registry"
+                    )
                     time.sleep(0.5)
             finally:
                 stop.set()
@@ -212,13 +228,18 @@ def test_mlflow_server_restarted_while_serving(tmp_path):
 
 # -- the spill directory's disk full ---------------------------------------------------------
 
+
 @contextmanager
 def tiny_disk(path: Path, size: str = "256k"):
     """`path` on a tmpfs of `size` (root only); else a regular file in place of the
     directory, which refuses every spill the same way. Yields what was done."""
     path.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
-                              str(path)], capture_output=True).returncode == 0
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
     if not mounted:
         path.rmdir()
         path.write_text("not a directory: spilling here fails\n")
@@ -239,9 +260,12 @@ def test_spill_disk_full_while_the_store_is_down_serving_goes_on(model, tmp_path
     spill = tmp_path / "spill"
     with tiny_disk(spill) as how:
         env = serving_env(
-            model, MODELWATCH_STORE_URL=f"postgresql://modelwatch:pw@127.0.0.1:"
-                                        f"{services.free_port()}/predictions",
-            MODELWATCH_SPILL_DIR=str(spill), MODELWATCH_STORE_RETRY="0.5")
+            model,
+            MODELWATCH_STORE_URL=f"postgresql://modelwatch:pw@127.0.0.1:"
+            f"{services.free_port()}/predictions",
+            MODELWATCH_SPILL_DIR=str(spill),
+            MODELWATCH_STORE_RETRY="0.5",
+        )
         with gunicorn(tmp_path / "serve", env, workers=1, ready_version=model.version) as srv:
             rows = feature_rows(50, seed=22)
             session = requests.Session()
@@ -250,16 +274,19 @@ def test_spill_disk_full_while_the_store_is_down_serving_goes_on(model, tmp_path
                 r = session.post(f"{srv.url}/predict", json={"records": rows}, timeout=30)
                 assert r.status_code == 200, r.text
                 scored += len(r.json()["prediction_ids"])
-            fb = session.post(f"{srv.url}/feedback", timeout=30, json={"feedback": [
-                {"prediction_id": r.json()["prediction_ids"][0], "label": 1}]})
+            fb = session.post(
+                f"{srv.url}/feedback",
+                timeout=30,
+                json={"feedback": [{"prediction_id": r.json()["prediction_ids"][0], "label": 1}]},
+            )
             assert fb.status_code == 503 and fb.json()["error"]["code"] == "store_unavailable"
             deadline = time.monotonic() + 30
             while True:
                 text = session.get(f"{srv.url}/metrics", timeout=10).text
-                spilled = metric_total(text, "modelwatch_prediction_log_records_total",
-                                       outcome="spilled")
-                lost = metric_total(text, "modelwatch_prediction_log_records_total",
-                                    outcome="lost")
+                spilled = metric_total(
+                    text, "modelwatch_prediction_log_records_total", outcome="spilled"
+                )
+                lost = metric_total(text, "modelwatch_prediction_log_records_total", outcome="lost")
                 if spilled + lost >= scored or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
@@ -269,8 +296,9 @@ def test_spill_disk_full_while_the_store_is_down_serving_goes_on(model, tmp_path
                 assert spilled > 0  # what fitted was kept
                 usage = shutil.disk_usage(spill)
                 assert usage.used > usage.total / 2, usage
-            assert metric_total(text, "modelwatch_prediction_log_records_total",
-                                outcome="stored") == 0
+            assert (
+                metric_total(text, "modelwatch_prediction_log_records_total", outcome="stored") == 0
+            )
             # Serving goes on with the disk full.
             assert session.get(f"{srv.url}/ready", timeout=10).status_code == 200
             r = session.post(f"{srv.url}/predict", json={"records": rows[:2]}, timeout=30)

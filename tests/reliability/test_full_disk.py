@@ -31,10 +31,15 @@ ROWS_PER_REQUEST = 500
 def small_disk(path: Path, size: str = "3m"):
     """A tmpfs of `size` at `path`; skips where this process may not mount one."""
     path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {done.stderr.strip()}")
+        pytest.skip(
+            f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {done.stderr.strip()}"
+        )
     try:
         yield path
     finally:
@@ -46,14 +51,20 @@ def small_disk(path: Path, size: str = "3m"):
 def prometheus_scraping(tmp_path: Path, target: str):
     """Debian's Prometheus with the project's rule files, scraping `target` as job
     `serving` and evaluating every second."""
-    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-              "rule_files": [str(p) for p in c.rule_files()],
-              "scrape_configs": [{"job_name": "serving", "static_configs": [{"targets": [target]}]}]}
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in c.rule_files()],
+        "scrape_configs": [{"job_name": "serving", "static_configs": [{"targets": [target]}]}],
+    }
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = services.free_port()
-    args = [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"]
+    args = [
+        PROMETHEUS,
+        f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     with services.process(args, tmp_path / "prometheus.log") as proc:
         url = f"http://127.0.0.1:{port}"
         services.wait_http(f"{url}/-/ready", timeout=60, proc=proc)
@@ -90,22 +101,40 @@ def firing(prometheus: str, alertname: str) -> list[dict]:
     return [a for a in alerts if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
 
 
-@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
+@pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)"
+)
 def test_a_full_disk_fires_prediction_log_losing_data(model, tmp_path):
     with small_disk(tmp_path / "disk") as disk:
-        env = serving_env(model, MODELWATCH_STORE_URL=f"sqlite:///{disk / 'predictions.db'}",
-                          MODELWATCH_SPILL_DIR=str(disk / "spill"))
-        with gunicorn(tmp_path / "serving", env, workers=1, ready_version=model.version) as serving, \
-                prometheus_scraping(tmp_path / "prometheus", serving.url.removeprefix("http://")) as prometheus:
-            assert not firing(prometheus, "PredictionLogLosingData"), "fired before anything was lost"
+        env = serving_env(
+            model,
+            MODELWATCH_STORE_URL=f"sqlite:///{disk / 'predictions.db'}",
+            MODELWATCH_SPILL_DIR=str(disk / "spill"),
+        )
+        with (
+            gunicorn(tmp_path / "serving", env, workers=1, ready_version=model.version) as serving,
+            prometheus_scraping(
+                tmp_path / "prometheus", serving.url.removeprefix("http://")
+            ) as prometheus,
+        ):
+            assert not firing(prometheus, "PredictionLogLosingData"), (
+                "fired before anything was lost"
+            )
             with predicting(serving.url) as answered:
-                services.wait_for(lambda: lost_records(serving.url), 300, "serving to count lost records")
+                services.wait_for(
+                    lambda: lost_records(serving.url), 300, "serving to count lost records"
+                )
                 first_loss = time.monotonic()
-                (alert,) = services.wait_for(lambda: firing(prometheus, "PredictionLogLosingData"), 180,
-                                             "PredictionLogLosingData to fire in Prometheus")
+                (alert,) = services.wait_for(
+                    lambda: firing(prometheus, "PredictionLogLosingData"),
+                    180,
+                    "PredictionLogLosingData to fire in Prometheus",
+                )
             lost = lost_records(serving.url)
-            print(f"full disk: {lost:.0f} log records lost of {answered[0]} answered predictions; "
-                  f"firing {time.monotonic() - first_loss:.1f} s after serving first counted a loss")
+            print(
+                f"full disk: {lost:.0f} log records lost of {answered[0]} answered predictions; "
+                f"firing {time.monotonic() - first_loss:.1f} s after serving first counted a loss"
+            )
             assert answered[0] > lost > 0
             assert alert["labels"]["severity"] == "critical" and alert["labels"]["action"] == "page"
             assert alert["labels"]["job"] == "serving"

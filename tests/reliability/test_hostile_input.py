@@ -21,8 +21,9 @@ import pytest
 import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
 from modelwatch.serving.store.base import label_text
+from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+
 from tests.reliability.conftest import (
     MAX_ROWS,
     assert_error_shape,
@@ -31,37 +32,62 @@ from tests.reliability.conftest import (
 )
 from tests.serving.conftest import metric_total
 from tests.serving.modelkit import feature_rows
-from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 
 # /invocations answers as MLflow does: no 422, every input error is a 400.
-DOCUMENTED = {"/predict": {400, 413, 415, 422}, "/invocations": {400, 413, 415},
-              "/feedback": {400, 413, 415, 422}}
+DOCUMENTED = {
+    "/predict": {400, 413, 415, 422},
+    "/invocations": {400, 413, 415},
+    "/feedback": {400, 413, 415, 422},
+}
 BASE_ROWS = feature_rows(8, seed=11)
 # Routes whose errors are MLflow's (a 405 comes from routing: modelwatch's JSON error).
 MLFLOW_SURFACE = {("POST", "/invocations"), ("GET", "/ping")}
-HTTP = settings(max_examples=120, deadline=None, derandomize=True,
-                suppress_health_check=list(HealthCheck))
+HTTP = settings(
+    max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 # -- values ---------------------------------------------------------------------------
 
 # A JSON text fragment for one cell: Python's json module writes NaN/Infinity literals,
 # which real clients (JavaScript's JSON.stringify does not, but others do) send too.
 hostile_scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(), st.sampled_from([2**63, -(2**63) - 1, 10**30, -(10**400), 2**1024]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.sampled_from([2**63, -(2**63) - 1, 10**30, -(10**400), 2**1024]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([5e-324, -0.0, 1.7976931348623157e308, 1e-320]),
     st.text(max_size=12),
-    st.sampled_from(["", " ", "1e5", "NaN", "inf", "\u0000", "\ud7ff\uffff", "😀" * 50,
-                     "north\n", "x" * 5000, "1,5", "0x1F", "True"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "1e5",
+            "NaN",
+            "inf",
+            "\u0000",
+            "\ud7ff\uffff",
+            "😀" * 50,
+            "north\n",
+            "x" * 5000,
+            "1,5",
+            "0x1F",
+            "True",
+        ]
+    ),
 )
 hostile_values = st.recursive(
     hostile_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
-                                                                max_size=3),
-    max_leaves=6)
-column_names = st.sampled_from(FEATURES) | st.text(max_size=8) | st.sampled_from(
-    ["__proto__", "constructor", "", " age", "AGE", "age\u0000", "index", "0"])
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+column_names = (
+    st.sampled_from(FEATURES)
+    | st.text(max_size=8)
+    | st.sampled_from(["__proto__", "constructor", "", " age", "AGE", "age\u0000", "index", "0"])
+)
 
 
 @st.composite
@@ -89,8 +115,11 @@ def check(response: requests.Response, path: str, body, rows: int | None = None)
     context = (path, short(body if isinstance(body, (str, dict, list)) else repr(body)))
     assert response.status_code < 500, (response.status_code, response.text[:500], context)
     if response.status_code >= 400:
-        err = assert_mlflow_error_shape(response, context) if path == "/invocations" \
+        err = (
+            assert_mlflow_error_shape(response, context)
+            if path == "/invocations"
             else assert_error_shape(response, context)
+        )
         assert response.status_code in DOCUMENTED[path], (response.status_code, err, context)
         return
     assert response.status_code == 200, (response.status_code, context)
@@ -116,6 +145,7 @@ def http(server):
 
 
 # -- /predict ---------------------------------------------------------------------------
+
 
 @HTTP
 @given(rows=hostile_rows(), wrap=st.sampled_from(["records", "extra", "dupkey"]))
@@ -154,20 +184,38 @@ def test_one_hostile_value_in_a_valid_row_is_a_named_422_or_a_prediction(http, v
         raise AssertionError(f"{r.status_code} for one bad cell: {r.text[:300]}")
     else:  # it was scored: the value was acceptable for the column's type
         numeric = column in NUMERIC_FEATURES
-        ok_numeric = value is None or value != value or (isinstance(value, (int, float))
-                                       and not isinstance(value, bool)
-                                       and math.isfinite(float(value)))
+        ok_numeric = (
+            value is None
+            or value != value
+            or (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(float(value))
+            )
+        )
         ok_text = value is None or isinstance(value, str)
         assert ok_numeric if numeric else ok_text, (column, value)
 
 
 # -- /invocations -------------------------------------------------------------------------
 
+
 @st.composite
 def scoring_bodies(draw):
     rows = draw(hostile_rows(max_rows=MAX_ROWS + 3))
-    fmt = draw(st.sampled_from(["dataframe_split", "dataframe_records", "instances",
-                                "inputs", "two_keys", "none", "not_object"]))
+    fmt = draw(
+        st.sampled_from(
+            [
+                "dataframe_split",
+                "dataframe_records",
+                "instances",
+                "inputs",
+                "two_keys",
+                "none",
+                "not_object",
+            ]
+        )
+    )
     if fmt == "dataframe_split":
         columns = draw(st.lists(column_names, max_size=12) | st.just(FEATURES))
         data = [[r.get(c) for c in columns] for r in rows]
@@ -175,9 +223,16 @@ def scoring_bodies(draw):
             data[0] = data[0][:-1] if data[0] else [1]  # a ragged row
         split = {"columns": columns, "data": data}
         if draw(st.booleans()):
-            split = draw(st.sampled_from([{"data": data}, {"columns": "age", "data": data},
-                                          {"columns": columns, "data": {"a": 1}},
-                                          {"columns": [1, 2], "data": data}]))
+            split = draw(
+                st.sampled_from(
+                    [
+                        {"data": data},
+                        {"columns": "age", "data": data},
+                        {"columns": columns, "data": {"a": 1}},
+                        {"columns": [1, 2], "data": data},
+                    ]
+                )
+            )
         return {"dataframe_split": split}, len(rows)
     if fmt == "dataframe_records":
         return {"dataframe_records": rows}, len(rows)
@@ -212,22 +267,37 @@ def test_invocations_never_fails_on_any_scoring_format(http, case):
     check(r, "/invocations", body, rows=rows)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-@given(text=st.text(max_size=300) | st.sampled_from([
-    ",".join(FEATURES) + "\n" + "\n".join(",".join(str(v) for v in r.values())
-                                          for r in BASE_ROWS),
-    ",".join(FEATURES) + "\n" + ",".join(["NaN"] * 7 + ["a"] * 4),
-    ",".join(FEATURES) + "\n" + ",".join(["1e400"] * 7 + ["a"] * 4),
-    "age,age\n1,2", '"a\n', "\x00\x01\x02", ",,,\n,,,", "a;b\n1;2"]))
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    text=st.text(max_size=300)
+    | st.sampled_from(
+        [
+            ",".join(FEATURES)
+            + "\n"
+            + "\n".join(",".join(str(v) for v in r.values()) for r in BASE_ROWS),
+            ",".join(FEATURES) + "\n" + ",".join(["NaN"] * 7 + ["a"] * 4),
+            ",".join(FEATURES) + "\n" + ",".join(["1e400"] * 7 + ["a"] * 4),
+            "age,age\n1,2",
+            '"a\n',
+            "\x00\x01\x02",
+            ",,,\n,,,",
+            "a;b\n1;2",
+        ]
+    )
+)
 def test_invocations_csv_never_fails(http, text):
     url, session = http
-    r = session.post(f"{url}/invocations", data=text.encode("utf-8", "surrogatepass"),
-                     headers={"Content-Type": "text/csv"}, timeout=30)
+    r = session.post(
+        f"{url}/invocations",
+        data=text.encode("utf-8", "surrogatepass"),
+        headers={"Content-Type": "text/csv"},
+        timeout=30,
+    )
     check(r, "/invocations", text)
 
 
 # -- /feedback ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def known_ids(http):
@@ -238,19 +308,39 @@ def known_ids(http):
 
 
 @HTTP
-@given(items=st.lists(st.fixed_dictionaries(
-    {}, optional={"prediction_id": st.integers(0, 7) | hostile_values,
-                  "label": hostile_values, "extra": hostile_values}) | hostile_values,
-    max_size=MAX_ROWS + 3),
-    wrap=st.sampled_from(["feedback", "bare", "other"]))
+@given(
+    items=st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "prediction_id": st.integers(0, 7) | hostile_values,
+                "label": hostile_values,
+                "extra": hostile_values,
+            },
+        )
+        | hostile_values,
+        max_size=MAX_ROWS + 3,
+    ),
+    wrap=st.sampled_from(["feedback", "bare", "other"]),
+)
 def test_feedback_never_fails_on_hostile_items(http, known_ids, items, wrap):
     url, session = http
     # small integers stand for ids the server really gave out
-    items = [dict(i, prediction_id=known_ids[i["prediction_id"]])
-             if isinstance(i, dict) and type(i.get("prediction_id")) is int
-             and 0 <= i["prediction_id"] < len(known_ids) else i for i in items]
-    body = {"feedback": items} if wrap == "feedback" else items if wrap == "bare" \
+    items = [
+        dict(i, prediction_id=known_ids[i["prediction_id"]])
+        if isinstance(i, dict)
+        and type(i.get("prediction_id")) is int
+        and 0 <= i["prediction_id"] < len(known_ids)
+        else i
+        for i in items
+    ]
+    body = (
+        {"feedback": items}
+        if wrap == "feedback"
+        else items
+        if wrap == "bare"
         else {"labels": items}
+    )
     r = session.post(f"{url}/feedback", data=dumps(body), timeout=30)
     check(r, "/feedback", body)
     if r.status_code == 200:
@@ -263,21 +353,48 @@ def test_feedback_never_fails_on_hostile_items(http, known_ids, items, wrap):
 
 # -- raw bytes, any content type ---------------------------------------------------------
 
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-@given(path=st.sampled_from(sorted(DOCUMENTED)),
-       content_type=st.sampled_from([
-           None, "application/json", "application/json; charset=latin-1",
-           "application/json; charset=utf-16", "application/vnd.api+json", "text/csv",
-           "text/plain", "application/x-www-form-urlencoded",
-           "multipart/form-data; boundary=x", "multipart/form-data", "application/xml",
-           "application/json; boundary=\u00ff"]),
-       raw=st.binary(max_size=400) | st.sampled_from([
-           b"", b"{", b"[", b"null", b"0", b'"records"', b"\xff\xfe{\x00}\x00",
-           b"\xef\xbb\xbf{}", b'{"records": [{"age": 1}]} trailing',
-           b"[" * 3000 + b"]" * 3000, b'{"a":' * 2000 + b"1" + b"}" * 2000,
-           b'{"records": [' + b"{}," * 60 + b"{}]}",
-           b"a=1&b=2", b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--\r\n"]))
+
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
+@given(
+    path=st.sampled_from(sorted(DOCUMENTED)),
+    content_type=st.sampled_from(
+        [
+            None,
+            "application/json",
+            "application/json; charset=latin-1",
+            "application/json; charset=utf-16",
+            "application/vnd.api+json",
+            "text/csv",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "multipart/form-data",
+            "application/xml",
+            "application/json; boundary=\u00ff",
+        ]
+    ),
+    raw=st.binary(max_size=400)
+    | st.sampled_from(
+        [
+            b"",
+            b"{",
+            b"[",
+            b"null",
+            b"0",
+            b'"records"',
+            b"\xff\xfe{\x00}\x00",
+            b"\xef\xbb\xbf{}",
+            b'{"records": [{"age": 1}]} trailing',
+            b"[" * 3000 + b"]" * 3000,
+            b'{"a":' * 2000 + b"1" + b"}" * 2000,
+            b'{"records": [' + b"{}," * 60 + b"{}]}",
+            b"a=1&b=2",
+            b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--\r\n",
+        ]
+    ),
+)
 def test_raw_bytes_under_any_content_type(http, path, content_type, raw):
     url, session = http
     headers = {"Content-Type": content_type} if content_type else {}
@@ -290,27 +407,53 @@ def test_raw_bytes_under_any_content_type(http, path, content_type, raw):
 
 # -- the app: any method, any path --------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory):
     from modelwatch.serving.app import create_app, shutdown_app
 
     tmp = tmp_path_factory.mktemp("app-paths")
-    app = create_app({"store_url": f"sqlite:///{tmp / 'p.db'}", "spill_dir": str(tmp / "s"),
-                      "model_cache_dir": str(tmp / "c"), "background": False,
-                      "admin_token": "t"})
+    app = create_app(
+        {
+            "store_url": f"sqlite:///{tmp / 'p.db'}",
+            "spill_dir": str(tmp / "s"),
+            "model_cache_dir": str(tmp / "c"),
+            "background": False,
+            "admin_token": "t",
+        }
+    )
     yield app.test_client()
     shutdown_app(app)
 
 
-@settings(max_examples=200, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-@given(method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD",
-                               "TRACE", "PROPFIND", "FOO"]),
-       path=st.sampled_from(["/predict", "/invocations", "/feedback", "/admin/reload",
-                             "/admin", "/metrics", "/health", "/openapi.json", "/.env",
-                             "/predict/", "//predict", "/%2e%2e/etc/passwd", "/predict;x"])
-       | st.text(st.characters(blacklist_categories=("Cs",)), max_size=30).map(
-           lambda s: "/" + s.lstrip("/")))
+@settings(
+    max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
+@given(
+    method=st.sampled_from(
+        ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "PROPFIND", "FOO"]
+    ),
+    path=st.sampled_from(
+        [
+            "/predict",
+            "/invocations",
+            "/feedback",
+            "/admin/reload",
+            "/admin",
+            "/metrics",
+            "/health",
+            "/openapi.json",
+            "/.env",
+            "/predict/",
+            "//predict",
+            "/%2e%2e/etc/passwd",
+            "/predict;x",
+        ]
+    )
+    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=30).map(
+        lambda s: "/" + s.lstrip("/")
+    ),
+)
 def test_any_method_on_any_path_answers_json_and_labels_stay_bounded(app_client, method, path):
     r = app_client.open(path, method=method)
     assert r.status_code < 500 or r.status_code == 503, (method, path, r.status_code)
@@ -328,8 +471,20 @@ def test_any_method_on_any_path_answers_json_and_labels_stay_bounded(app_client,
             labels = dict(p.split("=", 1) for p in head.split("{", 1)[1].split(","))
             endpoints.add(labels["endpoint"].strip('"'))
             methods.add(labels["method"].strip('"'))
-    routes = {"/predict", "/invocations", "/feedback", "/admin/reload", "/metrics", "/health",
-              "/ready", "/ping", "/version", "/model", "/openapi.json", "unmatched"}
+    routes = {
+        "/predict",
+        "/invocations",
+        "/feedback",
+        "/admin/reload",
+        "/metrics",
+        "/health",
+        "/ready",
+        "/ping",
+        "/version",
+        "/model",
+        "/openapi.json",
+        "unmatched",
+    }
     assert endpoints <= routes, endpoints - routes
     assert methods <= {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"}
     assert metric_total(text, "modelwatch_http_requests_total") >= 1
@@ -341,14 +496,17 @@ def test_integers_past_any_float_are_not_finite(http):
     url, session = http
     for digits in ("1" + "0" * 400, "-" + "9" * 400, "1" + "0" * 5000):
         raw = dumps({"records": [dict(BASE_ROWS[0], age=0)]}).replace(
-            b'"age": 0', b'"age": ' + digits.encode())
+            b'"age": 0', b'"age": ' + digits.encode()
+        )
         r = session.post(f"{url}/predict", data=raw, timeout=30)
         err = assert_error_shape(r, digits[:10])
         assert r.status_code == 422, (r.status_code, err)
         assert err["details"]["columns"] == [
-            {"column": "age", "problem": "not_finite", "rows": [0], "count": 1}]
-        r = session.post(f"{url}/invocations", timeout=30,
-                         data=raw.replace(b"records", b"dataframe_records"))
+            {"column": "age", "problem": "not_finite", "rows": [0], "count": 1}
+        ]
+        r = session.post(
+            f"{url}/invocations", timeout=30, data=raw.replace(b"records", b"dataframe_records")
+        )
         assert assert_mlflow_error_shape(r, digits[:10]) == "BAD_REQUEST"
         assert r.status_code == 400 and "age (not finite)" in r.json()["message"]
 
@@ -360,5 +518,7 @@ def test_categorical_columns_reject_numbers_and_numeric_ones_reject_text(http):
     r = session.post(f"{url}/predict", data=dumps({"records": [row]}), timeout=30)
     err = assert_error_shape(r)
     assert r.status_code == 422
-    assert {p["column"] for p in err["details"]["columns"]} == \
-        {CATEGORICAL_FEATURES[0], NUMERIC_FEATURES[0]}
+    assert {p["column"] for p in err["details"]["columns"]} == {
+        CATEGORICAL_FEATURES[0],
+        NUMERIC_FEATURES[0],
+    }

@@ -16,19 +16,30 @@ import pytest
 import requests
 
 from tests.reliability.conftest import ADMIN_TOKEN, MAX_BODY, MAX_ROWS, serving_env
-from tests.serving.conftest import gunicorn
 from tests.services import VENV_BIN
+from tests.serving.conftest import gunicorn
 
-OPERATIONS = {("POST", "/predict"), ("POST", "/invocations"), ("POST", "/feedback"),
-              ("GET", "/health"), ("GET", "/ready"), ("GET", "/ping"), ("GET", "/version"),
-              ("GET", "/model"), ("GET", "/metrics"), ("GET", "/openapi.json"),
-              ("POST", "/admin/reload")}
+OPERATIONS = {
+    ("POST", "/predict"),
+    ("POST", "/invocations"),
+    ("POST", "/feedback"),
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/ping"),
+    ("GET", "/version"),
+    ("GET", "/model"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("POST", "/admin/reload"),
+}
 
 
 def test_the_document_covers_every_operation_with_this_servers_limits(server):
     doc = requests.get(f"{server.url}/openapi.json", timeout=10).json()
-    assert doc["components"]["schemas"]["PredictRequest"]["properties"]["records"][
-        "maxItems"] == MAX_ROWS
+    assert (
+        doc["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"]
+        == MAX_ROWS
+    )
     assert {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops} == OPERATIONS
 
 
@@ -36,11 +47,17 @@ def test_the_document_covers_every_operation_with_this_servers_limits(server):
 def feedback_token_server(model, tmp_path_factory):
     """The shared server's settings, with /feedback's token set too (the same token, so
     that one header serves both write paths)."""
-    env = serving_env(model, MODELWATCH_ADMIN_TOKEN=ADMIN_TOKEN,
-                      MODELWATCH_FEEDBACK_TOKEN=ADMIN_TOKEN, MODELWATCH_MAX_ROWS=str(MAX_ROWS),
-                      MODELWATCH_MAX_BODY_BYTES=str(MAX_BODY), MODELWATCH_FEEDBACK_WAIT="0.2")
-    with gunicorn(tmp_path_factory.mktemp("schemathesis-tokens"), env, workers=2,
-                  ready_version=model.version) as srv:
+    env = serving_env(
+        model,
+        MODELWATCH_ADMIN_TOKEN=ADMIN_TOKEN,
+        MODELWATCH_FEEDBACK_TOKEN=ADMIN_TOKEN,
+        MODELWATCH_MAX_ROWS=str(MAX_ROWS),
+        MODELWATCH_MAX_BODY_BYTES=str(MAX_BODY),
+        MODELWATCH_FEEDBACK_WAIT="0.2",
+    )
+    with gunicorn(
+        tmp_path_factory.mktemp("schemathesis-tokens"), env, workers=2, ready_version=model.version
+    ) as srv:
         yield srv
 
 
@@ -48,9 +65,23 @@ def feedback_token_server(model, tmp_path_factory):
 @pytest.mark.parametrize("which", ["server", "feedback_token_server"])
 def test_st_run_with_every_check_finds_nothing(request, which, tmp_path):
     server = request.getfixturevalue(which)
-    args = [str(VENV_BIN / "st"), "run", f"{server.url}/openapi.json", "--checks", "all",
-            "--max-examples", "40", "--seed", "12", "--generation-deterministic",
-            "--request-timeout", "30", "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
-            "--report-dir", str(tmp_path)]
+    args = [
+        str(VENV_BIN / "st"),
+        "run",
+        f"{server.url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "40",
+        "--seed",
+        "12",
+        "--generation-deterministic",
+        "--request-timeout",
+        "30",
+        "--header",
+        f"Authorization: Bearer {ADMIN_TOKEN}",
+        "--report-dir",
+        str(tmp_path),
+    ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-3000:]

@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-
 from modelwatch.monitoring.service import webhook
 from modelwatch.serving import auth
+
+from tests import services
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
 from tests.reliability.conftest import (
@@ -33,14 +34,14 @@ from tests.reliability.conftest import (
 )
 from tests.reliability.test_alert_storm import TOKEN as WEBHOOK_TOKEN
 from tests.reliability.test_alert_storm import monitor_over_http
-from tests.serving.modelkit import feature_rows
-from tests import services
 from tests.services import free_port, wait_for
+from tests.serving.modelkit import feature_rows
 
 ROWS = feature_rows(2, seed=31)
 
 
 # -- tokens --------------------------------------------------------------------------------
+
 
 def _token_comparisons(func) -> tuple[list[str], list[str]]:
     """(calls of hmac.compare_digest, == / != / `in` comparisons) in `func`'s source."""
@@ -50,13 +51,15 @@ def _token_comparisons(func) -> tuple[list[str], list[str]]:
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "hmac.compare_digest":
             digests.append(ast.unparse(node))
         if isinstance(node, ast.Compare) and any(
-                isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops):
+            isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops
+        ):
             plain.append(ast.unparse(node))
     return digests, plain
 
 
-@pytest.mark.parametrize("func, secret", [(auth.require_token, "expected"),
-                                          (webhook.receive_alerts, "token")])
+@pytest.mark.parametrize(
+    "func, secret", [(auth.require_token, "expected"), (webhook.receive_alerts, "token")]
+)
 def test_tokens_are_compared_in_constant_time(func, secret):
     digests, plain = _token_comparisons(func)
     assert len(digests) == 1 and secret in digests[0], digests
@@ -89,28 +92,36 @@ def test_admin_reload_tokens_over_http(server):
             assert r.headers["WWW-Authenticate"].startswith("Bearer")
         assert ADMIN_TOKEN not in r.text and ADMIN_TOKEN[:-1] not in r.text
     for scheme in ("Bearer", "bearer", "BEARER"):
-        r = requests.post(url, headers={"Authorization": f"{scheme} {ADMIN_TOKEN}"},
-                          timeout=60)
+        r = requests.post(url, headers={"Authorization": f"{scheme} {ADMIN_TOKEN}"}, timeout=60)
         assert r.status_code == 200 and r.json()["result"] in ("unchanged", "success")
     # The token guards the admin endpoint only: the API itself needs none.
-    assert requests.post(f"{server.url}/predict", json={"records": ROWS},
-                         timeout=30).status_code == 200
+    assert (
+        requests.post(f"{server.url}/predict", json={"records": ROWS}, timeout=30).status_code
+        == 200
+    )
 
 
 def test_webhook_tokens_over_http(tmp_path):
     runner = RecordingRunner()
     with monitor_over_http(tmp_path, runner) as (url, app):
         body = payload(alert("DataDriftDetected"))
-        for headers, status in [({}, 401), ({"Authorization": f"Basic {WEBHOOK_TOKEN}"}, 401),
-                                ({"Authorization": "Bearer nope"}, 403),
-                                ({"Authorization": f"Bearer {WEBHOOK_TOKEN[:-1]}"}, 403),
-                                ({"Authorization": f"Bearer {WEBHOOK_TOKEN} "}, 403)]:
+        for headers, status in [
+            ({}, 401),
+            ({"Authorization": f"Basic {WEBHOOK_TOKEN}"}, 401),
+            ({"Authorization": "Bearer nope"}, 403),
+            ({"Authorization": f"Bearer {WEBHOOK_TOKEN[:-1]}"}, 403),
+            ({"Authorization": f"Bearer {WEBHOOK_TOKEN} "}, 403),
+        ]:
             r = requests.post(f"{url}/alerts", json=body, headers=headers, timeout=10)
             assert r.status_code == status, (headers, r.text)
             assert set(r.json()["error"]) == {"code", "message", "details"}
         assert runner.calls == []
-        r = requests.post(f"{url}/alerts", json=body, timeout=10,
-                          headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})
+        r = requests.post(
+            f"{url}/alerts",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+        )
         assert r.status_code == 202 and r.json()["results"][0]["result"] == "started"
         assert app.extensions["retrain_trigger"].wait_idle(10)
         assert len(runner.calls) == 1
@@ -125,14 +136,19 @@ def test_webhook_bodies_over_http(tmp_path):
     mib = 1 << 20
 
     def chunked():
-        yield from (big[i:i + mib] for i in range(0, len(big), mib))
+        yield from (big[i : i + mib] for i in range(0, len(big), mib))
 
     with monitor_over_http(tmp_path, runner) as (url, app):
         headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
-        for body, status, code in [(big, 413, "payload_too_large"), (chunked(), 413, "payload_too_large"),
-                                   (b"[" * 100_000 + b"]" * 100_000, 400, "bad_payload")]:
+        for body, status, code in [
+            (big, 413, "payload_too_large"),
+            (chunked(), 413, "payload_too_large"),
+            (b"[" * 100_000 + b"]" * 100_000, 400, "bad_payload"),
+        ]:
             r = requests.post(f"{url}/alerts", data=body, headers=headers, timeout=30)
-            assert r.status_code == status and r.headers["Content-Type"] == "application/json", r.text[:300]
+            assert r.status_code == status and r.headers["Content-Type"] == "application/json", (
+                r.text[:300]
+            )
             assert r.json()["error"]["code"] == code
         assert runner.calls == []
         r = requests.post(f"{url}/alerts", json=payload(alert()), headers=headers, timeout=10)
@@ -140,6 +156,7 @@ def test_webhook_bodies_over_http(tmp_path):
 
 
 # -- secrets in logs and answers -----------------------------------------------------------
+
 
 def test_no_secret_in_the_server_log_or_any_answer(server):
     """The shared server runs with MODELWATCH_ADMIN_TOKEN and MLFLOW_TRACKING_PASSWORD set,
@@ -151,14 +168,21 @@ def test_no_secret_in_the_server_log_or_any_answer(server):
     for token in (ADMIN_TOKEN, wrong, ADMIN_TOKEN, None):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         requests.post(f"{url}/admin/reload", headers=headers, timeout=60)
-    requests.post(f"{url}/predict", json={"records": ROWS}, timeout=30,
-                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # sent where unused
-    answers = [requests.get(f"{url}{path}", timeout=30).text
-               for path in ("/health", "/ready", "/model", "/metrics", "/openapi.json")]
+    requests.post(
+        f"{url}/predict",
+        json={"records": ROWS},
+        timeout=30,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )  # sent where unused
+    answers = [
+        requests.get(f"{url}{path}", timeout=30).text
+        for path in ("/health", "/ready", "/model", "/metrics", "/openapi.json")
+    ]
     time.sleep(1.5)  # a poll of the registry (with the password) by each worker
     log = server.log.read_text(errors="replace")
-    assert "GET /api/2.0/mlflow/registered-models/alias" in log, \
+    assert "GET /api/2.0/mlflow/registered-models/alias" in log, (
         "the workers' registry calls should be in the debug log"
+    )
     assert "POST /admin/reload" in log  # the access log is on
     basic = base64.b64encode(f"modelwatch:{MLFLOW_PASSWORD}".encode()).decode()
     for secret in (ADMIN_TOKEN, MLFLOW_PASSWORD, basic, wrong):
@@ -190,18 +214,26 @@ def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path
 
     secret = "uri-secret-8d2f61"
     caplog.set_level(logging.INFO)
-    app = create_app({
-        "tracking_uri": f"http://modelwatch:{secret}@127.0.0.1:{free_port()}",
-        "store_url": f"sqlite:///{tmp_path / 'p.db'}", "spill_dir": str(tmp_path / "s"),
-        "model_cache_dir": str(tmp_path / "c"), "model_name": "no-such-model"})
+    app = create_app(
+        {
+            "tracking_uri": f"http://modelwatch:{secret}@127.0.0.1:{free_port()}",
+            "store_url": f"sqlite:///{tmp_path / 'p.db'}",
+            "spill_dir": str(tmp_path / "s"),
+            "model_cache_dir": str(tmp_path / "c"),
+            "model_name": "no-such-model",
+        }
+    )
     try:
         models = app.extensions["modelwatch"].models
         wait_for(lambda: models.last_error, 30, "the registry error")
         assert "http://***@127.0.0.1" in models.last_error
         client = app.test_client()
-        answers = [client.get("/ready"), client.get("/model"),
-                   client.post("/predict", json={"records": ROWS}),
-                   client.post("/admin/reload")]
+        answers = [
+            client.get("/ready"),
+            client.get("/model"),
+            client.post("/predict", json={"records": ROWS}),
+            client.post("/admin/reload"),
+        ]
         assert [r.status_code for r in answers] == [503, 503, 503, 503]
         for r in answers:
             assert secret not in r.get_data(as_text=True)
@@ -212,9 +244,15 @@ def test_credentials_in_the_tracking_uri_are_masked_in_answers_and_logs(tmp_path
 
     caplog.clear()
     status = _monitor_status_with_the_registry_down(tmp_path, secret)
-    assert "mlflow unavailable" in status["last_error"] and "http://***@127.0.0.1" in status["last_error"]
+    assert (
+        "mlflow unavailable" in status["last_error"]
+        and "http://***@127.0.0.1" in status["last_error"]
+    )
     assert status["last_failure"]["error"] == status["last_error"]
-    assert status["last_retrain"]["result"] == "failed" and "***@127.0.0.1" in status["last_retrain"]["detail"]
+    assert (
+        status["last_retrain"]["result"] == "failed"
+        and "***@127.0.0.1" in status["last_retrain"]["detail"]
+    )
     assert secret not in str(status)
     assert "mlflow unavailable" in caplog.text and secret not in caplog.text
 
@@ -230,8 +268,14 @@ def _monitor_status_with_the_registry_down(tmp_path, secret: str) -> dict:
     def retraining(reason: str) -> str:
         raise RuntimeError(f"mlflow run failed: cannot reach {uri}")
 
-    config = MonitorConfig(tracking_uri=uri, store_url=f"postgresql://modelwatch:{secret}@127.0.0.1:{free_port()}/log",
-                           log_to_mlflow=False, webhook_token=None, retrain_cooldown_seconds=0, retrain_min_rows=0)
+    config = MonitorConfig(
+        tracking_uri=uri,
+        store_url=f"postgresql://modelwatch:{secret}@127.0.0.1:{free_port()}/log",
+        log_to_mlflow=False,
+        webhook_token=None,
+        retrain_cooldown_seconds=0,
+        retrain_min_rows=0,
+    )
     app = create_app(config, runner=retraining, start=False)
     app.extensions["monitor"].run_once()
     client = app.test_client()
@@ -245,15 +289,30 @@ def test_the_monitor_process_masks_credentials_in_status_and_log(tmp_path):
     """A real `modelwatch monitor`: everything its log holds, MLflow's own lines too, masked."""
     secret = "monitor-secret-41c9"
     port = free_port()
-    env = {"MLFLOW_TRACKING_URI": f"http://modelwatch:{secret}@127.0.0.1:{free_port()}",
-           "MODELWATCH_STORE_URL": f"sqlite:///{tmp_path / 'p.db'}", "MODELWATCH_MONITOR_MLFLOW": "0",
-           "MODELWATCH_MONITOR_INTERVAL": "1"}
+    env = {
+        "MLFLOW_TRACKING_URI": f"http://modelwatch:{secret}@127.0.0.1:{free_port()}",
+        "MODELWATCH_STORE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+        "MODELWATCH_MONITOR_MLFLOW": "0",
+        "MODELWATCH_MONITOR_INTERVAL": "1",
+    }
     log = tmp_path / "monitor.log"
-    argv = [str(services.VENV_BIN / "modelwatch"), "monitor", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [
+        str(services.VENV_BIN / "modelwatch"),
+        "monitor",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with services.process(argv, log, env=env, cwd=tmp_path) as proc:
         url = f"http://127.0.0.1:{port}"
         services.wait_http(f"{url}/health", 120, proc)
-        wait_for(lambda: requests.get(f"{url}/status", timeout=5).json()["last_failure"], 60, "a failed window", proc)
+        wait_for(
+            lambda: requests.get(f"{url}/status", timeout=5).json()["last_failure"],
+            60,
+            "a failed window",
+            proc,
+        )
         status = requests.get(f"{url}/status", timeout=5).text
     assert "***@127.0.0.1" in status and secret not in status
     text = log.read_text()
@@ -262,6 +321,7 @@ def test_the_monitor_process_masks_credentials_in_status_and_log(tmp_path):
 
 # -- limits ---------------------------------------------------------------------------------
 
+
 def test_body_size_is_413_and_rows_over_the_limit_break_the_schema(server):
     """Rows over MODELWATCH_MAX_ROWS break the published schema (maxItems): a 422, and on
     /invocations the 400 MLflow answers for any input error."""
@@ -269,36 +329,63 @@ def test_body_size_is_413_and_rows_over_the_limit_break_the_schema(server):
     session = requests.Session()
     cases = [
         ("/predict", {"records": feature_rows(MAX_ROWS + 1)}, 422, "too_many_rows"),
-        ("/invocations", {"dataframe_records": feature_rows(MAX_ROWS + 1)}, 400,
-         "INVALID_PARAMETER_VALUE"),
-        ("/invocations", {"dataframe_split": {"columns": list(ROWS[0]), "data": [
-            list(r.values()) for r in feature_rows(MAX_ROWS + 1)]}}, 400,
-         "INVALID_PARAMETER_VALUE"),
-        ("/invocations", {"inputs": {k: [v] * (MAX_ROWS + 1) for k, v in ROWS[0].items()}},
-         400, "INVALID_PARAMETER_VALUE"),
-        ("/feedback", {"feedback": [{"prediction_id": str(i), "label": 1}
-                                    for i in range(MAX_ROWS + 1)]}, 422, "too_many_rows"),
+        (
+            "/invocations",
+            {"dataframe_records": feature_rows(MAX_ROWS + 1)},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "/invocations",
+            {
+                "dataframe_split": {
+                    "columns": list(ROWS[0]),
+                    "data": [list(r.values()) for r in feature_rows(MAX_ROWS + 1)],
+                }
+            },
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "/invocations",
+            {"inputs": {k: [v] * (MAX_ROWS + 1) for k, v in ROWS[0].items()}},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "/feedback",
+            {"feedback": [{"prediction_id": str(i), "label": 1} for i in range(MAX_ROWS + 1)]},
+            422,
+            "too_many_rows",
+        ),
         ("/predict", {"records": ROWS, "pad": "x" * MAX_BODY}, 413, "payload_too_large"),
         ("/feedback", {"feedback": [], "pad": "x" * MAX_BODY}, 413, "payload_too_large"),
-        ("/invocations", {"inputs": ROWS, "pad": "x" * MAX_BODY}, 413,
-         "REQUEST_LIMIT_EXCEEDED"),
+        ("/invocations", {"inputs": ROWS, "pad": "x" * MAX_BODY}, 413, "REQUEST_LIMIT_EXCEEDED"),
     ]
     for path, body, status, code in cases:
         # A new connection each: after a body over the limit that it did not read,
         # gunicorn closes the connection (it cannot say so in the answer's headers).
         r = requests.post(f"{url}{path}", json=body, timeout=30)
-        got = assert_mlflow_error_shape(r, path) if path == "/invocations" \
+        got = (
+            assert_mlflow_error_shape(r, path)
+            if path == "/invocations"
             else assert_error_shape(r, path)["code"]
+        )
         assert (r.status_code, got) == (status, code), (path, r.text[:300])
         assert "rows is more than the limit" in r.text or status == 413
     # CSV rows count too, and exactly the limit passes.
     head = ",".join(ROWS[0])
     line = ",".join(str(v) for v in ROWS[0].values())
-    r = session.post(f"{url}/invocations", data="\n".join([head] + [line] * (MAX_ROWS + 1)),
-                     headers={"Content-Type": "text/csv"}, timeout=30)
+    r = session.post(
+        f"{url}/invocations",
+        data="\n".join([head] + [line] * (MAX_ROWS + 1)),
+        headers={"Content-Type": "text/csv"},
+        timeout=30,
+    )
     assert r.status_code == 400 and "rows is more than the limit" in r.json()["message"]
     r = session.post(f"{url}/predict", json={"records": feature_rows(MAX_ROWS)}, timeout=30)
     assert r.status_code == 200 and len(r.json()["predictions"]) == MAX_ROWS
+
     # A body without Content-Length (chunked) is held to the same limit as it streams.
     def chunks():
         yield b'{"records": ['
@@ -306,8 +393,9 @@ def test_body_size_is_413_and_rows_over_the_limit_break_the_schema(server):
             yield b'{"age": 1, "pad": "' + b"x" * 1000 + b'"},'
         yield b"{}]}"
 
-    r = requests.post(f"{url}/predict", data=chunks(), timeout=30,
-                     headers={"Content-Type": "application/json"})
+    r = requests.post(
+        f"{url}/predict", data=chunks(), timeout=30, headers={"Content-Type": "application/json"}
+    )
     err = assert_error_shape(r)
     assert r.status_code == 413 and err["code"] == "payload_too_large"
     text = session.get(f"{url}/metrics", timeout=10).text
@@ -338,8 +426,10 @@ def test_clients_that_stall_mid_request_do_not_hold_the_server(server):
     stalled = []
     for _ in range(2 * 4):  # 2 workers x 4 threads
         s = socket.create_connection((host, int(port)))
-        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 100000\r\n\r\n{\"records\": [")
+        s.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n{\"records\": ["
+        )
         stalled.append(s)
     partial = socket.create_connection((host, int(port)))
     partial.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # headers never finish
@@ -369,9 +459,11 @@ def test_oversized_headers_are_refused_and_the_server_goes_on(server):
 
 def test_many_concurrent_clients_get_answers(server):
     """A burst of 64 concurrent clients on fresh connections: everyone is answered."""
+
     def one(_):
-        return requests.post(f"{server.url}/predict", json={"records": ROWS},
-                             timeout=60).status_code
+        return requests.post(
+            f"{server.url}/predict", json={"records": ROWS}, timeout=60
+        ).status_code
 
     with ThreadPoolExecutor(64) as pool:
         statuses = list(pool.map(one, range(64)))

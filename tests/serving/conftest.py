@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from modelwatch.serving.app import create_app, shutdown_app
 from modelwatch.serving.cli import gunicorn_argv
+
 from tests import services
 from tests.serving import modelkit
 from tests.serving.pgcluster import Cluster, why_unavailable
@@ -66,8 +66,9 @@ def make_app(tmp_path):
         app = create_app(settings)
         apps.append(app)
         if wait:
-            assert app.extensions["modelwatch"].models.ready.wait(60), \
-                app.extensions["modelwatch"].models.last_error
+            assert app.extensions["modelwatch"].models.ready.wait(60), app.extensions[
+                "modelwatch"
+            ].models.last_error
         return app
 
     yield make
@@ -84,8 +85,14 @@ class Gunicorn:
     def pids_serving(self, version: str) -> set[int]:
         """Worker pids whose log says they serve `version`."""
         text = self.log.read_text(errors="replace")
-        return {int(p) for p in re.findall(rf"\[(\d+)\] \[INFO\] modelwatch\.serving\.model\.manager: "
-                                           rf"serving \S+ version {re.escape(version)} ", text)}
+        return {
+            int(p)
+            for p in re.findall(
+                rf"\[(\d+)\] \[INFO\] modelwatch\.serving\.model\.manager: "
+                rf"serving \S+ version {re.escape(version)} ",
+                text,
+            )
+        }
 
     def wait_workers(self, version: str, n: int = 2, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -93,8 +100,9 @@ class Gunicorn:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-3000:]}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{n} workers did not load version {version}:\n"
-                                   f"{self.log.read_text()[-3000:]}")
+                raise TimeoutError(
+                    f"{n} workers did not load version {version}:\n{self.log.read_text()[-3000:]}"
+                )
             time.sleep(0.2)
 
 
@@ -113,8 +121,9 @@ def gunicorn(tmp: Path, env: dict, workers: int = 2, ready_version: str | None =
         **env,
     }
     log = tmp / "gunicorn.log"
-    with services.process(gunicorn_argv(workers, port, "127.0.0.1"), log, env=full_env,
-                          cwd=ROOT) as proc:
+    with services.process(
+        gunicorn_argv(workers, port, "127.0.0.1"), log, env=full_env, cwd=ROOT
+    ) as proc:
         server = Gunicorn(f"http://127.0.0.1:{port}", proc, log)
         services.wait_http(f"{server.url}/health", timeout=120, proc=proc)
         if ready_version is not None:

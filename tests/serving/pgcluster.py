@@ -22,8 +22,10 @@ def find_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-                        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    candidates = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     return candidates[-1] if candidates else None
 
 
@@ -61,25 +63,58 @@ class Cluster:
         if self.user is not None:
             kwargs = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
         env = {**os.environ, "HOME": str(self.root), "LC_ALL": "C"}
-        return subprocess.run(list(args), cwd=self.root, env=env, capture_output=True,
-                              text=True, check=check, timeout=120, **kwargs)
+        return subprocess.run(
+            list(args),
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+            **kwargs,
+        )
 
-    def init(self) -> "Cluster":
+    def init(self) -> Cluster:
         try:
-            self._run(self.initdb, "-D", str(self.data), "-U", "modelwatch", "--auth=trust",
-                      "-E", "UTF8", "--no-sync")
+            self._run(
+                self.initdb,
+                "-D",
+                str(self.data),
+                "-U",
+                "modelwatch",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            )
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(f"initdb failed: {exc.stdout}\n{exc.stderr}") from exc
         return self
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        result = self._run(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o",
-                           options, "-w", "-t", "60", "start", check=False)
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        result = self._run(
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"pg_ctl start failed: {result.stdout}{result.stderr}\n"
-                               f"{self.log.read_text() if self.log.exists() else ''}")
+            raise RuntimeError(
+                f"pg_ctl start failed: {result.stdout}{result.stderr}\n"
+                f"{self.log.read_text() if self.log.exists() else ''}"
+            )
 
     def stop(self) -> None:
         self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)

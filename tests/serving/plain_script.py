@@ -39,9 +39,15 @@ REQUIREMENTS = ["scikit-learn", "pandas", "cloudpickle"]
 
 def log(name, model, X, y_out, **kwargs):
     with mlflow.start_run():
-        mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
-                                 signature=infer_signature(X, y_out), input_example=X.head(3),
-                                 pip_requirements=REQUIREMENTS, **kwargs)
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            signature=infer_signature(X, y_out),
+            input_example=X.head(3),
+            pip_requirements=REQUIREMENTS,
+            **kwargs,
+        )
 
 
 def main(prefix):
@@ -53,15 +59,24 @@ def main(prefix):
     wine = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
     log(f"{prefix}-multiclass", wine, X, wine.predict(X))
     with mlflow.start_run():
-        mlflow.pyfunc.log_model(name="model", python_model=WineProbabilities(wine),
-                                registered_model_name=f"{prefix}-pyfunc",
-                                signature=infer_signature(X, wine.predict_proba(X)),
-                                input_example=X.head(3), pip_requirements=REQUIREMENTS)
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=WineProbabilities(wine),
+            registered_model_name=f"{prefix}-pyfunc",
+            signature=infer_signature(X, wine.predict_proba(X)),
+            input_example=X.head(3),
+            pip_requirements=REQUIREMENTS,
+        )
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
-    log(f"{prefix}-regression", forest, X, forest.predict(X),
-        skops_trusted_types=["sklearn.tree._tree.Tree"])
+    log(
+        f"{prefix}-regression",
+        forest,
+        X,
+        forest.predict(X),
+        skops_trusted_types=["sklearn.tree._tree.Tree"],
+    )
 
     client = MlflowClient()
     for task in ("binary", "multiclass", "pyfunc", "regression"):

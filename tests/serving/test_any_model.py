@@ -17,26 +17,32 @@ import pytest
 import requests
 import yaml
 from mlflow import MlflowClient
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
-
 from modelwatch.serving.metrics import VALUE_BUCKETS
 from modelwatch.serving.model import load_local
 from modelwatch.serving.model.loader import UntrustedTypes
 from modelwatch.serving.store import open_store
 from modelwatch.serving.store.batch import LogBatch
 from modelwatch.serving.validation import validate
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+
 from tests import services
 from tests.serving import modelkit
 from tests.serving.conftest import ROOT, gunicorn, metric_total
 from tests.serving.modelkit import feature_rows
 
 PREFIX = "plain"
-DATASETS = {"binary": load_breast_cancer, "multiclass": load_wine, "pyfunc": load_wine,
-            "regression": load_diabetes}
-EXPECTED = {"binary": ("binary", [0, 1], "sklearn"),
-            "multiclass": ("multiclass", [0, 1, 2], "sklearn"),
-            "pyfunc": ("multiclass", [0, 1, 2], "pyfunc"),
-            "regression": ("regression", None, "sklearn")}
+DATASETS = {
+    "binary": load_breast_cancer,
+    "multiclass": load_wine,
+    "pyfunc": load_wine,
+    "regression": load_diabetes,
+}
+EXPECTED = {
+    "binary": ("binary", [0, 1], "sklearn"),
+    "multiclass": ("multiclass", [0, 1, 2], "sklearn"),
+    "pyfunc": ("multiclass", [0, 1, 2], "pyfunc"),
+    "regression": ("regression", None, "sklearn"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +50,13 @@ def plain(mlflow_url, tmp_path_factory):
     """The models of tests/serving/plain_script.py, registered by running it."""
     log = tmp_path_factory.mktemp("plain") / "script.log"
     with open(log, "wb") as out:
-        done = subprocess.run([sys.executable, str(ROOT / "tests/serving/plain_script.py"),
-                               PREFIX], env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_url},
-                              stdout=out, stderr=subprocess.STDOUT, timeout=600)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "tests/serving/plain_script.py"), PREFIX],
+            env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_url},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
     assert done.returncode == 0, log.read_text()[-3000:]
     return mlflow_url
 
@@ -54,7 +64,7 @@ def plain(mlflow_url, tmp_path_factory):
 def rows_of(task: str, n: int) -> list[dict]:
     """`n` rows spread over the data set (its rows are sorted by class)."""
     X = DATASETS[task](as_frame=True).data
-    return X.iloc[::len(X) // n][:n].to_dict(orient="records")
+    return X.iloc[:: len(X) // n][:n].to_dict(orient="records")
 
 
 @pytest.mark.parametrize("task", list(EXPECTED))
@@ -69,8 +79,14 @@ def test_a_plain_scripts_model_is_served_and_logged_with_its_task(make_app, plai
     assert r.status_code == 200, r.get_data(as_text=True)
     body = r.get_json()
     metrics = client.get("/metrics").get_data(as_text=True)
-    counted = set(re.findall(r'^modelwatch_predictions_total\{model_version="1",'
-                             r'predicted_class="([^"]*)"\}', metrics, re.M))
+    counted = set(
+        re.findall(
+            r'^modelwatch_predictions_total\{model_version="1",'
+            r'predicted_class="([^"]*)"\}',
+            metrics,
+            re.M,
+        )
+    )
     assert counted == ({""} if want_task == "regression" else {str(p) for p in body["predictions"]})
     state = app.extensions["modelwatch"]
     assert state.log.flush(10)
@@ -96,8 +112,7 @@ def test_a_plain_scripts_model_is_served_and_logged_with_its_task(make_app, plai
         assert len(set(body["predictions"])) >= 2
 
 
-def test_a_regression_models_metrics_stay_bounded_after_1000_distinct_predictions(
-        plain, tmp_path):
+def test_a_regression_models_metrics_stay_bounded_after_1000_distinct_predictions(plain, tmp_path):
     env = {"MLFLOW_TRACKING_URI": plain, "MODELWATCH_MODEL_NAME": f"{PREFIX}-regression"}
     X = load_diabetes(as_frame=True).data
     rng = np.random.default_rng(0)
@@ -105,20 +120,24 @@ def test_a_regression_models_metrics_stay_bounded_after_1000_distinct_prediction
         seen, sent = set(), 0
         while len(seen) < 1000:
             assert sent < 5000, f"only {len(seen)} distinct values in {sent} predictions"
-            batch = X.sample(100, replace=True, random_state=sent) \
-                + rng.normal(0, 0.02, (100, X.shape[1]))
-            r = requests.post(f"{srv.url}/predict",
-                              json={"records": batch.to_dict(orient="records")}, timeout=30)
+            batch = X.sample(100, replace=True, random_state=sent) + rng.normal(
+                0, 0.02, (100, X.shape[1])
+            )
+            r = requests.post(
+                f"{srv.url}/predict", json={"records": batch.to_dict(orient="records")}, timeout=30
+            )
             assert r.status_code == 200, r.text
             seen.update(r.json()["predictions"])
             sent += 100
         text = requests.get(f"{srv.url}/metrics", timeout=10).text
-    counted = [line for line in text.splitlines()
-               if line.startswith("modelwatch_predictions_total{")]
+    counted = [
+        line for line in text.splitlines() if line.startswith("modelwatch_predictions_total{")
+    ]
     assert len(counted) == 1 and 'predicted_class=""' in counted[0]
     assert metric_total(text, "modelwatch_predictions_total") == sent
-    buckets = [line for line in text.splitlines()
-               if line.startswith("modelwatch_predicted_value_bucket{")]
+    buckets = [
+        line for line in text.splitlines() if line.startswith("modelwatch_predicted_value_bucket{")
+    ]
     assert len(buckets) == len(VALUE_BUCKETS) + 1  # +Inf
     assert metric_total(text, "modelwatch_predicted_value_count", model_version="1") == sent
     assert metric_total(text, "modelwatch_predicted_value_bucket", le="+Inf") == sent
@@ -127,6 +146,7 @@ def test_a_regression_models_metrics_stay_bounded_after_1000_distinct_prediction
 
 
 # -- the cache keeps registries apart -------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def other_registry(tmp_path_factory):
@@ -142,7 +162,8 @@ def served_scores(app, rows) -> list[float]:
 
 
 def test_a_model_recreated_in_another_registry_is_never_answered_from_the_old_files(
-        make_app, mlflow_url, other_registry, tmp_path):
+    make_app, mlflow_url, other_registry, tmp_path
+):
     name = "credit-default-serving-test-recreated"
     old = modelkit.register_version(mlflow_url, name, seed=1, alias="production")
     new = modelkit.register_version(other_registry, name, seed=2, alias="production")
@@ -153,8 +174,9 @@ def test_a_model_recreated_in_another_registry_is_never_answered_from_the_old_fi
     old_scores = served_scores(first, rows)
 
     second = make_app(tracking_uri=other_registry, model_name=name, model_cache_dir=cache)
-    fresh = make_app(tracking_uri=other_registry, model_name=name,
-                     model_cache_dir=str(tmp_path / "fresh-cache"))
+    fresh = make_app(
+        tracking_uri=other_registry, model_name=name, model_cache_dir=str(tmp_path / "fresh-cache")
+    )
     served = second.extensions["modelwatch"].models.current
     run_id = MlflowClient(other_registry).get_model_version(name, "1").run_id
     assert (served.version, served.run_id, served.source) == ("1", run_id, "registry")
@@ -176,22 +198,26 @@ def assert_never_ready(app) -> None:
 
 
 def test_no_such_alias_is_not_an_outage_the_cache_does_not_answer(
-        make_app, mlflow_url, other_registry, tmp_path):
+    make_app, mlflow_url, other_registry, tmp_path
+):
     name = "credit-default-serving-test-no-alias"
     modelkit.register_version(mlflow_url, name, seed=1, alias="production")
     cache = str(tmp_path / "cache")
     make_app(tracking_uri=mlflow_url, model_name=name, model_cache_dir=cache)  # cached
 
     # Another registry, which has never heard of the model: nothing is served.
-    assert_never_ready(make_app(wait=False, tracking_uri=other_registry, model_name=name,
-                                model_cache_dir=cache))
+    assert_never_ready(
+        make_app(wait=False, tracking_uri=other_registry, model_name=name, model_cache_dir=cache)
+    )
     # The same registry, once the alias is gone: nothing either, though it is cached.
     MlflowClient(mlflow_url).delete_registered_model_alias(name, "production")
-    assert_never_ready(make_app(wait=False, tracking_uri=mlflow_url, model_name=name,
-                                model_cache_dir=cache))
+    assert_never_ready(
+        make_app(wait=False, tracking_uri=mlflow_url, model_name=name, model_cache_dir=cache)
+    )
 
 
 # -- skops types --------------------------------------------------------------------------
+
 
 def test_a_skops_model_with_untrusted_types_is_refused_naming_them(tmp_path):
     """A forest whose MLmodel does not trust skops's Tree (as one saved by an older skops,
@@ -204,14 +230,24 @@ def test_a_skops_model_with_untrusted_types_is_refused_naming_them(tmp_path):
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
     path = tmp_path / "forest"
-    mlflow.sklearn.save_model(forest, str(path), signature=infer_signature(X, forest.predict(X)),
-                              input_example=X.head(3), pip_requirements=["scikit-learn"],
-                              skops_trusted_types=["sklearn.tree._tree.Tree"])
+    mlflow.sklearn.save_model(
+        forest,
+        str(path),
+        signature=infer_signature(X, forest.predict(X)),
+        input_example=X.head(3),
+        pip_requirements=["scikit-learn"],
+        skops_trusted_types=["sklearn.tree._tree.Tree"],
+    )
     meta = yaml.safe_load((path / "MLmodel").read_text())
     del meta["flavors"]["sklearn"]["skops_trusted_types"]
     (path / "MLmodel").write_text(yaml.safe_dump(meta))
-    where = {"name": "forest", "version": "1", "alias": "production", "run_id": None,
-             "source": "registry"}
+    where = {
+        "name": "forest",
+        "version": "1",
+        "alias": "production",
+        "run_id": None,
+        "source": "registry",
+    }
     with pytest.raises(UntrustedTypes, match="sklearn.tree._tree.Tree") as refused:
         load_local(path, **where)
     assert "MODELWATCH_SKOPS_TRUSTED_TYPES=sklearn.tree._tree.Tree" in str(refused.value)
@@ -236,7 +272,7 @@ def old_log(store_url: str) -> None:
     if store_url.startswith("sqlite"):
         import sqlite3
 
-        with sqlite3.connect(store_url[len("sqlite:///"):]) as conn:
+        with sqlite3.connect(store_url[len("sqlite:///") :]) as conn:
             conn.executescript(OLD_SCHEMA)
         return
     import psycopg
@@ -251,18 +287,27 @@ def old_log(store_url: str) -> None:
 def assert_migrated(store_url: str) -> None:
     old_log(store_url)
     store = open_store(store_url)
-    batch = LogBatch(ids=["new-1", "new-2"], ts=1_700_000_001.0, model_name="m",
-                     model_version="2", model_alias="production",
-                     features=validate(pd.DataFrame(feature_rows(2)), None), predictions=[1, 0],
-                     probabilities=[0.75, 0.5], latency_ms=1.0,
-                     class_probabilities=np.array([[0.25, 0.75], [0.5, 0.5]]))
+    batch = LogBatch(
+        ids=["new-1", "new-2"],
+        ts=1_700_000_001.0,
+        model_name="m",
+        model_version="2",
+        model_alias="production",
+        features=validate(pd.DataFrame(feature_rows(2)), None),
+        predictions=[1, 0],
+        probabilities=[0.75, 0.5],
+        latency_ms=1.0,
+        class_probabilities=np.array([[0.25, 0.75], [0.5, 0.5]]),
+    )
     store.insert_predictions(batch.rows())
     window = store.read_window().set_index("prediction_id")
     store.close()
     assert window.loc["old-1", "probabilities"] is None
     assert window.loc["old-1", "probability"] == 0.9
-    assert [json.loads(window.loc[i, "probabilities"]) for i in batch.ids] == \
-        [[0.25, 0.75], [0.5, 0.5]]
+    assert [json.loads(window.loc[i, "probabilities"]) for i in batch.ids] == [
+        [0.25, 0.75],
+        [0.5, 0.5],
+    ]
 
 
 def test_an_older_sqlite_log_gets_the_probabilities_column(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import mlflow.sklearn
@@ -11,20 +10,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow.version import VERSION
-
-from modelwatch.serving.store import open_store
 from modelwatch.serving.validation import validate
+from modelwatch.training.simulator import FEATURES
+
 from tests.serving.conftest import metric_total
 from tests.serving.modelkit import feature_rows
-from modelwatch.training.simulator import FEATURES
 
 pytestmark = pytest.mark.usefixtures("registered")
 
 
 @pytest.fixture
 def app(make_app, registered):
-    return make_app(tracking_uri=registered.url, model_name=registered.name,
-                    admin_token="s3cret")
+    return make_app(tracking_uri=registered.url, model_name=registered.name, admin_token="s3cret")
 
 
 @pytest.fixture
@@ -56,8 +53,11 @@ def test_predict_answers_each_record_and_logs_it(app, client, registered):
     assert len(body["predictions"]) == len(body["probabilities"]) == 4
     assert set(body["predictions"]) <= {0, 1}
     assert all(0.0 <= p <= 1.0 for p in body["probabilities"])
-    assert body["model"] == {"name": registered.name, "version": registered.versions[0],
-                             "alias": "production"}
+    assert body["model"] == {
+        "name": registered.name,
+        "version": registered.versions[0],
+        "alias": "production",
+    }
     assert len(set(body["prediction_ids"])) == 4
     state = app.extensions["modelwatch"]
     assert state.log.flush(10)
@@ -113,8 +113,14 @@ def test_signature_violations_name_each_column(client):
     rows[0]["credit_score"] = "excellent"
     del rows[0]["age"], rows[1]["age"]
     rows[1]["income"] = 1e400  # parses as inf
-    err = error_of(client.post("/predict", data=json.dumps({"records": rows}).replace(
-        "1e400", "Infinity"), content_type="application/json"), 422)
+    err = error_of(
+        client.post(
+            "/predict",
+            data=json.dumps({"records": rows}).replace("1e400", "Infinity"),
+            content_type="application/json",
+        ),
+        422,
+    )
     assert err["code"] == "signature_violation"
     found = {p["column"]: p["problem"] for p in err["details"]["columns"]}
     assert found == {"age": "missing", "credit_score": "wrong_type", "income": "not_finite"}
@@ -124,24 +130,37 @@ def test_signature_violations_name_each_column(client):
 
 
 def test_client_errors_have_their_status_and_json_shape(make_app, registered):
-    app = make_app(tracking_uri=registered.url, model_name=registered.name,
-                   max_body_bytes=20_000, max_rows=50)
+    app = make_app(
+        tracking_uri=registered.url, model_name=registered.name, max_body_bytes=20_000, max_rows=50
+    )
     c = app.test_client()
-    assert error_of(c.post("/predict", data="{not json",
-                           content_type="application/json"), 400)["code"] == "malformed_json"
+    assert (
+        error_of(c.post("/predict", data="{not json", content_type="application/json"), 400)["code"]
+        == "malformed_json"
+    )
     assert error_of(c.post("/predict", json={"rows": []}), 400)["code"] == "bad_request"
-    assert error_of(c.post("/predict", json={"records": {"age": 1}}), 400)["code"] == \
-        "bad_request"
+    assert error_of(c.post("/predict", json={"records": {"age": 1}}), 400)["code"] == "bad_request"
     assert error_of(c.post("/predict", json={"records": [1, 2]}), 400)["code"] == "bad_request"
     assert error_of(c.post("/predict", json={"records": []}), 400)["code"] == "bad_request"
     assert error_of(c.post("/predict", json=[1]), 400)["code"] == "bad_request"
     assert mlflow_error_of(c.post("/invocations", json={"inputs": [], "instances": []}), 400)
-    assert mlflow_error_of(c.post("/invocations", json={"dataframe_split": {
-        "columns": ["a"], "data": [[1, 2]]}}), 400)["error_code"] == "BAD_REQUEST"
-    assert mlflow_error_of(c.post("/invocations", data="a,b\n1", content_type="text/csv"),
-                           400)["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert error_of(c.post("/predict", data="x", content_type="text/plain"), 415)["code"] == \
-        "unsupported_media_type"
+    assert (
+        mlflow_error_of(
+            c.post("/invocations", json={"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}),
+            400,
+        )["error_code"]
+        == "BAD_REQUEST"
+    )
+    assert (
+        mlflow_error_of(c.post("/invocations", data="a,b\n1", content_type="text/csv"), 400)[
+            "error_code"
+        ]
+        == "INVALID_PARAMETER_VALUE"
+    )
+    assert (
+        error_of(c.post("/predict", data="x", content_type="text/plain"), 415)["code"]
+        == "unsupported_media_type"
+    )
     r = c.post("/invocations", data="x", content_type="text/plain")
     assert r.status_code == 415 and r.mimetype == "text/plain"  # as MLflow answers it
     assert error_of(c.post("/feedback", data="x"), 415)
@@ -156,26 +175,47 @@ def test_client_errors_have_their_status_and_json_shape(make_app, registered):
     assert metric_total(metrics, "modelwatch_input_errors_total", reason="malformed_json") == 1
     assert metric_total(metrics, "modelwatch_input_errors_total", reason="too_many_rows") == 1
     assert metric_total(metrics, "modelwatch_input_errors_total", reason="too_large") == 1
-    assert metric_total(metrics, "modelwatch_input_errors_total",
-                        reason="unsupported_media_type") == 3
-    assert metric_total(metrics, "modelwatch_http_requests_total", endpoint="unmatched",
-                        status="404") == 1
-    assert metric_total(metrics, "modelwatch_http_requests_total", endpoint="unmatched",
-                        status="405") == 1
+    assert (
+        metric_total(metrics, "modelwatch_input_errors_total", reason="unsupported_media_type") == 3
+    )
+    assert (
+        metric_total(metrics, "modelwatch_http_requests_total", endpoint="unmatched", status="404")
+        == 1
+    )
+    assert (
+        metric_total(metrics, "modelwatch_http_requests_total", endpoint="unmatched", status="405")
+        == 1
+    )
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                max_size=3),
-    max_leaves=12)
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=st.dictionaries(st.sampled_from(["records", "dataframe_split", "dataframe_records",
-                                             "instances", "inputs", "feedback", "x"]),
-                            json_values, max_size=2),
-       path=st.sampled_from(["/predict", "/invocations", "/feedback"]))
+@given(
+    body=st.dictionaries(
+        st.sampled_from(
+            [
+                "records",
+                "dataframe_split",
+                "dataframe_records",
+                "instances",
+                "inputs",
+                "feedback",
+                "x",
+            ]
+        ),
+        json_values,
+        max_size=2,
+    ),
+    path=st.sampled_from(["/predict", "/invocations", "/feedback"]),
+)
 def test_nothing_a_client_sends_makes_a_500(client, body, path):
     raw = json.dumps(body, allow_nan=True)
     r = client.post(path, data=raw, content_type="application/json")
@@ -187,30 +227,56 @@ def test_nothing_a_client_sends_makes_a_500(client, body, path):
 def test_feedback_is_idempotent_and_lists_unknown_ids(app, client):
     ids = client.post("/predict", json={"records": feature_rows(3)}).get_json()["prediction_ids"]
     # Immediately: the predictions may still be in the writer's queue.
-    r = client.post("/feedback", json={"feedback": [
-        {"prediction_id": ids[0], "label": 1}, {"prediction_id": ids[1], "label": 0},
-        {"prediction_id": "no-such-id", "label": 1}]})
+    r = client.post(
+        "/feedback",
+        json={
+            "feedback": [
+                {"prediction_id": ids[0], "label": 1},
+                {"prediction_id": ids[1], "label": 0},
+                {"prediction_id": "no-such-id", "label": 1},
+            ]
+        },
+    )
     assert r.status_code == 200
-    assert r.get_json() == {"accepted": 2, "stored": 2, "updated": 0, "unchanged": 0,
-                            "unknown": ["no-such-id"]}
-    again = client.post("/feedback", json={"feedback": [
-        {"prediction_id": ids[0], "label": 1}, {"prediction_id": ids[1], "label": 1}]})
-    assert again.get_json() == {"accepted": 2, "stored": 0, "updated": 1, "unchanged": 1,
-                                "unknown": []}
+    assert r.get_json() == {
+        "accepted": 2,
+        "stored": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "unknown": ["no-such-id"],
+    }
+    again = client.post(
+        "/feedback",
+        json={
+            "feedback": [
+                {"prediction_id": ids[0], "label": 1},
+                {"prediction_id": ids[1], "label": 1},
+            ]
+        },
+    )
+    assert again.get_json() == {
+        "accepted": 2,
+        "stored": 0,
+        "updated": 1,
+        "unchanged": 1,
+        "unknown": [],
+    }
     store = app.extensions["modelwatch"].store
     assert store.count("feedback") == 2
     labels = store.read_window().set_index("prediction_id")["label"]
     assert labels[ids[0]] == 1 and labels[ids[1]] == 1 and pd.isna(labels[ids[2]])
     assert error_of(client.post("/feedback", json={"feedback": [{"label": 1}]}), 400)
-    assert error_of(client.post("/feedback", json={"feedback": [
-        {"prediction_id": ids[0], "label": None}]}), 400)
+    assert error_of(
+        client.post("/feedback", json={"feedback": [{"prediction_id": ids[0], "label": None}]}), 400
+    )
 
 
 def test_ops_endpoints(client, registered):
     assert client.get("/health").get_json() == {"status": "ok"}
     ready = client.get("/ready")
-    assert ready.status_code == 200 and ready.get_json()["model"]["version"] == \
-        registered.versions[0]
+    assert (
+        ready.status_code == 200 and ready.get_json()["model"]["version"] == registered.versions[0]
+    )
     assert client.get("/ping").status_code == 200  # MLflow's readiness probe
     assert client.get("/version").get_data(as_text=True) == VERSION  # as MLflow answers
     version = client.get("/model").get_json()
@@ -221,25 +287,47 @@ def test_ops_endpoints(client, registered):
     assert (version["engine"], version["engine_note"]) == ("compiled", "")
     client.post("/predict", json={"records": feature_rows(5)})
     text = client.get("/metrics").get_data(as_text=True)
-    assert metric_total(text, "modelwatch_predictions_total",
-                        model_version=registered.versions[0]) == 5
+    assert (
+        metric_total(text, "modelwatch_predictions_total", model_version=registered.versions[0])
+        == 5
+    )
     assert metric_total(text, "modelwatch_prediction_score_count") == 5
     assert metric_total(text, "modelwatch_model_predict_duration_seconds_count") == 1
-    assert metric_total(text, "modelwatch_model_info", model=registered.name,
-                        version=registered.versions[0], alias="production") == 1
+    assert (
+        metric_total(
+            text,
+            "modelwatch_model_info",
+            model=registered.name,
+            version=registered.versions[0],
+            alias="production",
+        )
+        == 1
+    )
     assert metric_total(text, "modelwatch_fallback_active") == 0
     assert metric_total(text, "modelwatch_model_reloads_total", result="success") == 1
-    assert metric_total(text, "modelwatch_http_request_duration_seconds_count",
-                        endpoint="/predict") == 1
+    assert (
+        metric_total(text, "modelwatch_http_request_duration_seconds_count", endpoint="/predict")
+        == 1
+    )
     assert "modelwatch_http_requests_in_flight" in text
 
 
 def test_openapi_documents_every_endpoint_with_schemas(client):
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/predict", "/invocations", "/feedback", "/health", "/ready",
-                                 "/ping", "/version", "/model", "/metrics", "/openapi.json",
-                                 "/admin/reload"}
+    assert set(doc["paths"]) == {
+        "/predict",
+        "/invocations",
+        "/feedback",
+        "/health",
+        "/ready",
+        "/ping",
+        "/version",
+        "/model",
+        "/metrics",
+        "/openapi.json",
+        "/admin/reload",
+    }
     record = doc["components"]["schemas"]["Record"]
     assert set(record["required"]) == set(FEATURES)
     assert record["properties"]["age"]["type"] == ["number", "null"]  # null: imputed
@@ -251,22 +339,28 @@ def test_openapi_documents_every_endpoint_with_schemas(client):
 
 def test_admin_reload_needs_the_bearer_token(client):
     assert error_of(client.post("/admin/reload"), 401)["code"] == "unauthorized"
-    assert error_of(client.post("/admin/reload", headers={"Authorization": "Bearer nope"}),
-                    403)["code"] == "forbidden"
+    assert (
+        error_of(client.post("/admin/reload", headers={"Authorization": "Bearer nope"}), 403)[
+            "code"
+        ]
+        == "forbidden"
+    )
     r = client.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
     assert r.status_code == 200 and r.get_json()["result"] == "unchanged"
 
 
 def test_feedback_needs_its_bearer_token_once_set(make_app, registered):
-    client = make_app(tracking_uri=registered.url, model_name=registered.name,
-                      feedback_token="fb-token").test_client()
+    client = make_app(
+        tracking_uri=registered.url, model_name=registered.name, feedback_token="fb-token"
+    ).test_client()
     ids = client.post("/predict", json={"records": feature_rows(1)}).get_json()["prediction_ids"]
     body = {"feedback": [{"prediction_id": ids[0], "label": 1}]}
     missing = client.post("/feedback", json=body)
     assert error_of(missing, 401)["code"] == "unauthorized"
     assert missing.headers["WWW-Authenticate"].startswith("Bearer")
-    assert error_of(client.post("/feedback", json=body,
-                                headers={"Authorization": "Bearer s3cret"}), 403)
+    assert error_of(
+        client.post("/feedback", json=body, headers={"Authorization": "Bearer s3cret"}), 403
+    )
     store = client.application.extensions["modelwatch"].store
     assert store.count("feedback") == 0  # refused before anything is stored
     r = client.post("/feedback", json=body, headers={"Authorization": "Bearer fb-token"})
@@ -282,14 +376,22 @@ def test_feedback_needs_its_bearer_token_once_set(make_app, registered):
 
 def test_no_model_is_a_clear_503_and_the_fallback_answers_when_configured(make_app, tmp_path):
     dead = "http://127.0.0.1:9"  # nothing listens: the registry is down
-    bare = make_app(wait=False, tracking_uri=dead, model_name="nothing-here",
-                    model_cache_dir=str(tmp_path / "c1"))
+    bare = make_app(
+        wait=False,
+        tracking_uri=dead,
+        model_name="nothing-here",
+        model_cache_dir=str(tmp_path / "c1"),
+    )
     c = bare.test_client()
     err = error_of(c.post("/predict", json={"records": feature_rows(1)}), 503)
     assert err["code"] == "no_model" and "nothing-here" in err["message"]
     assert error_of(c.get("/ready"), 503)
-    rules = make_app(tracking_uri=dead, model_name="nothing-here", fallback="default",
-                     model_cache_dir=str(tmp_path / "c2"))
+    rules = make_app(
+        tracking_uri=dead,
+        model_name="nothing-here",
+        fallback="default",
+        model_cache_dir=str(tmp_path / "c2"),
+    )
     c = rules.test_client()
     rows = feature_rows(2)
     rows[0].update(debt_to_income=0.6, credit_score=700.0)
@@ -360,16 +462,21 @@ def test_serves_the_model_the_training_entry_point_registers(make_app, mlflow_ur
 
 
 def test_the_fallback_gives_way_once_the_alias_exists(make_app, mlflow_url):
-    from tests.serving.modelkit import register_version
     from tests.services import wait_for
+    from tests.serving.modelkit import register_version
 
     name = "credit-default-serving-test-late"
-    app = make_app(tracking_uri=mlflow_url, model_name=name, fallback="default",
-                   reload_interval=0.5)
+    app = make_app(
+        tracking_uri=mlflow_url, model_name=name, fallback="default", reload_interval=0.5
+    )
     c = app.test_client()
     assert c.get("/model").get_json()["fallback"] is True
     version = register_version(mlflow_url, name, seed=5, alias="production")
-    wait_for(lambda: not c.get("/model").get_json()["fallback"], 30, "the registered model to replace the fallback")
+    wait_for(
+        lambda: not c.get("/model").get_json()["fallback"],
+        30,
+        "the registered model to replace the fallback",
+    )
     body = c.post("/predict", json={"records": feature_rows(2)}).get_json()
     assert "fallback" not in body and body["model"]["version"] == version
     text = c.get("/metrics").get_data(as_text=True)

@@ -42,28 +42,49 @@ def the_worker(master: int) -> int:
 @pytest.fixture(scope="module")
 def server(registered, tmp_path_factory):
     env = {"MLFLOW_TRACKING_URI": registered.url, "MODELWATCH_MODEL_NAME": registered.name}
-    with gunicorn(tmp_path_factory.mktemp("bombs"), env, workers=1,
-                  ready_version=registered.versions[0]) as srv:
+    with gunicorn(
+        tmp_path_factory.mktemp("bombs"), env, workers=1, ready_version=registered.versions[0]
+    ) as srv:
         # Warm up: the first Parquet and CSV bodies load pyarrow's and pandas' readers.
         frame = as_frame(feature_rows(20))
         for body, kind in ((frame.to_parquet(), PARQUET), (frame.to_csv(index=False), "text/csv")):
-            r = requests.post(f"{srv.url}/invocations", data=body, timeout=60,
-                              headers={"Content-Type": kind})
+            r = requests.post(
+                f"{srv.url}/invocations", data=body, timeout=60, headers={"Content-Type": kind}
+            )
             assert r.status_code == 200, r.text
         yield srv
 
 
 BOMBS = {
     # ~90 KB: 20M rows of zeros, as issue 23 found it (decoded whole: 3.5 s, +375 MB)
-    "parquet rows": (lambda: parquet_bytes(pa.table({"age": np.zeros(20_000_000)})),
-                     PARQUET, 400, "20000000 rows is more than the limit of 10000"),
+    "parquet rows": (
+        lambda: parquet_bytes(pa.table({"age": np.zeros(20_000_000)})),
+        PARQUET,
+        400,
+        "20000000 rows is more than the limit of 10000",
+    ),
     # ~500 bytes: 10,000 rows of one 1 MB string, 10 GB decoded
-    "parquet text": (lambda: parquet_bytes(pa.table({"region": pa.DictionaryArray.from_arrays(
-                         np.zeros(MAX_ROWS, dtype="int32"), ["n" * 1_000_000])})),
-                     PARQUET, 413, "the parquet body decodes to"),
+    "parquet text": (
+        lambda: parquet_bytes(
+            pa.table(
+                {
+                    "region": pa.DictionaryArray.from_arrays(
+                        np.zeros(MAX_ROWS, dtype="int32"), ["n" * 1_000_000]
+                    )
+                }
+            )
+        ),
+        PARQUET,
+        413,
+        "the parquet body decodes to",
+    ),
     # ~10 MB, under the body limit: 5M one-value rows
-    "csv rows": (lambda: b"age\n" + b"0\n" * 5_000_000, "text/csv", 400,
-                 "5000000 rows is more than the limit of 10000"),
+    "csv rows": (
+        lambda: b"age\n" + b"0\n" * 5_000_000,
+        "text/csv",
+        400,
+        "5000000 rows is more than the limit of 10000",
+    ),
 }
 
 
@@ -74,8 +95,9 @@ def test_a_body_that_decodes_huge_is_refused_before_it_is_decoded(server, name):
     worker = the_worker(server.proc.pid)
     before = rss_kib(worker)
     t0 = time.monotonic()
-    r = requests.post(f"{server.url}/invocations", data=body, timeout=60,
-                      headers={"Content-Type": kind})
+    r = requests.post(
+        f"{server.url}/invocations", data=body, timeout=60, headers={"Content-Type": kind}
+    )
     seconds = time.monotonic() - t0
     assert r.status_code == status and message in r.json()["message"], r.text[:300]
     grown = rss_kib(worker) - before

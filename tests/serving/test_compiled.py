@@ -7,6 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.models import infer_signature
+from modelwatch.serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
+from modelwatch.serving.compiled.preprocess import UNSEEN
+from modelwatch.serving.model import load_local
+from modelwatch.serving.validation import ColumnSpec, validate
+from modelwatch.training import pipeline as training_pipeline
+from modelwatch.training.simulator import (
+    CATEGORICAL_FEATURES,
+    FEATURES,
+    NUMERIC_FEATURES,
+    SCENARIOS,
+    TARGET,
+    generate,
+)
+from modelwatch.training.train import _own_types
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -14,33 +28,31 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from modelwatch.serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
-from modelwatch.serving.compiled.preprocess import UNSEEN
-from modelwatch.serving.model import load_local
-from modelwatch.serving.validation import ColumnSpec, validate
 from tests.serving.modelkit import feature_rows
-from modelwatch.training import pipeline as training_pipeline
-from modelwatch.training.train import _own_types
-from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, SCENARIOS, \
-    TARGET, generate
 
-SPEC = ([ColumnSpec(c, "double") for c in NUMERIC_FEATURES]
-        + [ColumnSpec(c, "string") for c in CATEGORICAL_FEATURES])
+SPEC = [ColumnSpec(c, "double") for c in NUMERIC_FEATURES] + [
+    ColumnSpec(c, "string") for c in CATEGORICAL_FEATURES
+]
 
 
 @pytest.fixture(scope="module")
 def fitted():
     """The training entry point's three classifiers, fitted on the simulator."""
     df = generate(6000, seed=11)
-    return {kind: training_pipeline.build(kind, NUMERIC_FEATURES, CATEGORICAL_FEATURES, 0,
-                                          "binary")
-            .fit(df[FEATURES], df[TARGET]) for kind in training_pipeline.CLASSIFIERS}
+    return {
+        kind: training_pipeline.build(
+            kind, NUMERIC_FEATURES, CATEGORICAL_FEATURES, 0, "binary"
+        ).fit(df[FEATURES], df[TARGET])
+        for kind in training_pipeline.CLASSIFIERS
+    }
 
 
 def _traffic() -> pd.DataFrame:
     """Every simulator scenario: unseen regions, missing values, swapped columns."""
-    return pd.concat([generate(300, scenario=s, seed=i)[FEATURES]
-                      for i, s in enumerate(SCENARIOS)], ignore_index=True)
+    return pd.concat(
+        [generate(300, scenario=s, seed=i)[FEATURES] for i, s in enumerate(SCENARIOS)],
+        ignore_index=True,
+    )
 
 
 @pytest.mark.parametrize("kind", training_pipeline.CLASSIFIERS)  # only classifiers compile
@@ -86,30 +98,52 @@ def test_a_wrong_compilation_is_caught_by_the_check(fitted):
 
 def test_unknown_categories_are_the_models_error_when_it_refuses_them():
     df = generate(1000, seed=2)
-    pipe = Pipeline([
-        ("prep", ColumnTransformer([
-            ("num", StandardScaler(), NUMERIC_FEATURES),
-            ("cat", OrdinalEncoder(), ["region"])])),
-        ("model", LogisticRegression(max_iter=500)),
-    ]).fit(df[FEATURES], df[TARGET])
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), NUMERIC_FEATURES),
+                        ("cat", OrdinalEncoder(), ["region"]),
+                    ]
+                ),
+            ),
+            ("model", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(df[FEATURES], df[TARGET])
     compiled = compile_pipeline(pipe)
     rows = df[FEATURES].head(3).copy()
-    assert np.array_equal(compiled.predict_proba({c: rows[c].to_numpy() for c in FEATURES}),
-                          pipe.predict_proba(rows))
+    assert np.array_equal(
+        compiled.predict_proba({c: rows[c].to_numpy() for c in FEATURES}), pipe.predict_proba(rows)
+    )
     rows.loc[1, "region"] = "atlantis"
     with pytest.raises(ValueError, match="region.*atlantis"):
         compiled.predict_proba({c: rows[c].to_numpy() for c in FEATURES})
 
 
-@pytest.mark.parametrize("build, reason", [
-    (lambda: GradientBoostingClassifier(n_estimators=5), "not a two-step Pipeline"),
-    (lambda: make_pipeline(make_pipeline(SimpleImputer(), StandardScaler()),
-                           GradientBoostingClassifier(n_estimators=5)),
-     "first step Pipeline, not a ColumnTransformer"),
-    (lambda: Pipeline([("prep", ColumnTransformer([("num", StandardScaler(), NUMERIC_FEATURES)])),
-                       ("model", GradientBoostingClassifier(n_estimators=5))]),
-     "estimator GradientBoostingClassifier"),
-])
+@pytest.mark.parametrize(
+    "build, reason",
+    [
+        (lambda: GradientBoostingClassifier(n_estimators=5), "not a two-step Pipeline"),
+        (
+            lambda: make_pipeline(
+                make_pipeline(SimpleImputer(), StandardScaler()),
+                GradientBoostingClassifier(n_estimators=5),
+            ),
+            "first step Pipeline, not a ColumnTransformer",
+        ),
+        (
+            lambda: Pipeline(
+                [
+                    ("prep", ColumnTransformer([("num", StandardScaler(), NUMERIC_FEATURES)])),
+                    ("model", GradientBoostingClassifier(n_estimators=5)),
+                ]
+            ),
+            "estimator GradientBoostingClassifier",
+        ),
+    ],
+)
 def test_unknown_shapes_say_what_they_are(build, reason):
     df = generate(500, seed=4)
     model = build().fit(df[NUMERIC_FEATURES], df[TARGET])
@@ -119,14 +153,23 @@ def test_unknown_shapes_say_what_they_are(build, reason):
 
 def _save(model, path, frame) -> str:
     example = frame.head(5)
-    mlflow.sklearn.save_model(model, str(path),
-                              signature=infer_signature(example, model.predict(example)),
-                              input_example=example, skops_trusted_types=_own_types(model))
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+        skops_trusted_types=_own_types(model),
+    )
     return str(path)
 
 
-AS_SERVED = {"name": "m", "version": "1", "alias": "production", "run_id": None,
-             "source": "registry"}
+AS_SERVED = {
+    "name": "m",
+    "version": "1",
+    "alias": "production",
+    "run_id": None,
+    "source": "registry",
+}
 
 
 @pytest.mark.slow  # computes for many seconds: `make test` runs it, `make test-fast` does not
@@ -143,10 +186,20 @@ def test_serving_loads_the_compiled_engine_and_says_why_not_otherwise(fitted, tm
     assert np.array_equal(got.labels, ref.labels) and np.array_equal(got.scores, ref.scores)
     assert np.array_equal(got.proba, ref.proba)
 
-    unknown = Pipeline([("prep", ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(), StandardScaler()), NUMERIC_FEATURES),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES)])),
-        ("model", GradientBoostingClassifier(n_estimators=5))])
+    unknown = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", make_pipeline(SimpleImputer(), StandardScaler()), NUMERIC_FEATURES),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES),
+                    ]
+                ),
+            ),
+            ("model", GradientBoostingClassifier(n_estimators=5)),
+        ]
+    )
     df = generate(500, seed=6)
     unknown.fit(df[FEATURES], df[TARGET])
     kept = load_local(_save(unknown, tmp_path / "other", frame), **AS_SERVED)

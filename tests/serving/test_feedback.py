@@ -12,12 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from modelwatch.training.simulator import FEATURES, TARGET, generate
 
 from tests import services
 from tests.serving.conftest import gunicorn, metric_total
 from tests.serving.modelkit import feature_rows, register_pipeline
 from tests.serving.pgcluster import why_unavailable
-from modelwatch.training.simulator import FEATURES, TARGET, generate
 
 BAD_TEXT = {"nul": "a\u0000b", "surrogate": "\ud800"}
 
@@ -34,8 +34,9 @@ def store_url(request, tmp_path):
 
 @pytest.fixture
 def client(make_app, registered, store_url):
-    return make_app(tracking_uri=registered.url, model_name=registered.name,
-                    store_url=store_url).test_client()
+    return make_app(
+        tracking_uri=registered.url, model_name=registered.name, store_url=store_url
+    ).test_client()
 
 
 def stored_labels(client) -> int:
@@ -58,10 +59,14 @@ def test_a_classifiers_labels_must_be_its_classes(client):
     ids = predicted_ids(client, 9)
     before = stored_labels(client)
     bad = ["banana", 7, 0.5, float("inf"), "x" * 1_000_000, "1.5", -1]
-    items = [{"prediction_id": ids[0], "label": 1}] + \
-        [{"prediction_id": ids[i + 1], "label": v} for i, v in enumerate(bad)]
-    r = client.post("/feedback", data=json.dumps({"feedback": items}, allow_nan=True),
-                    content_type="application/json")
+    items = [{"prediction_id": ids[0], "label": 1}] + [
+        {"prediction_id": ids[i + 1], "label": v} for i, v in enumerate(bad)
+    ]
+    r = client.post(
+        "/feedback",
+        data=json.dumps({"feedback": items}, allow_nan=True),
+        content_type="application/json",
+    )
     assert r.status_code == 422, r.get_data(as_text=True)[:300]
     error = r.get_json()["error"]
     assert error["code"] == "invalid_label"
@@ -71,11 +76,13 @@ def test_a_classifiers_labels_must_be_its_classes(client):
     assert stored_labels(client) == before  # nothing of the batch, not even item 0
     # The class itself or its canonical text: 1, 1.0, True and "1" are one class.
     good = [1, 1.0, True, "1", 0, 0.0, False, "0"]
-    r = client.post("/feedback", json={"feedback": [
-        {"prediction_id": ids[i], "label": v} for i, v in enumerate(good)]})
+    r = client.post(
+        "/feedback",
+        json={"feedback": [{"prediction_id": ids[i], "label": v} for i, v in enumerate(good)]},
+    )
     assert r.status_code == 200 and r.get_json()["accepted"] == len(good), r.get_json()
     window = client.application.extensions["modelwatch"].store.read_window()
-    labels = window.set_index("prediction_id").loc[ids[:len(good)], "label"].tolist()
+    labels = window.set_index("prediction_id").loc[ids[: len(good)], "label"].tolist()
     assert labels == [1, 1, 1, 1, 0, 0, 0, 0]
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'modelwatch_input_errors_total{reason="invalid_label"} 1.0' in metrics
@@ -91,8 +98,11 @@ def test_text_no_store_holds_is_a_422_naming_its_field(client, field, text):
     r = post_raw(client, "/feedback", {"feedback": items})
     assert r.status_code == 422, r.get_data(as_text=True)
     error = r.get_json()["error"]
-    assert (error["code"], error["details"]["field"], error["details"]["items"]) == \
-        ("unstorable_text", field, [1])
+    assert (error["code"], error["details"]["field"], error["details"]["items"]) == (
+        "unstorable_text",
+        field,
+        [1],
+    )
     assert field in error["message"]
     assert stored_labels(client) == before
 
@@ -107,8 +117,7 @@ def test_text_no_store_holds_in_a_feature_is_a_422_before_it_is_logged(client, t
     r = post_raw(client, "/predict", {"records": rows})
     assert r.status_code == 422, r.get_data(as_text=True)
     (problem,) = r.get_json()["error"]["details"]["columns"]
-    assert problem == {"column": "region", "problem": "unstorable_text", "rows": [2],
-                       "count": 1}
+    assert problem == {"column": "region", "problem": "unstorable_text", "rows": [2], "count": 1}
     r = post_raw(client, "/invocations", {"dataframe_records": rows})
     assert r.status_code == 400 and "region" in r.get_json()["message"], r.get_json()
     # A string the store holds is logged as sent, and nothing was lost on the way.
@@ -131,9 +140,10 @@ def regressor(registered):
 
     df = generate(500, seed=5)
     X, y = df[FEATURES], df["income"] / 1000.0 + df[TARGET]
-    pre = make_column_transformer((OneHotEncoder(handle_unknown="ignore"),
-                                   X.select_dtypes(object).columns.tolist()),
-                                  remainder="passthrough")
+    pre = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), X.select_dtypes(object).columns.tolist()),
+        remainder="passthrough",
+    )
     pipe = make_pipeline(pre, Ridge()).fit(X, y)
     name = f"{registered.name}-regressor"
     register_pipeline(registered.url, name, pipe, X, pipe.predict(X), alias="production")
@@ -149,28 +159,44 @@ def test_a_regressors_labels_must_be_finite_numbers(make_app, registered, regres
     assert r.status_code == 200, r.get_data(as_text=True)
     ids = r.get_json()["prediction_ids"]
     bad = [True, "banana", float("inf"), "NaN", "1_000", " 3"]
-    r = client.post("/feedback", data=json.dumps({"feedback": [
-        {"prediction_id": i, "label": v} for i, v in zip(ids, bad)]}, allow_nan=True),
-        content_type="application/json")
+    r = client.post(
+        "/feedback",
+        data=json.dumps(
+            {"feedback": [{"prediction_id": i, "label": v} for i, v in zip(ids, bad)]},
+            allow_nan=True,
+        ),
+        content_type="application/json",
+    )
     assert r.status_code == 422, r.get_data(as_text=True)
     error = r.get_json()["error"]
     assert error["details"]["allowed"] == "a finite number"
     assert error["details"]["items"] == list(range(len(bad)))
     assert stored_labels(client) == 0
     good = [3, 2.5, "41.25", -1e-3]
-    r = client.post("/feedback", json={"feedback": [
-        {"prediction_id": i, "label": v} for i, v in zip(ids, good)]})
+    r = client.post(
+        "/feedback",
+        json={"feedback": [{"prediction_id": i, "label": v} for i, v in zip(ids, good)]},
+    )
     assert r.status_code == 200 and r.get_json()["accepted"] == 4, r.get_json()
-    labels = app.extensions["modelwatch"].store.read_window().set_index("prediction_id") \
-        .loc[ids[:4], "label"].tolist()
+    labels = (
+        app.extensions["modelwatch"]
+        .store.read_window()
+        .set_index("prediction_id")
+        .loc[ids[:4], "label"]
+        .tolist()
+    )
     assert labels == [3.0, 2.5, 41.25, -1e-3]  # numbers again, ready to train on
 
 
 def test_a_store_outage_answers_503_naming_no_host(make_app, registered):
     port = services.free_port()  # nothing listens there
     url = f"postgresql://modelwatch:pw-9c1e@127.0.0.1:{port}/predictions"
-    client = make_app(tracking_uri=registered.url, model_name=registered.name,
-                      store_url=url, store_retry_interval=0.2).test_client()
+    client = make_app(
+        tracking_uri=registered.url,
+        model_name=registered.name,
+        store_url=url,
+        store_retry_interval=0.2,
+    ).test_client()
     ids = predicted_ids(client, 1)
     r = client.post("/feedback", json={"feedback": [{"prediction_id": ids[0], "label": 1}]})
     assert r.status_code == 503 and r.headers["Retry-After"] == "5"
@@ -182,6 +208,7 @@ def test_a_store_outage_answers_503_naming_no_host(make_app, registered):
 
 # -- the wait for ids still being logged: one thread per worker ----------------------------
 
+
 @pytest.mark.slow
 def test_one_request_thread_of_a_worker_waits_for_unknown_ids(registered, tmp_path):
     """One worker of 4 threads, FEEDBACK_WAIT 20 s: of 6 requests with unknown ids sent at
@@ -190,14 +217,21 @@ def test_one_request_thread_of_a_worker_waits_for_unknown_ids(registered, tmp_pa
     4 threads for the budget); a label sent right after its prediction is still accepted.
     Orderings, not timings: a busy machine slows every answer, not the waiter's budget."""
     budget = 20.0
-    env = {"MLFLOW_TRACKING_URI": registered.url, "MODELWATCH_MODEL_NAME": registered.name,
-           "MODELWATCH_FEEDBACK_WAIT": str(budget), "MODELWATCH_THREADS": "4"}
+    env = {
+        "MLFLOW_TRACKING_URI": registered.url,
+        "MODELWATCH_MODEL_NAME": registered.name,
+        "MODELWATCH_FEEDBACK_WAIT": str(budget),
+        "MODELWATCH_THREADS": "4",
+    }
     with gunicorn(tmp_path, env, workers=1, ready_version=registered.versions[0]) as srv:
         started = time.monotonic()
 
         def unknown(i: int) -> tuple[float, dict]:
-            r = requests.post(f"{srv.url}/feedback", timeout=120, json={"feedback": [
-                {"prediction_id": f"no-such-id-{i}", "label": 1}]})
+            r = requests.post(
+                f"{srv.url}/feedback",
+                timeout=120,
+                json={"feedback": [{"prediction_id": f"no-such-id-{i}", "label": 1}]},
+            )
             assert r.status_code == 200, r.text
             return time.monotonic() - started, r.json()
 
@@ -208,12 +242,18 @@ def test_one_request_thread_of_a_worker_waits_for_unknown_ids(registered, tmp_pa
             results = [f.result() for f in flood]
         seconds = sorted(s for s, _ in results)
         assert r.status_code == 200 and predicted_at < seconds[-1], (predicted_at, seconds)
-        assert all(body["unknown"] == [f"no-such-id-{i}"] and body["accepted"] == 0
-                   for i, (_, body) in enumerate(results))
+        assert all(
+            body["unknown"] == [f"no-such-id-{i}"] and body["accepted"] == 0
+            for i, (_, body) in enumerate(results)
+        )
         assert seconds[-1] >= budget - 0.1, seconds  # the one waiter used the budget
         assert seconds[-2] < seconds[-1] - budget / 2, seconds  # nobody else waited for it
-        ids = requests.post(f"{srv.url}/predict", json={"records": feature_rows(2)},
-                            timeout=30).json()["prediction_ids"]
-        fb = requests.post(f"{srv.url}/feedback", timeout=30, json={"feedback": [
-            {"prediction_id": i, "label": 1} for i in ids]})
+        ids = requests.post(
+            f"{srv.url}/predict", json={"records": feature_rows(2)}, timeout=30
+        ).json()["prediction_ids"]
+        fb = requests.post(
+            f"{srv.url}/feedback",
+            timeout=30,
+            json={"feedback": [{"prediction_id": i, "label": 1} for i in ids]},
+        )
         assert fb.json()["accepted"] == 2 and fb.json()["unknown"] == []

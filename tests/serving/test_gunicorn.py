@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-
 from modelwatch.serving.store import open_store
+
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total, predict
 from tests.serving.modelkit import feature_rows
@@ -31,8 +31,11 @@ def versions(mlflow_url):
 @pytest.fixture(scope="module")
 def server(mlflow_url, versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gunicorn")
-    env = {"MLFLOW_TRACKING_URI": mlflow_url, "MODELWATCH_MODEL_NAME": MODEL,
-           "MODELWATCH_ADMIN_TOKEN": TOKEN}
+    env = {
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "MODELWATCH_MODEL_NAME": MODEL,
+        "MODELWATCH_ADMIN_TOKEN": TOKEN,
+    }
     with gunicorn(tmp, env, workers=2, ready_version=versions[0]) as srv:
         srv.tmp = tmp
         yield srv
@@ -49,17 +52,24 @@ def test_every_endpoint_over_http(server, versions):
     ids = r.json()["prediction_ids"]
     inv = requests.post(f"{url}/invocations", json={"dataframe_records": feature_rows(3)})
     assert inv.json() == {"predictions": r.json()["predictions"]}
-    fb = requests.post(f"{url}/feedback", json={"feedback": [
-        {"prediction_id": i, "label": 1} for i in ids]})
+    fb = requests.post(
+        f"{url}/feedback", json={"feedback": [{"prediction_id": i, "label": 1} for i in ids]}
+    )
     assert fb.json()["accepted"] == 3 and fb.json()["unknown"] == []
     assert requests.post(f"{url}/admin/reload").status_code == 401
-    assert requests.post(f"{url}/admin/reload",
-                         headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert (
+        requests.post(
+            f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}
+        ).status_code
+        == 200
+    )
     for response, status in [
         (requests.get(f"{url}/nope"), 404),
         (requests.put(f"{url}/predict"), 405),
-        (requests.post(f"{url}/predict", data="{", headers={"Content-Type":
-                                                              "application/json"}), 400),
+        (
+            requests.post(f"{url}/predict", data="{", headers={"Content-Type": "application/json"}),
+            400,
+        ),
         (requests.post(f"{url}/predict", data="x"), 415),
         (requests.post(f"{url}/predict", json={"records": [{"age": 1}]}), 422),
     ]:
@@ -86,8 +96,10 @@ def test_metric_totals_are_exact_across_workers(server):
     def delta(name, **labels):
         return metric_total(after, name, **labels) - metric_total(before, name, **labels)
 
-    assert delta("modelwatch_http_requests_total", endpoint="/predict", method="POST",
-                 status="200") == 90
+    assert (
+        delta("modelwatch_http_requests_total", endpoint="/predict", method="POST", status="200")
+        == 90
+    )
     assert delta("modelwatch_http_requests_total", endpoint="/predict", status="422") == 10
     assert delta("modelwatch_http_request_duration_seconds_count", endpoint="/predict") == 100
     assert delta("modelwatch_predictions_total") == 360
@@ -95,8 +107,11 @@ def test_metric_totals_are_exact_across_workers(server):
     assert delta("modelwatch_input_errors_total", reason="missing_column") == 10
     assert metric_total(after, "modelwatch_http_requests_in_flight") == 1  # this /metrics
     # Both workers answered: each writes its own value files.
-    pids = {f.split("_")[-1].split(".")[0]
-            for f in os.listdir(server.tmp / "prometheus") if f.startswith("counter_")}
+    pids = {
+        f.split("_")[-1].split(".")[0]
+        for f in os.listdir(server.tmp / "prometheus")
+        if f.startswith("counter_")
+    }
     assert len(pids) >= 2
 
 

@@ -12,22 +12,25 @@ import shutil
 import subprocess
 
 import pytest
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
-from prometheus_client.parser import text_string_to_metric_families as parse_text
-
 from modelwatch.monitoring.service.app import create_app as create_monitor_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.serving.store import open_store
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
 from tests.serving.modelkit import feature_rows
 
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed "
-                                                             "(Debian package `prometheus`)")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not installed (Debian package `prometheus`)"
+)
 # What Prometheus 3 sends (scrape_protocols' default order, as Accept).
-PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
-                     "application/openmetrics-text;version=0.0.1;q=0.5,"
-                     "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
-                     "text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
 OPENMETRICS = "application/openmetrics-text"
 
 
@@ -37,8 +40,9 @@ def media_type(header: str) -> tuple[str, dict]:
     names = [p.partition("=")[0].strip().lower() for p in params]
     assert len(names) == len(set(names)), f"a parameter named twice: {header!r}"
     assert all("=" in p and p.partition("=")[2] for p in params), header
-    return kind.lower(), {p.partition("=")[0].strip().lower(): p.partition("=")[2].strip()
-                          for p in params}
+    return kind.lower(), {
+        p.partition("=")[0].strip().lower(): p.partition("=")[2].strip() for p in params
+    }
 
 
 @pytest.fixture
@@ -87,8 +91,9 @@ def test_openmetrics_when_asked(client, accept):
 
 
 def promtool_check(body: bytes) -> subprocess.CompletedProcess:
-    return subprocess.run([PROMTOOL, "check", "metrics"], input=body, capture_output=True,
-                          timeout=60)
+    return subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=body, capture_output=True, timeout=60
+    )
 
 
 @needs_promtool

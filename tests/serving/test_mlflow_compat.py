@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from modelwatch.training.simulator import FEATURES, generate
 
 from tests import services
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn
-from modelwatch.training.simulator import FEATURES, generate
 
 pytestmark = pytest.mark.slow
 SKLEARN, PYFUNC = "compat-sklearn", "compat-pyfunc"
@@ -72,7 +72,7 @@ def parquet(df: pd.DataFrame) -> bytes:
 @dataclass(frozen=True)
 class Case:
     id: str
-    source: str          # the MLflow test (test_scoring_server.py) or issue 12
+    source: str  # the MLflow test (test_scoring_server.py) or issue 12
     body: str | bytes | None = None
     content_type: str | None = JSON
     model: str = SKLEARN
@@ -82,63 +82,133 @@ class Case:
 
 RECORDS = dumps({"dataframe_records": ROWS})
 CASES = [
-    Case("ping", "test_scoring_server_client (wait_server_ready)", method="GET", path="/ping",
-         content_type=None),
-    Case("health", "scoring_server.init: /health is /ping", method="GET", path="/health",
-         content_type=None),
-    Case("version", "test_scoring_server_client (get_version)", method="GET",
-         path="/version", content_type=None),
-    Case("malformed json", "..._responds_to_malformed_json_input_with_error_code_and_message",
-         "this is,,,, not valid json"),
-    *[Case(f"json {name}", "..._responds_to_invalid_json_format_with_error_code_and_message",
-           json.dumps(value)) for name, value in [("number", 1), ("string", "1"),
-                                                  ("list", [1])]],
-    Case("no format key", "..._responds_to_invalid_json_format_with_error_code_and_message",
-         dumps({"not": "a serialized dataframe"})),
-    Case("two format keys", "..._responds_to_invalid_json_format_with_error_code_and_message",
-         dumps({"dataframe_records": [], "dataframe_split": {"data": []}})),
-    Case("dataframe_split as records",
-         "..._responds_to_invalid_pandas_input_format_with_stacktrace_and_error_code",
-         dumps({"dataframe_split": ROWS})),
-    Case("dataframe_records as split",
-         "..._responds_to_invalid_pandas_input_format_with_stacktrace_and_error_code",
-         dumps({"dataframe_records": FRAME.to_dict(orient="split")})),
-    Case("split, index of another length",
-         "..._responds_to_invalid_dataframe_with_stacktrace_and_error_code",
-         dumps({"dataframe_split": {"index": [1, 2], "data": [[1], [2], [3]]}})),
-    Case("frame of other columns",
-         "..._responds_to_incompatible_inference_dataframe_with_stacktrace_and_error_code",
-         dumps({"dataframe_split": pd.DataFrame(np.arange(10)).to_dict(orient="split")})),
-    Case("empty csv", "..._responds_to_invalid_csv_input_with_stacktrace_and_error_code", "",
-         CSV),
-    Case("dataframe_records", "..._evaluates_correct_dataframes_with_pandas_records_orientation",
-         RECORDS),
-    Case("records, charset=UTF-8",
-         "..._evaluates_correct_dataframes_with_pandas_records_orientation", RECORDS,
-         JSON + "; charset=UTF-8"),
-    Case("dataframe_split", "..._evaluates_correct_dataframes_with_pandas_split_orientation",
-         dumps(SPLIT)),
-    Case("split, charset=UTF-8",
-         "..._evaluates_correct_dataframes_with_pandas_split_orientation", dumps(SPLIT),
-         JSON + "; charset=UTF-8"),
-    Case("unsupported content type",
-         "..._responds_to_invalid_content_type_request_with_unsupported_content_type_code",
-         FRAME.to_json(orient="split"), "not_a_supported_content_type"),
-    Case("unknown content type parameter",
-         "..._responds_to_invalid_content_type_request_with_unrecognized_content_param",
-         FRAME.to_json(orient="split"), JSON + "; something=something"),
-    Case("instances as rows of values", "..._successfully_evaluates_correct_tf_serving_sklearn",
-         dumps({"instances": FRAME.to_numpy().tolist()})),
-    Case("instances as records", "..._evaluates_correct_tf_serving_keras_instances",
-         dumps({"instances": ROWS})),
-    Case("inputs as columns", "..._evaluates_correct_tf_serving_keras_inputs",
-         dumps({"inputs": FRAME.to_dict(orient="list")})),
-    Case("inputs as records", "test_serving_model_with_schema ('inputs' format)",
-         dumps({"inputs": ROWS})),
+    Case(
+        "ping",
+        "test_scoring_server_client (wait_server_ready)",
+        method="GET",
+        path="/ping",
+        content_type=None,
+    ),
+    Case(
+        "health",
+        "scoring_server.init: /health is /ping",
+        method="GET",
+        path="/health",
+        content_type=None,
+    ),
+    Case(
+        "version",
+        "test_scoring_server_client (get_version)",
+        method="GET",
+        path="/version",
+        content_type=None,
+    ),
+    Case(
+        "malformed json",
+        "..._responds_to_malformed_json_input_with_error_code_and_message",
+        "this is,,,, not valid json",
+    ),
+    *[
+        Case(
+            f"json {name}",
+            "..._responds_to_invalid_json_format_with_error_code_and_message",
+            json.dumps(value),
+        )
+        for name, value in [("number", 1), ("string", "1"), ("list", [1])]
+    ],
+    Case(
+        "no format key",
+        "..._responds_to_invalid_json_format_with_error_code_and_message",
+        dumps({"not": "a serialized dataframe"}),
+    ),
+    Case(
+        "two format keys",
+        "..._responds_to_invalid_json_format_with_error_code_and_message",
+        dumps({"dataframe_records": [], "dataframe_split": {"data": []}}),
+    ),
+    Case(
+        "dataframe_split as records",
+        "..._responds_to_invalid_pandas_input_format_with_stacktrace_and_error_code",
+        dumps({"dataframe_split": ROWS}),
+    ),
+    Case(
+        "dataframe_records as split",
+        "..._responds_to_invalid_pandas_input_format_with_stacktrace_and_error_code",
+        dumps({"dataframe_records": FRAME.to_dict(orient="split")}),
+    ),
+    Case(
+        "split, index of another length",
+        "..._responds_to_invalid_dataframe_with_stacktrace_and_error_code",
+        dumps({"dataframe_split": {"index": [1, 2], "data": [[1], [2], [3]]}}),
+    ),
+    Case(
+        "frame of other columns",
+        "..._responds_to_incompatible_inference_dataframe_with_stacktrace_and_error_code",
+        dumps({"dataframe_split": pd.DataFrame(np.arange(10)).to_dict(orient="split")}),
+    ),
+    Case("empty csv", "..._responds_to_invalid_csv_input_with_stacktrace_and_error_code", "", CSV),
+    Case(
+        "dataframe_records",
+        "..._evaluates_correct_dataframes_with_pandas_records_orientation",
+        RECORDS,
+    ),
+    Case(
+        "records, charset=UTF-8",
+        "..._evaluates_correct_dataframes_with_pandas_records_orientation",
+        RECORDS,
+        JSON + "; charset=UTF-8",
+    ),
+    Case(
+        "dataframe_split",
+        "..._evaluates_correct_dataframes_with_pandas_split_orientation",
+        dumps(SPLIT),
+    ),
+    Case(
+        "split, charset=UTF-8",
+        "..._evaluates_correct_dataframes_with_pandas_split_orientation",
+        dumps(SPLIT),
+        JSON + "; charset=UTF-8",
+    ),
+    Case(
+        "unsupported content type",
+        "..._responds_to_invalid_content_type_request_with_unsupported_content_type_code",
+        FRAME.to_json(orient="split"),
+        "not_a_supported_content_type",
+    ),
+    Case(
+        "unknown content type parameter",
+        "..._responds_to_invalid_content_type_request_with_unrecognized_content_param",
+        FRAME.to_json(orient="split"),
+        JSON + "; something=something",
+    ),
+    Case(
+        "instances as rows of values",
+        "..._successfully_evaluates_correct_tf_serving_sklearn",
+        dumps({"instances": FRAME.to_numpy().tolist()}),
+    ),
+    Case(
+        "instances as records",
+        "..._evaluates_correct_tf_serving_keras_instances",
+        dumps({"instances": ROWS}),
+    ),
+    Case(
+        "inputs as columns",
+        "..._evaluates_correct_tf_serving_keras_inputs",
+        dumps({"inputs": FRAME.to_dict(orient="list")}),
+    ),
+    Case(
+        "inputs as records",
+        "test_serving_model_with_schema ('inputs' format)",
+        dumps({"inputs": ROWS}),
+    ),
     Case("inputs as one row", "issue 12", dumps({"inputs": ROWS[0]})),
     Case("csv", "test_parse_with_schema_csv", FRAME.to_csv(index=False), CSV),
-    Case("csv, charset=utf-8", "test_parse_with_schema_csv", FRAME.to_csv(index=False),
-         CSV + "; charset=utf-8"),
+    Case(
+        "csv, charset=utf-8",
+        "test_parse_with_schema_csv",
+        FRAME.to_csv(index=False),
+        CSV + "; charset=utf-8",
+    ),
     Case("csv, header only", "issue 12", ",".join(FEATURES) + "\n", CSV),
     Case("parquet", "scoring_server: CONTENT_TYPE_PARQUET", parquet(FRAME), PARQUET),
     Case("not parquet", "scoring_server: parse_parquet_input", b"not parquet", PARQUET),
@@ -146,75 +216,149 @@ CASES = [
     Case("format= (MLflow 1.x)", "issue 12", dumps(SPLIT), JSON + "; format=pandas-split"),
     Case("charset=latin-1", "issue 12", dumps(SPLIT), JSON + "; charset=latin-1"),
     Case("no content type", "issue 12", dumps(SPLIT), None),
-    Case("split without columns", "issue 12",
-         dumps({"dataframe_split": {"data": SPLIT["dataframe_split"]["data"]}})),
-    Case("NaN literals", "issue 12",
-         dumps({"dataframe_records": rows_with(income=float("nan"), region=float("nan"))})),
-    Case("NaN literals in a split", "issue 12", dumps({"dataframe_split": pd.DataFrame(
-        rows_with(income=float("nan"))).to_dict(orient="split")})),
-    Case("nulls", "issue 12", json.dumps({"dataframe_records": [
-        {**ROWS[0], "income": None, "region": None}] + ROWS[1:]})),
-    Case("Infinity literal", "issue 12", dumps({"dataframe_records": rows_with(
-        income=float("inf"))})),
-    Case("a column missing", "issue 12", dumps({"dataframe_records": [
-        {k: v for k, v in r.items() if k != "income"} for r in ROWS]})),
-    Case("a column missing in one record", "issue 12",
-         dumps({"dataframe_records": rows_with(income=None)})),
-    Case("an extra column", "issue 12", dumps({"dataframe_records": [
-        dict(r, extra=1) for r in ROWS]})),
-    Case("text in a number column", "issue 12",
-         dumps({"dataframe_records": rows_with(income="lots")})),
-    Case("a boolean in a number column", "issue 12",
-         dumps({"dataframe_records": rows_with(income=True)})),
-    Case("a number in a text column", "issue 12",
-         dumps({"dataframe_records": rows_with(region=3)})),
-    Case("a fraction in an integer column", "issue 12",
-         dumps({"dataframe_records": rows_with(age=30.5)})),
+    Case(
+        "split without columns",
+        "issue 12",
+        dumps({"dataframe_split": {"data": SPLIT["dataframe_split"]["data"]}}),
+    ),
+    Case(
+        "NaN literals",
+        "issue 12",
+        dumps({"dataframe_records": rows_with(income=float("nan"), region=float("nan"))}),
+    ),
+    Case(
+        "NaN literals in a split",
+        "issue 12",
+        dumps(
+            {
+                "dataframe_split": pd.DataFrame(rows_with(income=float("nan"))).to_dict(
+                    orient="split"
+                )
+            }
+        ),
+    ),
+    Case(
+        "nulls",
+        "issue 12",
+        json.dumps({"dataframe_records": [{**ROWS[0], "income": None, "region": None}] + ROWS[1:]}),
+    ),
+    Case(
+        "Infinity literal", "issue 12", dumps({"dataframe_records": rows_with(income=float("inf"))})
+    ),
+    Case(
+        "a column missing",
+        "issue 12",
+        dumps({"dataframe_records": [{k: v for k, v in r.items() if k != "income"} for r in ROWS]}),
+    ),
+    Case(
+        "a column missing in one record",
+        "issue 12",
+        dumps({"dataframe_records": rows_with(income=None)}),
+    ),
+    Case(
+        "an extra column",
+        "issue 12",
+        dumps({"dataframe_records": [dict(r, extra=1) for r in ROWS]}),
+    ),
+    Case(
+        "text in a number column",
+        "issue 12",
+        dumps({"dataframe_records": rows_with(income="lots")}),
+    ),
+    Case(
+        "a boolean in a number column",
+        "issue 12",
+        dumps({"dataframe_records": rows_with(income=True)}),
+    ),
+    Case(
+        "a number in a text column", "issue 12", dumps({"dataframe_records": rows_with(region=3)})
+    ),
+    Case(
+        "a fraction in an integer column",
+        "issue 12",
+        dumps({"dataframe_records": rows_with(age=30.5)}),
+    ),
     Case("no records", "issue 12", dumps({"dataframe_records": []})),
-    Case("split of columns, no rows", "issue 12",
-         dumps({"dataframe_split": {"columns": FEATURES, "data": []}})),
-    Case("bytes that are not UTF-8", "issue 12",
-         b'{"dataframe_records": [{"region": "\xff"}]}'),
-    Case("params, no params schema", "test_serving_model_with_param_schema",
-         dumps({**SPLIT, "params": {"threshold": 0.1}})),
+    Case(
+        "split of columns, no rows",
+        "issue 12",
+        dumps({"dataframe_split": {"columns": FEATURES, "data": []}}),
+    ),
+    Case("bytes that are not UTF-8", "issue 12", b'{"dataframe_records": [{"region": "\xff"}]}'),
+    Case(
+        "params, no params schema",
+        "test_serving_model_with_param_schema",
+        dumps({**SPLIT, "params": {"threshold": 0.1}}),
+    ),
     Case("GET /invocations", "issue 12", method="GET", content_type=None),
-    *[Case(f"pyfunc answers a {output}", "issue 12 (every pyfunc output type)",
-           dumps({**SPLIT, "params": {"output": output}}), model=PYFUNC)
-      for output in ("frame", "series", "array", "list", "dict", "scalar")],
-    Case("pyfunc params reach predict", "test_serving_model_with_param_schema",
-         dumps({**SPLIT, "params": {"threshold": 0.0, "output": "list"}}), model=PYFUNC),
-    Case("pyfunc param of the wrong type", "test_serving_model_with_param_schema",
-         dumps({**SPLIT, "params": {"threshold": "abc"}}), model=PYFUNC),
-    Case("pyfunc param not in its schema", "test_serving_model_with_param_schema",
-         dumps({**SPLIT, "params": {"not_a_param": 1}}), model=PYFUNC),
-    Case("pyfunc params not an object", "issue 12", dumps({**SPLIT, "params": [1]}),
-         model=PYFUNC),
-    Case("pyfunc fails", "issue 12", dumps({**SPLIT, "params": {"output": "unknown"}}),
-         model=PYFUNC),
-    Case("pyfunc, csv (no params)", "issue 12", FRAME.to_csv(index=False), CSV,
-         model=PYFUNC),
+    *[
+        Case(
+            f"pyfunc answers a {output}",
+            "issue 12 (every pyfunc output type)",
+            dumps({**SPLIT, "params": {"output": output}}),
+            model=PYFUNC,
+        )
+        for output in ("frame", "series", "array", "list", "dict", "scalar")
+    ],
+    Case(
+        "pyfunc params reach predict",
+        "test_serving_model_with_param_schema",
+        dumps({**SPLIT, "params": {"threshold": 0.0, "output": "list"}}),
+        model=PYFUNC,
+    ),
+    Case(
+        "pyfunc param of the wrong type",
+        "test_serving_model_with_param_schema",
+        dumps({**SPLIT, "params": {"threshold": "abc"}}),
+        model=PYFUNC,
+    ),
+    Case(
+        "pyfunc param not in its schema",
+        "test_serving_model_with_param_schema",
+        dumps({**SPLIT, "params": {"not_a_param": 1}}),
+        model=PYFUNC,
+    ),
+    Case("pyfunc params not an object", "issue 12", dumps({**SPLIT, "params": [1]}), model=PYFUNC),
+    Case(
+        "pyfunc fails", "issue 12", dumps({**SPLIT, "params": {"output": "unknown"}}), model=PYFUNC
+    ),
+    Case("pyfunc, csv (no params)", "issue 12", FRAME.to_csv(index=False), CSV, model=PYFUNC),
 ]
 
 # Case -> why modelwatch answers otherwise, and (MLflow's status, modelwatch's status,
 # modelwatch's error_code).
 DELIBERATE = {
-    "health": ("modelwatch's /health answers its JSON status (MLflow's body is \"\\n\"); "
-               "the status is the same", (200, 200, None)),
-    "no content type": ("MLflow fails on a request without a Content-Type (an "
-                        "AttributeError, a 500); modelwatch answers 415 as for any type it "
-                        "does not read", (500, 415, None)),
+    "health": (
+        "modelwatch's /health answers its JSON status (MLflow's body is \"\\n\"); "
+        "the status is the same",
+        (200, 200, None),
+    ),
+    "no content type": (
+        "MLflow fails on a request without a Content-Type (an "
+        "AttributeError, a 500); modelwatch answers 415 as for any type it "
+        "does not read",
+        (500, 415, None),
+    ),
     "a column missing in one record": (
         "a record without a required column would be a 400 alone, so it is one in a batch "
         "too: MLflow fills it with NaN and scores it on the model's imputation",
-        (200, 400, "INVALID_PARAMETER_VALUE")),
+        (200, 400, "INVALID_PARAMETER_VALUE"),
+    ),
     "a boolean in a number column": (
         "MLflow converts true to 1.0; modelwatch refuses a value of the wrong type rather "
-        "than score a guess", (200, 400, "BAD_REQUEST")),
+        "than score a guess",
+        (200, 400, "BAD_REQUEST"),
+    ),
     "a number in a text column": (
         "MLflow converts 3 to \"3\"; modelwatch refuses a value of the wrong type rather "
-        "than score a guess", (200, 400, "BAD_REQUEST")),
-    "GET /invocations": ("both 405; the body is modelwatch's JSON error (MLflow's is "
-                         "FastAPI's {\"detail\"}), there is no error_code", (405, 405, None)),
+        "than score a guess",
+        (200, 400, "BAD_REQUEST"),
+    ),
+    "GET /invocations": (
+        "both 405; the body is modelwatch's JSON error (MLflow's is "
+        "FastAPI's {\"detail\"}), there is no error_code",
+        (405, 405, None),
+    ),
 }
 
 
@@ -223,7 +367,7 @@ class Answer:
     status: int
     media_type: str
     error_code: str | None
-    body: object          # predictions, or the text of /ping and /version
+    body: object  # predictions, or the text of /ping and /version
 
     @classmethod
     def of(cls, response: requests.Response, path: str) -> Answer:
@@ -251,26 +395,38 @@ def register_pyfunc(url: str) -> None:
     X = generate(50, seed=1)[FEATURES]
     signature = infer_signature(X, None, params={"threshold": 0.5, "output": "frame"})
     exp = client.get_experiment_by_name("serving-tests")
-    run = client.create_run(exp.experiment_id if exp else client.create_experiment(
-        "serving-tests"))
+    run = client.create_run(exp.experiment_id if exp else client.create_experiment("serving-tests"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model"
-        mlflow.pyfunc.save_model(str(path), signature=signature, input_example=X.head(3),
-                                 python_model=str(Path(__file__).with_name("compat_pyfunc.py")),
-                                 pip_requirements=["pandas"])
+        mlflow.pyfunc.save_model(
+            str(path),
+            signature=signature,
+            input_example=X.head(3),
+            python_model=str(Path(__file__).with_name("compat_pyfunc.py")),
+            pip_requirements=["pandas"],
+        )
         client.log_artifacts(run.info.run_id, str(path), "model")
     client.set_terminated(run.info.run_id)
     client.create_registered_model(PYFUNC)
-    mv = client.create_model_version(PYFUNC, f"{run.info.artifact_uri}/model",
-                                     run.info.run_id)
+    mv = client.create_model_version(PYFUNC, f"{run.info.artifact_uri}/model", run.info.run_id)
     client.set_registered_model_alias(PYFUNC, "production", mv.version)
 
 
 def mlflow_models_serve(stack: ExitStack, url: str, name: str, tmp: Path) -> str:
     port = services.free_port()
-    args = [str(services.VENV_BIN / "mlflow"), "models", "serve", "-m",
-            f"models:/{name}@production", "--env-manager", "local", "--host", "127.0.0.1",
-            "--port", str(port)]
+    args = [
+        str(services.VENV_BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        f"models:/{name}@production",
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     # MLflow runs `uvicorn` from PATH: the venv's.
     env = {"MLFLOW_TRACKING_URI": url, "PATH": f"{services.VENV_BIN}:{os.environ['PATH']}"}
     proc = stack.enter_context(services.process(args, tmp / f"mlflow-serve-{name}.log", env))
@@ -288,8 +444,13 @@ def servers(mlflow_url, tmp_path_factory):
     with ExitStack() as stack:
         out = {}
         for name in (SKLEARN, PYFUNC):
-            ours = stack.enter_context(gunicorn(tmp / name, {
-                "MLFLOW_TRACKING_URI": mlflow_url, "MODELWATCH_MODEL_NAME": name}, workers=1))
+            ours = stack.enter_context(
+                gunicorn(
+                    tmp / name,
+                    {"MLFLOW_TRACKING_URI": mlflow_url, "MODELWATCH_MODEL_NAME": name},
+                    workers=1,
+                )
+            )
             services.wait_http(f"{ours.url}/ping", timeout=120, proc=ours.proc)  # a model
             out[name] = (mlflow_models_serve(stack, mlflow_url, name, tmp), ours.url)
         yield out
@@ -297,8 +458,9 @@ def servers(mlflow_url, tmp_path_factory):
 
 def send(url: str, case: Case) -> Answer:
     headers = {"Content-Type": case.content_type} if case.content_type else {}
-    response = requests.request(case.method, url + case.path, data=case.body,
-                                headers=headers, timeout=60)
+    response = requests.request(
+        case.method, url + case.path, data=case.body, headers=headers, timeout=60
+    )
     return Answer.of(response, case.path)
 
 
@@ -308,8 +470,11 @@ def test_modelwatch_answers_as_mlflow_models_serve(servers, case):
     theirs, ours = send(mlflow_url, case), send(ours_url, case)
     if case.id in DELIBERATE:
         why, (their_status, our_status, our_code) = DELIBERATE[case.id]
-        assert (theirs.status, ours.status, ours.error_code) == \
-            (their_status, our_status, our_code), why
+        assert (theirs.status, ours.status, ours.error_code) == (
+            their_status,
+            our_status,
+            our_code,
+        ), why
         return
     assert ours == theirs, case.source
 

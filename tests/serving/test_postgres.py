@@ -6,13 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import requests
-
 from modelwatch.serving.store import open_store
+
+from tests.services import wait_for
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total, predict
 from tests.serving.modelkit import feature_rows, log_batch
 from tests.serving.pgcluster import why_unavailable
-from tests.services import wait_for
 
 MODEL = "credit-default-serving-test-postgres"
 
@@ -28,8 +28,11 @@ def test_postgres_store_speaks_the_same_interface_as_sqlite(cluster, tmp_path):
         store.insert_predictions(log_batch(4, "1", seed=21).rows())  # replay: no duplicates
         store.insert_predictions(log_batch(2, "2", seed=22).rows())
         assert store.store_feedback({"id-21-0": 1, "id-21-1": 0})["stored"] == 2
-        assert store.store_feedback({"id-21-0": 1, "id-21-1": 1}) == \
-            {"stored": 0, "updated": 1, "unchanged": 1}
+        assert store.store_feedback({"id-21-0": 1, "id-21-1": 1}) == {
+            "stored": 0,
+            "updated": 1,
+            "unchanged": 1,
+        }
         assert store.known_ids(["id-21-0", "id-22-1", "zzz"]) == {"id-21-0", "id-22-1"}
     a = pg.read_window(since=1_700_000_000).reset_index(drop=True)
     b = lite.read_window(since=1_700_000_000).reset_index(drop=True)
@@ -41,8 +44,12 @@ def test_postgres_store_speaks_the_same_interface_as_sqlite(cluster, tmp_path):
 
 def test_store_stopped_and_restarted_every_record_arrives(cluster, mlflow_url, tmp_path):
     version = modelkit.register_version(mlflow_url, MODEL, seed=3, alias="production")
-    env = {"MLFLOW_TRACKING_URI": mlflow_url, "MODELWATCH_MODEL_NAME": MODEL,
-           "MODELWATCH_STORE_URL": cluster.url, "MODELWATCH_STORE_RETRY": "0.5"}
+    env = {
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "MODELWATCH_MODEL_NAME": MODEL,
+        "MODELWATCH_STORE_URL": cluster.url,
+        "MODELWATCH_STORE_RETRY": "0.5",
+    }
     answered: list[str] = []
     with gunicorn(tmp_path, env, workers=2, ready_version=version) as srv:
         for _ in range(10):
@@ -56,21 +63,26 @@ def test_store_stopped_and_restarted_every_record_arrives(cluster, mlflow_url, t
             assert r.status_code == 200
             during.extend(r.json()["prediction_ids"])
         answered.extend(during)
-        fb = requests.post(f"{srv.url}/feedback",
-                           json={"feedback": [{"prediction_id": during[0], "label": 1}]})
+        fb = requests.post(
+            f"{srv.url}/feedback", json={"feedback": [{"prediction_id": during[0], "label": 1}]}
+        )
         assert fb.status_code == 503 and fb.json()["error"]["code"] == "store_unavailable"
         wait_for(lambda: list((tmp_path / "spill").glob("*.jsonl")), 30, "a spill file")
         cluster.start()
         store = open_store(cluster.url)
-        wait_for(lambda: len(store.known_ids(answered)) == len(answered), 60, "every record replayed")
-        fb = requests.post(f"{srv.url}/feedback",
-                           json={"feedback": [{"prediction_id": during[0], "label": 1}]})
+        wait_for(
+            lambda: len(store.known_ids(answered)) == len(answered), 60, "every record replayed"
+        )
+        fb = requests.post(
+            f"{srv.url}/feedback", json={"feedback": [{"prediction_id": during[0], "label": 1}]}
+        )
         assert fb.json()["accepted"] == 1
         metrics = requests.get(f"{srv.url}/metrics").text
-        assert metric_total(metrics, "modelwatch_prediction_log_records_total",
-                            outcome="spilled") == \
-            metric_total(metrics, "modelwatch_prediction_log_records_total",
-                         outcome="replayed") > 0
+        assert (
+            metric_total(metrics, "modelwatch_prediction_log_records_total", outcome="spilled")
+            == metric_total(metrics, "modelwatch_prediction_log_records_total", outcome="replayed")
+            > 0
+        )
     assert not list((tmp_path / "spill").glob("*.jsonl"))
     window = store.read_window()
     assert window["prediction_id"].isin(answered).sum() == len(answered)

@@ -30,16 +30,21 @@ def registry(tmp_path_factory):
 
 
 def test_admin_reload_reaches_every_worker_then_registry_down_serving_continues(
-        registry, tmp_path_factory):
+    registry, tmp_path_factory
+):
     url, v1, registry_proc = registry
     tmp = tmp_path_factory.mktemp("serve-registry")
-    env = {"MLFLOW_TRACKING_URI": url, "MODELWATCH_MODEL_NAME": MODEL,
-           "MODELWATCH_ADMIN_TOKEN": TOKEN,
-           "MODELWATCH_RELOAD_INTERVAL": "3600"}  # only the admin endpoint reloads here
+    env = {
+        "MLFLOW_TRACKING_URI": url,
+        "MODELWATCH_MODEL_NAME": MODEL,
+        "MODELWATCH_ADMIN_TOKEN": TOKEN,
+        "MODELWATCH_RELOAD_INTERVAL": "3600",
+    }  # only the admin endpoint reloads here
     with gunicorn(tmp, env, workers=2, ready_version=v1) as srv:
         v2 = modelkit.register_version(url, MODEL, seed=2, alias="production")
-        r = requests.post(f"{srv.url}/admin/reload",
-                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        r = requests.post(
+            f"{srv.url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        )
         assert r.status_code == 200 and r.json()["current"]["version"] == v2
         srv.wait_workers(v2, n=2, timeout=15)  # the other worker follows within a second
 
@@ -50,8 +55,9 @@ def test_admin_reload_reaches_every_worker_then_registry_down_serving_continues(
         for _ in range(30):
             r = predict(srv.url, feature_rows(2))
             assert r.status_code == 200 and r.json()["model"]["version"] == v2
-        r = requests.post(f"{srv.url}/admin/reload",
-                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        r = requests.post(
+            f"{srv.url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        )
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "registry_unavailable"
         assert predict(srv.url, feature_rows(1)).status_code == 200

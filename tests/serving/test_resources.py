@@ -33,11 +33,16 @@ def version(mlflow_url):
 
 @pytest.fixture(scope="module")
 def server(mlflow_url, version, tmp_path_factory):
-    env = {"MLFLOW_TRACKING_URI": mlflow_url, "MODELWATCH_MODEL_NAME": MODEL,
-           "MODELWATCH_THREADS": str(THREADS), "MODELWATCH_COST_PER_CPU_HOUR": str(CPU_PRICE),
-           "MODELWATCH_RESOURCE_INTERVAL": "0.5"}
-    with gunicorn(tmp_path_factory.mktemp("resources"), env, workers=2,
-                  ready_version=version) as srv:
+    env = {
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "MODELWATCH_MODEL_NAME": MODEL,
+        "MODELWATCH_THREADS": str(THREADS),
+        "MODELWATCH_COST_PER_CPU_HOUR": str(CPU_PRICE),
+        "MODELWATCH_RESOURCE_INTERVAL": "0.5",
+    }
+    with gunicorn(
+        tmp_path_factory.mktemp("resources"), env, workers=2, ready_version=version
+    ) as srv:
         yield srv
 
 
@@ -68,8 +73,10 @@ def metrics(url: str) -> str:
 
 
 def per_pid(text: str, name: str) -> dict[int, float]:
-    return {int(pid): float(value) for pid, value in
-            re.findall(rf'^{name}{{pid="(\d+)"}} (\S+)$', text, re.MULTILINE)}
+    return {
+        int(pid): float(value)
+        for pid, value in re.findall(rf'^{name}{{pid="(\d+)"}} (\S+)$', text, re.MULTILINE)
+    }
 
 
 def counted_when(url: str, at_least: float, timeout: float = 30) -> float:
@@ -142,7 +149,10 @@ def test_metrics_stay_right_when_a_worker_is_killed_and_replaced(server, version
     assert counted >= counted_before
     assert abs(counted - expected) <= TOLERANCE * expected, (counted, expected)
     text = metrics(server.url)
-    for name in ("modelwatch_process_resident_memory_bytes", "modelwatch_worker_threads",
-                 "modelwatch_worker_busy_threads"):
+    for name in (
+        "modelwatch_process_resident_memory_bytes",
+        "modelwatch_worker_threads",
+        "modelwatch_worker_busy_threads",
+    ):
         assert set(per_pid(text, name)) == after, name
     assert metric_total(text, "modelwatch_price", per="cpu_hour") == CPU_PRICE

@@ -11,13 +11,13 @@ import uuid
 
 import psycopg
 import pytest
-
 from modelwatch.serving.app import create_app, shutdown_app
 from modelwatch.serving.config import DAY, Config
 from modelwatch.serving.store import open_store
 from modelwatch.serving.store.writer import PredictionLog
-from tests.serving.conftest import metric_total
+
 from tests.services import wait_for
+from tests.serving.conftest import metric_total
 
 RETENTION = 30 * DAY
 
@@ -44,9 +44,22 @@ def store(store_url):
 def rows(prefix: str, n: int, ts: float, shadow: bool = False) -> list[tuple]:
     """n predictions in PREDICTION_COLUMNS order, one second apart from `ts`; shadow rows
     shadow `{prefix}-{i}` under the champion's ts, as the shadow scorer writes them."""
-    return [(f"{prefix}-{i}{'-shadow' if shadow else ''}", ts + i, "m", "2" if shadow else "1",
-             "challenger" if shadow else "production", json.dumps({"x": i}), str(i % 2),
-             0.5, 2.0, f"{prefix}-{i}" if shadow else None, None) for i in range(n)]
+    return [
+        (
+            f"{prefix}-{i}{'-shadow' if shadow else ''}",
+            ts + i,
+            "m",
+            "2" if shadow else "1",
+            "challenger" if shadow else "production",
+            json.dumps({"x": i}),
+            str(i % 2),
+            0.5,
+            2.0,
+            f"{prefix}-{i}" if shadow else None,
+            None,
+        )
+        for i in range(n)
+    ]
 
 
 def fill(store, old: int, recent: int) -> float:
@@ -122,9 +135,14 @@ def test_the_writer_thread_prunes_a_backlog_chunk_by_chunk(store, tmp_path):
     fill(store, old=25, recent=3)
     pruned = []
     writer = PredictionLog(
-        store, tmp_path / "spill", retry_interval=0.05, retention=RETENTION,
-        prune_interval=3600, prune_chunk=10,  # only a full chunk makes the next one due
-        on_pruned=lambda table, n: pruned.append((table, n, threading.current_thread().name)))
+        store,
+        tmp_path / "spill",
+        retry_interval=0.05,
+        retention=RETENTION,
+        prune_interval=3600,
+        prune_chunk=10,  # only a full chunk makes the next one due
+        on_pruned=lambda table, n: pruned.append((table, n, threading.current_thread().name)),
+    )
     writer.start()
     try:
         wait_for(lambda: store.count() == 3, 30, "the pruning to leave 3 rows")
@@ -140,8 +158,14 @@ def test_the_writer_thread_prunes_a_backlog_chunk_by_chunk(store, tmp_path):
 def test_retention_0_deletes_nothing(store, tmp_path):
     fill(store, old=25, recent=3)
     calls = []
-    writer = PredictionLog(store, tmp_path / "spill", retry_interval=0.01, retention=0,
-                           prune_interval=0, on_pruned=lambda table, n: calls.append(n))
+    writer = PredictionLog(
+        store,
+        tmp_path / "spill",
+        retry_interval=0.01,
+        retention=0,
+        prune_interval=0,
+        on_pruned=lambda table, n: calls.append(n),
+    )
     writer.start()
     time.sleep(0.5)  # some 50 idle passes of the writer thread
     writer.close()
@@ -153,9 +177,15 @@ def test_the_app_prunes_with_the_default_retention_and_counts_it(tmp_path):
     url = f"sqlite:///{tmp_path / 'predictions.db'}"
     with_rows = open_store(url)
     fill(with_rows, old=25, recent=3)
-    app = create_app({"store_url": url, "spill_dir": str(tmp_path / "spill"),
-                      "model_cache_dir": str(tmp_path / "cache"), "background": False,
-                      "store_retry_interval": 0.05})
+    app = create_app(
+        {
+            "store_url": url,
+            "spill_dir": str(tmp_path / "spill"),
+            "model_cache_dir": str(tmp_path / "cache"),
+            "background": False,
+            "store_retry_interval": 0.05,
+        }
+    )
     state = app.extensions["modelwatch"]
     assert state.log.retention == RETENTION
     try:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-
 from modelwatch.serving.store import open_store
-from tests.serving.modelkit import log_batch
 from modelwatch.training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
+from tests.serving.modelkit import log_batch
 
 
 def test_sqlite_store_round_trip_feedback_and_window(tmp_path):
@@ -16,10 +16,16 @@ def test_sqlite_store_round_trip_feedback_and_window(tmp_path):
     store.insert_predictions(log_batch(3, "2", seed=2).rows())  # a replay stores nothing twice
     assert store.count() == 7
     assert store.known_ids(["id-1-0", "nope"]) == {"id-1-0"}
-    assert store.store_feedback({"id-1-0": 1, "id-1-1": 0}) == \
-        {"stored": 2, "updated": 0, "unchanged": 0}
-    assert store.store_feedback({"id-1-0": 1.0, "id-1-1": 1}) == \
-        {"stored": 0, "updated": 1, "unchanged": 1}
+    assert store.store_feedback({"id-1-0": 1, "id-1-1": 0}) == {
+        "stored": 2,
+        "updated": 0,
+        "unchanged": 0,
+    }
+    assert store.store_feedback({"id-1-0": 1.0, "id-1-1": 1}) == {
+        "stored": 0,
+        "updated": 1,
+        "unchanged": 1,
+    }
     df = store.read_window()
     assert len(df) == 7 and df["ts"].is_monotonic_increasing
     assert str(df["ts"].dt.tz) == "UTC"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from modelwatch.serving.store import open_store
+
 from tests.serving.pgcluster import why_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,8 +45,10 @@ SELECT lpad(g::text, 10, '0'), %(now)s - %(n)s + g,
        (g %% 2)::text, (g %% 100) / 100.0, 2.0
 FROM generate_series(0, %(n)s - 1) AS g
 """
-LABELS = ("INSERT INTO feedback SELECT prediction_id, prediction, ts FROM predictions "
-          "WHERE prediction_id::int % 3 = 0")
+LABELS = (
+    "INSERT INTO feedback SELECT prediction_id, prediction, ts FROM predictions "
+    "WHERE prediction_id::int % 3 = 0"
+)
 
 
 def database(cluster, name: str) -> str:
@@ -85,8 +87,9 @@ def test_window_read_walks_the_window_index_not_the_table(cluster):
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE predictions")
         nodes = plan_nodes(conn, *store.window_sql(**kwargs))
-        labelled = plan_nodes(conn, *store.window_sql(model_name="big", since="1d", limit=500,
-                                                       labelled=True))
+        labelled = plan_nodes(
+            conn, *store.window_sql(model_name="big", since="1d", limit=500, labelled=True)
+        )
     assert "Index Scan predictions_version_model_ts" in nodes and "Hash Join" not in nodes, nodes
     assert not [n for n in nodes + labelled if n.startswith("Seq Scan")], (nodes, labelled)
     window = store.read_window(**kwargs)
@@ -104,17 +107,23 @@ def test_an_old_log_migrates_at_open_without_losing_rows(cluster, tmp_path):
     with psycopg.connect(url, autocommit=True) as conn:
         # A concurrent build cut off (the process killed) leaves an invalid index behind.
         conn.execute("CREATE INDEX predictions_version_model_ts ON predictions (model_version)")
-        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
-                     "'predictions_version_model_ts'::regclass")
+        conn.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
+            "'predictions_version_model_ts'::regclass"
+        )
     store = open_store(url)
     assert store.count() == 20_000 and store.count("feedback") == 6667
     with psycopg.connect(url, autocommit=True) as conn:
-        indexes = dict(conn.execute(
-            "SELECT c.relname, pg_get_indexdef(c.oid) || ' ' || i.indisvalid FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'predictions'::regclass"
-        ).fetchall())
+        indexes = dict(
+            conn.execute(
+                "SELECT c.relname, pg_get_indexdef(c.oid) || ' ' || i.indisvalid FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'predictions'::regclass"
+            ).fetchall()
+        )
     assert "predictions_version_ts" not in indexes
-    assert indexes["predictions_version_model_ts"].endswith("(model_version, model_name, ts, prediction_id) true")
+    assert indexes["predictions_version_model_ts"].endswith(
+        "(model_version, model_name, ts, prediction_id) true"
+    )
     window = store.read_window(model_name="mid", model_version="2", limit=100)
     assert len(window) == 100 and window["probabilities"].isna().all()
     store.close()
@@ -123,8 +132,11 @@ def test_an_old_log_migrates_at_open_without_losing_rows(cluster, tmp_path):
     with sqlite3.connect(path) as lite:
         for statement in OLD_SCHEMA:
             lite.execute(statement.replace("DOUBLE PRECISION", "REAL"))
-        lite.executemany("INSERT INTO predictions VALUES (?, ?, 'm', '1', 'production', '{}', "
-                         "'1', 0.5, 1.0, NULL)", [(str(i), float(i)) for i in range(100)])
+        lite.executemany(
+            "INSERT INTO predictions VALUES (?, ?, 'm', '1', 'production', '{}', "
+            "'1', 0.5, 1.0, NULL)",
+            [(str(i), float(i)) for i in range(100)],
+        )
     store = open_store(f"sqlite:///{path}")
     assert store.count() == 100 and len(store.read_window(model_name="m")) == 100
     sql, params = store.window_sql(model_name="m", model_version="1", since=0, limit=10)
@@ -154,14 +166,31 @@ log.close()
 def test_writers_of_two_processes_on_one_log_lose_nothing(cluster, tmp_path):
     url = database(cluster, "scale_writers")
     open_store(url).ping()  # the schema, before two processes race to make it
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(tmp_path / f"spill{i}"),
-                               str(1000 * (i + 1)), "400"], cwd=ROOT) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WRITER,
+                url,
+                str(tmp_path / f"spill{i}"),
+                str(1000 * (i + 1)),
+                "400",
+            ],
+            cwd=ROOT,
+        )
+        for i in range(2)
+    ]
     for proc in procs:
         assert proc.wait(timeout=120) == 0
     store = open_store(url)
     assert store.count() == 2 * 400 * 20
     assert not list(tmp_path.glob("spill*/*.jsonl"))
-    ids = {f"id-{seed}-{i}" for first in (1000, 2000) for seed in range(first, first + 400)
-           for i in range(20)}
+    ids = {
+        f"id-{seed}-{i}"
+        for first in (1000, 2000)
+        for seed in range(first, first + 400)
+        for i in range(20)
+    }
     assert store.known_ids(ids) == ids
     store.close()

@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from modelwatch.serving.errors import ApiError
 from modelwatch.serving.validation import ColumnSpec, parse_json_bytes, validate
-from tests.serving.modelkit import feature_rows
 from modelwatch.training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
-SPEC = [ColumnSpec(c, "double") for c in NUMERIC_FEATURES] + \
-       [ColumnSpec(c, "string") for c in CATEGORICAL_FEATURES]
+from tests.serving.modelkit import feature_rows
+
+SPEC = [ColumnSpec(c, "double") for c in NUMERIC_FEATURES] + [
+    ColumnSpec(c, "string") for c in CATEGORICAL_FEATURES
+]
 
 
 def problems(exc: ApiError) -> dict:
@@ -69,8 +70,12 @@ def test_every_offending_column_is_named_in_one_422():
     assert found["region"]["problem"] == "missing"
     assert found["age"]["problem"] == "wrong_type"
     assert found["channel"]["problem"] == "wrong_type"
-    assert found["debt_to_income"] == {"column": "debt_to_income", "problem": "not_finite",
-                                       "rows": [2], "count": 1}
+    assert found["debt_to_income"] == {
+        "column": "debt_to_income",
+        "problem": "not_finite",
+        "rows": [2],
+        "count": 1,
+    }
     assert found["loan_amount"]["problem"] == "wrong_type"
     assert set(info.value.reason) == {"missing_column", "wrong_type", "not_finite"}
     for name in ("region", "age", "channel", "debt_to_income"):
@@ -88,21 +93,33 @@ def test_json_nan_literals_are_nulls_and_infinities_are_not_finite():
 
 def test_a_column_of_nulls_passes_and_optional_columns_may_be_absent():
     df = pd.DataFrame({"a": [None, None], "b": ["x", None]})
-    spec = [ColumnSpec("a", "double"), ColumnSpec("b", "string"),
-            ColumnSpec("c", "double", required=False)]
+    spec = [
+        ColumnSpec("a", "double"),
+        ColumnSpec("b", "string"),
+        ColumnSpec("c", "double", required=False),
+    ]
     out = validate(df, spec)
     assert out.frame["a"].isna().all() and out.frame["c"].isna().all()
     assert out.null_rows == 2
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False),
-                          st.integers(-10**9, 10**9), st.text(max_size=3), st.booleans()),
-                min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(-(10**9), 10**9),
+            st.text(max_size=3),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_numeric_columns_accept_exactly_numbers_and_nulls(values):
     df = pd.DataFrame({"x": pd.Series(values, dtype=object)})
-    ok = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-             for v in values)
+    ok = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
     if ok:
         out = validate(df, [ColumnSpec("x", "double")])
         expected = [np.nan if v is None else float(v) for v in values]

@@ -11,6 +11,7 @@ import threading
 from modelwatch.serving.store import open_store
 from modelwatch.serving.store.base import StoreError
 from modelwatch.serving.store.writer import PredictionLog
+
 from tests.serving.modelkit import log_batch
 
 
@@ -34,8 +35,12 @@ class FlakyStore:
 def test_writer_spills_while_the_store_is_down_and_replays_everything(tmp_path):
     store = FlakyStore()
     outcomes: dict[str, int] = {}
-    log = PredictionLog(store, tmp_path / "spill", retry_interval=0.1,
-                        on_outcome=lambda o, n: outcomes.__setitem__(o, outcomes.get(o, 0) + n))
+    log = PredictionLog(
+        store,
+        tmp_path / "spill",
+        retry_interval=0.1,
+        on_outcome=lambda o, n: outcomes.__setitem__(o, outcomes.get(o, 0) + n),
+    )
     log.start()
     log.submit(log_batch(5, seed=1))
     assert log.flush(5)
@@ -77,20 +82,22 @@ def test_close_drains_the_queue(tmp_path):
     assert len(store.rows) == 200
 
 
-def test_a_spill_that_does_not_fit_keeps_what_fits_and_leaves_no_torn_line(tmp_path,
-                                                                           monkeypatch):
+def test_a_spill_that_does_not_fit_keeps_what_fits_and_leaves_no_torn_line(tmp_path, monkeypatch):
     """The disk fills in the middle of a spill: whole chunks before it are kept (and
     counted), the rest is counted lost, and the file ends on a whole line."""
     outcomes: dict[str, int] = {}
-    log = PredictionLog(open_store(f"sqlite:///{tmp_path / 'p.db'}"), tmp_path / "spill",
-                        on_outcome=lambda outcome, n: outcomes.update({outcome: n}))
+    log = PredictionLog(
+        open_store(f"sqlite:///{tmp_path / 'p.db'}"),
+        tmp_path / "spill",
+        on_outcome=lambda outcome, n: outcomes.update({outcome: n}),
+    )
     room = [60_000]  # bytes left on the "disk"
     real_write = os.write
 
     def write(fd, data):
         if room[0] <= 0:
             raise OSError(errno.ENOSPC, "No space left on device")
-        written = real_write(fd, bytes(data[:room[0]]))
+        written = real_write(fd, bytes(data[: room[0]]))
         room[0] -= written
         return written
 

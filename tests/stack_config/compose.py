@@ -97,4 +97,3 @@ def published_ports(service: dict) -> list[tuple[str | None, str, str]]:
         assert m, f"cannot parse port {spec!r}"
         out.append((m.group(1), m.group(2) or "", m.group(3)))
     return out
-

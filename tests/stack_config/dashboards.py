@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "monitoring" / "grafana" / "dashboards"
 
@@ -59,7 +60,9 @@ def variable_values(dashboard: dict) -> dict[str, str]:
             values[var["name"]] = var.get("allValue") or ".*"
         else:
             current = var.get("current", {}).get("value")
-            values[var["name"]] = current[0] if isinstance(current, list) and current else (current or ".*")
+            values[var["name"]] = (
+                current[0] if isinstance(current, list) and current else (current or ".*")
+            )
     return values
 
 
@@ -84,8 +87,13 @@ def panel_queries(directory: Path = DASHBOARDS_DIR) -> list[PanelQuery]:
                     out.append(PanelQuery(uid, panel["title"], substitute(target["expr"], values)))
         for annotation in dashboard.get("annotations", {}).get("list", []):
             if annotation.get("expr"):
-                out.append(PanelQuery(uid, f"annotation: {annotation['name']}",
-                                      substitute(annotation["expr"], values)))
+                out.append(
+                    PanelQuery(
+                        uid,
+                        f"annotation: {annotation['name']}",
+                        substitute(annotation["expr"], values),
+                    )
+                )
     return out
 
 

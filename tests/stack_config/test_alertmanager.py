@@ -8,9 +8,8 @@ import shutil
 import subprocess
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
 import requests
@@ -33,10 +32,14 @@ def _webhooks(config: dict) -> list[dict]:
     return [w for r in config["receivers"] for w in r.get("webhook_configs", [])]
 
 
-@pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed (Debian package `prometheus-alertmanager`)")
+@pytest.mark.skipif(
+    AMTOOL is None, reason="amtool is not installed (Debian package `prometheus-alertmanager`)"
+)
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_amtool_check_config(path):
-    result = subprocess.run([AMTOOL, "check-config", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [AMTOOL, "check-config", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -45,8 +48,11 @@ def _alert_label_sets() -> list[dict]:
     """One label set per alerting rule: the labels Alertmanager routes on."""
     seen, out = set(), []
     for rule in c.alerting_rules():
-        labels = {"alertname": rule["alert"], "severity": rule["labels"]["severity"],
-                  "action": rule["labels"]["action"]}
+        labels = {
+            "alertname": rule["alert"],
+            "severity": rule["labels"]["severity"],
+            "action": rule["labels"]["action"],
+        }
         key = tuple(sorted(labels.items()))
         if key not in seen:
             seen.add(key)
@@ -54,14 +60,25 @@ def _alert_label_sets() -> list[dict]:
     return out
 
 
-@pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed (Debian package `prometheus-alertmanager`)")
+@pytest.mark.skipif(
+    AMTOOL is None, reason="amtool is not installed (Debian package `prometheus-alertmanager`)"
+)
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_alert_routes_by_severity_and_retrain_alerts_reach_the_webhook(path):
     for labels in _alert_label_sets():
         result = subprocess.run(
-            [AMTOOL, "config", "routes", "test", f"--config.file={path}",
-             *(f"{k}={v}" for k, v in labels.items())],
-            capture_output=True, text=True, timeout=60)
+            [
+                AMTOOL,
+                "config",
+                "routes",
+                "test",
+                f"--config.file={path}",
+                *(f"{k}={v}" for k, v in labels.items()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         receivers = result.stdout.strip().splitlines()[-1].split(",")
         expected = [SEVERITY_RECEIVER[labels["severity"]]]
@@ -101,18 +118,23 @@ def test_compose_webhook_reaches_the_monitor_service_with_the_compose_secret():
     path = hook["http_config"]["authorization"]["credentials_file"]
     assert path.startswith("/run/secrets/")
     secret = path.rsplit("/", 1)[1]
-    am_secrets = [s if isinstance(s, str) else s.get("target", s["source"])
-                  for s in compose["services"]["alertmanager"].get("secrets", [])]
+    am_secrets = [
+        s if isinstance(s, str) else s.get("target", s["source"])
+        for s in compose["services"]["alertmanager"].get("secrets", [])
+    ]
     assert secret in am_secrets
     assert secret in compose["secrets"] or any(
         isinstance(s, dict) and s.get("target") == secret and s["source"] in compose["secrets"]
-        for s in compose["services"]["alertmanager"]["secrets"])
+        for s in compose["services"]["alertmanager"]["secrets"]
+    )
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_inhibitions(path):
     rules = c.load_yaml(path)["inhibit_rules"]
-    integrity = [r for r in rules if r.get("source_matchers") == ['alertname="DataIntegrityViolation"']]
+    integrity = [
+        r for r in rules if r.get("source_matchers") == ['alertname="DataIntegrityViolation"']
+    ]
     assert len(integrity) == 1
     targets = integrity[0]["target_matchers"][0]
     for alert in ("DataDriftDetected", "ConceptDriftDetected"):
@@ -131,7 +153,10 @@ def test_timers(path):
     for key in ("group_wait", "group_interval", "repeat_interval"):
         assert key in route
     if path == EMBEDDED:  # the demo closes its loop in minutes
-        assert route["group_wait"] in ("5s", "10s", "15s") and route["group_interval"] in ("10s", "30s")
+        assert route["group_wait"] in ("5s", "10s", "15s") and route["group_interval"] in (
+            "10s",
+            "30s",
+        )
 
 
 # --- a real Alertmanager ----------------------------------------------------------------
@@ -142,8 +167,13 @@ class _Capture(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).received.append({"path": self.path, "authorization": self.headers.get("Authorization"),
-                                    "payload": json.loads(body)})
+        type(self).received.append(
+            {
+                "path": self.path,
+                "authorization": self.headers.get("Authorization"),
+                "payload": json.loads(body),
+            }
+        )
         self.send_response(202)
         self.end_headers()
 
@@ -160,7 +190,10 @@ def _fast(route: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(ALERTMANAGER is None, reason="Alertmanager is not installed (Debian package `prometheus-alertmanager`)")
+@pytest.mark.skipif(
+    ALERTMANAGER is None,
+    reason="Alertmanager is not installed (Debian package `prometheus-alertmanager`)",
+)
 def test_real_alertmanager_sends_retrain_alerts_with_the_token_and_inhibits(tmp_path):
     # The embedded config, with its webhook pointed at a local capture server and its
     # timers at 1s; everything else (tree, receivers, inhibitions, token file) as is.
@@ -173,47 +206,95 @@ def test_real_alertmanager_sends_retrain_alerts_with_the_token_and_inhibits(tmp_
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
     (tmp_path / "webhook_token").write_text("s3cret-token\n")
     port = services.free_port()
-    args = [ALERTMANAGER, f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address="]
+    args = [
+        ALERTMANAGER,
+        f"--config.file={tmp_path / 'alertmanager.yml'}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
     url = f"http://127.0.0.1:{port}"
     try:
         with services.process(args, tmp_path / "alertmanager.log") as proc:
             services.wait_http(f"{url}/-/ready", timeout=30, proc=proc)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             ends = (now + timedelta(minutes=10)).isoformat()
 
             def alert(**labels):
-                return {"labels": labels, "annotations": {"summary": "test"}, "startsAt": now.isoformat(),
-                        "endsAt": ends}
+                return {
+                    "labels": labels,
+                    "annotations": {"summary": "test"},
+                    "startsAt": now.isoformat(),
+                    "endsAt": ends,
+                }
 
             # the integrity alert first, as Prometheus would (its `for:` is shorter)
-            r = requests.post(f"{url}/api/v2/alerts", timeout=5, json=[
-                alert(alertname="DataIntegrityViolation", severity="major", action="page",
-                      model_version="2", kind="swapped_columns", feature="age")])
+            r = requests.post(
+                f"{url}/api/v2/alerts",
+                timeout=5,
+                json=[
+                    alert(
+                        alertname="DataIntegrityViolation",
+                        severity="major",
+                        action="page",
+                        model_version="2",
+                        kind="swapped_columns",
+                        feature="age",
+                    )
+                ],
+            )
             assert r.status_code == 200, r.text
-            r = requests.post(f"{url}/api/v2/alerts", timeout=5, json=[
-                alert(alertname="DataDriftDetected", severity="major", action="retrain", model_version="2"),
-                alert(alertname="DataDriftDetected", severity="major", action="retrain", model_version="3"),
-                alert(alertname="HighErrorRate", severity="critical", action="page", job="serving"),
-            ])
+            r = requests.post(
+                f"{url}/api/v2/alerts",
+                timeout=5,
+                json=[
+                    alert(
+                        alertname="DataDriftDetected",
+                        severity="major",
+                        action="retrain",
+                        model_version="2",
+                    ),
+                    alert(
+                        alertname="DataDriftDetected",
+                        severity="major",
+                        action="retrain",
+                        model_version="3",
+                    ),
+                    alert(
+                        alertname="HighErrorRate", severity="critical", action="page", job="serving"
+                    ),
+                ],
+            )
             assert r.status_code == 200, r.text
 
             received = capture.RequestHandlerClass.received
-            services.wait_for(lambda: received, 30, f"a webhook call (log: {tmp_path / 'alertmanager.log'})")
+            services.wait_for(
+                lambda: received, 30, f"a webhook call (log: {tmp_path / 'alertmanager.log'})"
+            )
             time.sleep(2.5)  # anything else that would come (group_interval 1s)
 
             for call in received:
                 assert call["path"] == "/alerts"
                 assert call["authorization"] == "Bearer s3cret-token"
                 assert call["payload"]["version"] == "4"
-            delivered = [a["labels"] for call in received for a in call["payload"]["alerts"]
-                         if a["status"] == "firing"]
-            assert {(l["alertname"], l.get("model_version")) for l in delivered} == {("DataDriftDetected", "3")}
+            delivered = [
+                a["labels"]
+                for call in received
+                for a in call["payload"]["alerts"]
+                if a["status"] == "firing"
+            ]
+            assert {(l["alertname"], l.get("model_version")) for l in delivered} == {
+                ("DataDriftDetected", "3")
+            }
 
-            state = requests.get(f"{url}/api/v2/alerts", params={"filter": 'alertname="DataDriftDetected"'},
-                                 timeout=5).json()
-            inhibited = {a["labels"]["model_version"]: bool(a["status"]["inhibitedBy"]) for a in state}
+            state = requests.get(
+                f"{url}/api/v2/alerts",
+                params={"filter": 'alertname="DataDriftDetected"'},
+                timeout=5,
+            ).json()
+            inhibited = {
+                a["labels"]["model_version"]: bool(a["status"]["inhibitedBy"]) for a in state
+            }
             assert inhibited == {"2": True, "3": False}
     finally:
         capture.shutdown()
@@ -221,9 +302,15 @@ def test_real_alertmanager_sends_retrain_alerts_with_the_token_and_inhibits(tmp_
 
 def test_compose_and_embedded_trees_match():
     """The two configs differ in timers and addresses only."""
+
     def shape(route: dict) -> list:
-        return [route["receiver"], route.get("matchers"), route.get("group_by"), route.get("continue", False),
-                [shape(r) for r in route.get("routes", [])]]
+        return [
+            route["receiver"],
+            route.get("matchers"),
+            route.get("group_by"),
+            route.get("continue", False),
+            [shape(r) for r in route.get("routes", [])],
+        ]
 
     embedded, compose = c.load_yaml(EMBEDDED), c.load_yaml(COMPOSE)
     assert shape(embedded["route"]) == shape(compose["route"])

@@ -7,16 +7,40 @@ from urllib.parse import urlparse
 
 import pytest
 
-from modelwatch.tokens import (MONITOR_TOKENS, SERVING_TOKENS, STACK_FILES, ExposedWithoutTokens, check_exposure,
-                               is_loopback, load_token_files)
+from modelwatch.tokens import (
+    MONITOR_TOKENS,
+    SERVING_TOKENS,
+    STACK_FILES,
+    ExposedWithoutTokens,
+    check_exposure,
+    is_loopback,
+    load_token_files,
+)
 from tests.stack_config import contract as c
-from tests.stack_config.compose import (command_flag, container_path_to_repo, image_tag, interpolated, load_compose,
-                                        mounts, published_ports, repo_path)
+from tests.stack_config.compose import (
+    command_flag,
+    container_path_to_repo,
+    image_tag,
+    interpolated,
+    load_compose,
+    mounts,
+    published_ports,
+    repo_path,
+)
 
 COMPOSE = load_compose()
 SERVICES = COMPOSE["services"]
-EXPECTED_SERVICES = {"postgres", "mlflow", "trainer", "serving", "monitor", "prometheus", "alertmanager",
-                     "pushgateway", "grafana"}
+EXPECTED_SERVICES = {
+    "postgres",
+    "mlflow",
+    "trainer",
+    "serving",
+    "monitor",
+    "prometheus",
+    "alertmanager",
+    "pushgateway",
+    "grafana",
+}
 PUBLIC = {"grafana", "gateway"}  # the only services listening on every interface
 ONE_SHOT = {"trainer"}
 APP_IMAGE_SERVICES = {"mlflow", "trainer", "serving", "monitor"}
@@ -45,9 +69,15 @@ def test_service_has_a_pinned_image_or_a_build(name):
     if "image" in service:
         repo, tag = image_tag(service["image"])
         assert tag, f"{name}: {service['image']} has no tag"
-        assert tag != "latest" and re.search(r"\d", tag), f"{name}: {service['image']} is not pinned"
+        assert tag != "latest" and re.search(r"\d", tag), (
+            f"{name}: {service['image']} is not pinned"
+        )
     if "build" in service:
-        build = service["build"] if isinstance(service["build"], dict) else {"context": service["build"]}
+        build = (
+            service["build"]
+            if isinstance(service["build"], dict)
+            else {"context": service["build"]}
+        )
         context = repo_path(build.get("context", "."))
         assert context.is_dir(), name
         assert (context / build.get("dockerfile", "Dockerfile")).is_file(), name
@@ -64,7 +94,12 @@ def test_dockerfile():
     text = (c.ROOT / "docker" / "Dockerfile").read_text()
     (base,) = re.findall(r"^FROM\s+(\S+)", text, re.M)
     repo, tag = image_tag(base)
-    assert repo == "python" and tag.startswith("3.11") and "slim" in tag and re.match(r"3\.11\.\d+", tag), base
+    assert (
+        repo == "python"
+        and tag.startswith("3.11")
+        and "slim" in tag
+        and re.match(r"3\.11\.\d+", tag)
+    ), base
     lock = text.index("pip install -r requirements.lock")
     project = text.index("pip install --no-deps")
     assert lock < project, "the locked dependencies first, then the project without dependencies"
@@ -89,8 +124,15 @@ def test_long_running_services_have_healthchecks(name):
 
 
 def test_healthchecks_probe_the_right_port():
-    expectations = {"mlflow": "5000", "serving": "8000", "monitor": "8001", "prometheus": "9090",
-                    "alertmanager": "9093", "pushgateway": "9091", "grafana": "3000"}
+    expectations = {
+        "mlflow": "5000",
+        "serving": "8000",
+        "monitor": "8001",
+        "prometheus": "9090",
+        "alertmanager": "9093",
+        "pushgateway": "9091",
+        "grafana": "3000",
+    }
     for name, port in expectations.items():
         test = " ".join(SERVICES[name]["healthcheck"]["test"])
         assert f"127.0.0.1:{port}/" in test, name
@@ -106,7 +148,9 @@ def test_depends_on(name):
         assert dep in SERVICES, f"{name} depends on unknown service {dep}"
         condition = spec["condition"]
         if condition == "service_healthy":
-            assert SERVICES[dep].get("healthcheck"), f"{name} waits for {dep} to be healthy, it has no healthcheck"
+            assert SERVICES[dep].get("healthcheck"), (
+                f"{name} waits for {dep} to be healthy, it has no healthcheck"
+            )
         elif condition == "service_completed_successfully":
             assert dep in ONE_SHOT, f"{dep} never completes"
         else:
@@ -124,7 +168,9 @@ def test_startup_order():
         assert waits(name, "mlflow", "service_healthy")
         assert waits(name, "postgres", "service_healthy")
     # no scraping before the scraped exist (ServingDown fires on an absent target)
-    assert waits("prometheus", "serving", "service_started") and waits("prometheus", "monitor", "service_started")
+    assert waits("prometheus", "serving", "service_started") and waits(
+        "prometheus", "monitor", "service_started"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -133,7 +179,9 @@ def test_ports_are_bound_only_where_they_must_be_public(name):
     for host_ip, host_port, container_port in published_ports(service):
         assert host_port, f"{name}: publish {container_port} on a fixed host port, not a random one"
         if name not in PUBLIC:
-            assert host_ip == "127.0.0.1", f"{name}: {container_port} must bind to 127.0.0.1 or not at all"
+            assert host_ip == "127.0.0.1", (
+                f"{name}: {container_port} must bind to 127.0.0.1 or not at all"
+            )
     if service.get("deploy", {}).get("replicas", 1) > 1:
         assert not service.get("ports"), f"{name}: replicas cannot share a host port"
         assert "container_name" not in service
@@ -143,7 +191,9 @@ def test_host_ports_are_unique_and_grafana_is_public():
     seen = {}
     for name, service in SERVICES.items():
         for host_ip, host_port, _ in published_ports(service):
-            assert host_port not in seen, f"{name} and {seen.get(host_port)} both publish {host_port}"
+            assert host_port not in seen, (
+                f"{name} and {seen.get(host_port)} both publish {host_port}"
+            )
             seen[host_port] = name
     assert seen.get("3000") == "grafana"
     for name in ("postgres", "serving", "monitor", "trainer"):
@@ -180,10 +230,15 @@ def test_secrets_are_declared():
 def test_prometheus_mounts_its_config_and_every_rule_file():
     prom = SERVICES["prometheus"]
     config_path = command_flag(prom, "--config.file")
-    assert container_path_to_repo(prom, config_path) == (c.PROMETHEUS_DIR / "prometheus.compose.yml").resolve()
+    assert (
+        container_path_to_repo(prom, config_path)
+        == (c.PROMETHEUS_DIR / "prometheus.compose.yml").resolve()
+    )
     for rule_file in c.load_yaml(c.PROMETHEUS_DIR / "prometheus.compose.yml")["rule_files"]:
         mapped = container_path_to_repo(prom, rule_file)
-        assert mapped is not None and mapped.exists(), f"{rule_file} is not mounted into the prometheus service"
+        assert mapped is not None and mapped.exists(), (
+            f"{rule_file} is not mounted into the prometheus service"
+        )
     storage = command_flag(prom, "--storage.tsdb.path")
     assert any(m.kind == "volume" and m.target == storage for m in mounts(prom))
 
@@ -191,7 +246,10 @@ def test_prometheus_mounts_its_config_and_every_rule_file():
 def test_alertmanager_mounts_its_config_and_keeps_state_on_a_volume():
     am = SERVICES["alertmanager"]
     config_path = command_flag(am, "--config.file")
-    assert container_path_to_repo(am, config_path) == (c.ALERTMANAGER_DIR / "alertmanager.compose.yml").resolve()
+    assert (
+        container_path_to_repo(am, config_path)
+        == (c.ALERTMANAGER_DIR / "alertmanager.compose.yml").resolve()
+    )
     storage = command_flag(am, "--storage.path")
     assert any(m.kind == "volume" and m.target == storage for m in mounts(am))
     assert "--cluster.listen-address=" in _command(am), "a single Alertmanager: no gossip port"
@@ -203,7 +261,9 @@ def test_postgres_init_script_creates_the_prediction_log_database():
     init = [m for m in mounts(pg) if m.target.startswith("/docker-entrypoint-initdb.d/")]
     assert init and all(repo_path(m.source).is_file() for m in init)
     sql = " ".join(repo_path(m.source).read_text() for m in init)
-    store_db = urlparse(interpolated(_env(SERVICES["monitor"])["MODELWATCH_STORE_URL"])).path.lstrip("/")
+    store_db = urlparse(
+        interpolated(_env(SERVICES["monitor"])["MODELWATCH_STORE_URL"])
+    ).path.lstrip("/")
     assert f"CREATE DATABASE {store_db}" in sql
     backend = interpolated(command_flag(SERVICES["mlflow"], "--backend-store-uri"))
     assert urlparse(backend).path.lstrip("/") == env["POSTGRES_DB"]
@@ -236,14 +296,20 @@ def test_serving_and_monitor_commands_and_environment():
     assert _command(serving)[:2] == ["modelwatch", "serve"]
     assert command_flag(serving, "--workers") == "2" and command_flag(serving, "--port") == "8000"
     assert serving["deploy"]["replicas"] == 2
-    assert _command(monitor)[:2] == ["modelwatch", "monitor"] and command_flag(monitor, "--port") == "8001"
+    assert (
+        _command(monitor)[:2] == ["modelwatch", "monitor"]
+        and command_flag(monitor, "--port") == "8001"
+    )
     for service in (serving, monitor):
         assert command_flag(service, "--host") == "0.0.0.0", "reachable from the other containers"
         env = _env(service)
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
         store = urlparse(interpolated(env["MODELWATCH_STORE_URL"]))
         assert store.scheme == "postgresql" and store.hostname == "postgres"
-        assert env["MODELWATCH_MODEL_NAME"] == "credit-default" and env["MODELWATCH_MODEL_ALIAS"] == "production"
+        assert (
+            env["MODELWATCH_MODEL_NAME"] == "credit-default"
+            and env["MODELWATCH_MODEL_ALIAS"] == "production"
+        )
 
 
 # The services that listen beyond loopback, and the tokens they refuse to start without.
@@ -259,7 +325,9 @@ def _secret_files(service: dict) -> set[str]:
 @pytest.mark.parametrize("name", sorted(LISTENERS))
 def test_every_token_a_listener_needs_comes_from_a_secret(name):
     service = SERVICES[name]
-    assert not is_loopback(command_flag(service, "--host")), "this test is about a service others reach"
+    assert not is_loopback(command_flag(service, "--host")), (
+        "this test is about a service others reach"
+    )
     env = _env(service)
     assert env["MODELWATCH_SECRETS_DIR"] == "/run/secrets", "where compose mounts secrets"
     secrets = {s if isinstance(s, str) else s["source"]: s for s in service.get("secrets", [])}

@@ -38,8 +38,9 @@ def test_dashboards_are_what_the_generator_makes():
     rendered = _generator().render()
     assert set(rendered) == {p.name for p in BOARDS}, "a dashboard file is missing or not generated"
     for path in BOARDS:
-        assert path.read_text() == rendered[path.name], \
+        assert path.read_text() == rendered[path.name], (
             f"{path.name} differs from generate.py's output: run `.venv/bin/python monitoring/grafana/generate.py`"
+        )
 
 
 def test_datasource_has_the_fixed_uid_and_points_at_compose_prometheus():
@@ -79,8 +80,15 @@ def test_dashboard_models_are_valid_and_uids_unique():
         cells = set()
         for panel in board["panels"]:
             g = panel["gridPos"]
-            assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24 and g["h"] > 0, (path.name, panel["title"])
-            area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+            assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24 and g["h"] > 0, (
+                path.name,
+                panel["title"],
+            )
+            area = {
+                (x, y)
+                for x in range(g["x"], g["x"] + g["w"])
+                for y in range(g["y"], g["y"] + g["h"])
+            }
             assert not area & cells, f"{path.name}: panel {panel['title']!r} overlaps another"
             cells |= area
     assert len(uids) == len(set(uids)), "duplicate dashboard uids"
@@ -105,14 +113,19 @@ def test_every_panel_is_bound_to_the_provisioned_datasource_and_has_queries():
             assert var["datasource"]["uid"] == c.DATASOURCE_UID, (path.name, var["name"])
         for ann in board["annotations"]["list"]:
             if not ann.get("builtIn"):
-                assert ann["datasource"]["uid"] == c.DATASOURCE_UID and ann.get("expr"), (path.name, ann["name"])
+                assert ann["datasource"]["uid"] == c.DATASOURCE_UID and ann.get("expr"), (
+                    path.name,
+                    ann["name"],
+                )
 
 
 def test_queries_use_only_contract_metrics_and_recordings():
     allowed = c.contract_series() | c.recording_rule_names() | c.PROMETHEUS_SERIES
     for uid, title, expr in d.panel_queries():
         unknown = c.metric_names(expr) - allowed
-        assert not unknown, f"{uid} / {title}: {unknown} is neither in docs/DESIGN.md nor a recording rule"
+        assert not unknown, (
+            f"{uid} / {title}: {unknown} is neither in docs/DESIGN.md nor a recording rule"
+        )
     for uid, name, query in d.variable_queries():
         m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query.strip())
         assert m, f"{uid} / ${name}: unexpected variable query {query!r}"
@@ -132,7 +145,10 @@ def test_query_helper_substitutes_every_variable():
     assert any("[1m]" in q.expr for q in queries), "$__rate_interval -> 1m"
     uids = {b["uid"] for b in BOARDS.values()}
     assert {q.dashboard_uid for q in queries} == uids
-    assert d.substitute('x{a=~"$v"}[$__rate_interval]', {"v": ".*", "__rate_interval": "1m"}) == 'x{a=~".*"}[1m]'
+    assert (
+        d.substitute('x{a=~"$v"}[$__rate_interval]', {"v": ".*", "__rate_interval": "1m"})
+        == 'x{a=~".*"}[1m]'
+    )
     assert d.substitute("${v:regex}-[[v]]", {"v": "a"}) == "a-a"
     with pytest.raises(KeyError):
         d.substitute("$nope", {})
@@ -144,43 +160,82 @@ def _exprs(uid: str) -> str:
 
 def test_dashboards_cover_what_the_issue_asks_for():
     golden = _exprs("modelwatch-golden-signals")
-    for needle in ("endpoint:modelwatch_http_requests:rate5m", "job:modelwatch_http_request_errors:ratio_rate5m",
-                   "p50_rate5m", "p95_rate5m", "p99_rate5m", "modelwatch_http_requests_in_flight",
-                   "job:modelwatch_slo_availability_errors:ratio_rate1h", "job:modelwatch_slo_latency_errors:ratio_rate1h"):
+    for needle in (
+        "endpoint:modelwatch_http_requests:rate5m",
+        "job:modelwatch_http_request_errors:ratio_rate5m",
+        "p50_rate5m",
+        "p95_rate5m",
+        "p99_rate5m",
+        "modelwatch_http_requests_in_flight",
+        "job:modelwatch_slo_availability_errors:ratio_rate1h",
+        "job:modelwatch_slo_latency_errors:ratio_rate1h",
+    ):
         assert needle in golden, needle
     quality = _exprs("modelwatch-model-quality")
-    for needle in ("modelwatch_live_accuracy", "modelwatch_estimated_accuracy", "modelwatch_label_coverage_ratio"):
+    for needle in (
+        "modelwatch_live_accuracy",
+        "modelwatch_estimated_accuracy",
+        "modelwatch_label_coverage_ratio",
+    ):
         assert needle in quality, needle
     (board,) = [b for b in BOARDS.values() if b["uid"] == "modelwatch-model-quality"]
     (both,) = [p for p in d.iter_panels(board) if p["title"] == "Accuracy: realized vs estimated"]
     assert len(both["targets"]) == 2
-    (bar,) = [p for p in d.iter_panels(board) if p["title"] == "Accuracy: reference vs realized vs estimated"]
+    (bar,) = [
+        p
+        for p in d.iter_panels(board)
+        if p["title"] == "Accuracy: reference vs realized vs estimated"
+    ]
     bar_exprs = [t["expr"] for t in bar["targets"]]
-    for metric in ("modelwatch_reference_accuracy", "modelwatch_live_accuracy", "modelwatch_estimated_accuracy"):
+    for metric in (
+        "modelwatch_reference_accuracy",
+        "modelwatch_live_accuracy",
+        "modelwatch_estimated_accuracy",
+    ):
         assert any(e.startswith(metric + "{") for e in bar_exprs), metric
-    for metric in ("live_accuracy", "estimated_accuracy"):  # each alert bound, as the rule compares it
-        assert any(e.startswith("modelwatch_metric_lower_threshold{") and f'metric="{metric}"' in e
-                   for e in bar_exprs), metric
+    for metric in (
+        "live_accuracy",
+        "estimated_accuracy",
+    ):  # each alert bound, as the rule compares it
+        assert any(
+            e.startswith("modelwatch_metric_lower_threshold{") and f'metric="{metric}"' in e
+            for e in bar_exprs
+        ), metric
     annotations = " ".join(a.get("expr", "") for a in board["annotations"]["list"])
-    assert "modelwatch_model_info" in annotations and "modelwatch_model_reloads_total" in annotations
+    assert (
+        "modelwatch_model_info" in annotations and "modelwatch_model_reloads_total" in annotations
+    )
     drift = _exprs("modelwatch-drift")
-    for needle in ("modelwatch_drift_score", "modelwatch_dataset_drift_share", "modelwatch_prediction_score_bucket"):
+    for needle in (
+        "modelwatch_drift_score",
+        "modelwatch_dataset_drift_share",
+        "modelwatch_prediction_score_bucket",
+    ):
         assert needle in drift, needle
     (board,) = [b for b in BOARDS.values() if b["uid"] == "modelwatch-drift"]
     heatmaps = [p for p in d.iter_panels(board) if p["type"] == "heatmap"]
-    assert any("modelwatch_prediction_score_bucket" in p["targets"][0]["expr"]
-               and p["targets"][0]["format"] == "heatmap" for p in heatmaps)
+    assert any(
+        "modelwatch_prediction_score_bucket" in p["targets"][0]["expr"]
+        and p["targets"][0]["format"] == "heatmap"
+        for p in heatmaps
+    )
     retraining = _exprs("modelwatch-retraining")
-    for needle in ("sum by (result) (increase(modelwatch_retrains_total", "modelwatch_retrain_in_progress",
-                   "modelwatch_retrain_last_success_timestamp_seconds"):
+    for needle in (
+        "sum by (result) (increase(modelwatch_retrains_total",
+        "modelwatch_retrain_in_progress",
+        "modelwatch_retrain_last_success_timestamp_seconds",
+    ):
         assert needle in retraining, needle
     cost = _exprs("modelwatch-cost")
-    for needle in ("job:modelwatch_cost_per_1k_predictions:rate5m", "modelwatch_cost_budget",
-                   "job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m",
-                   "job:modelwatch_cpu_seconds_per_request:ratio_rate5m",
-                   "modelwatch_process_resident_memory_bytes",
-                   "instance:modelwatch_thread_pool_utilization:ratio_rate5m",
-                   "modelwatch_worker_busy_threads"):
+    for needle in (
+        "job:modelwatch_cost_per_1k_predictions:rate5m",
+        "modelwatch_cost_budget",
+        "job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m",
+        "job:modelwatch_cpu_seconds_per_request:ratio_rate5m",
+        "modelwatch_process_resident_memory_bytes",
+        "instance:modelwatch_thread_pool_utilization:ratio_rate5m",
+        "modelwatch_worker_busy_threads",
+    ):
         assert needle in cost, needle
 
 
@@ -190,8 +245,12 @@ def _prometheus(tmp_path, config: dict):
     config = {**config, "rule_files": [str(p) for p in c.rule_files()]}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = services.free_port()
-    args = [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}"]
+    args = [
+        PROMETHEUS,
+        f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     url = f"http://127.0.0.1:{port}"
     with services.process(args, tmp_path / "prometheus.log") as proc:
         services.wait_http(f"{url}/-/ready", timeout=60, proc=proc)
@@ -205,9 +264,13 @@ def _query(url: str, expr: str) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
+@pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)"
+)
 def test_every_query_parses_in_a_real_prometheus_with_the_rules_loaded(tmp_path):
-    with _prometheus(tmp_path, {"global": {"evaluation_interval": "5s"}, "scrape_configs": []}) as url:
+    with _prometheus(
+        tmp_path, {"global": {"evaluation_interval": "5s"}, "scrape_configs": []}
+    ) as url:
         groups = requests.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
         loaded = sum(len(g["rules"]) for g in groups)
         assert loaded == len(c.rules())
@@ -239,19 +302,27 @@ def _traffic(url: str):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
+@pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)"
+)
 def test_cost_panels_show_what_prometheus_scraped_from_real_serving(tmp_path, mlflow_url):
     """Every query of the cost dashboard returns data from real gunicorn (two workers,
     prices and a budget set) under traffic, through the real recording rules."""
     model = "credit-default-grafana-cost"
     version = modelkit.register_version(mlflow_url, model, seed=1, alias="production")
-    env = {"MLFLOW_TRACKING_URI": mlflow_url, "MODELWATCH_MODEL_NAME": model,
-           "MODELWATCH_COST_PER_CPU_HOUR": "0.05", "MODELWATCH_COST_PER_GB_HOUR": "0.01",
-           "MODELWATCH_COST_BUDGET_PER_1K": "1"}
+    env = {
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "MODELWATCH_MODEL_NAME": model,
+        "MODELWATCH_COST_PER_CPU_HOUR": "0.05",
+        "MODELWATCH_COST_PER_GB_HOUR": "0.01",
+        "MODELWATCH_COST_BUDGET_PER_1K": "1",
+    }
     queries = [q for q in d.panel_queries() if q.dashboard_uid == "modelwatch-cost"]
     assert queries
-    with gunicorn(tmp_path / "serving", env, workers=2, ready_version=version) as serving, \
-            _traffic(serving.url):
+    with (
+        gunicorn(tmp_path / "serving", env, workers=2, ready_version=version) as serving,
+        _traffic(serving.url),
+    ):
         with _scraping(tmp_path, "serving", serving.url.removeprefix("http://")) as url:
             _wait_for_data(url, queries)
             (cost,) = _query(url, "job:modelwatch_cost_per_1k_predictions:rate5m")
@@ -274,39 +345,70 @@ def _served(app):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)")
-def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real_monitor(tmp_path, mlflow_url,
-                                                                                         monkeypatch):
+@pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus is not installed (Debian package `prometheus`)"
+)
+def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real_monitor(
+    tmp_path, mlflow_url, monkeypatch
+):
     """A version onboarded with a segment column and a sensitive attribute, traffic scored by
     the real serving app and labelled, one real monitor window: every query of the
     dashboard returns data from a real Prometheus that scraped that monitor."""
     import mlflow
     from mlflow import MlflowClient
-
-    from modelwatch.onboard import onboard
     from modelwatch.monitoring.service.app import create_app as create_monitor
     from modelwatch.monitoring.service.config import MonitorConfig
-    from modelwatch.serving.app import create_app as create_serving, shutdown_app
-    from tests.monitor_service.test_monitor_real import send_through_serving
+    from modelwatch.serving.app import create_app as create_serving
+    from modelwatch.serving.app import shutdown_app
     from modelwatch.training.simulator import TARGET, generate
+
+    from modelwatch.onboard import onboard
+    from tests.monitor_service.test_monitor_real import send_through_serving
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
     mlflow.set_tracking_uri(mlflow_url)
     model = "credit-default-grafana-segments"
     version = modelkit.register_version(mlflow_url, model, seed=1, alias="production")
     generate(6000, "baseline", seed=5).to_parquet(tmp_path / "reference.parquet")
-    onboard(model, str(tmp_path / "reference.parquet"), TARGET, version, client=MlflowClient(mlflow_url),
-            segments=("channel",), sensitive=("region",))
+    onboard(
+        model,
+        str(tmp_path / "reference.parquet"),
+        TARGET,
+        version,
+        client=MlflowClient(mlflow_url),
+        segments=("channel",),
+        sensitive=("region",),
+    )
     store_url = f"sqlite:///{tmp_path / 'predictions.db'}"
-    serving = create_serving({"tracking_uri": mlflow_url, "model_name": model, "store_url": store_url,
-                              "spill_dir": str(tmp_path / "spill"), "model_cache_dir": str(tmp_path / "cache"),
-                              "reload_interval": 60.0, "feedback_wait": 0.3})
+    serving = create_serving(
+        {
+            "tracking_uri": mlflow_url,
+            "model_name": model,
+            "store_url": store_url,
+            "spill_dir": str(tmp_path / "spill"),
+            "model_cache_dir": str(tmp_path / "cache"),
+            "reload_interval": 60.0,
+            "feedback_wait": 0.3,
+        }
+    )
     state = serving.extensions["modelwatch"]
-    monitor_app = create_monitor(MonitorConfig(tracking_uri=mlflow_url, model_name=model, store_url=store_url,
-                                               log_to_mlflow=False, fairness_favourable="0"), start=False)
+    monitor_app = create_monitor(
+        MonitorConfig(
+            tracking_uri=mlflow_url,
+            model_name=model,
+            store_url=store_url,
+            log_to_mlflow=False,
+            fairness_favourable="0",
+        ),
+        start=False,
+    )
     queries = [q for q in d.panel_queries() if q.dashboard_uid == "modelwatch-segments-fairness"]
-    assert {"modelwatch_segment_share", "modelwatch_segment_metric_value", "modelwatch_fairness_gap_exceeded",
-            "modelwatch_fairness_group_tpr"} <= set().union(*(c.metric_names(q.expr) for q in queries))
+    assert {
+        "modelwatch_segment_share",
+        "modelwatch_segment_metric_value",
+        "modelwatch_fairness_gap_exceeded",
+        "modelwatch_fairness_group_tpr",
+    } <= set().union(*(c.metric_names(q.expr) for q in queries))
     try:
         assert state.models.ready.wait(120), state.models.last_error
         send_through_serving(serving.test_client(), state, generate(2000, "baseline", seed=6))
@@ -320,8 +422,10 @@ def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real
 
 def _scraping(tmp_path, job: str, target: str):
     """A real Prometheus scraping `target` every second as `job`, with the rules loaded."""
-    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-              "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}]}
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
+    }
     return _prometheus(tmp_path, config)
 
 

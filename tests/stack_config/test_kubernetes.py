@@ -42,8 +42,12 @@ LAST_APPLIED_LIMIT = 262144
 def _render(overlay: str) -> tuple[list[dict], str]:
     """(objects, error) of `kubectl kustomize`; every test reads the same objects (never
     change them)."""
-    result = subprocess.run([KUBECTL, "kustomize", str(DEPLOY / "overlays" / overlay)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [KUBECTL, "kustomize", str(DEPLOY / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode:
         return [], result.stderr
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -103,7 +107,9 @@ def port_number(overlay: str, deployment: str, port) -> int:
     """A container port given by number or by name."""
     if isinstance(port, int):
         return port
-    (number,) = [p["containerPort"] for p in container(overlay, deployment)["ports"] if p["name"] == port]
+    (number,) = [
+        p["containerPort"] for p in container(overlay, deployment)["ports"] if p["name"] == port
+    ]
     return number
 
 
@@ -143,21 +149,36 @@ def arg(container_spec: dict, name: str) -> str:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_renders_the_whole_platform(overlay):
     deployments = set(objects(overlay, "Deployment"))
-    assert {"serving", "monitor", "mlflow", "prometheus", "alertmanager", "pushgateway", "grafana"} <= deployments
+    assert {
+        "serving",
+        "monitor",
+        "mlflow",
+        "prometheus",
+        "alertmanager",
+        "pushgateway",
+        "grafana",
+    } <= deployments
     assert set(objects(overlay, "HorizontalPodAutoscaler")) == {"serving"}
     assert set(objects(overlay, "PodDisruptionBudget")) == {"serving"}
-    assert {o["metadata"].get("namespace") for o in rendered(overlay) if o["kind"] != "Namespace"} == {"modelwatch"}
+    assert {
+        o["metadata"].get("namespace") for o in rendered(overlay) if o["kind"] != "Namespace"
+    } == {"modelwatch"}
 
 
 def test_the_dev_overlay_brings_its_own_postgres_and_production_does_not():
     assert "postgres" in objects("dev", "Deployment")
     assert "postgres" not in objects("production", "Deployment")
     pg = container("dev", "postgres")
-    assert mounted_file("dev", "postgres", "/docker-entrypoint-initdb.d/init-modelwatch.sql") == \
-        ("postgres-init", "init-modelwatch.sql")
+    assert mounted_file("dev", "postgres", "/docker-entrypoint-initdb.d/init-modelwatch.sql") == (
+        "postgres-init",
+        "init-modelwatch.sql",
+    )
     assert "CREATE DATABASE modelwatch" in config_map("dev", "postgres-init")["init-modelwatch.sql"]
     env = {v["name"]: v for v in pg["env"]}
-    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": SECRET, "key": "postgres-password"}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": SECRET,
+        "key": "postgres-password",
+    }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -194,8 +215,14 @@ def test_generated_files_are_what_generate_py_writes():
     generator = _generator()
     expected = generator.outputs()
     present = {p for d in generator.config_maps() for p in d.rglob("*") if p.is_file()}
-    assert present == set(expected), "run `make k8s`: generated/ does not hold one copy per original"
-    stale = [str(path.relative_to(c.ROOT)) for path, content in expected.items() if path.read_bytes() != content]
+    assert present == set(expected), (
+        "run `make k8s`: generated/ does not hold one copy per original"
+    )
+    stale = [
+        str(path.relative_to(c.ROOT))
+        for path, content in expected.items()
+        if path.read_bytes() != content
+    ]
     assert not stale, f"run `make k8s`: {stale} differ from their originals"
 
 
@@ -205,9 +232,13 @@ def test_config_maps_carry_every_rule_file_and_dashboard():
     for path in c.rule_files():
         assert rules[path.name] == path.read_text(), f"run `make k8s`: {path.name} differs"
     dashboards = config_map("dev", "grafana-dashboards")
-    assert set(dashboards) == {p.name for p in (c.GRAFANA_DIR / "dashboards").glob("*.json")}, "run `make k8s`"
-    assert config_map("dev", "alertmanager-config")["alertmanager.yml"] == \
-        (c.ALERTMANAGER_DIR / "alertmanager.compose.yml").read_text()
+    assert set(dashboards) == {p.name for p in (c.GRAFANA_DIR / "dashboards").glob("*.json")}, (
+        "run `make k8s`"
+    )
+    assert (
+        config_map("dev", "alertmanager-config")["alertmanager.yml"]
+        == (c.ALERTMANAGER_DIR / "alertmanager.compose.yml").read_text()
+    )
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -218,7 +249,9 @@ def _secret_refs(overlay: str) -> set[str]:
     for deployment in objects(overlay, "Deployment").values():
         spec = deployment["spec"]["template"]["spec"]
         for cont in spec["containers"]:
-            assert not any("secretRef" in s for s in cont.get("envFrom", [])), "name each secret key"
+            assert not any("secretRef" in s for s in cont.get("envFrom", [])), (
+                "name each secret key"
+            )
             for var in cont.get("env", []):
                 ref = var.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
@@ -240,10 +273,14 @@ def test_secrets_are_referenced_never_embedded(overlay):
     assert not objects(overlay, "Secret"), "a Secret in the manifests would be a secret in git"
     for data in (o["data"] for o in objects(overlay, "ConfigMap").values()):
         for key, value in data.items():
-            assert not re.search(r"://[^/\s]*:[^/\s]*@", value), f"ConfigMap key {key} holds a password"
+            assert not re.search(r"://[^/\s]*:[^/\s]*@", value), (
+                f"ConfigMap key {key} holds a password"
+            )
     # README.md's commands for the overlay create the Secret with every key it reads
     section = (c.ROOT / "README.md").read_text().split("\n## Kubernetes", 1)[1].split("\n## ", 1)[0]
-    (block,) = [b for b in re.findall(r"```\n(.*?)```", section, re.S) if f"overlays/{overlay}" in b]
+    (block,) = [
+        b for b in re.findall(r"```\n(.*?)```", section, re.S) if f"overlays/{overlay}" in b
+    ]
     assert f"create secret generic {SECRET}" in block
     assert _secret_refs(overlay) == set(re.findall(r"--from-literal=([a-z-]+)=", block))
 
@@ -254,7 +291,9 @@ def test_every_token_a_listener_needs_comes_from_the_secret(overlay, name, token
     """They listen on 0.0.0.0: without these tokens they would refuse to start."""
     cont = container(overlay, name)
     address = f"{arg(cont, '--host')}:{arg(cont, '--port')}"
-    refs = {var["name"]: var.get("valueFrom", {}).get("secretKeyRef") for var in cont.get("env", [])}
+    refs = {
+        var["name"]: var.get("valueFrom", {}).get("secretKeyRef") for var in cont.get("env", [])
+    }
     for variable in tokens:
         assert refs.get(variable), f"{name}: {variable} is not taken from a Secret"
         assert refs[variable]["name"] == SECRET and not refs[variable].get("optional")
@@ -272,10 +311,14 @@ def test_every_container_has_resources_probes_and_a_pinned_image(overlay):
     for name, deployment in objects(overlay, "Deployment").items():
         cont = container(overlay, name)
         for kind in ("requests", "limits"):
-            assert {"cpu", "memory"} <= set(cont.get("resources", {}).get(kind, {})), f"{name}: {kind}"
+            assert {"cpu", "memory"} <= set(cont.get("resources", {}).get(kind, {})), (
+                f"{name}: {kind}"
+            )
         assert cont.get("readinessProbe") and cont.get("livenessProbe"), name
         repo, _, tag = cont["image"].rpartition(":")
-        assert repo and tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {cont['image']}"
+        assert repo and tag and tag != "latest" and re.search(r"\d", tag), (
+            f"{name}: {cont['image']}"
+        )
         security = cont.get("securityContext", {})
         assert security.get("allowPrivilegeEscalation") is False, name
         spec = deployment["spec"]["template"]["spec"]
@@ -314,7 +357,10 @@ def test_mlflow_server_command_and_its_environment():
     for word in command[2:]:
         if word.startswith("--"):
             assert word in options, f"mlflow server has no option {word}"
-    assert int(arg(cont, "--port")) == cont["ports"][0]["containerPort"] and arg(cont, "--host") == "0.0.0.0"
+    assert (
+        int(arg(cont, "--port")) == cont["ports"][0]["containerPort"]
+        and arg(cont, "--host") == "0.0.0.0"
+    )
     envvars = {p.envvar for p in server.params if p.envvar}
     for var in container_env("dev", "mlflow"):
         assert var in envvars, f"mlflow server does not read {var}"
@@ -333,14 +379,17 @@ def routes(tmp_path_factory) -> dict[str, set[str]]:
     """The URL rules of the serving app and of the monitor, built without starting them."""
     from modelwatch.monitoring.service.app import create_app as monitor_app
     from modelwatch.monitoring.service.config import MonitorConfig
-    from modelwatch.serving.app import create_app as serving_app, shutdown_app
+    from modelwatch.serving.app import create_app as serving_app
+    from modelwatch.serving.app import shutdown_app
 
     store = f"sqlite:///{tmp_path_factory.mktemp('routes') / 'p.db'}"
     serving = serving_app({"background": False, "store_url": store})
     monitor = monitor_app(MonitorConfig(store_url=store, log_to_mlflow=False), start=False)
     shutdown_app(serving)
-    return {name: {r.rule for r in app.url_map.iter_rules()}
-            for name, app in (("serving", serving), ("monitor", monitor))}
+    return {
+        name: {r.rule for r in app.url_map.iter_rules()}
+        for name, app in (("serving", serving), ("monitor", monitor))
+    }
 
 
 def test_probe_paths_are_routes_of_the_apps(routes):
@@ -374,7 +423,10 @@ def test_serving_and_monitor_environment_is_what_their_config_reads(monkeypatch)
 
     # modelwatch's variables by their readers in modelwatch/settings.py; others (OMP_*) by name
     read_by = {
-        "serving": ((SERVING, GUNICORN), [c.ROOT / "serving" / "config.py", c.ROOT / "serving" / "gunicorn.conf.py"]),
+        "serving": (
+            (SERVING, GUNICORN),
+            [c.ROOT / "serving" / "config.py", c.ROOT / "serving" / "gunicorn.conf.py"],
+        ),
         "monitor": ((MONITOR,), [c.ROOT / "monitoring" / "service" / "config.py"]),
     }
     for name, (readers, files) in read_by.items():
@@ -409,7 +461,11 @@ def test_serving_scales_and_survives_a_drain(overlay):
     deployment = objects(overlay, "Deployment")["serving"]
     hpa = objects(overlay, "HorizontalPodAutoscaler")["serving"]["spec"]
     pdb = objects(overlay, "PodDisruptionBudget")["serving"]["spec"]
-    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "serving"}
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "serving",
+    }
     assert "replicas" not in deployment["spec"], "the autoscaler owns the count"
     assert 2 <= hpa["minReplicas"] < hpa["maxReplicas"]
     assert pdb["minAvailable"] < hpa["minReplicas"], "a node drain must be able to evict one"
@@ -422,7 +478,10 @@ def test_serving_scales_and_survives_a_drain(overlay):
 def test_exactly_one_monitor(overlay):
     spec = objects(overlay, "Deployment")["monitor"]["spec"]
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
-    targets = [h["spec"]["scaleTargetRef"]["name"] for h in objects(overlay, "HorizontalPodAutoscaler").values()]
+    targets = [
+        h["spec"]["scaleTargetRef"]["name"]
+        for h in objects(overlay, "HorizontalPodAutoscaler").values()
+    ]
     assert "monitor" not in targets
 
 
@@ -433,9 +492,9 @@ def test_service_ports_are_the_compose_ports():
         if name not in compose:
             continue
         # what compose publishes or exposes, or else the port its URLs call it by
-        expected = {int(p) for _, _, p in published_ports(compose[name])} | \
-            {int(p) for p in compose[name].get("expose", [])} or \
-            {int(p) for p in re.findall(rf"[@/]{name}:(\d+)", text)}
+        expected = {int(p) for _, _, p in published_ports(compose[name])} | {
+            int(p) for p in compose[name].get("expose", [])
+        } or {int(p) for p in re.findall(rf"[@/]{name}:(\d+)", text)}
         assert service_port("dev", name)[0] in expected, name
 
 
@@ -475,17 +534,27 @@ def test_prometheus_loads_its_config_and_every_rule_file():
     config = yaml.safe_load(config_map("dev", "prometheus-config")["prometheus.yml"])
     rules = config_map("dev", "prometheus-rules")
     (rules_dir,) = {str(PurePosixPath(p).parent) for p in config["rule_files"]}
-    assert {mounted_file("dev", "prometheus", f"{rules_dir}/{key}") for key in rules} == \
-        {("prometheus-rules", key) for key in rules}
-    loaded = {key for key in rules for pattern in config["rule_files"]
-              if PurePosixPath(rules_dir, key).match(pattern)}
+    assert {mounted_file("dev", "prometheus", f"{rules_dir}/{key}") for key in rules} == {
+        ("prometheus-rules", key) for key in rules
+    }
+    loaded = {
+        key
+        for key in rules
+        for pattern in config["rule_files"]
+        if PurePosixPath(rules_dir, key).match(pattern)
+    }
     assert loaded == set(rules)
     port = arg(prometheus, "--web.listen-address").rsplit(":", 1)[1]
     assert int(port) == prometheus["ports"][0]["containerPort"]
-    assert arg(prometheus, "--storage.tsdb.path") in {m["mountPath"] for m in prometheus["volumeMounts"]}
+    assert arg(prometheus, "--storage.tsdb.path") in {
+        m["mountPath"] for m in prometheus["volumeMounts"]
+    }
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (Debian package `prometheus`)")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool is not installed (Debian package `prometheus`)",
+)
 def test_promtool_checks_the_config_with_the_rules_the_pod_gets(tmp_path):
     config = yaml.safe_load(config_map("dev", "prometheus-config")["prometheus.yml"])
     rules = config_map("dev", "prometheus-rules")
@@ -493,19 +562,27 @@ def test_promtool_checks_the_config_with_the_rules_the_pod_gets(tmp_path):
     for key, text in rules.items():
         (tmp_path / "rules" / key).write_text(text)
     # the pod's paths, moved under tmp_path
-    config["rule_files"] = [str(tmp_path / "rules" / PurePosixPath(p).name) for p in config["rule_files"]]
+    config["rule_files"] = [
+        str(tmp_path / "rules" / PurePosixPath(p).name) for p in config["rule_files"]
+    ]
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
-    result = subprocess.run([shutil.which("promtool"), "check", "config", str(path)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [shutil.which("promtool"), "check", "config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(rules)} rule files found" in result.stdout
 
 
 def test_alertmanager_delivers_retrain_alerts_to_the_monitor_with_its_token(routes):
     alertmanager = container("dev", "alertmanager")
-    assert mounted_file("dev", "alertmanager", arg(alertmanager, "--config.file")) == \
-        ("alertmanager-config", "alertmanager.yml")
+    assert mounted_file("dev", "alertmanager", arg(alertmanager, "--config.file")) == (
+        "alertmanager-config",
+        "alertmanager.yml",
+    )
     config = yaml.safe_load(config_map("dev", "alertmanager-config")["alertmanager.yml"])
     monitor_env = {v["name"]: v for v in container("dev", "monitor")["env"]}
     token_key = monitor_env["MODELWATCH_WEBHOOK_TOKEN"]["valueFrom"]["secretKeyRef"]["key"]
@@ -515,7 +592,9 @@ def test_alertmanager_delivers_retrain_alerts_to_the_monitor_with_its_token(rout
         url = urlparse(hook["url"])
         assert service_port("dev", url.hostname)[0] == url.port and url.path in routes[url.hostname]
         credentials = hook["http_config"]["authorization"]["credentials_file"]
-        assert mounted_file("dev", "alertmanager", credentials) == (SECRET, token_key), "the monitor's own token"
+        assert mounted_file("dev", "alertmanager", credentials) == (SECRET, token_key), (
+            "the monitor's own token"
+        )
     assert "--cluster.listen-address=" in alertmanager["args"]
     port = arg(alertmanager, "--web.listen-address").rsplit(":", 1)[1]
     assert int(port) == alertmanager["ports"][0]["containerPort"]
@@ -525,10 +604,14 @@ def test_grafana_provisions_the_datasource_and_the_dashboards():
     datasources = yaml.safe_load(config_map("dev", "grafana-datasources")["prometheus.yml"])
     url = urlparse(datasources["datasources"][0]["url"])
     assert service_port("dev", url.hostname)[0] == url.port
-    assert mounted_file("dev", "grafana", "/etc/grafana/provisioning/datasources/prometheus.yml")[0] == \
-        "grafana-datasources"
-    assert mounted_file("dev", "grafana", "/etc/grafana/provisioning/dashboards/dashboards.yml")[0] == \
-        "grafana-dashboard-providers"
+    assert (
+        mounted_file("dev", "grafana", "/etc/grafana/provisioning/datasources/prometheus.yml")[0]
+        == "grafana-datasources"
+    )
+    assert (
+        mounted_file("dev", "grafana", "/etc/grafana/provisioning/dashboards/dashboards.yml")[0]
+        == "grafana-dashboard-providers"
+    )
     providers = yaml.safe_load(config_map("dev", "grafana-dashboard-providers")["dashboards.yml"])
     path = providers["providers"][0]["options"]["path"]
     for key in config_map("dev", "grafana-dashboards"):
@@ -554,19 +637,32 @@ def _selects(selector: dict, labels: dict) -> bool:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_only_serving_and_grafana_are_reachable_from_outside(overlay):
     policies = objects(overlay, "NetworkPolicy").values()
-    assert any(p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"]
-               and not p["spec"].get("ingress") for p in policies), "no default deny"
+    assert any(
+        p["spec"]["podSelector"] == {}
+        and p["spec"]["policyTypes"] == ["Ingress"]
+        and not p["spec"].get("ingress")
+        for p in policies
+    ), "no default deny"
     for name, deployment in objects(overlay, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
-        outside = [r for p in policies if _selects(p["spec"]["podSelector"], labels)
-                   for r in p["spec"].get("ingress", []) if _admits_outside(r)]
+        outside = [
+            r
+            for p in policies
+            if _selects(p["spec"]["podSelector"], labels)
+            for r in p["spec"].get("ingress", [])
+            if _admits_outside(r)
+        ]
         if name not in PUBLIC:
             assert not outside, f"{name} is reachable from outside"
             continue
         ports = {port_number(overlay, name, p["port"]) for r in outside for p in r.get("ports", [])}
         assert outside and all(r.get("ports") for r in outside), f"{name}: open on its port only"
         assert ports == {service_port(overlay, name)[1]}
-    exposed = {n for n, s in objects(overlay, "Service").items() if s["spec"].get("type", "ClusterIP") != "ClusterIP"}
+    exposed = {
+        n
+        for n, s in objects(overlay, "Service").items()
+        if s["spec"].get("type", "ClusterIP") != "ClusterIP"
+    }
     assert exposed <= PUBLIC
 
 
@@ -574,10 +670,14 @@ def test_only_serving_and_grafana_are_reachable_from_outside(overlay):
 def test_the_stack_reaches_its_own_pods(overlay):
     """Every pod carries the label the in-namespace allow rule selects its peers by."""
     policies = objects(overlay, "NetworkPolicy").values()
-    peers = [s["podSelector"] for p in policies for r in p["spec"].get("ingress", [])
-             for s in r.get("from", []) if set(s) == {"podSelector"}]
+    peers = [
+        s["podSelector"]
+        for p in policies
+        for r in p["spec"].get("ingress", [])
+        for s in r.get("from", [])
+        if set(s) == {"podSelector"}
+    ]
     assert peers
     for name, deployment in objects(overlay, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert any(_selects(peer, labels) for peer in peers), f"{name} cannot reach the stack"
-

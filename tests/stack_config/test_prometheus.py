@@ -15,7 +15,9 @@ from tests.stack_config import contract as c
 from tests.stack_config.compose import container_path_to_repo, load_compose
 
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (Debian package `prometheus`)")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not installed (Debian package `prometheus`)"
+)
 
 EMBEDDED = c.PROMETHEUS_DIR / "prometheus.yml"
 COMPOSE = c.PROMETHEUS_DIR / "prometheus.compose.yml"
@@ -44,9 +46,13 @@ def compose_rule_files() -> list[Path]:
     for pattern in config["rule_files"]:
         assert pattern.startswith("/"), "compose rule files are container paths"
         repo_pattern = container_path_to_repo(service, pattern)
-        assert repo_pattern is not None, f"{pattern} is not inside any volume of the prometheus service"
+        assert repo_pattern is not None, (
+            f"{pattern} is not inside any volume of the prometheus service"
+        )
         matches = glob.glob(str(repo_pattern))
-        assert matches, f"prometheus.compose.yml: rule file {pattern} ({repo_pattern}) matches nothing"
+        assert matches, (
+            f"prometheus.compose.yml: rule file {pattern} ({repo_pattern}) matches nothing"
+        )
         out += [Path(m) for m in matches]
     return out
 
@@ -114,7 +120,9 @@ def test_both_configs_load_the_same_rule_files():
     embedded = sorted(p.resolve() for p in embedded_rule_files())
     compose = sorted(p.resolve() for p in compose_rule_files())
     assert embedded == compose
-    assert set(embedded) == {p.resolve() for p in c.rule_files()}, "a rule file is not loaded by the configs"
+    assert set(embedded) == {p.resolve() for p in c.rule_files()}, (
+        "a rule file is not loaded by the configs"
+    )
 
 
 def _jobs(config: dict) -> dict[str, dict]:
@@ -135,8 +143,12 @@ def test_embedded_config_targets_loopback_with_short_intervals():
     assert config["global"]["scrape_interval"] == "5s"
     assert config["global"]["evaluation_interval"] == "5s"
     jobs = _jobs(config)
-    expected = {"serving": "127.0.0.1:8000", "monitor": "127.0.0.1:8001",
-                "pushgateway": "127.0.0.1:9091", "prometheus": "127.0.0.1:9090"}
+    expected = {
+        "serving": "127.0.0.1:8000",
+        "monitor": "127.0.0.1:8001",
+        "pushgateway": "127.0.0.1:9091",
+        "prometheus": "127.0.0.1:9090",
+    }
     for job, target in expected.items():
         assert jobs[job]["static_configs"][0]["targets"] == [target], job
     targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
@@ -157,7 +169,9 @@ def test_compose_config_discovers_serving_replicas_through_dns():
         for static in job.get("static_configs", []):
             for target in static["targets"]:
                 host = target.rsplit(":", 1)[0]
-                assert host == "localhost" or host in services, f"{job['job_name']}: {target} is no compose service"
+                assert host == "localhost" or host in services, (
+                    f"{job['job_name']}: {target} is no compose service"
+                )
     am = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert am == ["alertmanager:9093"]
 
@@ -197,7 +211,9 @@ def test_rules_use_only_contract_metrics_and_recordings():
     allowed = c.contract_series() | c.recording_rule_names() | c.PROMETHEUS_SERIES
     for rule in c.rules():
         unknown = c.metric_names(rule["expr"]) - allowed
-        assert not unknown, f"{rule.get('record') or rule.get('alert')}: not in docs/DESIGN.md: {unknown}"
+        assert not unknown, (
+            f"{rule.get('record') or rule.get('alert')}: not in docs/DESIGN.md: {unknown}"
+        )
 
 
 def test_every_design_alert_exists_with_its_severity_and_action():
@@ -219,15 +235,20 @@ def test_every_design_alert_exists_with_its_severity_and_action():
 
 def test_slo_alerts_are_multiwindow_multi_burn_rate():
     tiers = {("1h", "5m", "14.4"), ("6h", "30m", "6"), ("1d", "2h", "3"), ("3d", "6h", "1")}
-    for alert, sli, budget in (("SLOAvailabilityBudgetBurn", "availability", "0.001"),
-                               ("SLOLatencyBudgetBurn", "latency", "0.01")):
+    for alert, sli, budget in (
+        ("SLOAvailabilityBudgetBurn", "availability", "0.001"),
+        ("SLOLatencyBudgetBurn", "latency", "0.01"),
+    ):
         found = set()
         for rule in (r for r in c.alerting_rules() if r["alert"] == alert):
             labels = rule["labels"]
             long, short, burn = labels["long_window"], labels["short_window"], labels["burn_rate"]
             expr = " ".join(rule["expr"].split())
             for window in (long, short):
-                assert f"job:modelwatch_slo_{sli}_errors:ratio_rate{window} > ({burn} * {budget})" in expr, expr
+                assert (
+                    f"job:modelwatch_slo_{sli}_errors:ratio_rate{window} > ({burn} * {budget})"
+                    in expr
+                ), expr
             assert " and " in expr
             found.add((long, short, burn))
         assert found == tiers, alert
@@ -235,11 +256,23 @@ def test_slo_alerts_are_multiwindow_multi_burn_rate():
 
 def test_retrain_alerts_are_slower_than_the_integrity_alert():
     """DataIntegrityViolation must reach Alertmanager first to inhibit the retrain alerts."""
-    def seconds(duration: str) -> int:
-        return sum(int(n) * {"s": 1, "m": 60, "h": 3600}[u] for n, u in re.findall(r"(\d+)([smh])", duration))
 
-    integrity = [seconds(r.get("for", "0s")) for r in c.alerting_rules() if r["alert"] == "DataIntegrityViolation"]
-    retrain = [seconds(r.get("for", "0s")) for r in c.alerting_rules() if r["labels"]["action"] == "retrain"]
+    def seconds(duration: str) -> int:
+        return sum(
+            int(n) * {"s": 1, "m": 60, "h": 3600}[u]
+            for n, u in re.findall(r"(\d+)([smh])", duration)
+        )
+
+    integrity = [
+        seconds(r.get("for", "0s"))
+        for r in c.alerting_rules()
+        if r["alert"] == "DataIntegrityViolation"
+    ]
+    retrain = [
+        seconds(r.get("for", "0s"))
+        for r in c.alerting_rules()
+        if r["labels"]["action"] == "retrain"
+    ]
     assert retrain and max(integrity) < min(retrain)
 
 
@@ -250,7 +283,10 @@ def _unit_test_alerts() -> tuple[list[dict], set[str]]:
         for test in c.load_yaml(path)["tests"]:
             for case in test.get("alert_rule_test", []):
                 if case.get("exp_alerts"):
-                    firing += [{"alertname": case["alertname"], **a.get("exp_labels", {})} for a in case["exp_alerts"]]
+                    firing += [
+                        {"alertname": case["alertname"], **a.get("exp_labels", {})}
+                        for a in case["exp_alerts"]
+                    ]
                 else:
                     silent.add(case["alertname"])
     return firing, silent
@@ -259,9 +295,13 @@ def _unit_test_alerts() -> tuple[list[dict], set[str]]:
 def test_unit_tests_cover_every_alert_firing_and_not_firing():
     firing, silent = _unit_test_alerts()
     for rule in c.alerting_rules():
-        static = {"alertname": rule["alert"], **{k: str(v) for k, v in rule.get("labels", {}).items()}}
-        assert any(static.items() <= {k: str(v) for k, v in f.items()}.items() for f in firing), \
+        static = {
+            "alertname": rule["alert"],
+            **{k: str(v) for k, v in rule.get("labels", {}).items()},
+        }
+        assert any(static.items() <= {k: str(v) for k, v in f.items()}.items() for f in firing), (
             f"no unit test sees {static} fire"
+        )
         assert rule["alert"] in silent, f"no unit test checks that {rule['alert']} stays silent"
 
 

@@ -9,9 +9,9 @@ import time
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from modelwatch.training import cost
 
 from tests.training.test_project import mlflow_run
-from modelwatch.training import cost
 
 GB = 2**30
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from modelwatch.training import data, gate, pipeline
 from modelwatch.training.evaluate import evaluate, evaluate_regression, expected_calibration_error
 
@@ -11,7 +10,9 @@ from modelwatch.training.evaluate import evaluate, evaluate_regression, expected
 def test_text_in_a_numeric_column_is_named(tmp_path):
     frame = pd.DataFrame({"x": [str(i) for i in range(100)], "y": [0, 1] * 50})
     frame.loc[[3, 7], "x"] = ["abc", "n/a!"]
-    with pytest.raises(data.DataError, match=r"column 'x' looks numeric but 2 of 100 values are not numbers"):
+    with pytest.raises(
+        data.DataError, match=r"column 'x' looks numeric but 2 of 100 values are not numbers"
+    ):
         data.prepare(frame, "y", "test", "auto")
 
 
@@ -22,7 +23,9 @@ def test_identifier_column_is_refused():
 
 
 def test_features_are_cast_for_a_stable_signature():
-    frame = pd.DataFrame({"n": range(60), "flag": [True, False] * 30, "c": ["a", None, "b"] * 20, "y": [0, 1] * 30})
+    frame = pd.DataFrame(
+        {"n": range(60), "flag": [True, False] * 30, "c": ["a", None, "b"] * 20, "y": [0, 1] * 30}
+    )
     ds = data.prepare(frame, "y", "test", "auto")
     assert ds.numeric == ["n"] and ds.categorical == ["flag", "c"]
     assert ds.frame["n"].dtype == "float64"
@@ -40,7 +43,9 @@ def test_digest_follows_the_content():
 def test_gate_floor_tolerance_and_champion():
     assert gate.decide("roc_auc", 0.80, 0.6, 0.01).approved
     below = gate.decide("roc_auc", 0.55, 0.6, 0.01)
-    assert not below.approved and below.status.startswith("rejected: roc_auc 0.5500 is below the floor")
+    assert not below.approved and below.status.startswith(
+        "rejected: roc_auc 0.5500 is below the floor"
+    )
     assert gate.decide("roc_auc", 0.795, 0.6, 0.01, champion=0.80, champion_version="3").approved
     worse = gate.decide("roc_auc", 0.78, 0.6, 0.01, champion=0.80, champion_version="3")
     assert not worse.approved and "champion version 3" in worse.reason
@@ -49,8 +54,13 @@ def test_gate_floor_tolerance_and_champion():
 
 def test_promote_modes():
     ok, bad = gate.decide("m", 1.0, 0.0, 0.0), gate.decide("m", 0.0, 0.5, 0.0)
-    assert gate.alias_for(ok, "auto") == "production" and gate.alias_for(bad, "auto") == "challenger"
-    assert gate.alias_for(bad, "always") == "production" and gate.alias_for(ok, "never") == "challenger"
+    assert (
+        gate.alias_for(ok, "auto") == "production" and gate.alias_for(bad, "auto") == "challenger"
+    )
+    assert (
+        gate.alias_for(bad, "always") == "production"
+        and gate.alias_for(ok, "never") == "challenger"
+    )
     with pytest.raises(ValueError, match="unknown promote mode 'sometimes'"):
         gate.alias_for(ok, "sometimes")
 
@@ -63,7 +73,8 @@ def test_metrics_against_their_definitions():
     assert m["accuracy"] == pytest.approx(0.8) and m["precision"] == pytest.approx(1.0)
     assert m["recall"] == pytest.approx(2 / 3) and m["roc_auc"] == pytest.approx(1.0)
     # ECE by hand: bins of top-class confidence .8,.9,.6,.9,.7 -> |acc - conf| weighted.
-    conf = np.array([0.8, 0.9, 0.6, 0.9, 0.7]); correct = np.array([1, 1, 0, 1, 1])
+    conf = np.array([0.8, 0.9, 0.6, 0.9, 0.7])
+    correct = np.array([1, 1, 0, 1, 1])
     by_hand = sum(abs(correct[b].sum() - conf[b].sum()) for b in ([0], [1, 3], [2], [4])) / 5
     assert expected_calibration_error(y, proba, np.array([0, 1])) == pytest.approx(by_hand)
 
@@ -85,7 +96,9 @@ def test_the_task_follows_the_target():
     }
     for task, y in cases.items():
         assert data.prepare(pd.DataFrame({"x": x, "y": y}), "y", "test", "auto").task == task
-    counts = data.prepare(pd.DataFrame({"x": x, "y": rng.integers(0, 500, 200)}), "y", "test", "auto")
+    counts = data.prepare(
+        pd.DataFrame({"x": x, "y": rng.integers(0, 500, 200)}), "y", "test", "auto"
+    )
     assert counts.task == "regression" and counts.frame["y"].dtype == "float64"
     # few distinct numbers are class labels unless the user says otherwise
     grades = pd.DataFrame({"x": x, "y": rng.integers(1, 6, 200)})
@@ -93,13 +106,20 @@ def test_the_task_follows_the_target():
     assert data.prepare(grades, "y", "test", "regression").task == "regression"
 
 
-@pytest.mark.parametrize("y, task, message", [
-    (["a", "b", "c", "d"] * 15, "regression", "target 'y' is not numeric"),
-    ([1.5] * 60, "regression", "target 'y' is constant"),
-    ([0, 1, 2] * 20, "binary", "has 3 classes; binary needs exactly two"),
-    ([f"name{i % 30}" for i in range(60)], "auto", "30 distinct values: too many for class labels"),
-    ([0, 1] * 30, "ordinal", "unknown task 'ordinal'"),
-])
+@pytest.mark.parametrize(
+    "y, task, message",
+    [
+        (["a", "b", "c", "d"] * 15, "regression", "target 'y' is not numeric"),
+        ([1.5] * 60, "regression", "target 'y' is constant"),
+        ([0, 1, 2] * 20, "binary", "has 3 classes; binary needs exactly two"),
+        (
+            [f"name{i % 30}" for i in range(60)],
+            "auto",
+            "30 distinct values: too many for class labels",
+        ),
+        ([0, 1] * 30, "ordinal", "unknown task 'ordinal'"),
+    ],
+)
 def test_a_target_that_cannot_serve_the_task_is_named(y, task, message):
     frame = pd.DataFrame({"x": np.arange(60.0), "y": y})
     with pytest.raises(data.DataError, match=message):
@@ -107,11 +127,17 @@ def test_a_target_that_cannot_serve_the_task_is_named(y, task, message):
 
 
 def test_segment_and_sensitive_columns_must_be_features():
-    ds = data.prepare(pd.DataFrame({"age": range(60), "region": ["n", "s"] * 30, "y": [0, 1] * 30}),
-                      "y", "test", "auto")
+    ds = data.prepare(
+        pd.DataFrame({"age": range(60), "region": ["n", "s"] * 30, "y": [0, 1] * 30}),
+        "y",
+        "test",
+        "auto",
+    )
     assert data.column_list(" region, age ,", ds, "--segments") == ("region", "age")
     assert data.column_list("", ds, "--segments") == ()
-    with pytest.raises(data.DataError, match=r"--sensitive: 'y', 'sex' is not a feature column; .* age, region"):
+    with pytest.raises(
+        data.DataError, match=r"--sensitive: 'y', 'sex' is not a feature column; .* age, region"
+    ):
         data.column_list("y,sex", ds, "--sensitive")
 
 
@@ -119,7 +145,9 @@ def test_model_types_per_task():
     for task, kinds in (("regression", pipeline.REGRESSORS), ("binary", pipeline.CLASSIFIERS)):
         for kind in kinds:
             pipeline.check(kind, task)
-    with pytest.raises(ValueError, match="'logreg' is not for regression; choose one of gbm, rf, linear"):
+    with pytest.raises(
+        ValueError, match="'logreg' is not for regression; choose one of gbm, rf, linear"
+    ):
         pipeline.check("logreg", "regression")
     with pytest.raises(ValueError, match="'linear' is not for multiclass"):
         pipeline.check("linear", "multiclass")
@@ -141,7 +169,10 @@ def test_gate_on_an_error_metric_lower_is_better():
     # the tolerance is a share of the champion's error: 1% of 2.0
     assert gate.decide("rmse", 2.019, 3.0, 0.01, champion=2.0, champion_version="1").approved
     worse = gate.decide("rmse", 2.03, 3.0, 0.01, champion=2.0, champion_version="1")
-    assert not worse.approved and "worse than champion version 1's 2.0000 by more than 1% of its error" in worse.reason
+    assert (
+        not worse.approved
+        and "worse than champion version 1's 2.0000 by more than 1% of its error" in worse.reason
+    )
     assert gate.decide("rmse", 1.5, 3.0, 0.01, champion=2.0, champion_version="1").approved
     assert not gate.decide("rmse", float("nan"), 3.0, 0.01).approved
 
@@ -149,15 +180,30 @@ def test_gate_on_an_error_metric_lower_is_better():
 def test_review_holds_a_candidate_that_loses_on_trusted_rows():
     recent = gate.decide("roc_auc", 0.745, 0.6, 0.01, champion=0.25, champion_version="1")
     lied = gate.review(recent, trusted_candidate=0.33, trusted_champion=0.72)
-    assert not lied.approved and lied.needs_review and lied.status.startswith("needs_review: on the trusted holdout")
-    assert gate.alias_for(lied, "auto") == "challenger" and gate.alias_for(lied, "always") == "production"
-    assert lied.to_dict()["trusted_candidate"] == 0.33 and lied.to_dict()["trusted_champion"] == 0.72
-    moved = gate.review(recent, trusted_candidate=0.73, trusted_champion=0.746)  # adapted to a new market
+    assert (
+        not lied.approved
+        and lied.needs_review
+        and lied.status.startswith("needs_review: on the trusted holdout")
+    )
+    assert (
+        gate.alias_for(lied, "auto") == "challenger"
+        and gate.alias_for(lied, "always") == "production"
+    )
+    assert (
+        lied.to_dict()["trusted_candidate"] == 0.33 and lied.to_dict()["trusted_champion"] == 0.72
+    )
+    moved = gate.review(
+        recent, trusted_candidate=0.73, trusted_champion=0.746
+    )  # adapted to a new market
     assert moved.approved and moved.status == "approved"
     rejected = gate.decide("roc_auc", 0.55, 0.6, 0.01)
     assert gate.review(rejected, 0.2, 0.7).status.startswith("rejected:")  # rejected stays rejected
-    assert gate.review(recent, float("nan"), 0.7).needs_review  # a score it cannot compute is no pass
+    assert gate.review(
+        recent, float("nan"), 0.7
+    ).needs_review  # a score it cannot compute is no pass
     assert gate.review(recent, 0.2, None).approved  # no champion score: nothing to hold it against
     error = gate.decide("rmse", 2.0, 3.0, 0.01, champion=2.5, champion_version="4")
-    assert gate.review(error, trusted_candidate=2.09, trusted_champion=2.0).approved  # within 5% of its error
+    assert gate.review(
+        error, trusted_candidate=2.09, trusted_champion=2.0
+    ).approved  # within 5% of its error
     assert gate.review(error, trusted_candidate=2.2, trusted_champion=2.0).needs_review

@@ -11,13 +11,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pins(lines):
-    return {line.split("==")[0].split("[")[0].lower().replace("_", "-"): line.split("==")[1]
-            for line in lines if "==" in line}
+    return {
+        line.split("==")[0].split("[")[0].lower().replace("_", "-"): line.split("==")[1]
+        for line in lines
+        if "==" in line
+    }
 
 
 def test_every_pin_agrees_with_the_lock():
     project = _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
-    lock = _pins(l.strip() for l in (ROOT / "requirements.lock").read_text().splitlines() if not l.startswith("#"))
+    lock = _pins(
+        l.strip()
+        for l in (ROOT / "requirements.lock").read_text().splitlines()
+        if not l.startswith("#")
+    )
     python_env = _pins(yaml.safe_load((ROOT / "python_env.yaml").read_text())["dependencies"])
     conda = yaml.safe_load((ROOT / "conda.yaml").read_text())["dependencies"]
     conda_pins = _pins(next(d for d in conda if isinstance(d, dict))["pip"])
@@ -32,7 +39,10 @@ def test_mlproject_entry_points_take_the_documented_parameters():
     main = project["entry_points"]["main"]["parameters"]
     assert {"data", "target", "model_name", "model_type", "n_rows", "seed", "promote"} <= set(main)
     assert main["target"]["default"] == "defaulted" and main["n_rows"]["default"] == 20000
-    assert main["task"]["default"] == "auto" and main["segments"]["default"] == main["sensitive"]["default"] == ""
+    assert (
+        main["task"]["default"] == "auto"
+        and main["segments"]["default"] == main["sensitive"]["default"] == ""
+    )
     for name in main:
         assert "{" + name + "}" in project["entry_points"]["main"]["command"]
     # `modelwatch train --flag` reaches every one of them

@@ -19,17 +19,17 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
-from sklearn.datasets import make_classification, make_friedman1
-from sklearn.linear_model import LinearRegression, LogisticRegression
-
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.serving.store import open_store
 from modelwatch.serving.store.base import PREDICTION_COLUMNS
+from modelwatch.training import retrain
+from sklearn.datasets import make_classification, make_friedman1
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
 from tests.monitor_service.test_webhook import alert, metric, payload
 from tests.services import wait_for
-from modelwatch.training import retrain
 
 
 def _friedman(kind: str) -> pd.DataFrame:
@@ -41,7 +41,9 @@ def _friedman(kind: str) -> pd.DataFrame:
     if kind == "binary":
         return frame.assign(high=(y > np.median(y)).astype(int))
     if kind == "multiclass":
-        return frame.assign(band=np.array(["low", "mid", "high"])[np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))])
+        return frame.assign(
+            band=np.array(["low", "mid", "high"])[np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))]
+        )
     return frame.assign(y=y)
 
 
@@ -63,34 +65,49 @@ def store_url(tmp_path):
     return f"sqlite:///{tmp_path / 'predictions.db'}"
 
 
-def register(client, name: str, task: str, labelled_reference: bool = True, float_reference: bool = False):
+def register(
+    client, name: str, task: str, labelled_reference: bool = True, float_reference: bool = False
+):
     """A user's model, registered with alias production and onboarded. Answers the
     version and the rows it has not seen (for traffic). `float_reference`: the
     reference's labels are floats (read from a CSV with gaps, say), the model's ints."""
     target, estimator = TABLES[task]
     frame = _friedman(task)
     third = len(frame) // 3
-    train, reference, unseen = frame[:third], frame[third:2 * third], frame[2 * third:]
+    train, reference, unseen = frame[:third], frame[third : 2 * third], frame[2 * third :]
     if float_reference:
         reference = reference.astype({target: "float64"})
     x = train.drop(columns=target)
     model = estimator().fit(x, train[target])
     with mlflow.start_run(run_name="users-own-script"):
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
-                                        signature=infer_signature(x, model.predict(x)), input_example=x.head(3))
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            signature=infer_signature(x, model.predict(x)),
+            input_example=x.head(3),
+        )
     version = str(info.registered_model_version)
     client.set_registered_model_alias(name, "production", version)
     onboard(client, name, version, model, reference, target if labelled_reference else None, task)
     return version, unseen
 
 
-def onboard(client, name: str, version: str, model, rows: pd.DataFrame, target: str | None, task: str):
+def onboard(
+    client, name: str, version: str, model, rows: pd.DataFrame, target: str | None, task: str
+):
     """What `modelwatch onboard` attaches: a reference in a run of its own, linked by tags."""
     features = rows.drop(columns=TABLES[task][0])
     proba = None if task == "regression" else model.predict_proba(features)
     reference = MonitoringReference.from_scores(
-        features, rows[target] if target else None, model.predict(features), proba,
-        classes=getattr(model, "classes_", None), target=target, task=task)
+        features,
+        rows[target] if target else None,
+        model.predict(features),
+        proba,
+        classes=getattr(model, "classes_", None),
+        target=target,
+        task=task,
+    )
     with mlflow.start_run(run_name=f"onboard-{name}") as run:
         reference.log_artifacts()
     reference.link(client, name, version, run.info.run_id)
@@ -102,28 +119,46 @@ def log_traffic(store_url: str, name: str, version: str, rows: pd.DataFrame, tar
     now = time.time() - 600
     ids = [f"{name}-{uuid.uuid4().hex}" for _ in range(len(rows))]
     features = rows.drop(columns=target)
-    records = [dict(prediction_id=i, ts=now + k * 0.1, model_name=name, model_version=version,
-                    model_alias="production", features=json.dumps(f), prediction="0", probability=None,
-                    latency_ms=1.0, shadow_of=None)
-               for k, (i, f) in enumerate(zip(ids, features.to_dict(orient="records")))]
+    records = [
+        dict(
+            prediction_id=i,
+            ts=now + k * 0.1,
+            model_name=name,
+            model_version=version,
+            model_alias="production",
+            features=json.dumps(f),
+            prediction="0",
+            probability=None,
+            latency_ms=1.0,
+            shadow_of=None,
+        )
+        for k, (i, f) in enumerate(zip(ids, features.to_dict(orient="records")))
+    ]
     store.insert_predictions([tuple(r.get(c) for c in PREDICTION_COLUMNS) for r in records])
     store.store_feedback(dict(zip(ids, rows[target].tolist())))
     store.close()
 
 
 def retrain_now(name: str, store_url: str, trigger: str) -> int:
-    return retrain.main(["--model-name", name, "--store-url", store_url, "--trigger", trigger, "--window", "1h"])
+    return retrain.main(
+        ["--model-name", name, "--store-url", store_url, "--trigger", trigger, "--window", "1h"]
+    )
 
 
 def decision(client, version) -> dict:
-    local = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="gate/decision.json")
+    local = mlflow.artifacts.download_artifacts(
+        run_id=version.run_id, artifact_path="gate/decision.json"
+    )
     with open(local) as f:
         return json.load(f)
 
 
-@pytest.mark.parametrize("task, metric_name", [("binary", "roc_auc"), ("multiclass", "accuracy"),
-                                               ("regression", "rmse")])
-def test_a_users_model_of_each_task_is_retrained_and_promoted_through_the_gate(client, store_url, task, metric_name):
+@pytest.mark.parametrize(
+    "task, metric_name", [("binary", "roc_auc"), ("multiclass", "accuracy"), ("regression", "rmse")]
+)
+def test_a_users_model_of_each_task_is_retrained_and_promoted_through_the_gate(
+    client, store_url, task, metric_name
+):
     name = f"users-{task}"
     version, unseen = register(client, name, task)
     target = TABLES[task][0]
@@ -165,7 +200,9 @@ def test_a_retraining_on_noise_is_rejected_and_production_stays(client, store_ur
 def test_a_model_without_a_target_is_refused_as_unsupported(client, store_url, capsys):
     name = "users-unlabelled"
     version, _ = register(client, name, "binary", labelled_reference=False)
-    with pytest.raises(retrain.Unsupported, match=f"{name} version {version} has no target .*modelwatch onboard"):
+    with pytest.raises(
+        retrain.Unsupported, match=f"{name} version {version} has no target .*modelwatch onboard"
+    ):
         retrain.champion(client, name)
     assert retrain_now(name, store_url, "manual") == 2
     assert "error: unsupported:" in capsys.readouterr().err
@@ -176,15 +213,21 @@ def test_a_model_without_a_target_is_refused_as_unsupported(client, store_url, c
     assert [v.version for v in client.search_model_versions(f"name='{name}'")] == [version]
 
 
-def test_the_monitor_counts_an_unsupported_retraining_and_nothing_fails(client, mlflow_url, store_url, monkeypatch):
+def test_the_monitor_counts_an_unsupported_retraining_and_nothing_fails(
+    client, mlflow_url, store_url, monkeypatch
+):
     """The real runner (it would `mlflow run` the retraining) refuses before starting one."""
     monkeypatch.delenv("MODELWATCH_WEBHOOK_TOKEN", raising=False)
     name = "users-not-onboarded"
     x, y = make_classification(n_samples=300, n_features=4, random_state=0)
     with mlflow.start_run():
-        mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name="model", registered_model_name=name)
+        mlflow.sklearn.log_model(
+            LogisticRegression().fit(x, y), name="model", registered_model_name=name
+        )
     client.set_registered_model_alias(name, "production", "1")
-    config = MonitorConfig(tracking_uri=mlflow_url, model_name=name, log_to_mlflow=False, retrain_min_rows=0)
+    config = MonitorConfig(
+        tracking_uri=mlflow_url, model_name=name, log_to_mlflow=False, retrain_min_rows=0
+    )
     store = open_store(store_url)
     app = create_app(config, store=store, start=False)
     web = app.test_client()
@@ -192,7 +235,11 @@ def test_the_monitor_counts_an_unsupported_retraining_and_nothing_fails(client, 
     answer = web.post("/alerts", json=payload(alert()))
     assert answer.json["results"][0]["result"] == "started"
     assert app.extensions["retrain_trigger"].wait_idle(60)
-    wait_for(lambda: metric(web, 'modelwatch_retrains_total{result="unsupported"}') == 1, 30, "an unsupported retraining")
+    wait_for(
+        lambda: metric(web, 'modelwatch_retrains_total{result="unsupported"}') == 1,
+        30,
+        "an unsupported retraining",
+    )
     assert metric(web, 'modelwatch_retrains_total{result="failed"}') == 0
     last = web.get("/status").json["last_retrain"]
     assert last["result"] == "unsupported" and "has no target" in last["detail"]
@@ -211,7 +258,10 @@ def test_a_retrained_classifier_answers_the_champions_label_type(client, store_u
     new = max(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
     assert new.version == str(int(version) + 1)
     x = unseen.drop(columns="high").head(5)
-    answers = {v: mlflow.pyfunc.load_model(f"models:/{name}/{v}").predict(x) for v in (version, new.version)}
+    answers = {
+        v: mlflow.pyfunc.load_model(f"models:/{name}/{v}").predict(x)
+        for v in (version, new.version)
+    }
     assert answers[version].dtype.kind == "i" and answers[new.version].dtype.kind == "i", answers
     model = mlflow.sklearn.load_model(f"models:/{name}/{new.version}")
     assert model.classes_.tolist() == [0, 1] and model.classes_.dtype.kind == "i"

@@ -3,10 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-
 from modelwatch.training import simulator
 from modelwatch.training.simulator import generate, true_probability
+from scipy import stats
 
 N = 20_000
 
@@ -63,7 +62,9 @@ def test_integrity_swap_swaps_age_and_debt_to_income(baseline):
     swapped = generate(N, "integrity_swap", seed=7)
     np.testing.assert_array_equal(swapped["age"], baseline["debt_to_income"])
     np.testing.assert_array_equal(swapped["debt_to_income"], baseline["age"])
-    np.testing.assert_array_equal(swapped["defaulted"], baseline["defaulted"])  # labels from true values
+    np.testing.assert_array_equal(
+        swapped["defaulted"], baseline["defaulted"]
+    )  # labels from true values
 
 
 def test_integrity_missing_blanks_income_for_the_web_channel_only(baseline):
