@@ -161,7 +161,7 @@ def signals(result) -> dict[str, bool]:
 
 def walk(trained: Trained, stream: pd.DataFrame, start: int):
     """Evaluate the window ending at every STEP rows from `start`; yields (end, signals)."""
-    from modelwatch.monitoring.service.window import evaluate
+    from modelwatch.monitoring.window import evaluate
 
     calculators = trained.calculators()
     for end in range(start, len(stream) + 1, STEP):

@@ -21,7 +21,7 @@ import json
 import numpy as np
 import pandas as pd
 from modelwatch.monitoring.reference import MonitoringReference, class_text
-from modelwatch.monitoring.service.window import evaluate
+from modelwatch.monitoring.window import evaluate
 from river import datasets
 from sklearn.ensemble import HistGradientBoostingClassifier
 

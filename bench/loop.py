@@ -6,7 +6,7 @@ Run: ``.venv/bin/python -m bench.loop`` (``--skip-demo``: only the window cost).
    components; its timeline says "serving hot-reloaded the new version, no restart (Ns
    after drift onset)": that N, and the other steps' times after onset. Then
    ``modelwatch down`` with the same environment.
-2. The monitor's cost per window: ``modelwatch.monitoring.service.window.evaluate`` on a 50,000-row
+2. The monitor's cost per window: ``modelwatch.monitoring.window.evaluate`` on a 50,000-row
    window (and on the default 2,000) of scored, labelled covariate traffic, with a real
    trained model's calculators (fitted on its reference directly, as bench/detection.py
    does). Cold: fresh calculators, so the error-stream detector takes all the window's
@@ -101,7 +101,7 @@ def run_demo(timeout: float = 1500) -> dict:
 
 
 def window_cost(rows_list=(2_000, 50_000), repeats: int = 3) -> list[dict]:
-    from modelwatch.monitoring.service.window import evaluate
+    from modelwatch.monitoring.window import evaluate
 
     from bench.detection import scored_stream, trained_monitor
 

@@ -57,7 +57,7 @@ FLUSH_TIMEOUT = 120  # seconds for every answered prediction to be in PostgreSQL
 
 def launch(tmp: Path, tracking: str, store_url: str, count: int) -> list[tuple[str, object]]:
     """`count` serving instances on one store: [(base url, process)]."""
-    from modelwatch.serving.cli import gunicorn_argv
+    from modelwatch.cli.serve import gunicorn_argv
 
     out = []
     for i in range(count):
@@ -208,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(x) for x in args.instances.split(",")]
     sizes = [int(x) for x in args.rows.split(",")]
 
-    from modelwatch.serving.store import open_store
     from modelwatch.training.simulator import FEATURES, generate
+
+    from modelwatch.log import open_store
 
     tmp = Path(tempfile.mkdtemp(prefix="modelwatch-bench-replicas-"))
     info = environment()

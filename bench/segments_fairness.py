@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.monitoring.service.window import evaluate
+from modelwatch.monitoring.window import evaluate
 from modelwatch.training.pipeline import build
 from modelwatch.training.simulator import (
     CATEGORICAL_FEATURES,

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    from modelwatch.serving.cli import gunicorn_argv
+    from modelwatch.cli.serve import gunicorn_argv
 
     tmp = Path(tempfile.mkdtemp(prefix="modelwatch-bench-soak-"))
     prom = tmp / "prometheus"

@@ -97,7 +97,7 @@ def write_log(root: Path, rows: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from modelwatch.export_log import _partition_dir
+    from modelwatch.log.lake import _partition_dir
 
     for hour, start in enumerate(range(0, rows, ROWS_PER_HOUR)):
         n = min(ROWS_PER_HOUR, rows - start)
@@ -121,7 +121,7 @@ def child(engine: str, log: Path, reference_dir: Path) -> dict:
     if engine == "evidently":
         verdicts = _evidently(ref, log)
     elif engine == "spark":
-        from modelwatch.monitoring.engines import spark
+        from modelwatch.monitoring.batch import spark
 
         session = spark.session(
             "local[2]", spark_driver_memory="2g", spark_sql_shuffle_partitions="2"
@@ -134,14 +134,14 @@ def child(engine: str, log: Path, reference_dir: Path) -> dict:
         session.stop()
         verdicts = _verdicts(window)
     elif engine == "local":
-        from modelwatch.monitoring.engines import local
+        from modelwatch.monitoring.batch import local
 
         verdicts = _verdicts(
             local.judge("1", calculators, ref, local.parts(str(log), "bench", "1"))
         )
     else:
-        from modelwatch.monitoring.engines.local import parquet_parts
-        from modelwatch.monitoring.service.window import evaluate
+        from modelwatch.monitoring.batch.local import parquet_parts
+        from modelwatch.monitoring.window import evaluate
 
         rows = pd.concat(
             list(parquet_parts(str(log), "bench", "1")), ignore_index=True
@@ -175,7 +175,7 @@ def _verdicts(window) -> dict:
 def _evidently(ref, log: Path) -> dict:
     import warnings
 
-    from modelwatch.monitoring.engines.local import parquet_parts
+    from modelwatch.monitoring.batch.local import parquet_parts
     from modelwatch.monitoring.report import evidently_drift
 
     rows = pd.concat(list(parquet_parts(str(log), "bench", "1")), ignore_index=True)

@@ -29,10 +29,10 @@ from pathlib import Path
 from unittest import mock
 
 import psycopg
-from modelwatch.serving.store import base, postgres
-from modelwatch.serving.store.base import DROPPED_INDEXES, INDEXES
 
 from bench.common import RESULTS, environment, write_results
+from modelwatch.log import base, postgres
+from modelwatch.log.base import DROPPED_INDEXES, INDEXES
 from tests.serving.pgcluster import Cluster
 
 OUTPUT = RESULTS / "window_query.json"

@@ -152,6 +152,26 @@ def port_variable(component: str) -> str:
     return f"MODELWATCH_{component.upper()}_PORT"
 
 
+# The embedded stack's values (modelwatch/cli/stack.py): short intervals, so that drift ->
+# alert -> retraining -> reload closes in minutes. A variable already set in the environment wins.
+EMBEDDED_ENV = {
+    "MODELWATCH_RELOAD_INTERVAL": "3",
+    "MODELWATCH_MONITOR_INTERVAL": "5",
+    "MODELWATCH_MONITOR_WINDOW_ROWS": "1000",
+    "MODELWATCH_MONITOR_WINDOW_SECONDS": "120",
+    # Full windows only: the default per-column tests flag noise in small ones.
+    "MODELWATCH_MONITOR_MIN_ROWS": "1000",
+    "MODELWATCH_RETRAIN_COOLDOWN": "300",
+    "MODELWATCH_RETRAIN_WINDOW": "1h",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # Cloud list prices (a CPU-hour, a GB-hour) and a budget far above what the demo's
+    # model costs, so the cost dashboard shows numbers; set your own.
+    "MODELWATCH_COST_PER_CPU_HOUR": "0.04",
+    "MODELWATCH_COST_PER_GB_HOUR": "0.0045",
+    "MODELWATCH_COST_BUDGET_PER_1K": "0.01",
+}
+
+
 def _settings() -> list[Setting]:
     S = Setting
     return [
@@ -686,8 +706,6 @@ def rewrite_readme(text: str, table: str) -> str:
 
 
 def _stack_values() -> dict[str, str]:
-    from modelwatch.stack import EMBEDDED_ENV
-
     return {k: v for k, v in EMBEDDED_ENV.items() if k in SETTINGS}
 
 

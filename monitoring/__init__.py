@@ -18,6 +18,6 @@ The monitor service is built on these; each works on a user's own frames
 ``modelwatch.monitoring.concept``          ``ErrorStreamDetector`` (ADWIN / Page-Hinkley),
                                 ``accuracy_divergence``, ``calibration_drift``
 ``modelwatch.monitoring.report``           ``drift_report``: Evidently's HTML report of a window
-``modelwatch.monitoring.cli``              ``drift_command``: ``modelwatch drift REFERENCE CURRENT``
+``modelwatch.cli.drift``              ``drift_command``: ``modelwatch drift REFERENCE CURRENT``
 =============================== =============================================================
 """

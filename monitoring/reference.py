@@ -68,7 +68,7 @@ class NotOnboarded(LookupError):
 
 def class_text(value) -> str:
     """Canonical text of a class label, as the prediction log stores it (1, 1.0, True: "1")."""
-    from modelwatch.serving.store.base import label_text
+    from modelwatch.log.base import label_text
 
     return label_text(value)
 

@@ -20,14 +20,15 @@ import time
 from flask import Flask, Request, g, request
 from modelwatch.serving.config import DAY, Config
 from modelwatch.serving.errors import register_error_handlers
+from modelwatch.serving.logwriter.writer import PredictionLog
 from modelwatch.serving.metrics import Metrics
 from modelwatch.serving.model import ModelManager, ShadowScorer
 from modelwatch.serving.model.registry import configure_mlflow_client
 from modelwatch.serving.resources import ResourceMeter
 from modelwatch.serving.routes import admin, feedback, mlflow, ops, predict, webhooks
-from modelwatch.serving.store import open_store
-from modelwatch.serving.store.writer import PredictionLog
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from modelwatch.log import open_store
 
 log = logging.getLogger(__name__)
 KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}

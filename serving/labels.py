@@ -23,8 +23,9 @@ import math
 import re
 
 from modelwatch.serving.errors import ApiError
-from modelwatch.serving.store.base import label_text
 from modelwatch.serving.validation import STORABLE_PATTERN, unstorable
+
+from modelwatch.log.base import label_text
 
 # Numeric text: the JSON number grammar (float() alone reads "1_000", " 3", "infinity"),
 # with digits enough for any double and never an infinite one; /openapi.json says the same.

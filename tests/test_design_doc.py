@@ -94,7 +94,8 @@ def test_serving_endpoints(tmp_path):
 def test_monitor_endpoints(tmp_path):
     from modelwatch.monitoring.service.app import create_app
     from modelwatch.monitoring.service.config import MonitorConfig
-    from modelwatch.serving.store import open_store
+
+    from modelwatch.log import open_store
 
     app = create_app(
         MonitorConfig(log_to_mlflow=False),

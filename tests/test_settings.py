@@ -255,7 +255,7 @@ def test_gunicorn_config_refuses_a_bad_value_in_one_line(monkeypatch, tmp_path):
 
 
 def test_the_stack_reads_its_ports_and_refuses_a_bad_value(monkeypatch, tmp_path):
-    from modelwatch.stack import Stack, StackError
+    from modelwatch.cli.stack import Stack, StackError
 
     monkeypatch.setenv("MODELWATCH_HOME", str(tmp_path))
     monkeypatch.setenv("MODELWATCH_SERVING_PORT", "18000")
@@ -274,7 +274,7 @@ def test_the_stack_reads_its_ports_and_refuses_a_bad_value(monkeypatch, tmp_path
 @pytest.mark.slow
 def test_gunicorn_exits_with_one_line(tmp_path):
     """Real gunicorn (as `modelwatch serve` runs it) with a bad value: exit 1, no traceback."""
-    from modelwatch.serving.cli import gunicorn_argv
+    from modelwatch.cli.serve import gunicorn_argv
 
     env = {
         "PATH": "/usr/bin:/bin",

@@ -135,7 +135,7 @@ def test_the_wheel_installs_one_top_level_package(wheel):
 
 def test_the_installed_package_reads_only_its_own_files(venv, outside):
     probe = (
-        "import json, modelwatch, modelwatch.project as p, modelwatch.stack as s, "
+        "import json, modelwatch, modelwatch.project as p, modelwatch.cli.stack as s, "
         "modelwatch.monitoring.service.alerting as a, importlib.util as u; "
         "print(json.dumps([modelwatch.__file__, str(p.PROJECT_DIR), str(s.MONITORING_FILES), "
         "str(a.ALERTS_FILE), u.find_spec('training') is None, u.find_spec('serving') is None]))"

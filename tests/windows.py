@@ -2,7 +2,7 @@
 
 from modelwatch.monitoring.calculators.base import Metric, Result
 from modelwatch.monitoring.calculators.inputs import DRIFT_SHARE
-from modelwatch.monitoring.service.window import WindowResult
+from modelwatch.monitoring.window import WindowResult
 
 
 def judged_window(

@@ -37,7 +37,6 @@ import pandas as pd
 from mlflow import MlflowClient
 from modelwatch.monitoring import reference as monitoring_reference
 from modelwatch.monitoring.reference import TAG_TARGET, TAG_TASK
-from modelwatch.serving.store import open_store
 from modelwatch.training import data as data_module
 from modelwatch.training import gate, simulator
 from modelwatch.training.train import (
@@ -51,6 +50,7 @@ from modelwatch.training.train import (
 )
 from sklearn.model_selection import train_test_split
 
+from modelwatch.log import open_store
 from modelwatch.settings import default, read
 
 RECENT_WEIGHT_SHARE = 0.5
@@ -329,7 +329,7 @@ def labels_as(labels: pd.Series, kind: str, what: str) -> pd.Series:
     >>> labels_as(pd.Series([1, 0]), "object", "recent").tolist()
     ['1', '0']
     """
-    from modelwatch.serving.store.base import label_text
+    from modelwatch.log.base import label_text
 
     if kind == "object":
         return labels.map(label_text, na_action="ignore").astype(object)

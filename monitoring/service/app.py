@@ -39,7 +39,7 @@ def create_app(
     redact_logs("modelwatch")  # MLflow's errors name the tracking URI, credentials and all
     metrics = MonitorMetrics()
     if store is None:
-        from modelwatch.serving.store import open_store
+        from modelwatch.log import open_store
 
         store = open_store(config.store_url)
     run_logger = (

@@ -23,7 +23,7 @@ from modelwatch.monitoring.service.context import VersionContext
 from modelwatch.monitoring.service.cost import WindowCost
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
-from modelwatch.monitoring.service.window import WindowResult, evaluate
+from modelwatch.monitoring.window import WindowResult, evaluate
 
 from modelwatch.redaction import redact_credentials
 

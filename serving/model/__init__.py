@@ -12,11 +12,11 @@ Where each part lives:
 """
 
 from modelwatch.serving.model.cache import ModelCache
-from modelwatch.serving.model.engines import Engine
 from modelwatch.serving.model.loaded import LoadedModel
 from modelwatch.serving.model.loader import load_local
 from modelwatch.serving.model.manager import ModelManager
 from modelwatch.serving.model.registry import AliasNotFound, Registry, RegistryUnavailable
+from modelwatch.serving.model.scorers import Engine
 from modelwatch.serving.model.shadow import ShadowScorer
 
 __all__ = [

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
-from modelwatch.serving.model.engines import Engine, Prediction
+from modelwatch.serving.model.scorers import Engine, Prediction
 from modelwatch.serving.validation import ColumnSpec, Validated
 
 

@@ -10,7 +10,8 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from modelwatch.serving.model.engines import (
+from modelwatch.serving.model.loaded import LoadedModel
+from modelwatch.serving.model.scorers import (
     CompiledEngine,
     Engine,
     PyfuncEngine,
@@ -18,7 +19,6 @@ from modelwatch.serving.model.engines import (
     pyfunc_task,
     signature_task,
 )
-from modelwatch.serving.model.loaded import LoadedModel
 from modelwatch.serving.validation import spec_from_signature, validate
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,6 @@ import time
 
 from modelwatch.serving.errors import redact_credentials
 from modelwatch.serving.model.cache import ModelCache
-from modelwatch.serving.model.engines import RulesEngine
 from modelwatch.serving.model.loaded import LoadedModel
 from modelwatch.serving.model.loader import load_local
 from modelwatch.serving.model.registry import (
@@ -26,6 +25,7 @@ from modelwatch.serving.model.registry import (
     RegistryUnavailable,
     VersionRef,
 )
+from modelwatch.serving.model.scorers import RulesEngine
 
 log = logging.getLogger(__name__)
 

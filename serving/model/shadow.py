@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 from modelwatch.serving.ids import new_ids
-from modelwatch.serving.store.batch import LogBatch
+from modelwatch.serving.logwriter.batch import LogBatch
 from modelwatch.serving.validation import validate
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,9 @@ from modelwatch.serving.errors import ApiError, redact_credentials
 from modelwatch.serving.labels import check_labels, check_text
 from modelwatch.serving.routes import state
 from modelwatch.serving.routes.predict import current_model
-from modelwatch.serving.store import StoreError
 from modelwatch.serving.validation import bad_shape, check_rows, read_json
+
+from modelwatch.log import StoreError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("feedback", __name__)

@@ -3,9 +3,9 @@
 import pytest
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
-from modelwatch.monitoring.service.window import WindowResult
-from modelwatch.serving.store import open_store
+from modelwatch.monitoring.window import WindowResult
 
+from modelwatch.log import open_store
 from tests.windows import judged_window
 
 

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from modelwatch.serving.store import PREDICTION_COLUMNS, label_text, open_store
 
 from modelwatch.cli import main
-from modelwatch.export_log import export_log, read_export
+from modelwatch.log import PREDICTION_COLUMNS, label_text, open_store
+from modelwatch.log.lake import export_log, read_export
 from tests.serving.pgcluster import Cluster, why_unavailable
 
 HOUR0 = int(pd.Timestamp("2026-11-18T08:00Z").timestamp())  # an hour in the past

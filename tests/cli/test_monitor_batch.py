@@ -13,11 +13,11 @@ import requests
 from mlflow import MlflowClient
 from modelwatch.monitoring.service.app import _window_status
 from modelwatch.monitoring.service.context import VersionContext
-from modelwatch.monitoring.service.window import evaluate
-from modelwatch.serving.store import open_store
+from modelwatch.monitoring.window import evaluate
 
 from modelwatch.cli import main
-from modelwatch.export_log import export_log
+from modelwatch.log import open_store
+from modelwatch.log.lake import export_log
 from tests import services
 from tests.monitoring.batch_frames import assert_close, case, fill_store, register
 

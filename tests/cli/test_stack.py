@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from modelwatch.stack import DEFAULT_PORTS, OPTIONAL, ORDER, Stack, StackError
+from modelwatch.cli.stack import DEFAULT_PORTS, OPTIONAL, ORDER, Stack, StackError
 from modelwatch.tokens import STACK_FILES
 from tests import services
 

@@ -1,7 +1,7 @@
 """`modelwatch status` is unhealthy (exit 1) while serving answers with a version the
 monitor cannot judge, and says why."""
 
-from modelwatch import status
+from modelwatch.cli import status
 
 
 def _info(served, monitor):

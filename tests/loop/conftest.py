@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from modelwatch.stack import OPTIONAL, Stack
+from modelwatch.cli.stack import OPTIONAL, Stack
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

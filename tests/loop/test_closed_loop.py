@@ -20,7 +20,7 @@ import pytest
 import requests
 from mlflow import MlflowClient
 
-from modelwatch.stack import Stack
+from modelwatch.cli.stack import Stack
 from tests.loop.conftest import HAS_PROMETHEUS
 from tests.stack_config.dashboards import panel_queries
 

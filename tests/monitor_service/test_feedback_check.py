@@ -14,10 +14,10 @@ import pytest
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
-from modelwatch.monitoring.service.window import evaluate
-from modelwatch.serving.store import open_store
+from modelwatch.monitoring.window import evaluate
 from modelwatch.training import data, pipeline, simulator
 
+from modelwatch.log import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
 

@@ -23,10 +23,10 @@ from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
 from modelwatch.monitoring.service.monitor import Monitor
 from modelwatch.serving.app import create_app as create_serving_app
 from modelwatch.serving.app import shutdown_app
-from modelwatch.serving.store import PREDICTION_COLUMNS, open_store
 from modelwatch.training.simulator import FEATURES, TARGET, generate
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelwatch.log import PREDICTION_COLUMNS, open_store
 from tests import services
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload

@@ -27,7 +27,6 @@ from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.serving.app import create_app as create_serving_app
 from modelwatch.serving.app import shutdown_app
-from modelwatch.serving.store import open_store
 from sklearn import datasets
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
@@ -35,6 +34,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from modelwatch.log import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_monitor_real import parse_metrics
 

@@ -24,10 +24,10 @@ from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.serving.app import create_app as create_serving_app
 from modelwatch.serving.app import shutdown_app
-from modelwatch.serving.store import open_store
 from modelwatch.training.simulator import generate
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelwatch.log import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_monitor_real import ROOT, send_through_serving
 from tests.stack_config import contract as c
@@ -340,7 +340,7 @@ def test_onboard_records_the_columns_and_the_environment_overrides_them(
     from modelwatch.monitoring.service.context import VersionContext
     from modelwatch.training.simulator import TARGET
 
-    from modelwatch.onboard import OnboardError, onboard
+    from modelwatch.cli.onboard import OnboardError, onboard
     from tests.serving import modelkit
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)

@@ -11,9 +11,9 @@ import pytest
 from modelwatch.monitoring.service import webhook
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
-from modelwatch.monitoring.service.window import WindowResult
-from modelwatch.serving.store import open_store
+from modelwatch.monitoring.window import WindowResult
 
+from modelwatch.log import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.services import wait_for
 from tests.windows import judged_window

@@ -138,7 +138,7 @@ def log_records(
     rows: pd.DataFrame, features: list[str], model_name: str = "m", version: str = "1"
 ) -> list[tuple]:
     """Log rows as the store's insert_predictions takes them."""
-    from modelwatch.serving.store import PREDICTION_COLUMNS
+    from modelwatch.log import PREDICTION_COLUMNS
 
     out = []
     for r in rows.to_dict("records"):

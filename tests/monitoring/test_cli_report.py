@@ -1,10 +1,11 @@
 import json
 import warnings
 
-from modelwatch.monitoring.cli import drift_command
 from modelwatch.monitoring.drift import ReferenceProfile
 from modelwatch.monitoring.report import drift_report
 from modelwatch.training.simulator import FEATURES, generate
+
+from modelwatch.cli.drift import drift_command
 
 
 def test_drift_command_csv_parquet_profile_and_json(tmp_path, capsys):

@@ -16,6 +16,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from modelwatch.monitoring.batch.plan import Plan
 from modelwatch.monitoring.calculators import mergeable
 from modelwatch.monitoring.calculators.classification import (
     EstimatedClassification,
@@ -25,8 +26,7 @@ from modelwatch.monitoring.calculators.classification import (
 from modelwatch.monitoring.calculators.inputs import FeatureDrift, PredictionDrift
 from modelwatch.monitoring.drift import detect_drift
 from modelwatch.monitoring.drift.prediction import prediction_drift
-from modelwatch.monitoring.engines.plan import Plan
-from modelwatch.monitoring.service.window import evaluate, scored_window
+from modelwatch.monitoring.window import evaluate, scored_window
 from sklearn import metrics as skm
 
 from tests.monitoring.batch_frames import CASES, assert_close, case, statistics, verdicts
@@ -229,9 +229,9 @@ def test_only_the_spark_engine_imports_pyspark():
             for line in p.read_text().splitlines()
         )
     )
-    assert importers == ["monitoring/engines/spark.py"]
+    assert importers == ["monitoring/batch/spark.py"]
     code = (
-        "import sys, modelwatch.cli, modelwatch.monitor_batch, modelwatch.monitoring.engines.local; "
+        "import sys, modelwatch.cli, modelwatch.cli.monitor_batch, modelwatch.monitoring.batch.local; "
         "modelwatch.cli._parser(); assert 'pyspark' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -2,7 +2,7 @@
 
 A real sklearn model trained on baseline data, its monitoring reference built from a
 separate holdout (as training builds it), and each scenario's window judged by
-`modelwatch.monitoring.service.window.evaluate`, the monitor's own path.
+`modelwatch.monitoring.window.evaluate`, the monitor's own path.
 """
 
 import numpy as np
@@ -13,7 +13,7 @@ from modelwatch.monitoring.calculators.concept import ConceptDrift
 from modelwatch.monitoring.concept import calibration_drift
 from modelwatch.monitoring.integrity import check_integrity
 from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.monitoring.service.window import evaluate
+from modelwatch.monitoring.window import evaluate
 from modelwatch.training.simulator import (
     CATEGORICAL_FEATURES,
     FEATURES,

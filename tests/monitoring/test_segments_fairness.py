@@ -22,7 +22,7 @@ from modelwatch.monitoring.calculators.segments import MAX_SEGMENTS
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.alerting import segments_degraded
 from modelwatch.monitoring.service.metrics import MonitorMetrics
-from modelwatch.monitoring.service.window import evaluate
+from modelwatch.monitoring.window import evaluate
 from prometheus_client import generate_latest
 from sklearn.metrics import accuracy_score, mean_absolute_error
 

@@ -21,11 +21,11 @@ import pytest
 
 pyspark = pytest.importorskip("pyspark")
 
-from modelwatch.monitoring.engines import spark as engine  # noqa: E402
-from modelwatch.monitoring.service.window import evaluate  # noqa: E402
-from modelwatch.serving.store import open_store  # noqa: E402
+from modelwatch.monitoring.batch import spark as engine  # noqa: E402
+from modelwatch.monitoring.window import evaluate  # noqa: E402
 
-from modelwatch.export_log import export_log  # noqa: E402
+from modelwatch.log import open_store  # noqa: E402
+from modelwatch.log.lake import export_log  # noqa: E402
 from tests.monitoring.batch_frames import (
     assert_close,
     case,

@@ -17,9 +17,9 @@ import pytest
 import requests
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
-from modelwatch.serving.store import open_store
 from werkzeug.serving import make_server
 
+from modelwatch.log import open_store
 from tests.monitor_service.runners import RecordingRunner
 from tests.monitor_service.test_webhook import alert, payload
 from tests.serving.conftest import metric_total

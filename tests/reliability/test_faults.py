@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from modelwatch.serving.store import open_store
 
+from modelwatch.log import open_store
 from tests import services
 from tests.reliability.conftest import ADMIN_TOKEN, serving_env
 from tests.serving import modelkit

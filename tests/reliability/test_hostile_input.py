@@ -21,9 +21,9 @@ import pytest
 import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from modelwatch.serving.store.base import label_text
 from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 
+from modelwatch.log.base import label_text
 from tests.reliability.conftest import (
     MAX_ROWS,
     assert_error_shape,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 from modelwatch.serving.app import create_app, shutdown_app
-from modelwatch.serving.cli import gunicorn_argv
 
+from modelwatch.cli.serve import gunicorn_argv
 from tests import services
 from tests.serving import modelkit
 from tests.serving.pgcluster import Cluster, why_unavailable

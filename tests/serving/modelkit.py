@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from modelwatch.serving.store.batch import LogBatch
+from modelwatch.serving.logwriter.batch import LogBatch
 from modelwatch.serving.validation import validate
 from modelwatch.training.simulator import (
     CATEGORICAL_FEATURES,

@@ -17,14 +17,14 @@ import pytest
 import requests
 import yaml
 from mlflow import MlflowClient
+from modelwatch.serving.logwriter.batch import LogBatch
 from modelwatch.serving.metrics import VALUE_BUCKETS
 from modelwatch.serving.model import load_local
 from modelwatch.serving.model.loader import UntrustedTypes
-from modelwatch.serving.store import open_store
-from modelwatch.serving.store.batch import LogBatch
 from modelwatch.serving.validation import validate
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
+from modelwatch.log import open_store
 from tests import services
 from tests.serving import modelkit
 from tests.serving.conftest import ROOT, gunicorn, metric_total

@@ -14,10 +14,10 @@ import subprocess
 import pytest
 from modelwatch.monitoring.service.app import create_app as create_monitor_app
 from modelwatch.monitoring.service.config import MonitorConfig
-from modelwatch.serving.store import open_store
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from modelwatch.log import open_store
 from tests.serving.modelkit import feature_rows
 
 PROMTOOL = shutil.which("promtool")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import requests
-from modelwatch.serving.store import open_store
 
+from modelwatch.log import open_store
 from tests.services import wait_for
 from tests.serving import modelkit
 from tests.serving.conftest import gunicorn, metric_total, predict

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from modelwatch.serving.app import create_app, shutdown_app
 from modelwatch.serving.config import DAY, Config
-from modelwatch.serving.store import open_store
-from modelwatch.serving.store.writer import PredictionLog
+from modelwatch.serving.logwriter.writer import PredictionLog
 
+from modelwatch.log import open_store
 from tests.services import wait_for
 from tests.serving.conftest import metric_total
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from modelwatch.serving.store import open_store
 from modelwatch.training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
+from modelwatch.log import open_store
 from tests.serving.modelkit import log_batch
 
 

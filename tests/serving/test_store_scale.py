@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from modelwatch.serving.store import open_store
 
+from modelwatch.log import open_store
 from tests.serving.pgcluster import why_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,8 +151,8 @@ def test_an_old_log_migrates_at_open_without_losing_rows(cluster, tmp_path):
 
 WRITER = """
 import dataclasses, sys
-from modelwatch.serving.store import open_store
-from modelwatch.serving.store.writer import PredictionLog
+from modelwatch.log import open_store
+from modelwatch.serving.logwriter.writer import PredictionLog
 from tests.serving.modelkit import log_batch
 url, spill, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 log = PredictionLog(open_store(url), spill, linger=0.005).start()

@@ -8,10 +8,10 @@ import json
 import os
 import threading
 
-from modelwatch.serving.store import open_store
-from modelwatch.serving.store.base import StoreError
-from modelwatch.serving.store.writer import PredictionLog
+from modelwatch.serving.logwriter.writer import PredictionLog
 
+from modelwatch.log import open_store
+from modelwatch.log.base import StoreError
 from tests.serving.modelkit import log_batch
 
 

@@ -362,7 +362,7 @@ def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real
     from modelwatch.serving.app import shutdown_app
     from modelwatch.training.simulator import TARGET, generate
 
-    from modelwatch.onboard import onboard
+    from modelwatch.cli.onboard import onboard
     from tests.monitor_service.test_monitor_real import send_through_serving
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)

@@ -22,12 +22,12 @@ from mlflow.models import infer_signature
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
-from modelwatch.serving.store import open_store
-from modelwatch.serving.store.base import PREDICTION_COLUMNS
 from modelwatch.training import retrain
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from modelwatch.log import open_store
+from modelwatch.log.base import PREDICTION_COLUMNS
 from tests.monitor_service.test_webhook import alert, metric, payload
 from tests.services import wait_for
 

@@ -29,6 +29,7 @@ import yaml
 from modelwatch import monitoring
 from modelwatch.project import mlflow_command
 from modelwatch.settings import (
+    EMBEDDED_ENV,
     GUNICORN,
     MONITOR,
     PORTS,
@@ -58,24 +59,6 @@ HEALTH = {
     "prometheus": "/-/ready",
     "alertmanager": "/-/ready",
     "pushgateway": "/-/ready",
-}
-# Short intervals, so that drift -> alert -> retraining -> reload closes in minutes. A
-# variable already set in the environment wins.
-EMBEDDED_ENV = {
-    "MODELWATCH_RELOAD_INTERVAL": "3",
-    "MODELWATCH_MONITOR_INTERVAL": "5",
-    "MODELWATCH_MONITOR_WINDOW_ROWS": "1000",
-    "MODELWATCH_MONITOR_WINDOW_SECONDS": "120",
-    # Full windows only: the default per-column tests flag noise in small ones.
-    "MODELWATCH_MONITOR_MIN_ROWS": "1000",
-    "MODELWATCH_RETRAIN_COOLDOWN": "300",
-    "MODELWATCH_RETRAIN_WINDOW": "1h",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    # Cloud list prices (a CPU-hour, a GB-hour) and a budget far above what the demo's
-    # model costs, so the cost dashboard shows numbers; set your own.
-    "MODELWATCH_COST_PER_CPU_HOUR": "0.04",
-    "MODELWATCH_COST_PER_GB_HOUR": "0.0045",
-    "MODELWATCH_COST_BUDGET_PER_1K": "0.01",
 }
 
 

@@ -179,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--store-url", help="the prediction log (MODELWATCH_STORE_URL)")
     export.set_defaults(run=_export_log)
 
-    from modelwatch.monitor_batch import add_parser as add_monitor_batch  # argparse only: cheap
+    from modelwatch.cli.monitor_batch import add_parser as add_monitor_batch  # argparse only: cheap
 
     add_monitor_batch(commands)
     return parser
@@ -194,19 +194,19 @@ def _parameters(parser: argparse.ArgumentParser, params: tuple[str, ...]) -> Non
 
 
 def _onboard(args: argparse.Namespace) -> int:
-    from modelwatch.onboard import main as onboard
+    from modelwatch.cli.onboard import main as onboard
 
     return onboard(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from modelwatch.demo import run
+    from modelwatch.cli.demo import run
 
     return run()
 
 
 def _up(args: argparse.Namespace) -> int:
-    from modelwatch.stack import Stack, StackError
+    from modelwatch.cli.stack import Stack, StackError
 
     try:
         stack = Stack.default()
@@ -228,7 +228,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from modelwatch.stack import Stack, StackError
+    from modelwatch.cli.stack import Stack, StackError
 
     try:
         stopped = Stack.default().down()
@@ -242,8 +242,8 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import json
 
-    from modelwatch.stack import Stack, StackError
-    from modelwatch.status import report
+    from modelwatch.cli.stack import Stack, StackError
+    from modelwatch.cli.status import report
 
     try:
         info = report(Stack.default())
@@ -258,7 +258,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from modelwatch.serving.cli import serve
+    from modelwatch.cli.serve import serve
     from modelwatch.tokens import load_token_files
 
     load_token_files(os.environ)  # gunicorn and its workers inherit them
@@ -278,9 +278,9 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from modelwatch.stack import Stack
+    from modelwatch.cli.stack import Stack
+    from modelwatch.cli.traffic import simulate
     from modelwatch.tokens import client_token
-    from modelwatch.traffic import simulate
 
     # Outside the embedded stack the variable; beside it, the token `modelwatch up` keeps.
     token = client_token("MODELWATCH_FEEDBACK_TOKEN", Stack.default().run_dir)
@@ -301,8 +301,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _export_log(args: argparse.Namespace) -> int:
-    from modelwatch.export_log import export_log, open_log
-    from modelwatch.serving.store import StoreError
+    from modelwatch.log import StoreError
+    from modelwatch.log.lake import export_log, open_log
 
     try:
         summary = export_log(open_log(args.store_url), args.to, args.since, args.until)
@@ -314,7 +314,7 @@ def _export_log(args: argparse.Namespace) -> int:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from modelwatch.monitoring.cli import drift_command
+    from modelwatch.cli.drift import drift_command
 
     return drift_command(args.reference, args.current, args.json)
 

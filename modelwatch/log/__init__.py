@@ -1,6 +1,6 @@
 """The prediction log: one small interface over SQLite (default) and PostgreSQL.
 
->>> from modelwatch.serving.store import open_store
+>>> from modelwatch.log import open_store
 >>> store = open_store("sqlite:///mlruns/predictions.db")      # doctest: +SKIP
 >>> df = store.read_window(model_version="3", since="24h")     # doctest: +SKIP
 
@@ -12,8 +12,7 @@ until feedback), shadow_of, then one column per feature.
 
 from __future__ import annotations
 
-from modelwatch.serving.store.base import PREDICTION_COLUMNS, Store, StoreError, label_text
-
+from modelwatch.log.base import PREDICTION_COLUMNS, Store, StoreError, label_text
 from modelwatch.settings import read
 
 __all__ = ["open_store", "read_window", "Store", "StoreError", "PREDICTION_COLUMNS", "label_text"]
@@ -23,11 +22,11 @@ def open_store(url: str | None = None) -> Store:
     """The store at `url` (default: MODELWATCH_STORE_URL). Tables are created on first use."""
     url = url or read("MODELWATCH_STORE_URL")
     if url.startswith("sqlite:"):
-        from modelwatch.serving.store.sqlite import SQLiteStore
+        from modelwatch.log.sqlite import SQLiteStore
 
         return SQLiteStore(url)
     if url.startswith(("postgresql", "postgres:")):
-        from modelwatch.serving.store.postgres import PostgresStore
+        from modelwatch.log.postgres import PostgresStore
 
         return PostgresStore(url)
     raise ValueError(

@@ -28,9 +28,9 @@ from pathlib import Path
 import requests
 from mlflow import MlflowClient
 
+from modelwatch.cli.stack import Stack
+from modelwatch.cli.traffic import simulate
 from modelwatch.settings import read
-from modelwatch.stack import Stack
-from modelwatch.traffic import simulate
 
 BIN = Path(sys.executable).parent
 
@@ -305,7 +305,7 @@ def _retrain_ended_unpromoted(
 
 
 def _finish(stack: Stack, client: MlflowClient, model: Model, timeline: Timeline) -> None:
-    from modelwatch.report import write_report
+    from modelwatch.cli.demo_report import write_report
 
     path = write_report(client, stack.run_dir / "demo-report.html", timeline, model.name)
     print("\nTimeline\n" + timeline.text())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelwatch.serving.store.base import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES, Store
+from modelwatch.log.base import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES, Store
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS predictions (

@@ -40,7 +40,7 @@ import pandas as pd
 from modelwatch.monitoring.calculators import feedback
 from modelwatch.monitoring.calculators.base import Metric, Result
 from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.monitoring.service.window import WindowResult, scored_window
+from modelwatch.monitoring.window import WindowResult, scored_window
 
 UNMERGEABLE = ("fairness",)
 

@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from modelwatch.serving.store.base import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES, Store
+from modelwatch.log.base import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (

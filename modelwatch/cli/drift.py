@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
 from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
 from modelwatch.monitoring.drift.profile import PROFILE_FILENAME
 

@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from modelwatch.monitoring.engines.plan import Plan
+from modelwatch.monitoring.batch.plan import Plan
 from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.monitoring.service.window import WindowResult
-from modelwatch.serving.store.base import to_epoch
+from modelwatch.monitoring.window import WindowResult
+
+from modelwatch.log.base import to_epoch
 
 HOUR = 3600
 BATCH_ROWS = 100_000  # rows of a file in memory at once: a busy hour's file may hold millions
@@ -85,7 +86,7 @@ def version_files(
 ) -> tuple[pafs.FileSystem, list[str]]:
     """The export's files of the version whose hours meet [since, until). FileNotFoundError
     when there is no export of that model and version at all."""
-    from modelwatch.export_log import FILE_NAME, _partition_dir, filesystem_for
+    from modelwatch.log.lake import FILE_NAME, _partition_dir, filesystem_for
 
     lo, hi = time_range(since, until)
     filesystem, root = filesystem_for(log)
@@ -133,7 +134,7 @@ def answered(frame: pd.DataFrame, lo: float, hi: float) -> pd.DataFrame:
 def store_parts(
     url: str, model_name: str, version: str, since=None, until=None
 ) -> Iterator[pd.DataFrame]:
-    from modelwatch.export_log import _next_hour, open_log
+    from modelwatch.log.lake import _next_hour, open_log
 
     lo, hi = time_range(since, until)
     store = open_log(url)
@@ -152,7 +153,7 @@ def write_parts(root: str, model_name: str, version: str, rows: pd.DataFrame) ->
     """Rows as an export lays them out (a file an hour): for examples and benchmarks."""
     import pyarrow as pa
 
-    from modelwatch.export_log import _merge_into, _partition_dir, filesystem_for
+    from modelwatch.log.lake import _merge_into, _partition_dir, filesystem_for
 
     filesystem, base = filesystem_for(root)
     hours = (

@@ -76,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace, context):
     """The window of the range, from the engine asked for."""
-    from modelwatch.monitoring.engines import local
+    from modelwatch.monitoring.batch import local
 
     try:
         local.time_range(args.since, args.until)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, context):
 
 
 def _on_spark(args: argparse.Namespace, context):
-    from modelwatch.monitoring.engines import local, spark
+    from modelwatch.monitoring.batch import local, spark
 
     session = spark.session(args.master)
     if local.is_store(args.log):

@@ -23,8 +23,9 @@ import time
 import uuid
 from pathlib import Path
 
-from modelwatch.serving.store.base import Store, full_row
-from modelwatch.serving.store.batch import LogBatch
+from modelwatch.serving.logwriter.batch import LogBatch
+
+from modelwatch.log.base import Store, full_row
 
 log = logging.getLogger(__name__)
 

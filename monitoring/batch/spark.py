@@ -28,15 +28,15 @@ import time
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
-from modelwatch.monitoring.engines.local import NoRows, time_range
-from modelwatch.monitoring.engines.plan import Plan
+from modelwatch.monitoring.batch.local import NoRows, time_range
+from modelwatch.monitoring.batch.plan import Plan
 from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.monitoring.service.window import WindowResult
+from modelwatch.monitoring.window import WindowResult
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 JDBC_JAR = "/usr/share/java/postgresql.jar"
-# The store's SELECT (serving/store/base.py read_window), as a JDBC subquery: the rows
+# The store's SELECT (modelwatch/log/base.py read_window), as a JDBC subquery: the rows
 # serving answered, each with its label, the features still JSON.
 LOG_QUERY = (
     "(SELECT p.prediction_id, p.ts, p.model_name, p.model_version, p.model_alias, p.prediction, "
@@ -75,7 +75,7 @@ def read_export(
     spark: SparkSession, log: str, model_name: str, version: str, since=None, until=None
 ) -> DataFrame:
     """The export's rows of the version in [since, until): its directory only, its hours only."""
-    from modelwatch.monitoring.engines.local import version_files
+    from modelwatch.monitoring.batch.local import version_files
 
     lo, hi = time_range(since, until)
     _, files = version_files(log, model_name, version, since, until)  # FileNotFoundError when none
@@ -170,7 +170,7 @@ def judge(
 
 def _expanded(batch: pd.DataFrame) -> pd.DataFrame:
     """A JDBC batch as `read_window` answers it (features expanded, ts a time, labels typed)."""
-    from modelwatch.serving.store.base import frame_from_rows
+    from modelwatch.log.base import frame_from_rows
 
     return frame_from_rows(list(batch.columns), list(batch.itertuples(index=False, name=None)))
 

@@ -34,8 +34,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from modelwatch.serving.store import Store, label_text, open_store
-from modelwatch.serving.store.base import to_epoch
+from modelwatch.log import Store, label_text, open_store
+from modelwatch.log.base import to_epoch
 
 HOUR = 3600
 FILE_NAME = "data.parquet"

@@ -20,8 +20,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from modelwatch.serving.store.base import label_text
 from modelwatch.serving.validation import Validated
+
+from modelwatch.log.base import label_text
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from modelwatch.stack import Stack
+from modelwatch.cli.stack import Stack
 
 
 def report(stack: Stack) -> dict:
