@@ -20,12 +20,13 @@ import json
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.reference import MonitoringReference, class_text
+from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.window import evaluate
 from river import datasets
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from bench.common import RESULTS
+from modelwatch.log.base import label_text
 
 OLD_MARGIN = 0.05  # the rule before issue 11: accuracy < reference accuracy - 0.05
 
@@ -44,7 +45,7 @@ def log_frame(X: pd.DataFrame, y: pd.Series, model, offset: int) -> pd.DataFrame
     frame = X.reset_index(drop=True).copy()
     frame["prediction_id"] = [f"p{offset + i}" for i in range(len(X))]
     frame["ts"] = np.arange(len(X), dtype=float) + offset
-    frame["prediction"] = [class_text(c) for c in model.classes_[proba.argmax(axis=1)]]
+    frame["prediction"] = [label_text(c) for c in model.classes_[proba.argmax(axis=1)]]
     frame["probability"] = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
     frame["probabilities"] = [json.dumps(row) for row in proba.tolist()]
     frame["label"] = y.to_numpy()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators.base import TASKS, Scored
+from modelwatch.monitoring.calculators.base import TASKS
 from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
 from modelwatch.monitoring.calculators.classification import (
     EstimatedClassification,
@@ -46,6 +46,9 @@ from modelwatch.monitoring.calculators.inputs import (
 from modelwatch.monitoring.calculators.regression import EstimatedRegression, RealizedRegression
 from modelwatch.monitoring.calculators.segments import Segments
 from modelwatch.monitoring.drift import ReferenceProfile
+
+from modelwatch.log.base import label_text
+from modelwatch.log.scored import Scored, scored_rows
 
 TAG_REFERENCE_RUN = "modelwatch.reference_run"
 TAG_TARGET = "modelwatch.target"
@@ -64,13 +67,6 @@ FORMAT_VERSION = 1
 
 class NotOnboarded(LookupError):
     """The version has no monitoring reference: `modelwatch onboard` gives it one."""
-
-
-def class_text(value) -> str:
-    """Canonical text of a class label, as the prediction log stores it (1, 1.0, True: "1")."""
-    from modelwatch.log.base import label_text
-
-    return label_text(value)
 
 
 def infer_task(y: pd.Series | None, proba: np.ndarray | None, prediction: np.ndarray) -> str:
@@ -136,10 +132,10 @@ class MonitoringReference:
             )
         else:
             classes = [
-                class_text(c)
+                label_text(c)
                 for c in (classes if classes is not None else sorted(set(prediction), key=str))
             ]
-            sample[PREDICTION] = [class_text(p) for p in prediction[:n]]
+            sample[PREDICTION] = [label_text(p) for p in prediction[:n]]
             if proba is not None:
                 for k, c in enumerate(classes):
                     sample[PROBA_PREFIX + c] = proba[:n, k]
@@ -164,11 +160,16 @@ class MonitoringReference:
         if self.has_labels:
             label = s[self.target].to_numpy(dtype=object)
             if self.task != "regression":
-                label = np.array([class_text(v) for v in label], dtype=object)
+                label = np.array([label_text(v) for v in label], dtype=object)
         else:
             label = np.full(len(s), None, dtype=object)
         prediction = s[PREDICTION].to_numpy(dtype=float if self.task == "regression" else object)
         return Scored(s[self.features], prediction, label, self.task, proba, self.classes)
+
+    def window(self, rows: pd.DataFrame) -> Scored:
+        """Rows of the prediction log, as this reference's calculators take them."""
+        numeric = tuple(n for n, c in self.profile.columns.items() if c.kind == "numeric")
+        return scored_rows(rows, self.features, self.task, self.classes, numeric)
 
     def calculators(
         self,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from modelwatch.monitoring.calculators import feedback
-from modelwatch.monitoring.calculators.base import Metric, Result, Scored
-from modelwatch.monitoring.reference import MonitoringReference, class_text
+from modelwatch.monitoring.calculators.base import Metric, Result
+from modelwatch.monitoring.reference import MonitoringReference
 
 # The performance metrics /status reports by name (last_window.metrics).
 PERFORMANCE_METRICS = (
@@ -125,87 +125,48 @@ class WindowResult:
         return json.dumps(doc, default=_plain, indent=1)
 
 
+def window_status(
+    result: WindowResult, reference: MonitoringReference | None, estimates: bool
+) -> dict:
+    """The window as `/status` (and `modelwatch monitor-batch`) show it."""
+    return {
+        "version": result.version,
+        "rows": result.rows,
+        "evaluated_at": result.evaluated_at,
+        "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],
+        "drift_share": result.drift["drift_share"],
+        "dataset_drift": result.drift["dataset_drift"],
+        "integrity": [
+            {"kind": i["kind"], "columns": i["columns"], "share": i["share"]}
+            for i in result.integrity
+        ],
+        "live_accuracy": result.value("live_accuracy"),
+        "estimated_accuracy": result.value("estimated_accuracy"),
+        "label_coverage": result.value("label_coverage_ratio"),
+        "concept_drift": result.concept_drift,
+        "task": reference.task if reference else None,
+        "performance": "estimated and realized"
+        if estimates
+        else "realized only"
+        if reference and reference.has_labels
+        else "not judged: the reference has no target (drift and integrity only)",
+        "metrics": result.performance,
+        "segments": result.segments,
+        "fairness": result.fairness,
+    }
+
+
 def evaluate(
     version: str, calculators: list, reference: MonitoringReference, window: pd.DataFrame
 ) -> WindowResult:
     """Judge `window` (rows of the prediction log) with the version's fitted calculators."""
-    scored = scored_window(reference, window)
+    scored = reference.window(window)
     results = [c.calculate(scored) for c in calculators]
     if reference.has_labels:
         coverage = float(scored.labelled.mean()) if len(scored) else 0.0
         results.append(Result("labels", [Metric("label_coverage_ratio", coverage)], {}))
     results.append(feedback.check(results, calculators))  # labels that the inputs cannot explain
     return WindowResult(version, len(window), results, _latency(window))
-
-
-def scored_window(reference: MonitoringReference, window: pd.DataFrame) -> Scored:
-    """The log's rows (oldest first) as the calculators take them."""
-    window = window.sort_values("ts", kind="stable").reset_index(drop=True)
-    features = window.reindex(columns=reference.features)
-    for name, column in reference.profile.columns.items():
-        if column.kind == "numeric":
-            features[name] = pd.to_numeric(features[name], errors="coerce")
-    label = window["label"].to_numpy(dtype=object)
-    label = np.where(pd.isna(label), None, label)
-    ids = window["prediction_id"].to_numpy(dtype=object) if "prediction_id" in window else None
-    ts = _epoch_seconds(window["ts"]) if "ts" in window else None
-    if reference.task == "regression":
-        prediction = pd.to_numeric(window["prediction"], errors="coerce").to_numpy(dtype=float)
-        return Scored(features, prediction, label, "regression", ids=ids, ts=ts)
-    texts = {
-        v: class_text(v) for v in pd.unique(label) if v is not None
-    }  # a few classes, many rows
-    label = np.array([None if v is None else texts[v] for v in label], dtype=object)
-    prediction = window["prediction"].astype(str).to_numpy(dtype=object)
-    return Scored(
-        features,
-        prediction,
-        label,
-        reference.task,
-        _proba(reference, window),
-        reference.classes,
-        ids,
-        ts,
-    )
-
-
-def _epoch_seconds(ts: pd.Series) -> np.ndarray:
-    """Scoring times as epoch seconds (the log's are timestamps; a frame's may be numbers)."""
-    if pd.api.types.is_datetime64_any_dtype(ts.dtype):
-        return (
-            (pd.to_datetime(ts, utc=True) - pd.Timestamp(0, tz="UTC"))
-            .dt.total_seconds()
-            .to_numpy(dtype=float)
-        )
-    return pd.to_numeric(ts, errors="coerce").to_numpy(dtype=float)
-
-
-def _proba(reference: MonitoringReference, window: pd.DataFrame) -> np.ndarray | None:
-    """The served class probabilities: the logged vector, or for binary models the
-    positive-class probability. None when any row lacks them (rows logged before the log
-    kept the vector): an estimate on part of the window would not be the window's."""
-    k = len(reference.classes or [])
-    if "probabilities" in window and window["probabilities"].notna().all() and len(window):
-        proba = _vectors(window["probabilities"])
-        if proba is not None and proba.ndim == 2 and proba.shape[1] == k:
-            return proba
-    if k == 2 and "probability" in window:
-        positive = window["probability"].to_numpy(dtype=float)
-        if np.isfinite(positive).all():
-            return np.column_stack([1.0 - positive, positive])
-    return None
-
-
-def _vectors(column: pd.Series) -> np.ndarray | None:
-    """The logged JSON vectors as one matrix: one JSON array of them parsed at once (a
-    batch engine reads millions), None when they are not all of one length."""
-    texts = column.tolist()
-    try:
-        if all(isinstance(v, str) for v in texts):
-            return np.array(json.loads("[" + ",".join(texts) + "]"), dtype=float)
-        return np.array([json.loads(v) if isinstance(v, str) else v for v in texts], dtype=float)
-    except ValueError:  # ragged, or not JSON: no vectors for this window
-        return None
 
 
 def _latency(window: pd.DataFrame) -> dict[str, float]:

@@ -20,6 +20,8 @@ import json
 import sys
 import time
 
+from modelwatch.monitoring.window import window_status
+
 JOB = "modelwatch_monitor_batch"
 
 
@@ -56,9 +58,7 @@ def main(args: argparse.Namespace) -> int:
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from modelwatch.monitoring.service.app import _window_status
-
-    status = _window_status(result, context)
+    status = window_status(result, context.reference, context.estimates)
     status["batch"] = result.details("batch") | {
         "since": args.since,
         "until": args.until,

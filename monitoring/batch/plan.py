@@ -40,7 +40,7 @@ import pandas as pd
 from modelwatch.monitoring.calculators import feedback
 from modelwatch.monitoring.calculators.base import Metric, Result
 from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.monitoring.window import WindowResult, scored_window
+from modelwatch.monitoring.window import WindowResult
 
 UNMERGEABLE = ("fairness",)
 
@@ -56,7 +56,7 @@ class Plan:
         self.reference = reference
 
     def partial(self, rows: pd.DataFrame) -> dict:
-        scored = scored_window(self.reference, rows)
+        scored = self.reference.window(rows)
         # A batch judges each row once, so ConceptDrift needs no ids to skip rows it has
         # seen; without them its error stream is 9 bytes a labelled row on the driver.
         scored.ids = None

@@ -4,6 +4,8 @@ See `modelwatch.monitoring.calculators.base` for the contract and docs/DESIGN.md
 judges a window", for the list.
 """
 
-from modelwatch.monitoring.calculators.base import Bounds, Calculator, Metric, Result, Scored
+from modelwatch.monitoring.calculators.base import Bounds, Calculator, Metric, Result
+
+from modelwatch.log.scored import Scored
 
 __all__ = ["Bounds", "Calculator", "Metric", "Result", "Scored"]

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
+
+from modelwatch.log.scored import Scored
 
 N_SIGMA = 3.0  # NannyML's default threshold: mean +- 3 standard deviations of the chunks
 MIN_CHUNKS = 6  # fewer disjoint chunks than this give no spread worth the name: bootstrap
@@ -143,44 +144,6 @@ class Result:
 
     def get(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name and not m.labels), None)
-
-
-@dataclass
-class Scored:
-    """Rows the model scored: a reference or a window of the prediction log, in one shape.
-
-    ``prediction`` holds what the model served (class labels, or values for regression),
-    ``proba`` the class probabilities (n, k) in ``classes`` order (None for regression or
-    when unknown), ``label`` the true labels with None where none has arrived.
-    """
-
-    features: pd.DataFrame
-    prediction: np.ndarray
-    label: np.ndarray
-    task: str
-    proba: np.ndarray | None = None
-    classes: list | None = None
-    ids: np.ndarray | None = None  # the prediction ids, oldest first, where the rows have them
-    ts: np.ndarray | None = None  # when each row was scored (epoch seconds), where known
-
-    def __len__(self) -> int:
-        return len(self.prediction)
-
-    @property
-    def labelled(self) -> np.ndarray:
-        return ~pd.isna(pd.Series(self.label, dtype=object)).to_numpy()
-
-    def take(self, rows: np.ndarray) -> Scored:
-        return Scored(
-            self.features.iloc[rows].reset_index(drop=True),
-            self.prediction[rows],
-            self.label[rows],
-            self.task,
-            None if self.proba is None else self.proba[rows],
-            self.classes,
-            None if self.ids is None else self.ids[rows],
-            None if self.ts is None else self.ts[rows],
-        )
 
 
 class Calculator(Protocol):

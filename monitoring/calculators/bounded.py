@@ -20,9 +20,10 @@ from modelwatch.monitoring.calculators.base import (
     Mergeable,
     Metric,
     Result,
-    Scored,
     reference_chunks,
 )
+
+from modelwatch.log.scored import Scored
 
 BOUND = "_error_bound"  # metrics_of's key for the largest error of an approximate metric
 DEFAULT_CHUNK_ROWS = 2000  # the monitor's default window (MODELWATCH_MONITOR_WINDOW_ROWS)

@@ -32,11 +32,12 @@ estimates", KDD 2002.
 from __future__ import annotations
 
 import numpy as np
-from modelwatch.monitoring.calculators.base import Scored
 from modelwatch.monitoring.calculators.bounded import BOUND, SCORE, BoundedCalculator
 from modelwatch.monitoring.calculators.mergeable import ScoreSketch
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
+
+from modelwatch.log.scored import Scored
 
 
 def _class_index(scored: Scored) -> np.ndarray:

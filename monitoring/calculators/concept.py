@@ -28,9 +28,11 @@ import collections
 from dataclasses import dataclass
 
 import numpy as np
-from modelwatch.monitoring.calculators.base import Mergeable, Metric, Result, Scored
+from modelwatch.monitoring.calculators.base import Mergeable, Metric, Result
 from modelwatch.monitoring.calculators.classification import _class_index
 from modelwatch.monitoring.concept import ErrorStreamDetector, accuracy_divergence
+
+from modelwatch.log.scored import Scored
 
 HOLD_WINDOWS = 10
 MIN_LABELLED_FOR_DIVERGENCE = 200

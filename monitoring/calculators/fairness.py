@@ -45,9 +45,11 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from modelwatch.monitoring.calculators.base import Metric, Result, Scored
+from modelwatch.monitoring.calculators.base import Metric, Result
 from modelwatch.monitoring.calculators.segments import Split
 from sklearn.metrics import accuracy_score, mean_absolute_error
+
+from modelwatch.log.scored import Scored
 
 MIN_RATIO = 0.8  # the four-fifths rule
 MAX_DIFFERENCE = 0.1  # of true or false positive rates between groups

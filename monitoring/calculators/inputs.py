@@ -25,7 +25,6 @@ from modelwatch.monitoring.calculators.base import (
     Mergeable,
     Metric,
     Result,
-    Scored,
     reference_chunks,
 )
 from modelwatch.monitoring.calculators.mergeable import ColumnSketch, edges_of
@@ -34,6 +33,8 @@ from modelwatch.monitoring.drift.detect import drift_of_profiles
 from modelwatch.monitoring.drift.prediction import prediction_profile
 from modelwatch.monitoring.integrity import ERROR, IntegrityChecker, WindowSummary, summarize
 from modelwatch.monitoring.multivariate import ReconstructionDrift
+
+from modelwatch.log.scored import Scored
 
 # DataDriftDetected fires at this share of drifted features (the covariate scenario moves
 # 2 of 11 features: 18%), or higher when the reference's own chunks drift that much.

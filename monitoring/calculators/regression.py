@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators.base import Scored
 from modelwatch.monitoring.calculators.bounded import ERROR, BoundedCalculator
 from modelwatch.monitoring.drift.profile import infer_kind
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
+
+from modelwatch.log.scored import Scored
 
 PREDICTION = "__prediction__"
 

@@ -44,11 +44,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators.base import N_SIGMA, Mergeable, Metric, Result, Scored
+from modelwatch.monitoring.calculators.base import N_SIGMA, Mergeable, Metric, Result
 from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
 from modelwatch.monitoring.calculators.inputs import FeatureDrift
 from modelwatch.monitoring.drift import ReferenceProfile
 from modelwatch.monitoring.drift.profile import NUMERIC, infer_kind
+
+from modelwatch.log.scored import Scored
 
 # The cap: segments per column, `other` included. Each judged segment exports about 20
 # series (rows, share, drift share and each performance metric with its bounds).

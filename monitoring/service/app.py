@@ -22,6 +22,7 @@ from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
 from modelwatch.monitoring.service.monitor import Monitor
 from modelwatch.monitoring.service.retrain import RetrainTrigger
 from modelwatch.monitoring.service.retrain_job import project_runner
+from modelwatch.monitoring.window import window_status
 from prometheus_client.exposition import choose_encoder
 from werkzeug.exceptions import HTTPException
 
@@ -180,38 +181,15 @@ def status():
                 "not_monitored": monitor.unmonitored,
                 "last_window": None
                 if result is None
-                else _window_status(result, monitor.context) | monitor.progress(),
+                else window_status(
+                    result,
+                    monitor.context.reference if monitor.context else None,
+                    bool(monitor.context and monitor.context.estimates),
+                )
+                | monitor.progress(),
             }
         )
     )  # masked: an error's text may name a URL with its credentials
-
-
-def _window_status(result, context) -> dict:
-    return {
-        "version": result.version,
-        "rows": result.rows,
-        "evaluated_at": result.evaluated_at,
-        "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],
-        "drift_share": result.drift["drift_share"],
-        "dataset_drift": result.drift["dataset_drift"],
-        "integrity": [
-            {"kind": i["kind"], "columns": i["columns"], "share": i["share"]}
-            for i in result.integrity
-        ],
-        "live_accuracy": result.value("live_accuracy"),
-        "estimated_accuracy": result.value("estimated_accuracy"),
-        "label_coverage": result.value("label_coverage_ratio"),
-        "concept_drift": result.concept_drift,
-        "task": context.reference.task if context else None,
-        "performance": "estimated and realized"
-        if context and context.estimates
-        else "realized only"
-        if context and context.reference.has_labels
-        else "not judged: the reference has no target (drift and integrity only)",
-        "metrics": result.performance,
-        "segments": result.segments,
-        "fairness": result.fairness,
-    }
 
 
 def _error(status: int, code: str, message: str):

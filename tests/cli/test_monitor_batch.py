@@ -11,9 +11,8 @@ import shutil
 import pytest
 import requests
 from mlflow import MlflowClient
-from modelwatch.monitoring.service.app import _window_status
 from modelwatch.monitoring.service.context import VersionContext
-from modelwatch.monitoring.window import evaluate
+from modelwatch.monitoring.window import evaluate, window_status
 
 from modelwatch.cli import main
 from modelwatch.log import open_store
@@ -56,7 +55,7 @@ def expected_status(onboarded) -> dict:
     result = evaluate(
         onboarded["version"], copy.deepcopy(context.calculators), context.reference, window
     )
-    return _window_status(result, context)
+    return window_status(result, context.reference, context.estimates)
 
 
 @pytest.mark.parametrize("source", ["lake", "store"])

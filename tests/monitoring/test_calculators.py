@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from modelwatch.monitoring.calculators.base import Bounds, Scored, reference_chunks
+from modelwatch.monitoring.calculators.base import Bounds, reference_chunks
 from modelwatch.monitoring.calculators.classification import (
     EstimatedClassification,
     RealizedClassification,
@@ -15,6 +15,8 @@ from modelwatch.monitoring.calculators.regression import EstimatedRegression, Re
 from modelwatch.monitoring.reference import MonitoringReference
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
+
+from modelwatch.log.scored import Scored
 
 
 def calibrated_binary(n: int, seed: int, threshold: float = 0.5, shift: float = 0.0) -> Scored:

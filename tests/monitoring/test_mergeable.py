@@ -26,9 +26,10 @@ from modelwatch.monitoring.calculators.classification import (
 from modelwatch.monitoring.calculators.inputs import FeatureDrift, PredictionDrift
 from modelwatch.monitoring.drift import detect_drift
 from modelwatch.monitoring.drift.prediction import prediction_drift
-from modelwatch.monitoring.window import evaluate, scored_window
+from modelwatch.monitoring.window import evaluate
 from sklearn import metrics as skm
 
+from modelwatch.log.scored import Scored
 from tests.monitoring.batch_frames import CASES, assert_close, case, statistics, verdicts
 
 EXACT = 1e-9
@@ -84,7 +85,7 @@ def test_parts_merge_into_the_whole_window(fitted, k):
 
 def test_calculate_is_finish_of_partial(fitted):
     _, reference, calculators, rows = fitted
-    scored = scored_window(reference, rows)
+    scored = reference.window(rows)
     for calculator in calculators:
         one, two = copy.deepcopy(calculator), copy.deepcopy(calculator)
         a, b = one.calculate(scored), two.finish(two.partial(scored))
@@ -195,7 +196,6 @@ def test_binned_prediction_drift_within_its_bound(big):
 
 
 def _scored(reference, features: pd.DataFrame):
-    from modelwatch.monitoring.calculators.base import Scored
 
     n = len(features)
     return Scored(

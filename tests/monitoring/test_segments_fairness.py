@@ -16,7 +16,6 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from modelwatch.monitoring.calculators.base import Scored
 from modelwatch.monitoring.calculators.fairness import Fairness
 from modelwatch.monitoring.calculators.segments import MAX_SEGMENTS
 from modelwatch.monitoring.reference import MonitoringReference
@@ -25,6 +24,8 @@ from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.window import evaluate
 from prometheus_client import generate_latest
 from sklearn.metrics import accuracy_score, mean_absolute_error
+
+from modelwatch.log.scored import Scored
 
 
 def binary(n: int, seed: int, bias: float = 0.0) -> Scored:

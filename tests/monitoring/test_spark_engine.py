@@ -208,8 +208,8 @@ def test_a_range_larger_than_the_driver_memory(spark):
 
 def test_monitor_batch_cli_on_spark(spark, cases, mlflow_url, monkeypatch, capsys, tmp_path):
     from mlflow import MlflowClient
-    from modelwatch.monitoring.service.app import _window_status
     from modelwatch.monitoring.service.context import VersionContext
+    from modelwatch.monitoring.window import window_status
 
     from modelwatch.cli import main
 
@@ -219,7 +219,9 @@ def test_monitor_batch_cli_on_spark(spark, cases, mlflow_url, monkeypatch, capsy
     fill_store(store, rows, reference.features, "batch-spark-test", version)
     export_log(store, str(tmp_path / "lake"))
     context = VersionContext.load(MlflowClient(mlflow_url), "batch-spark-test", version, 2000)
-    expected = _window_status(_in_process_version(store, version, context), context)
+    expected = window_status(
+        _in_process_version(store, version, context), context.reference, context.estimates
+    )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
     capsys.readouterr()
     args = [
