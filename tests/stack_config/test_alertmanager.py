@@ -283,7 +283,7 @@ def test_real_alertmanager_sends_retrain_alerts_with_the_token_and_inhibits(tmp_
                 for a in call["payload"]["alerts"]
                 if a["status"] == "firing"
             ]
-            assert {(l["alertname"], l.get("model_version")) for l in delivered} == {
+            assert {(labels["alertname"], labels.get("model_version")) for labels in delivered} == {
                 ("DataDriftDetected", "3")
             }
 

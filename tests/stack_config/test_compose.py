@@ -190,7 +190,7 @@ def test_ports_are_bound_only_where_they_must_be_public(name):
 def test_host_ports_are_unique_and_grafana_is_public():
     seen = {}
     for name, service in SERVICES.items():
-        for host_ip, host_port, _ in published_ports(service):
+        for _host_ip, host_port, _ in published_ports(service):
             assert host_port not in seen, (
                 f"{name} and {seen.get(host_port)} both publish {host_port}"
             )

@@ -488,7 +488,7 @@ def test_exactly_one_monitor(overlay):
 def test_service_ports_are_the_compose_ports():
     compose = load_compose()["services"]
     text = c.COMPOSE_FILE.read_text()
-    for name, service in objects("dev", "Service").items():
+    for name, _service in objects("dev", "Service").items():
         if name not in compose:
             continue
         # what compose publishes or exposes, or else the port its URLs call it by

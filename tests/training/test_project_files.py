@@ -21,9 +21,9 @@ def _pins(lines):
 def test_every_pin_agrees_with_the_lock():
     project = _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
     lock = _pins(
-        l.strip()
-        for l in (ROOT / "requirements.lock").read_text().splitlines()
-        if not l.startswith("#")
+        line.strip()
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if not line.startswith("#")
     )
     python_env = _pins(yaml.safe_load((ROOT / "python_env.yaml").read_text())["dependencies"])
     conda = yaml.safe_load((ROOT / "conda.yaml").read_text())["dependencies"]
