@@ -11,9 +11,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
+import requests
 from modelwatch.serving.logwriter.batch import LogBatch
 from modelwatch.serving.validation import validate
 from modelwatch.training.simulator import (
@@ -126,12 +128,22 @@ def register_pipeline(
     return str(mv.version)
 
 
-def set_alias(url: str, name: str, alias: str, version: str) -> None:
+def set_alias(url: str, name: str, alias: str, version: str, deadline: float = 60.0) -> None:
+    """Point the alias at the version, again if the server dropped the connection: setting
+    an alias is idempotent, and serving's registry code sets MLflow's own HTTP retries to 0
+    for any process that imports it, the test process included."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
-    MlflowClient(tracking_uri=url, registry_uri=url).set_registered_model_alias(
-        name, alias, version
-    )
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    give_up = time.monotonic() + deadline
+    while True:
+        try:
+            return client.set_registered_model_alias(name, alias, version)
+        except (MlflowException, requests.ConnectionError):
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.5)
 
 
 def train_with_entry_point(url: str, name: str, log: Path, n_rows: int = 2000) -> None:
