@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: setup system-packages test test-fast demo bench clean
+.PHONY: setup system-packages test test-fast lint demo bench clean
 
 setup: $(STAMP) system-packages
 
@@ -26,6 +26,12 @@ test: setup
 # While working: everything that starts no real service (see the `slow` marker).
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not slow"
+
+# The code's rules alone (make test runs them too, in tests/test_code_rules.py).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
+	$(PY) scripts/layers.py
 
 demo: setup
 	$(VENV)/bin/modelwatch demo
