@@ -56,7 +56,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators.mergeable import ColumnSketch, edges_of, fine_edges
 from modelwatch.monitoring.drift.profile import (
     CATEGORICAL,
     NUMERIC,
@@ -64,6 +63,7 @@ from modelwatch.monitoring.drift.profile import (
     ReferenceProfile,
     numeric_values,
 )
+from modelwatch.monitoring.drift.sketch import ColumnSketch, edges_of, fine_edges
 from modelwatch.monitoring.drift.stattests import ks
 from scipy import stats
 
@@ -350,7 +350,7 @@ class IntegrityChecker:
 class ColumnSummary:
     """What the rules read of one window column. Two partitions' summaries merge into the
     summary of their rows; the rules then judge it as if it were one window (see
-    `modelwatch.monitoring.calculators.mergeable` for what a big numeric column costs)."""
+    `modelwatch.monitoring.drift.sketch` for what a big numeric column costs)."""
 
     sketch: ColumnSketch  # read as its reference kind
     other: ColumnSketch | None  # read as the other kind (a swap across kinds shows so)

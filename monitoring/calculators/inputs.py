@@ -27,10 +27,10 @@ from modelwatch.monitoring.calculators.base import (
     Result,
     reference_chunks,
 )
-from modelwatch.monitoring.calculators.mergeable import ColumnSketch, edges_of
 from modelwatch.monitoring.drift import ReferenceProfile, column_drift, detect_drift
 from modelwatch.monitoring.drift.detect import drift_of_profiles
 from modelwatch.monitoring.drift.prediction import prediction_profile
+from modelwatch.monitoring.drift.sketch import ColumnSketch, edges_of
 from modelwatch.monitoring.integrity import ERROR, IntegrityChecker, WindowSummary, summarize
 from modelwatch.monitoring.multivariate import ReconstructionDrift
 

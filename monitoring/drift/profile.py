@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ def numeric_values(series: pd.Series) -> np.ndarray:
     return arr
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """A category value as something JSON keeps with its type (numpy scalars unwrapped)."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -134,12 +134,16 @@ class ColumnProfile:
     def max(self) -> float | None:
         return float(self.values[-1]) if self.kind == NUMERIC and len(self.values) else None
 
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per column: what is derived from the reference, kept with it."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     @property
     def cumcounts(self) -> np.ndarray:
         """cumcounts[i] = number of reference values <= values[i] (numeric)."""
-        if "cum" not in self._cache:
-            self._cache["cum"] = np.cumsum(self.counts)
-        return self._cache["cum"]
+        return self.cached("cum", lambda: np.cumsum(self.counts))
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """Empirical reference CDF, P(X <= x), at each x."""
@@ -169,9 +173,7 @@ class ColumnProfile:
         return {v: float(c) / total for v, c in zip(self.values.tolist(), self.counts.tolist())}
 
     def category_index(self) -> dict:
-        if "index" not in self._cache:
-            self._cache["index"] = {v: i for i, v in enumerate(self.values.tolist())}
-        return self._cache["index"]
+        return self.cached("index", lambda: {v: i for i, v in enumerate(self.values.tolist())})
 
     # -- construction and JSON -----------------------------------------------------------
     @classmethod
@@ -201,7 +203,7 @@ class ColumnProfile:
         vc = series[~missing].value_counts(sort=True)
         if isinstance(series.dtype, pd.CategoricalDtype):
             vc = vc[vc > 0]  # declared but unobserved categories are not values
-        values = np.array([_jsonable(v) for v in vc.index], dtype=object)
+        values = np.array([jsonable(v) for v in vc.index], dtype=object)
         return cls(
             name,
             CATEGORICAL,

@@ -24,7 +24,7 @@ from modelwatch.monitoring.calculators.classification import (
     _expected_auc,
 )
 from modelwatch.monitoring.calculators.inputs import FeatureDrift, PredictionDrift
-from modelwatch.monitoring.drift import detect_drift
+from modelwatch.monitoring.drift import detect_drift, sketch
 from modelwatch.monitoring.drift.prediction import prediction_drift
 from modelwatch.monitoring.window import evaluate
 from sklearn import metrics as skm
@@ -126,7 +126,7 @@ def big():
     extra["income"] += 50 * jitter
     extra["debt_to_income"] += 1e-4 * jitter
     extra["age"] += 0.5 * jitter
-    assert len(extra) > mergeable.EXACT_VALUES
+    assert len(extra) > sketch.EXACT_VALUES
     return reference, extra
 
 
