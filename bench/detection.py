@@ -84,6 +84,7 @@ def trained_monitor(seed: int = 42) -> Trained:
     from modelwatch.monitoring.calculators.classification import EstimatedClassification
     from modelwatch.monitoring.calculators.concept import ConceptDrift
     from modelwatch.monitoring.reference import MonitoringReference
+    from modelwatch.monitoring.suite import fit_calculators
     from modelwatch.training import pipeline
     from modelwatch.training.simulator import (
         CATEGORICAL_FEATURES,
@@ -111,7 +112,7 @@ def trained_monitor(seed: int = 42) -> Trained:
         "binary",
         profile_rows=train[FEATURES],
     )
-    fitted = reference.calculators(chunk_rows=WINDOW)
+    fitted = fit_calculators(reference, chunk_rows=WINDOW)
     estimator = next(c for c in fitted if isinstance(c, EstimatedClassification))
     shared = [c for c in fitted if not isinstance(c, ConceptDrift)]
 

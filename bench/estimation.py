@@ -21,6 +21,7 @@ import json
 import numpy as np
 import pandas as pd
 from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.suite import fit_calculators
 from modelwatch.monitoring.window import evaluate
 from river import datasets
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -71,7 +72,7 @@ def run(name: str, window: int, seed: int = 0) -> list[dict]:
         model.classes_,
         target="y",
     )
-    calculators = reference.calculators(chunk_rows=window)
+    calculators = fit_calculators(reference, chunk_rows=window)
     reference_accuracy = (
         next(c for c in calculators if c.name == "realized_classification")
         .bounds["live_accuracy"]

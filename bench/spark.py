@@ -113,9 +113,10 @@ def write_log(root: Path, rows: int) -> None:
 # -- one engine, in a process of its own ------------------------------------------------------------
 def child(engine: str, log: Path, reference_dir: Path) -> dict:
     from modelwatch.monitoring.reference import MonitoringReference
+    from modelwatch.monitoring.suite import fit_calculators
 
     ref = MonitoringReference.load(reference_dir)
-    calculators = ref.calculators(2000)
+    calculators = fit_calculators(ref, 2000)
     started = time.perf_counter()
     jvm = jvm_started = None
     if engine == "evidently":

@@ -2,71 +2,41 @@
 
 Held-out rows the model scored, with their true labels (the sample), a profile of the
 inputs the model is expected to see, and a manifest naming the task, the target and the
-classes. Training writes one for every version it registers; `modelwatch onboard` writes
-one for a model someone else trained. Either way it lives under `reference/` in an MLflow
-run, and the version's tag `modelwatch.reference_run` names that run: the monitor finds
-a version's reference the same way whoever trained it.
+classes, saved to and loaded from a directory. Where it lives in MLflow is
+`modelwatch.monitoring.registry`; the calculators fitted on it, `modelwatch.monitoring.suite`.
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(0)
 >>> x = rng.normal(size=3000); y = (x + rng.normal(size=3000) > 0).astype(int)
 >>> p = 1 / (1 + np.exp(-1.6 * x))
->>> reference = MonitoringReference.from_scores(pd.DataFrame({"x": x}), y, (p > .5).astype(int),
-...                                             np.column_stack([1 - p, p]), classes=[0, 1], target="y")
+>>> reference = MonitoringReference.from_scores(
+...     pd.DataFrame({"x": x}), y, (p > .5).astype(int), np.column_stack([1 - p, p]),
+...     classes=[0, 1], target="y")
 >>> reference.task, reference.classes
 ('binary', ['0', '1'])
->>> sorted(m.name for c in reference.calculators(chunk_rows=500) for m in c.calculate(reference.scored()).metrics
-...        if m.name.startswith(("live", "estimated")))
-['estimated_accuracy', 'estimated_f1', 'estimated_roc_auc', 'live_accuracy', 'live_f1', 'live_roc_auc']
+>>> reference.scored().proba.shape
+(3000, 2)
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators.base import TASKS
-from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
-from modelwatch.monitoring.calculators.classification import (
-    EstimatedClassification,
-    RealizedClassification,
-)
-from modelwatch.monitoring.calculators.concept import ConceptDrift
-from modelwatch.monitoring.calculators.fairness import Fairness
-from modelwatch.monitoring.calculators.inputs import (
-    FeatureDrift,
-    Integrity,
-    MultivariateDrift,
-    PredictionDrift,
-)
-from modelwatch.monitoring.calculators.regression import EstimatedRegression, RealizedRegression
-from modelwatch.monitoring.calculators.segments import Segments
 from modelwatch.monitoring.drift import ReferenceProfile
 
 from modelwatch.log.base import label_text
-from modelwatch.log.scored import Scored, scored_rows
+from modelwatch.log.scored import TASKS, Scored, scored_rows
 
-TAG_REFERENCE_RUN = "modelwatch.reference_run"
-TAG_TARGET = "modelwatch.target"
-TAG_TASK = "modelwatch.task"
-# Comma lists of feature columns judged per segment and per group (`--segments`, `--sensitive`).
-TAG_SEGMENTS = "modelwatch.segments"
-TAG_SENSITIVE = "modelwatch.sensitive"
-ARTIFACT_DIR = "reference"
 MANIFEST = "reference.json"
 SAMPLE = "sample.parquet"
 PREDICTION = "__prediction__"
 PROBA_PREFIX = "__proba__"  # one column per class, in class order
 MAX_SAMPLE_ROWS = 50_000  # enough for 25 disjoint chunks of the default window
 FORMAT_VERSION = 1
-
-
-class NotOnboarded(LookupError):
-    """The version has no monitoring reference: `modelwatch onboard` gives it one."""
 
 
 def infer_task(y: pd.Series | None, proba: np.ndarray | None, prediction: np.ndarray) -> str:
@@ -171,50 +141,6 @@ class MonitoringReference:
         numeric = tuple(n for n, c in self.profile.columns.items() if c.kind == "numeric")
         return scored_rows(rows, self.features, self.task, self.classes, numeric)
 
-    def calculators(
-        self,
-        chunk_rows: int = DEFAULT_CHUNK_ROWS,
-        segments: tuple[str, ...] = (),
-        sensitive: tuple[str, ...] = (),
-        fairness: dict | None = None,
-    ) -> list:
-        """Every calculator this reference supports, fitted on it. Performance needs labels,
-        and its estimate needs probabilities (classification) or labels (regression).
-        `segments` and `sensitive` name feature columns judged per segment and, with
-        labels, per group (`fairness`: Fairness's threshold arguments)."""
-        scored = self.scored()
-        out = [
-            FeatureDrift(self.profile, chunk_rows, independent=not self.profile_of_sample),
-            Integrity(self.profile),
-            MultivariateDrift(),
-            PredictionDrift(),
-        ]
-        estimator = None
-        if self.has_labels and self.task == "regression":
-            out += [RealizedRegression(chunk_rows), EstimatedRegression(chunk_rows)]
-        elif self.has_labels:
-            out.append(RealizedClassification(chunk_rows))
-            if scored.proba is not None:
-                estimator = EstimatedClassification(chunk_rows)
-                out.append(estimator)
-            out.append(ConceptDrift(estimator))
-        fitted = [c.fit(scored) for c in out]
-        if segments:
-            performance = [c for c in fitted if isinstance(c, BoundedCalculator)]
-            fitted.append(Segments(list(segments), performance, chunk_rows).fit(scored))
-        if sensitive and self.has_labels:
-            fitted.append(Fairness(list(sensitive), **(fairness or {})).fit(scored))
-        return fitted
-
-    @staticmethod
-    def thresholds(calculators: list) -> dict:
-        """The performance bounds, per metric, for a window of the chunk size."""
-        out = {}
-        for calculator in calculators:
-            if isinstance(calculator, BoundedCalculator):
-                out |= {name: b.to_dict() for name, b in calculator.bounds.items() if b is not None}
-        return out
-
     # -- storage ------------------------------------------------------------------------------------
     def save(self, directory: str | Path, thresholds: dict | None = None) -> Path:
         directory = Path(directory)
@@ -246,47 +172,3 @@ class MonitoringReference:
             ReferenceProfile.load(directory),
             manifest.get("profile_of_sample", True),
         )
-
-    def log_artifacts(self, thresholds: dict | None = None) -> None:
-        """Into the active MLflow run, under `reference/`."""
-        import mlflow
-
-        with tempfile.TemporaryDirectory() as tmp:
-            mlflow.log_artifacts(str(self.save(Path(tmp, ARTIFACT_DIR), thresholds)), ARTIFACT_DIR)
-
-    def link(
-        self,
-        client,
-        model_name: str,
-        version: str,
-        run_id: str,
-        segments: tuple[str, ...] = (),
-        sensitive: tuple[str, ...] = (),
-    ) -> None:
-        """Tag the version with the run that holds this reference (and its target, task,
-        segment columns and sensitive attributes)."""
-        tags = {TAG_REFERENCE_RUN: run_id, TAG_TASK: self.task}
-        tags |= {
-            tag: ",".join(columns)
-            for tag, columns in ((TAG_SEGMENTS, segments), (TAG_SENSITIVE, sensitive))
-            if columns
-        }
-        if self.target:
-            tags[TAG_TARGET] = self.target
-        for key, value in tags.items():
-            client.set_model_version_tag(model_name, version, key, value)
-
-
-def for_version(client, model_name: str, version: str) -> tuple[MonitoringReference, str]:
-    """The version's reference and the run that holds it; NotOnboarded when it has none."""
-    mv = client.get_model_version(model_name, version)
-    run_id = (mv.tags or {}).get(TAG_REFERENCE_RUN)
-    if not run_id:
-        raise NotOnboarded(
-            f"{model_name} version {version} has no monitoring reference: run "
-            f"`modelwatch onboard --model-name {model_name} --version {version} "
-            f"--reference HELD_OUT.parquet --target COLUMN`"
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(client.download_artifacts(run_id, ARTIFACT_DIR, tmp))
-        return MonitoringReference.load(path), run_id

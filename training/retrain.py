@@ -35,13 +35,17 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from modelwatch.monitoring import reference as monitoring_reference
-from modelwatch.monitoring.reference import TAG_TARGET, TAG_TASK
+from modelwatch.monitoring.registry import (
+    TAG_SEGMENTS,
+    TAG_SENSITIVE,
+    TAG_TARGET,
+    TAG_TASK,
+    NotOnboarded,
+    load_reference,
+)
 from modelwatch.training import data as data_module
 from modelwatch.training import gate, simulator
 from modelwatch.training.train import (
-    TAG_SEGMENTS,
-    TAG_SENSITIVE,
     TRUSTED_ARTIFACT,
     WEIGHT_COLUMN,
     TrainConfig,
@@ -172,7 +176,7 @@ def trusted_holdout(
             )[columns]
     except (mlflow.exceptions.MlflowException, OSError, KeyError):
         pass
-    reference, _ = monitoring_reference.for_version(client, model_name, current.version)
+    reference, _ = load_reference(client, model_name, current.version)
     return reference.sample.reindex(columns=columns).dropna(subset=[current.target])
 
 
@@ -240,8 +244,8 @@ def _reference_rows(
 ) -> tuple[list[str], pd.DataFrame]:
     """The features and labelled rows of the version's onboarding reference."""
     try:
-        reference, _ = monitoring_reference.for_version(client, model_name, version)
-    except monitoring_reference.NotOnboarded as exc:
+        reference, _ = load_reference(client, model_name, version)
+    except NotOnboarded as exc:
         raise Unsupported(str(exc)) from None
     labelled = reference.sample[target].notna().sum() if target in reference.sample else 0
     if labelled < data_module.MIN_ROWS:

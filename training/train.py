@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from modelwatch.monitoring import registry
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.training import cost, evaluate, gate, pipeline
 from modelwatch.training import data as data_module
@@ -32,8 +33,6 @@ from modelwatch.settings import default, read
 # traffic up); never a feature.
 WEIGHT_COLUMN = "__sample_weight__"
 # Columns a later analysis reads per segment and per sensitive attribute (issue 13).
-TAG_SEGMENTS = "modelwatch.segments"
-TAG_SENSITIVE = "modelwatch.sensitive"
 # Every run keeps the trusted labelled rows its gate judged on (rows of the user's own
 # data, never of the feedback path): a retraining is judged on its champion's.
 TRUSTED_ARTIFACT = "gate/trusted_holdout.parquet"
@@ -141,7 +140,9 @@ def run(
         # The monitoring reference; dataset.task tells it binary, multiclass or regression.
         monitoring_reference = _log_reference(dataset, splits, model, reference)
         version = _log_and_register(model, dataset, splits, config.model_name)
-        monitoring_reference.link(MlflowClient(), config.model_name, version, active.info.run_id)
+        registry.link_reference(
+            MlflowClient(), monitoring_reference, config.model_name, version, active.info.run_id
+        )
         decision = _judge(model, dataset, splits, config, holdout_metrics, version, trusted)
         alias = _apply(decision, config, version, dataset.digest)
         mlflow.log_dict(decision.to_dict(), "gate/decision.json")
@@ -229,7 +230,7 @@ def _log_reference(
         dataset.task,
         profile_rows=splits.train if reference is None else reference,
     )
-    monitoring_reference.log_artifacts()
+    registry.log_reference(monitoring_reference)
     return monitoring_reference
 
 
@@ -380,8 +381,8 @@ def _apply(decision: gate.Decision, config: TrainConfig, version: str, digest: s
         "gate_metric": decision.metric,
         "gate_score": f"{decision.candidate:.6f}",
         **_score_tags(decision),
-        TAG_SEGMENTS: ",".join(config.segments),
-        TAG_SENSITIVE: ",".join(config.sensitive),
+        registry.TAG_SEGMENTS: ",".join(config.segments),
+        registry.TAG_SENSITIVE: ",".join(config.sensitive),
     }.items():
         client.set_model_version_tag(config.model_name, version, key, value)
     client.set_registered_model_alias(config.model_name, alias, version)

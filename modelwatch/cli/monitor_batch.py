@@ -114,7 +114,7 @@ def _context(model_name: str, version: str):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from modelwatch.monitoring.reference import NotOnboarded
+    from modelwatch.monitoring.registry import NotOnboarded
     from modelwatch.monitoring.service.context import VersionContext
     from modelwatch.settings import read
 

@@ -31,9 +31,11 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from modelwatch.monitoring.calculators.base import TASKS
+from modelwatch.log.scored import TASKS
+from modelwatch.monitoring import suite
 from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS
 from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.registry import link_reference, log_reference
 from modelwatch.settings import read
 from modelwatch.training.data import DataError, read_table
 
@@ -108,14 +110,14 @@ def onboard(
         frame[features], y, prediction, proba, classes, target, task
     )
     try:
-        calculators = reference.calculators(chunk_rows, segments, sensitive)
+        calculators = suite.fit_calculators(reference, chunk_rows, segments, sensitive)
     except ValueError as exc:
         raise OnboardError(
             f"the reference cannot be used to monitor {model_name} version {version}: {exc}"
         ) from exc
-    thresholds = MonitoringReference.thresholds(calculators)
+    thresholds = suite.thresholds(calculators)
     run_id = _log(client, model_name, version, reference, thresholds, reference_path)
-    reference.link(client, model_name, version, run_id, segments, sensitive)
+    link_reference(client, reference, model_name, version, run_id, segments, sensitive)
     return Onboarding(
         model_name,
         version,
@@ -219,7 +221,7 @@ def _log(
             }
         )
         mlflow.log_metrics({f"reference_{name}": b["mean"] for name, b in thresholds.items()})
-        reference.log_artifacts(thresholds)
+        log_reference(reference, thresholds)
         return run.info.run_id
 
 

@@ -19,6 +19,8 @@ import pandas as pd
 
 from modelwatch.log.base import label_text
 
+TASKS = ("binary", "multiclass", "regression")  # what a model's rows can be
+
 
 @dataclass
 class Scored:

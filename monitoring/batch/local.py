@@ -8,6 +8,7 @@ aggregates, never the whole range.
 
 >>> import tempfile, numpy as np, pandas as pd
 >>> from modelwatch.monitoring.reference import MonitoringReference
+>>> from modelwatch.monitoring.suite import fit_calculators
 >>> rng = np.random.default_rng(0)
 >>> x = rng.normal(size=3000); y = (x > 0).astype(int)
 >>> reference = MonitoringReference.from_scores(pd.DataFrame({"x": x}), y, y, classes=[0, 1], target="y")
@@ -15,7 +16,7 @@ aggregates, never the whole range.
 ...                      "label": y[:400].astype(str), "ts": pd.to_datetime(np.arange(400) * 60.0, unit="s", utc=True)})
 >>> with tempfile.TemporaryDirectory() as d:
 ...     write_parts(d, "m", "1", rows)
-...     window = judge("1", reference.calculators(chunk_rows=200), reference, parquet_parts(d, "m", "1"))
+...     window = judge("1", fit_calculators(reference, chunk_rows=200), reference, parquet_parts(d, "m", "1"))
 >>> window.rows, window.value("live_accuracy")
 (400, 1.0)
 """

@@ -18,7 +18,8 @@ percentiles are left out too (MLflow's `latency_*` metrics of a window).
 >>> p = 1 / (1 + np.exp(-1.6 * x))
 >>> reference = MonitoringReference.from_scores(pd.DataFrame({"x": x}), y, (p > .5).astype(int),
 ...                                             np.column_stack([1 - p, p]), classes=[0, 1], target="y")
->>> calculators = reference.calculators(chunk_rows=500)
+>>> from modelwatch.monitoring.suite import fit_calculators
+>>> calculators = fit_calculators(reference, chunk_rows=500)
 >>> log = pd.DataFrame({"ts": np.arange(1000.0), "x": x[:1000], "prediction": (p[:1000] > .5).astype(int).astype(str),
 ...                     "probability": p[:1000], "label": y[:1000].astype(str)})
 >>> plan = Plan("7", calculators, reference)

@@ -38,7 +38,6 @@ from modelwatch.log.scored import Scored
 N_SIGMA = 3.0  # NannyML's default threshold: mean +- 3 standard deviations of the chunks
 MIN_CHUNKS = 6  # fewer disjoint chunks than this give no spread worth the name: bootstrap
 BOOTSTRAP_CHUNKS = 30
-TASKS = ("binary", "multiclass", "regression")
 
 
 @dataclass(frozen=True)

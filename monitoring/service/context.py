@@ -9,12 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
-from modelwatch.monitoring.reference import (
-    TAG_SEGMENTS,
-    TAG_SENSITIVE,
-    MonitoringReference,
-    for_version,
-)
+from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.registry import TAG_SEGMENTS, TAG_SENSITIVE, load_reference
+from modelwatch.monitoring.suite import fit_calculators
 
 
 @dataclass
@@ -52,9 +49,9 @@ class VersionContext:
     def load(
         cls, client: MlflowClient, model_name: str, version: str, chunk_rows: int, config=None
     ) -> VersionContext:
-        """Raises modelwatch.monitoring.reference.NotOnboarded when the version has no reference.
+        """Raises modelwatch.monitoring.registry.NotOnboarded when the version has no reference.
         `config` (a MonitorConfig) may override the version's segment and sensitive columns."""
-        reference, run_id = for_version(client, model_name, version)
+        reference, run_id = load_reference(client, model_name, version)
         tags = client.get_model_version(model_name, version).tags or {}
         segments = _columns(
             getattr(config, "segments", None), tags.get(TAG_SEGMENTS), reference.features
@@ -68,7 +65,7 @@ class VersionContext:
             version,
             run_id,
             reference,
-            reference.calculators(chunk_rows, segments, sensitive, fairness),
+            fit_calculators(reference, chunk_rows, segments, sensitive, fairness),
         )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from modelwatch.monitoring.reference import NotOnboarded
+from modelwatch.monitoring.registry import NotOnboarded
 from modelwatch.monitoring.report import drift_report
 from modelwatch.monitoring.service.config import MonitorConfig, fail_fast_mlflow
 from modelwatch.monitoring.service.context import VersionContext

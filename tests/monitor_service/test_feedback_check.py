@@ -14,6 +14,7 @@ import pytest
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.monitoring.suite import fit_calculators
 from modelwatch.monitoring.window import evaluate
 from modelwatch.training import data, pipeline, simulator
 
@@ -45,7 +46,7 @@ def version():
         "binary",
         profile_rows=train[ds.features],
     )
-    return model, ds, reference, reference.calculators(chunk_rows=2000)
+    return model, ds, reference, fit_calculators(reference, chunk_rows=2000)
 
 
 def _window(

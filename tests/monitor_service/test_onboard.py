@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
-from modelwatch.monitoring.reference import TAG_REFERENCE_RUN, TAG_TARGET, TAG_TASK
+from modelwatch.monitoring.registry import TAG_REFERENCE_RUN, TAG_TARGET, TAG_TASK
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.serving.app import create_app as create_serving_app

@@ -179,6 +179,7 @@ def register(url: str, name: str, reference=None) -> str:
 
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+    from modelwatch.monitoring.registry import link_reference
 
     client = MlflowClient(url)
     experiment = client.get_experiment_by_name("batch-tests")
@@ -200,7 +201,7 @@ def register(url: str, name: str, reference=None) -> str:
         name, source=f"{run.info.artifact_uri}/reference", run_id=run.info.run_id
     ).version
     if reference is not None:
-        reference.link(client, name, version, run.info.run_id)
+        link_reference(client, reference, name, version, run.info.run_id)
     return str(version)
 
 

@@ -13,6 +13,7 @@ from modelwatch.monitoring.calculators.classification import (
 )
 from modelwatch.monitoring.calculators.regression import EstimatedRegression, RealizedRegression
 from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.suite import fit_calculators
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
@@ -219,7 +220,9 @@ def test_a_binary_reference_round_trips_to_the_same_estimates(tmp_path):
 
     def estimates(ref):
         estimator = next(
-            c for c in ref.calculators(chunk_rows=1000) if isinstance(c, EstimatedClassification)
+            c
+            for c in fit_calculators(ref, chunk_rows=1000)
+            if isinstance(c, EstimatedClassification)
         )
         return [(m.name, m.value, m.lower) for m in estimator.calculate(window).metrics]
 
@@ -257,13 +260,13 @@ def test_reference_round_trips_and_fits_the_calculators_of_its_task(tmp_path):
     )
     assert reference.task == "regression"
     loaded = MonitoringReference.load(reference.save(tmp_path / "reference"))
-    names = {c.name for c in loaded.calculators(chunk_rows=500)}
+    names = {c.name for c in fit_calculators(loaded, chunk_rows=500)}
     assert {"realized_regression", "estimated_regression", "feature_drift", "integrity"} <= names
     assert "estimated_classification" not in names
     unlabelled = MonitoringReference.from_scores(
         scored.features, None, scored.prediction, task="regression"
     )
-    assert {c.name for c in unlabelled.calculators(500)} == {
+    assert {c.name for c in fit_calculators(unlabelled, 500)} == {
         "feature_drift",
         "integrity",
         "multivariate_drift",

@@ -26,6 +26,7 @@ from modelwatch.monitoring.calculators.classification import (
 from modelwatch.monitoring.calculators.inputs import FeatureDrift, PredictionDrift
 from modelwatch.monitoring.drift import detect_drift, sketch
 from modelwatch.monitoring.drift.prediction import prediction_drift
+from modelwatch.monitoring.suite import fit_calculators
 from modelwatch.monitoring.window import evaluate
 from sklearn import metrics as skm
 
@@ -66,7 +67,7 @@ def fitted(request):
     )
     chunk_rows = 500 if name == "credit" else 40
     segments = ("channel", "income") if name == "credit" else ()
-    return name, reference, reference.calculators(chunk_rows, segments=segments), rows
+    return name, reference, fit_calculators(reference, chunk_rows, segments=segments), rows
 
 
 @pytest.mark.parametrize("k", [2, 3, 7])
@@ -101,7 +102,7 @@ def test_integrity_findings_survive_the_split():
         ["debt_to_income", "age"]
     ].to_numpy()  # wired the wrong way round
     rows.loc[rows.index[::3], "income"] = np.nan
-    calculators = reference.calculators(500)
+    calculators = fit_calculators(reference, 500)
     whole = evaluate("1", copy.deepcopy(calculators), reference, rows)
     kinds = {(i["kind"], tuple(i["columns"])) for i in whole.integrity}
     assert ("swapped_columns", ("age", "debt_to_income")) in kinds and (

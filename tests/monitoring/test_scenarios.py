@@ -13,6 +13,7 @@ from modelwatch.monitoring.calculators.concept import ConceptDrift
 from modelwatch.monitoring.concept import calibration_drift
 from modelwatch.monitoring.integrity import check_integrity
 from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.suite import fit_calculators
 from modelwatch.monitoring.window import evaluate
 from modelwatch.training.simulator import (
     CATEGORICAL_FEATURES,
@@ -74,7 +75,7 @@ def reference(model):
 @pytest.fixture(scope="module")
 def calculators(reference):
     """Fitted once; the stateful concept-drift calculator is left out (see `judge`)."""
-    return [c for c in reference.calculators(CHUNK_ROWS) if c.name != "concept_drift"]
+    return [c for c in fit_calculators(reference, CHUNK_ROWS) if c.name != "concept_drift"]
 
 
 @pytest.fixture
@@ -237,7 +238,7 @@ def test_a_small_reference_keeps_its_verdicts_on_baseline(model):
         model.classes_,
         TARGET,
     )
-    calculators = [c for c in small.calculators(CHUNK_ROWS) if c.name != "concept_drift"]
+    calculators = [c for c in fit_calculators(small, CHUNK_ROWS) if c.name != "concept_drift"]
     windows = [
         evaluate("1", calculators, small, log_rows(model, generate(500, "baseline", seed=3000 + i)))
         for i in range(30)

@@ -21,6 +21,7 @@ from modelwatch.monitoring.calculators.segments import MAX_SEGMENTS
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.alerting import segments_degraded
 from modelwatch.monitoring.service.metrics import MonitorMetrics
+from modelwatch.monitoring.suite import fit_calculators
 from modelwatch.monitoring.window import evaluate
 from prometheus_client import generate_latest
 from sklearn.metrics import accuracy_score, mean_absolute_error
@@ -130,7 +131,7 @@ def test_series_stay_under_the_cap_with_10000_distinct_segment_values():
         classes=[0, 1],
         target="y",
     )
-    calculators = reference.calculators(segments=("shop", "amount"))
+    calculators = fit_calculators(reference, segments=("shop", "amount"))
     window = shops(2000, seed=1)
     q = 1 / (1 + np.exp(-1.6 * window["x"].to_numpy()))
     log = window[["x", "shop", "amount"]].assign(
@@ -178,7 +179,7 @@ def test_segment_degraded_only_when_the_population_holds():
         classes=[0, 1],
         target="y",
     )
-    calculators = reference.calculators(segments=("channel",))
+    calculators = fit_calculators(reference, segments=("channel",))
 
     def window(broken: float, channels=("broker",)):
         w = shops(2000, seed=2).assign(
@@ -230,7 +231,7 @@ def test_segment_and_group_metrics_are_valid_mlflow_metric_names():
         classes=["no", "yes"],
         target="y",
     )
-    calculators = reference.calculators(segments=("group", "age"), sensitive=("age",))
+    calculators = fit_calculators(reference, segments=("group", "age"), sensitive=("age",))
     log = window.features.assign(
         ts=np.arange(len(window)), prediction=window.prediction, probability=0.5, label=window.label
     )

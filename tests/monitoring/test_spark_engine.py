@@ -22,6 +22,7 @@ import pytest
 pyspark = pytest.importorskip("pyspark")
 
 from modelwatch.monitoring.batch import spark as engine  # noqa: E402
+from modelwatch.monitoring.suite import fit_calculators  # noqa: E402
 from modelwatch.monitoring.window import evaluate  # noqa: E402
 
 from modelwatch.log import open_store  # noqa: E402
@@ -60,7 +61,7 @@ def cases():
     out = {}
     for name, model in (("credit", "m"), ("diabetes", "d")):
         reference, rows = case(name, rows=3000, drift=True)
-        out[model] = (reference, reference.calculators(500 if name == "credit" else 40), rows)
+        out[model] = (reference, fit_calculators(reference, 500 if name == "credit" else 40), rows)
     return out
 
 
@@ -182,7 +183,9 @@ def test_a_range_larger_than_the_driver_memory(spark):
     )
     # the drift calculators (integrity's per-value checks would only make the test slower)
     calculators = [
-        c for c in reference.calculators(2000) if c.name in ("feature_drift", "prediction_drift")
+        c
+        for c in fit_calculators(reference, 2000)
+        if c.name in ("feature_drift", "prediction_drift")
     ]
     parts = 12
     schema = (

@@ -20,6 +20,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.registry import link_reference, log_reference
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.training import retrain
@@ -109,8 +110,8 @@ def onboard(
         task=task,
     )
     with mlflow.start_run(run_name=f"onboard-{name}") as run:
-        reference.log_artifacts()
-    reference.link(client, name, version, run.info.run_id)
+        log_reference(reference)
+    link_reference(client, reference, name, version, run.info.run_id)
 
 
 def log_traffic(store_url: str, name: str, version: str, rows: pd.DataFrame, target: str) -> None:
