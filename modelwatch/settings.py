@@ -659,13 +659,10 @@ def check(reader: str, env: Mapping[str, str] | None = None) -> None:
             read(s.name, env)
 
 
-def field(name: str, *, from_environment: bool = True):
-    """A dataclass field of the variable `name` (in its metadata `variable`): read from
-    the environment when the object is made, or else just its default."""
-    metadata = {"variable": name}
-    if from_environment:
-        return dataclasses.field(default_factory=lambda: read(name), metadata=metadata)
-    return dataclasses.field(default=default(name), metadata=metadata)
+def field(name: str):
+    """A dataclass field of the variable `name` (in its metadata `variable`) whose default
+    is the table's."""
+    return dataclasses.field(default=default(name), metadata={"variable": name})
 
 
 def from_fields(cls, env: Mapping[str, str] | None = None) -> dict:
@@ -675,6 +672,32 @@ def from_fields(cls, env: Mapping[str, str] | None = None) -> dict:
         for f in dataclasses.fields(cls)
         if "variable" in f.metadata
     }
+
+
+class Configuration:
+    """The one shape of a service's configuration (serving's `Config`, the monitor's
+    `MonitorConfig`): a frozen dataclass of `field`s. `Cls()` holds the table's defaults,
+    `Cls.from_env(env, **overrides)` reads `env` (default: this process's environment), and
+    `Cls.resolve(config)` takes what an app factory is given."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides):
+        return cls(**(from_fields(cls, env) | overrides))
+
+    @classmethod
+    def resolve(cls, config):
+        """None (the environment), a `cls`, or a mapping of overrides (keys are field
+        names, any case) on top of the environment."""
+        if config is None:
+            return cls.from_env()
+        if isinstance(config, cls):
+            return config
+        known = {f.name for f in dataclasses.fields(cls)}
+        overrides = {k.lower(): v for k, v in dict(config).items()}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown {cls.__name__} settings: {', '.join(sorted(unknown))}")
+        return cls.from_env(**overrides)
 
 
 # -- the README's table --------------------------------------------------------------------

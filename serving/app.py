@@ -17,18 +17,18 @@ import logging
 import threading
 import time
 
-from flask import Flask, Request, g, request
+from flask import Flask, g, request
 from modelwatch.serving.config import DAY, Config
-from modelwatch.serving.errors import register_error_handlers
 from modelwatch.serving.logwriter.writer import PredictionLog
 from modelwatch.serving.metrics import Metrics
 from modelwatch.serving.model import ModelManager, ShadowScorer
 from modelwatch.serving.model.registry import configure_mlflow_client
 from modelwatch.serving.resources import ResourceMeter
 from modelwatch.serving.routes import admin, feedback, mlflow, ops, predict, webhooks
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from modelwatch.log import open_store
+from modelwatch.web.errors import register_error_handlers
+from modelwatch.web.requests import LimitedRequest
 
 log = logging.getLogger(__name__)
 KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
@@ -87,35 +87,16 @@ class ServingState:
         log.info("stopped: prediction log flushed in %.2fs", time.monotonic() - start)
 
 
-class _Request(Request):
-    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False):
-        """The body; a 413 when a streamed (chunked) body goes past the size limit.
-
-        Werkzeug reads a body without Content-Length up to MAX_CONTENT_LENGTH and stops
-        there without a word: the app would parse the first bytes of a larger body (a
-        misleading 400, or worse, a truncated body that still parses)."""
-        data = super().get_data(cache=cache, as_text=False, parse_form_data=parse_form_data)
-        limit = self.max_content_length
-        if (
-            limit is not None
-            and self.content_length is None
-            and len(data) >= limit
-            and self.environ["wsgi.input"].read(1)
-        ):
-            raise RequestEntityTooLarge()
-        return data.decode(errors="replace") if as_text else data
-
-
 def create_app(config: Config | dict | None = None) -> Flask:
     cfg = Config.resolve(config)
     configure_mlflow_client(cfg)
     app = Flask("serving")
-    app.request_class = _Request
+    app.request_class = LimitedRequest
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.sort_keys = False
     state = ServingState(cfg)
     app.extensions["modelwatch"] = state
-    register_error_handlers(app)
+    register_error_handlers(app, state.metrics.count_input_errors)
     for bp in (predict.bp, mlflow.bp, feedback.bp, ops.bp, admin.bp, webhooks.bp):
         app.register_blueprint(bp)
     _instrument(app, state)

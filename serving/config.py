@@ -7,20 +7,16 @@ overrides (keys are the lower-case field names below) so that tests never need t
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 
-from modelwatch import settings
-from modelwatch.settings import duration_seconds, from_fields, read
+from modelwatch.settings import Configuration, duration_seconds, field, read
 
 DAY = 86400.0
-field = partial(settings.field, from_environment=False)
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Configuration):
     """Settings of one serving app; each field's variable, type, default and meaning are in
     modelwatch/settings.py. `Config()` is the defaults; `from_env` reads the environment."""
 
@@ -72,23 +68,9 @@ class Config:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Config:
-        config = cls(**(from_fields(cls, env) | overrides))
+        config = super().from_env(env, **overrides)
         check_retention(config.log_retention_days, env)
         return config
-
-    @classmethod
-    def resolve(cls, config: Config | Mapping | None) -> Config:
-        """`create_app`'s argument: None (environment), a Config, or a mapping of overrides."""
-        if config is None:
-            return cls.from_env()
-        if isinstance(config, Config):
-            return config
-        known = {f.name for f in dataclasses.fields(cls)}
-        overrides = {k.lower(): v for k, v in dict(config).items()}
-        unknown = set(overrides) - known
-        if unknown:
-            raise TypeError(f"unknown serving settings: {', '.join(sorted(unknown))}")
-        return cls.from_env(**overrides)
 
     @property
     def registry(self) -> str:

@@ -86,7 +86,7 @@ def _refuse_open_write_paths(server):
 def post_fork(server, worker):
     import logging
 
-    from modelwatch.serving.errors import redact_credentials
+    from modelwatch.redaction import redact_credentials
 
     class Redacting(logging.Formatter):
         # Tracebacks too: an exception's text may carry a URL with user:password in it.

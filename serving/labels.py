@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 import re
 
-from modelwatch.serving.errors import ApiError
 from modelwatch.serving.validation import STORABLE_PATTERN, unstorable
 
 from modelwatch.log.base import label_text
+from modelwatch.web.errors import ApiError
 
 # Numeric text: the JSON number grammar (float() alone reads "1_000", " 3", "infinity"),
 # with digits enough for any double and never an infinite one; /openapi.json says the same.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
 
 PREFIX = "modelwatch"
@@ -252,6 +252,10 @@ class Metrics:
         self._classes_seen.add(cls)
         return cls
 
+    def count_input_errors(self, reasons) -> None:
+        for reason in reasons:
+            self.input_errors.labels(reason).inc()
+
     def set_costs(
         self, per_cpu_hour: float | None, per_gb_hour: float | None, budget_per_1k: float | None
     ) -> None:
@@ -266,8 +270,6 @@ class Metrics:
         Prometheus text format), and prometheus_client's Content-Type for it."""
         encoder, content_type = choose_encoder(accept)
         if multiprocess_dir():
-            from prometheus_client import multiprocess
-
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
             return encoder(registry), content_type

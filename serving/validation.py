@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from flask import Request
-from modelwatch.serving.errors import ApiError
+
+from modelwatch.web.errors import ApiError
 
 NUMERIC_TYPES = {"double", "float", "long", "integer"}
 NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "decimal", "empty"}

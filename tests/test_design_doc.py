@@ -98,7 +98,7 @@ def test_monitor_endpoints(tmp_path):
     from modelwatch.log import open_store
 
     app = create_app(
-        MonitorConfig(log_to_mlflow=False),
+        MonitorConfig.from_env(log_to_mlflow=False),
         store=open_store(f"sqlite:///{tmp_path / 'p.db'}"),
         runner=lambda reason: "promoted",
         start=False,

@@ -196,7 +196,7 @@ def test_serving_and_the_monitor_read_the_same_values(monkeypatch):
     monkeypatch.setenv("MODELWATCH_STORE_URL", "sqlite:///elsewhere.db")
     monkeypatch.setenv("MODELWATCH_MONITOR_MLFLOW", "no")  # once only "0" turned it off
     monkeypatch.setenv("MODELWATCH_BUILTIN_ALERTS", "true")  # once only "1" turned it on
-    serving, monitor = Config.from_env(), MonitorConfig()
+    serving, monitor = Config.from_env(), MonitorConfig.from_env()
     assert serving.model_name == monitor.model_name == "loans"
     assert serving.store_url == monitor.store_url == "sqlite:///elsewhere.db"
     assert monitor.log_to_mlflow is False and monitor.builtin_alerts is True

@@ -23,10 +23,11 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from modelwatch.monitoring import registry
 from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.training import cost, evaluate, gate, pipeline
 from modelwatch.training import data as data_module
+from modelwatch.training import evaluate, gate, pipeline
 from sklearn.model_selection import train_test_split
 
+from modelwatch import cost
 from modelwatch.settings import default, read
 
 # An optional column of per-row training weights (the retrain entry point weighs recent

@@ -258,22 +258,27 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from modelwatch.cli.serve import serve
-    from modelwatch.tokens import load_token_files
+    from modelwatch.cli.serve import serve  # noqa: PLC0415 (each command imports its own)
+    from modelwatch.tokens import load_token_files  # noqa: PLC0415 (each command imports its own)
 
     load_token_files(os.environ)  # gunicorn and its workers inherit them
-
     serve(args.workers, args.port, args.host)  # execs gunicorn
     return 0
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from modelwatch.monitoring.service.app import serve
-    from modelwatch.tokens import load_token_files
+    # mlflow, flask and the calculators: only this command needs them, and others start fast
+    from modelwatch.monitoring.service.app import serve  # noqa: PLC0415 (heavy, see above)
+    from modelwatch.monitoring.service.config import MonitorConfig  # noqa: PLC0415 (likewise)
+    from modelwatch.tokens import load_token_files  # noqa: PLC0415 (each command imports its own)
+    from modelwatch.training.retrain_run import project_runner  # noqa: PLC0415 (heavy)
 
     load_token_files(os.environ)
-
-    serve(args.port, args.host, args.interval)
+    interval = {} if args.interval is None else {"interval_seconds": args.interval}
+    config = MonitorConfig.from_env(**interval)
+    # The monitor does not know how a retraining runs: this project's `retrain` entry point.
+    runner = project_runner(config.tracking_uri, config.model_name, config.retrain_window)
+    serve(config, args.port, args.host, runner)
     return 0
 
 

@@ -1,7 +1,16 @@
-"""The monitor service's app factory: `/metrics`, `/health`, `/status`, `POST /alerts`.
+"""The monitor service's app factory, built as serving's is (serving/app.py).
 
-The loop and the retraining trigger run in background threads of this process; the
-HTTP side only reads what they produced, so it answers at once.
+    from modelwatch.monitoring.service.app import create_app
+    app = create_app(runner=run_retraining)                 # settings from the environment
+    app = create_app({"store_url": "sqlite:////tmp/p.db"}, runner=run_retraining)
+
+Each app owns its state (`app.extensions["modelwatch"]`, a MonitorState: config, metrics,
+the monitor loop, the retraining trigger, the built-in alert rules); the routes are in
+routes/ by concern, the errors are modelwatch.web's. The loop and the retraining trigger
+run in background threads of this process; the HTTP side only reads what they produced,
+so it answers at once. The monitor does not know how a retraining runs: it is given a
+`runner` (modelwatch.monitoring.service.retrain.Runner; the command line passes
+modelwatch.training.retrain_run.project_runner).
 """
 
 from __future__ import annotations
@@ -11,95 +20,104 @@ import signal
 import threading
 import time
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Flask
 from modelwatch.monitoring.calculators import feedback
-from modelwatch.monitoring.service import webhook
 from modelwatch.monitoring.service.alerting import RuleEvaluator
 from modelwatch.monitoring.service.alerting import signals as alert_signals
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
 from modelwatch.monitoring.service.monitor import Monitor
-from modelwatch.monitoring.service.retrain import RetrainTrigger
-from modelwatch.monitoring.service.retrain_job import project_runner
-from modelwatch.monitoring.window import window_status
-from prometheus_client.exposition import choose_encoder
-from werkzeug.exceptions import HTTPException
+from modelwatch.monitoring.service.retrain import RetrainTrigger, Runner
+from modelwatch.monitoring.service.routes import alerts, ops
+from werkzeug.serving import make_server
 
-from modelwatch.redaction import RedactingFormatter, masked, redact_logs
+from modelwatch.log import open_store
+from modelwatch.redaction import RedactingFormatter, redact_logs
+from modelwatch.tokens import MONITOR_TOKENS, ExposedWithoutTokens, check_exposure
+from modelwatch.web.errors import register_error_handlers
+from modelwatch.web.requests import LimitedRequest
 
 log = logging.getLogger(__name__)
-ops = Blueprint("ops", __name__)
+
+
+class MonitorState:
+    """What one monitor app owns. `store` reads the prediction log; `runner` runs a
+    retraining when the trigger decides one."""
+
+    def __init__(self, config: MonitorConfig, store, runner: Runner) -> None:
+        self.config = config
+        self.metrics = MonitorMetrics()
+        self.store = store
+        self.rules = RuleEvaluator() if config.builtin_alerts else None
+        self.trigger = RetrainTrigger(
+            runner,
+            config.retrain_cooldown_seconds,
+            on_event=_retrain_listener(self.metrics),
+            labelled_rows=self._labelled_rows,
+            min_rows=config.retrain_min_rows,
+            recheck_seconds=config.interval_seconds,
+            served_version=lambda: self.monitor.context.version if self.monitor.context else None,
+            held=lambda: _held(self.monitor.last_result),
+        )
+        self.monitor = Monitor(
+            config,
+            self.metrics,
+            store,
+            self._run_logger(),
+            on_window=_builtin_alerts(self.rules, self.trigger) if self.rules else None,
+            on_reset=self.rules.clear if self.rules else None,
+        )
+
+    def _run_logger(self) -> MonitoringRunLogger | None:
+        if not self.config.log_to_mlflow:
+            return None
+        return MonitoringRunLogger(
+            self.config.tracking_uri,
+            self.config.model_name,
+            on_error=self.metrics.errors.labels(dependency="mlflow").inc,
+        )
+
+    def _labelled_rows(self, since: float) -> int:
+        rows = self.store.read_window(
+            model_name=self.config.model_name,
+            labelled=True,
+            since=since,
+            limit=self.config.retrain_min_rows,
+        )
+        return len(rows)
+
+    def start(self) -> None:
+        self.monitor.start()
+
+    def shutdown(self) -> None:
+        """Stop the loop and flush pending MLflow writes."""
+        self.monitor.stop()
+        if self.monitor.run_logger is not None:
+            self.monitor.run_logger.flush(timeout=10)
 
 
 def create_app(
-    config: MonitorConfig | None = None, store=None, runner=None, start: bool = True
+    config: MonitorConfig | dict | None = None,
+    *,
+    runner: Runner,
+    store=None,
+    start: bool = True,
 ) -> Flask:
-    """`store` and `runner` default to the configured prediction log and `mlflow run`."""
-    config = config or MonitorConfig()
+    """`config`: None (the environment), a MonitorConfig, or a mapping of overrides;
+    `store` defaults to the configured prediction log."""
+    cfg = MonitorConfig.resolve(config)
     redact_logs("modelwatch")  # MLflow's errors name the tracking URI, credentials and all
-    metrics = MonitorMetrics()
-    if store is None:
-        from modelwatch.log import open_store
-
-        store = open_store(config.store_url)
-    run_logger = (
-        MonitoringRunLogger(
-            config.tracking_uri,
-            config.model_name,
-            on_error=metrics.errors.labels(dependency="mlflow").inc,
-        )
-        if config.log_to_mlflow
-        else None
-    )
-    trigger = RetrainTrigger(
-        runner or project_runner(config.tracking_uri, config.model_name, config.retrain_window),
-        config.retrain_cooldown_seconds,
-        on_event=_retrain_listener(metrics),
-        labelled_rows=lambda since: len(
-            store.read_window(
-                model_name=config.model_name,
-                labelled=True,
-                since=since,
-                limit=config.retrain_min_rows,
-            )
-        ),
-        min_rows=config.retrain_min_rows,
-        recheck_seconds=config.interval_seconds,
-        served_version=lambda: monitor.context.version if monitor.context else None,
-        held=lambda: _held(monitor.last_result),
-    )
-    rules = RuleEvaluator() if config.builtin_alerts else None
-    monitor = Monitor(
-        config,
-        metrics,
-        store,
-        run_logger,
-        on_window=_builtin_alerts(rules, trigger) if rules else None,
-        on_reset=rules.clear if rules else None,
-    )
     app = Flask("monitoring")
-    app.config["MONITOR"] = config
-    app.config["MAX_CONTENT_LENGTH"] = webhook.MAX_BODY_BYTES  # /alerts is the only body it takes
-    app.extensions.update(
-        monitor=monitor, retrain_trigger=trigger, monitor_metrics=metrics, alert_rules=rules
-    )
-    app.register_blueprint(ops)
-    app.register_blueprint(webhook.bp)
-    app.register_error_handler(404, lambda e: _error(404, "not_found", "no such endpoint"))
-    app.register_error_handler(405, lambda e: _error(405, "method_not_allowed", str(e.description)))
-    app.register_error_handler(
-        413,
-        lambda e: _error(
-            413, "payload_too_large", f"the body is larger than {webhook.MAX_BODY_BYTES} bytes"
-        ),
-    )
-    app.register_error_handler(
-        HTTPException, lambda e: _error(e.code, f"http_{e.code}", str(e.description))
-    )
-    app.register_error_handler(Exception, _unexpected)
+    app.request_class = LimitedRequest
+    app.config["MAX_CONTENT_LENGTH"] = alerts.MAX_BODY_BYTES  # /alerts is the only body it takes
+    state = MonitorState(cfg, store if store is not None else open_store(cfg.store_url), runner)
+    app.extensions["modelwatch"] = state
+    register_error_handlers(app)
+    for bp in (ops.bp, alerts.bp):
+        app.register_blueprint(bp)
     if start:
-        monitor.start()
+        state.start()
     return app
 
 
@@ -110,7 +128,9 @@ def _builtin_alerts(rules: RuleEvaluator, trigger: RetrainTrigger):
     def on_window(result, context) -> None:
         firing = rules.evaluate(alert_signals(result))
         if "DataIntegrityViolation" in firing or "FeedbackSuspect" in firing or _held(result):
-            return  # broken data or a suspect label feed, firing or not yet: the webhook holds it the same way
+            # broken data or a suspect label feed, firing or not yet: the webhook holds it
+            # the same way
+            return
         for name in firing:
             if rules.action(name) == "retrain":
                 trigger.request(f"{name}:builtin", key=name, version=result.version)
@@ -124,7 +144,7 @@ def _held(result) -> str:
         return ""
     if result.integrity:
         return "data integrity errors"
-    return feedback.hold_reason(result.details(feedback.NAME))
+    return feedback.hold_reason(result.details_of(feedback.FeedbackDetails))
 
 
 def _retrain_listener(metrics: MonitorMetrics):
@@ -134,90 +154,21 @@ def _retrain_listener(metrics: MonitorMetrics):
             return
         metrics.retrain_in_progress.set(0)
         metrics.retrains.labels(result=detail).inc()
-        if detail in (
-            "promoted",
-            "rejected",
-            "needs_review",
-        ):  # a refusal (unsupported) is no success
+        if detail in ("promoted", "rejected", "needs_review"):  # a refusal (unsupported) is none
             metrics.retrain_last_success.set(time.time())
 
     return on_event
 
 
-@ops.get("/metrics")
-def prometheus_metrics():
-    # OpenMetrics when asked; content_type=, not mimetype= (Flask would append a second
-    # charset, and Prometheus 3 refuses to scrape a Content-Type it cannot parse).
-    registry = current_app.extensions["monitor_metrics"].registry
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return Response(encoder(registry), content_type=content_type)
-
-
-@ops.get("/health")
-def health():
-    return jsonify({"status": "ok"})
-
-
-@ops.get("/status")
-def status():
-    """What the monitor last saw, for `modelwatch status` and for people."""
-    monitor = current_app.extensions["monitor"]
-    trigger = current_app.extensions["retrain_trigger"]
-    result = monitor.last_result
-    return jsonify(
-        masked(
-            {
-                "model": monitor.config.model_name,
-                "version": monitor.context.version if monitor.context else None,
-                "last_error": monitor.last_error,
-                "last_failure": monitor.last_failure,
-                "retraining": trigger.running,
-                "last_retrain": trigger.last,
-                "retrain_pending": trigger.pending,  # queued, cooling_down, waiting_for_labels or held
-                "builtin_alerts_firing": getattr(
-                    current_app.extensions["alert_rules"], "firing", None
-                ),
-                "monitored": monitor.context is not None,
-                "not_monitored": monitor.unmonitored,
-                "last_window": None
-                if result is None
-                else window_status(
-                    result,
-                    monitor.context.reference if monitor.context else None,
-                    bool(monitor.context and monitor.context.estimates),
-                )
-                | monitor.progress(),
-            }
-        )
-    )  # masked: an error's text may name a URL with its credentials
-
-
-def _error(status: int, code: str, message: str):
-    return jsonify({"error": {"code": code, "message": message, "details": {}}}), status
-
-
-def _unexpected(exc: Exception):
-    # The last resort: a JSON answer, never Werkzeug's HTML page; the traceback goes to the log.
-    log.exception("unhandled error answering %s %s", request.method, request.path)
-    return _error(500, "internal_error", "the monitor failed to answer")
-
-
-def serve(port: int, host: str, interval: float | None = None) -> None:
+def serve(config: MonitorConfig, port: int, host: str, runner: Runner) -> None:
     """Run the monitor until interrupted (a threaded WSGI server: its traffic is scrapes
     and webhooks, a few requests a minute)."""
-    from dataclasses import replace
-
-    from werkzeug.serving import make_server
-
     logging.basicConfig(level=logging.INFO)
     for handler in logging.getLogger().handlers:  # every line, whoever logs it (MLflow too)
         handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per scrape
     _refuse_open_webhook(host, port)
-    config = MonitorConfig()
-    if interval is not None:
-        config = replace(config, interval_seconds=interval)
-    app = create_app(config)
+    app = create_app(config, runner=runner)
     server = make_server(host, port, app, threaded=True)
     # SIGTERM stops the server the way Ctrl-C does, so pending MLflow writes get flushed.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
@@ -227,17 +178,12 @@ def serve(port: int, host: str, interval: float | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        monitor = app.extensions["monitor"]
-        monitor.stop()
-        if monitor.run_logger is not None:
-            monitor.run_logger.flush(timeout=10)
+        app.extensions["modelwatch"].shutdown()
 
 
 def _refuse_open_webhook(host: str, port: int) -> None:
     """Before anything starts: POST /alerts on a reachable address without a token lets
     anyone start a retraining."""
-    from modelwatch.tokens import MONITOR_TOKENS, ExposedWithoutTokens, check_exposure
-
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         warning = check_exposure("the monitor", [address], MONITOR_TOKENS)

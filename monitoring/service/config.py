@@ -1,17 +1,19 @@
 """The monitor's configuration, from the environment (each variable's type, default and
-meaning are in modelwatch/settings.py)."""
+meaning are in modelwatch/settings.py), built as serving's is (modelwatch.settings's
+`Configuration`): `MonitorConfig()` is the defaults, `MonitorConfig.from_env(**overrides)`
+the environment's."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from modelwatch.settings import field
+from modelwatch.settings import Configuration, field
 
 
 @dataclass(frozen=True)
-class MonitorConfig:
-    """Each field not given is read from the environment when the config is made."""
+class MonitorConfig(Configuration):
+    """Settings of one monitor app."""
 
     tracking_uri: str = field("MLFLOW_TRACKING_URI")
     model_name: str = field("MODELWATCH_MODEL_NAME")

@@ -3,7 +3,7 @@
     window_cost = WindowCost(metrics.registry)        # in Monitor.__init__
     return window_cost.measured(self._run_once)       # in Monitor.run_once
 
-The CPU is the process's (modelwatch.training.cost) while the window runs: the window's own threads
+The CPU is the process's (modelwatch.cost) while the window runs: the window's own threads
 and whatever else ran meanwhile (a scrape, a webhook call), which is little. Prices as for
 serving and training (MODELWATCH_COST_PER_CPU_HOUR, MODELWATCH_COST_PER_GB_HOUR); without
 one, modelwatch_monitor_window_cost is not exported at all (rather than a cost of 0).
@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from modelwatch.training.cost import Meter, Prices
 from prometheus_client import CollectorRegistry, Gauge
+
+from modelwatch.cost import Meter, Prices
 
 T = TypeVar("T")
 

@@ -15,7 +15,6 @@ import os
 import threading
 import time
 
-from modelwatch.serving.errors import redact_credentials
 from modelwatch.serving.model.cache import ModelCache
 from modelwatch.serving.model.loaded import LoadedModel
 from modelwatch.serving.model.loader import load_local
@@ -26,6 +25,8 @@ from modelwatch.serving.model.registry import (
     VersionRef,
 )
 from modelwatch.serving.model.scorers import RulesEngine
+
+from modelwatch.redaction import redact_credentials
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
-from modelwatch.serving.auth import require_token
-from modelwatch.serving.errors import ApiError
 from modelwatch.serving.routes import state
+
+from modelwatch.web.auth import require_token
+from modelwatch.web.errors import ApiError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -18,14 +18,15 @@ import logging
 import time
 
 from flask import Blueprint, jsonify, request
-from modelwatch.serving.auth import require_token
-from modelwatch.serving.errors import ApiError, redact_credentials
 from modelwatch.serving.labels import check_labels, check_text
 from modelwatch.serving.routes import state
 from modelwatch.serving.routes.predict import current_model
 from modelwatch.serving.validation import bad_shape, check_rows, read_json
 
 from modelwatch.log import StoreError
+from modelwatch.redaction import redact_credentials
+from modelwatch.web.auth import require_token
+from modelwatch.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("feedback", __name__)

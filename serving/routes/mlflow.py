@@ -20,13 +20,15 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, request
-from modelwatch.serving.errors import ApiError, register_mlflow_error_handlers
+from modelwatch.serving.errors import register_mlflow_error_handlers
 from modelwatch.serving.routes import state
 from modelwatch.serving.routes.predict import current_model, score
 from modelwatch.serving.validation import scoring_input
 
+from modelwatch.web.errors import ApiError
+
 bp = Blueprint("mlflow", __name__)
-register_mlflow_error_handlers(bp)
+register_mlflow_error_handlers(bp, lambda reasons: state().metrics.count_input_errors(reasons))
 JSON = "application/json"
 
 

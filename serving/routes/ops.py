@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-from modelwatch.serving.errors import ApiError
 from modelwatch.serving.openapi import openapi_document
 from modelwatch.serving.routes import state
+
+from modelwatch.web.errors import ApiError
 
 bp = Blueprint("ops", __name__)
 

@@ -6,11 +6,12 @@ import time
 
 import numpy as np
 from flask import Blueprint, g, jsonify, request
-from modelwatch.serving.errors import ApiError
 from modelwatch.serving.ids import new_ids
 from modelwatch.serving.logwriter.batch import LogBatch
 from modelwatch.serving.routes import state
 from modelwatch.serving.validation import predict_input, read_json, validate
+
+from modelwatch.web.errors import ApiError
 
 bp = Blueprint("predict", __name__)
 

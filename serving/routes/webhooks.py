@@ -27,8 +27,9 @@ from mlflow.webhooks.constants import (
     WEBHOOK_SIGNATURE_VERSION,
     WEBHOOK_TIMESTAMP_HEADER,
 )
-from modelwatch.serving.errors import ApiError
 from modelwatch.serving.routes import state
+
+from modelwatch.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")

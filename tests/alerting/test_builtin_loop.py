@@ -22,7 +22,7 @@ def app(tmp_path):
     """Windows are fed to the rules directly; the retraining subprocess is recorded instead
     of run (the closed-loop test runs the real one)."""
     runs = []
-    config = MonitorConfig(
+    config = MonitorConfig.from_env(
         builtin_alerts=True, log_to_mlflow=False, retrain_cooldown_seconds=600, retrain_min_rows=0
     )  # an empty log: the labels' wait is tested in test_retrain_trigger
     store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
@@ -34,13 +34,13 @@ def app(tmp_path):
 
 
 def _feed(app, windows, clock_step=20):
-    monitor, rules = app.extensions["monitor"], app.extensions["alert_rules"]
+    monitor, rules = app.extensions["modelwatch"].monitor, app.extensions["modelwatch"].rules
     now = [0.0]
     rules._clock = lambda: now[0]
     for window in windows:
         monitor.on_window(window, _Context())
         now[0] += clock_step
-    app.extensions["retrain_trigger"].wait_idle(5)
+    app.extensions["modelwatch"].trigger.wait_idle(5)
 
 
 def test_sustained_drift_retrains_once(app):
@@ -59,7 +59,7 @@ def test_integrity_errors_hold_retraining_before_their_own_rule_fires(app):
     DataIntegrityViolation has only begun its `for:`: the broken window still holds it."""
     broken = [{"kind": "swapped_columns", "columns": ["age", "debt_to_income"], "share": 1.0}]
     _feed(app, [_window(0.18)] * 3 + [_window(0.18, broken)])
-    firing = app.extensions["alert_rules"].firing
+    firing = app.extensions["modelwatch"].rules.firing
     assert "DataDriftDetected" in firing and "DataIntegrityViolation" not in firing
     assert app.runs == []
 
@@ -68,4 +68,4 @@ def test_integrity_errors_hold_retraining(app):
     broken = [{"kind": "swapped_columns", "columns": ["age", "debt_to_income"], "share": 1.0}]
     _feed(app, [_window(0.18, broken)] * 10)
     assert app.runs == []
-    assert "DataIntegrityViolation" in app.extensions["alert_rules"].firing
+    assert "DataIntegrityViolation" in app.extensions["modelwatch"].rules.firing

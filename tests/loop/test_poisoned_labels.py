@@ -22,6 +22,7 @@ from mlflow import MlflowClient
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.training import gate, retrain, simulator, train
+from modelwatch.training.retrain_run import project_runner
 from sklearn.metrics import roc_auc_score
 
 from tests.services import wait_for
@@ -83,7 +84,7 @@ def chain(mlflow_url, tmp_path_factory):
     }
     with gunicorn(tmp / "serving", env, workers=1, ready_version="1") as serving:
         _send(serving.url, simulator.generate(10_000, "baseline", 7), invert=True)
-        config = MonitorConfig(
+        config = MonitorConfig.from_env(
             tracking_uri=mlflow_url,
             model_name=MODEL,
             store_url=store_url,
@@ -94,7 +95,8 @@ def chain(mlflow_url, tmp_path_factory):
             retrain_min_rows=500,
             webhook_token=None,
         )
-        monitor_app = create_app(config)
+        runner = project_runner(config.tracking_uri, config.model_name, config.retrain_window)
+        monitor_app = create_app(config, runner=runner)
         traffic = Traffic(serving.url)
         traffic.start()
         try:
@@ -102,7 +104,7 @@ def chain(mlflow_url, tmp_path_factory):
         finally:
             traffic.stopped.set()
             traffic.join(30)
-            monitor_app.extensions["monitor"].stop()
+            monitor_app.extensions["modelwatch"].monitor.stop()
 
 
 def test_suspect_labels_page_and_hold_every_retraining(chain):

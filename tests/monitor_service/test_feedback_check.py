@@ -106,7 +106,7 @@ def test_without_labels_it_is_absent_never_zero(version):
 def monitor_app(tmp_path):
     runner = RecordingRunner()
     store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
-    config = MonitorConfig(
+    config = MonitorConfig.from_env(
         tracking_uri="http://127.0.0.1:1",
         log_to_mlflow=False,
         builtin_alerts=True,
@@ -120,7 +120,7 @@ def monitor_app(tmp_path):
 
 def test_a_suspect_feed_holds_the_webhook_and_the_builtin_rules(version, monitor_app):
     app, runner = monitor_app
-    monitor, rules = app.extensions["monitor"], app.extensions["alert_rules"]
+    monitor, rules = app.extensions["modelwatch"].monitor, app.extensions["modelwatch"].rules
     suspect = _judged(version, "baseline", 10, invert=True)
     monitor.last_result = suspect
     answer = app.test_client().post(
@@ -140,7 +140,7 @@ def test_a_suspect_feed_holds_the_webhook_and_the_builtin_rules(version, monitor
         monitor.on_window(suspect, None)
         now[0] += 60
     assert {"FeedbackSuspect", "ModelAccuracyDegraded"} <= set(rules.firing)
-    assert app.extensions["retrain_trigger"].wait_idle(5) and runner.calls == []
+    assert app.extensions["modelwatch"].trigger.wait_idle(5) and runner.calls == []
     healthy = _judged(version, "baseline", 11)
     monitor.last_result = healthy
     answer = app.test_client().post(

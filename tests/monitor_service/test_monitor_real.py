@@ -186,7 +186,7 @@ def monitored(mlflow_url, tmp_path_factory) -> Run:
     state = serving.extensions["modelwatch"]
     store = open_store(store_url)
     runner = RecordingRunner()
-    config = MonitorConfig(
+    config = MonitorConfig.from_env(
         tracking_uri=mlflow_url,
         model_name=model,
         store_url=store_url,
@@ -197,7 +197,7 @@ def monitored(mlflow_url, tmp_path_factory) -> Run:
         retrain_min_rows=0,
     )  # every window is labelled: an alert starts at once
     app = create_app(config, store=store, runner=runner, start=False)
-    monitor, client = app.extensions["monitor"], app.test_client()
+    monitor, client = app.extensions["modelwatch"].monitor, app.test_client()
     try:
         assert state.models.ready.wait(120), state.models.last_error
         seen = {}
@@ -207,7 +207,7 @@ def monitored(mlflow_url, tmp_path_factory) -> Run:
             result = monitor.run_once()
             assert result is not None, monitor.last_error
             held = client.post("/alerts", json=payload(alert())).json["results"][0]
-            app.extensions["retrain_trigger"].wait_idle(10)
+            app.extensions["modelwatch"].trigger.wait_idle(10)
             seen[scenario] = Seen(
                 result,
                 parse_metrics(client.get("/metrics").get_data(as_text=True)),
@@ -389,7 +389,7 @@ def builtin_monitor(run: Run, runner=None):
         start=False,
     )
     now = [0.0]
-    app.extensions["alert_rules"]._clock = lambda: now[0]
+    app.extensions["modelwatch"].rules._clock = lambda: now[0]
     return app, now
 
 
@@ -408,8 +408,8 @@ def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
     the same rows were judged again each interval and their rules' `for:` ran out)."""
     app, now = builtin_monitor(monitored)
     monitor, rules, client = (
-        app.extensions["monitor"],
-        app.extensions["alert_rules"],
+        app.extensions["modelwatch"].monitor,
+        app.extensions["modelwatch"].rules,
         app.test_client(),
     )
     steps_before = window_steps(monitored, mlflow_url)
@@ -478,7 +478,7 @@ def test_an_interval_without_its_store_judges_nothing(monitored):
     """The store is down (a PostgreSQL log nobody answers for): no window is read, so the
     last verdicts are no newer, and nothing may advance on them."""
     app, now = builtin_monitor(monitored)
-    monitor, rules = app.extensions["monitor"], app.extensions["alert_rules"]
+    monitor, rules = app.extensions["modelwatch"].monitor, app.extensions["modelwatch"].rules
     assert monitor.run_once() is not None and "DataIntegrityViolation" in rules._since
     monitor.store = open_store(f"postgresql://modelwatch@127.0.0.1:{services.free_port()}/log")
     now[0] = 100.0
@@ -498,8 +498,8 @@ def test_a_promotion_clears_the_old_versions_builtin_alerts(monitored, mlflow_ur
     window; they go when the monitor switches, pending ones too."""
     app, now = builtin_monitor(monitored)
     monitor, rules, client = (
-        app.extensions["monitor"],
-        app.extensions["alert_rules"],
+        app.extensions["modelwatch"].monitor,
+        app.extensions["modelwatch"].rules,
         app.test_client(),
     )
     registry = MlflowClient(mlflow_url)

@@ -126,7 +126,7 @@ class Monitored:
         self.state = self.serving.extensions["modelwatch"]
         assert self.state.models.ready.wait(120), self.state.models.last_error
         self.store = open_store(store_url)
-        config = MonitorConfig(
+        config = MonitorConfig.from_env(
             tracking_uri=tracking_uri,
             model_name=model_name,
             store_url=store_url,
@@ -138,7 +138,10 @@ class Monitored:
         )
         self.runner = RecordingRunner()
         self.app = create_app(config, store=self.store, runner=self.runner, start=False)
-        self.monitor, self.client = self.app.extensions["monitor"], self.app.test_client()
+        self.monitor, self.client = (
+            self.app.extensions["modelwatch"].monitor,
+            self.app.test_client(),
+        )
 
     def send(self, X: pd.DataFrame, y) -> None:
         """POST /predict, then /feedback with every true label."""
@@ -280,7 +283,10 @@ def test_onboarded_multiclass_model_is_judged_and_quiet_on_healthy_traffic(wine,
         assert window["drifted_features"] == [] and isinstance(window["evaluated_at"], float)
         assert series(metrics, "modelwatch_model_monitored", model_version=case.version) == [1.0]
         assert series(metrics, "modelwatch_metric_lower_threshold", metric="estimated_accuracy")
-        assert not m.app.extensions["alert_rules"] or not m.app.extensions["alert_rules"].firing
+        assert (
+            not m.app.extensions["modelwatch"].rules
+            or not m.app.extensions["modelwatch"].rules.firing
+        )
 
 
 def test_drift_in_two_features_is_named_and_alerts_against_the_reference(wine, mlflow_url):
@@ -398,7 +404,7 @@ def test_no_alias_yet_is_neither_an_outage_nor_unmonitored(mlflow_url, tmp_path)
     """Before the first version is aliased (the demo's first minute): no error counted,
     no ModelNotMonitored series, and /status says what is missing."""
     name = f"empty-{uuid.uuid4().hex[:6]}"
-    config = MonitorConfig(
+    config = MonitorConfig.from_env(
         tracking_uri=mlflow_url,
         model_name=name,
         store_url=f"sqlite:///{tmp_path / 'p.db'}",
@@ -407,7 +413,7 @@ def test_no_alias_yet_is_neither_an_outage_nor_unmonitored(mlflow_url, tmp_path)
     app = create_app(
         config, store=open_store(config.store_url), runner=RecordingRunner(), start=False
     )
-    monitor, client = app.extensions["monitor"], app.test_client()
+    monitor, client = app.extensions["modelwatch"].monitor, app.test_client()
     for registered in (False, True):  # no model at all, then a model without the alias
         if registered:
             MlflowClient(mlflow_url).create_registered_model(name)

@@ -99,7 +99,7 @@ def stream(mlflow_url, tmp_path_factory) -> Stream:
     store = open_store(store_url)
     out = Stream(runner=RecordingRunner())
     # the loan's favourable outcome is "no default": selection rate = share approved
-    config = MonitorConfig(
+    config = MonitorConfig.from_env(
         tracking_uri=mlflow_url,
         model_name=model,
         store_url=store_url,
@@ -112,8 +112,8 @@ def stream(mlflow_url, tmp_path_factory) -> Stream:
     )
     app = create_app(config, store=store, runner=out.runner, start=False)
     clock = iter(range(0, 10_000, INTERVAL))
-    app.extensions["alert_rules"]._clock = lambda: next(clock)  # one interval per window
-    monitor, client = app.extensions["monitor"], app.test_client()
+    app.extensions["modelwatch"].rules._clock = lambda: next(clock)  # one interval per window
+    monitor, client = app.extensions["modelwatch"].monitor, app.test_client()
     seed = iter(range(1000, 2000))
     try:
         assert state.models.ready.wait(120), state.models.last_error
@@ -122,7 +122,7 @@ def stream(mlflow_url, tmp_path_factory) -> Stream:
         def step(name: str, scenario: str) -> list[str]:
             send_through_serving(serving_client, state, generate(BATCH, scenario, seed=next(seed)))
             assert monitor.run_once() is not None, monitor.last_error
-            firing = list(app.extensions["alert_rules"].firing)
+            firing = list(app.extensions["modelwatch"].rules.firing)
             out.steps.append(
                 Step(
                     name,
@@ -373,8 +373,8 @@ def test_onboard_records_the_columns_and_the_environment_overrides_them(
     # MODELWATCH_SEGMENTS / MODELWATCH_SENSITIVE win over the tags, even set empty
     monkeypatch.setenv("MODELWATCH_SEGMENTS", "")
     monkeypatch.setenv("MODELWATCH_SENSITIVE", "channel")
-    config = MonitorConfig()
+    config = MonitorConfig.from_env()
     assert Segments not in kinds(config) and Fairness in kinds(config)
     monkeypatch.setenv("MODELWATCH_SEGMENTS", "planet")
     with pytest.raises(ValueError, match="planet"):
-        kinds(MonitorConfig())
+        kinds(MonitorConfig.from_env())

@@ -8,9 +8,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from modelwatch.monitoring.service import webhook
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
+from modelwatch.monitoring.service.routes import alerts
 from modelwatch.monitoring.window import WindowResult
 
 from modelwatch.log import open_store
@@ -75,7 +75,9 @@ def make(store, monkeypatch):
             **config,
         }  # an empty log
         runner = runner or RecordingRunner()
-        app = create_app(MonitorConfig(**settings), store=store, runner=runner, start=False)
+        app = create_app(
+            MonitorConfig.from_env(**settings), store=store, runner=runner, start=False
+        )
         return app, app.test_client(), runner
 
     return build
@@ -110,14 +112,14 @@ def test_a_configured_token_is_required(make, monkeypatch, from_env):
     assert r.status_code == 202 and r.json["results"] == [
         {"alert": "DataDriftDetected", "result": "started"}
     ]
-    assert app.extensions["retrain_trigger"].wait_idle(10)
+    assert app.extensions["modelwatch"].trigger.wait_idle(10)
     assert runner.calls == ["DataDriftDetected:f00d"]
 
 
 def test_without_a_token_configured_no_header_is_needed(make):
     app, client, runner = make()
     assert client.post("/alerts", json=payload(alert())).status_code == 202
-    assert app.extensions["retrain_trigger"].wait_idle(10)
+    assert app.extensions["modelwatch"].trigger.wait_idle(10)
     assert len(runner.calls) == 1
 
 
@@ -196,10 +198,10 @@ def test_malformed_payloads_are_a_400_naming_the_problem(make, body, content_typ
 
 def test_a_body_over_the_limit_is_a_413_before_it_is_read(make):
     app, client, runner = make()
-    body = {**payload(alert()), "padding": "x" * webhook.MAX_BODY_BYTES}
+    body = {**payload(alert()), "padding": "x" * alerts.MAX_BODY_BYTES}
     r = client.post("/alerts", json=body)
     assert r.status_code == 413 and r.json["error"]["code"] == "payload_too_large"
-    assert str(webhook.MAX_BODY_BYTES) in r.json["error"]["message"]
+    assert str(alerts.MAX_BODY_BYTES) in r.json["error"]["message"]
     assert runner.calls == []
     # a group of 100 alerts with Alertmanager's labels and annotations fits
     group = payload(
@@ -218,7 +220,7 @@ def test_an_unexpected_failure_is_a_logged_json_500(make, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("the trigger broke")
 
-    monkeypatch.setattr(app.extensions["retrain_trigger"], "request", broken)
+    monkeypatch.setattr(app.extensions["modelwatch"].trigger, "request", broken)
     r = client.post("/alerts", json=payload(alert()))
     assert r.status_code == 500 and r.is_json
     assert r.json["error"]["code"] == "internal_error" and "broke" not in r.get_data(as_text=True)
@@ -236,7 +238,7 @@ def test_other_methods_and_paths_are_json_errors(make):
 def test_a_webhook_storm_makes_exactly_one_retraining_and_answers_fast(make):
     runner = RecordingRunner(hold=True)
     app, client, _ = make(runner=runner)
-    trigger = app.extensions["retrain_trigger"]
+    trigger = app.extensions["modelwatch"].trigger
     assert metric(client, 'modelwatch_retrains_total{result="promoted"}') == 0
 
     # The same drift alert, repeated by Alertmanager and fanned out per feature.
@@ -283,7 +285,7 @@ def test_a_webhook_storm_makes_exactly_one_retraining_and_answers_fast(make):
 def test_failed_and_rejected_retrainings_are_counted(make):
     runner = RecordingRunner(fail=True)
     app, client, _ = make(runner=runner, retrain_cooldown_seconds=0)
-    trigger = app.extensions["retrain_trigger"]
+    trigger = app.extensions["modelwatch"].trigger
     client.post("/alerts", json=payload(alert()))
     assert trigger.wait_idle(10)
     wait_for(
@@ -311,7 +313,7 @@ def _window_with(integrity: list[dict]) -> WindowResult:
 
 def test_retraining_is_held_while_the_last_window_has_integrity_errors(make):
     app, client, runner = make()
-    monitor = app.extensions["monitor"]
+    monitor = app.extensions["modelwatch"].monitor
     monitor.last_result = _window_with(
         [
             {
@@ -337,5 +339,5 @@ def test_retraining_is_held_while_the_last_window_has_integrity_errors(make):
     monitor.last_result = _window_with([])
     r = client.post("/alerts", json=payload(alert()))
     assert r.json["results"][0]["result"] == "started"
-    assert app.extensions["retrain_trigger"].wait_idle(10)
+    assert app.extensions["modelwatch"].trigger.wait_idle(10)
     assert len(runner.calls) == 1

@@ -6,8 +6,9 @@ import time
 
 import pytest
 from modelwatch.monitoring.service.cost import WindowCost
-from modelwatch.training.cost import Prices
 from prometheus_client import CollectorRegistry
+
+from modelwatch.cost import Prices
 
 
 def burn(seconds: float) -> str:

@@ -38,7 +38,7 @@ def monitor_over_http(tmp_path, runner, **config):
         "retrain_min_rows": 0,
         **config,
     }  # an empty log: the labels' wait is tested on its own
-    app = create_app(MonitorConfig(**settings), store=store, runner=runner, start=False)
+    app = create_app(MonitorConfig.from_env(**settings), store=store, runner=runner, start=False)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -48,7 +48,7 @@ def monitor_over_http(tmp_path, runner, **config):
         runner.release()
         server.shutdown()
         thread.join(10)
-        app.extensions["retrain_trigger"].wait_idle(10)
+        app.extensions["modelwatch"].trigger.wait_idle(10)
         store.close()
 
 
@@ -74,7 +74,7 @@ def test_storm_of_100_identical_webhooks_then_two_new_alerts_make_two_runs(tmp_p
     with monitor_over_http(
         tmp_path, runner, retrain_cooldown_seconds=COOLDOWN, interval_seconds=0.1
     ) as (url, app):
-        trigger = app.extensions["retrain_trigger"]
+        trigger = app.extensions["modelwatch"].trigger
         body = payload(alert("DataDriftDetected", fingerprint="d1f7"))
         barrier = threading.Barrier(25)
 
@@ -151,4 +151,4 @@ def test_storm_with_wrong_and_missing_tokens_starts_nothing(tmp_path, runner):
             assert wrong not in r.text and TOKEN not in r.text
         time.sleep(0.2)
         assert runner.calls == []
-        assert app.extensions["retrain_trigger"].running is None
+        assert app.extensions["modelwatch"].trigger.running is None

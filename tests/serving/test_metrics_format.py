@@ -55,8 +55,9 @@ def serving(make_app, registered):
 @pytest.fixture
 def monitor(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'monitor.db'}")
-    config = MonitorConfig(tracking_uri="http://127.0.0.1:1", log_to_mlflow=False)
-    yield create_monitor_app(config, store=store, start=False).test_client()
+    config = MonitorConfig.from_env(tracking_uri="http://127.0.0.1:1", log_to_mlflow=False)
+    app = create_monitor_app(config, runner=lambda reason: "promoted", store=store, start=False)
+    yield app.test_client()
     store.close()
 
 

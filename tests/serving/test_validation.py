@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from modelwatch.serving.errors import ApiError
 from modelwatch.serving.validation import ColumnSpec, parse_json_bytes, validate
 from modelwatch.training.simulator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
+from modelwatch.web.errors import ApiError
 from tests.serving.modelkit import feature_rows
 
 SPEC = [ColumnSpec(c, "double") for c in NUMERIC_FEATURES] + [

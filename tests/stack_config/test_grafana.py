@@ -393,13 +393,14 @@ def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real
     )
     state = serving.extensions["modelwatch"]
     monitor_app = create_monitor(
-        MonitorConfig(
+        MonitorConfig.from_env(
             tracking_uri=mlflow_url,
             model_name=model,
             store_url=store_url,
             log_to_mlflow=False,
             fairness_favourable="0",
         ),
+        runner=lambda reason: "promoted",
         start=False,
     )
     queries = [q for q in d.panel_queries() if q.dashboard_uid == "modelwatch-segments-fairness"]
@@ -412,7 +413,7 @@ def test_segments_and_fairness_panels_show_what_prometheus_scraped_from_the_real
     try:
         assert state.models.ready.wait(120), state.models.last_error
         send_through_serving(serving.test_client(), state, generate(2000, "baseline", seed=6))
-        result = monitor_app.extensions["monitor"].run_once()
+        result = monitor_app.extensions["modelwatch"].monitor.run_once()
         assert result is not None and result.segments and result.fairness
         with _served(monitor_app) as target, _scraping(tmp_path, "monitor", target) as url:
             _wait_for_data(url, queries)

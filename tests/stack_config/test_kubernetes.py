@@ -384,7 +384,8 @@ def routes(tmp_path_factory) -> dict[str, set[str]]:
 
     store = f"sqlite:///{tmp_path_factory.mktemp('routes') / 'p.db'}"
     serving = serving_app({"background": False, "store_url": store})
-    monitor = monitor_app(MonitorConfig(store_url=store, log_to_mlflow=False), start=False)
+    config = MonitorConfig.from_env(store_url=store, log_to_mlflow=False)
+    monitor = monitor_app(config, runner=lambda reason: "promoted", start=False)
     shutdown_app(serving)
     return {
         name: {r.rule for r in app.url_map.iter_rules()}
@@ -438,7 +439,7 @@ def test_serving_and_monitor_environment_is_what_their_config_reads(monkeypatch)
                 assert f'"{var}"' in code, f"{name}: nothing reads {var}"
     serving = Config.from_env(container_env("dev", "serving"))
     _as_in_the_pod(monkeypatch, "monitor")
-    monitor = MonitorConfig()
+    monitor = MonitorConfig.from_env()
     assert (serving.model_name, serving.model_alias) == (monitor.model_name, monitor.model_alias)
     assert serving.tracking_uri == monitor.tracking_uri
     assert serving.store_url == monitor.store_url == SECRET_PLACEHOLDER, "both from the Secret"

@@ -9,8 +9,8 @@ import time
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from modelwatch.training import cost
 
+from modelwatch import cost
 from tests.training.test_project import mlflow_run
 
 GB = 2**30

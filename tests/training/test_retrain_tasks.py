@@ -24,6 +24,7 @@ from modelwatch.monitoring.registry import link_reference, log_reference
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.training import retrain
+from modelwatch.training.retrain_run import project_runner
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
@@ -226,16 +227,17 @@ def test_the_monitor_counts_an_unsupported_retraining_and_nothing_fails(
             LogisticRegression().fit(x, y), name="model", registered_model_name=name
         )
     client.set_registered_model_alias(name, "production", "1")
-    config = MonitorConfig(
+    config = MonitorConfig.from_env(
         tracking_uri=mlflow_url, model_name=name, log_to_mlflow=False, retrain_min_rows=0
     )
     store = open_store(store_url)
-    app = create_app(config, store=store, start=False)
+    runner = project_runner(config.tracking_uri, config.model_name, config.retrain_window)
+    app = create_app(config, runner=runner, store=store, start=False)
     web = app.test_client()
 
     answer = web.post("/alerts", json=payload(alert()))
     assert answer.json["results"][0]["result"] == "started"
-    assert app.extensions["retrain_trigger"].wait_idle(60)
+    assert app.extensions["modelwatch"].trigger.wait_idle(60)
     wait_for(
         lambda: metric(web, 'modelwatch_retrains_total{result="unsupported"}') == 1,
         30,

@@ -1,4 +1,6 @@
-"""Running one retraining: `mlflow run` of the packaged project's `retrain` entry point, then reading the gate's verdict.
+"""Running one retraining: `mlflow run` of the packaged project's `retrain` entry point,
+then reading the gate's verdict. The monitor's retraining runner: `modelwatch monitor`
+gives `project_runner(...)` to the monitor app, which never imports training.
 
 First, in this process, whether the production version can be retrained at all: a model
 without a target or labelled reference is refused before any run starts.
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 from modelwatch.monitoring.service.config import child_environment
-from modelwatch.monitoring.service.retrain import Refused
+from modelwatch.monitoring.service.retrain import Refused, Runner
 from modelwatch.training import retrain
 
 from modelwatch.project import PROJECT_DIR, mlflow_command
@@ -22,7 +24,9 @@ from modelwatch.project import PROJECT_DIR, mlflow_command
 log = logging.getLogger(__name__)
 
 
-def project_runner(tracking_uri: str, model_name: str, window: str, timeout_seconds: float = 1800):
+def project_runner(
+    tracking_uri: str, model_name: str, window: str, timeout_seconds: float = 1800
+) -> Runner:
     """A runner for RetrainTrigger that runs the `retrain` entry point of this project."""
 
     def run(reason: str) -> str:

@@ -1,5 +1,9 @@
 """What a piece of work costs: its CPU-seconds, peak memory and, given prices, money.
 
+On the ground floor because training (each run logs its cost) and the monitor (each window
+exports its cost, monitoring/service/cost.py) measure work the same way, and the monitor
+never imports training.
+
 Measured from the process's own accounting (getrusage), so it holds for any model type:
 CPU time of every thread (OpenMP and BLAS included) and of child processes that ended
 meanwhile. Prices are the environment's, as for serving (serving/config.py):
@@ -20,6 +24,8 @@ import time
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+import mlflow
 
 from modelwatch.settings import read
 
@@ -86,8 +92,6 @@ def cost(cpu: float, memory_bytes: float, wall_seconds: float, prices: Prices) -
 @contextmanager
 def logged_to_mlflow(prices: Prices | None = None):
     """Log what the block cost as metrics of the active MLflow run, failed or not."""
-    import mlflow
-
     meter = Meter()
     try:
         yield meter
