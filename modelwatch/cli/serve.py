@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from importlib.resources import files
 
-GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
+# Serving's own config file (package data of modelwatch.serving), wherever it is installed.
+GUNICORN_CONF = files("modelwatch.serving") / "gunicorn.conf.py"
 APP = "modelwatch.serving.app:create_app()"
 
 
