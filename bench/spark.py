@@ -97,7 +97,7 @@ def write_log(root: Path, rows: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from modelwatch.log.lake import _partition_dir
+    from modelwatch.log.lake import FILE_NAME, partition_dir
 
     for hour, start in enumerate(range(0, rows, ROWS_PER_HOUR)):
         n = min(ROWS_PER_HOUR, rows - start)
@@ -105,9 +105,9 @@ def write_log(root: Path, rows: int) -> None:
         part["ts"] = pd.to_datetime(
             START + hour * 3600 + np.arange(n) * (3600 / n), unit="s", utc=True
         )
-        directory = Path(_partition_dir(str(root), "bench", "1", START // 3600 + hour))
+        directory = Path(partition_dir(str(root), "bench", "1", START // 3600 + hour))
         directory.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), directory / "data.parquet")
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), directory / FILE_NAME)
 
 
 # -- one engine, in a process of its own ------------------------------------------------------------
@@ -159,7 +159,10 @@ def child(engine: str, log: Path, reference_dir: Path) -> dict:
 
 
 def _verdicts(window) -> dict:
-    bounds = window.details("feature_drift").get("error_bounds", {})
+    from modelwatch.monitoring.calculators.classification import LIVE_ROC_AUC
+    from modelwatch.monitoring.calculators.inputs import DriftDetails
+
+    bounds = window.details_of(DriftDetails).error_bounds
     return {
         "alerts": {f"{m.name}{dict(m.labels)}": m.alert for m in window.metrics},
         "drifted": sorted(n for n, c in window.drift["columns"].items() if c["drifted"]),
@@ -167,9 +170,14 @@ def _verdicts(window) -> dict:
         "rows": window.rows,
         "statistics": {n: c["statistic"] for n, c in window.drift["columns"].items()},
         "largest_error_bound": max(bounds.values(), default=0.0),
-        "auc_error_bound": window.details("realized_classification")
-        .get("error_bounds", {})
-        .get("live_roc_auc", 0.0),
+        "auc_error_bound": next(
+            (
+                r.details.error_bounds.get(LIVE_ROC_AUC.name, 0.0)
+                for r in window.results
+                if r.get(LIVE_ROC_AUC.name)
+            ),
+            0.0,
+        ),
     }
 
 

@@ -2,7 +2,9 @@
 
 `evaluate` turns the log's rows into the calculators' shape (`Scored`) and runs each
 fitted calculator on them. The result is their `Result`s and nothing else: the exporter,
-`/status`, the built-in rules and the MLflow logging all read `WindowResult.metrics`.
+`/status`, the built-in rules and the MLflow logging all read `WindowResult.metrics` and
+each metric's declaration (`performance`: /status reports it by name; `log_bounds`: MLflow
+gets its bounds), and the calculators' details by their type (`details_of`).
 """
 
 from __future__ import annotations
@@ -15,24 +17,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators import feedback
-from modelwatch.monitoring.calculators.base import Metric, Result
+from modelwatch.monitoring.calculators import feedback, labels
+from modelwatch.monitoring.calculators.base import D, Metric, Result
+from modelwatch.monitoring.calculators.classification import ESTIMATED_ACCURACY, LIVE_ACCURACY
+from modelwatch.monitoring.calculators.concept import CONCEPT_DRIFT_DETECTED
+from modelwatch.monitoring.calculators.fairness import FairnessDetails
+from modelwatch.monitoring.calculators.inputs import DriftDetails, IntegrityDetails
+from modelwatch.monitoring.calculators.segments import SegmentsDetails
 from modelwatch.monitoring.reference import MonitoringReference
 
-# The performance metrics /status reports by name (last_window.metrics).
-PERFORMANCE_METRICS = (
-    "live_accuracy",
-    "estimated_accuracy",
-    "live_roc_auc",
-    "estimated_roc_auc",
-    "live_f1",
-    "estimated_f1",
-    "live_mae",
-    "estimated_mae",
-    "live_rmse",
-    "estimated_rmse",
-    "live_mape",
-)
+NO_DRIFT = {"dataset_drift": False, "drift_share": 0.0, "columns": {}}  # no drift computed
 
 
 @dataclass
@@ -55,22 +49,23 @@ class WindowResult:
         m = self.metric(name)
         return None if m is None else m.value
 
-    def details(self, calculator: str) -> dict:
-        return next((r.details for r in self.results if r.calculator == calculator), {})
+    def details_of(self, kind: type[D]) -> D | None:
+        """The first result's details of `kind` (e.g. `DriftDetails`), or None."""
+        return next((d for r in self.results if (d := r.details_of(kind)) is not None), None)
 
     @property
     def drift(self) -> dict:
-        return self.details("feature_drift").get(
-            "drift", {"dataset_drift": False, "drift_share": 0.0, "columns": {}}
-        )
+        found = self.details_of(DriftDetails)
+        return found.drift if found else dict(NO_DRIFT, columns={})
 
     @property
     def integrity(self) -> list[dict]:
-        return self.details("integrity").get("issues", [])
+        found = self.details_of(IntegrityDetails)
+        return found.issues if found else []
 
     @property
     def concept_drift(self) -> bool:
-        return bool(self.value("concept_drift_detected"))
+        return bool(self.value(CONCEPT_DRIFT_DETECTED.name))
 
     @property
     def any_drift(self) -> bool:
@@ -80,21 +75,21 @@ class WindowResult:
 
     @property
     def segments(self) -> dict[str, dict]:
-        """{"COLUMN=VALUE": {"rows", "share", "drift_share", "metrics", ...}} of the judged segments."""
-        return self.details("segments").get("segments", {})
+        """{"COLUMN=VALUE": {"rows", "share", "drift_share", "metrics", ...}}: judged segments."""
+        found = self.details_of(SegmentsDetails)
+        return found.segments if found else {}
 
     @property
     def fairness(self) -> dict[str, dict]:
         """{attribute: {gaps..., "by_group", "alert", ...}} on the window's labelled rows."""
-        return self.details("fairness").get("fairness", {})
+        found = self.details_of(FairnessDetails)
+        return found.fairness if found else {}
 
     @property
     def performance(self) -> dict[str, dict]:
         """{name: {"value", "lower", "upper", "alert"}} of every performance metric computed."""
         return {
-            name: m.to_dict()
-            for name in PERFORMANCE_METRICS
-            if (m := self.metric(name)) is not None
+            m.name: m.to_dict() for m in self.metrics if m.declaration.performance and not m.labels
         }
 
     def flat(self) -> dict[str, float]:
@@ -103,7 +98,7 @@ class WindowResult:
         for m in self.metrics:
             key = ".".join([m.name] + [v for k, v in m.labels if k != "test"])
             out[key] = m.value
-            if m.name in PERFORMANCE_METRICS:  # the bounds it was judged by, beside it in the UI
+            if m.declaration.log_bounds:  # the bounds it was judged by, beside it in the UI
                 out[f"{key}.lower"], out[f"{key}.upper"] = m.lower, m.upper
         out |= {f"latency_{q}_ms": v for q, v in self.latency_ms.items()}
         return {
@@ -120,7 +115,7 @@ class WindowResult:
             "drift": self.drift,
             "integrity": self.integrity,
             "metrics": self.performance,
-            "results": {r.calculator: r.details for r in self.results},
+            "results": {r.calculator: r.details_dict() for r in self.results},
         }
         return json.dumps(doc, default=_plain, indent=1)
 
@@ -140,9 +135,9 @@ def window_status(
             {"kind": i["kind"], "columns": i["columns"], "share": i["share"]}
             for i in result.integrity
         ],
-        "live_accuracy": result.value("live_accuracy"),
-        "estimated_accuracy": result.value("estimated_accuracy"),
-        "label_coverage": result.value("label_coverage_ratio"),
+        LIVE_ACCURACY.name: result.value(LIVE_ACCURACY.name),
+        ESTIMATED_ACCURACY.name: result.value(ESTIMATED_ACCURACY.name),
+        "label_coverage": result.value(labels.LABEL_COVERAGE_RATIO.name),
         "concept_drift": result.concept_drift,
         "task": reference.task if reference else None,
         "performance": "estimated and realized"
@@ -163,8 +158,7 @@ def evaluate(
     scored = reference.window(window)
     results = [c.calculate(scored) for c in calculators]
     if reference.has_labels:
-        coverage = float(scored.labelled.mean()) if len(scored) else 0.0
-        results.append(Result("labels", [Metric("label_coverage_ratio", coverage)], {}))
+        results.append(labels.coverage(int(scored.labelled.sum()), len(scored)))
     results.append(feedback.check(results, calculators))  # labels that the inputs cannot explain
     return WindowResult(version, len(window), results, _latency(window))
 

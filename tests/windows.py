@@ -1,7 +1,13 @@
 """Judged windows made by hand, for tests of what reads them (rules, webhook, status)."""
 
 from modelwatch.monitoring.calculators.base import Metric, Result
-from modelwatch.monitoring.calculators.inputs import DRIFT_SHARE
+from modelwatch.monitoring.calculators.classification import LIVE_ACCURACY
+from modelwatch.monitoring.calculators.inputs import (
+    DATASET_DRIFT_SHARE,
+    DRIFT_SHARE,
+    DriftDetails,
+    IntegrityDetails,
+)
 from modelwatch.monitoring.window import WindowResult
 
 
@@ -17,13 +23,13 @@ def judged_window(
     results = [
         Result(
             "feature_drift",
-            [Metric("dataset_drift_share", drift_share, upper=DRIFT_SHARE)],
-            {"drift": drift},
+            [Metric(DATASET_DRIFT_SHARE, drift_share, upper=DRIFT_SHARE)],
+            DriftDetails(drift),
         ),
-        Result("integrity", [], {"issues": integrity or []}),
+        Result("integrity", [], IntegrityDetails(integrity or [])),
     ]
     if live_accuracy is not None:
         results.append(
-            Result("realized_classification", [Metric("live_accuracy", live_accuracy, lower=lower)])
+            Result("realized_classification", [Metric(LIVE_ACCURACY, live_accuracy, lower=lower)])
         )
     return WindowResult(version, rows, results)

@@ -6,9 +6,9 @@ aggregates, `merge` combines two parts' aggregates, `finish` makes the window th
 monitor would have made of all those rows at once (`WindowResult`, the object behind
 /status's `last_window`).
 
-Fairness has no mergeable form yet (fairlearn's MetricFrame and the regression
-bootstrap read the rows): a batch leaves it out (`UNMERGEABLE`) and says so in the
-window's `results["batch"]["left_out"]`. The window's latency
+A calculator that has no mergeable form declares it (`mergeable = False`: Fairness, whose
+fairlearn MetricFrame and regression bootstrap read the rows): a batch leaves it out and
+says so in the window's `results["batch"]["left_out"]` (`BatchDetails`). The window's latency
 percentiles are left out too (MLflow's `latency_*` metrics of a window).
 
 >>> import numpy as np, pandas as pd
@@ -16,11 +16,13 @@ percentiles are left out too (MLflow's `latency_*` metrics of a window).
 >>> rng = np.random.default_rng(0)
 >>> x = rng.normal(size=3000); y = (x + rng.normal(size=3000) > 0).astype(int)
 >>> p = 1 / (1 + np.exp(-1.6 * x))
->>> reference = MonitoringReference.from_scores(pd.DataFrame({"x": x}), y, (p > .5).astype(int),
-...                                             np.column_stack([1 - p, p]), classes=[0, 1], target="y")
+>>> reference = MonitoringReference.from_scores(
+...     pd.DataFrame({"x": x}), y, (p > .5).astype(int), np.column_stack([1 - p, p]),
+...     classes=[0, 1], target="y")
 >>> from modelwatch.monitoring.suite import fit_calculators
 >>> calculators = fit_calculators(reference, chunk_rows=500)
->>> log = pd.DataFrame({"ts": np.arange(1000.0), "x": x[:1000], "prediction": (p[:1000] > .5).astype(int).astype(str),
+>>> log = pd.DataFrame({"ts": np.arange(1000.0), "x": x[:1000],
+...                     "prediction": (p[:1000] > .5).astype(int).astype(str),
 ...                     "probability": p[:1000], "label": y[:1000].astype(str)})
 >>> plan = Plan("7", calculators, reference)
 >>> parts = [plan.partial(log.iloc[i::4]) for i in range(4)]
@@ -28,7 +30,8 @@ percentiles are left out too (MLflow's `latency_*` metrics of a window).
 >>> for part in parts[1:]:
 ...     merged = plan.merge(merged, part)
 >>> window = plan.finish(merged)
->>> window.rows, round(window.value("live_accuracy"), 3) == round(float(np.mean(log.prediction == log.label)), 3)
+>>> accuracy = float(np.mean(log.prediction == log.label))
+>>> window.rows, round(window.value("live_accuracy"), 3) == round(accuracy, 3)
 (1000, True)
 """
 
@@ -36,14 +39,25 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass, field
 
 import pandas as pd
-from modelwatch.monitoring.calculators import feedback
-from modelwatch.monitoring.calculators.base import Metric, Result
+from modelwatch.monitoring.calculators import feedback, labels
+from modelwatch.monitoring.calculators.base import Details, Result
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.window import WindowResult
 
-UNMERGEABLE = ("fairness",)
+NAME = "batch"
+
+
+@dataclass
+class BatchDetails(Details):
+    """How a batch window was computed: by which engine, without which calculators."""
+
+    OPTIONAL = ("seconds",)
+    engine: str
+    left_out: list[str] = field(default_factory=list)
+    seconds: float | None = None
 
 
 class Plan:
@@ -52,8 +66,8 @@ class Plan:
     def __init__(self, version: str, calculators: list, reference: MonitoringReference):
         self.version = str(version)
         # A copy: ConceptDrift keeps state across windows, and a batch is a window of its own.
-        self.calculators = [copy.deepcopy(c) for c in calculators if c.name not in UNMERGEABLE]
-        self.left_out = [c.name for c in calculators if c.name in UNMERGEABLE]
+        self.calculators = [copy.deepcopy(c) for c in calculators if c.mergeable]
+        self.left_out = [c.name for c in calculators if not c.mergeable]
         self.reference = reference
 
     def partial(self, rows: pd.DataFrame) -> dict:
@@ -81,11 +95,8 @@ class Plan:
     ) -> WindowResult:
         results = [c.finish(part) for c, part in zip(self.calculators, aggregate["parts"])]
         if self.reference.has_labels:
-            coverage = aggregate["labelled"] / aggregate["rows"] if aggregate["rows"] else 0.0
-            results.append(Result("labels", [Metric("label_coverage_ratio", coverage)], {}))
+            results.append(labels.coverage(aggregate["labelled"], aggregate["rows"]))
         results.append(feedback.check(results, self.calculators))  # as the online window does
-        batch = {"engine": engine, "left_out": self.left_out}
-        if started is not None:
-            batch["seconds"] = time.perf_counter() - started
-        results.append(Result("batch", [], batch))
+        seconds = None if started is None else time.perf_counter() - started
+        results.append(Result(NAME, [], BatchDetails(engine, list(self.left_out), seconds)))
         return WindowResult(self.version, aggregate["rows"], results)

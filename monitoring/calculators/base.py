@@ -3,9 +3,12 @@
 A calculator is fitted once per model version on the reference (held-out rows the model
 scored, with their labels) and then applied to each window of the prediction log. Each
 returns a :class:`Result`: its :class:`Metric` values, each with the bounds it is judged
-against and whether it alerts, plus `details` for people. The Prometheus exporter,
-``/status``, the built-in alert rules and the MLflow logging read `Result.metrics` and
-nothing else, so a new signal is one new calculator.
+against and whether it alerts, plus typed `details` for people. Each metric is declared
+once (:class:`MetricDeclaration`: name, help, labels, direction, range, how it is
+reported), in the calculator's `declares`; a :class:`Metric` carries its declaration. The
+Prometheus exporter, ``/status``, the built-in alert rules and the MLflow logging read
+`Result.metrics` and their declarations and nothing else, so a new signal is one new
+calculator.
 
 Bounds come from the reference as NannyML computes its thresholds: the metric on chunks
 of the reference the size of a monitor window, mean +- 3 standard deviations. A window
@@ -19,25 +22,60 @@ reference widens them by sqrt(1 + chunk rows / reference rows).
 (0.7626, None)
 >>> round(bounds.lower(250), 4)   # a window a quarter of a chunk: twice the spread
 0.7151
->>> m = Metric("live_accuracy", 0.70, lower=bounds.lower(1000))
->>> m.alert
-True
+>>> accuracy = MetricDeclaration("accuracy", "Accuracy.", direction="higher", floor=0, ceiling=1)
+>>> m = Metric(accuracy, 0.70, lower=bounds.lower(1000))
+>>> m.name, m.alert
+('accuracy', True)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, TypeVar
 
 import numpy as np
+from modelwatch.monitoring.calculators.mergeable import combine
 
 from modelwatch.log.scored import Scored
 
 N_SIGMA = 3.0  # NannyML's default threshold: mean +- 3 standard deviations of the chunks
 MIN_CHUNKS = 6  # fewer disjoint chunks than this give no spread worth the name: bootstrap
 BOOTSTRAP_CHUNKS = 30
+D = TypeVar("D", bound="Details")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A 0/1 series exported beside a metric: 1 where the metric alerts."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricDeclaration:
+    """Everything the readers of a metric need to know, said once.
+
+    ``labels``: its Prometheus labels besides model_version. ``direction`` says which way
+    is bad ("higher" is better: alert below the lower bound; "lower": above the upper one;
+    "both"), and ``floor``/``ceiling`` the range its bounds cannot leave; None: the metric
+    has no bounds fitted from the reference. ``performance``: `/status` reports it by name
+    (``last_window.metrics``); ``log_bounds``: MLflow gets its bounds beside it.
+    ``verdict``: its 0/1 series, if it has one.
+    """
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    direction: str | None = None
+    floor: float | None = None
+    ceiling: float | None = None
+    performance: bool = False
+    log_bounds: bool = False
+    verdict: Verdict | None = None
 
 
 @dataclass(frozen=True)
@@ -116,12 +154,16 @@ class Metric:
     threshold) for metrics without bounds.
     """
 
-    name: str
+    declaration: MetricDeclaration
     value: float
     lower: float | None = None
     upper: float | None = None
     labels: tuple[tuple[str, str], ...] = ()
     flagged: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.declaration.name
 
     @property
     def alert(self) -> bool:
@@ -135,14 +177,35 @@ class Metric:
         return {"value": self.value, "lower": self.lower, "upper": self.upper, "alert": self.alert}
 
 
+class Details:
+    """A calculator's findings for people, beside its metrics: one dataclass a calculator.
+
+    `to_dict` is the JSON a window's record and `/status` show: the fields, less the
+    optional ones that are empty (`OPTIONAL`).
+    """
+
+    OPTIONAL: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        found = asdict(self)  # a dataclass's: every Details is one
+        return {k: v for k, v in found.items() if k not in self.OPTIONAL or v}
+
+
 @dataclass
 class Result:
     calculator: str
     metrics: list[Metric] = field(default_factory=list)
-    details: dict = field(default_factory=dict)
+    details: Details | None = None
 
     def get(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name and not m.labels), None)
+
+    def details_of(self, kind: type[D]) -> D | None:
+        """The details if they are of `kind` (e.g. `DriftDetails`), else None."""
+        return self.details if isinstance(self.details, kind) else None
+
+    def details_dict(self) -> dict:
+        return self.details.to_dict() if self.details is not None else {}
 
 
 class Calculator(Protocol):
@@ -154,6 +217,8 @@ class Calculator(Protocol):
     """
 
     name: str
+    declares: tuple[MetricDeclaration, ...]  # every metric its results may hold
+    mergeable: bool  # False: it needs the whole window's rows at once (no partial/merge)
 
     def fit(self, reference: Scored) -> Calculator: ...
 
@@ -169,12 +234,12 @@ class Calculator(Protocol):
 class Mergeable:
     """`calculate` as the one-partition case of partial, merge and finish."""
 
+    mergeable = True  # a batch may split the window's rows into parts (monitoring/batch)
+
     def calculate(self, window: Scored) -> Result:
         return self.finish(self.partial(window))
 
     def merge(self, a, b):
-        from modelwatch.monitoring.calculators.mergeable import combine
-
         return combine(a, b)
 
 

@@ -13,12 +13,14 @@ rows, `merge` adds them and `finish` turns them into the metrics (`metrics_of`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modelwatch.monitoring.calculators.base import (
     Bounds,
+    Details,
     Mergeable,
     Metric,
+    MetricDeclaration,
     Result,
     reference_chunks,
 )
@@ -29,22 +31,32 @@ BOUND = "_error_bound"  # metrics_of's key for the largest error of an approxima
 DEFAULT_CHUNK_ROWS = 2000  # the monitor's default window (MODELWATCH_MONITOR_WINDOW_ROWS)
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """How a metric is judged: which way is bad, and the range it cannot leave."""
-
-    direction: str  # "higher" is better (alert below the lower bound), or "lower" is better
-    floor: float | None = 0.0
-    ceiling: float | None = None
+def score(name: str, help: str) -> MetricDeclaration:
+    """A performance score (accuracy, F1, ROC AUC): higher is better, within [0, 1]."""
+    return MetricDeclaration(
+        name, help, direction="higher", floor=0.0, ceiling=1.0, performance=True, log_bounds=True
+    )
 
 
-SCORE = MetricSpec("higher", 0.0, 1.0)  # accuracy, F1, ROC AUC
-ERROR = MetricSpec("lower", 0.0, None)  # MAE, RMSE, MAPE
+def error(name: str, help: str) -> MetricDeclaration:
+    """A performance error (MAE, RMSE, MAPE): lower is better, never below 0."""
+    return MetricDeclaration(
+        name, help, direction="lower", floor=0.0, performance=True, log_bounds=True
+    )
+
+
+@dataclass
+class BoundedDetails(Details):
+    """The rows the metrics rest on, and the largest error of each approximate one."""
+
+    OPTIONAL = ("error_bounds",)
+    rows: int
+    error_bounds: dict[str, float] = field(default_factory=dict)
 
 
 class BoundedCalculator(Mergeable):
     name = "bounded"
-    specs: dict[str, MetricSpec] = {}
+    declares: tuple[MetricDeclaration, ...] = ()
 
     def __init__(self, chunk_rows: int = DEFAULT_CHUNK_ROWS):
         self.chunk_rows = int(chunk_rows)
@@ -67,15 +79,15 @@ class BoundedCalculator(Mergeable):
         per_chunk = [self.values(reference.take(rows)) for rows in chunks]
         chunk_rows = len(chunks[0]) if chunks else self.chunk_rows
         self.bounds = {
-            name: Bounds.from_chunks(
-                [v.get(name) for v in per_chunk],
+            d.name: Bounds.from_chunks(
+                [v.get(d.name) for v in per_chunk],
                 chunk_rows,
-                spec.direction,
-                spec.floor,
-                spec.ceiling,
+                d.direction,
+                d.floor,
+                d.ceiling,
                 self.rows(reference),
             )
-            for name, spec in self.specs.items()
+            for d in self.declares
         }
 
     def partial(self, rows: Scored) -> dict:
@@ -85,23 +97,19 @@ class BoundedCalculator(Mergeable):
         rows = aggregate["rows"]
         values = self.metrics_of(aggregate["sums"])
         metrics = []
-        for name, value in values.items():
-            if value is None or name.endswith(BOUND):
+        for d in self.declares:
+            value = values.get(d.name)
+            if value is None:
                 continue  # not computed: absent, never 0
-            bounds = self.bounds.get(name)
+            bounds = self.bounds.get(d.name)
             metrics.append(
                 Metric(
-                    name,
+                    d,
                     float(value),
                     lower=bounds.lower(rows) if bounds else None,
                     upper=bounds.upper(rows) if bounds else None,
                 )
             )
-        details = {"rows": rows}
         # An approximate metric (a ranking of binned scores) says how far off it may be.
-        errors = {
-            name[: -len(BOUND)]: v for name, v in values.items() if name.endswith(BOUND) and v
-        }
-        if errors:
-            details["error_bounds"] = errors
-        return Result(self.name, metrics, details)
+        errors = {d.name: v for d in self.declares if (v := values.get(d.name + BOUND))}
+        return Result(self.name, metrics, BoundedDetails(rows, errors))

@@ -14,8 +14,9 @@ so a model served at 0.65 is estimated at 0.65, not at the argmax.
 >>> def scored(n):
 ...     p = rng.uniform(size=n); y = (rng.uniform(size=n) < p).astype(int)
 ...     pred = (p > 0.65).astype(int)           # served at a threshold of 0.65
-...     return Scored(pd.DataFrame(index=range(n)), pred.astype(str).astype(object), y.astype(str).astype(object),
-...                   "binary", np.column_stack([1 - p, p]), ["0", "1"])
+...     return Scored(pd.DataFrame(index=range(n)), pred.astype(str).astype(object),
+...                   y.astype(str).astype(object), "binary", np.column_stack([1 - p, p]),
+...                   ["0", "1"])
 >>> estimator = EstimatedClassification(chunk_rows=1000).fit(scored(10_000))
 >>> window = scored(4000)
 >>> est = estimator.calculate(window).get("estimated_accuracy").value
@@ -32,15 +33,22 @@ estimates", KDD 2002.
 from __future__ import annotations
 
 import numpy as np
-from modelwatch.monitoring.calculators.bounded import BOUND, SCORE, BoundedCalculator
+from modelwatch.monitoring.calculators.bounded import BOUND, BoundedCalculator, score
 from modelwatch.monitoring.calculators.mergeable import ScoreSketch
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
 from modelwatch.log.scored import Scored
 
+LIVE_ACCURACY = score("live_accuracy", "Accuracy on the window's labelled predictions.")
+LIVE_F1 = score("live_f1", "F1 on the window's labelled predictions (macro for multi-class).")
+LIVE_ROC_AUC = score("live_roc_auc", "ROC AUC on the window's labelled predictions.")
+ESTIMATED_ACCURACY = score("estimated_accuracy", "Accuracy estimated without labels (CBPE).")
+ESTIMATED_F1 = score("estimated_f1", "F1 estimated without labels (CBPE).")
+ESTIMATED_ROC_AUC = score("estimated_roc_auc", "ROC AUC estimated without labels (CBPE).")
 
-def _class_index(scored: Scored) -> np.ndarray:
+
+def class_index(scored: Scored) -> np.ndarray:
     """Index in `classes` of each served prediction (the top class where it is unknown)."""
     lookup = {c: i for i, c in enumerate(scored.classes)}
     index = np.array([lookup.get(p, -1) for p in scored.prediction], dtype=int)
@@ -54,10 +62,10 @@ class RealizedClassification(BoundedCalculator):
 
     Accuracy and F1 come from the confusion counts, exactly at any size. ROC AUC needs
     the rows' ranking: exact on up to EXACT_ROWS labelled rows, above that from scores
-    binned on [0, 1] (`ScoreSketch`; its error bound is in `details["error_bounds"]`)."""
+    binned on [0, 1] (`ScoreSketch`; its error bound is in `BoundedDetails.error_bounds`)."""
 
     name = "realized_classification"
-    specs = {"live_accuracy": SCORE, "live_f1": SCORE, "live_roc_auc": SCORE}
+    declares = (LIVE_ACCURACY, LIVE_F1, LIVE_ROC_AUC)
 
     def fit(self, reference: Scored) -> RealizedClassification:
         self.fit_bounds(reference)
@@ -106,15 +114,15 @@ class RealizedClassification(BoundedCalculator):
         with np.errstate(invalid="ignore", divide="ignore"):
             f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
         out = {
-            "live_accuracy": sums["correct"] / sums["n"],
-            "live_f1": float(f1[-1] if k == 2 else f1.mean()),
+            LIVE_ACCURACY.name: sums["correct"] / sums["n"],
+            LIVE_F1.name: float(f1[-1] if k == 2 else f1.mean()),
         }
         auc, bound = (
             (None, 0.0)
             if sums["no_proba"] or sums["auc"] is None
             else _roc_auc(sums["auc"], confusion)
         )
-        return out | {"live_roc_auc": auc, "live_roc_auc" + BOUND: bound}
+        return out | {LIVE_ROC_AUC.name: auc, LIVE_ROC_AUC.name + BOUND: bound}
 
 
 def _index_in(values: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -149,7 +157,7 @@ class EstimatedClassification(BoundedCalculator):
     """CBPE: expected accuracy, F1 and (binary) ROC AUC of all rows, without labels."""
 
     name = "estimated_classification"
-    specs = {"estimated_accuracy": SCORE, "estimated_f1": SCORE, "estimated_roc_auc": SCORE}
+    declares = (ESTIMATED_ACCURACY, ESTIMATED_F1, ESTIMATED_ROC_AUC)
 
     def fit(self, reference: Scored) -> EstimatedClassification:
         if reference.proba is None:
@@ -182,7 +190,7 @@ class EstimatedClassification(BoundedCalculator):
         if scored.proba is None or not len(scored):
             return {"no_proba": int(len(scored) > 0)}
         c = self.calibrated(scored.proba)
-        served = _class_index(scored)
+        served = class_index(scored)
         columns = [1] if c.shape[1] == 2 else range(c.shape[1])
         mine = [served == k for k in columns]
         return {
@@ -207,17 +215,17 @@ class EstimatedClassification(BoundedCalculator):
                 else sketch.binned_auc(0)
             )
         return {
-            "estimated_accuracy": sums["correct"] / sums["n"],
-            "estimated_f1": _expected_f1(sums["tp"], sums["served"], sums["total"]),
-            "estimated_roc_auc": auc,
-            "estimated_roc_auc" + BOUND: bound,
+            ESTIMATED_ACCURACY.name: sums["correct"] / sums["n"],
+            ESTIMATED_F1.name: _expected_f1(sums["tp"], sums["served"], sums["total"]),
+            ESTIMATED_ROC_AUC.name: auc,
+            ESTIMATED_ROC_AUC.name + BOUND: bound,
         }
 
     def sampling_error(self, scored: Scored) -> float | None:
         """Standard error of realized accuracy around the estimate (Poisson-binomial)."""
         if scored.proba is None or not len(scored):
             return None
-        correct = self.calibrated(scored.proba)[np.arange(len(scored)), _class_index(scored)]
+        correct = self.calibrated(scored.proba)[np.arange(len(scored)), class_index(scored)]
         return float(np.sqrt(np.sum(correct * (1 - correct))) / len(scored))
 
 

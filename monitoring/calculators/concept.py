@@ -13,8 +13,8 @@ HOLD_WINDOWS windows: an alert rule with a `for:` duration sees it.
 ...     p = rng.uniform(size=n); y = (rng.uniform(size=n) < p).astype(int)
 ...     y = np.where(rng.uniform(size=n) < flip, 1 - y, y)     # the concept moves
 ...     return Scored(pd.DataFrame(index=range(n)), (p > .5).astype(int).astype(str).astype(object),
-...                   y.astype(str).astype(object), "binary", np.column_stack([1 - p, p]), ["0", "1"],
-...                   np.arange(start, start + n).astype(str))
+...                   y.astype(str).astype(object), "binary", np.column_stack([1 - p, p]),
+...                   ["0", "1"], np.arange(start, start + n).astype(str))
 >>> concept = ConceptDrift(EstimatedClassification().fit(scored(5000)))
 >>> concept.calculate(scored(2000)).get("concept_drift_detected").value
 0.0
@@ -28,8 +28,14 @@ import collections
 from dataclasses import dataclass
 
 import numpy as np
-from modelwatch.monitoring.calculators.base import Mergeable, Metric, Result
-from modelwatch.monitoring.calculators.classification import _class_index
+from modelwatch.monitoring.calculators.base import (
+    Details,
+    Mergeable,
+    Metric,
+    MetricDeclaration,
+    Result,
+)
+from modelwatch.monitoring.calculators.classification import class_index
 from modelwatch.monitoring.concept import ErrorStreamDetector, accuracy_divergence
 
 from modelwatch.log.scored import Scored
@@ -37,10 +43,24 @@ from modelwatch.log.scored import Scored
 HOLD_WINDOWS = 10
 MIN_LABELLED_FOR_DIVERGENCE = 200
 SEEN_IDS = 200_000  # labelled predictions remembered, so none feeds the detector twice
+CONCEPT_DRIFT_DETECTED = MetricDeclaration(
+    "concept_drift_detected",
+    "1 if the error stream or realized vs estimated accuracy says the concept moved.",
+)
+
+
+@dataclass
+class ConceptDetails(Details):
+    """Realized against estimated accuracy on the window's labelled rows, and the error
+    stream detector's state."""
+
+    divergence: dict
+    detector: dict
 
 
 class ConceptDrift(Mergeable):
     name = "concept_drift"
+    declares = (CONCEPT_DRIFT_DETECTED,)
 
     def __init__(self, estimator=None):
         """`estimator` is the fitted EstimatedClassification of the same version, or None."""
@@ -68,7 +88,7 @@ class ConceptDrift(Mergeable):
         labelled = rows.take(np.flatnonzero(known))
         if self.estimator is not None and len(labelled) and labelled.proba is not None:
             correct = self.estimator.calibrated(labelled.proba)[
-                np.arange(len(labelled)), _class_index(labelled)
+                np.arange(len(labelled)), class_index(labelled)
             ]
             out["estimated"] = {
                 "n": len(labelled),
@@ -96,8 +116,8 @@ class ConceptDrift(Mergeable):
         detected = bool(held or diverged)
         return Result(
             self.name,
-            [Metric("concept_drift_detected", float(detected), flagged=detected)],
-            {"divergence": divergence, "detector": self.detector.state()},
+            [Metric(CONCEPT_DRIFT_DETECTED, float(detected), flagged=detected)],
+            ConceptDetails(divergence, self.detector.state()),
         )
 
     def _unseen(self, ids: np.ndarray) -> np.ndarray:

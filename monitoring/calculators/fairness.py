@@ -27,14 +27,17 @@ interval is below the bar, a difference only when the whole interval is above it
 ...     return Scored(pd.DataFrame({"group": group}), pred.astype(str).astype(object),
 ...                   y.astype(str).astype(object), "binary", classes=["0", "1"])
 >>> fairness = Fairness(["group"]).fit(scored(4000))
->>> fairness.calculate(scored(2000)).details["fairness"]["group"]["alert"]
+>>> fairness.calculate(scored(2000)).details_of(FairnessDetails).fairness["group"]["alert"]
 False
->>> found = fairness.calculate(scored(2000, biased=True)).details["fairness"]["group"]
+>>> biased = fairness.calculate(scored(2000, biased=True))
+>>> found = biased.details_of(FairnessDetails).fairness["group"]
 >>> found["alert"], found["equalized_odds_difference"] > MAX_DIFFERENCE
 (True, True)
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -45,7 +48,7 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from modelwatch.monitoring.calculators.base import Metric, Result
+from modelwatch.monitoring.calculators.base import Details, Metric, MetricDeclaration, Result
 from modelwatch.monitoring.calculators.segments import Split
 from sklearn.metrics import accuracy_score, mean_absolute_error
 
@@ -66,9 +69,73 @@ BINARY = {
 MULTICLASS = {"accuracy": accuracy_score, "rows": count}
 REGRESSION = {"mae": mean_absolute_error, "rows": count}
 
+A, AG = ("attribute",), ("attribute", "group")
+GAPS = {  # an attribute's gaps between its groups, by their key in `_gaps`
+    d.name.removeprefix("fairness_"): d
+    for d in (
+        MetricDeclaration(
+            "fairness_demographic_parity_difference",
+            "Largest minus smallest selection rate between groups.",
+            A,
+        ),
+        MetricDeclaration(
+            "fairness_demographic_parity_ratio",
+            "Smallest over largest selection rate between groups.",
+            A,
+        ),
+        MetricDeclaration(
+            "fairness_equalized_odds_difference",
+            "The larger of the TPR and FPR differences between groups.",
+            A,
+        ),
+        MetricDeclaration(
+            "fairness_accuracy_difference",
+            "Largest minus smallest accuracy between groups (multi-class).",
+            A,
+        ),
+        MetricDeclaration(
+            "fairness_error_gap", "Largest minus smallest mean absolute error between groups.", A
+        ),
+        MetricDeclaration(
+            "fairness_error_ratio", "Smallest over largest mean absolute error between groups.", A
+        ),
+    )
+}
+GROUP_METRICS = {  # each group's metrics, by their key in BINARY, MULTICLASS, REGRESSION
+    d.name.removeprefix("fairness_group_"): d
+    for d in (
+        MetricDeclaration(
+            "fairness_group_rows", "Labelled predictions of the group in the last window.", AG
+        ),
+        MetricDeclaration(
+            "fairness_group_selection_rate", "Share of the group predicted positive.", AG
+        ),
+        MetricDeclaration("fairness_group_tpr", "True positive rate of the group.", AG),
+        MetricDeclaration("fairness_group_fpr", "False positive rate of the group.", AG),
+        MetricDeclaration("fairness_group_accuracy", "Accuracy on the group.", AG),
+        MetricDeclaration("fairness_group_mae", "Mean absolute error on the group.", AG),
+    )
+}
+FAIRNESS_GAP_EXCEEDED = MetricDeclaration(
+    "fairness_gap_exceeded",
+    "1 if the attribute's gaps are past their bars (FairnessGapExceeded).",
+    A,
+)
+
+
+@dataclass
+class FairnessDetails(Details):
+    """{attribute: {gaps..., "by_group", "intervals", "thresholds", "favourable", "alert"}}
+    on the window's labelled rows."""
+
+    fairness: dict[str, dict] = field(default_factory=dict)
+
 
 class Fairness:
     name = "fairness"
+    declares = (*GAPS.values(), *GROUP_METRICS.values(), FAIRNESS_GAP_EXCEEDED)
+    # fairlearn's MetricFrame and the regression bootstrap read the rows: no partial/merge
+    mergeable = False
 
     def __init__(
         self,
@@ -102,7 +169,7 @@ class Fairness:
             if found is not None:
                 details[attribute] = found
                 metrics += _metrics(attribute, found)
-        return Result(self.name, metrics, {"fairness": details})
+        return Result(self.name, metrics, FairnessDetails(details))
 
     def _attribute(self, labelled: Scored, split: Split) -> dict | None:
         groups = pd.Series(split.assign(labelled.features[split.column]), dtype=object)
@@ -260,18 +327,17 @@ def _metrics(attribute: str, found: dict) -> list[Metric]:
     """The attribute's gaps and group metrics as labelled metrics, and its verdict."""
     a = (("attribute", attribute),)
     out = [
-        Metric(f"fairness_{name}", value, labels=a)
+        Metric(GAPS[name], value, labels=a)
         for name, value in found.items()
-        if name not in ("by_group", "intervals", "thresholds", "favourable", "alert")
-        and value is not None
+        if name in GAPS and value is not None
     ]
     for group, values in found["by_group"].items():
         out += [
-            Metric(f"fairness_group_{name}", value, labels=a + (("group", group),))
+            Metric(GROUP_METRICS[name], value, labels=a + (("group", group),))
             for name, value in values.items()
             if value is not None
         ]
     out.append(
-        Metric("fairness_gap_exceeded", float(found["alert"]), labels=a, flagged=found["alert"])
+        Metric(FAIRNESS_GAP_EXCEEDED, float(found["alert"]), labels=a, flagged=found["alert"])
     )
     return out

@@ -8,7 +8,8 @@ a window's findings into :class:`Metric` values with labels.
 >>> import numpy as np
 >>> reference = generate(4000, "baseline", seed=1)
 >>> def scored(frame):
-...     return Scored(frame.drop(columns="defaulted"), np.zeros(len(frame)), np.full(len(frame), None), "binary")
+...     return Scored(frame.drop(columns="defaulted"), np.zeros(len(frame)),
+...                   np.full(len(frame), None), "binary")
 >>> drift = FeatureDrift().fit(scored(reference))
 >>> result = drift.calculate(scored(generate(2000, "covariate", seed=2)))
 >>> sorted(m.labels[0][1] for m in result.metrics if m.name == "drift_score" and m.alert)
@@ -19,12 +20,17 @@ True
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from modelwatch.monitoring.calculators.base import (
+    Details,
     Mergeable,
     Metric,
+    MetricDeclaration,
     Result,
+    Verdict,
     reference_chunks,
 )
 from modelwatch.monitoring.drift import ReferenceProfile, column_drift, detect_drift
@@ -42,11 +48,72 @@ DRIFT_SHARE = 0.15
 N_SIGMA = 3.0
 SHARE_CHUNKS = 20
 
+DRIFT_SCORE = MetricDeclaration(
+    "drift_score",
+    "Per-feature drift statistic of the last window.",
+    ("feature", "test"),
+    verdict=Verdict("drift_detected", "1 if the feature drifted in the last window.", ("feature",)),
+)
+DATASET_DRIFT_SHARE = MetricDeclaration(
+    "dataset_drift_share",
+    "Share of features that drifted.",
+    verdict=Verdict(
+        "dataset_drift_detected", "1 if the dataset drifted (or its drift share is out of bounds)."
+    ),
+)
+INTEGRITY_MISSING_RATIO = MetricDeclaration(
+    "integrity_missing_ratio", "Share of missing values per feature.", ("feature",)
+)
+INTEGRITY_OUT_OF_RANGE_RATIO = MetricDeclaration(
+    "integrity_out_of_range_ratio", "Share of values outside the reference range.", ("feature",)
+)
+INTEGRITY_ISSUE = MetricDeclaration(
+    "integrity_issue", "1 per integrity issue found in the last window.", ("kind", "feature")
+)
+MULTIVARIATE_RECONSTRUCTION_ERROR = MetricDeclaration(
+    "multivariate_reconstruction_error",
+    "PCA reconstruction error of the last window.",
+    verdict=Verdict(
+        "multivariate_drift_detected", "1 if the PCA reconstruction error left its reference band."
+    ),
+)
+PREDICTION_DRIFT_SCORE = MetricDeclaration(
+    "prediction_drift_score", "Drift statistic of the model's outputs."
+)
+
+
+@dataclass
+class DriftDetails(Details):
+    """The drift tests' findings (`DriftResult.to_dict()`), and the largest error of each
+    statistic read from binned sketches."""
+
+    OPTIONAL = ("error_bounds",)
+    drift: dict
+    error_bounds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class IntegrityDetails(Details):
+    issues: list[dict]  # the errors found, each {"kind", "columns", "severity", "share", ...}
+
+
+@dataclass
+class MultivariateDetails(Details):
+    multivariate: dict  # the detector's judgement: error, band, verdict
+
+
+@dataclass
+class PredictionDriftDetails(Details):
+    OPTIONAL = ("error_bound",)
+    test: str
+    error_bound: float = 0.0
+
 
 class FeatureDrift(Mergeable):
     """Per-feature drift tests (Evidently's choice of test) and the share that drifted."""
 
     name = "feature_drift"
+    declares = (DRIFT_SCORE, DATASET_DRIFT_SHARE)
 
     def __init__(
         self,
@@ -106,7 +173,7 @@ class FeatureDrift(Mergeable):
         drift = found.to_dict()
         metrics = [
             Metric(
-                "drift_score",
+                DRIFT_SCORE,
                 c["statistic"],
                 labels=(("feature", n), ("test", c["test"])),
                 flagged=c["drifted"],
@@ -116,23 +183,21 @@ class FeatureDrift(Mergeable):
         ]
         metrics.append(
             Metric(
-                "dataset_drift_share",
+                DATASET_DRIFT_SHARE,
                 drift["drift_share"],
                 upper=self.share_upper,
                 flagged=drift["dataset_drift"],
             )
         )
-        details = {"drift": drift}
         bounds = _error_bounds(self.profile, aggregate, found.columns)
-        if bounds:
-            details["error_bounds"] = bounds
-        return Result(self.name, metrics, details)
+        return Result(self.name, metrics, DriftDetails(drift, bounds))
 
 
 class Integrity(Mergeable):
     """Broken inputs: missing values, swapped columns, types, out-of-range values."""
 
     name = "integrity"
+    declares = (INTEGRITY_MISSING_RATIO, INTEGRITY_OUT_OF_RANGE_RATIO, INTEGRITY_ISSUE)
 
     def __init__(self, profile: ReferenceProfile | None = None):
         self.profile = profile
@@ -155,7 +220,7 @@ class Integrity(Mergeable):
         # isna, not the rule's blanks: an unparseable value is missing here as it always was
         metrics = [
             Metric(
-                "integrity_missing_ratio",
+                INTEGRITY_MISSING_RATIO,
                 columns[c].isna / rows if summary.n_rows else float("nan"),
                 labels=(("feature", c),),
             )
@@ -163,7 +228,7 @@ class Integrity(Mergeable):
         ]
         metrics += [
             Metric(
-                "integrity_out_of_range_ratio",
+                INTEGRITY_OUT_OF_RANGE_RATIO,
                 (columns[c].below + columns[c].above) / columns[c].sketch.n,
                 labels=(("feature", c),),
             )
@@ -172,20 +237,21 @@ class Integrity(Mergeable):
         ]
         metrics += [
             Metric(
-                "integrity_issue",
+                INTEGRITY_ISSUE,
                 1.0,
                 labels=(("kind", i["kind"]), ("feature", "+".join(i["columns"]))),
                 flagged=True,
             )
             for i in issues
         ]
-        return Result(self.name, metrics, {"issues": issues})
+        return Result(self.name, metrics, IntegrityDetails(issues))
 
 
 class MultivariateDrift(Mergeable):
     """PCA reconstruction error, against its band on reference chunks."""
 
     name = "multivariate_drift"
+    declares = (MULTIVARIATE_RECONSTRUCTION_ERROR,)
 
     def fit(self, reference: Scored) -> MultivariateDrift:
         features = reference.features
@@ -214,18 +280,19 @@ class MultivariateDrift(Mergeable):
             aggregate["rows"],
         )
         metric = Metric(
-            "multivariate_reconstruction_error",
+            MULTIVARIATE_RECONSTRUCTION_ERROR,
             found["reconstruction_error"],
             lower=found["lower"],
             upper=found["upper"],
         )
-        return Result(self.name, [metric], {"multivariate": found})
+        return Result(self.name, [metric], MultivariateDetails(found))
 
 
 class PredictionDrift(Mergeable):
     """Drift of the model's outputs: the positive-class score, the top class or the value."""
 
     name = "prediction_drift"
+    declares = (PREDICTION_DRIFT_SCORE,)
 
     def fit(self, reference: Scored) -> PredictionDrift:
         self.profile = prediction_profile(pd.Series(_output(reference)))
@@ -239,13 +306,10 @@ class PredictionDrift(Mergeable):
         if sketch.n == 0 or self.profile.n == 0:
             return Result(self.name)
         found = column_drift(self.profile, sketch.profile(self.profile.name))
-        details = {"test": found.test}
-        bound = _bound(found.test, self.profile, sketch)
-        if bound:
-            details["error_bound"] = bound
+        details = PredictionDriftDetails(found.test, _bound(found.test, self.profile, sketch))
         return Result(
             self.name,
-            [Metric("prediction_drift_score", found.statistic, flagged=found.drifted)],
+            [Metric(PREDICTION_DRIFT_SCORE, found.statistic, flagged=found.drifted)],
             details,
         )
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators.bounded import ERROR, BoundedCalculator
+from modelwatch.monitoring.calculators.bounded import BoundedCalculator, error
 from modelwatch.monitoring.drift.profile import infer_kind
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -37,6 +37,13 @@ from sklearn.preprocessing import OrdinalEncoder
 from modelwatch.log.scored import Scored
 
 PREDICTION = "__prediction__"
+LIVE_MAE = error("live_mae", "Mean absolute error on the window's labelled predictions.")
+LIVE_RMSE = error("live_rmse", "Root mean squared error on the window's labelled predictions.")
+LIVE_MAPE = error(
+    "live_mape", "Mean absolute percentage error on the window's labelled predictions."
+)
+ESTIMATED_MAE = error("estimated_mae", "Mean absolute error estimated without labels (DLE).")
+ESTIMATED_RMSE = error("estimated_rmse", "Root mean squared error estimated without labels (DLE).")
 
 
 def _targets(scored: Scored) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +56,7 @@ def _targets(scored: Scored) -> tuple[np.ndarray, np.ndarray]:
 
 class RealizedRegression(BoundedCalculator):
     name = "realized_regression"
-    specs = {"live_mae": ERROR, "live_rmse": ERROR, "live_mape": ERROR}
+    declares = (LIVE_MAE, LIVE_RMSE, LIVE_MAPE)
 
     def fit(self, reference: Scored) -> RealizedRegression:
         self.fit_bounds(reference)
@@ -75,15 +82,15 @@ class RealizedRegression(BoundedCalculator):
         if not n:
             return {}
         return {
-            "live_mae": sums["absolute"] / n,
-            "live_rmse": float(np.sqrt(sums["squared"] / n)),
-            "live_mape": sums["relative"] / sums["nonzero"] if sums["nonzero"] else None,
+            LIVE_MAE.name: sums["absolute"] / n,
+            LIVE_RMSE.name: float(np.sqrt(sums["squared"] / n)),
+            LIVE_MAPE.name: sums["relative"] / sums["nonzero"] if sums["nonzero"] else None,
         }
 
 
 class EstimatedRegression(BoundedCalculator):
     name = "estimated_regression"
-    specs = {"estimated_mae": ERROR, "estimated_rmse": ERROR}
+    declares = (ESTIMATED_MAE, ESTIMATED_RMSE)
 
     def __init__(self, chunk_rows: int | None = None, seed: int = 0):
         super().__init__(**({} if chunk_rows is None else {"chunk_rows": chunk_rows}))
@@ -159,6 +166,6 @@ class EstimatedRegression(BoundedCalculator):
         if not n:
             return {}
         return {
-            "estimated_mae": sums["absolute"] / n,
-            "estimated_rmse": float(np.sqrt(sums["squared"] / n)),
+            ESTIMATED_MAE.name: sums["absolute"] / n,
+            ESTIMATED_RMSE.name: float(np.sqrt(sums["squared"] / n)),
         }

@@ -22,16 +22,18 @@ and carry the label ``segment="COLUMN=VALUE"``, with ``segment_rows`` and
 ...     y = (x + rng.normal(scale=.5, size=n) > 0).astype(int)
 ...     seen = np.where(channel == broken, rng.normal(size=n), x)   # one channel's feed breaks
 ...     pred = (seen > 0).astype(int).astype(str).astype(object)
-...     return Scored(pd.DataFrame({"x": seen, "channel": channel}), pred, y.astype(str).astype(object),
-...                   "binary", classes=["0", "1"])
+...     return Scored(pd.DataFrame({"x": seen, "channel": channel}), pred,
+...                   y.astype(str).astype(object), "binary", classes=["0", "1"])
 >>> reference = scored(8000)
 >>> accuracy = RealizedClassification(chunk_rows=2000).fit(reference)
 >>> segments = Segments(["channel"], [accuracy], chunk_rows=2000).fit(reference)
 >>> segments.names()      # `other` has no reference rows, so no bounds: not judged
 ['channel=web', 'channel=branch']
 >>> result = segments.calculate(scored(2000, broken="web"))
->>> web = result.details["segments"]["channel=web"]
->>> web["metrics"]["live_accuracy"]["alert"], result.details["segments"]["channel=branch"]["metrics"]["live_accuracy"]["alert"]
+>>> found = result.details_of(SegmentsDetails).segments
+>>> web = found["channel=web"]
+>>> branch = found["channel=branch"]
+>>> web["metrics"]["live_accuracy"]["alert"], branch["metrics"]["live_accuracy"]["alert"]
 (True, False)
 >>> round(web["share"], 1)
 0.5
@@ -40,13 +42,20 @@ and carry the label ``segment="COLUMN=VALUE"``, with ``segment_rows`` and
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators.base import N_SIGMA, Mergeable, Metric, Result
+from modelwatch.monitoring.calculators.base import (
+    N_SIGMA,
+    Details,
+    Mergeable,
+    Metric,
+    MetricDeclaration,
+    Result,
+)
 from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS, BoundedCalculator
-from modelwatch.monitoring.calculators.inputs import FeatureDrift
+from modelwatch.monitoring.calculators.inputs import DATASET_DRIFT_SHARE, DriftDetails, FeatureDrift
 from modelwatch.monitoring.drift import ReferenceProfile
 from modelwatch.monitoring.drift.profile import NUMERIC, infer_kind
 
@@ -69,6 +78,22 @@ MIN_WINDOW_ROWS = 100
 # SEGMENT_DRIFT_SHARE (3 of 11 features, where a small window drifts 2 by chance).
 SEGMENT_N_SIGMA = 4.0
 SEGMENT_DRIFT_SHARE = 0.25
+# A segment's copies of the population's bounded metrics keep their own declarations; the
+# exporter sends them to modelwatch_segment_metric_value and its thresholds.
+SEGMENT_ROWS = MetricDeclaration(
+    "segment_rows", "Predictions of the segment in the last window.", ("segment",)
+)
+SEGMENT_SHARE = MetricDeclaration(
+    "segment_share", "Share of the last window's predictions in the segment.", ("segment",)
+)
+
+
+@dataclass
+class SegmentsDetails(Details):
+    """{"COLUMN=VALUE": {"rows", "share", "drift_share", "drifted_features", "metrics",
+    "alert"}} of the judged segments."""
+
+    segments: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,6 +150,7 @@ class Segments(Mergeable):
     """Drift and performance per segment of each segment column."""
 
     name = "segments"
+    declares = (SEGMENT_ROWS, SEGMENT_SHARE)
 
     def __init__(
         self,
@@ -220,7 +246,7 @@ class Segments(Mergeable):
                     results = [c.finish(p) for c, p in zip(calculators, parts)]
                     found, details[key] = self._judge(n, results, n / aggregate["rows"])
                     metrics += [replace(m, labels=(("segment", key),)) for m in found]
-        return Result(self.name, metrics, {"segments": details})
+        return Result(self.name, metrics, SegmentsDetails(details))
 
     def _calculators(self, key: str) -> list:
         column, value = key.split("=", 1)
@@ -230,15 +256,15 @@ class Segments(Mergeable):
     def _judge(rows: int, results: list[Result], share: float) -> tuple[list[Metric], dict]:
         drift, *performance = results
         # Judged by its bounds alone, as the alert rule compares it (not Evidently's verdict).
-        share_metric = replace(drift.get("dataset_drift_share"), flagged=False)
+        share_metric = replace(drift.get(DATASET_DRIFT_SHARE.name), flagged=False)
         scores = [m for r in performance for m in r.metrics]
         metrics = [
-            Metric("segment_rows", float(rows)),
-            Metric("segment_share", share),
+            Metric(SEGMENT_ROWS, float(rows)),
+            Metric(SEGMENT_SHARE, share),
             share_metric,
             *scores,
         ]
-        columns = drift.details["drift"]["columns"]
+        columns = drift.details_of(DriftDetails).drift["columns"]
         detail = {
             "rows": rows,
             "share": share,

@@ -17,13 +17,16 @@ need Prometheus (`not_evaluated`).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from modelwatch.monitoring.calculators.feedback import FEEDBACK_SUSPECT
+from modelwatch.monitoring.calculators.inputs import DATASET_DRIFT_SHARE
+
+from modelwatch.settings import duration_seconds
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def load_rules(path: Path = ALERTS_FILE) -> tuple[Rule, ...]:
                 name,
                 rule["labels"]["severity"],
                 rule["labels"]["action"],
-                _seconds(rule.get("for", "0s")),
+                duration_seconds(rule.get("for", "0s")),
                 CONDITIONS[name],
             )
     return tuple(rules.values())
@@ -76,11 +79,6 @@ def not_evaluated(path: Path = ALERTS_FILE) -> list[str]:
 def _alerts(path: Path) -> list[dict]:
     groups = yaml.safe_load(path.read_text())["groups"]
     return [rule for group in groups for rule in group["rules"] if "alert" in rule]
-
-
-def _seconds(duration: str) -> float:
-    value, unit = re.fullmatch(r"(\d+)([smh])", duration).groups()
-    return int(value) * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
 RULES = load_rules()
@@ -125,14 +123,15 @@ class RuleEvaluator:
 
 def signals(result) -> dict:
     """What the rules look at, from a WindowResult: each rule's metric against its bounds,
-    as the Prometheus rules compare `modelwatch_metric_value` with its thresholds."""
-    share = result.metric("dataset_drift_share")
+    as the Prometheus rules compare `modelwatch_metric_value` with its thresholds.
+    "degraded" is every performance metric (its declaration says so) out of its bounds."""
+    share = result.metric(DATASET_DRIFT_SHARE.name)
     return {
         "dataset_drift": bool(share and share.alert),
         "concept_drift": result.concept_drift,
         "degraded": [name for name, m in result.performance.items() if m["alert"]],
         "integrity_issues": len(result.integrity),
-        "feedback_suspect": bool(result.value("feedback_suspect")),
+        "feedback_suspect": bool(result.value(FEEDBACK_SUSPECT.name)),
         "segments_degraded": segments_degraded(result),
         "fairness_gaps": [a for a, found in result.fairness.items() if found["alert"]],
     }

@@ -1,159 +1,143 @@
 """The monitor's Prometheus metrics (docs/DESIGN.md, Metrics), in a registry of its own.
 
-Every calculator metric has a gauge named after it (`WINDOW_GAUGES`); a metric with
-bounds also gets `modelwatch_metric_value{metric}` and its lower/upper threshold gauges,
-which the alert rules compare; a segment's copy of such a metric (label `segment`) gets
+The last window's metrics are exported by `WindowCollector`, a custom collector built
+from the metrics' declarations (`MetricDeclaration`): each metric has a gauge named after
+it with the declared help and labels, and its 0/1 verdict beside it where it declares
+one; a metric with bounds also gets `modelwatch_metric_value{metric}` and its lower/upper
+threshold gauges, which the alert rules compare; a segment's copy of such a metric (label
+`segment`, which its declaration does not have) gets
 `modelwatch_segment_metric_value{segment, metric}` and its thresholds instead, so
-`SegmentDegraded` can hold each segment against its own bounds. A metric that was not computed in the last window has no
-series: `publish` removes what the window did not set.
+`SegmentDegraded` can hold each segment against its own bounds. A metric that was not
+computed in the last window has no series. The other gauges and counters are ordinary
+prometheus_client objects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
+from modelwatch.monitoring.calculators.base import Metric, MetricDeclaration
+from modelwatch.monitoring.calculators.catalog import DECLARATIONS
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 V = ("model_version",)
-
-# calculator metric -> (help, its labels besides model_version)
-WINDOW_GAUGES = {
-    "drift_score": ("Per-feature drift statistic of the last window.", ("feature", "test")),
-    "dataset_drift_share": ("Share of features that drifted.", ()),
-    "multivariate_reconstruction_error": ("PCA reconstruction error of the last window.", ()),
-    "prediction_drift_score": ("Drift statistic of the model's outputs.", ()),
-    "live_accuracy": ("Accuracy on the window's labelled predictions.", ()),
-    "live_f1": ("F1 on the window's labelled predictions (macro for multi-class).", ()),
-    "live_roc_auc": ("ROC AUC on the window's labelled predictions.", ()),
-    "live_mae": ("Mean absolute error on the window's labelled predictions.", ()),
-    "live_rmse": ("Root mean squared error on the window's labelled predictions.", ()),
-    "live_mape": ("Mean absolute percentage error on the window's labelled predictions.", ()),
-    "estimated_accuracy": ("Accuracy estimated without labels (CBPE).", ()),
-    "estimated_f1": ("F1 estimated without labels (CBPE).", ()),
-    "estimated_roc_auc": ("ROC AUC estimated without labels (CBPE).", ()),
-    "estimated_mae": ("Mean absolute error estimated without labels (DLE).", ()),
-    "estimated_rmse": ("Root mean squared error estimated without labels (DLE).", ()),
-    "label_coverage_ratio": ("Share of the window's predictions with a label.", ()),
-    "concept_drift_detected": (
-        "1 if the error stream or realized vs estimated accuracy says the concept moved.",
-        (),
+PREFIX = "modelwatch_"
+# (name, help, labels besides model_version) of the bounded metrics' value and thresholds
+BOUNDED = (
+    ("metric_value", "A bounded metric of the last window, by name.", ("metric",)),
+    (
+        "metric_lower_threshold",
+        "Lower bound of the metric, from the reference's chunks.",
+        ("metric",),
     ),
-    "feedback_suspect": (
-        "1 if the labels disagree with the model far beyond what its reference allows while the "
-        "inputs hold (FeedbackSuspect); absent without both realized and estimated metrics.",
-        (),
+    (
+        "metric_upper_threshold",
+        "Upper bound of the metric, from the reference's chunks.",
+        ("metric",),
     ),
-    "integrity_missing_ratio": ("Share of missing values per feature.", ("feature",)),
-    "integrity_out_of_range_ratio": ("Share of values outside the reference range.", ("feature",)),
-    "integrity_issue": ("1 per integrity issue found in the last window.", ("kind", "feature")),
-    # Segments (monitoring/calculators/segments.py: at most MAX_SEGMENTS per column). Their
-    # bounded metrics go to modelwatch_segment_metric_value and its thresholds.
-    "segment_rows": ("Predictions of the segment in the last window.", ("segment",)),
-    "segment_share": ("Share of the last window's predictions in the segment.", ("segment",)),
-    # Fairness (monitoring/calculators/fairness.py), per sensitive attribute and group.
-    "fairness_demographic_parity_difference": (
-        "Largest minus smallest selection rate between groups.",
-        ("attribute",),
+)
+SEGMENT_BOUNDED = (
+    (
+        "segment_metric_value",
+        "A bounded metric of one segment in the last window.",
+        ("segment", "metric"),
     ),
-    "fairness_demographic_parity_ratio": (
-        "Smallest over largest selection rate between groups.",
-        ("attribute",),
+    (
+        "segment_metric_lower_threshold",
+        "Lower bound of the segment's metric, from its reference rows.",
+        ("segment", "metric"),
     ),
-    "fairness_equalized_odds_difference": (
-        "The larger of the TPR and FPR differences between groups.",
-        ("attribute",),
+    (
+        "segment_metric_upper_threshold",
+        "Upper bound of the segment's metric, from its reference rows.",
+        ("segment", "metric"),
     ),
-    "fairness_accuracy_difference": (
-        "Largest minus smallest accuracy between groups (multi-class).",
-        ("attribute",),
-    ),
-    "fairness_error_gap": (
-        "Largest minus smallest mean absolute error between groups.",
-        ("attribute",),
-    ),
-    "fairness_error_ratio": (
-        "Smallest over largest mean absolute error between groups.",
-        ("attribute",),
-    ),
-    "fairness_group_rows": (
-        "Labelled predictions of the group in the last window.",
-        ("attribute", "group"),
-    ),
-    "fairness_group_selection_rate": (
-        "Share of the group predicted positive.",
-        ("attribute", "group"),
-    ),
-    "fairness_group_tpr": ("True positive rate of the group.", ("attribute", "group")),
-    "fairness_group_fpr": ("False positive rate of the group.", ("attribute", "group")),
-    "fairness_group_accuracy": ("Accuracy on the group.", ("attribute", "group")),
-    "fairness_group_mae": ("Mean absolute error on the group.", ("attribute", "group")),
-    "fairness_gap_exceeded": (
-        "1 if the attribute's gaps are past their bars (FairnessGapExceeded).",
-        ("attribute",),
-    ),
-}
-# Verdicts exported as 0/1 beside the metric they judge.
-VERDICTS = {
-    "drift_score": "drift_detected",
-    "dataset_drift_share": "dataset_drift_detected",
-    "multivariate_reconstruction_error": "multivariate_drift_detected",
-}
-VERDICT_HELP = {
-    "drift_detected": ("1 if the feature drifted in the last window.", ("feature",)),
-    "dataset_drift_detected": (
-        "1 if the dataset drifted (or its drift share is out of bounds).",
-        (),
-    ),
-    "multivariate_drift_detected": (
-        "1 if the PCA reconstruction error left its reference band.",
-        (),
-    ),
-}
+)
 NOT_MONITORED_REASONS = ("no_alias", "not_onboarded", "unloadable")
+
+
+class WindowCollector(Collector):
+    """The last window's metrics as Prometheus families, from their declarations.
+
+    Every declared metric's family is described (and exposed without series until a
+    window computes it); a metric of a calculator outside `declarations` is exported from
+    the declaration it carries.
+    """
+
+    def __init__(self, declarations: Iterable[MetricDeclaration] = DECLARATIONS):
+        self.declarations = {d.name: d for d in declarations}
+        self.last: tuple[str, tuple[Metric, ...]] = ("", ())  # (version, metrics)
+
+    def set(self, version: str, metrics: Iterable[Metric]) -> None:
+        self.last = (version, tuple(metrics))  # one assignment: a scrape sees one window
+
+    def clear(self) -> None:
+        self.last = ("", ())
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(_families(self.declarations.values()).values())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        version, metrics = self.last
+        declared = dict(self.declarations)
+        for m in metrics:
+            declared.setdefault(m.name, m.declaration)
+        families = _families(declared.values())
+        series: dict[str, dict[tuple, float]] = {name: {} for name in families}
+        for m in metrics:
+            _add(series, version, m)
+        for name, family in families.items():
+            for key, value in series[name].items():
+                family.add_metric(list(key), value)
+        return iter(families.values())
+
+
+def _families(declarations: Iterable[MetricDeclaration]) -> dict[str, GaugeMetricFamily]:
+    """An empty family per declared metric and verdict, and the bounded metrics' ones."""
+    found = {}
+    for d in declarations:
+        found[PREFIX + d.name] = GaugeMetricFamily(PREFIX + d.name, d.help, labels=V + d.labels)
+        if d.verdict:
+            v = d.verdict
+            found[PREFIX + v.name] = GaugeMetricFamily(PREFIX + v.name, v.help, labels=V + v.labels)
+    for name, doc, labels in BOUNDED + SEGMENT_BOUNDED:
+        found[PREFIX + name] = GaugeMetricFamily(PREFIX + name, doc, labels=V + labels)
+    return found
+
+
+def _add(series: dict[str, dict[tuple, float]], version: str, m: Metric) -> None:
+    """`m`'s series: its gauge and verdict, or a segment's copy's; and its bounds."""
+    d, labels = m.declaration, dict(m.labels)
+    if "segment" in labels and "segment" not in d.labels:
+        # a segment's copy of a population metric: not the population's gauge
+        _add_bounded(series, SEGMENT_BOUNDED, (version, labels["segment"], m.name), m)
+        return
+    series[PREFIX + d.name][(version, *(labels.get(k, "") for k in d.labels))] = m.value
+    if d.verdict:
+        key = (version, *(labels.get(k, "") for k in d.verdict.labels))
+        series[PREFIX + d.verdict.name][key] = float(m.alert)
+    _add_bounded(series, BOUNDED, (version, m.name), m)
+
+
+def _add_bounded(series: dict, families: tuple, key: tuple, m: Metric) -> None:
+    """A metric with bounds: its value and thresholds under `key`, as the rules compare them."""
+    if m.lower is None and m.upper is None:
+        return
+    value, lower, upper = (PREFIX + name for name, _, _ in families)
+    series[value][key] = m.value
+    if m.lower is not None:
+        series[lower][key] = m.lower
+    if m.upper is not None:
+        series[upper][key] = m.upper
 
 
 class MonitorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         r = self.registry = registry or CollectorRegistry()
-        self.window = {
-            name: Gauge(f"modelwatch_{name}", doc, V + labels, registry=r)
-            for name, (doc, labels) in (WINDOW_GAUGES | VERDICT_HELP).items()
-        }
-        self.metric_value = Gauge(
-            "modelwatch_metric_value",
-            "A bounded metric of the last window, by name.",
-            V + ("metric",),
-            registry=r,
-        )
-        self.lower_threshold = Gauge(
-            "modelwatch_metric_lower_threshold",
-            "Lower bound of the metric, from the reference's chunks.",
-            V + ("metric",),
-            registry=r,
-        )
-        self.upper_threshold = Gauge(
-            "modelwatch_metric_upper_threshold",
-            "Upper bound of the metric, from the reference's chunks.",
-            V + ("metric",),
-            registry=r,
-        )
-        S = V + ("segment", "metric")
-        self.segment_value = Gauge(
-            "modelwatch_segment_metric_value",
-            "A bounded metric of one segment in the last window.",
-            S,
-            registry=r,
-        )
-        self.segment_lower = Gauge(
-            "modelwatch_segment_metric_lower_threshold",
-            "Lower bound of the segment's metric, from its reference rows.",
-            S,
-            registry=r,
-        )
-        self.segment_upper = Gauge(
-            "modelwatch_segment_metric_upper_threshold",
-            "Upper bound of the segment's metric, from its reference rows.",
-            S,
-            registry=r,
-        )
+        self.window = WindowCollector()
+        r.register(self.window)
         self.reference_accuracy = Gauge(
             "modelwatch_reference_accuracy", "Accuracy on the version's reference.", V, registry=r
         )
@@ -217,77 +201,22 @@ class MonitorMetrics:
         for reason in NOT_MONITORED_REASONS:
             self.not_monitored.labels(reason=reason)
 
-    def per_version(self) -> list[Gauge]:
-        """The gauges that describe one model version: cleared when the served version changes."""
-        return [
-            g
-            for g in vars(self).values()
-            if isinstance(g, Gauge) and "model_version" in g._labelnames
-        ] + list(self.window.values())
+    def per_version(self) -> tuple[Gauge, ...]:
+        """The gauges that describe one model version (besides the window's metrics)."""
+        return (
+            self.reference_accuracy,
+            self.model_monitored,
+            self.window_rows,
+            self.window_new_rows,
+            self.newest_row,
+        )
 
     def clear_version(self) -> None:
+        """Forget the served version's series: cleared when the served version changes."""
+        self.window.clear()
         for gauge in self.per_version():
             gauge.clear()
 
-    def publish(self, version: str, metrics: list) -> None:
-        """Set each metric's series, and remove the window gauges' series it did not set."""
-        wanted: dict[Gauge, dict[tuple, float]] = {g: {} for g in self.window.values()}
-        for g in (
-            self.metric_value,
-            self.lower_threshold,
-            self.upper_threshold,
-            *self._segment_gauges(),
-        ):
-            wanted[g] = {}
-        for m in metrics:
-            labels = dict(m.labels)
-            if "segment" in labels and "segment" not in WINDOW_GAUGES.get(m.name, ("", ()))[1]:
-                # a segment's copy of a population metric: not the population's gauge
-                self._want_bounded(
-                    wanted, self._segment_gauges(), (version, labels["segment"], m.name), m
-                )
-                continue
-            if m.name not in WINDOW_GAUGES:
-                continue
-            gauge = self.window[m.name]
-            wanted[gauge][self._key(gauge, version, labels)] = m.value
-            verdict = VERDICTS.get(m.name)
-            if verdict:
-                g = self.window[verdict]
-                wanted[g][self._key(g, version, labels)] = float(m.alert)
-            self._want_bounded(
-                wanted,
-                (self.metric_value, self.lower_threshold, self.upper_threshold),
-                (version, m.name),
-                m,
-            )
-        for gauge, series in wanted.items():
-            _replace(gauge, series)
-
-    def _segment_gauges(self) -> tuple[Gauge, Gauge, Gauge]:
-        return self.segment_value, self.segment_lower, self.segment_upper
-
-    @staticmethod
-    def _want_bounded(wanted: dict, gauges: tuple[Gauge, Gauge, Gauge], key: tuple, m) -> None:
-        """A metric with bounds: its value and thresholds under `key`, as the rules compare them."""
-        if m.lower is None and m.upper is None:
-            return
-        value, lower, upper = gauges
-        wanted[value][key] = m.value
-        if m.lower is not None:
-            wanted[lower][key] = m.lower
-        if m.upper is not None:
-            wanted[upper][key] = m.upper
-
-    @staticmethod
-    def _key(gauge: Gauge, version: str, labels: dict) -> tuple:
-        values = {"model_version": version, **labels}
-        return tuple(values.get(name, "") for name in gauge._labelnames)
-
-
-def _replace(gauge: Gauge, series: dict[tuple, float]) -> None:
-    for key in list(gauge._metrics):
-        if key not in series:
-            gauge.remove(*key)
-    for key, value in series.items():
-        gauge.labels(*key).set(value)
+    def publish(self, version: str, metrics: list[Metric]) -> None:
+        """The window's metrics replace the last window's: what it did not compute has no series."""
+        self.window.set(version, metrics)

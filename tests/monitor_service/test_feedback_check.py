@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from modelwatch.monitoring.calculators.feedback import FeedbackDetails
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
@@ -75,14 +76,14 @@ def _judged(version, *args, **kwargs):
 def test_a_healthy_feed_never_raises_it(version, scenario):
     for seed in range(1, 6):
         result = _judged(version, scenario, seed)
-        verdict = result.details("feedback")
+        verdict = result.details_of(FeedbackDetails).to_dict()
         assert result.value("feedback_suspect") == 0.0, verdict
         assert verdict["gap"] < verdict["half_width"], verdict  # not even near twice the band
 
 
 def test_inverted_labels_raise_it_and_say_why(version):
     result = _judged(version, "baseline", 7, invert=True)
-    verdict = result.details("feedback")
+    verdict = result.details_of(FeedbackDetails).to_dict()
     assert result.value("feedback_suspect") == 1.0 and verdict["drift"] == []
     assert verdict["realized"] < 0.3 < 0.7 < verdict["estimated"]
     print(
@@ -93,7 +94,7 @@ def test_inverted_labels_raise_it_and_say_why(version):
 
 def test_inverted_labels_on_drifted_inputs_are_left_to_the_drift_alerts(version):
     result = _judged(version, "covariate", 8, invert=True)
-    assert result.value("feedback_suspect") == 0.0 and result.details("feedback")["drift"]
+    assert result.value("feedback_suspect") == 0.0 and result.details_of(FeedbackDetails).drift
 
 
 def test_without_labels_it_is_absent_never_zero(version):

@@ -148,7 +148,7 @@ def test_realized_metrics_are_sklearns_on_the_labelled_rows():
     realized = RealizedClassification(chunk_rows=1000).fit(calibrated_binary(5000, 0))
     got = {m.name: m.value for m in realized.calculate(window).metrics}
     y, pred = window.label[known] == "1", window.prediction[known] == "1"
-    assert realized.calculate(window).details["rows"] == known.sum()
+    assert realized.calculate(window).details.rows == known.sum()
     assert got["live_accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
     assert got["live_f1"] == pytest.approx(skm.f1_score(y, pred))
     assert got["live_roc_auc"] == pytest.approx(skm.roc_auc_score(y, window.proba[known, 1]))

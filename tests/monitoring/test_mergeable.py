@@ -140,18 +140,18 @@ def test_binned_feature_drift_within_its_bound(big):
     for part in parts[1:]:
         total = drift.merge(total, part)
     result = drift.finish(total)
-    assert result.details["error_bounds"], "the big window's numeric columns are binned"
+    assert result.details.error_bounds, "the big window's numeric columns are binned"
     exact = detect_drift(reference.profile, extra)
     for name, column in exact.columns.items():
-        got = result.details["drift"]["columns"][name]
-        bound = result.details["error_bounds"].get(name, 0.0)
+        got = result.details.drift["columns"][name]
+        bound = result.details.error_bounds.get(name, 0.0)
         assert abs(got["statistic"] - column.statistic) <= bound + EXACT, name
         assert got["drifted"] == column.drifted, name
-    assert result.details["drift"]["dataset_drift"] == exact.dataset_drift
+    assert result.details.drift["dataset_drift"] == exact.dataset_drift
     one = drift.calculate(scored)  # the one-part case is the same sketch
-    for name, column in one.details["drift"]["columns"].items():
+    for name, column in one.details.drift["columns"].items():
         assert column["statistic"] == pytest.approx(
-            result.details["drift"]["columns"][name]["statistic"], rel=EXACT
+            result.details.drift["columns"][name]["statistic"], rel=EXACT
         )
 
 
@@ -169,7 +169,7 @@ def test_binned_scores_within_their_bound(big):
         total = calculator.merge(calculator.merge(parts[0], parts[1]), parts[2])
         result = calculator.finish(total)
         name = f"{'live' if calculator is realized else 'estimated'}_roc_auc"
-        bound = result.details["error_bounds"][name]
+        bound = result.details.error_bounds[name]
         assert 0 < bound < 0.01
         assert abs(result.get(name).value - exact) <= bound + EXACT
 
@@ -191,7 +191,7 @@ def test_binned_prediction_drift_within_its_bound(big):
     exact = prediction_drift(drift.profile, many.proba[:, 1])
     assert (
         abs(result.get("prediction_drift_score").value - exact.statistic)
-        <= result.details["error_bound"] + EXACT
+        <= result.details.error_bound + EXACT
     )
     assert result.get("prediction_drift_score").alert == exact.drifted
 
@@ -233,6 +233,6 @@ def test_only_the_spark_engine_imports_pyspark():
     assert importers == ["monitoring/batch/spark.py"]
     code = (
         "import sys, modelwatch.cli, modelwatch.cli.monitor_batch, modelwatch.monitoring.batch.local; "
-        "modelwatch.cli._parser(); assert 'pyspark' not in sys.modules"
+        "modelwatch.cli.build_parser(); assert 'pyspark' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

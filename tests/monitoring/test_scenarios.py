@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from modelwatch.monitoring.calculators.classification import EstimatedClassification
-from modelwatch.monitoring.calculators.concept import ConceptDrift
+from modelwatch.monitoring.calculators.concept import ConceptDetails, ConceptDrift
 from modelwatch.monitoring.concept import calibration_drift
 from modelwatch.monitoring.integrity import check_integrity
 from modelwatch.monitoring.reference import MonitoringReference
@@ -157,7 +157,7 @@ def test_concept_no_data_drift_but_labels_show_it(judge, calculators, model):
     # ... while the labels tell another story
     assert concept.value("live_accuracy") < base.value("live_accuracy") - 0.01
     assert concept.value("live_roc_auc") < base.value("live_roc_auc") - 0.02
-    assert concept.concept_drift and concept.details("concept_drift")["divergence"]["drifted"]
+    assert concept.concept_drift and concept.details_of(ConceptDetails).divergence["drifted"]
     estimator = next(c for c in calculators if isinstance(c, EstimatedClassification))
     calibrated = estimator.calibrated(model.predict_proba(current[FEATURES]))[:, 1]
     assert calibration_drift(current[TARGET], calibrated)["drifted"]

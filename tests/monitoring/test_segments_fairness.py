@@ -48,9 +48,7 @@ def binary(n: int, seed: int, bias: float = 0.0) -> Scored:
 def test_fairness_numbers_equal_metricframes_on_the_same_rows(bias):
     window = binary(3000, seed=1, bias=bias)
     window.label[::7] = None  # unlabelled rows are left out, as the monitor sees them
-    found = (
-        Fairness(["group", "age"]).fit(binary(5000, seed=0)).calculate(window).details["fairness"]
-    )
+    found = Fairness(["group", "age"]).fit(binary(5000, seed=0)).calculate(window).details.fairness
 
     known = window.labelled
     y = (window.label[known] == "yes").astype(int)
@@ -97,7 +95,7 @@ def test_regression_gets_per_group_error_gaps():
     x = rng.normal(size=n)
     y = 2 * x + rng.normal(scale=np.where(region == "south", 3.0, 1.0))
     scored = Scored(pd.DataFrame({"region": region, "x": x}), 2 * x, y.astype(object), "regression")
-    found = Fairness(["region"]).fit(scored).calculate(scored).details["fairness"]["region"]
+    found = Fairness(["region"]).fit(scored).calculate(scored).details.fairness["region"]
     frame = MetricFrame(
         metrics=mean_absolute_error, y_true=y, y_pred=2 * x, sensitive_features=region
     )

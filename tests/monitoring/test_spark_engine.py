@@ -27,14 +27,14 @@ from modelwatch.monitoring.window import evaluate  # noqa: E402
 
 from modelwatch.log import open_store  # noqa: E402
 from modelwatch.log.lake import export_log  # noqa: E402
-from tests.monitoring.batch_frames import (
+from tests.monitoring.batch_frames import (  # noqa: E402
     assert_close,
     case,
     fill_store,
     register,
     statistics,
     verdicts,
-)  # noqa: E402
+)
 from tests.serving.pgcluster import Cluster, why_unavailable  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -154,7 +154,9 @@ def registry_metrics(registry) -> dict[str, tuple[str, tuple[str, ...]]]:
     for collector in set(registry._collector_to_names):  # noqa: SLF001 (labels of childless metrics)
         for family in collector.describe() or collector.collect():
             name = family.name + ("_total" if family.type == "counter" else "")
-            out[name] = (family.type, tuple(getattr(collector, "_labelnames", ())))
+            # a metric object knows its label names; a custom collector's family does
+            labels = getattr(collector, "_labelnames", getattr(family, "_labelnames", ()))
+            out[name] = (family.type, tuple(labels))
     return out
 
 
