@@ -27,7 +27,7 @@ from river import datasets
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from bench.common import RESULTS
-from modelwatch.log.base import label_text
+from modelwatch.log.schema import label_text
 
 OLD_MARGIN = 0.05  # the rule before issue 11: accuracy < reference accuracy - 0.05
 

@@ -31,8 +31,8 @@ from unittest import mock
 import psycopg
 
 from bench.common import RESULTS, environment, write_results
-from modelwatch.log import base, postgres
-from modelwatch.log.base import DROPPED_INDEXES, INDEXES
+from modelwatch.log import postgres, schema
+from modelwatch.log.schema import DROPPED_INDEXES, INDEXES
 from tests.serving.pgcluster import Cluster
 
 OUTPUT = RESULTS / "window_query.json"
@@ -138,8 +138,8 @@ def old_read(store, conn, version: str, since: float, limit: int, labelled: bool
         cur = conn.execute(sql)
         names, rows = [d[0] for d in cur.description], cur.fetchall()
         rows.reverse()
-        with mock.patch.object(base, "_arrow_features", lambda lines: None):
-            frame = base.frame_from_rows(names, rows)
+        with mock.patch.object(schema, "_arrow_features", lambda lines: None):
+            frame = schema.frame_from_rows(names, rows)
         return frame[frame["label"].notna()] if labelled else frame
 
     return sql, (), read

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from modelwatch.monitoring.drift import ReferenceProfile
 
-from modelwatch.log.base import label_text
+from modelwatch.log.schema import label_text
 from modelwatch.log.scored import TASKS, Scored, scored_rows
 
 MANIFEST = "reference.json"

@@ -24,7 +24,7 @@ import re
 
 from modelwatch.serving.validation import STORABLE_PATTERN, unstorable
 
-from modelwatch.log.base import label_text
+from modelwatch.log.schema import label_text
 from modelwatch.web.errors import ApiError
 
 # Numeric text: the JSON number grammar (float() alone reads "1_000", " 3", "infinity"),

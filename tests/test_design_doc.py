@@ -142,10 +142,12 @@ def test_entry_points_and_parameters():
 
 
 def test_commands():
-    from modelwatch.cli import _parser
+    from modelwatch.cli import build_parser
 
     documented = set(re.findall(r"^\| `modelwatch ([\w-]+)`", section("The command line"), re.M))
-    subparsers = next(a for a in _parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    subparsers = next(
+        a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction"
+    )
     assert documented == set(subparsers.choices)
 
 

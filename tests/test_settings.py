@@ -207,12 +207,12 @@ def test_serving_and_the_monitor_read_the_same_values(monkeypatch):
 
 
 def test_the_cli_defaults_come_from_the_settings(monkeypatch):
-    from modelwatch.cli import _parser
+    from modelwatch.cli import build_parser
 
     monkeypatch.setenv("MODELWATCH_MODEL_NAME", "loans")
     monkeypatch.setenv("MODELWATCH_WORKERS", "3")
     monkeypatch.setenv("MODELWATCH_SERVING_URL", "http://0.0.0.0:9000")
-    parser = _parser()
+    parser = build_parser()
     assert parser.parse_args(["train"]).model_name == "loans"
     assert parser.parse_args(["retrain"]).model_name == "loans"
     serve = parser.parse_args(["serve"])

@@ -333,7 +333,7 @@ def labels_as(labels: pd.Series, kind: str, what: str) -> pd.Series:
     >>> labels_as(pd.Series([1, 0]), "object", "recent").tolist()
     ['1', '0']
     """
-    from modelwatch.log.base import label_text
+    from modelwatch.log.schema import label_text
 
     if kind == "object":
         return labels.map(label_text, na_action="ignore").astype(object)

@@ -7,11 +7,13 @@ Each subcommand is a thin layer over the package that does the work; see docs/DE
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from modelwatch.cli import export, monitor_batch
 from modelwatch.project import PROJECT_DIR, mlflow_command
 from modelwatch.settings import SettingError, read
 
@@ -47,7 +49,7 @@ SCENARIOS = (
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        parser = _parser()
+        parser = build_parser()
         args = parser.parse_args(argv)
         if not hasattr(args, "run"):
             parser.print_help()
@@ -67,7 +69,7 @@ def _host_port(url: str) -> tuple[str, int]:
         raise SettingError(f"{url!r} has no port") from None
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelwatch", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(title="commands")
 
@@ -164,24 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--json", action="store_true", help="the full result as JSON")
     drift.set_defaults(run=_drift)
 
-    export = commands.add_parser(
-        "export-log",
-        help="the prediction log and its labels to Parquet, by model, version and hour",
-    )
-    export.add_argument(
-        "--to", required=True, help="a directory or a URL (s3://, gs://, any fsspec URL)"
-    )
-    export.add_argument(
-        "--since",
-        help="ISO time, epoch seconds or an age (24h, 7d); default: the oldest prediction",
-    )
-    export.add_argument("--until", help="the same; default: now")
-    export.add_argument("--store-url", help="the prediction log (MODELWATCH_STORE_URL)")
-    export.set_defaults(run=_export_log)
-
-    from modelwatch.cli.monitor_batch import add_parser as add_monitor_batch  # argparse only: cheap
-
-    add_monitor_batch(commands)
+    # Their modules import what they run only when they run: the parsers are cheap.
+    export.add_parser(commands)
+    monitor_batch.add_parser(commands)
     return parser
 
 
@@ -194,19 +181,19 @@ def _parameters(parser: argparse.ArgumentParser, params: tuple[str, ...]) -> Non
 
 
 def _onboard(args: argparse.Namespace) -> int:
-    from modelwatch.cli.onboard import main as onboard
+    from modelwatch.cli.onboard import main as onboard  # noqa: PLC0415 (each command imports its own)
 
     return onboard(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from modelwatch.cli.demo import run
+    from modelwatch.cli.demo import run  # noqa: PLC0415 (each command imports its own)
 
     return run()
 
 
 def _up(args: argparse.Namespace) -> int:
-    from modelwatch.cli.stack import Stack, StackError
+    from modelwatch.cli.stack import Stack, StackError  # noqa: PLC0415 (each command imports its own)
 
     try:
         stack = Stack.default()
@@ -228,7 +215,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from modelwatch.cli.stack import Stack, StackError
+    from modelwatch.cli.stack import Stack, StackError  # noqa: PLC0415 (each command imports its own)
 
     try:
         stopped = Stack.default().down()
@@ -240,10 +227,8 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    import json
-
-    from modelwatch.cli.stack import Stack, StackError
-    from modelwatch.cli.status import report
+    from modelwatch.cli.stack import Stack, StackError  # noqa: PLC0415 (each command imports its own)
+    from modelwatch.cli.status import report  # noqa: PLC0415 (each command imports its own)
 
     try:
         info = report(Stack.default())
@@ -283,9 +268,9 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from modelwatch.cli.stack import Stack
-    from modelwatch.cli.traffic import simulate
-    from modelwatch.tokens import client_token
+    from modelwatch.cli.stack import Stack  # noqa: PLC0415 (each command imports its own)
+    from modelwatch.cli.traffic import simulate  # noqa: PLC0415 (each command imports its own)
+    from modelwatch.tokens import client_token  # noqa: PLC0415 (each command imports its own)
 
     # Outside the embedded stack the variable; beside it, the token `modelwatch up` keeps.
     token = client_token("MODELWATCH_FEEDBACK_TOKEN", Stack.default().run_dir)
@@ -305,21 +290,8 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if summary.predicted else 1
 
 
-def _export_log(args: argparse.Namespace) -> int:
-    from modelwatch.log import StoreError
-    from modelwatch.log.lake import export_log, open_log
-
-    try:
-        summary = export_log(open_log(args.store_url), args.to, args.since, args.until)
-    except (ValueError, OSError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(summary.line(args.to))
-    return 0
-
-
 def _drift(args: argparse.Namespace) -> int:
-    from modelwatch.cli.drift import drift_command
+    from modelwatch.cli.drift import drift_command  # noqa: PLC0415 (each command imports its own)
 
     return drift_command(args.reference, args.current, args.json)
 

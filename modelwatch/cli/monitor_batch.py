@@ -20,8 +20,11 @@ import json
 import sys
 import time
 
-from modelwatch.monitoring.window import window_status
+from modelwatch.settings import read
 
+# The calculators, mlflow and pyspark are imported by the functions that use them, each
+# with `noqa: PLC0415 (heavy)`: `modelwatch --help` and every other command import this
+# module for its parser and must not wait seconds for them.
 JOB = "modelwatch_monitor_batch"
 
 
@@ -52,6 +55,9 @@ def add_parser(commands) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from modelwatch.monitoring.batch.plan import BatchDetails  # noqa: PLC0415 (heavy)
+    from modelwatch.monitoring.window import window_status  # noqa: PLC0415 (heavy)
+
     try:
         context = _context(args.model_name, args.version)
         result = run(args, context)
@@ -59,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     status = window_status(result, context.reference, context.estimates)
-    status["batch"] = result.details("batch") | {
+    status["batch"] = result.details_of(BatchDetails).to_dict() | {
         "since": args.since,
         "until": args.until,
         "log": args.log,
@@ -76,12 +82,13 @@ def main(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace, context):
     """The window of the range, from the engine asked for."""
-    from modelwatch.monitoring.batch import local
+    from modelwatch.log.schema import time_range  # noqa: PLC0415 (pandas)
+    from modelwatch.monitoring.batch import local  # noqa: PLC0415 (heavy)
 
     try:
-        local.time_range(args.since, args.until)
-    except (ValueError, TypeError) as exc:
-        raise BadInput(f"--since/--until: {exc}") from None
+        time_range(args.since, args.until)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     try:
         if args.engine == "spark":
             return _on_spark(args, context)
@@ -94,7 +101,7 @@ def run(args: argparse.Namespace, context):
 
 
 def _on_spark(args: argparse.Namespace, context):
-    from modelwatch.monitoring.batch import local, spark
+    from modelwatch.monitoring.batch import local, spark  # noqa: PLC0415 (heavy; pyspark)
 
     session = spark.session(args.master)
     if local.is_store(args.log):
@@ -111,12 +118,11 @@ def _on_spark(args: argparse.Namespace, context):
 
 
 def _context(model_name: str, version: str):
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+    from mlflow import MlflowClient  # noqa: PLC0415 (heavy)
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415 (heavy)
 
-    from modelwatch.monitoring.registry import NotOnboarded
-    from modelwatch.monitoring.service.context import VersionContext
-    from modelwatch.settings import read
+    from modelwatch.monitoring.registry import NotOnboarded  # noqa: PLC0415 (heavy)
+    from modelwatch.monitoring.service.context import VersionContext  # noqa: PLC0415 (heavy)
 
     client = MlflowClient(read("MLFLOW_TRACKING_URI"))
     try:
@@ -136,10 +142,8 @@ def _context(model_name: str, version: str):
 def _log_to_mlflow(result, context, status: dict) -> None:
     """A run of its own in the model's monitoring experiment (the online monitor's runs
     are one a version, a step a window): the window's metrics and its JSON."""
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric
-
-    from modelwatch.settings import read
+    from mlflow import MlflowClient  # noqa: PLC0415 (heavy)
+    from mlflow.entities import Metric  # noqa: PLC0415 (heavy)
 
     client = MlflowClient(read("MLFLOW_TRACKING_URI"))
     name = f"{context.model_name}-monitoring"
@@ -151,7 +155,8 @@ def _log_to_mlflow(result, context, status: dict) -> None:
         run_name=f"monitor-batch {context.model_name} v{context.version}",
         tags={
             "modelwatch.model_name": context.model_name,
-            "modelwatch.batch_version": context.version,  # not model_version: the online monitor appends to the run that has it
+            # not model_version: the online monitor appends to the run that has it
+            "modelwatch.batch_version": context.version,
             "modelwatch.training_run_id": context.run_id,
             "modelwatch.batch_engine": batch["engine"],
             "modelwatch.batch_since": str(batch["since"] or ""),
@@ -167,9 +172,9 @@ def _log_to_mlflow(result, context, status: dict) -> None:
 
 
 def _push(gateway: str, context, result) -> None:
-    from prometheus_client import push_to_gateway
+    from prometheus_client import push_to_gateway  # noqa: PLC0415 (with the metrics)
 
-    from modelwatch.monitoring.service.metrics import MonitorMetrics
+    from modelwatch.monitoring.service.metrics import MonitorMetrics  # noqa: PLC0415 (heavy)
 
     metrics = MonitorMetrics()
     metrics.publish(context.version, result.metrics)
@@ -188,11 +193,13 @@ def _push(gateway: str, context, result) -> None:
 
 
 def _summary(status: dict) -> str:
+    engine = status["batch"]["engine"]
+    issues = ", ".join(i["kind"] + " " + "+".join(i["columns"]) for i in status["integrity"])
     lines = [
-        f"{status['rows']} rows of version {status['version']} ({status['batch']['engine']} engine)",
+        f"{status['rows']} rows of version {status['version']} ({engine} engine)",
         f"drifted features: {', '.join(status['drifted_features']) or 'none'} "
         f"(share {status['drift_share']:.2f}, dataset drift {status['dataset_drift']})",
-        f"integrity: {', '.join(i['kind'] + ' ' + '+'.join(i['columns']) for i in status['integrity']) or 'ok'}",
+        f"integrity: {issues or 'ok'}",
     ]
     for name, m in status["metrics"].items():
         lines.append(f"{name}: {m['value']:.4f}{'  ALERT' if m['alert'] else ''}")

@@ -6,8 +6,10 @@ import os
 import sys
 from importlib.resources import files
 
+from modelwatch import serving  # its __init__ is a docstring: no app is built here
+
 # Serving's own config file (package data of modelwatch.serving), wherever it is installed.
-GUNICORN_CONF = files("modelwatch.serving") / "gunicorn.conf.py"
+GUNICORN_CONF = files(serving) / "gunicorn.conf.py"
 APP = "modelwatch.serving.app:create_app()"
 
 

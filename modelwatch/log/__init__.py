@@ -8,26 +8,37 @@
 prediction: prediction_id, ts (UTC datetime), model_name, model_version, model_alias,
 prediction, probability, probabilities (JSON text, or None), latency_ms, label (NaN
 until feedback), shadow_of, then one column per feature.
+
+The package is the log's one home: its schema (`schema`), the stores (`base`, `sqlite`,
+`postgres`), its Parquet lake (`lake`) and its rows as the monitor's input (`scored`).
 """
 
 from __future__ import annotations
 
-from modelwatch.log.base import PREDICTION_COLUMNS, Store, StoreError, label_text
+import os
+
+from modelwatch.log.base import Store, StoreError
+from modelwatch.log.postgres import PostgresStore
+from modelwatch.log.schema import PREDICTION_COLUMNS, label_text
+from modelwatch.log.sqlite import SQLiteStore
 from modelwatch.settings import read
 
-__all__ = ["open_store", "read_window", "Store", "StoreError", "PREDICTION_COLUMNS", "label_text"]
+__all__ = [
+    "open_store",
+    "open_existing",
+    "Store",
+    "StoreError",
+    "PREDICTION_COLUMNS",
+    "label_text",
+]
 
 
 def open_store(url: str | None = None) -> Store:
     """The store at `url` (default: MODELWATCH_STORE_URL). Tables are created on first use."""
     url = url or read("MODELWATCH_STORE_URL")
     if url.startswith("sqlite:"):
-        from modelwatch.log.sqlite import SQLiteStore
-
         return SQLiteStore(url)
     if url.startswith(("postgresql", "postgres:")):
-        from modelwatch.log.postgres import PostgresStore
-
         return PostgresStore(url)
     raise ValueError(
         f"unsupported prediction store URL {url!r}: use sqlite:///path or "
@@ -35,10 +46,13 @@ def open_store(url: str | None = None) -> Store:
     )
 
 
-def read_window(url: str | None = None, **kwargs):
-    """`open_store(url).read_window(**kwargs)`, closing the store afterwards."""
+def open_existing(url: str | None) -> Store:
+    """The prediction log at `url` (default: MODELWATCH_STORE_URL, else serving's), for a
+    reader: a SQLite file must exist already, where opening it would make an empty one."""
     store = open_store(url)
-    try:
-        return store.read_window(**kwargs)
-    finally:
-        store.close()
+    path = getattr(store, "path", None)
+    if path is not None and path != ":memory:" and not os.path.exists(path):
+        raise ValueError(
+            f"no prediction log at {store.url!r}: give --store-url or MODELWATCH_STORE_URL"
+        )
+    return store

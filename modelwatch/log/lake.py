@@ -1,4 +1,4 @@
-"""`modelwatch export-log`: the prediction log, with its labels, to Parquet.
+"""The prediction log's lake: the log, with its labels, as Parquet (`modelwatch export-log`).
 
 One file per model, version and hour, in hive-style partitions, on a local path or any
 URL pyarrow or fsspec can write to (s3://, gs://, hdfs://, memory://, ...):
@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import math
 import os
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,10 +35,9 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from modelwatch.log import Store, label_text, open_store
-from modelwatch.log.base import to_epoch
+from modelwatch.log.base import Store
+from modelwatch.log.schema import HOUR, label_text, time_range
 
-HOUR = 3600
 FILE_NAME = "data.parquet"
 PARTITIONS = ("model_name", "model_version", "hour")
 # The log's text columns: typed as text in every file, even where they hold no value.
@@ -54,42 +54,25 @@ class ExportSummary:
     labelled: int = 0
     files: int = 0
 
-    def line(self, to: str) -> str:
-        return f"exported {self.rows} predictions ({self.labelled} labelled) in {self.files} files to {to}"
-
-
-def open_log(url: str | None) -> Store:
-    """The prediction log at `url` (default: MODELWATCH_STORE_URL, else serving's); a
-    SQLite file must exist already, where opening it would make an empty one."""
-    store = open_store(url)
-    path = getattr(store, "path", None)
-    if path is not None and path != ":memory:" and not os.path.exists(path):
-        raise ValueError(
-            f"no prediction log at {store.url!r}: give --store-url or MODELWATCH_STORE_URL"
-        )
-    return store
-
 
 def export_log(store: Store, to: str, since=None, until=None) -> ExportSummary:
     """Write the predictions scored in [since, until) (anything `read_window` takes;
     default: all of them, up to now) under `to`."""
-    lo, hi = _bounds(since, until)
+    lo, hi = time_range(since, until)
     filesystem, root = filesystem_for(to)
     summary = ExportSummary()
-    hour = _next_hour(store, lo, hi)
-    while hour is not None:
-        rows = _read(store, max(hour * HOUR, lo), min((hour + 1) * HOUR, hi))
+    for hour, start, end in store_hours(store, lo, hi):
+        rows = _read(store, start, end)
         for model_name, model_version in _models(rows):
             part = rows.filter(
                 (pc.field("model_name") == model_name)
                 & (pc.field("model_version") == model_version)
             )
-            directory = _partition_dir(root, model_name, model_version, hour)
-            _merge_into(filesystem, directory, part.drop_columns(["model_name", "model_version"]))
+            directory = partition_dir(root, model_name, model_version, hour)
+            merge_into(filesystem, directory, part.drop_columns(["model_name", "model_version"]))
             summary.rows += part.num_rows
             summary.labelled += part.num_rows - part["label"].null_count
             summary.files += 1
-        hour = _next_hour(store, (hour + 1) * HOUR, hi)
     return summary
 
 
@@ -130,7 +113,7 @@ def filesystem_for(url: str) -> tuple[pafs.FileSystem, str]:
         return pafs.FileSystem.from_uri(url)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as arrow_error:
         try:
-            import fsspec
+            import fsspec  # noqa: PLC0415 (optional: only URLs pyarrow cannot open need it)
         except ImportError:
             raise ValueError(
                 f"cannot write to {url!r}: {arrow_error} (and fsspec is not installed)"
@@ -142,30 +125,16 @@ def filesystem_for(url: str) -> tuple[pafs.FileSystem, str]:
         return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
-def _bounds(since, until) -> tuple[float, float]:
-    """[since, until) as epoch seconds: by default from the epoch (the whole log) to now."""
-    lo = _epoch("--since", since) if since is not None else 0.0
-    hi = _epoch("--until", until) if until is not None else time.time()
-    if lo >= hi:
-        raise ValueError(f"--since ({_iso(lo)}) is not before --until ({_iso(hi)})")
-    return lo, hi
+def store_hours(store: Store, lo: float, hi: float) -> Iterator[tuple[int, float, float]]:
+    """(hour, start, end) of each hour (since the epoch) of [lo, hi) that holds a
+    prediction, oldest first, with the part of [lo, hi) it covers."""
+    hour = next_hour(store, lo, hi)
+    while hour is not None:
+        yield hour, max(hour * HOUR, lo), min((hour + 1) * HOUR, hi)
+        hour = next_hour(store, (hour + 1) * HOUR, hi)
 
 
-def _epoch(name: str, value) -> float | None:
-    try:
-        return to_epoch(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"{name} {value!r} is not a time: give ISO 8601 (2026-12-01T09:00Z), "
-            f"epoch seconds, or an age like 24h, 30m, 7d ({exc})"
-        ) from None
-
-
-def _iso(epoch: float) -> str:
-    return pd.Timestamp(epoch, unit="s", tz="UTC").isoformat()
-
-
-def _next_hour(store: Store, since: float, until: float) -> int | None:
+def next_hour(store: Store, since: float, until: float) -> int | None:
     """The first hour (since the epoch) that holds a prediction scored in [since, until),
     or None. The store's interface has no MIN(ts): the first hour is tried, then a
     bisection over the rest skips a gap (or the years before the first prediction) in
@@ -224,14 +193,61 @@ def _models(rows: pa.Table) -> list[tuple[str, str]]:
     return sorted((p["model_name"], p["model_version"]) for p in pairs)
 
 
-def _partition_dir(root: str, model_name: str, model_version: str, hour: int) -> str:
-    stamp = pd.Timestamp(hour * HOUR, unit="s", tz="UTC").strftime("%Y-%m-%dT%H")
+def version_dir(root: str, model_name: str, model_version: str) -> str:
+    """The directory of one model version's hours."""
     # quoted as pyarrow's and Spark's hive partitioning decode them
-    values = (quote(str(model_name), safe=""), quote(str(model_version), safe=""), stamp)
+    values = (quote(str(model_name), safe=""), quote(str(model_version), safe=""))
     return "/".join([root.rstrip("/"), *(f"{k}={v}" for k, v in zip(PARTITIONS, values))])
 
 
-def _merge_into(filesystem: pafs.FileSystem, directory: str, rows: pa.Table) -> None:
+def partition_dir(root: str, model_name: str, model_version: str, hour: int) -> str:
+    """The directory of one model version's hour (since the epoch)."""
+    stamp = pd.Timestamp(hour * HOUR, unit="s", tz="UTC").strftime("%Y-%m-%dT%H")
+    return f"{version_dir(root, model_name, model_version)}/{PARTITIONS[-1]}={stamp}"
+
+
+def hour_start(directory_name: str) -> float | None:
+    """When an hour's directory (`hour=2026-12-01T09`) starts, in epoch seconds; None for
+    a name that is not an hour's."""
+    prefix = f"{PARTITIONS[-1]}="
+    if not directory_name.startswith(prefix):
+        return None
+    return pd.Timestamp(directory_name[len(prefix) :] + ":00", tz="UTC").timestamp()
+
+
+def version_files(
+    log: str, model_name: str, version: str, since=None, until=None
+) -> tuple[pafs.FileSystem, list[str]]:
+    """The export's files of the version whose hours meet [since, until). FileNotFoundError
+    when there is no export of that model and version at all."""
+    lo, hi = time_range(since, until)
+    filesystem, root = filesystem_for(log)
+    if filesystem.get_file_info(root).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no exported prediction log at {log!r}")
+    directory = version_dir(root, model_name, version)
+    if filesystem.get_file_info(directory).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no rows of {model_name} version {version} under {log!r}")
+    files = []
+    for info in filesystem.get_file_info(pafs.FileSelector(directory)):
+        start = hour_start(info.base_name)
+        if start is not None and start < hi and start + HOUR > lo:
+            files.append(f"{info.path}/{FILE_NAME}")
+    return filesystem, sorted(files)
+
+
+def write_hours(root: str, model_name: str, version: str, rows: pd.DataFrame) -> None:
+    """Rows as an export lays them out (a file an hour), merged into what is there: for
+    examples and benchmarks."""
+    filesystem, base = filesystem_for(root)
+    seconds = (pd.to_datetime(rows["ts"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    hours = seconds // HOUR
+    for hour in np.unique(hours):
+        table = pa.Table.from_pandas(rows[(hours == hour).to_numpy()], preserve_index=False)
+        directory = partition_dir(base, model_name, version, int(hour))
+        merge_into(filesystem, directory, table.replace_schema_metadata(None))
+
+
+def merge_into(filesystem: pafs.FileSystem, directory: str, rows: pa.Table) -> None:
     """Write `rows` into the partition's file, keeping the rows it had that `rows` lacks."""
     path = f"{directory}/{FILE_NAME}"
     if filesystem.get_file_info(path).type == pafs.FileType.File:

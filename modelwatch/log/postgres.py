@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from modelwatch.log.base import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES, Store
+from modelwatch.log.base import Store
+from modelwatch.log.schema import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS predictions (
@@ -41,6 +42,28 @@ labels AS (
     RETURNING prediction_id)
 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM labels)
 """
+
+
+# The store's SELECT (`Store.window_sql`) for a reader over JDBC (Spark), as a subquery: the
+# rows serving answered of one version in [lo, hi), each with its label, the features JSON.
+JDBC_WINDOW = (
+    "(SELECT p.prediction_id, p.ts, p.model_name, p.model_version, p.model_alias, p.prediction, "
+    "p.probability, p.probabilities, p.latency_ms, f.label, p.shadow_of, p.features "
+    "FROM predictions p LEFT JOIN feedback f ON f.prediction_id = p.prediction_id "
+    "WHERE p.shadow_of IS NULL AND p.model_name = '{name}' AND p.model_version = '{version}' "
+    "AND p.ts >= {lo!r} AND p.ts < {hi!r}) AS log"
+)
+
+
+def jdbc_window(model_name: str, version: str, lo: float, hi: float) -> str:
+    """`JDBC_WINDOW` for one version and range, its text values quoted as SQL text."""
+    return JDBC_WINDOW.format(
+        name=_sql_text(model_name), version=_sql_text(version), lo=float(lo), hi=float(hi)
+    )
+
+
+def _sql_text(value: str) -> str:
+    return str(value).replace("'", "''")
 
 
 def _index_state(conn, name: str) -> bool | None:
@@ -82,7 +105,7 @@ class PostgresStore(Store):
         self.connect_timeout = connect_timeout
 
     def _connect(self):
-        import psycopg
+        import psycopg  # noqa: PLC0415 (the driver: only a PostgreSQL log loads it)
 
         return psycopg.connect(
             self.dsn,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from modelwatch.log.base import label_text
+from modelwatch.log.schema import label_text
 
 TASKS = ("binary", "multiclass", "regression")  # what a model's rows can be
 

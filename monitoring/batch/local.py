@@ -7,16 +7,21 @@ aggregates and is merged into the running total, so memory holds one part and th
 aggregates, never the whole range.
 
 >>> import tempfile, numpy as np, pandas as pd
+>>> from modelwatch.log.lake import write_hours
 >>> from modelwatch.monitoring.reference import MonitoringReference
 >>> from modelwatch.monitoring.suite import fit_calculators
 >>> rng = np.random.default_rng(0)
 >>> x = rng.normal(size=3000); y = (x > 0).astype(int)
->>> reference = MonitoringReference.from_scores(pd.DataFrame({"x": x}), y, y, classes=[0, 1], target="y")
->>> rows = pd.DataFrame({"prediction_id": [str(i) for i in range(400)], "x": x[:400], "prediction": y[:400].astype(str),
-...                      "label": y[:400].astype(str), "ts": pd.to_datetime(np.arange(400) * 60.0, unit="s", utc=True)})
+>>> reference = MonitoringReference.from_scores(
+...     pd.DataFrame({"x": x}), y, y, classes=[0, 1], target="y")
+>>> rows = pd.DataFrame({
+...     "prediction_id": [str(i) for i in range(400)], "x": x[:400],
+...     "prediction": y[:400].astype(str), "label": y[:400].astype(str),
+...     "ts": pd.to_datetime(np.arange(400) * 60.0, unit="s", utc=True)})
+>>> calculators = fit_calculators(reference, chunk_rows=200)
 >>> with tempfile.TemporaryDirectory() as d:
-...     write_parts(d, "m", "1", rows)
-...     window = judge("1", fit_calculators(reference, chunk_rows=200), reference, parquet_parts(d, "m", "1"))
+...     write_hours(d, "m", "1", rows)
+...     window = judge("1", calculators, reference, parquet_parts(d, "m", "1"))
 >>> window.rows, window.value("live_accuracy")
 (400, 1.0)
 """
@@ -26,7 +31,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -34,9 +38,10 @@ from modelwatch.monitoring.batch.plan import Plan
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.window import WindowResult
 
-from modelwatch.log.base import to_epoch
+from modelwatch.log import open_existing
+from modelwatch.log.lake import store_hours, version_files
+from modelwatch.log.schema import time_range
 
-HOUR = 3600
 BATCH_ROWS = 100_000  # rows of a file in memory at once: a busy hour's file may hold millions
 STORE_SCHEMES = ("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")
 
@@ -60,15 +65,6 @@ def judge(
     return plan.finish(total, "local", started)
 
 
-def time_range(since=None, until=None) -> tuple[float, float]:
-    """[since, until) as epoch seconds (anything `read_window` takes); default: all, up to now."""
-    lo = to_epoch(since) if since not in (None, "") else 0.0
-    hi = to_epoch(until) if until not in (None, "") else time.time()
-    if lo >= hi:
-        raise ValueError(f"--since ({lo}) is not before --until ({hi})")
-    return lo, hi
-
-
 def is_store(log: str) -> bool:
     return log.startswith(STORE_SCHEMES)
 
@@ -80,34 +76,6 @@ def parts(
     if is_store(log):
         return store_parts(log, model_name, version, since, until)
     return parquet_parts(log, model_name, version, since, until)
-
-
-def version_files(
-    log: str, model_name: str, version: str, since=None, until=None
-) -> tuple[pafs.FileSystem, list[str]]:
-    """The export's files of the version whose hours meet [since, until). FileNotFoundError
-    when there is no export of that model and version at all."""
-    from modelwatch.log.lake import FILE_NAME, _partition_dir, filesystem_for
-
-    lo, hi = time_range(since, until)
-    filesystem, root = filesystem_for(log)
-    if filesystem.get_file_info(root).type != pafs.FileType.Directory:
-        raise FileNotFoundError(f"no exported prediction log at {log!r}")
-    directory = _partition_dir(root, model_name, version, 0).rsplit("/", 1)[0]
-    if filesystem.get_file_info(directory).type != pafs.FileType.Directory:
-        raise FileNotFoundError(f"no rows of {model_name} version {version} under {log!r}")
-    files = []
-    for info in filesystem.get_file_info(pafs.FileSelector(directory)):
-        start = _hour_start(info.base_name)
-        if start is not None and start < hi and start + HOUR > lo:
-            files.append(f"{info.path}/{FILE_NAME}")
-    return filesystem, sorted(files)
-
-
-def _hour_start(name: str) -> float | None:
-    if not name.startswith("hour="):
-        return None
-    return pd.Timestamp(name[len("hour=") :] + ":00", tz="UTC").timestamp()
 
 
 def parquet_parts(
@@ -135,35 +103,9 @@ def answered(frame: pd.DataFrame, lo: float, hi: float) -> pd.DataFrame:
 def store_parts(
     url: str, model_name: str, version: str, since=None, until=None
 ) -> Iterator[pd.DataFrame]:
-    from modelwatch.log.lake import _next_hour, open_log
-
     lo, hi = time_range(since, until)
-    store = open_log(url)
-    hour = _next_hour(store, lo, hi)
-    while hour is not None:
+    store = open_existing(url)
+    for _, start, end in store_hours(store, lo, hi):
         yield store.read_window(
-            model_version=version,
-            model_name=model_name,
-            since=max(hour * HOUR, lo),
-            until=min((hour + 1) * HOUR, hi),
-        )
-        hour = _next_hour(store, (hour + 1) * HOUR, hi)
-
-
-def write_parts(root: str, model_name: str, version: str, rows: pd.DataFrame) -> None:
-    """Rows as an export lays them out (a file an hour): for examples and benchmarks."""
-    import pyarrow as pa
-
-    from modelwatch.log.lake import _merge_into, _partition_dir, filesystem_for
-
-    filesystem, base = filesystem_for(root)
-    hours = (
-        pd.to_datetime(rows["ts"], utc=True) - pd.Timestamp(0, tz="UTC")
-    ).dt.total_seconds() // HOUR
-    for hour in np.unique(hours):
-        table = pa.Table.from_pandas(rows[(hours == hour).to_numpy()], preserve_index=False)
-        _merge_into(
-            filesystem,
-            _partition_dir(base, model_name, version, int(hour)),
-            table.replace_schema_metadata(None),
+            model_version=version, model_name=model_name, since=start, until=end
         )

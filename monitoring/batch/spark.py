@@ -28,23 +28,18 @@ import time
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
-from modelwatch.monitoring.batch.local import NoRows, time_range
+from modelwatch.monitoring.batch.local import NoRows
 from modelwatch.monitoring.batch.plan import Plan
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.window import WindowResult
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from modelwatch.log.lake import version_files
+from modelwatch.log.postgres import jdbc_window
+from modelwatch.log.schema import frame_from_rows, time_range
+
 JDBC_JAR = "/usr/share/java/postgresql.jar"
-# The store's SELECT (modelwatch/log/base.py read_window), as a JDBC subquery: the rows
-# serving answered, each with its label, the features still JSON.
-LOG_QUERY = (
-    "(SELECT p.prediction_id, p.ts, p.model_name, p.model_version, p.model_alias, p.prediction, "
-    "p.probability, p.probabilities, p.latency_ms, f.label, p.shadow_of, p.features "
-    "FROM predictions p LEFT JOIN feedback f ON f.prediction_id = p.prediction_id "
-    "WHERE p.shadow_of IS NULL AND p.model_name = '{name}' AND p.model_version = '{version}' "
-    "AND p.ts >= {lo!r} AND p.ts < {hi!r}) AS log"
-)
 
 
 def session(master: str = "local[2]", **conf: str) -> SparkSession:
@@ -75,8 +70,6 @@ def read_export(
     spark: SparkSession, log: str, model_name: str, version: str, since=None, until=None
 ) -> DataFrame:
     """The export's rows of the version in [since, until): its directory only, its hours only."""
-    from modelwatch.monitoring.batch.local import version_files
-
     lo, hi = time_range(since, until)
     _, files = version_files(log, model_name, version, since, until)  # FileNotFoundError when none
     if not files:
@@ -109,9 +102,7 @@ def read_postgres(
     lo, hi = time_range(since, until)
     parsed = urlparse(url)
     jdbc = f"jdbc:postgresql://{parsed.hostname}:{parsed.port or 5432}{parsed.path}"
-    query = LOG_QUERY.format(
-        name=_sql_text(model_name), version=_sql_text(version), lo=float(lo), hi=float(hi)
-    )
+    query = jdbc_window(model_name, version, lo, hi)
     reader = (
         spark.read.format("jdbc")
         .option("url", jdbc)
@@ -129,10 +120,6 @@ def read_postgres(
     if parsed.password:
         reader = reader.option("password", unquote(parsed.password))
     return reader.load()
-
-
-def _sql_text(value: str) -> str:
-    return str(value).replace("'", "''")
 
 
 def judge(
@@ -170,8 +157,6 @@ def judge(
 
 def _expanded(batch: pd.DataFrame) -> pd.DataFrame:
     """A JDBC batch as `read_window` answers it (features expanded, ts a time, labels typed)."""
-    from modelwatch.log.base import frame_from_rows
-
     return frame_from_rows(list(batch.columns), list(batch.itertuples(index=False, name=None)))
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from modelwatch.serving.validation import Validated
 
-from modelwatch.log.base import label_text
+from modelwatch.log.schema import label_text
 
 
 @dataclass

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from modelwatch.serving.logwriter.batch import LogBatch
 
-from modelwatch.log.base import Store, full_row
+from modelwatch.log.base import Store
+from modelwatch.log.schema import full_row
 
 log = logging.getLogger(__name__)
 

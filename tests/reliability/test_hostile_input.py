@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from modelwatch.training.simulator import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 
-from modelwatch.log.base import label_text
+from modelwatch.log.schema import label_text
 from tests.reliability.conftest import (
     MAX_ROWS,
     assert_error_shape,

@@ -330,10 +330,10 @@ def test_every_container_has_resources_probes_and_a_pinned_image(overlay):
 
 
 def _parse_cli(command: list[str]):
-    from modelwatch.cli import _parser
+    from modelwatch.cli import build_parser
 
     assert command[0] == "modelwatch", command
-    return _parser().parse_args(command[1:])
+    return build_parser().parse_args(command[1:])
 
 
 @pytest.mark.parametrize("name, command", [("serving", "serve"), ("monitor", "monitor")])

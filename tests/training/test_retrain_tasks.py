@@ -29,7 +29,7 @@ from sklearn.datasets import make_classification, make_friedman1
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from modelwatch.log import open_store
-from modelwatch.log.base import PREDICTION_COLUMNS
+from modelwatch.log.schema import PREDICTION_COLUMNS
 from tests.monitor_service.test_webhook import alert, metric, payload
 from tests.services import wait_for
 
