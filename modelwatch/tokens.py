@@ -14,7 +14,7 @@ True
 >>> check_exposure("monitor", ["0.0.0.0:8001"], MONITOR_TOKENS, {})
 Traceback (most recent call last):
 ...
-modelwatch.tokens.ExposedWithoutTokens: monitor refuses to listen on 0.0.0.0:8001 with MODELWATCH_WEBHOOK_TOKEN unset: set it, listen on 127.0.0.1, or set MODELWATCH_ALLOW_UNAUTHENTICATED=1 if a gateway in front authenticates
+modelwatch.tokens.ExposedWithoutTokens: monitor refuses to listen on 0.0.0.0:8001 with ...
 """
 
 from __future__ import annotations
@@ -84,12 +84,14 @@ def check_exposure(
     where, names = ", ".join(exposed), " and ".join(unset)
     if read("MODELWATCH_ALLOW_UNAUTHENTICATED", env):
         return (
-            f"{service} listens on {where} with {names} unset: its write paths are open to anyone "
-            f"who reaches it (MODELWATCH_ALLOW_UNAUTHENTICATED=1: a gateway in front must authenticate)"
+            f"{service} listens on {where} with {names} unset: its write paths are open to "
+            "anyone who reaches it (MODELWATCH_ALLOW_UNAUTHENTICATED=1: a gateway in front must "
+            "authenticate)"
         )
     raise ExposedWithoutTokens(
-        f"{service} refuses to listen on {where} with {names} unset: set {'them' if len(unset) > 1 else 'it'}, "
-        f"listen on 127.0.0.1, or set MODELWATCH_ALLOW_UNAUTHENTICATED=1 if a gateway in front authenticates"
+        f"{service} refuses to listen on {where} with {names} unset: "
+        f"set {'them' if len(unset) > 1 else 'it'}, listen on 127.0.0.1, or set "
+        "MODELWATCH_ALLOW_UNAUTHENTICATED=1 if a gateway in front authenticates"
     )
 
 

@@ -65,21 +65,13 @@ INPUT_ERROR_REASONS = (
 
 
 def observe_many(histogram_child, values: np.ndarray) -> None:
-    """Histogram.observe for many values at once (one increment per bucket); NaN is not
-    a value (it would make the sum NaN)."""
-    values = values[~np.isnan(values)]
-    try:
-        bounds = np.asarray(histogram_child._upper_bounds, dtype="float64")
-        buckets, total = histogram_child._buckets, histogram_child._sum
-    except AttributeError:  # another prometheus_client: the public, slower way
-        for v in values:
-            histogram_child.observe(float(v))
-        return
-    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    for i, c in enumerate(counts[: len(bounds)]):
-        if c:
-            buckets[i].inc(int(c))
-    total.inc(float(values.sum()))
+    """Histogram.observe for each value; NaN is not a value (it would make the sum NaN).
+
+    One call per value: prometheus_client has no public way to add many at once. About
+    2-4 us a value (a one-row request pays less than counting per bucket did, which
+    reached into the histogram's private buckets; a 10,000-row request 15-40 ms more)."""
+    for value in values[~np.isnan(values)].tolist():
+        histogram_child.observe(value)
 
 
 def multiprocess_dir() -> str | None:

@@ -506,12 +506,11 @@ def paths(spec, cfg) -> dict:
     }
 
 
-def openapi_document(state) -> dict:
-    from modelwatch.serving.routes.mlflow import params_schema
-
+def openapi_document(state, params_schema) -> dict:
+    """The document for the served model; `params_schema` is its MLflow ParamSchema, or None."""
     model = state.models.current
     spec = model.spec if model is not None else None
-    params = params_doc(params_schema(model) if model is not None else None)
+    params = params_doc(params_schema)
     cfg = state.config
     return {
         "openapi": "3.1.0",

@@ -10,9 +10,11 @@ and what was last known keeps being exported.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -170,7 +172,8 @@ class Monitor:
         self._reset()
 
     def progress(self) -> dict:
-        """For /status: how new the last judged window was, and whether the monitor waits for rows."""
+        """For /status: how new the last judged window was, and whether the monitor waits
+        for rows."""
         return {
             "new_rows": self.new_rows,
             "skipped_windows": self.skipped_windows,
@@ -315,9 +318,6 @@ def no_such_alias(exc: MlflowException) -> bool:
 
 
 def _report_html(context: VersionContext, window) -> str:
-    import tempfile
-    from pathlib import Path
-
     with tempfile.TemporaryDirectory() as tmp:
         features = context.features
         path = drift_report(

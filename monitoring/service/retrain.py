@@ -34,7 +34,9 @@ on-call action fixes it; the reason is in the log and in `last`.
 True
 >>> trigger.request("DataDriftDetected:abc")
 'cooling_down'
->>> rows = RetrainTrigger(lambda reason: "rejected", 0, labelled_rows=lambda since: 120, min_rows=500)
+>>> rows = RetrainTrigger(
+...     lambda reason: "rejected", 0, labelled_rows=lambda since: 120, min_rows=500
+... )
 >>> rows.request("ConceptDriftDetected:def"), rows.pending["state"], rows.pending["labelled_rows"]
 ('waiting_for_labels', 'waiting_for_labels', 120)
 """

@@ -118,7 +118,7 @@ class LookupBlock:
         bases = [cats[0] for cats in encoder.categories_]
         self.tables, self.codes, self.nan_code, self.unseen_code = [], [], [], []
         offset = 0
-        for j, column in enumerate(columns):
+        for j in range(len(columns)):
             self._probe(
                 transformer,
                 columns,

@@ -4,12 +4,13 @@ A label may arrive before its prediction is in the store: the prediction was ans
 moment ago, by this worker (its row is in our writer's queue: flushed first) or by another
 (in that worker's queue, written within its linger). Ids the store does not hold yet get
 up to MODELWATCH_FEEDBACK_WAIT of polling, but that wait is one budget per worker, not one
-per request: at most one request thread of a worker waits at a time (`ServingState.feedback_waiter`), and a
-request that finds it taken answers at once, listing its ids as unknown, for the client to
-send again. A thread per waiting request let 16 clients looping on unknown ids hold every
-worker thread and take /predict's median from 6 ms to 2,970 ms; now they hold at most one
-thread of each worker (bench/feedback_flood.py). A label sent right after its prediction,
-with no other request waiting, is accepted as before.
+per request: at most one request thread of a worker waits at a time
+(`ServingState.feedback_waiter`), and a request that finds it taken answers at once,
+listing its ids as unknown, for the client to send again. A thread per waiting request let
+16 clients looping on unknown ids hold every worker thread and take /predict's median from
+6 ms to 2,970 ms; now they hold at most one thread of each worker (bench/feedback_flood.py).
+A label sent right after its prediction, with no other request waiting, is accepted as
+before.
 """
 
 from __future__ import annotations

@@ -20,6 +20,14 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, request
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+
+# MLflow's own scoring server's helpers (private to mlflow): the same params check and the
+# same JSON of predictions, so /invocations answers as `mlflow models serve` does.
+from mlflow.models.utils import _enforce_params_schema
+from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
+from mlflow.version import VERSION
 from modelwatch.serving.errors import register_mlflow_error_handlers
 from modelwatch.serving.routes import state
 from modelwatch.serving.routes.predict import current_model, score
@@ -42,15 +50,11 @@ def ping():
 def version():
     """MLflow's version, as its scoring server answers it (a bare string, sent as JSON).
     modelwatch's model information is GET /model."""
-    from mlflow.version import VERSION
-
     return Response(VERSION, mimetype=JSON)
 
 
 @lru_cache(maxsize=8)
 def _params_schema(path: str):
-    from mlflow.models import Model
-
     return Model.load(path).get_params_schema()
 
 
@@ -62,9 +66,6 @@ def params_schema(model):
 def _checked_params(model, params):
     """`params` as MLflow checks them against the model's params schema: unknown ones are
     dropped, a value of the wrong type is a 400, all ignored without a schema."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.models.utils import _enforce_params_schema
-
     if params is None:  # a pyfunc applies its schema's defaults itself
         return None
     try:
@@ -126,8 +127,6 @@ def _answer(model, data, params):
 
 @bp.post("/invocations")
 def invocations():
-    from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
-
     model = current_model()
     config = state().config
     data, params = scoring_input(request, model.spec, config.max_rows, config.max_body_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from modelwatch.serving.openapi import openapi_document
 from modelwatch.serving.routes import state
+from modelwatch.serving.routes.mlflow import params_schema
 
 from modelwatch.web.errors import ApiError
 
@@ -55,4 +56,5 @@ def metrics():
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(openapi_document(state()))
+    model = state().models.current
+    return jsonify(openapi_document(state(), params_schema(model) if model is not None else None))
