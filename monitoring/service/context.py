@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
+from modelwatch.monitoring.calculators.classification import LIVE_ACCURACY
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.registry import TAG_SEGMENTS, TAG_SENSITIVE, load_reference
 from modelwatch.monitoring.suite import fit_calculators
@@ -36,7 +37,7 @@ class VersionContext:
     def reference_accuracy(self) -> float | None:
         """Accuracy on the reference (the mean of its chunks), for classifiers with labels."""
         for calculator in self.calculators:
-            bounds = getattr(calculator, "bounds", {}).get("live_accuracy")
+            bounds = getattr(calculator, "bounds", {}).get(LIVE_ACCURACY.name)
             if bounds is not None:
                 return bounds.mean
         return None
