@@ -40,8 +40,9 @@ True
 References: Bifet and Gavalda, "Learning from time-changing data with adaptive
 windowing", SDM 2007 (ADWIN); Page, "Continuous inspection schemes", Biometrika 1954
 (Page-Hinkley); Spiegelhalter, "Probabilistic prediction in patient management and
-clinical trials", Statistics in Medicine 1986 (the calibration z-test); Gama et al., "A survey on concept drift adaptation", ACM Computing
-Surveys 2014 (error-rate monitoring as concept drift detection).
+clinical trials", Statistics in Medicine 1986 (the calibration z-test); Gama et al., "A
+survey on concept drift adaptation", ACM Computing Surveys 2014 (error-rate monitoring as
+concept drift detection).
 """
 
 from __future__ import annotations

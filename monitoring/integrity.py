@@ -34,10 +34,12 @@ nothing even in small windows.
 
 >>> from modelwatch.training.simulator import generate
 >>> from modelwatch.monitoring.drift import ReferenceProfile
->>> profile = ReferenceProfile.from_frame(generate(5000, "baseline", seed=1).drop(columns="defaulted"))
+>>> reference = generate(5000, "baseline", seed=1).drop(columns="defaulted")
+>>> profile = ReferenceProfile.from_frame(reference)
 >>> check_integrity(profile, generate(1000, "baseline", seed=2))
 []
->>> [(i["kind"], i["columns"]) for i in check_integrity(profile, generate(1000, "integrity_swap", seed=2))]
+>>> swapped = generate(1000, "integrity_swap", seed=2)
+>>> [(i["kind"], i["columns"]) for i in check_integrity(profile, swapped)]
 [('swapped_columns', ['age', 'debt_to_income'])]
 >>> issue = check_integrity(profile, generate(1000, "integrity_missing", seed=2))[0]
 >>> issue["kind"], issue["columns"], round(issue["share"], 2)
@@ -64,7 +66,7 @@ from modelwatch.monitoring.drift.profile import (
     numeric_values,
 )
 from modelwatch.monitoring.drift.sketch import ColumnSketch, edges_of, fine_edges
-from modelwatch.monitoring.drift.stattests import ks
+from modelwatch.monitoring.drift.stattests import aligned_counts, ks
 from scipy import stats
 
 ERROR = "error"
@@ -506,8 +508,6 @@ def _mistyped(ref: ColumnProfile, present: pd.Series) -> tuple[np.ndarray, str]:
 
 def _tvd(ref: ColumnProfile, cur: ColumnProfile) -> float:
     """Total variation distance between two category distributions."""
-    from modelwatch.monitoring.drift.stattests import aligned_counts
-
     r, c = aligned_counts(ref, cur)
     return float(0.5 * np.abs(r / r.sum() - c / c.sum()).sum())
 

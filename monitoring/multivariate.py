@@ -79,7 +79,7 @@ class ReconstructionDrift:
                 s = df[name].astype(object).where(df[name].notna(), self.fill[name])
                 # A category the reference never had gets frequency 0: far from every
                 # reference row, which is what should show in the error.
-                v = s.map(lambda c: freq.get(str(c), 0.0)).to_numpy(dtype=float)
+                v = s.map(lambda c, freq=freq: freq.get(str(c), 0.0)).to_numpy(dtype=float)
             else:
                 v = np.full(len(df), freq.get(str(self.fill[name]), 0.0))
             cols.append(v)

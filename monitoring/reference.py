@@ -141,7 +141,7 @@ class MonitoringReference:
         numeric = tuple(n for n, c in self.profile.columns.items() if c.kind == "numeric")
         return scored_rows(rows, self.features, self.task, self.classes, numeric)
 
-    # -- storage ------------------------------------------------------------------------------------
+    # -- storage ----------------------------------------------------------------------------------
     def save(self, directory: str | Path, thresholds: dict | None = None) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

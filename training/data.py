@@ -106,7 +106,8 @@ def prepare(frame: pd.DataFrame, target: str, source: str, task: str) -> Dataset
     """
     if target not in frame.columns:
         raise DataError(
-            f"target column {target!r} not found; the columns are: {', '.join(map(str, frame.columns))}"
+            f"target column {target!r} not found; "
+            f"the columns are: {', '.join(map(str, frame.columns))}"
         )
     frame = frame[frame[target].notna()].reset_index(drop=True)
     if len(frame) < MIN_ROWS:
@@ -170,7 +171,8 @@ def _check_classes(y: pd.Series, task: str, inferred: bool) -> None:
         )
     if task == "binary" and distinct != 2:
         raise DataError(
-            f"target {y.name!r} has {distinct} classes; binary needs exactly two (try --task multiclass)"
+            f"target {y.name!r} has {distinct} classes; "
+            "binary needs exactly two (try --task multiclass)"
         )
     if inferred and distinct > MAX_CLASSES:
         raise DataError(

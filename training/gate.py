@@ -49,7 +49,8 @@ class Decision:
 
     @property
     def status(self) -> str:
-        """The `validation_status` tag: `approved`, `rejected: <reason>` or `needs_review: <reason>`."""
+        """The `validation_status` tag: `approved`, `rejected: <reason>` or
+        `needs_review: <reason>`."""
         if self.approved:
             return "approved"
         return f"{'needs_review' if self.needs_review else 'rejected'}: {self.reason}"
@@ -80,7 +81,8 @@ def decide(
     if not (candidate < floor if lower else candidate >= floor):  # NaN fails too
         return Decision(
             False,
-            f"{metric} {candidate:.4f} is {'not below' if lower else 'below'} the {bar} {floor:.4f}",
+            f"{metric} {candidate:.4f} is {'not below' if lower else 'below'} "
+            f"the {bar} {floor:.4f}",
             **args,
         )
     if champion is not None and _worse(candidate, champion, tolerance, lower):
@@ -109,9 +111,11 @@ def review(
     decision's tolerance if larger), needs review.
 
     >>> recent = decide("roc_auc", 0.745, 0.6, 0.01, champion=0.60, champion_version="1")
-    >>> review(recent, trusted_candidate=0.27, trusted_champion=0.73).status
-    "needs_review: on the trusted holdout roc_auc 0.2700 is worse than champion version 1's 0.7300 by more than 0.05"
-    >>> review(recent, trusted_candidate=0.71, trusted_champion=0.73).approved   # a market that moved
+    >>> print(review(recent, trusted_candidate=0.27, trusted_champion=0.73).status)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    needs_review: on the trusted holdout roc_auc 0.2700 is worse than champion version 1's
+    0.7300 by more than 0.05
+    >>> review(recent, trusted_candidate=0.71, trusted_champion=0.73).approved  # a market moved
     True
     """
     scores = {"trusted_candidate": trusted_candidate, "trusted_champion": trusted_champion}
@@ -124,7 +128,8 @@ def review(
         return replace(decision, **scores)
     allowed = f"{tolerance:.0%} of its error" if lower else tolerance
     reason = (
-        f"on the trusted holdout {decision.metric} {trusted_candidate:.4f} is worse than champion version "
+        f"on the trusted holdout {decision.metric} {trusted_candidate:.4f} "
+        "is worse than champion version "
         f"{decision.champion_version}'s {trusted_champion:.4f} by more than {allowed}"
     )
     return replace(decision, approved=False, reason=reason, needs_review=True, **scores)

@@ -54,7 +54,7 @@ from modelwatch.training.train import (
 )
 from sklearn.model_selection import train_test_split
 
-from modelwatch.log import open_store
+from modelwatch.log import label_text, open_store
 from modelwatch.settings import default, read
 
 RECENT_WEIGHT_SHARE = 0.5
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         f"retraining {args.model_name} (champion version {current.version}, {dataset.task}) on "
         f"{len(dataset.frame)} rows, {len(recent)} of them recent; gate holdout "
         f"{'recent traffic' if holdout is not None else 'a split'} of "
-        f"{len(holdout) if holdout is not None else 'the data'} rows, and {len(trusted)} trusted rows"
+        f"{len(holdout) if holdout is not None else 'the data'} rows, "
+        f"and {len(trusted)} trusted rows"
     )
     outcome = run(dataset, config(current, args), holdout, drift_reference, trusted)
     report(outcome)
@@ -302,7 +303,8 @@ def combine(
         if not known.all():
             print(
                 f"warning: {int((~known).sum())} recent labels are none of the champion's classes "
-                f"({', '.join(map(str, sorted(reference[target].dropna().unique(), key=str)))}): left out",
+                f"({', '.join(map(str, sorted(reference[target].dropna().unique(), key=str)))})"
+                ": left out",
                 file=sys.stderr,
             )
         recent = recent[known]
@@ -333,8 +335,6 @@ def labels_as(labels: pd.Series, kind: str, what: str) -> pd.Series:
     >>> labels_as(pd.Series([1, 0]), "object", "recent").tolist()
     ['1', '0']
     """
-    from modelwatch.log.schema import label_text
-
     if kind == "object":
         return labels.map(label_text, na_action="ignore").astype(object)
     if kind == "bool":

@@ -1,6 +1,7 @@
 """The `main` entry point: train, log, register, gate.
 
-    python -m modelwatch.training.train --data their.csv --target their_label --model-name their-model
+    python -m modelwatch.training.train --data their.csv --target their_label \
+        --model-name their-model
 
 runs as `mlflow run . -P data=their.csv -P target=their_label ...` and by hand alike.
 The task (binary, multiclass, regression) is `--task`, or inferred from the target
@@ -12,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+import skops.io
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from modelwatch.monitoring import registry
@@ -253,10 +257,8 @@ def _log_and_register(model, dataset, splits: Splits, model_name: str) -> str:
 def _model_requirements() -> list[str]:
     """What the model needs to load, pinned to this environment. Stating it spares MLflow's
     inference, which imports the model in a subprocess (about 10 s a run)."""
-    from importlib.metadata import version
-
     return [
-        f"{name}=={version(name)}"
+        f"{name}=={metadata.version(name)}"
         for name in ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "skops")
     ]
 
@@ -264,8 +266,6 @@ def _model_requirements() -> list[str]:
 def _own_types(model) -> list[str]:
     """The types skops must be told to trust to load this model: we built it, so all of
     them. skops (MLflow's default format) refuses, unlike pickle, to run anything else."""
-    import skops.io
-
     return skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
 
@@ -350,8 +350,6 @@ def _champion_score(
 
 def _log_trusted(rows: pd.DataFrame) -> None:
     """The trusted holdout, for the next retraining's gate (retrain.trusted_holdout)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, Path(TRUSTED_ARTIFACT).name)
         rows.drop(columns=[WEIGHT_COLUMN], errors="ignore").to_parquet(path, index=False)

@@ -28,6 +28,7 @@ from pathlib import Path
 import requests
 from mlflow import MlflowClient
 
+from modelwatch.cli.demo_report import write_report
 from modelwatch.cli.stack import Stack
 from modelwatch.cli.traffic import simulate
 from modelwatch.settings import read
@@ -71,7 +72,10 @@ class AlertPath:
 
     def describe(self) -> str:
         if self.builtin:
-            return "the monitor's built-in rules (Prometheus or Alertmanager is not installed) -> retraining trigger"
+            return (
+                "the monitor's built-in rules (Prometheus or Alertmanager is not installed) "
+                "-> retraining trigger"
+            )
         return "Prometheus rules -> Alertmanager -> monitor webhook"
 
     def fired(self, alertname: str) -> str:
@@ -191,7 +195,8 @@ def run(stack: Stack | None = None) -> int:
     )
     timeline.say(
         f"alerts raised: {', '.join(sorted(seen)) or 'none'}; retrainings started: "
-        f"{sum(_retrains(stack).values()) - sum(retrains.values()):.0f} (integrity pages a person, never retrains)"
+        f"{sum(_retrains(stack).values()) - sum(retrains.values()):.0f} "
+        "(integrity pages a person, never retrains)"
     )
     _finish(stack, client, model, timeline)
     return 0
@@ -281,7 +286,8 @@ def _drift_until_promoted(stack, alerts, client, model, champion, rate, timeline
         version = _aliased_version(client, model)
         tags = client.get_model_version(model.name, version).tags
         timeline.say(
-            f"version {version}: validation_status={tags.get('validation_status')}, trigger={tags.get('trigger')}"
+            f"version {version}: validation_status={tags.get('validation_status')}, "
+            f"trigger={tags.get('trigger')}"
         )
         return version
     finally:
@@ -300,13 +306,12 @@ def _retrain_ended_unpromoted(
     if now.get("rejected", 0) > before.get("rejected", 0):
         versions = client.search_model_versions(f"name='{model.name}'")
         newest = max(versions, key=lambda v: int(v.version))
-        return f"the gate rejected the candidate: version {newest.version}: {newest.tags.get('validation_status')}"
+        status = newest.tags.get("validation_status")
+        return f"the gate rejected the candidate: version {newest.version}: {status}"
     return None
 
 
 def _finish(stack: Stack, client: MlflowClient, model: Model, timeline: Timeline) -> None:
-    from modelwatch.cli.demo_report import write_report
-
     path = write_report(client, stack.run_dir / "demo-report.html", timeline, model.name)
     print("\nTimeline\n" + timeline.text())
     print(f"\nReport with plots: {path}")

@@ -63,7 +63,8 @@ def write_report(
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>modelwatch demo</title></head><body>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<title>modelwatch demo</title></head><body>"
         f"<h1>modelwatch: {html.escape(model_name)}</h1>"
         f"{figure.to_html(full_html=False, include_plotlyjs=True)}"
         f"<h2>Timeline</h2><table>{events}</table></body></html>"

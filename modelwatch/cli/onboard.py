@@ -1,6 +1,7 @@
 """`modelwatch onboard`: monitor a registered model that modelwatch did not train.
 
-    modelwatch onboard --model-name wine --alias production --reference held_out.parquet --target class
+    modelwatch onboard --model-name wine --alias production \
+        --reference held_out.parquet --target class
 
 Scores the reference file with the registered version, fits every calculator on it (so
 what cannot work fails here, not in the monitor), and logs the monitoring reference in
@@ -104,7 +105,8 @@ def onboard(
     y = frame[target] if target else None
     if task == "regression" and proba is not None:
         raise OnboardError(
-            f"{model_name} version {version} gives class probabilities: it is a classifier, not a regression"
+            f"{model_name} version {version} gives class probabilities: "
+            "it is a classifier, not a regression"
         )
     reference = MonitoringReference.from_scores(
         frame[features], y, prediction, proba, classes, target, task
@@ -172,7 +174,8 @@ def _read(path: str, target: str | None) -> pd.DataFrame:
         raise OnboardError(f"cannot read the reference {path}: {exc}") from exc
     if target is not None and target not in frame.columns:
         raise OnboardError(
-            f"the reference has no target column {target!r} (its columns: {', '.join(map(str, frame.columns))})"
+            f"the reference has no target column {target!r} "
+            f"(its columns: {', '.join(map(str, frame.columns))})"
         )
     if target is not None and frame[target].isna().all():
         raise OnboardError(f"the target column {target!r} of the reference holds no labels")

@@ -67,14 +67,17 @@ def _text(info: dict) -> str:
     if served:
         lines.append(
             f"serving       {served.get('name')} version {served.get('version')} "
-            f"({'fallback' if served.get('fallback') else served.get('source')}), loaded {served.get('loaded_at')}"
+            f"({'fallback' if served.get('fallback') else served.get('source')}), "
+            f"loaded {served.get('loaded_at')}"
         )
     monitor = info["monitor"]
     if monitor:
         window = monitor.get("last_window") or {}
         lines.append(
-            f"monitor       version {monitor.get('version')}; last window {window.get('rows', 0)} rows ({window.get('new_rows', 0)} new), "
-            f"drifted {window.get('drifted_features') or 'nothing'}, live accuracy {_pct(window.get('live_accuracy'))}, "
+            f"monitor       version {monitor.get('version')}; "
+            f"last window {window.get('rows', 0)} rows ({window.get('new_rows', 0)} new), "
+            f"drifted {window.get('drifted_features') or 'nothing'}, "
+            f"live accuracy {_pct(window.get('live_accuracy'))}, "
             f"estimated {_pct(window.get('estimated_accuracy'))}"
         )
         if window.get("skipped_windows"):
@@ -83,7 +86,8 @@ def _text(info: dict) -> str:
                 "the last window's verdicts stand, no alert advances"
             )
         lines.append(
-            f"retraining    {monitor.get('retraining') or 'none running'}; last: {monitor.get('last_retrain') or 'none yet'}"
+            f"retraining    {monitor.get('retraining') or 'none running'}; "
+            f"last: {monitor.get('last_retrain') or 'none yet'}"
         )
         pending = monitor.get("retrain_pending")
         if pending:
@@ -99,7 +103,11 @@ def _text(info: dict) -> str:
             reason = monitor.get("not_monitored") or {}
             lines.append(
                 f"NOT MONITORED served version {(info['served'] or {}).get('version')}: "
-                f"{reason.get('message') or monitor.get('last_error') or 'the monitor judges another version'}"
+                + str(
+                    reason.get("message")
+                    or monitor.get("last_error")
+                    or "the monitor judges another version"
+                )
             )
     if info["alerts"] is not None:
         firing = ", ".join(f"{a['alertname']} ({a['severity']})" for a in info["alerts"]) or "none"

@@ -48,7 +48,8 @@ class Summary:
         return (
             f"{self.scenario}: {self.predicted}/{self.sent} predicted ({rate:.0f}/s), "
             f"{self.failed_requests} failed requests, {self.labels_accepted}/{self.labels_sent} "
-            f"labels, positive rate {self.positives / max(self.predicted, 1):.2f}, versions {versions or '-'}"
+            f"labels, positive rate {self.positives / max(self.predicted, 1):.2f}, "
+            f"versions {versions or '-'}"
         )
 
 

@@ -8,13 +8,15 @@ agree with Evidently's on the same frames. Any column can be given another test.
 
 >>> from modelwatch.training.simulator import generate
 >>> from modelwatch.monitoring.drift import ReferenceProfile, detect_drift
->>> profile = ReferenceProfile.from_frame(generate(5000, "baseline", seed=1).drop(columns="defaulted"))
+>>> reference = generate(5000, "baseline", seed=1).drop(columns="defaulted")
+>>> profile = ReferenceProfile.from_frame(reference)
 >>> result = detect_drift(profile, generate(2000, "covariate", seed=2))
 >>> result.drifted_columns
 ['income', 'region']
 >>> result.to_dict()["columns"]["income"]["test"], result.dataset_drift
 ('wasserstein', False)
->>> detect_drift(profile, generate(2000, "covariate", seed=2), tests={"income": "psi"}).columns["income"].test
+>>> current = generate(2000, "covariate", seed=2)
+>>> detect_drift(profile, current, tests={"income": "psi"}).columns["income"].test
 'psi'
 
 The method follows Evidently's data drift preset (Evidently AI, "Data drift", 2024, and

@@ -157,6 +157,9 @@ def _fill_zeroes(p: np.ndarray) -> np.ndarray:
     return np.where(p == 0, fill, p)
 
 
+EXACT_KS_ROWS = 10_000  # scipy.stats.ks_2samp computes an exact p-value up to this size
+
+
 # -- the tests ------------------------------------------------------------------------------
 def ks(ref: ColumnProfile, cur: ColumnProfile) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov: sup |F_ref - F_cur| and scipy's two-sided p-value."""
@@ -166,21 +169,33 @@ def ks(ref: ColumnProfile, cur: ColumnProfile) -> tuple[float, float]:
 
 
 def ks_pvalue(d: float, n1: int, n2: int) -> float:
-    """The p-value scipy.stats.ks_2samp(method="auto") gives for statistic d."""
-    if max(n1, n2) <= 10000:
-        try:
-            from scipy.stats._stats_py import _attempt_exact_2kssamp
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ok, _, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
-            if ok:
-                return float(np.clip(prob, 0, 1))
-        except ImportError:  # pragma: no cover - a scipy without the private helper
-            pass
+    """The p-value scipy.stats.ks_2samp(method="auto") gives for statistic d: its own,
+    asked of two samples of sizes n1 and n2 whose statistic is d (the p-value depends on
+    nothing else). Up to 10,000 rows scipy computes it exactly; above, from the asymptotic
+    distribution, as here without building the samples."""
+    if max(n1, n2) <= EXACT_KS_ROWS:
+        first, second = _samples_at(d, n1, n2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an exact computation that fails falls back
+            return float(np.clip(stats.ks_2samp(first, second).pvalue, 0, 1))
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
     return float(np.clip(stats.distributions.kstwo.sf(d, np.round(en)), 0, 1))
+
+
+def _samples_at(d: float, n1: int, n2: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two samples of 0s and 1s, of sizes n1 and n2, whose KS statistic is d (rounded to
+    the lattice of statistics those sizes have, as scipy rounds it): i and j zeros with
+    i/n1 - j/n2 = d (the nearest such pair, for a d no two samples of these sizes have)."""
+    g = math.gcd(n1, n2)
+    step = round(d * (n1 // g) * n2)  # d in units of 1 / lcm(n1, n2), as scipy counts it
+    i = np.arange(n1 + 1)
+    j = np.clip(np.rint((i * (n2 // g) - step) / (n1 // g)), 0, n2).astype(np.int64)
+    best = int(np.argmin(np.abs(i * (n2 // g) - j * (n1 // g) - step)))
+    zeros, zeros2 = int(i[best]), int(j[best])
+    first = np.repeat([0.0, 1.0], [zeros, n1 - zeros])
+    second = np.repeat([0.0, 1.0], [zeros2, n2 - zeros2])
+    return first, second
 
 
 def wasserstein(ref: ColumnProfile, cur: ColumnProfile) -> tuple[float, None]:

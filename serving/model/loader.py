@@ -9,7 +9,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import mlflow.pyfunc
+import mlflow.sklearn
 import pandas as pd
+import skops.io
+from mlflow.environment_variables import MLFLOW_ALLOW_PICKLE_DESERIALIZATION
+from mlflow.models import Model
+from modelwatch.serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
 from modelwatch.serving.model.loaded import LoadedModel
 from modelwatch.serving.model.scorers import (
     CompiledEngine,
@@ -45,8 +51,6 @@ def load_local(
 ) -> LoadedModel:
     """Load the model directory at `path` and score its input example once.
     `trusted_types`: skops types to trust besides those the MLmodel lists."""
-    from mlflow.models import Model
-
     meta = Model.load(str(path))
     spec = spec_from_signature(meta.signature)
     example = _input_example(meta, path)
@@ -78,12 +82,8 @@ def load_sklearn(path, flavor: dict, trusted_types: tuple[str, ...]):
     """The sklearn model. A skops file is audited first, so that a refusal names the types
     to trust and where to say so (skops's own error names them for its `trusted`
     argument, which a serving operator does not call)."""
-    import mlflow.sklearn
-
     if flavor.get("serialization_format") != "skops":
         return mlflow.sklearn.load_model(str(path))
-    import skops.io
-
     file = Path(path) / flavor["pickled_model"]
     listed = list(flavor.get("skops_trusted_types") or [])
     untrusted = sorted(set(skops.io.get_untrusted_types(file=file)) - {*listed, *trusted_types})
@@ -98,8 +98,6 @@ def load_sklearn(path, flavor: dict, trusted_types: tuple[str, ...]):
         return mlflow.sklearn.load_model(str(path))
     # MLflow reads the trusted types from the MLmodel only: load the operator's way, behind
     # the same switch MLflow's loader obeys.
-    from mlflow.environment_variables import MLFLOW_ALLOW_PICKLE_DESERIALIZATION
-
     if not MLFLOW_ALLOW_PICKLE_DESERIALIZATION.get():
         raise UntrustedTypes(
             "deserializing models is off (MODELWATCH_TRUST_REGISTRY=0 or "
@@ -111,8 +109,6 @@ def load_sklearn(path, flavor: dict, trusted_types: tuple[str, ...]):
 def pyfunc_engine(path, meta, spec, example) -> PyfuncEngine:
     """The pyfunc model, its task read from its answer to the input example (else from
     its output signature)."""
-    import mlflow.pyfunc
-
     model = mlflow.pyfunc.load_model(str(path))
     checked = _checked_example(example, spec)
     if checked is None:
@@ -130,8 +126,6 @@ def choose_sklearn_engine(model, spec, example, compile: bool) -> tuple[Engine, 
         return SklearnEngine(model), "not compiled: only classifiers compile"
     if spec is None:
         return SklearnEngine(model), "not compiled: the model has no input signature"
-    from modelwatch.serving.compiled import NotCompilable, compile_pipeline, probe_frame, verify
-
     try:
         compiled = compile_pipeline(model)
         probes = validate(probe_frame(compiled, [c.name for c in spec], example), spec)

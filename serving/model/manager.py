@@ -15,6 +15,7 @@ import os
 import threading
 import time
 
+from modelwatch.serving.fallback import RuleModel
 from modelwatch.serving.model.cache import ModelCache
 from modelwatch.serving.model.loaded import LoadedModel
 from modelwatch.serving.model.loader import load_local
@@ -164,8 +165,6 @@ class ModelManager:
         setting = self.config.fallback
         if not setting:
             return False
-        from modelwatch.serving.fallback import RuleModel
-
         try:
             rules = RuleModel.load(setting)
         except Exception as exc:

@@ -11,6 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow import MlflowClient
+from mlflow.artifacts import download_artifacts
+from mlflow.exceptions import MlflowException
+
 
 class RegistryUnavailable(RuntimeError):
     """The registry did not answer."""
@@ -55,8 +59,6 @@ class Registry:
 
     def client(self):
         if self._client is None:
-            from mlflow import MlflowClient
-
             self._client = MlflowClient(
                 tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
             )
@@ -64,8 +66,6 @@ class Registry:
 
     def resolve(self, name: str, alias: str) -> VersionRef:
         """The model version `name@alias` points to now."""
-        from mlflow.exceptions import MlflowException
-
         try:
             mv = self.client().get_model_version_by_alias(name, alias)
         except MlflowException as exc:
@@ -79,8 +79,6 @@ class Registry:
     def download(self, name: str, version: str, dst: Path) -> Path:
         """Download the model directory of `name` version `version` under `dst`; answers
         the directory holding its MLmodel file."""
-        from mlflow.artifacts import download_artifacts
-
         # Resolve the artifact location with our own client: `models:/` URIs would be
         # resolved against the process-wide tracking URI, not this app's registry.
         client = self.client()
