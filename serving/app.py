@@ -28,7 +28,7 @@ from modelwatch.serving.routes import admin, feedback, mlflow, ops, predict, web
 
 from modelwatch.log import open_store
 from modelwatch.web.errors import register_error_handlers
-from modelwatch.web.requests import LimitedRequest
+from modelwatch.web.limits import LimitedRequest
 
 log = logging.getLogger(__name__)
 KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}

@@ -36,7 +36,7 @@ from modelwatch.log import open_store
 from modelwatch.redaction import RedactingFormatter, redact_logs
 from modelwatch.tokens import MONITOR_TOKENS, ExposedWithoutTokens, check_exposure
 from modelwatch.web.errors import register_error_handlers
-from modelwatch.web.requests import LimitedRequest
+from modelwatch.web.limits import LimitedRequest
 
 log = logging.getLogger(__name__)
 

@@ -75,7 +75,7 @@ def _suspect_labels() -> str:
 def _parse_body() -> tuple[object, str | None]:
     """The body as JSON, or why it is not: parsed here rather than by Flask, whose parser
     lets a too deeply nested document's RecursionError through as a 500. A body over
-    MAX_BODY_BYTES is a 413 (modelwatch/web/requests.py)."""
+    MAX_BODY_BYTES is a 413 (modelwatch/web/limits.py)."""
     if not request.is_json:
         return None, f"{NOT_WEBHOOK} (Content-Type: application/json)"
     body = request.get_data()
