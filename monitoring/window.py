@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from modelwatch.monitoring.calculators import feedback, labels
-from modelwatch.monitoring.calculators.base import D, Metric, Result
+from modelwatch.monitoring.calculators.base import AnyDetails, Metric, Result
 from modelwatch.monitoring.calculators.classification import ESTIMATED_ACCURACY, LIVE_ACCURACY
 from modelwatch.monitoring.calculators.concept import CONCEPT_DRIFT_DETECTED
 from modelwatch.monitoring.calculators.fairness import FairnessDetails
@@ -49,7 +49,7 @@ class WindowResult:
         m = self.metric(name)
         return None if m is None else m.value
 
-    def details_of(self, kind: type[D]) -> D | None:
+    def details_of(self, kind: type[AnyDetails]) -> AnyDetails | None:
         """The first result's details of `kind` (e.g. `DriftDetails`), or None."""
         return next((d for r in self.results if (d := r.details_of(kind)) is not None), None)
 

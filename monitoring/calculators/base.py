@@ -43,7 +43,7 @@ from modelwatch.log.scored import Scored
 N_SIGMA = 3.0  # NannyML's default threshold: mean +- 3 standard deviations of the chunks
 MIN_CHUNKS = 6  # fewer disjoint chunks than this give no spread worth the name: bootstrap
 BOOTSTRAP_CHUNKS = 30
-D = TypeVar("D", bound="Details")
+AnyDetails = TypeVar("AnyDetails", bound="Details")
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class Result:
     def get(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name and not m.labels), None)
 
-    def details_of(self, kind: type[D]) -> D | None:
+    def details_of(self, kind: type[AnyDetails]) -> AnyDetails | None:
         """The details if they are of `kind` (e.g. `DriftDetails`), else None."""
         return self.details if isinstance(self.details, kind) else None
 
