@@ -248,7 +248,7 @@ def _log_and_register(model, dataset, splits: Splits, model_name: str) -> str:
         signature=signature,
         input_example=example,
         registered_model_name=model_name,
-        skops_trusted_types=_own_types(model),
+        skops_trusted_types=own_types(model),
         pip_requirements=_model_requirements(),
     )
     return str(info.registered_model_version)
@@ -263,7 +263,7 @@ def _model_requirements() -> list[str]:
     ]
 
 
-def _own_types(model) -> list[str]:
+def own_types(model) -> list[str]:
     """The types skops must be told to trust to load this model: we built it, so all of
     them. skops (MLflow's default format) refuses, unlike pickle, to run anything else."""
     return skops.io.get_untrusted_types(data=skops.io.dumps(model))

@@ -20,7 +20,7 @@ from modelwatch.training.simulator import (
     TARGET,
     generate,
 )
-from modelwatch.training.train import _own_types
+from modelwatch.training.train import own_types
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -158,7 +158,7 @@ def _save(model, path, frame) -> str:
         str(path),
         signature=infer_signature(example, model.predict(example)),
         input_example=example,
-        skops_trusted_types=_own_types(model),
+        skops_trusted_types=own_types(model),
     )
     return str(path)
 
