@@ -9,7 +9,7 @@ prediction: prediction_id, ts (UTC datetime), model_name, model_version, model_a
 prediction, probability, probabilities (JSON text, or None), latency_ms, label (NaN
 until feedback), shadow_of, then one column per feature.
 
-The package is the log's one home: its schema (`schema`), the stores (`base`, `sqlite`,
+The package is the log's one home: its schema (`schema`), the stores (`store`, `sqlite`,
 `postgres`), its Parquet lake (`lake`) and its rows as the monitor's input (`scored`).
 """
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 
-from modelwatch.log.base import Store, StoreError
 from modelwatch.log.postgres import PostgresStore
 from modelwatch.log.schema import PREDICTION_COLUMNS, label_text
 from modelwatch.log.sqlite import SQLiteStore
+from modelwatch.log.store import Store, StoreError
 from modelwatch.settings import read
 
 __all__ = [

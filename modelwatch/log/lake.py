@@ -35,8 +35,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from modelwatch.log.base import Store
 from modelwatch.log.schema import HOUR, label_text, time_range
+from modelwatch.log.store import Store
 
 FILE_NAME = "data.parquet"
 PARTITIONS = ("model_name", "model_version", "hour")

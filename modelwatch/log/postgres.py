@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from modelwatch.log.base import Store
 from modelwatch.log.schema import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES
+from modelwatch.log.store import Store
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS predictions (

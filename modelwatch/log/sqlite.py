@@ -6,8 +6,8 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from modelwatch.log.base import Store
 from modelwatch.log.schema import ADDED_COLUMNS, DROPPED_INDEXES, INDEXES
+from modelwatch.log.store import Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from modelwatch.serving.logwriter.batch import LogBatch
 
-from modelwatch.log.base import Store
 from modelwatch.log.schema import full_row
+from modelwatch.log.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import threading
 from modelwatch.serving.logwriter.writer import PredictionLog
 
 from modelwatch.log import open_store
-from modelwatch.log.base import StoreError
+from modelwatch.log.store import StoreError
 from tests.serving.modelkit import log_batch
 
 
