@@ -311,7 +311,3 @@ def _mlflow_run(args: argparse.Namespace) -> int:
         "MLFLOW_TRACKING_URI": read("MLFLOW_TRACKING_URI"),
     }
     return subprocess.call(command, env=env)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
