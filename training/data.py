@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 from modelwatch.training import simulator
 
+from modelwatch.log import scored
+
 # A text column is refused as a category when it is mostly distinct values (an id, a
 # free-text field): one-hot encoding it would learn nothing and explode the model.
 MAX_CATEGORY_SHARE = 0.5
 MIN_ROWS = 50
-TASKS = ("auto", "binary", "multiclass", "regression")
+TASKS = ("auto", *scored.TASKS)  # auto: the target decides
 # `auto` takes a numeric target with more distinct values than this for a regression
 # target, and anything else for class labels.
 MAX_CLASSES = 20
