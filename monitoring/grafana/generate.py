@@ -556,7 +556,8 @@ def golden_signals() -> dict:
     g.add(
         heatmap(
             "Request latency distribution",
-            f"sum by (le) (increase(modelwatch_http_request_duration_seconds_bucket{{{PROBES}}}[$__rate_interval]))",
+            "sum by (le) (increase("
+            f"modelwatch_http_request_duration_seconds_bucket{{{PROBES}}}[$__rate_interval]))",
             "s",
             "Served requests per latency bucket.",
         ),
@@ -778,9 +779,9 @@ def model_quality() -> dict:
             ],
             "percentunit",
             "Reference: the version's accuracy on its reference rows. Each bound is the mean "
-            "- 3 standard deviations of that accuracy on reference chunks the size of a window (wider for a "
-            "smaller window). ModelAccuracyDegraded fires when realized or estimated accuracy stays below its "
-            "bound for 1m.",
+            "- 3 standard deviations of that accuracy on reference chunks the size of a window "
+            "(wider for a smaller window). ModelAccuracyDegraded fires when realized or "
+            "estimated accuracy stays below its bound for 1m.",
         ),
         24,
         9,
@@ -799,8 +800,8 @@ def model_quality() -> dict:
                 ),
             ],
             "short",
-            "Whatever the task computes: accuracy, F1 and ROC AUC (classifiers, alert below the lower "
-            "bound) or MAE, RMSE and MAPE (regression, alert above the upper bound, "
+            "Whatever the task computes: accuracy, F1 and ROC AUC (classifiers, alert below the "
+            "lower bound) or MAE, RMSE and MAPE (regression, alert above the upper bound, "
             "modelwatch_metric_upper_threshold). A metric that was not computed has no line.",
         ),
         24,
@@ -1048,8 +1049,10 @@ def drift() -> dict:
                     f"modelwatch_prediction_drift_score{{{MV}}}", "drift score v{{model_version}}"
                 ),
                 target(
-                    "sum by (model_version) (rate(modelwatch_prediction_score_sum[$__rate_interval]))"
-                    " / sum by (model_version) (rate(modelwatch_prediction_score_count[$__rate_interval]))",
+                    "sum by (model_version) "
+                    "(rate(modelwatch_prediction_score_sum[$__rate_interval]))"
+                    " / sum by (model_version) "
+                    "(rate(modelwatch_prediction_score_count[$__rate_interval]))",
                     "mean score v{{model_version}}",
                 ),
             ],
@@ -1329,7 +1332,8 @@ def cost_and_saturation() -> dict:
             "Thread pools busy",
             [target("max(instance:modelwatch_thread_pool_utilization:ratio_rate5m)", instant=True)],
             "percentunit",
-            "The busiest replica's share of busy threads, 5m. HighSaturation fires above 90% for 2m.",
+            "The busiest replica's share of busy threads, 5m. "
+            "HighSaturation fires above 90% for 2m.",
             thresholds=[(None, "green"), (0.7, "orange"), (0.9, "red")],
         ),
         5,
@@ -1395,7 +1399,8 @@ def cost_and_saturation() -> dict:
             "CPU cores by replica",
             [
                 target(
-                    "sum by (instance) (rate(modelwatch_process_cpu_seconds_total[$__rate_interval]))",
+                    "sum by (instance) "
+                    "(rate(modelwatch_process_cpu_seconds_total[$__rate_interval]))",
                     "{{instance}}",
                 )
             ],
@@ -1542,7 +1547,8 @@ def segments_and_fairness() -> dict:
             [
                 target(by_segment("dataset_drift_share"), "{{segment}}"),
                 target(
-                    f'modelwatch_segment_metric_upper_threshold{{{MV}, {seg}, metric="dataset_drift_share"}}',
+                    "modelwatch_segment_metric_upper_threshold"
+                    f'{{{MV}, {seg}, metric="dataset_drift_share"}}',
                     "bound {{segment}}",
                 ),
             ],
@@ -1560,7 +1566,8 @@ def segments_and_fairness() -> dict:
             [
                 target(by_segment("live_accuracy"), "{{segment}}"),
                 target(
-                    f'modelwatch_segment_metric_lower_threshold{{{MV}, {seg}, metric="live_accuracy"}}',
+                    "modelwatch_segment_metric_lower_threshold"
+                    f'{{{MV}, {seg}, metric="live_accuracy"}}',
                     "lower bound {{segment}}",
                 ),
             ],
@@ -1590,7 +1597,8 @@ def segments_and_fairness() -> dict:
             [
                 target(
                     f"max by (segment, metric) (modelwatch_segment_metric_value{{{MV}, {seg}}})"
-                    f" - on (segment, metric) max by (segment, metric) (modelwatch_segment_metric_lower_threshold{{{MV}, {seg}}})",
+                    " - on (segment, metric) max by (segment, metric) "
+                    f"(modelwatch_segment_metric_lower_threshold{{{MV}, {seg}}})",
                     "{{segment}} {{metric}}",
                     instant=True,
                 )
