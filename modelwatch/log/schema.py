@@ -44,6 +44,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from modelwatch.settings import DURATION_UNITS
+
 HOUR = 3600  # seconds: the log is exported, and read in parts, an hour at a time
 PREDICTION_COLUMNS = (
     "prediction_id",
@@ -112,10 +114,9 @@ def to_epoch(value) -> float | None:
         return time.time() - value.total_seconds()
     if isinstance(value, str):
         text = value.strip()
-        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-        if text and text[-1] in units:
+        if text and text[-1] in DURATION_UNITS:  # an age; else a time ("2026-12-01T09:00Z")
             try:
-                return time.time() - float(text[:-1]) * units[text[-1]]
+                return time.time() - float(text[:-1]) * DURATION_UNITS[text[-1]]
             except ValueError:
                 pass
         value = pd.Timestamp(text)
