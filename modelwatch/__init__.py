@@ -1,1 +1,2 @@
-"""modelwatch: the command line and the embedded stack that ties training, serving and monitoring together."""
+"""modelwatch: the command line and the embedded stack that tie training, serving and
+monitoring together."""

@@ -57,7 +57,8 @@ class Setting:
     default: object  # None: unset (an optional setting)
     readers: tuple[str, ...]
     meaning: str
-    shown: str = ""  # the default as the docs say it, where the value alone would not ("the current directory")
+    # the default as the docs say it, where the value alone would not ("the current directory")
+    shown: str = ""
     keep_empty: bool = False  # an empty value is a value ("none"), not "unset"
 
     def parse(self, text: str):
@@ -240,14 +241,16 @@ def _settings() -> list[Setting]:
             "bool",
             True,
             (SERVING,),
-            "let MLflow deserialize the registry's models (sets `MLFLOW_ALLOW_PICKLE_DESERIALIZATION` unless that is set)",
+            "let MLflow deserialize the registry's models (sets "
+            "`MLFLOW_ALLOW_PICKLE_DESERIALIZATION` unless that is set)",
         ),
         S(
             "MODELWATCH_SKOPS_TRUSTED_TYPES",
             "list",
             (),
             (SERVING,),
-            "comma list of types a skops-saved model may hold besides those skops and its MLmodel trust",
+            "comma list of types a skops-saved model may hold besides those skops and its MLmodel "
+            "trust",
         ),
         S(
             "MODELWATCH_COMPILE_MODEL",
@@ -261,7 +264,8 @@ def _settings() -> list[Setting]:
             "str",
             None,
             (SERVING,),
-            "`default` (`serving/fallback_rules.yaml`) or a rules file, served while no model loads",
+            "`default` (`serving/fallback_rules.yaml`) or a rules file, served while no model "
+            "loads",
         ),
         # -- serving: the prediction log
         S(
@@ -291,7 +295,8 @@ def _settings() -> list[Setting]:
             "float",
             30.0,
             (SERVING,),
-            "predictions older than this are deleted (0: kept forever); never shorter than the monitor's or a retraining's window",
+            "predictions older than this are deleted (0: kept forever); never shorter than the "
+            "monitor's or a retraining's window",
         ),
         S(
             "MODELWATCH_LOG_PRUNE_INTERVAL",
@@ -313,14 +318,16 @@ def _settings() -> list[Setting]:
             "str",
             None,
             (SERVING, CLI, STACK, DEMO),
-            "bearer token of `POST /feedback`, which serving requires and its clients send (unset: open, as in dev)",
+            "bearer token of `POST /feedback`, which serving requires and its clients send "
+            "(unset: open, as in dev)",
         ),
         S(
             "MODELWATCH_MLFLOW_WEBHOOK_SECRET",
             "str",
             None,
             (SERVING,),
-            "secret of the MLflow registry webhook on `POST /webhooks/mlflow`; unset, it refuses every delivery",
+            "secret of the MLflow registry webhook on `POST /webhooks/mlflow`; unset, it refuses "
+            "every delivery",
         ),
         S(
             "MODELWATCH_MAX_BODY_BYTES",
@@ -456,7 +463,8 @@ def _settings() -> list[Setting]:
             "bool",
             False,
             (MONITOR,),
-            "evaluate the model rules in the monitor (the embedded stack turns it on without Prometheus and Alertmanager)",
+            "evaluate the model rules in the monitor (the embedded stack turns it on without "
+            "Prometheus and Alertmanager)",
         ),
         S(
             "MODELWATCH_SEGMENTS",
@@ -481,7 +489,8 @@ def _settings() -> list[Setting]:
             "float",
             None,
             (MONITOR,),
-            "lowest demographic parity ratio (regressors: error ratio) before `FairnessGapExceeded`",
+            "lowest demographic parity ratio (regressors: error ratio) before "
+            "`FairnessGapExceeded`",
             shown="0.8",
         ),
         S(
@@ -489,7 +498,8 @@ def _settings() -> list[Setting]:
             "float",
             None,
             (MONITOR,),
-            "highest equalized odds difference (multi-class: accuracy difference) before `FairnessGapExceeded`",
+            "highest equalized odds difference (multi-class: accuracy difference) before "
+            "`FairnessGapExceeded`",
             shown="0.1",
         ),
         S(
@@ -512,15 +522,18 @@ def _settings() -> list[Setting]:
             "bool",
             False,
             (GUNICORN, MONITOR),
-            "start listening beyond loopback with a write path's token unset, with a warning (a gateway in front authenticates)",
+            "start listening beyond loopback with a write path's token unset, with a warning (a "
+            "gateway in front authenticates)",
         ),
         S(
             "MODELWATCH_SECRETS_DIR",
             "str",
             None,
             (CLI,),
-            "a directory of token files (`admin_token`, `feedback_token`, `webhook_token`, as compose mounts secrets "
-            "in /run/secrets): `modelwatch serve` and `monitor` read each token whose variable is unset from it",
+            "a directory of token files (`admin_token`, `feedback_token`, `webhook_token`, as "
+            "compose mounts secrets "
+            "in /run/secrets): `modelwatch serve` and `monitor` read each token whose variable is "
+            "unset from it",
         ),
         S(
             "MODELWATCH_RETRAIN_COOLDOWN",
@@ -541,7 +554,8 @@ def _settings() -> list[Setting]:
             "int",
             1000,
             (MONITOR,),
-            "labelled rows logged since a retraining was asked for before it starts (enough to train and judge a candidate)",
+            "labelled rows logged since a retraining was asked for before it starts (enough to "
+            "train and judge a candidate)",
         ),
         # -- the embedded stack
         S(
@@ -702,7 +716,10 @@ class Configuration:
 
 # -- the README's table --------------------------------------------------------------------
 
-README_BEGIN = "<!-- settings: generated by `python -m modelwatch.settings README.md` from modelwatch/settings.py -->"
+README_BEGIN = (
+    "<!-- settings: generated by `python -m modelwatch.settings README.md` "
+    "from modelwatch/settings.py -->"
+)
 README_END = "<!-- end of settings -->"
 
 
