@@ -101,10 +101,11 @@ def run(args: argparse.Namespace, context):
 
 
 def _on_spark(args: argparse.Namespace, context):
-    from modelwatch.monitoring.batch import local, spark  # noqa: PLC0415 (heavy; pyspark)
+    from modelwatch.log import is_store_url  # noqa: PLC0415 (pandas)
+    from modelwatch.monitoring.batch import spark  # noqa: PLC0415 (heavy; pyspark)
 
     session = spark.session(args.master)
-    if local.is_store(args.log):
+    if is_store_url(args.log):
         if not args.log.startswith(("postgresql://", "postgres://")):
             raise BadInput(f"Spark reads a PostgreSQL log or a Parquet export, not {args.log!r}")
         frame = spark.read_postgres(

@@ -26,11 +26,20 @@ from modelwatch.settings import read
 __all__ = [
     "open_store",
     "open_existing",
+    "is_store_url",
     "Store",
     "StoreError",
     "PREDICTION_COLUMNS",
     "label_text",
 ]
+
+
+# What names a store, where a path or URL could also name the log's Parquet lake.
+STORE_SCHEMES = ("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def is_store_url(log: str) -> bool:
+    return log.startswith(STORE_SCHEMES)
 
 
 def open_store(url: str | None = None) -> Store:

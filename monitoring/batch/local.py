@@ -38,12 +38,11 @@ from modelwatch.monitoring.batch.plan import Plan
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.window import WindowResult
 
-from modelwatch.log import open_existing
+from modelwatch.log import is_store_url, open_existing
 from modelwatch.log.lake import store_hours, version_files
 from modelwatch.log.schema import time_range
 
 BATCH_ROWS = 100_000  # rows of a file in memory at once: a busy hour's file may hold millions
-STORE_SCHEMES = ("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")
 
 
 class NoRows(LookupError):
@@ -65,15 +64,11 @@ def judge(
     return plan.finish(total, "local", started)
 
 
-def is_store(log: str) -> bool:
-    return log.startswith(STORE_SCHEMES)
-
-
 def parts(
     log: str, model_name: str, version: str, since=None, until=None
 ) -> Iterator[pd.DataFrame]:
     """The rows of `log` (an export's directory or URL, or a store's URL), a part at a time."""
-    if is_store(log):
+    if is_store_url(log):
         return store_parts(log, model_name, version, since, until)
     return parquet_parts(log, model_name, version, since, until)
 
