@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from modelwatch.monitoring.calculators import feedback, labels
+from modelwatch.monitoring.calculators import coverage, feedback
 from modelwatch.monitoring.calculators.base import AnyDetails, Metric, Result
 from modelwatch.monitoring.calculators.classification import ESTIMATED_ACCURACY, LIVE_ACCURACY
 from modelwatch.monitoring.calculators.concept import CONCEPT_DRIFT_DETECTED
@@ -137,7 +137,7 @@ def window_status(
         ],
         LIVE_ACCURACY.name: result.value(LIVE_ACCURACY.name),
         ESTIMATED_ACCURACY.name: result.value(ESTIMATED_ACCURACY.name),
-        "label_coverage": result.value(labels.LABEL_COVERAGE_RATIO.name),
+        "label_coverage": result.value(coverage.LABEL_COVERAGE_RATIO.name),
         "concept_drift": result.concept_drift,
         "task": reference.task if reference else None,
         "performance": "estimated and realized"
@@ -158,7 +158,7 @@ def evaluate(
     scored = reference.window(window)
     results = [c.calculate(scored) for c in calculators]
     if reference.has_labels:
-        results.append(labels.coverage(int(scored.labelled.sum()), len(scored)))
+        results.append(coverage.coverage(int(scored.labelled.sum()), len(scored)))
     results.append(feedback.check(results, calculators))  # labels that the inputs cannot explain
     return WindowResult(version, len(window), results, _latency(window))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 from modelwatch.monitoring.service.config import child_environment
-from modelwatch.monitoring.service.retrain import Refused, Runner
+from modelwatch.monitoring.service.trigger import Refused, Runner
 from modelwatch.training import retrain
 
 from modelwatch.project import PROJECT_DIR, mlflow_command

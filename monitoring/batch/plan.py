@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
-from modelwatch.monitoring.calculators import feedback, labels
+from modelwatch.monitoring.calculators import coverage, feedback
 from modelwatch.monitoring.calculators.base import Details, Result
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.window import WindowResult
@@ -95,7 +95,7 @@ class Plan:
     ) -> WindowResult:
         results = [c.finish(part) for c, part in zip(self.calculators, aggregate["parts"])]
         if self.reference.has_labels:
-            results.append(labels.coverage(aggregate["labelled"], aggregate["rows"]))
+            results.append(coverage.coverage(aggregate["labelled"], aggregate["rows"]))
         results.append(feedback.check(results, self.calculators))  # as the online window does
         seconds = None if started is None else time.perf_counter() - started
         results.append(Result(NAME, [], BatchDetails(engine, list(self.left_out), seconds)))

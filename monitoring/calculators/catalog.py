@@ -7,7 +7,7 @@ any window computes it), and the docs' Metrics section lists them
 
 from __future__ import annotations
 
-from modelwatch.monitoring.calculators import feedback, labels
+from modelwatch.monitoring.calculators import coverage, feedback
 from modelwatch.monitoring.calculators.base import MetricDeclaration
 from modelwatch.monitoring.calculators.classification import (
     EstimatedClassification,
@@ -39,6 +39,6 @@ CALCULATORS = (
 )
 DECLARATIONS: tuple[MetricDeclaration, ...] = (
     *(d for calculator in CALCULATORS for d in calculator.declares),
-    *labels.DECLARES,
+    *coverage.DECLARES,
     *feedback.DECLARES,
 )

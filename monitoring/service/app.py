@@ -9,7 +9,7 @@ the monitor loop, the retraining trigger, the built-in alert rules); the routes 
 routes/ by concern, the errors are modelwatch.web's. The loop and the retraining trigger
 run in background threads of this process; the HTTP side only reads what they produced,
 so it answers at once. The monitor does not know how a retraining runs: it is given a
-`runner` (modelwatch.monitoring.service.retrain.Runner; the command line passes
+`runner` (modelwatch.monitoring.service.trigger.Runner; the command line passes
 modelwatch.training.retrain_run.project_runner).
 """
 
@@ -28,8 +28,8 @@ from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger
 from modelwatch.monitoring.service.monitor import Monitor
-from modelwatch.monitoring.service.retrain import RetrainTrigger, Runner
 from modelwatch.monitoring.service.routes import alerts, ops
+from modelwatch.monitoring.service.trigger import RetrainTrigger, Runner
 from werkzeug.serving import make_server
 
 from modelwatch.log import open_store

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from modelwatch.monitoring.service.retrain import RetrainTrigger
+from modelwatch.monitoring.service.trigger import RetrainTrigger
 
 from tests.monitor_service.runners import FakeClock, RecordingRunner
 
