@@ -74,9 +74,14 @@ class BoundedCalculator(Mergeable):
     def rows(self, scored: Scored) -> int:
         return len(scored)
 
+    def chunk_values(self, chunk: Scored) -> dict[str, float | None]:
+        """The values on one reference chunk that a metric's bounds are the spread of:
+        the metric itself (an estimate says which realized metric instead)."""
+        return self.values(chunk)
+
     def fit_bounds(self, reference: Scored) -> None:
         chunks = reference_chunks(len(reference), self.chunk_rows)
-        per_chunk = [self.values(reference.take(rows)) for rows in chunks]
+        per_chunk = [self.chunk_values(reference.take(rows)) for rows in chunks]
         chunk_rows = len(chunks[0]) if chunks else self.chunk_rows
         self.bounds = {
             d.name: Bounds.from_chunks(

@@ -114,6 +114,15 @@ class EstimatedRegression(BoundedCalculator):
         self.fit_bounds(reference)
         return self
 
+    def chunk_values(self, chunk: Scored) -> dict[str, float | None]:
+        # NannyML bounds an estimate by the spread of the realized metric over the
+        # reference chunks, not by the estimate's own (narrower) spread.
+        realized = RealizedRegression().values(chunk)
+        return {
+            ESTIMATED_MAE.name: realized.get(LIVE_MAE.name),
+            ESTIMATED_RMSE.name: realized.get(LIVE_RMSE.name),
+        }
+
     @staticmethod
     def _inputs(features: pd.DataFrame, prediction: np.ndarray) -> pd.DataFrame:
         X = features.reset_index(drop=True).copy()

@@ -116,6 +116,39 @@ def test_multiclass_estimates_accuracy_and_macro_f1():
     assert got["estimated_f1"] == pytest.approx(macro, abs=0.03)
 
 
+def nannyml_half_width(realized: list[float], chunk_rows: int, reference_rows: int) -> float:
+    """NannyML's StandardDeviationThreshold (mean +- 3 * np.std of the realized metric on
+    the reference chunks), with modelwatch's two documented differences: the unbiased
+    std (ddof=1) and the widening by the reference mean's own sampling error."""
+    n = len(realized)
+    return 3 * np.std(realized) * np.sqrt(n / (n - 1)) * np.sqrt(1 + chunk_rows / reference_rows)
+
+
+def test_estimates_are_bounded_by_the_realized_metrics_spread_as_nannyml_does():
+    reference = calibrated_multiclass(12_000, 0)
+    estimator = EstimatedClassification(chunk_rows=2000).fit(reference)
+    chunks = [reference.take(rows) for rows in reference_chunks(len(reference), 2000)]
+    realized = [np.mean(c.label == c.prediction) for c in chunks]
+    bounds = estimator.bounds["estimated_accuracy"]
+    assert bounds.mean == pytest.approx(np.mean(realized))
+    assert bounds.mean - bounds.lower(2000) == pytest.approx(
+        nannyml_half_width(realized, 2000, 12_000)
+    )
+    scores = {"estimated_accuracy": 1.0, "estimated_f1": 1.0}
+    assert {n: b.ceiling for n, b in estimator.bounds.items() if b} == scores  # clipped to [0, 1]
+    regression_reference = regression(6000, 0)
+    dle = EstimatedRegression(chunk_rows=1000)
+    dle.fit_bounds(regression_reference)  # the bounds alone: the loss models are not needed
+    errors = [
+        np.mean(np.abs(c.label.astype(float) - c.prediction))
+        for c in (regression_reference.take(r) for r in reference_chunks(6000, 1000))
+    ]
+    mae = dle.bounds["estimated_mae"]
+    assert mae.mean == pytest.approx(np.mean(errors))
+    assert mae.upper(1000) - mae.mean == pytest.approx(nannyml_half_width(errors, 1000, 6000))
+    assert mae.lower(1000) is None and mae.floor == 0.0
+
+
 def test_healthy_windows_do_not_alert_and_a_drop_of_a_few_points_does():
     reference = calibrated_binary(20_000, 0)
     realized = RealizedClassification(chunk_rows=1000).fit(reference)
