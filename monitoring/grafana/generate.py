@@ -21,7 +21,26 @@ SCHEMA_VERSION = 39  # Grafana 11
 OUT = Path(__file__).resolve().parent / "dashboards"
 
 PROBES = 'endpoint!~"/?(metrics|health|ready|version)"'  # as in the recording rules
+M = 'model=~"$model"'  # every modelwatch series names its registered model
 MV = 'model_version=~"$model_version"'
+W = f"{M}, {MV}"  # a window series of the chosen models and versions
+
+# The constants of the Prometheus rules (monitoring/prometheus/rules/) that a panel's fixed
+# threshold mirrors. A model's bounds are never constants here: they are the series the
+# monitor exports (modelwatch_*_threshold), drawn beside the value.
+# tests/stack_config/test_grafana.py checks each constant is in its rule's expression.
+RULE_BOUNDS = {
+    "HighErrorRate": 0.05,
+    "HighLatencyP99": 1,
+    "LowLabelCoverage": 0.1,
+    "MonitorStale": 600,
+    "HighSaturation": 0.9,
+}
+# The burn rates of the multi-window alerts, and the error budgets of the SLOs.
+BURN_RATES = (1, 6, 14.4)
+AVAILABILITY_BUDGET, LATENCY_BUDGET = 0.001, 0.01
+# A count's steps: anything counted (a firing alert, a drifted feature) colours it.
+PRESENCE = [(None, "green"), (1, "red")]
 
 
 class Layout:
@@ -86,6 +105,37 @@ def _thresholds(steps: list[tuple[float | None, str]]) -> dict:
     return {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in steps]}
 
 
+def rule_steps(rule: str, below: bool = False) -> list[tuple[float | None, str]]:
+    """Red past the constant of `rule` (below it with `below`)."""
+    value = RULE_BOUNDS[rule]
+    return [(None, "red"), (value, "green")] if below else [(None, "green"), (value, "red")]
+
+
+def said_by(rule: str) -> str:
+    """The sentence naming the rule a panel's fixed threshold mirrors (the test reads it)."""
+    return f" Threshold: the {rule} rule's."
+
+
+def bound(expr: str, legend: str) -> dict:
+    """A bound series drawn as a threshold: a dashed red line beside the value."""
+    return {**target(expr, legend), "bound": True}
+
+
+def _bound_overrides(targets: list[dict]) -> list[dict]:
+    return [
+        {
+            "matcher": {"id": "byFrameRefID", "options": t["refId"]},
+            "properties": [
+                {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
+                {"id": "custom.fillOpacity", "value": 0},
+            ],
+        }
+        for t in targets
+        if t.pop("bound", False)
+    ]
+
+
 def timeseries(
     title: str,
     targets: list[dict],
@@ -96,7 +146,11 @@ def timeseries(
     thresholds: list[tuple[float | None, str]] | None = None,
     bars: bool = False,
     stack: bool = False,
+    rule: str = "",
 ) -> dict:
+    """`targets` made with bound() are drawn as thresholds; `rule` names the rule whose
+    constant `thresholds` mirrors."""
+    targets = _with_refids(targets)
     custom = {
         "drawStyle": "bars" if bars else "line",
         "lineWidth": 1,
@@ -118,10 +172,10 @@ def timeseries(
     return {
         "type": "timeseries",
         "title": title,
-        "description": description,
+        "description": description + (said_by(rule) if rule else ""),
         "datasource": DS,
-        "targets": _with_refids(targets),
-        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "targets": targets,
+        "fieldConfig": {"defaults": defaults, "overrides": _bound_overrides(targets)},
         "options": {
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "desc"},
@@ -138,7 +192,26 @@ def stat(
     mappings: list[dict] | None = None,
     text_mode: str = "auto",
     decimals: int | None = None,
+    rule: str = "",
+    threshold: str = "",
 ) -> dict:
+    """`threshold`: a query of the bound series that colours the value (Grafana's "config
+    from query results": red past it); `rule` names the rule whose constant `thresholds`
+    mirrors."""
+    transformations = []
+    if threshold:
+        targets = [*targets, target(threshold, "Threshold", instant=True)]
+        transformations = [
+            {
+                "id": "configFromData",
+                "options": {
+                    "configRefId": chr(ord("A") + len(targets) - 1),
+                    "mappings": [{"fieldName": "Threshold", "handlerKey": "threshold1"}],
+                    "applyTo": {"id": "byType", "options": "number"},
+                },
+            }
+        ]
+        thresholds = thresholds or [(None, "green")]
     defaults: dict = {
         "unit": unit,
         "thresholds": _thresholds(thresholds or [(None, "green")]),
@@ -149,9 +222,10 @@ def stat(
     return {
         "type": "stat",
         "title": title,
-        "description": description,
+        "description": description + (said_by(rule) if rule else ""),
         "datasource": DS,
         "targets": _with_refids(targets),
+        "transformations": transformations,
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
@@ -173,6 +247,10 @@ def bargauge(
     maximum: float | None = None,
     thresholds: list[tuple[float | None, str]] | None = None,
 ) -> dict:
+    """`targets` made with bound() are shown as bars of their own (a bar gauge draws no
+    line)."""
+    for t in targets:
+        t.pop("bound", None)
     defaults: dict = {
         "unit": unit,
         "min": 0,
@@ -294,25 +372,35 @@ BUILTIN_ANNOTATION = {
 
 VERSION_CHANGES = annotation(
     "Model version changes",
-    "(max by (model, version, alias) (modelwatch_model_info) == 1)"
-    " unless (max by (model, version, alias) (modelwatch_model_info offset 1m) == 1)",
+    f"(max by (model, version, alias) (modelwatch_model_info{{{M}}}) == 1)"
+    f" unless (max by (model, version, alias) (modelwatch_model_info{{{M}}} offset 1m) == 1)",
     "{{model}} version {{version}} now serves as {{alias}}",
-    "version,alias",
+    "model,version,alias",
     "blue",
 )
 RELOADS = annotation(
     "Model reloads",
-    "sum by (result) (increase(modelwatch_model_reloads_total[1m])) > 0",
-    "Model reload: {{result}}",
-    "result",
+    f"sum by (model, result) (increase(modelwatch_model_reloads_total{{{M}}}[1m])) > 0",
+    "{{model}} reload: {{result}}",
+    "model,result",
     "purple",
 )
 RETRAININGS = annotation(
     "Retrainings",
-    "sum by (result) (increase(modelwatch_retrains_total[1m])) > 0",
-    "Retraining finished: {{result}}",
-    "result",
+    f"sum by (model, result) (increase(modelwatch_retrains_total{{{M}}}[1m])) > 0",
+    "{{model}} retraining finished: {{result}}",
+    "model,result",
     "orange",
+)
+
+# The model picker: the models serving loaded (serving's dashboards) or the monitor
+# watches (the monitor's). Each version picker offers the chosen models' versions.
+SERVED_MODELS = variable("model", "Model", "label_values(modelwatch_model_info, model)")
+WATCHED_MODELS = variable("model", "Model", "label_values(modelwatch_model_monitored, model)")
+VERSIONS = variable(
+    "model_version",
+    "Model version",
+    f"label_values(modelwatch_monitor_window_rows{{{M}}}, model_version)",
 )
 
 
@@ -368,7 +456,13 @@ def golden_signals() -> dict:
     g.add(
         stat(
             "Request rate",
-            [target("sum(job:modelwatch_http_requests:rate5m)", instant=True)],
+            [
+                target(
+                    f"sum by (model) (job:modelwatch_http_requests:rate5m{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "reqps",
             "Served requests per second (probes excluded), 5m rate.",
         ),
@@ -378,10 +472,17 @@ def golden_signals() -> dict:
     g.add(
         stat(
             "5xx ratio",
-            [target("max(job:modelwatch_http_request_errors:ratio_rate5m)", instant=True)],
+            [
+                target(
+                    f"max by (model) (job:modelwatch_http_request_errors:ratio_rate5m{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "percentunit",
             "Share of served requests answered with a 5xx, 5m.",
-            thresholds=[(None, "green"), (0.01, "orange"), (0.05, "red")],
+            thresholds=rule_steps("HighErrorRate"),
+            rule="HighErrorRate",
         ),
         4,
         4,
@@ -391,13 +492,16 @@ def golden_signals() -> dict:
             "p99 latency",
             [
                 target(
-                    f"max(endpoint:modelwatch_http_request_duration_seconds:p99_rate5m{{{PROBES}}})",
+                    "max by (model) (endpoint:modelwatch_http_request_duration_seconds"
+                    f":p99_rate5m{{{PROBES}, {M}}})",
+                    "{{model}}",
                     instant=True,
                 )
             ],
             "s",
             "Worst endpoint's 99th percentile latency, 5m.",
-            thresholds=[(None, "green"), (0.5, "orange"), (1, "red")],
+            thresholds=rule_steps("HighLatencyP99"),
+            rule="HighLatencyP99",
         ),
         4,
         4,
@@ -405,7 +509,13 @@ def golden_signals() -> dict:
     g.add(
         stat(
             "In flight",
-            [target("sum(job:modelwatch_http_requests_in_flight:sum)", instant=True)],
+            [
+                target(
+                    f"sum by (model) (job:modelwatch_http_requests_in_flight:sum{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
             "Requests being answered now, all replicas.",
         ),
@@ -415,9 +525,18 @@ def golden_signals() -> dict:
     g.add(
         stat(
             "Replicas up",
-            [target('sum(up{job="serving"})', instant=True)],
+            [
+                target(
+                    'sum by (model) (up{job="serving"} * on (job, instance) group_left (model)'
+                    " max by (job, instance, model)"
+                    f" (last_over_time(modelwatch_model_info{{{M}}}[1h])))",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
-            "Serving targets Prometheus scrapes successfully.",
+            "Serving targets Prometheus scrapes successfully, by the model they served in the "
+            "last hour.",
             thresholds=[(None, "red"), (1, "green")],
         ),
         4,
@@ -426,10 +545,10 @@ def golden_signals() -> dict:
     g.add(
         stat(
             "Firing alerts",
-            [target('count(ALERTS{alertstate="firing"}) or vector(0)', instant=True)],
+            [target(f'count(ALERTS{{alertstate="firing", {M}}}) or vector(0)', instant=True)],
             "short",
-            "Alerts firing now (all severities).",
-            thresholds=[(None, "green"), (1, "red")],
+            "Alerts firing now for the chosen models (all severities).",
+            thresholds=PRESENCE,
         ),
         4,
         4,
@@ -439,7 +558,12 @@ def golden_signals() -> dict:
     g.add(
         timeseries(
             "Requests by endpoint",
-            [target("endpoint:modelwatch_http_requests:rate5m", "{{endpoint}}")],
+            [
+                target(
+                    f"sum by (model, endpoint) (endpoint:modelwatch_http_requests:rate5m{{{M}}})",
+                    "{{model}} {{endpoint}}",
+                )
+            ],
             "reqps",
             "All endpoints, probes included.",
             minimum=0,
@@ -452,8 +576,9 @@ def golden_signals() -> dict:
             "Responses by status",
             [
                 target(
-                    "sum by (status) (rate(modelwatch_http_requests_total[$__rate_interval]))",
-                    "{{status}}",
+                    "sum by (model, status) "
+                    f"(rate(modelwatch_http_requests_total{{{M}}}[$__rate_interval]))",
+                    "{{model}} {{status}}",
                 )
             ],
             "reqps",
@@ -468,11 +593,12 @@ def golden_signals() -> dict:
             "Rows scored by version and class",
             [
                 target(
-                    "model_version_predicted_class:modelwatch_predictions:rate5m",
-                    "v{{model_version}} class {{predicted_class}}",
+                    f"model_version_predicted_class:modelwatch_predictions:rate5m{{{M}}}",
+                    "{{model}} v{{model_version}} {{predicted_class}}",
                 )
             ],
             "rowsps",
+            "A regression's rows have no class.",
             minimum=0,
             stack=True,
         ),
@@ -484,10 +610,16 @@ def golden_signals() -> dict:
     g.add(
         timeseries(
             "5xx ratio by endpoint",
-            [target("endpoint:modelwatch_http_request_errors:ratio_rate5m", "{{endpoint}}")],
+            [
+                target(
+                    f"endpoint:modelwatch_http_request_errors:ratio_rate5m{{{M}}}",
+                    "{{model}} {{endpoint}}",
+                )
+            ],
             "percentunit",
             minimum=0,
-            thresholds=[(None, "green"), (0.05, "red")],
+            thresholds=rule_steps("HighErrorRate"),
+            rule="HighErrorRate",
         ),
         8,
         8,
@@ -495,7 +627,7 @@ def golden_signals() -> dict:
     g.add(
         timeseries(
             "4xx ratio (client errors)",
-            [target("job:modelwatch_http_client_errors:ratio_rate5m", "{{job}}")],
+            [target(f"job:modelwatch_http_client_errors:ratio_rate5m{{{M}}}", "{{model}} {{job}}")],
             "percentunit",
             minimum=0,
         ),
@@ -505,7 +637,7 @@ def golden_signals() -> dict:
     g.add(
         timeseries(
             "Input errors by reason",
-            [target("reason:modelwatch_input_errors:rate5m", "{{reason}}")],
+            [target(f"reason:modelwatch_input_errors:rate5m{{{M}}}", "{{model}} {{reason}}")],
             "reqps",
             minimum=0,
             stack=True,
@@ -520,21 +652,16 @@ def golden_signals() -> dict:
             "Latency by endpoint (p50, p95, p99)",
             [
                 target(
-                    f"endpoint:modelwatch_http_request_duration_seconds:p50_rate5m{{{PROBES}}}",
-                    "p50 {{endpoint}}",
-                ),
-                target(
-                    f"endpoint:modelwatch_http_request_duration_seconds:p95_rate5m{{{PROBES}}}",
-                    "p95 {{endpoint}}",
-                ),
-                target(
-                    f"endpoint:modelwatch_http_request_duration_seconds:p99_rate5m{{{PROBES}}}",
-                    "p99 {{endpoint}}",
-                ),
+                    "endpoint:modelwatch_http_request_duration_seconds"
+                    f":{q}_rate5m{{{PROBES}, {M}}}",
+                    f"{q} {{{{model}}}} {{{{endpoint}}}}",
+                )
+                for q in ("p50", "p95", "p99")
             ],
             "s",
             minimum=0,
-            thresholds=[(None, "green"), (1, "red")],
+            thresholds=rule_steps("HighLatencyP99"),
+            rule="HighLatencyP99",
         ),
         8,
         8,
@@ -543,8 +670,11 @@ def golden_signals() -> dict:
         timeseries(
             "Model predict duration (p50, p99)",
             [
-                target("job:modelwatch_model_predict_duration_seconds:p50_rate5m", "p50"),
-                target("job:modelwatch_model_predict_duration_seconds:p99_rate5m", "p99"),
+                target(
+                    f"job:modelwatch_model_predict_duration_seconds:{q}_rate5m{{{M}}}",
+                    f"{q} {{{{model}}}}",
+                )
+                for q in ("p50", "p99")
             ],
             "s",
             "Time in the model's predict call alone.",
@@ -557,9 +687,9 @@ def golden_signals() -> dict:
         heatmap(
             "Request latency distribution",
             "sum by (le) (increase("
-            f"modelwatch_http_request_duration_seconds_bucket{{{PROBES}}}[$__rate_interval]))",
+            f"modelwatch_http_request_duration_seconds_bucket{{{PROBES}, {M}}}[$__rate_interval]))",
             "s",
-            "Served requests per latency bucket.",
+            "Served requests of the chosen models per latency bucket.",
         ),
         8,
         8,
@@ -570,8 +700,11 @@ def golden_signals() -> dict:
         timeseries(
             "Requests in flight",
             [
-                target("job:modelwatch_http_requests_in_flight:sum", "now"),
-                target("job:modelwatch_http_requests_in_flight:max_over_time5m", "max over 5m"),
+                target(f"job:modelwatch_http_requests_in_flight:sum{{{M}}}", "{{model}} now"),
+                target(
+                    f"job:modelwatch_http_requests_in_flight:max_over_time5m{{{M}}}",
+                    "{{model}} max over 5m",
+                ),
             ],
             "short",
             minimum=0,
@@ -582,7 +715,12 @@ def golden_signals() -> dict:
     g.add(
         timeseries(
             "In flight per replica",
-            [target("sum by (instance) (modelwatch_http_requests_in_flight)", "{{instance}}")],
+            [
+                target(
+                    f"sum by (model, instance) (modelwatch_http_requests_in_flight{{{M}}})",
+                    "{{model}} {{instance}}",
+                )
+            ],
             "short",
             minimum=0,
         ),
@@ -596,25 +734,19 @@ def golden_signals() -> dict:
             "Availability",
             [
                 target(
-                    "1 - max(job:modelwatch_slo_availability_errors:ratio_rate1h)",
-                    "1h",
+                    "1 - max by (model) "
+                    f"(job:modelwatch_slo_availability_errors:ratio_rate{w}{{{M}}})",
+                    f"{{{{model}}}} {w}",
                     instant=True,
-                ),
-                target(
-                    "1 - max(job:modelwatch_slo_availability_errors:ratio_rate1d)",
-                    "1d",
-                    instant=True,
-                ),
-                target(
-                    "1 - max(job:modelwatch_slo_availability_errors:ratio_rate3d)",
-                    "3d",
-                    instant=True,
-                ),
+                )
+                for w in ("1h", "1d", "3d")
             ],
             "percentunit",
-            "Share of served requests without a 5xx. Objective 99.9%.",
-            thresholds=[(None, "red"), (0.999, "green")],
+            "Share of served requests without a 5xx. Objective 99.9% (1 - the error budget "
+            "the burn-rate rules divide by).",
+            thresholds=[(None, "red"), (1 - AVAILABILITY_BUDGET, "green")],
             decimals=3,
+            rule="SLOAvailabilityBudgetBurn",
         ),
         6,
         7,
@@ -624,65 +756,89 @@ def golden_signals() -> dict:
             "Within 0.5s",
             [
                 target(
-                    "1 - max(job:modelwatch_slo_latency_errors:ratio_rate1h)", "1h", instant=True
-                ),
-                target(
-                    "1 - max(job:modelwatch_slo_latency_errors:ratio_rate1d)", "1d", instant=True
-                ),
-                target(
-                    "1 - max(job:modelwatch_slo_latency_errors:ratio_rate3d)", "3d", instant=True
-                ),
+                    f"1 - max by (model) (job:modelwatch_slo_latency_errors:ratio_rate{w}{{{M}}})",
+                    f"{{{{model}}}} {w}",
+                    instant=True,
+                )
+                for w in ("1h", "1d", "3d")
             ],
             "percentunit",
             "Share of served requests answered within 0.5s. Objective 99%.",
-            thresholds=[(None, "red"), (0.99, "green")],
+            thresholds=[(None, "red"), (1 - LATENCY_BUDGET, "green")],
             decimals=2,
+            rule="SLOLatencyBudgetBurn",
         ),
         6,
         7,
     )
-    burn_targets = [
-        ("5m", "ratio_rate5m"),
-        ("1h", "ratio_rate1h"),
-        ("6h", "ratio_rate6h"),
-        ("3d", "ratio_rate3d"),
-    ]
-    g.add(
-        timeseries(
+    burn_steps = list(zip((None, *BURN_RATES), ("green", "yellow", "orange", "red"), strict=True))
+    for title, sli, budget, rule, text in (
+        (
             "Availability error budget burn rate",
-            [
-                target(f"job:modelwatch_slo_availability_errors:{r} / 0.001", w)
-                for w, r in burn_targets
-            ],
-            "x",
-            "Error ratio over the window divided by the budget (0.1%). Pages at 14.4x (1h and 5m) "
-            "and 6x (6h and 30m).",
-            minimum=0,
-            thresholds=[(None, "green"), (1, "yellow"), (6, "orange"), (14.4, "red")],
+            "availability",
+            AVAILABILITY_BUDGET,
+            "SLOAvailabilityBudgetBurn",
+            "Error ratio over the window divided by the budget (0.1%). Pages at 14.4x (1h and "
+            "5m) and 6x (6h and 30m).",
         ),
-        6,
-        7,
-    )
-    g.add(
-        timeseries(
+        (
             "Latency error budget burn rate",
-            [target(f"job:modelwatch_slo_latency_errors:{r} / 0.01", w) for w, r in burn_targets],
-            "x",
+            "latency",
+            LATENCY_BUDGET,
+            "SLOLatencyBudgetBurn",
             "Share of requests slower than 0.5s over the window divided by the budget (1%).",
-            minimum=0,
-            thresholds=[(None, "green"), (1, "yellow"), (6, "orange"), (14.4, "red")],
         ),
-        6,
-        7,
-    )
+    ):
+        g.add(
+            timeseries(
+                title,
+                [
+                    target(
+                        f"job:modelwatch_slo_{sli}_errors:ratio_rate{w}{{{M}}} / {budget}",
+                        f"{{{{model}}}} {w}",
+                    )
+                    for w in ("5m", "1h", "6h", "3d")
+                ],
+                "x",
+                text,
+                minimum=0,
+                thresholds=burn_steps,
+                rule=rule,
+            ),
+            6,
+            7,
+        )
 
     return dashboard(
         "modelwatch-golden-signals",
         "modelwatch / Serving: golden signals and SLOs",
-        "Traffic, errors, latency and saturation of the serving replicas, and the SLOs.",
+        "Traffic, errors, latency and saturation of the serving replicas of each model, and "
+        "the SLOs.",
         g,
+        variables=[SERVED_MODELS],
         annotations=[VERSION_CHANGES, RELOADS],
     )
+
+
+def _realized_and_estimated(metric: str, side: str) -> list[dict]:
+    """The realized and estimated `metric` of each chosen model, with their `side` bounds."""
+    targets, bounds = [], []
+    for kind in ("live", "estimated"):
+        name = f"{kind}_{metric}"
+        word = "realized" if kind == "live" else "estimated"
+        targets.append(
+            target(
+                f'modelwatch_metric_value{{{W}, metric="{name}"}}',
+                f"{word} {{{{model}}}} v{{{{model_version}}}}",
+            )
+        )
+        bounds.append(
+            bound(
+                f'modelwatch_metric_{side}_threshold{{{W}, metric="{name}"}}',
+                f"{word} bound {{{{model}}}} v{{{{model_version}}}}",
+            )
+        )
+    return targets + bounds
 
 
 def model_quality() -> dict:
@@ -693,13 +849,13 @@ def model_quality() -> dict:
             "Serving model",
             [
                 target(
-                    "max by (model, version, alias) (modelwatch_model_info) == 1",
+                    f"max by (model, version, alias) (modelwatch_model_info{{{M}}}) == 1",
                     "{{model}} v{{version}} ({{alias}})",
                     instant=True,
                 )
             ],
             "short",
-            "The version each replica has loaded.",
+            "The version each model's replicas have loaded.",
             text_mode="name",
         ),
         6,
@@ -707,33 +863,40 @@ def model_quality() -> dict:
     )
     g.add(
         stat(
-            "Realized accuracy",
-            [target(f"min(modelwatch_live_accuracy{{{MV}}})", instant=True)],
-            "percentunit",
-            "Accuracy on labelled feedback in the monitor's window. The alert holds it "
-            "to its lower bound from the version's reference (see the Accuracy row).",
+            "Metrics out of their bounds",
+            [
+                target(
+                    f"count by (model) (modelwatch_metric_value{{{W}}}"
+                    " < on (model, model_version, metric) modelwatch_metric_lower_threshold"
+                    f" or modelwatch_metric_value{{{W}}}"
+                    " > on (model, model_version, metric) modelwatch_metric_upper_threshold)"
+                    f" or 0 * max by (model) (modelwatch_monitor_window_rows{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
+            "short",
+            "Performance metrics of the last window past the bounds of the version's reference "
+            "(ModelAccuracyDegraded fires for each after 1m).",
+            thresholds=PRESENCE,
         ),
-        4,
-        4,
-    )
-    g.add(
-        stat(
-            "Estimated accuracy",
-            [target(f"min(modelwatch_estimated_accuracy{{{MV}}})", instant=True)],
-            "percentunit",
-            "Accuracy estimated from calibrated probabilities, no labels needed. The alert "
-            "holds it to its lower bound from the version's reference.",
-        ),
-        4,
+        6,
         4,
     )
     g.add(
         stat(
             "Label coverage",
-            [target(f"min(modelwatch_label_coverage_ratio{{{MV}}})", instant=True)],
+            [
+                target(
+                    f"min by (model) (modelwatch_label_coverage_ratio{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "percentunit",
             "Share of the window's predictions with a label.",
-            thresholds=[(None, "orange"), (0.1, "green")],
+            thresholds=rule_steps("LowLabelCoverage", below=True),
+            rule="LowLabelCoverage",
         ),
         4,
         4,
@@ -741,68 +904,63 @@ def model_quality() -> dict:
     g.add(
         stat(
             "Concept drift",
-            [target(f"max(modelwatch_concept_drift_detected{{{MV}}})", instant=True)],
+            [
+                target(
+                    f"max by (model) (modelwatch_concept_drift_detected{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
             mappings=flag_mappings("none", "DETECTED"),
         ),
-        3,
+        4,
         4,
     )
     g.add(
         stat(
             "Fallback",
-            [target("max(modelwatch_fallback_active)", instant=True)],
+            [
+                target(
+                    f"max by (model) (modelwatch_fallback_active{{{M}}})", "{{model}}", instant=True
+                )
+            ],
             "short",
             "1 while the rule-based fallback answers instead of a model.",
             mappings=flag_mappings("model", "FALLBACK"),
         ),
-        3,
+        4,
         4,
     )
 
-    g.row("Accuracy")
+    g.row("Classification: each metric alerts below its lower bound")
     g.add(
         timeseries(
             "Accuracy: reference vs realized vs estimated",
             [
-                target(f"modelwatch_reference_accuracy{{{MV}}}", "reference v{{model_version}}"),
                 target(
-                    f'modelwatch_metric_lower_threshold{{{MV}, metric="live_accuracy"}}',
-                    "realized bound v{{model_version}}",
+                    f"modelwatch_reference_accuracy{{{W}}}",
+                    "reference {{model}} v{{model_version}}",
                 ),
+                target(f"modelwatch_live_accuracy{{{W}}}", "realized {{model}} v{{model_version}}"),
                 target(
-                    f'modelwatch_metric_lower_threshold{{{MV}, metric="estimated_accuracy"}}',
-                    "estimated bound v{{model_version}}",
+                    f"modelwatch_estimated_accuracy{{{W}}}",
+                    "estimated {{model}} v{{model_version}}",
                 ),
-                target(f"modelwatch_live_accuracy{{{MV}}}", "realized v{{model_version}}"),
-                target(f"modelwatch_estimated_accuracy{{{MV}}}", "estimated v{{model_version}}"),
+                bound(
+                    f'modelwatch_metric_lower_threshold{{{W}, metric="live_accuracy"}}',
+                    "realized bound {{model}} v{{model_version}}",
+                ),
+                bound(
+                    f'modelwatch_metric_lower_threshold{{{W}, metric="estimated_accuracy"}}',
+                    "estimated bound {{model}} v{{model_version}}",
+                ),
             ],
             "percentunit",
-            "Reference: the version's accuracy on its reference rows. Each bound is the mean "
-            "- 3 standard deviations of that accuracy on reference chunks the size of a window "
-            "(wider for a smaller window). ModelAccuracyDegraded fires when realized or "
+            "Reference: the version's accuracy on its reference rows. Each bound (dashed) is the "
+            "mean - 3 standard deviations of that accuracy on reference chunks the size of a "
+            "window (wider for a smaller window). ModelAccuracyDegraded fires when realized or "
             "estimated accuracy stays below its bound for 1m.",
-        ),
-        24,
-        9,
-    )
-    g.add(
-        timeseries(
-            "Every performance metric against its reference bounds",
-            [
-                target(
-                    f'modelwatch_metric_value{{{MV}, metric=~"live_.*|estimated_.*"}}',
-                    "{{metric}} v{{model_version}}",
-                ),
-                target(
-                    f'modelwatch_metric_lower_threshold{{{MV}, metric=~"live_.*|estimated_.*"}}',
-                    "{{metric}} lower v{{model_version}}",
-                ),
-            ],
-            "short",
-            "Whatever the task computes: accuracy, F1 and ROC AUC (classifiers, alert below the "
-            "lower bound) or MAE, RMSE and MAPE (regression, alert above the upper bound, "
-            "modelwatch_metric_upper_threshold). A metric that was not computed has no line.",
         ),
         24,
         9,
@@ -811,38 +969,105 @@ def model_quality() -> dict:
         timeseries(
             "Accuracy: realized vs estimated",
             [
-                target(f"modelwatch_live_accuracy{{{MV}}}", "realized v{{model_version}}"),
-                target(f"modelwatch_estimated_accuracy{{{MV}}}", "estimated v{{model_version}}"),
+                target(f"modelwatch_live_accuracy{{{W}}}", "realized {{model}} v{{model_version}}"),
+                target(
+                    f"modelwatch_estimated_accuracy{{{W}}}",
+                    "estimated {{model}} v{{model_version}}",
+                ),
             ],
             "percentunit",
             "A gap between the two (realized below estimated) is the signature of concept drift.",
         ),
+        8,
+        8,
+    )
+    for title, metric in (("F1", "f1"), ("ROC AUC", "roc_auc")):
+        g.add(
+            timeseries(
+                f"{title}: realized vs estimated, with lower bounds",
+                _realized_and_estimated(metric, "lower"),
+                "percentunit",
+                f"{title} on labelled feedback (realized) and estimated from calibrated "
+                "probabilities without labels; dashed: each one's lower bound.",
+                maximum=1,
+            ),
+            8,
+            8,
+        )
+
+    g.row("Regression: each error alerts above its upper bound")
+    for title, metric in (("MAE", "mae"), ("RMSE", "rmse")):
+        g.add(
+            timeseries(
+                f"{title}: realized vs estimated, with upper bounds",
+                _realized_and_estimated(metric, "upper"),
+                "none",
+                f"{title} in the target's unit on labelled feedback (realized) and estimated "
+                "without labels (DLE); dashed: each one's upper bound.",
+                minimum=0,
+            ),
+            8,
+            8,
+        )
+    g.add(
+        timeseries(
+            "MAPE (realized), with its upper bound",
+            [
+                target(
+                    f'modelwatch_metric_value{{{W}, metric="live_mape"}}',
+                    "realized {{model}} v{{model_version}}",
+                ),
+                bound(
+                    f'modelwatch_metric_upper_threshold{{{W}, metric="live_mape"}}',
+                    "bound {{model}} v{{model_version}}",
+                ),
+            ],
+            "percentunit",
+            "Mean absolute percentage error on labelled feedback; dashed: its upper bound.",
+            minimum=0,
+        ),
+        8,
+        8,
+    )
+    g.add(
+        heatmap(
+            "Predicted value distribution",
+            f"sum by (le) (increase(modelwatch_predicted_value_bucket{{{M}}}[$__rate_interval]))",
+            "none",
+            "Scored rows per bucket of the regression's prediction (serving's histogram).",
+        ),
         12,
-        9,
+        8,
     )
     g.add(
         timeseries(
-            "F1 and ROC AUC (realized)",
+            "Mean predicted value",
             [
-                target(f"modelwatch_live_f1{{{MV}}}", "F1 v{{model_version}}"),
-                target(f"modelwatch_live_roc_auc{{{MV}}}", "ROC AUC v{{model_version}}"),
+                target(
+                    "sum by (model, model_version) "
+                    f"(rate(modelwatch_predicted_value_sum{{{M}}}[$__rate_interval]))"
+                    " / sum by (model, model_version) "
+                    f"(rate(modelwatch_predicted_value_count{{{M}}}[$__rate_interval]))",
+                    "{{model}} v{{model_version}}",
+                )
             ],
-            "percentunit",
-            maximum=1,
+            "none",
+            "The mean of what the regression predicted, as served.",
         ),
         12,
-        9,
+        8,
     )
 
     g.row("Labels and the monitor's window")
     g.add(
         timeseries(
             "Label coverage",
-            [target(f"modelwatch_label_coverage_ratio{{{MV}}}", "v{{model_version}}")],
+            [target(f"modelwatch_label_coverage_ratio{{{W}}}", "{{model}} v{{model_version}}")],
             "percentunit",
             minimum=0,
             maximum=1,
-            thresholds=[(None, "orange"), (0.1, "transparent")],
+            thresholds=[(None, "orange"), (RULE_BOUNDS["LowLabelCoverage"], "transparent")],
+            rule="LowLabelCoverage",
         ),
         8,
         7,
@@ -850,7 +1075,7 @@ def model_quality() -> dict:
     g.add(
         timeseries(
             "Rows in the monitor's window",
-            [target(f"modelwatch_monitor_window_rows{{{MV}}}", "v{{model_version}}")],
+            [target(f"modelwatch_monitor_window_rows{{{W}}}", "{{model}} v{{model_version}}")],
             "short",
             minimum=0,
         ),
@@ -860,7 +1085,7 @@ def model_quality() -> dict:
     g.add(
         timeseries(
             "Concept drift detected",
-            [target(f"modelwatch_concept_drift_detected{{{MV}}}", "v{{model_version}}")],
+            [target(f"modelwatch_concept_drift_detected{{{W}}}", "{{model}} v{{model_version}}")],
             "short",
             minimum=0,
             maximum=1,
@@ -873,7 +1098,12 @@ def model_quality() -> dict:
     g.add(
         timeseries(
             "Serving model version",
-            [target("max by (version) (modelwatch_model_info) == 1", "v{{version}}")],
+            [
+                target(
+                    f"max by (model, version) (modelwatch_model_info{{{M}}}) == 1",
+                    "{{model}} v{{version}}",
+                )
+            ],
             "short",
             "Which version served when; hot reloads show as a switch without a gap.",
             minimum=0,
@@ -887,8 +1117,9 @@ def model_quality() -> dict:
             "Model reloads by result",
             [
                 target(
-                    "sum by (result) (increase(modelwatch_model_reloads_total[$__rate_interval]))",
-                    "{{result}}",
+                    "sum by (model, result) "
+                    f"(increase(modelwatch_model_reloads_total{{{M}}}[$__rate_interval]))",
+                    "{{model}} {{result}}",
                 )
             ],
             "short",
@@ -902,15 +1133,10 @@ def model_quality() -> dict:
     return dashboard(
         "modelwatch-model-quality",
         "modelwatch / Model quality",
-        "Realized and estimated accuracy, labels, concept drift; model versions as annotations.",
+        "Each model's realized and estimated performance against the bounds of its reference "
+        "(classifiers and regressions), labels, concept drift; model versions as annotations.",
         g,
-        variables=[
-            variable(
-                "model_version",
-                "Model version",
-                "label_values(modelwatch_monitor_window_rows, model_version)",
-            )
-        ],
+        variables=[WATCHED_MODELS, VERSIONS],
         annotations=[VERSION_CHANGES, RELOADS, RETRAININGS],
     )
 
@@ -922,8 +1148,16 @@ def drift() -> dict:
     g.add(
         stat(
             "Dataset drift",
-            [target(f"max(modelwatch_dataset_drift_detected{{{MV}}})", instant=True)],
+            [
+                target(
+                    f"max by (model) (modelwatch_dataset_drift_detected{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
+            "The monitor's verdict on the last window: the drifted share past its bound "
+            "(DataDriftDetected fires after 1m).",
             mappings=flag_mappings("none", "DRIFT"),
         ),
         4,
@@ -932,9 +1166,17 @@ def drift() -> dict:
     g.add(
         stat(
             "Drifted share of features",
-            [target(f"max(modelwatch_dataset_drift_share{{{MV}}})", instant=True)],
+            [
+                target(
+                    f"max by (model) (modelwatch_dataset_drift_share{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "percentunit",
-            thresholds=[(None, "green"), (0.3, "orange"), (0.5, "red")],
+            "Red past the share the monitor judges by: modelwatch_dataset_drift_share_threshold "
+            "(pick one model to colour it by that model's bound).",
+            threshold=f"max by (model) (modelwatch_dataset_drift_share_threshold{{{W}}})",
         ),
         5,
         4,
@@ -942,9 +1184,17 @@ def drift() -> dict:
     g.add(
         stat(
             "Features drifted",
-            [target(f"count(modelwatch_drift_detected{{{MV}}} == 1) or vector(0)", instant=True)],
+            [
+                target(
+                    f"count by (model) (modelwatch_drift_detected{{{W}}} == 1)"
+                    f" or 0 * max by (model) (modelwatch_drift_detected{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
-            thresholds=[(None, "green"), (1, "orange")],
+            "Features whose test crossed its threshold in the last window.",
+            thresholds=PRESENCE,
         ),
         5,
         4,
@@ -952,7 +1202,13 @@ def drift() -> dict:
     g.add(
         stat(
             "Prediction drift score",
-            [target(f"max(modelwatch_prediction_drift_score{{{MV}}})", instant=True)],
+            [
+                target(
+                    f"max by (model) (modelwatch_prediction_drift_score{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
             "Drift of the model's output distribution against the reference.",
         ),
@@ -962,10 +1218,17 @@ def drift() -> dict:
     g.add(
         stat(
             "Integrity issues",
-            [target(f"count(modelwatch_integrity_issue{{{MV}}} > 0) or vector(0)", instant=True)],
+            [
+                target(
+                    f"count by (model) (modelwatch_integrity_issue{{{W}}} > 0)"
+                    f" or 0 * max by (model) (modelwatch_monitor_window_rows{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
-            "Integrity issues found in the current window. These page; they never retrain.",
-            thresholds=[(None, "green"), (1, "red")],
+            "Values that cannot be right in the current window. These page; they never retrain.",
+            thresholds=PRESENCE,
         ),
         5,
         4,
@@ -974,23 +1237,39 @@ def drift() -> dict:
     g.row("Input drift")
     g.add(
         timeseries(
-            "Drift score per feature",
-            [target(f"modelwatch_drift_score{{{MV}, {feat}}}", "{{feature}} ({{test}})")],
+            "Drift score per feature, against its test's threshold",
+            [
+                target(
+                    f"modelwatch_drift_score{{{W}, {feat}}}", "{{model}} {{feature}} ({{test}})"
+                ),
+                bound(
+                    f"modelwatch_drift_score_threshold{{{W}, {feat}}}",
+                    "threshold {{model}} {{feature}} ({{test}})",
+                ),
+            ],
             "short",
-            "Each feature's drift statistic, with the test the monitor chose for it.",
+            "Each feature's drift statistic, with the test the monitor chose for it, and "
+            "(dashed) that test's threshold. A p-value test (ks, chisquare, z) flags drift below "
+            "its threshold; a distance (wasserstein, psi, jensenshannon) above it.",
         ),
         16,
         9,
     )
     g.add(
         bargauge(
-            "Drift score per feature, now",
+            "Drift score per feature, now, and its threshold",
             [
                 target(
-                    f"max by (feature, test) (modelwatch_drift_score{{{MV}, {feat}}})",
-                    "{{feature}} ({{test}})",
+                    f"max by (model, feature, test) (modelwatch_drift_score{{{W}, {feat}}})",
+                    "{{model}} {{feature}} ({{test}})",
                     instant=True,
-                )
+                ),
+                target(
+                    "max by (model, feature, test) "
+                    f"(modelwatch_drift_score_threshold{{{W}, {feat}}})",
+                    "threshold {{model}} {{feature}} ({{test}})",
+                    instant=True,
+                ),
             ],
             "short",
         ),
@@ -999,14 +1278,23 @@ def drift() -> dict:
     )
     g.add(
         timeseries(
-            "Drifted share of features",
+            "Drifted share of features, against its bound",
             [
-                target(f"modelwatch_dataset_drift_share{{{MV}}}", "share v{{model_version}}"),
                 target(
-                    f"modelwatch_dataset_drift_detected{{{MV}}}", "dataset drift v{{model_version}}"
+                    f"modelwatch_dataset_drift_share{{{W}}}", "share {{model}} v{{model_version}}"
+                ),
+                target(
+                    f"modelwatch_dataset_drift_detected{{{W}}}",
+                    "dataset drift {{model}} v{{model_version}}",
+                ),
+                bound(
+                    f"modelwatch_dataset_drift_share_threshold{{{W}}}",
+                    "bound {{model}} v{{model_version}}",
                 ),
             ],
             "percentunit",
+            "The dataset drifts when the share of drifted features passes its bound (dashed): "
+            "15%, or higher when the version's own reference chunks drift that much.",
             minimum=0,
             maximum=1,
         ),
@@ -1018,7 +1306,8 @@ def drift() -> dict:
             "Features flagged as drifted",
             [
                 target(
-                    f"max by (feature) (modelwatch_drift_detected{{{MV}, {feat}}})", "{{feature}}"
+                    f"max by (model, feature) (modelwatch_drift_detected{{{W}, {feat}}})",
+                    "{{model}} {{feature}}",
                 )
             ],
             "short",
@@ -1030,60 +1319,80 @@ def drift() -> dict:
         7,
     )
 
+    g.add(
+        timeseries(
+            "Values past the reference's range",
+            [
+                target(
+                    f"modelwatch_integrity_out_of_range_ratio{{{W}, {feat}}}",
+                    "{{model}} {{feature}}",
+                )
+            ],
+            "percentunit",
+            "Share of each feature's values past the range its reference shows: evidence of "
+            "drift (a market that moved), not of broken data.",
+            minimum=0,
+            maximum=1,
+        ),
+        24,
+        7,
+    )
+
     g.row("Output drift")
+    g.add(
+        timeseries(
+            "Prediction drift score",
+            [target(f"modelwatch_prediction_drift_score{{{W}}}", "{{model}} v{{model_version}}")],
+            "short",
+            "Drift statistic of the model's outputs against its reference's.",
+            minimum=0,
+        ),
+        24,
+        7,
+    )
+
+    g.row("Output of a classification")
     g.add(
         heatmap(
             "Prediction score distribution",
-            "sum by (le) (increase(modelwatch_prediction_score_bucket[$__rate_interval]))",
+            f"sum by (le) (increase(modelwatch_prediction_score_bucket{{{M}}}[$__rate_interval]))",
             "percentunit",
-            "Scored rows per positive-class probability bucket, all versions.",
+            "Scored rows per bucket of P(positive class) (binary) or of P(predicted class) "
+            "(multiclass), all versions.",
         ),
         12,
         8,
     )
     g.add(
         timeseries(
-            "Prediction drift score and mean score",
+            "Mean score",
             [
                 target(
-                    f"modelwatch_prediction_drift_score{{{MV}}}", "drift score v{{model_version}}"
-                ),
-                target(
-                    "sum by (model_version) "
-                    "(rate(modelwatch_prediction_score_sum[$__rate_interval]))"
-                    " / sum by (model_version) "
-                    "(rate(modelwatch_prediction_score_count[$__rate_interval]))",
-                    "mean score v{{model_version}}",
-                ),
+                    "sum by (model, model_version) "
+                    f"(rate(modelwatch_prediction_score_sum{{{M}}}[$__rate_interval]))"
+                    " / sum by (model, model_version) "
+                    f"(rate(modelwatch_prediction_score_count{{{M}}}[$__rate_interval]))",
+                    "{{model}} v{{model_version}}",
+                )
             ],
-            "short",
+            "percentunit",
             minimum=0,
+            maximum=1,
         ),
         12,
         8,
     )
 
-    g.row("Data integrity")
+    g.row("Data integrity: values that cannot be right")
     g.add(
         timeseries(
             "Missing values",
-            [target(f"modelwatch_integrity_missing_ratio{{{MV}, {feat}}}", "{{feature}}")],
+            [target(f"modelwatch_integrity_missing_ratio{{{W}, {feat}}}", "{{model}} {{feature}}")],
             "percentunit",
             minimum=0,
             maximum=1,
         ),
-        8,
-        7,
-    )
-    g.add(
-        timeseries(
-            "Out of range values",
-            [target(f"modelwatch_integrity_out_of_range_ratio{{{MV}, {feat}}}", "{{feature}}")],
-            "percentunit",
-            minimum=0,
-            maximum=1,
-        ),
-        8,
+        12,
         7,
     )
     g.add(
@@ -1091,30 +1400,28 @@ def drift() -> dict:
             "Integrity issues",
             [
                 target(
-                    f"max by (kind, feature) (modelwatch_integrity_issue{{{MV}}}) > 0",
-                    "{{kind}}: {{feature}}",
+                    f"max by (model, kind, feature) (modelwatch_integrity_issue{{{W}}}) > 0",
+                    "{{model}} {{kind}}: {{feature}}",
                 )
             ],
             "short",
             minimum=0,
             bars=True,
         ),
-        8,
+        12,
         7,
     )
 
     return dashboard(
         "modelwatch-drift",
         "modelwatch / Drift and data integrity",
-        "Per-feature input drift, output drift, data integrity.",
+        "Each model's per-feature input drift against each test's threshold, output drift, "
+        "data integrity.",
         g,
         variables=[
-            variable(
-                "model_version",
-                "Model version",
-                "label_values(modelwatch_monitor_window_rows, model_version)",
-            ),
-            variable("feature", "Feature", "label_values(modelwatch_drift_score, feature)"),
+            WATCHED_MODELS,
+            VERSIONS,
+            variable("feature", "Feature", f"label_values(modelwatch_drift_score{{{M}}}, feature)"),
         ],
         annotations=[VERSION_CHANGES, RETRAININGS],
     )
@@ -1126,7 +1433,13 @@ def retraining() -> dict:
     g.add(
         stat(
             "Retraining",
-            [target("max(modelwatch_retrain_in_progress)", instant=True)],
+            [
+                target(
+                    f"max by (model) (modelwatch_retrain_in_progress{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
             mappings=flag_mappings("idle", "RUNNING"),
         ),
@@ -1138,7 +1451,9 @@ def retraining() -> dict:
             "Last successful retraining",
             [
                 target(
-                    "max(modelwatch_retrain_last_success_timestamp_seconds > 0) * 1000",
+                    "max by (model) "
+                    f"(modelwatch_retrain_last_success_timestamp_seconds{{{M}}} > 0) * 1000",
+                    "{{model}}",
                     instant=True,
                 )
             ],
@@ -1152,8 +1467,9 @@ def retraining() -> dict:
             "Retrainings in range, by result",
             [
                 target(
-                    "sum by (result) (increase(modelwatch_retrains_total[$__range]))",
-                    "{{result}}",
+                    "sum by (model, result) "
+                    f"(increase(modelwatch_retrains_total{{{M}}}[$__range]))",
+                    "{{model}} {{result}}",
                     instant=True,
                 )
             ],
@@ -1168,12 +1484,13 @@ def retraining() -> dict:
             "Retrain alerts firing",
             [
                 target(
-                    'count(ALERTS{action="retrain", alertstate="firing"}) or vector(0)',
+                    f'count(ALERTS{{action="retrain", alertstate="firing", {M}}}) or vector(0)',
                     instant=True,
                 )
             ],
             "short",
-            thresholds=[(None, "green"), (1, "orange")],
+            "Retrain alerts firing now for the chosen models.",
+            thresholds=PRESENCE,
         ),
         5,
         4,
@@ -1185,8 +1502,9 @@ def retraining() -> dict:
             "Retrainings by result",
             [
                 target(
-                    "sum by (result) (increase(modelwatch_retrains_total[$__rate_interval]))",
-                    "{{result}}",
+                    "sum by (model, result) "
+                    f"(increase(modelwatch_retrains_total{{{M}}}[$__rate_interval]))",
+                    "{{model}} {{result}}",
                 )
             ],
             "short",
@@ -1201,7 +1519,12 @@ def retraining() -> dict:
     g.add(
         timeseries(
             "Retraining in progress",
-            [target("max(modelwatch_retrain_in_progress)", "in progress")],
+            [
+                target(
+                    f"max by (model) (modelwatch_retrain_in_progress{{{M}}})",
+                    "{{model}} in progress",
+                )
+            ],
             "short",
             minimum=0,
             maximum=1,
@@ -1214,8 +1537,8 @@ def retraining() -> dict:
             "Retrain alerts",
             [
                 target(
-                    'ALERTS{action="retrain", alertstate="firing"}',
-                    "{{alertname}} v{{model_version}}",
+                    f'ALERTS{{action="retrain", alertstate="firing", {M}}}',
+                    "{{alertname}} {{model}} v{{model_version}}",
                 )
             ],
             "short",
@@ -1229,7 +1552,12 @@ def retraining() -> dict:
     g.add(
         timeseries(
             "Serving model version",
-            [target("max by (version) (modelwatch_model_info) == 1", "v{{version}}")],
+            [
+                target(
+                    f"max by (model, version) (modelwatch_model_info{{{M}}}) == 1",
+                    "{{model}} v{{version}}",
+                )
+            ],
             "short",
             minimum=0,
             maximum=1,
@@ -1242,8 +1570,9 @@ def retraining() -> dict:
             "Time since last successful retraining",
             [
                 target(
-                    "time() - max(modelwatch_retrain_last_success_timestamp_seconds > 0)",
-                    "since last success",
+                    "time() - max by (model) "
+                    f"(modelwatch_retrain_last_success_timestamp_seconds{{{M}}} > 0)",
+                    "{{model}} since last success",
                 )
             ],
             "s",
@@ -1257,15 +1586,20 @@ def retraining() -> dict:
             "Monitor runs",
             [
                 target(
-                    "time() - max(modelwatch_monitor_last_run_timestamp_seconds > 0)",
-                    "age of last run",
+                    "time() - max by (model) "
+                    f"(modelwatch_monitor_last_run_timestamp_seconds{{{M}}} > 0)",
+                    "{{model}} age of last run",
                 ),
-                target("max(modelwatch_monitor_run_duration_seconds)", "run duration"),
+                target(
+                    f"max by (model) (modelwatch_monitor_run_duration_seconds{{{M}}})",
+                    "{{model}} run duration",
+                ),
             ],
             "s",
             "MonitorStale fires when the last run is older than 10 minutes.",
             minimum=0,
-            thresholds=[(None, "green"), (600, "red")],
+            thresholds=rule_steps("MonitorStale"),
+            rule="MonitorStale",
         ),
         12,
         7,
@@ -1274,8 +1608,10 @@ def retraining() -> dict:
     return dashboard(
         "modelwatch-retraining",
         "modelwatch / Retraining",
-        "Retrainings the alerts started, their results, and the versions they promoted.",
+        "Retrainings the alerts started for each model, their results, and the versions they "
+        "promoted.",
         g,
+        variables=[WATCHED_MODELS],
         annotations=[VERSION_CHANGES, RETRAININGS],
     )
 
@@ -1286,7 +1622,13 @@ def cost_and_saturation() -> dict:
     g.add(
         stat(
             "Cost per 1,000 predictions",
-            [target("sum(job:modelwatch_cost_per_1k_predictions:rate5m)", instant=True)],
+            [
+                target(
+                    f"sum by (model) (job:modelwatch_cost_per_1k_predictions:rate5m{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "none",
             "CPU (and memory, if priced) of all serving workers per 1,000 scored rows, 5m. Empty "
             "without MODELWATCH_COST_PER_CPU_HOUR or MODELWATCH_COST_PER_GB_HOUR.",
@@ -1298,7 +1640,13 @@ def cost_and_saturation() -> dict:
     g.add(
         stat(
             "Cost per hour",
-            [target("sum(job:modelwatch_cost_per_hour:rate5m)", instant=True)],
+            [
+                target(
+                    f"sum by (model) (job:modelwatch_cost_per_hour:rate5m{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "none",
             "What the serving workers cost an hour at the current load.",
             decimals=3,
@@ -1309,7 +1657,14 @@ def cost_and_saturation() -> dict:
     g.add(
         stat(
             "CPU per prediction",
-            [target("max(job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m)", instant=True)],
+            [
+                target(
+                    "max by (model) "
+                    f"(job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "s",
             "CPU-seconds per scored row, all the workers' work included, 5m.",
         ),
@@ -1319,7 +1674,13 @@ def cost_and_saturation() -> dict:
     g.add(
         stat(
             "CPU cores in use",
-            [target("sum(job:modelwatch_process_cpu_seconds:rate5m)", instant=True)],
+            [
+                target(
+                    f"sum by (model) (job:modelwatch_process_cpu_seconds:rate5m{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
             "CPU-seconds per second of all serving workers, 5m.",
             decimals=2,
@@ -1330,11 +1691,19 @@ def cost_and_saturation() -> dict:
     g.add(
         stat(
             "Thread pools busy",
-            [target("max(instance:modelwatch_thread_pool_utilization:ratio_rate5m)", instant=True)],
+            [
+                target(
+                    "max by (model) "
+                    f"(instance:modelwatch_thread_pool_utilization:ratio_rate5m{{{M}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "percentunit",
-            "The busiest replica's share of busy threads, 5m. "
-            "HighSaturation fires above 90% for 2m.",
-            thresholds=[(None, "green"), (0.7, "orange"), (0.9, "red")],
+            "The busiest replica's share of busy threads, 5m. HighSaturation fires above 90% for "
+            "2m.",
+            thresholds=rule_steps("HighSaturation"),
+            rule="HighSaturation",
         ),
         5,
         4,
@@ -1345,14 +1714,18 @@ def cost_and_saturation() -> dict:
         timeseries(
             "Cost per 1,000 predictions vs budget",
             [
-                target("job:modelwatch_cost_per_1k_predictions:rate5m", "cost {{job}}"),
                 target(
-                    'max by (job) (modelwatch_cost_budget{per="1k_predictions"})', "budget {{job}}"
+                    f"job:modelwatch_cost_per_1k_predictions:rate5m{{{M}}}",
+                    "cost {{model}} {{job}}",
+                ),
+                bound(
+                    f"max by (model, job) (modelwatch_cost_budget{{per=\"1k_predictions\", {M}}})",
+                    "budget {{model}} {{job}}",
                 ),
             ],
             "none",
-            "CostOverBudget opens a ticket when the cost stays above the budget "
-            "(MODELWATCH_COST_BUDGET_PER_1K) for 10m.",
+            "CostOverBudget opens a ticket when the cost stays above the budget (dashed, "
+            "MODELWATCH_COST_BUDGET_PER_1K) for 10m.",
             minimum=0,
         ),
         12,
@@ -1362,8 +1735,10 @@ def cost_and_saturation() -> dict:
         timeseries(
             "Cost per hour: CPU and memory",
             [
-                target("job:modelwatch_cpu_cost_per_hour:rate5m", "CPU {{job}}"),
-                target("job:modelwatch_memory_cost_per_hour:sum", "memory {{job}}"),
+                target(f"job:modelwatch_cpu_cost_per_hour:rate5m{{{M}}}", "CPU {{model}} {{job}}"),
+                target(
+                    f"job:modelwatch_memory_cost_per_hour:sum{{{M}}}", "memory {{model}} {{job}}"
+                ),
             ],
             "none",
             "Memory is priced by the workers' resident memory (MODELWATCH_COST_PER_GB_HOUR).",
@@ -1378,11 +1753,12 @@ def cost_and_saturation() -> dict:
             "CPU-seconds per prediction and per request",
             [
                 target(
-                    "job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m",
-                    "per prediction {{job}}",
+                    f"job:modelwatch_cpu_seconds_per_prediction:ratio_rate5m{{{M}}}",
+                    "per prediction {{model}} {{job}}",
                 ),
                 target(
-                    "job:modelwatch_cpu_seconds_per_request:ratio_rate5m", "per request {{job}}"
+                    f"job:modelwatch_cpu_seconds_per_request:ratio_rate5m{{{M}}}",
+                    "per request {{model}} {{job}}",
                 ),
             ],
             "s",
@@ -1399,9 +1775,9 @@ def cost_and_saturation() -> dict:
             "CPU cores by replica",
             [
                 target(
-                    "sum by (instance) "
-                    "(rate(modelwatch_process_cpu_seconds_total[$__rate_interval]))",
-                    "{{instance}}",
+                    "sum by (model, instance) "
+                    f"(rate(modelwatch_process_cpu_seconds_total{{{M}}}[$__rate_interval]))",
+                    "{{model}} {{instance}}",
                 )
             ],
             "short",
@@ -1415,7 +1791,12 @@ def cost_and_saturation() -> dict:
     g.add(
         timeseries(
             "Resident memory per worker",
-            [target("modelwatch_process_resident_memory_bytes", "{{instance}} pid {{pid}}")],
+            [
+                target(
+                    f"modelwatch_process_resident_memory_bytes{{{M}}}",
+                    "{{model}} {{instance}} pid {{pid}}",
+                )
+            ],
             "bytes",
             "One series per live worker; a restarted worker starts a new one.",
             minimum=0,
@@ -1428,12 +1809,18 @@ def cost_and_saturation() -> dict:
     g.add(
         timeseries(
             "Thread pool utilization by replica",
-            [target("instance:modelwatch_thread_pool_utilization:ratio_rate5m", "{{instance}}")],
+            [
+                target(
+                    f"instance:modelwatch_thread_pool_utilization:ratio_rate5m{{{M}}}",
+                    "{{model}} {{instance}}",
+                )
+            ],
             "percentunit",
             "Request time per second over the replica's threads (Little's law), 5m.",
             minimum=0,
             maximum=1,
-            thresholds=[(None, "green"), (0.9, "red")],
+            thresholds=rule_steps("HighSaturation"),
+            rule="HighSaturation",
         ),
         12,
         8,
@@ -1443,8 +1830,8 @@ def cost_and_saturation() -> dict:
             "Busy threads per worker",
             [
                 target(
-                    "modelwatch_worker_busy_threads / (modelwatch_worker_threads > 0)",
-                    "{{instance}} pid {{pid}}",
+                    f"modelwatch_worker_busy_threads{{{M}}} / (modelwatch_worker_threads > 0)",
+                    "{{model}} {{instance}} pid {{pid}}",
                 )
             ],
             "percentunit",
@@ -1460,9 +1847,10 @@ def cost_and_saturation() -> dict:
     return dashboard(
         "modelwatch-cost",
         "modelwatch / Cost and saturation",
-        "What serving costs per 1,000 predictions and per hour, its CPU and memory, and "
-        "how full its thread pools are.",
+        "What serving each model costs per 1,000 predictions and per hour, its CPU and memory, "
+        "and how full its thread pools are.",
         g,
+        variables=[SERVED_MODELS],
     )
 
 
@@ -1470,14 +1858,21 @@ def segments_and_fairness() -> dict:
     seg, attr = 'segment=~"$segment"', 'attribute=~"$attribute"'
 
     def by_segment(metric: str) -> str:
-        return f'modelwatch_segment_metric_value{{{MV}, {seg}, metric="{metric}"}}'
+        return f'modelwatch_segment_metric_value{{{W}, {seg}, metric="{metric}"}}'
 
     g = Layout()
     g.row("Now")
     g.add(
         stat(
             "Segments judged",
-            [target(f"count(modelwatch_segment_share{{{MV}}}) or vector(0)", instant=True)],
+            [
+                target(
+                    f"count by (model) (modelwatch_segment_share{{{W}}})"
+                    f" or 0 * max by (model) (modelwatch_monitor_window_rows{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "short",
             "Segments with enough rows in the window; at most 10 per segment column.",
         ),
@@ -1489,13 +1884,14 @@ def segments_and_fairness() -> dict:
             "SegmentDegraded",
             [
                 target(
-                    'count(ALERTS{alertname="SegmentDegraded", alertstate="firing"}) or vector(0)',
+                    f'count(ALERTS{{alertname="SegmentDegraded", alertstate="firing", {M}}})'
+                    " or vector(0)",
                     instant=True,
                 )
             ],
             "short",
             "Segments out of their own bounds while the population is within its own.",
-            thresholds=[(None, "green"), (1, "red")],
+            thresholds=PRESENCE,
         ),
         6,
         4,
@@ -1505,13 +1901,15 @@ def segments_and_fairness() -> dict:
             "Attributes past the fairness bars",
             [
                 target(
-                    f"count(modelwatch_fairness_gap_exceeded{{{MV}}} == 1) or vector(0)",
+                    f"count by (model) (modelwatch_fairness_gap_exceeded{{{W}}} == 1)"
+                    f" or 0 * max by (model) (modelwatch_fairness_gap_exceeded{{{W}}})",
+                    "{{model}}",
                     instant=True,
                 )
             ],
             "short",
             "FairnessGapExceeded pages for these; it never retrains.",
-            thresholds=[(None, "green"), (1, "red")],
+            thresholds=PRESENCE,
         ),
         6,
         4,
@@ -1519,10 +1917,16 @@ def segments_and_fairness() -> dict:
     g.add(
         stat(
             "Lowest demographic parity ratio",
-            [target(f"min(modelwatch_fairness_demographic_parity_ratio{{{MV}}})", instant=True)],
+            [
+                target(
+                    f"min by (model) (modelwatch_fairness_demographic_parity_ratio{{{W}}})",
+                    "{{model}}",
+                    instant=True,
+                )
+            ],
             "percentunit",
-            "Smallest over largest selection rate between groups; the four-fifths rule bars 80%.",
-            thresholds=[(None, "red"), (0.8, "green")],
+            "Smallest over largest selection rate between groups; the four-fifths rule bars 80% "
+            "(MODELWATCH_FAIRNESS_MIN_RATIO: the verdict is the monitor's, see the stat beside).",
         ),
         6,
         4,
@@ -1532,7 +1936,7 @@ def segments_and_fairness() -> dict:
     g.add(
         timeseries(
             "Traffic share by segment",
-            [target(f"modelwatch_segment_share{{{MV}, {seg}}}", "{{segment}}")],
+            [target(f"modelwatch_segment_share{{{W}, {seg}}}", "{{model}} {{segment}}")],
             "percentunit",
             minimum=0,
             maximum=1,
@@ -1545,11 +1949,11 @@ def segments_and_fairness() -> dict:
         timeseries(
             "Drift share by segment, against its bound",
             [
-                target(by_segment("dataset_drift_share"), "{{segment}}"),
-                target(
+                target(by_segment("dataset_drift_share"), "{{model}} {{segment}}"),
+                bound(
                     "modelwatch_segment_metric_upper_threshold"
-                    f'{{{MV}, {seg}, metric="dataset_drift_share"}}',
-                    "bound {{segment}}",
+                    f'{{{W}, {seg}, metric="dataset_drift_share"}}',
+                    "bound {{model}} {{segment}}",
                 ),
             ],
             "percentunit",
@@ -1564,11 +1968,11 @@ def segments_and_fairness() -> dict:
         timeseries(
             "Realized accuracy by segment",
             [
-                target(by_segment("live_accuracy"), "{{segment}}"),
-                target(
+                target(by_segment("live_accuracy"), "{{model}} {{segment}}"),
+                bound(
                     "modelwatch_segment_metric_lower_threshold"
-                    f'{{{MV}, {seg}, metric="live_accuracy"}}',
-                    "lower bound {{segment}}",
+                    f'{{{W}, {seg}, metric="live_accuracy"}}',
+                    "lower bound {{model}} {{segment}}",
                 ),
             ],
             "percentunit",
@@ -1582,7 +1986,7 @@ def segments_and_fairness() -> dict:
     g.add(
         timeseries(
             "Estimated accuracy by segment",
-            [target(by_segment("estimated_accuracy"), "{{segment}}")],
+            [target(by_segment("estimated_accuracy"), "{{model}} {{segment}}")],
             "percentunit",
             "Without labels (CBPE).",
             minimum=0,
@@ -1596,10 +2000,11 @@ def segments_and_fairness() -> dict:
             "Segment metrics above their lower bound, now",
             [
                 target(
-                    f"max by (segment, metric) (modelwatch_segment_metric_value{{{MV}, {seg}}})"
-                    " - on (segment, metric) max by (segment, metric) "
-                    f"(modelwatch_segment_metric_lower_threshold{{{MV}, {seg}}})",
-                    "{{segment}} {{metric}}",
+                    "max by (model, segment, metric) "
+                    f"(modelwatch_segment_metric_value{{{W}, {seg}}})"
+                    " - on (model, segment, metric) max by (model, segment, metric) "
+                    f"(modelwatch_segment_metric_lower_threshold{{{W}, {seg}}})",
+                    "{{model}} {{segment}} {{metric}}",
                     instant=True,
                 )
             ],
@@ -1616,14 +2021,14 @@ def segments_and_fairness() -> dict:
             "Demographic parity ratio",
             [
                 target(
-                    f"modelwatch_fairness_demographic_parity_ratio{{{MV}, {attr}}}", "{{attribute}}"
+                    f"modelwatch_fairness_demographic_parity_ratio{{{W}, {attr}}}",
+                    "{{model}} {{attribute}}",
                 )
             ],
             "percentunit",
             "Selection rate of the least selected group over the most selected one.",
             minimum=0,
             maximum=1,
-            thresholds=[(None, "red"), (0.8, "green")],
         ),
         12,
         8,
@@ -1633,14 +2038,14 @@ def segments_and_fairness() -> dict:
             "Equalized odds difference",
             [
                 target(
-                    f"modelwatch_fairness_equalized_odds_difference{{{MV}, {attr}}}",
-                    "{{attribute}}",
+                    f"modelwatch_fairness_equalized_odds_difference{{{W}, {attr}}}",
+                    "{{model}} {{attribute}}",
                 )
             ],
             "short",
-            "The larger of the groups' TPR and FPR differences.",
+            "The larger of the groups' TPR and FPR differences; the monitor's bar is "
+            "MODELWATCH_FAIRNESS_MAX_DIFFERENCE (0.1).",
             minimum=0,
-            thresholds=[(None, "green"), (0.1, "red")],
         ),
         12,
         8,
@@ -1656,8 +2061,8 @@ def segments_and_fairness() -> dict:
                 title,
                 [
                     target(
-                        f"modelwatch_fairness_group_{name}{{{MV}, {attr}}}",
-                        "{{attribute}}={{group}}",
+                        f"modelwatch_fairness_group_{name}{{{W}, {attr}}}",
+                        "{{model}} {{attribute}}={{group}}",
                     )
                 ],
                 "percentunit",
@@ -1675,16 +2080,15 @@ def segments_and_fairness() -> dict:
         "group of the sensitive attributes.",
         g,
         variables=[
+            WATCHED_MODELS,
+            VERSIONS,
             variable(
-                "model_version",
-                "Model version",
-                "label_values(modelwatch_monitor_window_rows, model_version)",
+                "segment", "Segment", f"label_values(modelwatch_segment_share{{{M}}}, segment)"
             ),
-            variable("segment", "Segment", "label_values(modelwatch_segment_share, segment)"),
             variable(
                 "attribute",
                 "Sensitive attribute",
-                "label_values(modelwatch_fairness_gap_exceeded, attribute)",
+                f"label_values(modelwatch_fairness_gap_exceeded{{{M}}}, attribute)",
             ),
         ],
     )

@@ -8,7 +8,8 @@ Grafana's variables are substituted the way Grafana would for a default view:
 `$__rate_interval` -> 1m, `$__interval` -> 15s, `$__range` -> 1h (and their `_s`/`_ms`
 forms), and each template variable -> its "All" value (`.*` for the dashboards here).
 Annotation queries are included, titled "annotation: <name>"; template variable queries
-(`label_values(...)`) are not PromQL and are left out (see `variable_queries`).
+(`label_values(...)`) are not PromQL and are left out (see `variable_queries`). `chosen`
+picks a variable's value instead (`panel_queries(chosen={"model": "a"})`: model a's view).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class PanelQuery(NamedTuple):
     dashboard_uid: str
     panel_title: str
     expr: str
+    row: str = ""  # the title of the row the panel is in
 
 
 def load_dashboards(directory: Path = DASHBOARDS_DIR) -> dict[Path, dict]:
@@ -45,11 +47,19 @@ def load_dashboards(directory: Path = DASHBOARDS_DIR) -> dict[Path, dict]:
 
 def iter_panels(dashboard: dict) -> Iterator[dict]:
     """Every panel, rows' nested panels included; row panels themselves are skipped."""
+    for _, panel in iter_panels_in_rows(dashboard):
+        yield panel
+
+
+def iter_panels_in_rows(dashboard: dict) -> Iterator[tuple[str, dict]]:
+    """(the title of the row a panel is in, or "", the panel) for every panel."""
+    row = ""
     for panel in dashboard.get("panels", []):
         if panel.get("type") == "row":
-            yield from panel.get("panels", [])
+            row = panel.get("title", "")
+            yield from ((row, nested) for nested in panel.get("panels", []))
         else:
-            yield panel
+            yield row, panel
 
 
 def variable_values(dashboard: dict) -> dict[str, str]:
@@ -76,15 +86,18 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return _VARIABLE.sub(repl, expr)
 
 
-def panel_queries(directory: Path = DASHBOARDS_DIR) -> list[PanelQuery]:
-    """(dashboard uid, panel title, expr) for every target and annotation query."""
+def panel_queries(
+    directory: Path = DASHBOARDS_DIR, chosen: dict[str, str] | None = None
+) -> list[PanelQuery]:
+    """(dashboard uid, panel title, expr, row) for every target and annotation query."""
     out = []
     for dashboard in load_dashboards(directory).values():
-        uid, values = dashboard["uid"], variable_values(dashboard)
-        for panel in iter_panels(dashboard):
+        uid, values = dashboard["uid"], {**variable_values(dashboard), **(chosen or {})}
+        for row, panel in iter_panels_in_rows(dashboard):
             for target in panel.get("targets", []):
                 if target.get("expr"):
-                    out.append(PanelQuery(uid, panel["title"], substitute(target["expr"], values)))
+                    expr = substitute(target["expr"], values)
+                    out.append(PanelQuery(uid, panel["title"], expr, row))
         for annotation in dashboard.get("annotations", {}).get("list", []):
             if annotation.get("expr"):
                 out.append(

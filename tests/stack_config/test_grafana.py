@@ -20,6 +20,7 @@ from tests.serving.conftest import gunicorn, predict
 from tests.stack_config import contract as c
 from tests.stack_config import dashboards as d
 from tests.stack_config.compose import load_compose, mounts, repo_path
+from tests.test_design_doc import doc_metrics
 
 PROMETHEUS = shutil.which("prometheus")
 DATASOURCES = c.GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml"
@@ -119,9 +120,21 @@ def test_every_panel_is_bound_to_the_provisioned_datasource_and_has_queries():
                 )
 
 
+def _documented() -> dict[str, frozenset[str]]:
+    """docs/DESIGN.md's metrics -> their labels, both services'."""
+    return {**doc_metrics("Serving"), **doc_metrics("Monitor")}
+
+
+def _documented_series() -> set[str]:
+    """Every series name DESIGN.md's Metrics section allows (a histogram's three too)."""
+    return {f"{n}{suffix}" for n in _documented() for suffix in ("", "_bucket", "_sum", "_count")}
+
+
 def test_queries_use_only_contract_metrics_and_recordings():
-    allowed = c.contract_series() | c.recording_rule_names() | c.PROMETHEUS_SERIES
-    for uid, title, expr in d.panel_queries():
+    allowed = (
+        c.contract_series() | _documented_series() | c.recording_rule_names() | c.PROMETHEUS_SERIES
+    )
+    for uid, title, expr, _ in d.panel_queries():
         unknown = c.metric_names(expr) - allowed
         assert not unknown, (
             f"{uid} / {title}: {unknown} is neither in docs/DESIGN.md nor a recording rule"
@@ -131,10 +144,12 @@ def test_queries_use_only_contract_metrics_and_recordings():
         assert m, f"{uid} / ${name}: unexpected variable query {query!r}"
         (metric,) = c.metric_names(m.group(1))
         assert metric in allowed, f"{uid} / ${name}: {metric}"
+        labels = set(_documented().get(metric, ()))
         base = metric.removeprefix(c.PREFIX)
-        labels = {**c.SERVING_METRICS, **c.MONITOR_METRICS}[base]
+        labels |= set({**c.SERVING_METRICS, **c.MONITOR_METRICS}.get(base, ()))
         if base in c.MONITOR_METRICS:
-            labels += ("model_version",)  # monitor gauges carry model_version
+            labels.add("model_version")  # monitor gauges carry model_version
+        labels.add("model")  # every modelwatch series names its model (issue 20, C1)
         assert m.group(2) in labels, f"{uid} / ${name}: {metric} has no label {m.group(2)}"
 
 
@@ -221,7 +236,7 @@ def test_dashboards_cover_what_the_issue_asks_for():
     )
     retraining = _exprs("modelwatch-retraining")
     for needle in (
-        "sum by (result) (increase(modelwatch_retrains_total",
+        "sum by (model, result) (increase(modelwatch_retrains_total",
         "modelwatch_retrain_in_progress",
         "modelwatch_retrain_last_success_timestamp_seconds",
     ):
@@ -237,6 +252,144 @@ def test_dashboards_cover_what_the_issue_asks_for():
         "modelwatch_worker_busy_threads",
     ):
         assert needle in cost, needle
+
+
+# -- issue 20: a model picker, each task's panels, thresholds that are bounds ------------------
+
+AGGREGATION = re.compile(r"\b(sum|min|max|avg|count)\s*(?:by\s*\(([^)]*)\))?\s*\(")
+
+
+def _raw_exprs(board: dict) -> list[tuple[str, str]]:
+    """(where, expr) of every panel target and annotation, variables not substituted."""
+    out = [(panel["title"], t["expr"]) for panel in d.iter_panels(board) for t in panel["targets"]]
+    out += [(a["name"], a["expr"]) for a in board["annotations"]["list"] if a.get("expr")]
+    return out
+
+
+def test_every_dashboard_picks_models_and_never_blurs_them():
+    """A `model` variable on every dashboard; every query of a modelwatch series is filtered
+    by it and keeps the models apart wherever it aggregates (a count of firing alerts and a
+    heatmap's buckets are the chosen models' together, on purpose)."""
+    for path, board in BOARDS.items():
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        assert "model" in variables, path.name
+        assert variables["model"]["definition"].endswith(", model)"), path.name
+        for where, expr in _raw_exprs(board):
+            if any("modelwatch_" in n for n in c.metric_names(expr)):
+                assert '$model"' in expr, f"{path.name} / {where}: not filtered by $model: {expr}"
+            for op, by in AGGREGATION.findall(expr):
+                labels = {label.strip() for label in by.split(",")} if by else set()
+                together = labels == {"le"} or (op == "count" and "ALERTS" in expr)
+                assert "model" in labels or together, (
+                    f"{path.name} / {where}: {op} across models: {expr}"
+                )
+
+
+def _numbers(expr: str) -> set[float]:
+    """The numeric literals of a PromQL expression (label values and durations left out)."""
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    return {float(n) for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])", bare)}
+
+
+def _rule_numbers(name: str) -> set[float]:
+    exprs = [r["expr"] for r in c.alerting_rules() if r["alert"] == name]
+    assert exprs, f"no alerting rule {name}"
+    return set().union(*map(_numbers, exprs))
+
+
+def test_every_threshold_is_a_bound_series_or_the_constant_of_its_rule():
+    """A panel's threshold is either the series the monitor compares against (drawn as a
+    line, or a stat's threshold from query results) or the constant of the Prometheus rule
+    the panel names, as that rule's expression has it; a count is coloured by anything
+    counted. Every metric shown whose bound is exported is drawn with that bound."""
+    for path, board in BOARDS.items():
+        for panel in d.iter_panels(board):
+            where = f"{path.name} / {panel['title']}"
+            steps = [
+                s["value"]
+                for s in panel["fieldConfig"]["defaults"].get("thresholds", {}).get("steps", [])
+                if s["value"] is not None
+            ]
+            by_ref = {t["refId"]: t["expr"] for t in panel["targets"]}
+            for transformation in panel.get("transformations", []):
+                assert transformation["id"] == "configFromData", where
+                bound_query = by_ref[transformation["options"]["configRefId"]]
+                assert all(n.endswith("_threshold") for n in c.metric_names(bound_query)), where
+                assert not steps, f"{where}: a fixed threshold beside the bound series"
+            exprs = list(by_ref.values())
+            if steps == [1] and all(e.startswith(("count", "sum")) for e in exprs):
+                continue  # a count: red (or green) when there is anything
+            if steps:
+                rule = re.search(r"Threshold: the (\w+) rule's", panel["description"])
+                assert rule, f"{where}: thresholds {steps} name no rule"
+                numbers = _rule_numbers(rule.group(1))
+                for value in steps:  # an SLO's objective is 1 - the budget its rule divides by
+                    assert value in numbers or round(1 - value, 9) in numbers, (
+                        f"{where}: {value} is not in {rule.group(1)}'s expression {numbers}"
+                    )
+            _assert_bounds_drawn(where, exprs)
+
+
+def _assert_bounds_drawn(where: str, exprs: list[str]) -> None:
+    text = "\n".join(exprs)
+    for metric in re.findall(r'modelwatch_metric_value\{[^}]*metric="(\w+)"', text):
+        assert re.search(
+            rf'modelwatch_metric_(lower|upper)_threshold\{{[^}}]*metric="{metric}"', text
+        ), f"{where}: {metric} without its bound"
+    if re.search(r"modelwatch_drift_score\{", text):
+        assert "modelwatch_drift_score_threshold{" in text, f"{where}: drift scores, no threshold"
+
+
+def _quality_panels() -> list[dict]:
+    (board,) = [b for b in BOARDS.values() if b["uid"] == "modelwatch-model-quality"]
+    return list(d.iter_panels(board))
+
+
+def test_each_task_has_its_own_panels_with_their_bounds():
+    """Classifiers' accuracy, F1 and ROC AUC with lower bounds; a regression's MAE, RMSE and
+    MAPE each on a panel of its own with its upper bound, and the predicted values."""
+    panels = _quality_panels()
+    for metric, side in (
+        ("live_accuracy", "lower"),
+        ("live_f1", "lower"),
+        ("live_roc_auc", "lower"),
+        ("live_mae", "upper"),
+        ("live_rmse", "upper"),
+        ("live_mape", "upper"),
+    ):
+        showing = [
+            p for p in panels if any(f'metric="{metric}"' in t["expr"] for t in p["targets"])
+        ]
+        assert showing, metric
+        for panel in showing:
+            exprs = " ".join(t["expr"] for t in panel["targets"])
+            assert f'modelwatch_metric_{side}_threshold{{model=~"$model"' in exprs, panel["title"]
+            other = {"mae", "rmse", "mape"} - {metric.removeprefix("live_")}
+            if side == "upper":  # an error shares its axis with no other error
+                assert not any(f"_{o}" in exprs for o in other), panel["title"]
+    heatmaps = [p for p in panels if p["type"] == "heatmap"]
+    assert any("modelwatch_predicted_value_bucket" in p["targets"][0]["expr"] for p in heatmaps)
+
+
+def _unit(panel: dict) -> str:
+    return panel["fieldConfig"]["defaults"].get("unit") or panel["options"]["yAxis"]["unit"]
+
+
+def test_units_follow_the_metric():
+    """Ratios in percent, errors in the target's unit, latency in seconds."""
+    kinds = (
+        (r'metric="\w+_(accuracy|f1|roc_auc|mape)"|_ratio\{|_share\{', "percentunit"),
+        (r'metric="\w+_(mae|rmse)"|modelwatch_predicted_value', "none"),
+        (r"duration_seconds", "s"),
+    )
+    for path, board in BOARDS.items():
+        for panel in d.iter_panels(board):
+            text = " ".join(
+                t["expr"] for t in panel["targets"] if not t["expr"].startswith("count")
+            )
+            for pattern, unit in kinds:
+                if re.search(pattern, text):
+                    assert _unit(panel) == unit, f"{path.name} / {panel['title']}: {_unit(panel)}"
 
 
 @contextmanager
