@@ -200,6 +200,15 @@ def _settings() -> list[Setting]:
             "the registered model served and watched",
         ),
         S(
+            "MODELWATCH_MODELS",
+            "list",
+            None,
+            (MONITOR, CLI),
+            "comma list of the registered models one monitor watches, or `*`: every model "
+            "with a version modelwatch onboarded (looked for again every 10 intervals)",
+            shown="`MODELWATCH_MODEL_NAME`",
+        ),
+        S(
             "MODELWATCH_MODEL_ALIAS",
             "str",
             "production",

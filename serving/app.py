@@ -37,7 +37,7 @@ KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 class ServingState:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.metrics = Metrics()
+        self.metrics = Metrics(config.model_name)
         self.metrics.set_costs(
             config.cost_per_cpu_hour, config.cost_per_gb_hour, config.cost_budget_per_1k
         )

@@ -5,6 +5,11 @@ collide. Under gunicorn, `PROMETHEUS_MULTIPROC_DIR` is set (by `serving/gunicorn
 before prometheus_client is imported: values then live in per-process files and
 `/metrics` aggregates them with a `MultiProcessCollector`, so totals are exact across
 workers.
+
+Every series carries `model`, the served registered model's name (serving is one model
+per deployment): one Prometheus scrapes many deployments, and each series must say
+whose it is. The attributes are the families with `model` fixed (`ForModel`, or the one
+child of a family labelled by `model` alone), so callers give the other labels only.
 """
 
 from __future__ import annotations
@@ -78,61 +83,92 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+class ForModel:
+    """A family with its first label, `model`, fixed: `labels(...)` takes the others."""
+
+    def __init__(self, family, model: str):
+        self.family, self.model = family, model
+
+    def labels(self, *values: str):
+        return self.family.labels(self.model, *values)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, model: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            f"{PREFIX}_http_requests",
-            "HTTP requests answered, by route template.",
-            ["endpoint", "method", "status"],
-            registry=r,
+        self.requests = ForModel(
+            Counter(
+                f"{PREFIX}_http_requests",
+                "HTTP requests answered, by route template.",
+                ["model", "endpoint", "method", "status"],
+                registry=r,
+            ),
+            model,
         )
-        self.request_duration = Histogram(
-            f"{PREFIX}_http_request_duration_seconds",
-            "Time to answer a request.",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self.request_duration = ForModel(
+            Histogram(
+                f"{PREFIX}_http_request_duration_seconds",
+                "Time to answer a request.",
+                ["model", "endpoint"],
+                buckets=LATENCY_BUCKETS,
+                registry=r,
+            ),
+            model,
         )
         self.in_flight = Gauge(
             f"{PREFIX}_http_requests_in_flight",
             "Requests being answered now.",
+            ["model"],
             registry=r,
             multiprocess_mode="livesum",
+        ).labels(model)
+        self.predictions = ForModel(
+            Counter(
+                f"{PREFIX}_predictions",
+                "Rows scored, by model version and predicted class "
+                '(predicted_class="" for a regression: see modelwatch_predicted_value).',
+                ["model", "model_version", "predicted_class"],
+                registry=r,
+            ),
+            model,
         )
-        self.predictions = Counter(
-            f"{PREFIX}_predictions",
-            "Rows scored, by model version and predicted class "
-            '(predicted_class="" for a regression: see modelwatch_predicted_value).',
-            ["model_version", "predicted_class"],
-            registry=r,
+        self.prediction_score = ForModel(
+            Histogram(
+                f"{PREFIX}_prediction_score",
+                "Score of scored rows: P(positive class) if binary, "
+                "P(predicted class) if multiclass.",
+                ["model", "model_version"],
+                buckets=SCORE_BUCKETS,
+                registry=r,
+            ),
+            model,
         )
-        self.prediction_score = Histogram(
-            f"{PREFIX}_prediction_score",
-            "Score of scored rows: P(positive class) if binary, P(predicted class) if multiclass.",
-            ["model_version"],
-            buckets=SCORE_BUCKETS,
-            registry=r,
-        )
-        self.predicted_value = Histogram(
-            f"{PREFIX}_predicted_value",
-            "Values a regression model predicted.",
-            ["model_version"],
-            buckets=VALUE_BUCKETS,
-            registry=r,
+        self.predicted_value = ForModel(
+            Histogram(
+                f"{PREFIX}_predicted_value",
+                "Values a regression model predicted.",
+                ["model", "model_version"],
+                buckets=VALUE_BUCKETS,
+                registry=r,
+            ),
+            model,
         )
         self.predict_duration = Histogram(
             f"{PREFIX}_model_predict_duration_seconds",
             "Time in the model's predict call.",
+            ["model"],
             buckets=LATENCY_BUCKETS,
             registry=r,
-        )
-        self.input_errors = Counter(
-            f"{PREFIX}_input_errors",
-            "Rejected or suspicious inputs, by reason.",
-            ["reason"],
-            registry=r,
+        ).labels(model)
+        self.input_errors = ForModel(
+            Counter(
+                f"{PREFIX}_input_errors",
+                "Rejected or suspicious inputs, by reason.",
+                ["model", "reason"],
+                registry=r,
+            ),
+            model,
         )
         self.model_info = Gauge(
             f"{PREFIX}_model_info",
@@ -141,73 +177,99 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
-        self.reloads = Counter(
-            f"{PREFIX}_model_reloads", "Model (re)load attempts, by result.", ["result"], registry=r
+        self.reloads = ForModel(
+            Counter(
+                f"{PREFIX}_model_reloads",
+                "Model (re)load attempts, by result.",
+                ["model", "result"],
+                registry=r,
+            ),
+            model,
         )
         self.fallback_active = Gauge(
             f"{PREFIX}_fallback_active",
             "1 while the rule-based fallback answers.",
+            ["model"],
             registry=r,
             multiprocess_mode="livemax",
-        )
+        ).labels(model)
         # Beyond docs/DESIGN.md: the prediction log's health.
-        self.log_records = Counter(
-            f"{PREFIX}_prediction_log_records",
-            "Prediction-log records, by outcome.",
-            ["outcome"],
-            registry=r,
+        self.log_records = ForModel(
+            Counter(
+                f"{PREFIX}_prediction_log_records",
+                "Prediction-log records, by outcome.",
+                ["model", "outcome"],
+                registry=r,
+            ),
+            model,
         )
-        self.log_pruned = Counter(
-            f"{PREFIX}_prediction_log_pruned",
-            "Prediction-log rows deleted by the retention, by table.",
-            ["table"],
-            registry=r,
+        self.log_pruned = ForModel(
+            Counter(
+                f"{PREFIX}_prediction_log_pruned",
+                "Prediction-log rows deleted by the retention, by table.",
+                ["model", "table"],
+                registry=r,
+            ),
+            model,
         )
-        self.shadow_predictions = Counter(
-            f"{PREFIX}_shadow_predictions",
-            "Rows scored by the shadow challenger.",
-            ["model_version"],
-            registry=r,
+        self.shadow_predictions = ForModel(
+            Counter(
+                f"{PREFIX}_shadow_predictions",
+                "Rows scored by the shadow challenger.",
+                ["model", "model_version"],
+                registry=r,
+            ),
+            model,
         )
         # Cost and saturation (serving/resources.py measures the first two in each worker).
         self.cpu_seconds = Counter(
             f"{PREFIX}_process_cpu_seconds",
             "CPU time of the serving workers, all together.",
+            ["model"],
             registry=r,
-        )
+        ).labels(model)
         self.resident_memory = Gauge(
             f"{PREFIX}_process_resident_memory_bytes",
             "Resident memory of each live worker.",
+            ["model"],
             registry=r,
             multiprocess_mode="liveall",
-        )
+        ).labels(model)
         self.busy_threads = Gauge(
             f"{PREFIX}_worker_busy_threads",
             "Requests each live worker is answering now.",
+            ["model"],
             registry=r,
             multiprocess_mode="liveall",
-        )
+        ).labels(model)
         self.worker_threads = Gauge(
             f"{PREFIX}_worker_threads",
             "Size of each live worker's thread pool.",
+            ["model"],
             registry=r,
             multiprocess_mode="liveall",
-        )
+        ).labels(model)
         # Labelled so that a price that is not set has no series at all (an unlabelled
         # gauge would show 0, and the cost rules would price the traffic at nothing).
-        self.price = Gauge(
-            f"{PREFIX}_price",
-            "Price of a resource for an hour (MODELWATCH_COST_PER_*).",
-            ["per"],
-            registry=r,
-            multiprocess_mode="livemax",
+        self.price = ForModel(
+            Gauge(
+                f"{PREFIX}_price",
+                "Price of a resource for an hour (MODELWATCH_COST_PER_*).",
+                ["model", "per"],
+                registry=r,
+                multiprocess_mode="livemax",
+            ),
+            model,
         )
-        self.cost_budget = Gauge(
-            f"{PREFIX}_cost_budget",
-            "What predictions may cost (MODELWATCH_COST_BUDGET_PER_1K).",
-            ["per"],
-            registry=r,
-            multiprocess_mode="livemax",
+        self.cost_budget = ForModel(
+            Gauge(
+                f"{PREFIX}_cost_budget",
+                "What predictions may cost (MODELWATCH_COST_BUDGET_PER_1K).",
+                ["model", "per"],
+                registry=r,
+                multiprocess_mode="livemax",
+            ),
+            model,
         )
         self.fallback_active.set(0)
         self._info_labels: tuple | None = None

@@ -51,7 +51,7 @@ def registered(registry) -> dict[str, frozenset[str]]:
 def test_serving_metrics():
     from modelwatch.serving.metrics import Metrics
 
-    assert doc_metrics("Serving") == registered(Metrics().registry)
+    assert doc_metrics("Serving") == registered(Metrics("credit-default").registry)
 
 
 def test_monitor_metrics():

@@ -261,9 +261,14 @@ def _monitor(args: argparse.Namespace) -> int:
     load_token_files(os.environ)
     interval = {} if args.interval is None else {"interval_seconds": args.interval}
     config = MonitorConfig.from_env(**interval)
-    # The monitor does not know how a retraining runs: this project's `retrain` entry point.
-    runner = project_runner(config.tracking_uri, config.model_name, config.retrain_window)
-    serve(config, args.port, args.host, runner)
+    # The monitor does not know how a retraining runs: this project's `retrain` entry point,
+    # run for the model whose alert asked.
+    serve(
+        config,
+        args.port,
+        args.host,
+        lambda model: project_runner(config.tracking_uri, model, config.retrain_window),
+    )
     return 0
 
 

@@ -67,8 +67,7 @@ class AlertPath:
 
     @classmethod
     def live(cls, stack: Stack) -> AlertPath:
-        status = requests.get(stack.url("monitor") + "/status", timeout=10).json()
-        return cls(stack, status.get("builtin_alerts_firing") is not None)
+        return cls(stack, model_status(stack, 10).get("builtin_alerts_firing") is not None)
 
     def describe(self) -> str:
         if self.builtin:
@@ -99,12 +98,7 @@ class AlertPath:
         )
 
     def _monitor_firing(self) -> list[str]:
-        return (
-            requests.get(self.stack.url("monitor") + "/status", timeout=3).json()[
-                "builtin_alerts_firing"
-            ]
-            or []
-        )
+        return model_status(self.stack)["builtin_alerts_firing"] or []
 
     def _prometheus_alerts(self) -> list[dict]:
         return requests.get(self.stack.url("prometheus") + "/api/v1/alerts", timeout=3).json()[
@@ -340,14 +334,14 @@ def _served(stack: Stack) -> str | None:
 
 
 def _window(stack: Stack) -> dict:
-    return (
-        _safe(
-            lambda: (
-                requests.get(stack.url("monitor") + "/status", timeout=3).json().get("last_window")
-            )
-        )
-        or {}
-    )
+    return _safe(lambda: model_status(stack).get("last_window")) or {}
+
+
+def model_status(stack: Stack, timeout: float = 3) -> dict:
+    """The monitor's /status of the demo's model (MODELWATCH_MODEL_NAME)."""
+    url = stack.url("monitor") + "/status"
+    params = {"model": read("MODELWATCH_MODEL_NAME", {**os.environ, **stack.service_env()})}
+    return requests.get(url, params=params, timeout=timeout).json()
 
 
 def _alerting_drift(stack: Stack, alerts: AlertPath) -> list[str] | None:

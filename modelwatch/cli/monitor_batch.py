@@ -177,7 +177,7 @@ def _push(gateway: str, context, result) -> None:
 
     from modelwatch.monitoring.service.metrics import MonitorMetrics  # noqa: PLC0415 (heavy)
 
-    metrics = MonitorMetrics()
+    metrics = MonitorMetrics().model(context.model_name)
     metrics.publish(context.version, result.metrics)
     metrics.window_rows.labels(model_version=context.version).set(result.rows)
     metrics.last_run.set(time.time())

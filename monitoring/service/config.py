@@ -5,6 +5,7 @@ the environment's."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ class MonitorConfig(Configuration):
 
     tracking_uri: str = field("MLFLOW_TRACKING_URI")
     model_name: str = field("MODELWATCH_MODEL_NAME")
+    # The models watched: names, or ("*",) for every onboarded one; None: `model_name`.
+    models: tuple[str, ...] | None = field("MODELWATCH_MODELS")
     model_alias: str = field("MODELWATCH_MODEL_ALIAS")
     store_url: str = field("MODELWATCH_STORE_URL")
     webhook_token: str | None = field("MODELWATCH_WEBHOOK_TOKEN")
@@ -42,6 +45,10 @@ class MonitorConfig(Configuration):
     fairness_max_difference: float | None = field("MODELWATCH_FAIRNESS_MAX_DIFFERENCE")
     # No default: unset, the positive class.
     fairness_favourable: str | None = field("MODELWATCH_FAIRNESS_FAVOURABLE")
+
+    def for_model(self, name: str) -> MonitorConfig:
+        """This configuration for one watched model (each model's loop reads `model_name`)."""
+        return dataclasses.replace(self, model_name=name, models=None)
 
     def fairness(self) -> dict:
         """The fairness settings made here, as the Fairness calculator's arguments."""

@@ -22,7 +22,6 @@ from modelwatch.monitoring.registry import NotOnboarded
 from modelwatch.monitoring.report import drift_report
 from modelwatch.monitoring.service.config import MonitorConfig, fail_fast_mlflow
 from modelwatch.monitoring.service.context import VersionContext
-from modelwatch.monitoring.service.cost import WindowCost
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
 from modelwatch.monitoring.window import WindowResult, evaluate
@@ -45,18 +44,18 @@ class Monitor:
         on_window: Callable[[WindowResult, VersionContext], None] | None = None,
         on_reset: Callable[[], None] | None = None,
     ):
-        """`on_window` is called with each judged window (the built-in alert rules);
-        `on_reset` when no verdict holds any more: the version changed or cannot be judged,
-        or an interval found no new window."""
+        """The loop of one model, `config.model_name`, writing its series into the shared
+        `metrics` (every one labelled with the model). `on_window` is called with each
+        judged window (the built-in alert rules); `on_reset` when no verdict holds any
+        more: the version changed or cannot be judged, or an interval found no new window."""
         self.config = config
         self.on_window = on_window
         self.on_reset = on_reset
-        self.metrics = metrics
+        self.metrics = metrics.model(config.model_name)
         self.store = store
         self.run_logger = run_logger
         fail_fast_mlflow()  # an MLflow outage must not stall the windows
         self.client = MlflowClient(config.tracking_uri)
-        self.window_cost = WindowCost(metrics.registry)
         self.context: VersionContext | None = None
         self.last_result: WindowResult | None = None
         self.last_error: str | None = None  # what failed in the latest window, if anything
@@ -72,7 +71,9 @@ class Monitor:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="monitor", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"monitor {self.config.model_name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -89,9 +90,9 @@ class Monitor:
         started = time.perf_counter()
         self.last_error = None
         try:
-            return self.window_cost.measured(self._run_once)
+            return self.metrics.measured(self._run_once)
         except Exception as exc:  # keep the loop alive whatever one window does
-            log.exception("window failed")
+            log.exception("window of %s failed", self.config.model_name)
             self._record_failure(f"window failed: {exc}")
             if self.context is not None:
                 self._judged_nothing(self.context.version)
@@ -257,7 +258,7 @@ class Monitor:
             or self.unmonitored is None
             or self.unmonitored.get("version") != version
         ):
-            log.warning("not monitoring: %s", message)
+            log.warning("not monitoring %s: %s", self.config.model_name, message)
             self.metrics.clear_version()
             self.context = None
             self._forget_windows()
@@ -279,7 +280,7 @@ class Monitor:
         self._reset()
 
     def _failed(self, dependency: str, exc: Exception) -> None:
-        log.warning("%s unavailable: %s", dependency, exc)
+        log.warning("%s unavailable for %s: %s", dependency, self.config.model_name, exc)
         self.metrics.errors.labels(dependency=dependency).inc()
         self._record_failure(f"{dependency} unavailable: {exc}")
 

@@ -13,6 +13,9 @@ def _window(drift_share: float, integrity: list | None = None) -> WindowResult:
     return judged_window(drift_share, integrity)
 
 
+MODEL = "credit-default"
+
+
 class _Context:
     reference_accuracy = 0.79
 
@@ -23,7 +26,11 @@ def app(tmp_path):
     of run (the closed-loop test runs the real one)."""
     runs = []
     config = MonitorConfig.from_env(
-        builtin_alerts=True, log_to_mlflow=False, retrain_cooldown_seconds=600, retrain_min_rows=0
+        model_name=MODEL,
+        builtin_alerts=True,
+        log_to_mlflow=False,
+        retrain_cooldown_seconds=600,
+        retrain_min_rows=0,
     )  # an empty log: the labels' wait is tested in test_retrain_trigger
     store = open_store(f"sqlite:///{tmp_path / 'predictions.db'}")
     app = create_app(
@@ -46,7 +53,9 @@ def _feed(app, windows, clock_step=20):
 def test_sustained_drift_retrains_once(app):
     _feed(app, [_window(0.18)] * 10)  # 200 s of drift: fires at 60 s, then keeps firing
     assert app.runs == ["DataDriftDetected:builtin"]
-    assert app.test_client().get("/status").json["builtin_alerts_firing"] == ["DataDriftDetected"]
+    assert app.test_client().get("/status").json["models"][MODEL]["builtin_alerts_firing"] == [
+        "DataDriftDetected"
+    ]
 
 
 def test_a_wobble_shorter_than_for_does_not(app):

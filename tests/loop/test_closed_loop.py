@@ -107,8 +107,8 @@ def test_integrity_swap_paged_and_never_retrained(stack, demo):
         time.time(),
     )
     assert _retrains(stack) == {"promoted": 1, "rejected": 0, "failed": 0}
-    assert _metric(stack, "monitor", "modelwatch_retrain_in_progress") == 0
-    status = requests.get(stack.url("monitor") + "/status", timeout=5).json()
+    assert _metric(stack, "monitor", "modelwatch_retrain_in_progress", MODEL_LABEL) == 0
+    status = requests.get(stack.url("monitor") + "/status?model=credit-default", timeout=5).json()
     swapped = [i for i in status["last_window"]["integrity"] if i["kind"] == "swapped_columns"]
     assert swapped and sorted(swapped[0]["columns"]) == ["age", "debt_to_income"]
 
@@ -230,6 +230,9 @@ def _prometheus_range(stack: Stack, query: str, start: float, end: float) -> lis
     return answer["data"]["result"]
 
 
+MODEL_LABEL = '{model="credit-default"}'  # the demo's model, every series of it
+
+
 def _metric(stack: Stack, component: str, name: str, labels: str = "") -> float:
     for line in requests.get(stack.url(component) + "/metrics", timeout=5).text.splitlines():
         if line.startswith(name + labels + " ") or (not labels and line.startswith(name + " ")):
@@ -239,7 +242,14 @@ def _metric(stack: Stack, component: str, name: str, labels: str = "") -> float:
 
 def _retrains(stack: Stack) -> dict[str, int]:
     return {
-        r: int(_metric(stack, "monitor", "modelwatch_retrains_total", f'{{result="{r}"}}'))
+        r: int(
+            _metric(
+                stack,
+                "monitor",
+                "modelwatch_retrains_total",
+                f'{{model="credit-default",result="{r}"}}',
+            )
+        )
         for r in ("promoted", "rejected", "failed")
     }
 

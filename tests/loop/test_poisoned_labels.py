@@ -113,13 +113,13 @@ def test_suspect_labels_page_and_hold_every_retraining(chain):
 
     def firing() -> set:
         assert traffic.error is None, traffic.error
-        return set(client.get("/status").json["builtin_alerts_firing"] or [])
+        return set(client.get(f"/status?model={MODEL}").json["builtin_alerts_firing"] or [])
 
     # FeedbackSuspect's `for:` is 30 s, the retrain alerts' 1 m: wait until the latter fire too.
     wait_for(
         lambda: {"FeedbackSuspect", "ModelAccuracyDegraded"} <= firing(), 300, "the alerts to fire"
     )
-    status = client.get("/status").json
+    status = client.get(f"/status?model={MODEL}").json
     window = status["last_window"]
     print(
         f"\nmonitor: live_accuracy {window['live_accuracy']:.3f}, estimated {window['estimated_accuracy']:.3f}; "
@@ -128,8 +128,8 @@ def test_suspect_labels_page_and_hold_every_retraining(chain):
     assert status["retraining"] is None and status["last_retrain"] is None
     assert status["retrain_pending"] is None  # held before it was ever asked
     metrics = client.get("/metrics").text
-    assert 'modelwatch_feedback_suspect{model_version="1"} 1.0' in metrics
-    assert 'modelwatch_retrains_total{result="promoted"} 0.0' in metrics
+    assert f'modelwatch_feedback_suspect{{model="{MODEL}",model_version="1"}} 1.0' in metrics
+    assert f'modelwatch_retrains_total{{model="{MODEL}",result="promoted"}} 0.0' in metrics
     assert MlflowClient().get_model_version_by_alias(MODEL, gate.PRODUCTION).version == "1"
 
 

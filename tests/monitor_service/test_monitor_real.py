@@ -37,28 +37,28 @@ SCENARIOS = ("baseline", "covariate", "integrity_swap", "integrity_missing")
 
 # docs/DESIGN.md, Metrics: the monitor's names (prefix modelwatch_), with the labels each needs.
 MONITOR_METRICS = {
-    "drift_score": {"feature", "test", "model_version"},
-    "drift_detected": {"feature", "model_version"},
-    "dataset_drift_share": {"model_version"},
-    "dataset_drift_detected": {"model_version"},
-    "prediction_drift_score": {"model_version"},
-    "live_accuracy": {"model_version"},
-    "live_f1": {"model_version"},
-    "live_roc_auc": {"model_version"},
-    "label_coverage_ratio": {"model_version"},
-    "estimated_accuracy": {"model_version"},
-    "concept_drift_detected": {"model_version"},
-    "integrity_missing_ratio": {"feature", "model_version"},
-    "integrity_out_of_range_ratio": {"feature", "model_version"},
-    "integrity_issue": {"kind", "feature", "model_version"},
-    "monitor_window_rows": {"model_version"},
-    "monitor_window_new_rows": {"model_version"},
-    "monitor_newest_row_timestamp_seconds": {"model_version"},
-    "monitor_last_run_timestamp_seconds": set(),
-    "monitor_run_duration_seconds": set(),
-    "retrains_total": {"result"},
-    "retrain_in_progress": set(),
-    "retrain_last_success_timestamp_seconds": set(),
+    "drift_score": {"feature", "test", "model", "model_version"},
+    "drift_detected": {"feature", "model", "model_version"},
+    "dataset_drift_share": {"model", "model_version"},
+    "dataset_drift_detected": {"model", "model_version"},
+    "prediction_drift_score": {"model", "model_version"},
+    "live_accuracy": {"model", "model_version"},
+    "live_f1": {"model", "model_version"},
+    "live_roc_auc": {"model", "model_version"},
+    "label_coverage_ratio": {"model", "model_version"},
+    "estimated_accuracy": {"model", "model_version"},
+    "concept_drift_detected": {"model", "model_version"},
+    "integrity_missing_ratio": {"feature", "model", "model_version"},
+    "integrity_out_of_range_ratio": {"feature", "model", "model_version"},
+    "integrity_issue": {"kind", "feature", "model", "model_version"},
+    "monitor_window_rows": {"model", "model_version"},
+    "monitor_window_new_rows": {"model", "model_version"},
+    "monitor_newest_row_timestamp_seconds": {"model", "model_version"},
+    "monitor_last_run_timestamp_seconds": {"model"},
+    "monitor_run_duration_seconds": {"model"},
+    "retrains_total": {"model", "result"},
+    "retrain_in_progress": {"model"},
+    "retrain_last_success_timestamp_seconds": {"model"},
 }
 
 
@@ -211,7 +211,7 @@ def monitored(mlflow_url, tmp_path_factory) -> Run:
             seen[scenario] = Seen(
                 result,
                 parse_metrics(client.get("/metrics").get_data(as_text=True)),
-                client.get("/status").json,
+                client.get(f"/status?model={model}").json,
                 held,
             )
         assert monitor.run_logger.flush(120), "windows were not written to MLflow"
@@ -322,6 +322,7 @@ def test_metrics_expose_the_design_names_with_the_model_version(monitored):
         full = f"modelwatch_{name}"
         assert full in samples, f"{full} missing from /metrics"
         assert any(set(lab) == labels for lab, _ in samples[full]), (full, samples[full][:3])
+        assert {lab["model"] for lab, _ in samples[full]} == {monitored.model}
         if "model_version" in labels:
             assert {lab["model_version"] for lab, _ in samples[full]} == {monitored.version}
     assert value(samples, "modelwatch_monitor_window_rows", model_version=monitored.version) == ROWS
@@ -425,7 +426,7 @@ def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
         now[0] = 100.0 * interval  # well past every `for:`
         assert monitor.run_once() is None
         assert rules.firing == [] and "DataIntegrityViolation" not in rules._since
-    status = client.get("/status").json
+    status = client.get("/status").json["models"][monitored.model]
     window = status["last_window"]
     assert window["new_rows"] == ROWS and window["skipped_windows"] == 3
     assert (
@@ -454,7 +455,10 @@ def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
     log_more(monitored, 100)
     now[0] = 400.0
     again = monitor.run_once()
-    assert again is not None and client.get("/status").json["last_window"]["new_rows"] == 100
+    assert (
+        again is not None
+        and client.get("/status").json["models"][monitored.model]["last_window"]["new_rows"] == 100
+    )
     assert rules.firing == [] and rules._since["DataIntegrityViolation"] == 400.0
     log_more(monitored, 100)
     now[0] = 430.0
@@ -470,7 +474,7 @@ def test_a_log_that_stops_growing_is_not_judged_again(monitored, mlflow_url):
     monitored.store.store_feedback({i: 0 for i in unlabelled["prediction_id"]})
     now[0] = 490.0
     assert monitor.run_once() is not None
-    assert client.get("/status").json["last_window"]["new_rows"] == 100
+    assert client.get("/status").json["models"][monitored.model]["last_window"]["new_rows"] == 100
     monitor.run_logger.close()
 
 
@@ -508,7 +512,10 @@ def test_a_promotion_clears_the_old_versions_builtin_alerts(monitored, mlflow_ur
     log_more(monitored, 100)
     now[0] = 60.0
     assert monitor.run_once() is not None
-    assert "DataIntegrityViolation" in client.get("/status").json["builtin_alerts_firing"]
+    assert (
+        "DataIntegrityViolation"
+        in client.get("/status").json["models"][monitored.model]["builtin_alerts_firing"]
+    )
     # the monitor reads a version's tags and reference, never its model: any source will do
     artifacts = registry.get_run(old.run_id).info.artifact_uri
     new = registry.create_model_version(
@@ -523,7 +530,7 @@ def test_a_promotion_clears_the_old_versions_builtin_alerts(monitored, mlflow_ur
     try:
         now[0] = 120.0
         monitor.run_once()  # switches; the new version has no rows yet
-        status = client.get("/status").json
+        status = client.get("/status").json["models"][monitored.model]
         assert status["version"] == new.version and status["last_window"] is None
         assert status["builtin_alerts_firing"] == [] and rules._since == {}
     finally:

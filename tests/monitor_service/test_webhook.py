@@ -143,7 +143,7 @@ def test_resolved_alerts_and_other_actions_are_ignored(make):
     assert r.json["results"] == [{"alert": "NoAction", "result": "ignored"}]
     time.sleep(0.2)
     assert runner.calls == []
-    assert metric(client, "modelwatch_retrain_in_progress") == 0
+    assert metric(client, 'modelwatch_retrain_in_progress{model="credit-default"}') == 0
 
 
 @pytest.mark.parametrize(
@@ -239,7 +239,9 @@ def test_a_webhook_storm_makes_exactly_one_retraining_and_answers_fast(make):
     runner = RecordingRunner(hold=True)
     app, client, _ = make(runner=runner)
     trigger = app.extensions["modelwatch"].trigger
-    assert metric(client, 'modelwatch_retrains_total{result="promoted"}') == 0
+    assert (
+        metric(client, 'modelwatch_retrains_total{model="credit-default",result="promoted"}') == 0
+    )
 
     # The same drift alert, repeated by Alertmanager and fanned out per feature.
     bodies = [payload(alert(feature=f"f{i % 5}", fingerprint=f"fp{i % 5}")) for i in range(100)]
@@ -261,25 +263,31 @@ def test_a_webhook_storm_makes_exactly_one_retraining_and_answers_fast(make):
     assert sorted(r for _, r in results) == ["duplicate"] * 99 + ["started"]
     # the retraining is still running (held): the webhook did not wait for it
     assert trigger.running is not None and max(timings) < 1.0
-    assert metric(client, "modelwatch_retrain_in_progress") == 1
-    status = client.get("/status").json
+    assert metric(client, 'modelwatch_retrain_in_progress{model="credit-default"}') == 1
+    status = client.get("/status?model=credit-default").json
     assert status["retraining"].startswith("DataDriftDetected:")
 
     runner.release()
     assert trigger.wait_idle(10)
     wait_for(
-        lambda: metric(client, 'modelwatch_retrains_total{result="promoted"}') == 1,
+        lambda: (
+            metric(client, 'modelwatch_retrains_total{model="credit-default",result="promoted"}')
+            == 1
+        ),
         30,
         "a promoted retraining",
     )
-    assert metric(client, "modelwatch_retrain_in_progress") == 0
-    assert metric(client, 'modelwatch_retrains_total{result="failed"}') == 0
-    assert metric(client, "modelwatch_retrain_last_success_timestamp_seconds") > time.time() - 60
+    assert metric(client, 'modelwatch_retrain_in_progress{model="credit-default"}') == 0
+    assert metric(client, 'modelwatch_retrains_total{model="credit-default",result="failed"}') == 0
+    assert (
+        metric(client, 'modelwatch_retrain_last_success_timestamp_seconds{model="credit-default"}')
+        > time.time() - 60
+    )
     # the storm goes on after the run: the cooldown drops it
     r = client.post("/alerts", json=bodies[0])
     assert r.json["results"][0]["result"] == "cooling_down"
     assert len(runner.calls) == 1
-    assert client.get("/status").json["last_retrain"]["result"] == "promoted"
+    assert client.get("/status?model=credit-default").json["last_retrain"]["result"] == "promoted"
 
 
 def test_failed_and_rejected_retrainings_are_counted(make):
@@ -289,22 +297,30 @@ def test_failed_and_rejected_retrainings_are_counted(make):
     client.post("/alerts", json=payload(alert()))
     assert trigger.wait_idle(10)
     wait_for(
-        lambda: metric(client, 'modelwatch_retrains_total{result="failed"}') == 1,
+        lambda: (
+            metric(client, 'modelwatch_retrains_total{model="credit-default",result="failed"}') == 1
+        ),
         30,
         "a failed retraining",
     )
-    assert metric(client, "modelwatch_retrain_last_success_timestamp_seconds") == 0
+    assert (
+        metric(client, 'modelwatch_retrain_last_success_timestamp_seconds{model="credit-default"}')
+        == 0
+    )
 
     runner.fail, runner.result = False, "rejected"
     r = client.post("/alerts", json=payload(alert("ModelAccuracyDegraded")))
     assert r.json["results"][0]["result"] == "started"
     assert trigger.wait_idle(10)
     wait_for(
-        lambda: metric(client, 'modelwatch_retrains_total{result="rejected"}') == 1,
+        lambda: (
+            metric(client, 'modelwatch_retrains_total{model="credit-default",result="rejected"}')
+            == 1
+        ),
         30,
         "a rejected retraining",
     )
-    assert metric(client, "modelwatch_retrain_in_progress") == 0
+    assert metric(client, 'modelwatch_retrain_in_progress{model="credit-default"}') == 0
 
 
 def _window_with(integrity: list[dict]) -> WindowResult:
@@ -341,3 +357,32 @@ def test_retraining_is_held_while_the_last_window_has_integrity_errors(make):
     assert r.json["results"][0]["result"] == "started"
     assert app.extensions["modelwatch"].trigger.wait_idle(10)
     assert len(runner.calls) == 1
+
+
+def test_an_alert_retrains_the_model_it_names(make):
+    """Two watched models: the alert's `model` label picks whose trigger asks; a model the
+    monitor does not watch (or no label, with several watched) is a 422 naming them."""
+    runner = RecordingRunner(hold=True)
+    app, client, _ = make(runner=runner, models=("credit-default", "house-prices"))
+    models = app.extensions["modelwatch"].models
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    body = payload(alert(model="house-prices", model_version="3"))
+    r = client.post("/alerts", json=body, headers=auth)
+    assert r.status_code == 202 and r.json["results"][0]["result"] == "started"
+    runner.wait_started()
+    assert models["house-prices"].trigger.running.startswith("DataDriftDetected:")
+    assert models["credit-default"].trigger.running is None
+    assert client.get("/status?model=house-prices").json["retraining"] is not None
+    assert client.get("/status?model=credit-default").json["retraining"] is None
+    assert (
+        metric(client, 'modelwatch_retrain_in_progress{model="house-prices"}') == 1
+        and metric(client, 'modelwatch_retrain_in_progress{model="credit-default"}') == 0
+    )
+    for labels, named in (({"model": "churn"}, "'churn'"), ({}, "no model label")):
+        r = client.post("/alerts", json=payload(alert(**labels)), headers=auth)
+        assert r.status_code == 422 and r.json["error"]["code"] == "unknown_model"
+        assert named in r.json["error"]["message"]
+        assert r.json["error"]["details"]["watched"] == ["credit-default", "house-prices"]
+    runner.release()
+    assert models["house-prices"].trigger.wait_idle(10)
+    assert runner.calls == [runner.calls[0]]  # the refused alerts asked nothing

@@ -77,20 +77,22 @@ def test_a_new_metric_is_one_calculator():
     calculator = PositiveShare().fit(reference.scored())
     result = evaluate("1", [calculator], reference, window)
 
-    metrics = MonitorMetrics()
+    metrics = MonitorMetrics().model("m")
     metrics.publish("1", result.metrics)
     text = generate_latest(metrics.registry).decode()
     assert (
         "# HELP modelwatch_positive_share "
         "Share of the window's predictions that are the positive class." in text
     )
-    assert 'modelwatch_positive_share{model_version="1"} 0.2' in text
-    assert 'modelwatch_positive_share_low{model_version="1"} 1.0' in text
+    assert 'modelwatch_positive_share{model="m",model_version="1"} 0.2' in text
+    assert 'modelwatch_positive_share_low{model="m",model_version="1"} 1.0' in text
     lower = calculator.lower
-    assert 'modelwatch_metric_value{metric="positive_share",model_version="1"} 0.2' in text
     assert (
-        f'modelwatch_metric_lower_threshold{{metric="positive_share",model_version="1"}} {lower}'
-        in text
+        'modelwatch_metric_value{metric="positive_share",model="m",model_version="1"} 0.2' in text
+    )
+    assert (
+        "modelwatch_metric_lower_threshold"
+        f'{{metric="positive_share",model="m",model_version="1"}} {lower}' in text
     )
 
     status = window_status(result, reference, estimates=False)
@@ -113,23 +115,31 @@ def test_a_new_metric_is_one_calculator():
 
 def test_a_version_change_clears_the_window_series():
     reference, window = _reference_and_window(positive=0.5)
-    metrics = MonitorMetrics()
-    metrics.publish(
-        "1", evaluate("1", [PositiveShare().fit(reference.scored())], reference, window).metrics
-    )
-    metrics.window_rows.labels(model_version="1").set(1000)
-    assert 'model_version="1"' in generate_latest(metrics.registry).decode()
+    shared = MonitorMetrics()
+    metrics, other = shared.model("a"), shared.model("b")
+    for view in (metrics, other):
+        view.publish(
+            "1", evaluate("1", [PositiveShare().fit(reference.scored())], reference, window).metrics
+        )
+        view.window_rows.labels(model_version="1").set(1000)
+    assert 'model="a",model_version="1"' in generate_latest(shared.registry).decode()
     metrics.clear_version()
-    assert 'model_version="1"' not in generate_latest(metrics.registry).decode()
+    text = generate_latest(shared.registry).decode()
+    assert 'model="a",model_version="1"' not in text
+    # another model's version is not this one's: its series stay
+    assert 'modelwatch_positive_share{model="b",model_version="1"} 0.5' in text
+    assert 'modelwatch_monitor_window_rows{model="b",model_version="1"} 1000.0' in text
 
 
 def test_every_declared_metric_is_documented():
     documented = doc_metrics("Monitor")
     for d in DECLARATIONS:
-        assert documented.get(f"modelwatch_{d.name}") == {"model_version", *d.labels}, d.name
+        assert documented.get(f"modelwatch_{d.name}") == {"model", "model_version", *d.labels}, (
+            d.name
+        )
         if d.verdict:
             verdict = documented.get(f"modelwatch_{d.verdict.name}")
-            assert verdict == {"model_version", *d.verdict.labels}, d.verdict.name
+            assert verdict == {"model", "model_version", *d.verdict.labels}, d.verdict.name
 
 
 def test_each_metric_is_declared_once():

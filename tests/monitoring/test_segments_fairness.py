@@ -139,7 +139,7 @@ def test_series_stay_under_the_cap_with_10000_distinct_segment_values():
         label=window["y"].astype(str),
     )
     result = evaluate("1", calculators, reference, log)
-    metrics = MonitorMetrics()
+    metrics = MonitorMetrics().model("m")
     metrics.publish("1", result.metrics)
     text = generate_latest(metrics.registry).decode()
     segments = set(re.findall(r'segment="([^"]*)"', text))

@@ -282,7 +282,7 @@ def _monitor_status_with_the_registry_down(tmp_path, secret: str) -> dict:
     client = app.test_client()
     assert client.post("/alerts", json=payload(alert())).status_code == 202
     assert app.extensions["modelwatch"].trigger.wait_idle(10)
-    return client.get("/status").json
+    return client.get(f"/status?model={config.model_name}").json
 
 
 @pytest.mark.slow  # starts `modelwatch monitor`
@@ -309,7 +309,10 @@ def test_the_monitor_process_masks_credentials_in_status_and_log(tmp_path):
         url = f"http://127.0.0.1:{port}"
         services.wait_http(f"{url}/health", 120, proc)
         wait_for(
-            lambda: requests.get(f"{url}/status", timeout=5).json()["last_failure"],
+            lambda: [
+                m["last_failure"]
+                for m in requests.get(f"{url}/status", timeout=5).json()["models"].values()
+            ][0],
             60,
             "a failed window",
             proc,
@@ -400,8 +403,8 @@ def test_body_size_is_413_and_rows_over_the_limit_break_the_schema(server):
     err = assert_error_shape(r)
     assert r.status_code == 413 and err["code"] == "payload_too_large"
     text = session.get(f"{url}/metrics", timeout=10).text
-    assert 'modelwatch_input_errors_total{reason="too_large"}' in text
-    assert 'modelwatch_input_errors_total{reason="too_many_rows"}' in text
+    assert re.search(r'modelwatch_input_errors_total\{model="[^"]+",reason="too_large"\}', text)
+    assert re.search(r'modelwatch_input_errors_total\{model="[^"]+",reason="too_many_rows"\}', text)
     # The server is fine afterwards.
     assert session.post(f"{url}/predict", json={"records": ROWS}, timeout=30).status_code == 200
 

@@ -42,7 +42,8 @@ def _check(exposed: dict, expected: dict[str, tuple[str, ...]], extra_labels: tu
         assert name in exposed, f"{name} is not exposed"
         kind, names = exposed[name]
         assert (kind == "histogram") == (base in c.HISTOGRAMS), f"{name} is a {kind}"
-        assert set(labels) <= set(names) <= set(labels) | set(extra_labels), (
+        required = {*labels, "model"}  # every series names its model (issue 20)
+        assert required <= set(names) <= required | set(extra_labels), (
             f"{name}{{{','.join(names)}}}"
         )
 
@@ -51,7 +52,7 @@ def test_serving_exposes_the_contract_metrics():
     metrics = pytest.importorskip(
         "modelwatch.serving.metrics", reason="modelwatch.serving.metrics is not importable yet"
     )
-    _check(c.registry_metrics(metrics.Metrics().registry), c.SERVING_METRICS)
+    _check(c.registry_metrics(metrics.Metrics("credit-default").registry), c.SERVING_METRICS)
     # the latency SLI (recording.yml) counts requests in the le="0.5" bucket
     assert 0.5 in metrics.LATENCY_BUCKETS
 
@@ -62,6 +63,7 @@ def test_monitor_exposes_the_contract_metrics():
         reason="modelwatch.monitoring.service.metrics is not importable yet",
     )
     monitor = metrics.MonitorMetrics()
+    monitor.model("credit-default")  # a watched model's counters exist from its start
     _check(c.registry_metrics(monitor.registry), c.MONITOR_METRICS, extra_labels=("model_version",))
     # RetrainingFailed selects result="failed"; the series exists from the start
     results = {

@@ -239,12 +239,14 @@ def test_the_monitor_counts_an_unsupported_retraining_and_nothing_fails(
     assert answer.json["results"][0]["result"] == "started"
     assert app.extensions["modelwatch"].trigger.wait_idle(60)
     wait_for(
-        lambda: metric(web, 'modelwatch_retrains_total{result="unsupported"}') == 1,
+        lambda: (
+            metric(web, f'modelwatch_retrains_total{{model="{name}",result="unsupported"}}') == 1
+        ),
         30,
         "an unsupported retraining",
     )
-    assert metric(web, 'modelwatch_retrains_total{result="failed"}') == 0
-    last = web.get("/status").json["last_retrain"]
+    assert metric(web, f'modelwatch_retrains_total{{model="{name}",result="failed"}}') == 0
+    last = web.get(f"/status?model={name}").json["last_retrain"]
     assert last["result"] == "unsupported" and "has no target" in last["detail"]
     assert client.get_experiment_by_name(f"{name}-retraining") is None  # no run was started
     store.close()

@@ -1,7 +1,9 @@
 """`POST /alerts`: Alertmanager's webhook (format version 4) -> retraining requests.
 
-Only firing alerts labelled `action="retrain"` ask for a retraining; resolved ones and
-any other action are acknowledged and ignored. The answer comes at once: the retraining
+Only firing alerts labelled `action="retrain"` ask for a retraining, of the model their
+`model` label names (without one, the monitor's only model); resolved ones and any other
+action are acknowledged and ignored. A retrain alert about a model this monitor does not
+watch is a 422 naming it, before anything is asked. The answer comes at once: the retraining
 runs in the background, so Alertmanager never times out and retries.
 """
 
@@ -18,8 +20,8 @@ from modelwatch.web.errors import ApiError
 
 bp = Blueprint("alerts", __name__)
 # Largest body of `POST /alerts` (the app's MAX_CONTENT_LENGTH: a larger one is a 413
-# before it is read). Alertmanager sends one group of alerts, grouped by alert name and
-# model version; an alert with its labels and annotations is about 2 KiB, so this holds a
+# before it is read). Alertmanager sends one group of alerts, grouped by alert name, model
+# and model version; an alert with its labels and annotations is about 2 KiB, so this holds a
 # group of over a hundred.
 MAX_BODY_BYTES = 256 * 1024
 NOT_WEBHOOK = "expected a JSON object in Alertmanager's webhook format"
@@ -32,19 +34,48 @@ def receive_alerts():
     problem = problem or _check_payload(payload)
     if problem:
         raise ApiError(400, "bad_payload", problem)
-    broken = _integrity_issues()
-    suspect = _suspect_labels()
-    results = [_answer(alert, payload, broken, suspect) for alert in payload["alerts"]]
+    models = state().models  # one read: a model found meanwhile is in the next request
+    asks = [
+        _watched(alert, models) if _asks(alert, payload) else None for alert in payload["alerts"]
+    ]
+    results = [
+        _answer(alert, watched) if watched else {"alert": _name(alert), "result": "ignored"}
+        for alert, watched in zip(payload["alerts"], asks)
+    ]
     return jsonify({"results": results}), 202
 
 
-def _answer(alert: dict, payload: dict, broken: str, suspect: str) -> dict:
-    """What became of one alert of the group."""
-    labels = alert.get("labels", {})
-    name = labels.get("alertname", "unnamed")
+def _name(alert: dict) -> str:
+    return alert.get("labels", {}).get("alertname", "unnamed")
+
+
+def _asks(alert: dict, payload: dict) -> bool:
+    """A firing retrain alert: the only kind that asks for anything."""
     firing = alert.get("status", payload.get("status")) == "firing"
-    if not firing or labels.get("action") != "retrain":
-        return {"alert": name, "result": "ignored"}
+    return firing and alert.get("labels", {}).get("action") == "retrain"
+
+
+def _watched(alert: dict, models: dict):
+    """The watched model the alert is about: its `model` label's, or without one the
+    monitor's only model."""
+    name = alert.get("labels", {}).get("model")
+    if name is None and len(models) == 1:
+        return next(iter(models.values()))
+    if name not in models:
+        said = f"model {name!r}" if name is not None else "no model label"
+        raise ApiError(
+            422,
+            "unknown_model",
+            f"alert {_name(alert)} names {said}; this monitor watches {', '.join(sorted(models))}",
+            {"watched": sorted(models)},
+        )
+    return models[name]
+
+
+def _answer(alert: dict, watched) -> dict:
+    """What became of one retrain alert of the group, for its model."""
+    labels, name = alert.get("labels", {}), _name(alert)
+    broken, suspect = _integrity_issues(watched), _suspect_labels(watched)
     if broken:
         # Alertmanager's inhibition should have held this back; if timing let it
         # through, the monitor refuses too: retraining on broken data makes it worse.
@@ -54,19 +85,19 @@ def _answer(alert: dict, payload: dict, broken: str, suspect: str) -> dict:
         return {"alert": name, "result": "held", "reason": suspect}
     # The alert name is the reason: one drift that fires for many series makes one run.
     reason = f"{name}:{alert.get('fingerprint', '')}"
-    result = state().trigger.request(reason, key=name, version=labels.get("model_version"))
+    result = watched.trigger.request(reason, key=name, version=labels.get("model_version"))
     return {"alert": name, "result": result}
 
 
-def _integrity_issues() -> str:
-    result = state().monitor.last_result
+def _integrity_issues(watched) -> str:
+    result = watched.monitor.last_result
     if result is None or not result.integrity:
         return ""
     return "; ".join(f"{i['kind']} on {'+'.join(i['columns'])}" for i in result.integrity)
 
 
-def _suspect_labels() -> str:
-    result = state().monitor.last_result
+def _suspect_labels(watched) -> str:
+    result = watched.monitor.last_result
     if result is None:
         return ""
     return feedback.hold_reason(result.details_of(feedback.FeedbackDetails))
