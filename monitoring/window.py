@@ -22,7 +22,13 @@ from modelwatch.monitoring.calculators.base import AnyDetails, Metric, Result
 from modelwatch.monitoring.calculators.classification import ESTIMATED_ACCURACY, LIVE_ACCURACY
 from modelwatch.monitoring.calculators.concept import CONCEPT_DRIFT_DETECTED
 from modelwatch.monitoring.calculators.fairness import FairnessDetails
-from modelwatch.monitoring.calculators.inputs import DriftDetails, IntegrityDetails
+from modelwatch.monitoring.calculators.inputs import (
+    DATASET_DRIFT_SHARE,
+    DRIFT_SCORE,
+    DRIFT_SCORE_THRESHOLD,
+    DriftDetails,
+    IntegrityDetails,
+)
 from modelwatch.monitoring.calculators.segments import SegmentsDetails
 from modelwatch.monitoring.reference import MonitoringReference
 
@@ -96,8 +102,11 @@ class WindowResult:
         """The window as MLflow metrics: one number per name (labels joined with dots)."""
         out = {"window_rows": float(self.rows), "integrity_issues": float(len(self.integrity))}
         for m in self.metrics:
-            key = ".".join([m.name] + [v for k, v in m.labels if k != "test"])
+            names = [v for k, v in m.labels if k != "test"]
+            key = ".".join([m.name, *names])
             out[key] = m.value
+            if m.declaration.verdict:  # the verdict itself, as /metrics exports it
+                out[".".join([m.declaration.verdict.name, *names])] = float(m.alert)
             if m.declaration.log_bounds:  # the bounds it was judged by, beside it in the UI
                 out[f"{key}.lower"], out[f"{key}.upper"] = m.lower, m.upper
         out |= {f"latency_{q}_ms": v for q, v in self.latency_ms.items()}
@@ -128,9 +137,7 @@ def window_status(
         "version": result.version,
         "rows": result.rows,
         "evaluated_at": result.evaluated_at,
-        "drifted_features": [n for n, c in result.drift["columns"].items() if c["drifted"]],
-        "drift_share": result.drift["drift_share"],
-        "dataset_drift": result.drift["dataset_drift"],
+        **_drift_status(result),
         "integrity": [
             {"kind": i["kind"], "columns": i["columns"], "share": i["share"]}
             for i in result.integrity
@@ -148,6 +155,30 @@ def window_status(
         "metrics": result.performance,
         "segments": result.segments,
         "fairness": result.fairness,
+    }
+
+
+def _drift_status(result: WindowResult) -> dict:
+    """The drift verdicts, read off the metrics every other surface reads: the dataset's
+    share against its bound, each feature's score against its test's threshold."""
+    share = result.metric(DATASET_DRIFT_SHARE.name)
+    features: dict[str, dict] = {}
+    for m in result.metrics:
+        labels = dict(m.labels)
+        if m.name in (DRIFT_SCORE.name, DRIFT_SCORE_THRESHOLD.name) and "segment" not in labels:
+            column = features.setdefault(labels["feature"], {"test": labels["test"]})
+            if m.name == DRIFT_SCORE.name:
+                column |= {"score": m.value, "drifted": m.alert}
+            else:
+                column["threshold"] = m.value
+    return {
+        "drifted_features": [n for n, c in features.items() if c.get("drifted")],
+        "drift_share": share.value if share else 0.0,
+        "dataset_drift": bool(share and share.alert),
+        "drift": {
+            DATASET_DRIFT_SHARE.name: share.to_dict() if share else None,
+            "features": features,
+        },
     }
 
 

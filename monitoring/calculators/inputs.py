@@ -50,16 +50,29 @@ SHARE_CHUNKS = 20
 
 DRIFT_SCORE = MetricDeclaration(
     "drift_score",
-    "Per-feature drift statistic of the last window.",
+    "Per-feature drift score of the last window, what its test's threshold is compared "
+    "with: the p-value of a p-value test (drifts below it), else the distance (drifts at "
+    "or above it).",
     ("feature", "test"),
     verdict=Verdict("drift_detected", "1 if the feature drifted in the last window.", ("feature",)),
+)
+DRIFT_SCORE_THRESHOLD = MetricDeclaration(
+    "drift_score_threshold",
+    "The threshold each feature's drift score is compared with, by its test.",
+    ("feature", "test"),
 )
 DATASET_DRIFT_SHARE = MetricDeclaration(
     "dataset_drift_share",
     "Share of features that drifted.",
     verdict=Verdict(
-        "dataset_drift_detected", "1 if the dataset drifted (or its drift share is out of bounds)."
+        "dataset_drift_detected",
+        "1 if the dataset drifted: its drift share reached its threshold.",
     ),
+)
+DATASET_DRIFT_SHARE_THRESHOLD = MetricDeclaration(
+    "dataset_drift_share_threshold",
+    "The drift share at which the dataset drifts (DataDriftDetected): 15%, or more when "
+    "the reference's own chunks drift that much.",
 )
 INTEGRITY_MISSING_RATIO = MetricDeclaration(
     "integrity_missing_ratio", "Share of missing values per feature.", ("feature",)
@@ -113,7 +126,12 @@ class FeatureDrift(Mergeable):
     """Per-feature drift tests (Evidently's choice of test) and the share that drifted."""
 
     name = "feature_drift"
-    declares = (DRIFT_SCORE, DATASET_DRIFT_SHARE)
+    declares = (
+        DRIFT_SCORE,
+        DRIFT_SCORE_THRESHOLD,
+        DATASET_DRIFT_SHARE,
+        DATASET_DRIFT_SHARE_THRESHOLD,
+    )
 
     def __init__(
         self,
@@ -169,26 +187,24 @@ class FeatureDrift(Mergeable):
     def finish(self, aggregate: dict) -> Result:
         profiles = {name: sketch.profile(name) for name, sketch in aggregate.items()}
         n_rows = next(iter(aggregate.values())).n_rows if aggregate else 0
-        found = drift_of_profiles(self.profile, profiles, n_rows)
+        # The one dataset verdict: the share against this version's bound (not
+        # Evidently's default 0.5); every surface reads it from the metric below.
+        found = drift_of_profiles(self.profile, profiles, n_rows, drift_share=self.share_upper)
         drift = found.to_dict()
-        metrics = [
-            Metric(
-                DRIFT_SCORE,
-                c["statistic"],
-                labels=(("feature", n), ("test", c["test"])),
-                flagged=c["drifted"],
-            )
-            for n, c in drift["columns"].items()
-            if c["statistic"] is not None
-        ]
-        metrics.append(
+        metrics = []
+        for n, c in found.columns.items():
+            labels = (("feature", n), ("test", c.test))
+            metrics.append(Metric(DRIFT_SCORE, c.score, labels=labels, flagged=c.drifted))
+            metrics.append(Metric(DRIFT_SCORE_THRESHOLD, c.threshold, labels=labels))
+        metrics += [
             Metric(
                 DATASET_DRIFT_SHARE,
-                drift["drift_share"],
+                found.drift_share,
                 upper=self.share_upper,
-                flagged=drift["dataset_drift"],
-            )
-        )
+                flagged=found.dataset_drift,
+            ),
+            Metric(DATASET_DRIFT_SHARE_THRESHOLD, self.share_upper),
+        ]
         bounds = _error_bounds(self.profile, aggregate, found.columns)
         return Result(self.name, metrics, DriftDetails(drift, bounds))
 

@@ -94,6 +94,7 @@ class DriftResult:
         return {
             "dataset_drift": bool(self.dataset_drift),
             "drift_share": float(self.drift_share),
+            "drift_share_threshold": float(self.drift_share_threshold),
             "columns": {name: c.to_dict() for name, c in self.columns.items()},
         }
 

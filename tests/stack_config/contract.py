@@ -43,8 +43,10 @@ SERVING_METRICS = {
 }
 MONITOR_METRICS = {
     "drift_score": ("feature", "test"),
+    "drift_score_threshold": ("feature", "test"),
     "drift_detected": ("feature",),
     "dataset_drift_share": (),
+    "dataset_drift_share_threshold": (),
     "dataset_drift_detected": (),
     "prediction_drift_score": (),
     "live_accuracy": (),
