@@ -86,26 +86,32 @@ def probe_frame(
     like: pd.DataFrame | None = None,
     rows: int = 500,
     seed: int = 0,
+    types: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Probe rows with the given `columns` (the signature's), exercising every part of the
     compiled pipeline: numeric values around the training distribution and NaN; every
     known category, NaN and an unseen one; then the rows of `like` (the model's input
-    example). Columns the pipeline does not read repeat `like`'s values (or are NaN)."""
+    example). Columns the pipeline does not read repeat `like`'s values (or are NaN).
+    `types` (column -> the signature's MLflow type) makes each column's probes values of
+    its own type, as requests send them: a float in a boolean or integer column is a
+    request the signature refuses, so it would prove nothing."""
     rng = np.random.default_rng(seed)
+    types = types or {}
     data: dict[str, object] = {}
     for block in compiled.preprocessor.blocks:
         if isinstance(block, NumericBlock):
             center = block.mean if block.mean is not None else np.zeros(block.width)
             spread = block.scale if block.scale is not None else np.ones(block.width)
             for j, name in enumerate(block.columns):
-                values = rng.normal(center[j], 1.5 * spread[j], rows)
-                values[rng.random(rows) < 0.1] = np.nan
+                values = _numeric_probes(rng, center[j], spread[j], rows, types.get(name))
+                values[rng.random(rows) < 0.1] = None if values.dtype == object else np.nan
                 data[name] = values
         elif isinstance(block, LookupBlock):
             for j, name in enumerate(block.columns):
                 choices = list(block.codes[j])
                 choices += [np.nan] if block.nan_code[j] >= 0 else []
-                choices += [UNSEEN] if block.unseen_code[j] >= 0 else []
+                unseen = _unseen(choices, types.get(name))
+                choices += [unseen] if block.unseen_code[j] >= 0 and unseen is not None else []
                 data[name] = np.array(choices, dtype=object)[rng.integers(len(choices), size=rows)]
     like = like.reindex(columns=columns) if like is not None and len(like) else None
     for name in columns:
@@ -117,6 +123,26 @@ def probe_frame(
             )
     probes = pd.DataFrame(data, columns=columns)
     return probes if like is None else pd.concat([like, probes], ignore_index=True)
+
+
+def _numeric_probes(rng, center: float, spread: float, rows: int, kind: str | None) -> np.ndarray:
+    """Values around the training distribution, of the column's own type: booleans, whole
+    numbers for an integer column, else floats."""
+    if kind == "boolean":
+        return (rng.random(rows) < 0.5).astype(object)
+    values = rng.normal(center, 1.5 * spread, rows)
+    return np.round(values) if kind in ("long", "integer") else values
+
+
+def _unseen(known: list, kind: str | None):
+    """A value of the column's type that the encoder was not fitted on (None for a boolean
+    column: it has no other value)."""
+    if kind == "boolean":
+        return None
+    if kind in ("long", "integer", "double", "float"):
+        numbers = [v for v in known if isinstance(v, int | float | np.number) and v == v]
+        return (max(numbers) if numbers else 0) + (1 if kind in ("long", "integer") else 0.5)
+    return UNSEEN
 
 
 # Rows per comparison in `verify`: small enough that the tree walk (which serves small

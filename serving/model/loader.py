@@ -128,7 +128,8 @@ def choose_sklearn_engine(model, spec, example, compile: bool) -> tuple[Engine, 
         return SklearnEngine(model), "not compiled: the model has no input signature"
     try:
         compiled = compile_pipeline(model)
-        probes = validate(probe_frame(compiled, [c.name for c in spec], example), spec)
+        types = {c.name: c.type for c in spec}
+        probes = validate(probe_frame(compiled, list(types), example, types=types), spec)
         diff = verify(model, compiled, probes.columns, probes.frame)
     except NotCompilable as exc:
         return SklearnEngine(model), f"not compiled: {exc}"

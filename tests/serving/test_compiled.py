@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow.pyfunc
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from modelwatch.training.simulator import (
 )
 from modelwatch.training.train import own_types
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -159,6 +160,7 @@ def _save(model, path, frame) -> str:
         signature=infer_signature(example, model.predict(example)),
         input_example=example,
         skops_trusted_types=own_types(model),
+        pip_requirements=["scikit-learn"],  # spares MLflow's inference (a subprocess)
     )
     return str(path)
 
@@ -206,3 +208,60 @@ def test_serving_loads_the_compiled_engine_and_says_why_not_otherwise(fitted, tm
     assert kept.engine.name == "sklearn"
     assert kept.engine_note == "not compiled: estimator GradientBoostingClassifier"
     assert len(kept.predict(validate(feature_rows(3), SPEC)).labels) == 3
+
+
+def _typed_frame(n: int, seed: int) -> pd.DataFrame:
+    """A boolean, an integer, a number and a text category, as a team's table has them."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "income": rng.normal(50.0, 10.0, n),
+            "age": rng.integers(18, 80, n),
+            "is_customer": rng.random(n) < 0.4,
+            "region": rng.choice(["north", "south", "east"], n),
+        }
+    )
+
+
+@pytest.mark.slow  # saves and loads an MLflow model: seconds
+def test_a_pipeline_of_booleans_integers_and_categories_is_compiled(tmp_path):
+    """The probes take each column's type from the signature (issue 22: floats in a
+    passthrough boolean column failed the check, and sklearn served), and the compiled
+    answers are the registered model's own, through MLflow's pyfunc."""
+    frame = _typed_frame(1500, seed=1)
+    y = (
+        (frame["income"] - 50) / 10
+        + frame["is_customer"]
+        + (frame["region"] == "north")
+        + (frame["age"] - 50) / 20
+        > 0.8
+    ).astype(int)
+    model = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), ["income", "age"]),
+                        ("flag", "passthrough", ["is_customer"]),
+                        (
+                            "cat",
+                            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                            ["region"],
+                        ),
+                    ]
+                ),
+            ),
+            ("model", HistGradientBoostingClassifier(max_iter=30, random_state=0)),
+        ]
+    ).fit(frame, y)
+    path = _save(model, tmp_path / "typed", frame)
+    served = load_local(path, **AS_SERVED)
+    assert (served.engine.name, served.engine_note) == ("compiled", "")
+    assert [c.type for c in served.spec] == ["double", "long", "boolean", "string"]
+    traffic = _typed_frame(200, seed=2)
+    traffic.loc[3, "region"] = "atlantis"  # unseen: the encoder ignores it
+    got = served.predict(validate(traffic.to_dict(orient="records"), served.spec))
+    pyfunc = mlflow.pyfunc.load_model(path)
+    np.testing.assert_array_equal(got.labels, pyfunc.predict(traffic))
+    np.testing.assert_array_equal(got.proba, model.predict_proba(traffic))
