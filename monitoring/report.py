@@ -2,8 +2,11 @@
 
 Our own drift engine (``modelwatch.monitoring.drift``) decides; Evidently renders. The report runs
 Evidently's DataDriftPreset with the same column types our profile uses, so the pictures
-match the verdicts. Evidently needs the raw reference rows (a profile is not enough), so
-the monitor keeps a reference sample next to the profile for this.
+match the verdicts. The monitor's report (`judged_drift_report`) states modelwatch's rule:
+the reference is the profile the window was judged against (its exact distributions, one
+column at a time), each column gets the test and threshold modelwatch used, and the
+dataset's drift share threshold is the version's bound, so Evidently's headline ("Dataset
+Drift is detected ... threshold is 0.15") is modelwatch's verdict.
 
 >>> from modelwatch.training.simulator import generate
 >>> ref = generate(500, "baseline", seed=1).drop(columns="defaulted")
@@ -26,6 +29,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from modelwatch.monitoring.drift.profile import CATEGORICAL, NUMERIC, ReferenceProfile, infer_kind
 
@@ -61,8 +65,11 @@ def run_data_drift_preset(
     categorical: list[str] | None = None,
     profile: ReferenceProfile | None = None,
     drift_share: float = 0.5,
+    tests: dict[str, str] | None = None,
+    thresholds: dict[str, float] | None = None,
 ):
-    """Run Evidently's DataDriftPreset (with tests) and return its Snapshot."""
+    """Run Evidently's DataDriftPreset (with tests) and return its Snapshot. `tests` and
+    `thresholds` name a column's test and its threshold (Evidently's choice otherwise)."""
     from evidently import Dataset, Report  # noqa: PLC0415 (evidently, as above)
     from evidently.presets import DataDriftPreset  # noqa: PLC0415 (evidently, as above)
 
@@ -70,7 +77,10 @@ def run_data_drift_preset(
     columns = list(definition.numerical_columns or []) + list(definition.categorical_columns or [])
     ref = Dataset.from_pandas(reference[columns], data_definition=definition)
     cur = Dataset.from_pandas(current[columns], data_definition=definition)
-    report = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True)
+    preset = DataDriftPreset(
+        drift_share=drift_share, per_column_method=tests, per_column_threshold=thresholds
+    )
+    report = Report([preset], include_tests=True)
     with warnings.catch_warnings():
         # scipy warns on every chi-square against an unseen category; noise in a monitor
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -101,7 +111,13 @@ def evidently_drift(
     ``statistic`` is Evidently's drift score (the p-value for p-value tests). Used to
     check that our engine agrees with Evidently, and by the benchmark.
     """
-    snapshot = run_data_drift_preset(reference, current, categorical, drift_share=drift_share)
+    return snapshot_verdicts(
+        run_data_drift_preset(reference, current, categorical, drift_share=drift_share)
+    )
+
+
+def snapshot_verdicts(snapshot) -> dict:
+    """A DataDriftPreset snapshot's verdicts, in the shape of ``DriftResult.to_dict()``."""
     d = snapshot.dict()
     columns: dict[str, dict] = {}
     share = 0.0
@@ -140,3 +156,41 @@ def drift_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(path))
     return path
+
+
+def judged_drift_report(
+    profile: ReferenceProfile, current: pd.DataFrame, drift: dict, path: str | Path
+) -> Path:
+    """Evidently's report of a window as modelwatch judged it: `drift` is the window's
+    verdict (`DriftResult.to_dict()`, `WindowResult.drift`), `profile` what it was judged
+    against. Writes one self-contained HTML file; returns its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    judged_snapshot(profile, current, drift).save_html(str(path))
+    return path
+
+
+def judged_snapshot(profile: ReferenceProfile, current: pd.DataFrame, drift: dict):
+    """DataDriftPreset on `current` with modelwatch's rule for it (see the module's doc)."""
+    columns = list(drift["columns"])
+    return run_data_drift_preset(
+        profile_frame(profile, columns),
+        current.reindex(columns=columns),
+        profile=profile,
+        drift_share=drift["drift_share_threshold"],
+        tests={n: c["test"] for n, c in drift["columns"].items()},
+        thresholds={n: c["threshold"] for n, c in drift["columns"].items()},
+    )
+
+
+def profile_frame(profile: ReferenceProfile, columns: list[str]) -> pd.DataFrame:
+    """The profile's rows, one column at a time: each column's exact values and counts
+    (missing ones as missing). Rows do not pair up across columns; the per-column tests
+    read each column alone, so they see the distributions the window was judged against."""
+    out = {}
+    for name in columns:
+        column = profile[name]
+        values = np.repeat(column.values, column.counts)
+        blanks = np.full(column.n_missing, np.nan if column.kind == NUMERIC else None)
+        out[name] = np.concatenate([values, blanks.astype(values.dtype)])
+    return pd.DataFrame(out)

@@ -73,7 +73,7 @@ def test_json_output_is_the_library_result(files):
     done = modelwatch("drift", files / "ref.csv", files / "cur.parquet", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # nothing but JSON on stdout
-    assert set(result) == {"dataset_drift", "drift_share", "columns"}
+    assert set(result) == {"dataset_drift", "drift_share", "drift_share_threshold", "columns"}
     assert result["dataset_drift"] is False
     assert result["drift_share"] == pytest.approx(2 / 12)
     assert sorted(c for c, v in result["columns"].items() if v["drifted"]) == ["income", "region"]

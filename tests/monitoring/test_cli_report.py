@@ -14,7 +14,7 @@ def test_drift_command_csv_parquet_profile_and_json(tmp_path, capsys):
     cur.to_parquet(tmp_path / "cur.parquet")
     assert drift_command(tmp_path / "ref.csv", tmp_path / "cur.parquet", as_json=True) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"dataset_drift", "drift_share", "columns"}
+    assert set(out) == {"dataset_drift", "drift_share", "drift_share_threshold", "columns"}
     assert [c for c, v in out["columns"].items() if v["drifted"]] == ["income", "region"]
     assert set(out["columns"]["income"]) == {"test", "statistic", "p_value", "threshold", "drifted"}
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from modelwatch.monitoring.calculators.inputs import DRIFT_SHARE
 from modelwatch.monitoring.reference import MonitoringReference
+from modelwatch.monitoring.report import judged_drift_report, judged_snapshot, snapshot_verdicts
 from modelwatch.monitoring.service.metrics import MonitorMetrics
 from modelwatch.monitoring.suite import fit_calculators
 from modelwatch.monitoring.window import evaluate, window_status
@@ -151,3 +152,23 @@ def _outside(doc: dict) -> bool:
     return (doc["lower"] is not None and value < doc["lower"]) or (
         doc["upper"] is not None and value > doc["upper"]
     )
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.0], ids=["healthy", "drifted"])
+def test_the_evidently_report_headlines_modelwatchs_verdict(suites, tmp_path, shift):
+    """The HTML the monitor logs states modelwatch's rule: its headline is the window's
+    dataset verdict against the version's bound, each column's verdict is modelwatch's."""
+    reference, calculators = suites["regression"]
+    result = evaluate("3", calculators, reference, _window("regression", shift))
+    status = window_status(result, reference, estimates=True)
+    rows = _window("regression", shift)
+    theirs = snapshot_verdicts(judged_snapshot(reference.profile, rows, result.drift))
+    assert theirs["dataset_drift"] == status["dataset_drift"] == bool(shift)
+    assert {n: c["drifted"] for n, c in theirs["columns"].items()} == {
+        n: c["drifted"] for n, c in status["drift"]["features"].items()
+    }
+    html = judged_drift_report(reference.profile, rows, result.drift, tmp_path / "r.html")
+    verdict = "detected" if status["dataset_drift"] else "NOT detected"
+    bound = status["drift"]["dataset_drift_share"]["upper"]
+    headline = f"Dataset Drift is {verdict}. Dataset drift detection threshold is {bound}"
+    assert headline in html.read_text()
