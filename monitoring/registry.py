@@ -22,6 +22,8 @@ TAG_TASK = "modelwatch.task"
 # Comma lists of feature columns judged per segment and per group (`--segments`, `--sensitive`).
 TAG_SEGMENTS = "modelwatch.segments"
 TAG_SENSITIVE = "modelwatch.sensitive"
+# Onboarding a version again keeps the runs it replaces (oldest first, comma-separated).
+TAG_REPLACED_RUNS = "modelwatch.replaced_reference_runs"
 ARTIFACT_DIR = "reference"
 
 
@@ -45,10 +47,16 @@ def link_reference(
     run_id: str,
     segments: tuple[str, ...] = (),
     sensitive: tuple[str, ...] = (),
-) -> None:
+) -> str | None:
     """Tag the version with the run that holds its reference (and its target, task,
-    segment columns and sensitive attributes)."""
+    segment columns and sensitive attributes). Returns the reference run this replaces,
+    if any: it is kept, and listed in the version's TAG_REPLACED_RUNS."""
+    current = client.get_model_version(model_name, version).tags or {}
+    previous = current.get(TAG_REFERENCE_RUN)
     tags = {TAG_REFERENCE_RUN: run_id, TAG_TASK: reference.task}
+    if previous and previous != run_id:
+        replaced = [r for r in current.get(TAG_REPLACED_RUNS, "").split(",") if r]
+        tags[TAG_REPLACED_RUNS] = ",".join([*replaced, previous])
     tags |= {
         tag: ",".join(columns)
         for tag, columns in ((TAG_SEGMENTS, segments), (TAG_SENSITIVE, sensitive))
@@ -58,6 +66,7 @@ def link_reference(
         tags[TAG_TARGET] = reference.target
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)
+    return previous if previous != run_id else None
 
 
 def load_reference(client, model_name: str, version: str) -> tuple[MonitoringReference, str]:

@@ -83,9 +83,14 @@ def _classification(chunk_rows: int, estimates: bool) -> list:
 
 
 def thresholds(calculators: list) -> dict:
-    """The performance bounds, per metric, for a window of the chunk size."""
+    """The performance bounds, per metric: how they were fitted, and the lower and upper
+    bound the monitor applies to a full window (of the chunk size or more)."""
     out = {}
     for calculator in calculators:
         if isinstance(calculator, BoundedCalculator):
-            out |= {name: b.to_dict() for name, b in calculator.bounds.items() if b is not None}
+            out |= {
+                name: b.to_dict() | {"lower": b.lower(b.chunk_rows), "upper": b.upper(b.chunk_rows)}
+                for name, b in calculator.bounds.items()
+                if b is not None
+            }
     return out

@@ -8,11 +8,15 @@ what cannot work fails here, not in the monitor), and logs the monitoring refere
 an MLflow run of its own, in the experiment `modelwatch-onboarding`. The version gets the
 tags that link it to that run (`modelwatch.reference_run`, `modelwatch.task`,
 `modelwatch.target`); the run that logged the model is never modified. Without
-`--target` the monitor judges drift and integrity only, and says so.
+`--target` the monitor judges drift and integrity only, and says so. Onboarding a
+version again keeps the reference run it replaces (listed in the version's tag
+`modelwatch.replaced_reference_runs`) and says which it is.
 
 The reference should be held-out rows (not the training set) labelled with the truth:
 the thresholds are the spread of each metric over chunks of it the size of a monitor
-window.
+window (a reference smaller than one window is warned about: its bounds are those of
+windows its size). The bounds printed are the ones the monitor applies to a full window:
+the same fit (`suite.thresholds`), not a formula of their own.
 
 scikit-learn models are scored with their own `predict_proba` (the class probabilities
 the estimates need); other flavors through `mlflow.pyfunc`, which gives labels or values
@@ -34,9 +38,8 @@ from mlflow.exceptions import MlflowException
 
 from modelwatch.log.scored import TASKS
 from modelwatch.monitoring import suite
-from modelwatch.monitoring.calculators.bounded import DEFAULT_CHUNK_ROWS
 from modelwatch.monitoring.reference import MonitoringReference
-from modelwatch.monitoring.registry import link_reference, log_reference
+from modelwatch.monitoring.registry import TAG_REPLACED_RUNS, link_reference, log_reference
 from modelwatch.settings import read
 from modelwatch.training.data import DataError, read_table
 
@@ -56,22 +59,39 @@ class Onboarding:
     target: str | None
     rows: int
     thresholds: dict
+    window_rows: int
+    replaces: str | None = None  # the reference run this onboarding replaced (kept)
 
     def summary(self) -> str:
         lines = [
             f"onboarded {self.model_name} version {self.version}: {self.task}, "
             f"{self.rows} reference rows, run {self.run_id}"
         ]
+        if self.replaces:
+            lines.append(
+                f"replaces reference run {self.replaces} (kept; the version's tag "
+                f"{TAG_REPLACED_RUNS} lists every replaced run)"
+            )
         if self.target is None:
             lines.append("no target: the monitor judges drift and integrity only (no performance)")
         for name, b in sorted(self.thresholds.items()):
             side = "lower" if b["direction"] == "higher" else "upper"
-            bound = b["mean"] - 3 * b["std"] if side == "lower" else b["mean"] + 3 * b["std"]
             lines.append(
-                f"  {name:<20} reference {b['mean']:.4g}, {side} bound {bound:.4g} "
-                f"(windows of {b['chunk_rows']} rows)"
+                f"  {name:<20} reference {b['mean']:.4g}, {side} bound {b[side]:.4g} "
+                f"(windows of {self.window_rows} rows)"
             )
         return "\n".join(lines)
+
+    def warnings(self) -> list[str]:
+        if self.rows >= self.window_rows:
+            return []
+        return [
+            f"warning: the reference holds {self.rows} rows, fewer than one monitor window of "
+            f"{self.window_rows} (MODELWATCH_MONITOR_WINDOW_ROWS, --chunk-rows): its bounds "
+            f"are the spread of resampled {self.rows}-row chunks, the bounds of {self.rows}-row "
+            f"windows, wider than a {self.window_rows}-row window needs; give at least "
+            f"{self.window_rows} held-out rows ({6 * self.window_rows} for disjoint chunks)"
+        ]
 
 
 def onboard(
@@ -81,14 +101,16 @@ def onboard(
     version: str | None = None,
     alias: str | None = None,
     task: str = "auto",
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     client: MlflowClient | None = None,
     segments: tuple[str, ...] = (),
     sensitive: tuple[str, ...] = (),
 ) -> Onboarding:
     """`segments` and `sensitive` name feature columns the monitor judges per segment and
-    per group; they are recorded as the version's tags, as training records them."""
+    per group; they are recorded as the version's tags, as training records them.
+    `chunk_rows` is the monitor's window (MODELWATCH_MONITOR_WINDOW_ROWS unless given)."""
     client = client or MlflowClient()
+    chunk_rows = int(chunk_rows or read("MODELWATCH_MONITOR_WINDOW_ROWS"))
     if task != "auto" and task not in TASKS:
         raise OnboardError(f"--task must be auto or one of {', '.join(TASKS)}, not {task!r}")
     version = _resolve(client, model_name, version, alias)
@@ -119,7 +141,9 @@ def onboard(
         ) from exc
     thresholds = suite.thresholds(calculators)
     run_id = _log(client, model_name, version, reference, thresholds, reference_path)
-    link_reference(client, reference, model_name, version, run_id, segments, sensitive)
+    replaces = link_reference(client, reference, model_name, version, run_id, segments, sensitive)
+    if replaces:
+        client.set_tag(run_id, "modelwatch.replaces_reference_run", replaces)
     return Onboarding(
         model_name,
         version,
@@ -128,6 +152,8 @@ def onboard(
         reference.target,
         len(reference.sample),
         thresholds,
+        chunk_rows,
+        replaces,
     )
 
 
@@ -249,4 +275,6 @@ def main(args) -> int:
         print(f"error: {exc}\nnothing was attached to the model version", file=sys.stderr)
         return 2
     print(done.summary())
+    for warning in done.warnings():
+        print(warning, file=sys.stderr)
     return 0

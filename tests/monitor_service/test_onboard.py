@@ -9,7 +9,9 @@ answers /predict and /feedback into a real SQLite log; the real monitor judges w
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -22,7 +24,13 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
-from modelwatch.monitoring.registry import TAG_REFERENCE_RUN, TAG_TARGET, TAG_TASK
+from modelwatch.monitoring.reference import MANIFEST
+from modelwatch.monitoring.registry import (
+    TAG_REFERENCE_RUN,
+    TAG_REPLACED_RUNS,
+    TAG_TARGET,
+    TAG_TASK,
+)
 from modelwatch.monitoring.service.app import create_app
 from modelwatch.monitoring.service.config import MonitorConfig
 from modelwatch.serving.app import create_app as create_serving_app
@@ -111,6 +119,7 @@ class Monitored:
     """The real serving app and monitor on one registered model."""
 
     def __init__(self, tracking_uri: str, tmp: Path, model_name: str):
+        self.model_name = model_name
         store_url = f"sqlite:///{tmp / f'{model_name}.db'}"
         self.serving = create_serving_app(
             {
@@ -161,7 +170,7 @@ class Monitored:
         result = self.monitor.run_once()
         return (
             result,
-            self.client.get("/status").json,
+            self.client.get(f"/status?model={self.model_name}").json,
             parse_metrics(self.client.get("/metrics").get_data(as_text=True)),
         )
 
@@ -304,6 +313,65 @@ def test_drift_in_two_features_is_named_and_alerts_against_the_reference(wine, m
     assert value < lower  # what ModelAccuracyDegraded compares
 
 
+def printed_bounds(stdout: str) -> dict[str, tuple[str, float]]:
+    """{metric: (side, bound)} as `modelwatch onboard` prints them."""
+    found = re.findall(r"^\s+(\w+)\s+reference \S+, (lower|upper) bound (\S+) ", stdout, re.M)
+    return {name: (side, float(bound)) for name, side, bound in found}
+
+
+def test_onboarding_again_keeps_the_old_reference_and_prints_the_bounds_applied(
+    wine, mlflow_url, tmp_path
+):
+    """Wine's 89 reference rows are fewer than the monitor's window: onboarding warns and
+    names the window its bounds are of. Onboarded again, the version keeps the run it
+    replaces and says so; the bounds printed are the ones the monitor applies."""
+    case, m = wine
+    client = MlflowClient(mlflow_url)
+    first = client.get_model_version(case.name, case.version).tags.get(TAG_REFERENCE_RUN)
+    if first is None:  # run alone: the earlier test onboarded it first
+        args = ("--reference", str(case.reference_file), "--target", "target")
+        assert onboard(mlflow_url, "--model-name", case.name, *args).returncode == 0
+        first = client.get_model_version(case.name, case.version).tags[TAG_REFERENCE_RUN]
+    done = onboard(
+        mlflow_url,
+        "--model-name",
+        case.name,
+        "--version",
+        case.version,
+        "--reference",
+        str(case.reference_file),
+        "--target",
+        "target",
+        "--chunk-rows",
+        str(WINDOW),
+    )
+    assert done.returncode == 0, done.stderr
+    rows = len(case.X_ref)
+    assert f"holds {rows} rows, fewer than one monitor window of {WINDOW}" in done.stderr
+    assert f"the bounds of {rows}-row windows" in done.stderr
+    assert f"replaces reference run {first}" in done.stdout
+    tags = client.get_model_version(case.name, case.version).tags
+    second = tags[TAG_REFERENCE_RUN]
+    assert second != first and tags[TAG_REPLACED_RUNS] == first
+    assert client.get_run(first).info.lifecycle_stage == "active"  # kept, with its reference
+    assert [f.path for f in client.list_artifacts(first, "reference")]
+    manifest = json.loads(
+        Path(client.download_artifacts(second, f"reference/{MANIFEST}", str(tmp_path))).read_text()
+    )
+
+    if m.monitor.unmonitored:  # run alone: look again now, not after the recheck interval
+        m.monitor.unmonitored["at"] = 0
+    m.send(*window_of(case, 6))
+    result, _, _ = m.judge()
+    assert result is not None, m.monitor.last_error
+    applied = m.client.get(f"/status?model={case.name}").json["last_window"]["metrics"]
+    printed = printed_bounds(done.stdout)
+    assert {"live_accuracy", "estimated_accuracy", "live_f1"} <= set(printed)
+    for name, (side, bound) in printed.items():
+        assert bound == float(f"{applied[name][side]:.4g}"), (name, bound, applied[name])
+        assert manifest["thresholds"][name][side] == pytest.approx(applied[name][side], rel=1e-12)
+
+
 def test_the_alias_moved_to_an_unonboarded_version_stops_the_old_gauges(wine, mlflow_url):
     case, m = wine
     X, y = case.X_ref, case.y_ref
@@ -418,7 +486,7 @@ def test_no_alias_yet_is_neither_an_outage_nor_unmonitored(mlflow_url, tmp_path)
         if registered:
             MlflowClient(mlflow_url).create_registered_model(name)
         assert monitor.run_once() is None
-        status = client.get("/status").json
+        status = client.get(f"/status?model={name}").json
         assert (
             status["not_monitored"]["reason"] == "no_alias"
             and "has alias production" in status["last_error"]
