@@ -139,7 +139,7 @@ def test_inhibitions(path):
     targets = integrity[0]["target_matchers"][0]
     for alert in ("DataDriftDetected", "ConceptDriftDetected"):
         assert alert in targets
-    assert integrity[0]["equal"] == ["model_version"]
+    assert integrity[0]["equal"] == ["model", "model_version"]
     critical = [r for r in rules if r.get("source_matchers") == ['severity="critical"']]
     assert len(critical) == 1
     assert "major" in critical[0]["target_matchers"][0]
@@ -149,7 +149,7 @@ def test_inhibitions(path):
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_timers(path):
     route = c.load_yaml(path)["route"]
-    assert route["group_by"] == ["alertname", "model_version"]
+    assert route["group_by"] == ["alertname", "model", "model_version"]
     for key in ("group_wait", "group_interval", "repeat_interval"):
         assert key in route
     if path == EMBEDDED:  # the demo closes its loop in minutes
@@ -237,6 +237,7 @@ def test_real_alertmanager_sends_retrain_alerts_with_the_token_and_inhibits(tmp_
                         alertname="DataIntegrityViolation",
                         severity="major",
                         action="page",
+                        model="credit-default",
                         model_version="2",
                         kind="swapped_columns",
                         feature="age",
@@ -252,13 +253,23 @@ def test_real_alertmanager_sends_retrain_alerts_with_the_token_and_inhibits(tmp_
                         alertname="DataDriftDetected",
                         severity="major",
                         action="retrain",
+                        model="credit-default",
                         model_version="2",
                     ),
                     alert(
                         alertname="DataDriftDetected",
                         severity="major",
                         action="retrain",
+                        model="credit-default",
                         model_version="3",
+                    ),
+                    # another model's version 2: its data is not the broken one
+                    alert(
+                        alertname="DataDriftDetected",
+                        severity="major",
+                        action="retrain",
+                        model="house-prices",
+                        model_version="2",
                     ),
                     alert(
                         alertname="HighErrorRate", severity="critical", action="page", job="serving"
@@ -283,9 +294,17 @@ def test_real_alertmanager_sends_retrain_alerts_with_the_token_and_inhibits(tmp_
                 for a in call["payload"]["alerts"]
                 if a["status"] == "firing"
             ]
-            assert {(labels["alertname"], labels.get("model_version")) for labels in delivered} == {
-                ("DataDriftDetected", "3")
+            assert {
+                (labels["alertname"], labels.get("model"), labels.get("model_version"))
+                for labels in delivered
+            } == {
+                ("DataDriftDetected", "credit-default", "3"),
+                ("DataDriftDetected", "house-prices", "2"),
             }
+            # grouped by model: each webhook call is about one model
+            for call in received:
+                models = {a["labels"].get("model") for a in call["payload"]["alerts"]}
+                assert len(models - {None}) <= 1, models
 
             state = requests.get(
                 f"{url}/api/v2/alerts",
@@ -293,9 +312,16 @@ def test_real_alertmanager_sends_retrain_alerts_with_the_token_and_inhibits(tmp_
                 timeout=5,
             ).json()
             inhibited = {
-                a["labels"]["model_version"]: bool(a["status"]["inhibitedBy"]) for a in state
+                (a["labels"]["model"], a["labels"]["model_version"]): bool(
+                    a["status"]["inhibitedBy"]
+                )
+                for a in state
             }
-            assert inhibited == {"2": True, "3": False}
+            assert inhibited == {
+                ("credit-default", "2"): True,
+                ("credit-default", "3"): False,
+                ("house-prices", "2"): False,
+            }
     finally:
         capture.shutdown()
 
