@@ -14,8 +14,8 @@ type_violation      values of the wrong type (text in a numeric column,     erro
                     fractions in an integer column, numbers among strings)
 swapped_columns     two columns each match the *other's* reference          error
                     distribution far better than their own
-out_of_range        numeric values outside the reference range, more often  error
-                    than sampling explains
+out_of_domain       values the column cannot take: outside its valid domain  error
+                    (see below), in more than ``domain_tolerance`` of rows
 unseen_category     categories the reference never had                      warning
 unexpected_column   a column the reference does not have (only with         warning
                     ``unexpected_columns=True``: windows usually carry ids,
@@ -24,9 +24,21 @@ unexpected_column   a column the reference does not have (only with         warn
 
 ``warning`` findings are often legitimate (a launch in a new market brings a new region,
 which is drift, and ``detect_drift`` reports it as such); ``error`` findings mean broken
-data. Each finding has ``kind``, ``columns``, ``severity``, ``share`` (of the window's rows
+data. A value past the reference's observed range is not one: incomes lower in a new market
+are drift, and the drift calculator reports each column's share of them
+(``drift_out_of_range_ratio``). Only a value outside the column's *valid domain* is
+broken. The domain (:func:`valid_domain`) is inferred conservatively from the reference:
+non-negative when no reference value is negative, at most 1 when the column looks like a
+ratio or a probability (every value in [0, 1], fractions among them, and either spanning
+[0.05, 0.95] or named like one: ratio, rate, share, prob...); a 0/1 flag is not a ratio.
+An integer column (its dtype) takes no fractions (``type_violation``). A closed category
+set, and any other bound, is the user's to declare: the profile's ``metadata["domain"]``,
+``{column: {"min", "max", "integer", "categories"}}`` (:func:`declared_domain` checks
+it), overrides what is inferred for the columns it names.
+
+Each finding has ``kind``, ``columns``, ``severity``, ``share`` (of the window's rows
 or values affected), ``count`` and ``message``, plus kind-specific details. Columns named
-in a swap are not reported again as out of range or mistyped: the swap explains them.
+in a swap are not reported again as out of domain or mistyped: the swap explains them.
 
 Every rule compares the window with what sampling alone would give (a one-sided test at
 ``alpha``) *and* with a practical tolerance, so a clean sample of the reference raises
@@ -54,7 +66,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -112,7 +125,8 @@ class IntegrityChecker:
 
     ``alpha``: significance of the "more than chance" test behind every rule.
     ``missing_tolerance``: rise in missing share (absolute) that matters.
-    ``range_tolerance``: share of out-of-range values that matters.
+    ``domain_tolerance``: share of values outside the valid domain that matters (a
+    stray glitch in a big window does not page).
     ``type_tolerance``: share of mistyped values that matters.
     ``unexpected_columns``: also report columns the reference does not have.
     ``swap_ratio``: a pair is swapped when each column fits the other's reference at
@@ -123,7 +137,7 @@ class IntegrityChecker:
         self,
         alpha: float = 0.001,
         missing_tolerance: float = 0.02,
-        range_tolerance: float = 0.01,
+        domain_tolerance: float = 0.001,
         type_tolerance: float = 0.01,
         unseen_tolerance: float = 0.0,
         swap_ratio: float = 2.0,
@@ -131,7 +145,7 @@ class IntegrityChecker:
     ):
         self.alpha = alpha
         self.missing_tolerance = missing_tolerance
-        self.range_tolerance = range_tolerance
+        self.domain_tolerance = domain_tolerance
         self.type_tolerance = type_tolerance
         self.unseen_tolerance = unseen_tolerance
         self.swap_ratio = swap_ratio
@@ -181,9 +195,8 @@ class IntegrityChecker:
             if name in in_swap:
                 continue
             issues.extend(self._types(ref, column))
-            if ref.kind == NUMERIC:
-                issues.extend(self._range(ref, column))
-            else:
+            issues.extend(self._domain(ref, column, summary.domains[name]))
+            if ref.kind == CATEGORICAL and summary.domains[name].categories is None:
                 issues.extend(self._unseen(ref, cur))
         return issues
 
@@ -229,32 +242,21 @@ class IntegrityChecker:
             )
         ]
 
-    def _range(self, ref: ColumnProfile, column: ColumnSummary) -> list[dict]:
-        n = column.sketch.n
-        if ref.n == 0 or n == 0:
+    def _domain(self, ref: ColumnProfile, column: ColumnSummary, domain: Domain) -> list[dict]:
+        if not column.present or column.invalid <= self.domain_tolerance * column.present:
             return []
-        below, above = column.below, column.above
-        count = below + above
-        share = count / n
-        if share <= self.range_tolerance:
-            return []
-        # A fresh draw from the reference distribution falls outside the range of n
-        # reference values with probability 2 / (n + 1).
-        if _binom_excess_p(count, n, 2.0 / (ref.n + 1)) >= self.alpha:
-            return []
+        share = column.invalid / column.present
         return [
             _issue(
-                "out_of_range",
+                "out_of_domain",
                 [ref.name],
                 ERROR,
                 share,
-                count,
-                f"{share:.1%} of {ref.name!r} values are outside the reference range "
-                f"[{ref.min:g}, {ref.max:g}]",
-                below=below / n,
-                above=above / n,
-                reference_min=ref.min,
-                reference_max=ref.max,
+                column.invalid,
+                f"{share:.1%} of {ref.name!r} values are outside its valid domain "
+                f"{domain.describe()}",
+                domain=domain.to_dict(),
+                examples=list(column.invalid_examples),
             )
         ]
 
@@ -361,12 +363,13 @@ class ColumnSummary:
     bad: int  # of them, of the wrong type
     examples: tuple  # up to 5 of those
     expected: str
-    below: int = 0  # finite numbers below the reference's minimum
-    above: int = 0
+    invalid: int = 0  # values outside the column's valid domain
+    invalid_examples: tuple = ()  # up to 5 of those
     isna: int = 0  # what pandas calls missing (the missing-ratio metric)
 
     def merge(self, other: ColumnSummary) -> ColumnSummary:
         examples = tuple(dict.fromkeys(self.examples + other.examples))[:5]
+        invalid = tuple(dict.fromkeys(self.invalid_examples + other.invalid_examples))[:5]
         return ColumnSummary(
             self.sketch.merge(other.sketch),
             self.other and self.other.merge(other.other),
@@ -375,8 +378,8 @@ class ColumnSummary:
             self.bad + other.bad,
             examples,
             self.expected,
-            self.below + other.below,
-            self.above + other.above,
+            self.invalid + other.invalid,
+            invalid,
             self.isna + other.isna,
         )
 
@@ -386,6 +389,7 @@ class WindowSummary:
     n_rows: int
     columns: dict  # name -> ColumnSummary, the reference columns the window has
     extra: tuple = ()  # columns the reference does not have
+    domains: dict = field(default_factory=dict)  # name -> the Domain it was judged against
 
     def merge(self, other: WindowSummary) -> WindowSummary:
         # A column absent from one partition counts as missing there only if it is
@@ -396,7 +400,10 @@ class WindowSummary:
         }
         columns |= {n: c for n, c in other.columns.items() if n not in columns}
         return WindowSummary(
-            self.n_rows + other.n_rows, columns, tuple(dict.fromkeys(self.extra + other.extra))
+            self.n_rows + other.n_rows,
+            columns,
+            tuple(dict.fromkeys(self.extra + other.extra)),
+            self.domains | other.domains,
         )
 
 
@@ -406,13 +413,14 @@ def summarize(profile: ReferenceProfile, current: pd.DataFrame) -> WindowSummary
         current = current.rename(columns=str)  # profiles name columns as strings
     mixed = len(profile.numeric_columns) and len(profile.categorical_columns)
     readings = (_pooled_edges(profile), _categories(profile)) if mixed else None
+    domains = valid_domains(profile)
     columns = {
-        name: _summarize_column(profile[name], current[name], readings)
+        name: _summarize_column(profile[name], current[name], readings, domains[name])
         for name in profile.columns
         if name in current.columns
     }
     extra = tuple(str(c) for c in current.columns if str(c) not in profile.columns)
-    return WindowSummary(len(current), columns, extra)
+    return WindowSummary(len(current), columns, extra, domains)
 
 
 def _pooled_edges(profile: ReferenceProfile) -> np.ndarray:
@@ -426,7 +434,7 @@ def _categories(profile: ReferenceProfile) -> set:
 
 
 def _summarize_column(
-    ref: ColumnProfile, series: pd.Series, readings: tuple | None
+    ref: ColumnProfile, series: pd.Series, readings: tuple | None, domain: Domain
 ) -> ColumnSummary:
     series = series.rename(ref.name)
     numeric = ref.kind == NUMERIC
@@ -442,12 +450,10 @@ def _summarize_column(
         else:
             other = ColumnSketch.of(series, NUMERIC, pooled)
     present = series[series.notna()]
-    bad, expected = _mistyped(ref, present)
+    bad, expected = _mistyped(ref, present, domain)
     examples = tuple(str(v) for v in present[bad].unique()[:5].tolist()) if bad.any() else ()
-    below = above = 0
-    if numeric and ref.n:
-        values = numeric_values(series)
-        below, above = int((values < ref.min).sum()), int((values > ref.max).sum())
+    outside = domain.outside(present[~bad], numeric)
+    invalid = tuple(str(v) for v in present[~bad][outside].unique()[:5].tolist())
     return ColumnSummary(
         sketch,
         other,
@@ -456,8 +462,8 @@ def _summarize_column(
         int(bad.sum()),
         examples,
         expected,
-        below,
-        above,
+        int(outside.sum()),
+        invalid,
         len(series) - len(present),
     )
 
@@ -475,7 +481,7 @@ def _blanks(ref: ColumnProfile, series: pd.Series) -> int:
     return int(blank.sum())
 
 
-def _mistyped(ref: ColumnProfile, present: pd.Series) -> tuple[np.ndarray, str]:
+def _mistyped(ref: ColumnProfile, present: pd.Series, domain: Domain) -> tuple[np.ndarray, str]:
     """Which present values have the wrong type, and what was expected."""
     if present.empty:
         return np.zeros(0, dtype=bool), ""
@@ -489,7 +495,7 @@ def _mistyped(ref: ColumnProfile, present: pd.Series) -> tuple[np.ndarray, str]:
             bad = np.isnan(
                 pd.to_numeric(present, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             )
-        if not bad.any() and ref.is_integer:
+        if not bad.any() and (ref.is_integer or domain.integer):
             vals = numeric_values(present)
             bad = np.isfinite(vals) & (vals != np.round(vals))
             expected = "an integer"
@@ -522,3 +528,97 @@ def check_integrity(
     """
     issues = IntegrityChecker(**options).check(profile, current)
     return sorted(issues, key=lambda i: i["severity"] != ERROR)
+
+
+# -- the valid domain -------------------------------------------------------------------------
+DOMAIN_KEYS = ("min", "max", "integer", "categories")
+MIN_DOMAIN_VALUES = 100  # fewer reference values infer no domain: too little to be sure
+RATIO_NAME = re.compile(r"ratio|rate|share|prob|pct|percent|fraction|proportion", re.I)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values a column can take at all; outside it a value is broken, not drifted."""
+
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    categories: frozenset | None = None  # a closed set, only where the user declared one
+    declared: bool = False  # the user's, not inferred
+
+    def outside(self, present: pd.Series, numeric: bool) -> np.ndarray:
+        """Which of the present (well-typed) values lie outside the domain."""
+        if not numeric:
+            if self.categories is None:
+                return np.zeros(len(present), dtype=bool)
+            return ~present.isin(self.categories).to_numpy()
+        values = numeric_values(present)
+        low = values < self.min if self.min is not None else False
+        high = values > self.max if self.max is not None else False
+        return np.asarray(low | high, dtype=bool) & np.isfinite(values)
+
+    def describe(self) -> str:
+        if self.categories is not None:
+            return "{" + ", ".join(sorted(map(str, self.categories))) + "}"
+        low = "-inf" if self.min is None else f"{self.min:g}"
+        high = "inf" if self.max is None else f"{self.max:g}"
+        source = "declared" if self.declared else "inferred from the reference"
+        return f"[{low}, {high}] ({source})"
+
+    def to_dict(self) -> dict:
+        found = {"min": self.min, "max": self.max, "integer": self.integer}
+        if self.categories is not None:
+            found["categories"] = sorted(self.categories, key=str)
+        return found | {"declared": self.declared}
+
+
+def valid_domain(ref: ColumnProfile, declared: dict | None = None) -> Domain:
+    """The column's domain: what the user declared, else what the reference shows
+    conservatively (sign, and [0, 1] for a ratio; see the module's doc)."""
+    if declared:
+        categories = declared.get("categories")
+        return Domain(
+            declared.get("min"),
+            declared.get("max"),
+            bool(declared.get("integer", False)),
+            frozenset(categories) if categories is not None else None,
+            declared=True,
+        )
+    if ref.kind != NUMERIC or ref.n < MIN_DOMAIN_VALUES:
+        return Domain()
+    low, high = ref.min, ref.max
+    fractions = bool(np.any(ref.values != np.round(ref.values)))
+    ratio = (
+        low >= 0
+        and high <= 1
+        and fractions
+        and ((low <= 0.05 and high >= 0.95) or bool(RATIO_NAME.search(ref.name)))
+    )
+    return Domain(0.0 if low >= 0 else None, 1.0 if ratio else None)
+
+
+def valid_domains(profile: ReferenceProfile) -> dict[str, Domain]:
+    """Every column's domain, the declared ones (`metadata["domain"]`) first."""
+    declared = profile.metadata.get("domain") or {}
+    return {
+        name: ref.cached("domain", lambda ref=ref, name=name: valid_domain(ref, declared.get(name)))
+        for name, ref in profile.columns.items()
+    }
+
+
+def declared_domain(doc: dict, columns: list[str]) -> dict:
+    """A user's domain declaration, checked: {column: {"min", "max", "integer",
+    "categories"}} for columns of the reference. Raises ValueError naming the problem."""
+    if not isinstance(doc, dict):
+        raise ValueError("a domain is a JSON object of column -> {min, max, integer, categories}")
+    for name, spec in doc.items():
+        if name not in columns:
+            raise ValueError(f"domain: {name!r} is not a column of the reference")
+        if not isinstance(spec, dict) or set(spec) - set(DOMAIN_KEYS):
+            raise ValueError(f"domain of {name!r}: an object of {', '.join(DOMAIN_KEYS)}")
+        for key in ("min", "max"):
+            if spec.get(key) is not None and not isinstance(spec[key], (int, float)):
+                raise ValueError(f"domain of {name!r}: {key} must be a number")
+        if spec.get("categories") is not None and not isinstance(spec["categories"], list):
+            raise ValueError(f"domain of {name!r}: categories must be a list")
+    return doc

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from modelwatch.monitoring.drift import ReferenceProfile
+from modelwatch.monitoring.integrity import declared_domain
 
 from modelwatch.log.schema import label_text
 from modelwatch.log.scored import TASKS, Scored, scored_rows
@@ -82,9 +83,13 @@ class MonitoringReference:
         target: str | None = None,
         task: str = "auto",
         profile_rows: pd.DataFrame | None = None,
+        domain: dict | None = None,
     ) -> MonitoringReference:
         """From rows the model scored. `profile_rows` (default `features`) are the inputs
-        drift is measured against, e.g. the training rows when `features` is a holdout."""
+        drift is measured against, e.g. the training rows when `features` is a holdout.
+        `domain` declares columns' valid values, `{column: {"min", "max", "integer",
+        "categories"}}` (`modelwatch.monitoring.integrity`): outside them a value is an
+        integrity error; the other columns' domains are inferred from the profile."""
         y = None if y is None else pd.Series(np.asarray(y, dtype=object), name=target)
         prediction = np.asarray(prediction, dtype=object)
         proba = None if proba is None else np.asarray(proba, dtype=float)
@@ -112,7 +117,10 @@ class MonitoringReference:
         if y is not None and target:
             sample[target] = y.iloc[:n].to_numpy()
         profile = ReferenceProfile.from_frame(
-            (features if profile_rows is None else profile_rows)[list(features.columns)]
+            (features if profile_rows is None else profile_rows)[list(features.columns)],
+            metadata={"domain": declared_domain(domain, list(map(str, features.columns)))}
+            if domain
+            else None,
         )
         return cls(
             task, target if y is not None else None, classes, sample, profile, profile_rows is None

@@ -24,6 +24,7 @@ from modelwatch.monitoring.calculators.concept import CONCEPT_DRIFT_DETECTED
 from modelwatch.monitoring.calculators.fairness import FairnessDetails
 from modelwatch.monitoring.calculators.inputs import (
     DATASET_DRIFT_SHARE,
+    DRIFT_OUT_OF_RANGE_RATIO,
     DRIFT_SCORE,
     DRIFT_SCORE_THRESHOLD,
     DriftDetails,
@@ -160,17 +161,24 @@ def window_status(
 
 def _drift_status(result: WindowResult) -> dict:
     """The drift verdicts, read off the metrics every other surface reads: the dataset's
-    share against its bound, each feature's score against its test's threshold."""
+    share against its bound, each feature's score against its test's threshold, and the
+    share of its values past the reference's range (drift evidence, not integrity)."""
     share = result.metric(DATASET_DRIFT_SHARE.name)
+    fields = {
+        DRIFT_SCORE.name: "score",
+        DRIFT_SCORE_THRESHOLD.name: "threshold",
+        DRIFT_OUT_OF_RANGE_RATIO.name: "out_of_range_ratio",
+    }
     features: dict[str, dict] = {}
     for m in result.metrics:
         labels = dict(m.labels)
-        if m.name in (DRIFT_SCORE.name, DRIFT_SCORE_THRESHOLD.name) and "segment" not in labels:
-            column = features.setdefault(labels["feature"], {"test": labels["test"]})
+        if m.name in fields and "segment" not in labels:
+            column = features.setdefault(labels["feature"], {})
+            column[fields[m.name]] = m.value
+            if "test" in labels:
+                column["test"] = labels["test"]
             if m.name == DRIFT_SCORE.name:
-                column |= {"score": m.value, "drifted": m.alert}
-            else:
-                column["threshold"] = m.value
+                column["drifted"] = m.alert
     return {
         "drifted_features": [n for n, c in features.items() if c.get("drifted")],
         "drift_share": share.value if share else 0.0,

@@ -77,8 +77,16 @@ DATASET_DRIFT_SHARE_THRESHOLD = MetricDeclaration(
 INTEGRITY_MISSING_RATIO = MetricDeclaration(
     "integrity_missing_ratio", "Share of missing values per feature.", ("feature",)
 )
-INTEGRITY_OUT_OF_RANGE_RATIO = MetricDeclaration(
-    "integrity_out_of_range_ratio", "Share of values outside the reference range.", ("feature",)
+DRIFT_OUT_OF_RANGE_RATIO = MetricDeclaration(
+    "drift_out_of_range_ratio",
+    "Share of a numeric feature's values past the reference's observed range (drift "
+    "evidence: a market that moves, not broken data).",
+    ("feature",),
+)
+INTEGRITY_OUT_OF_DOMAIN_RATIO = MetricDeclaration(
+    "integrity_out_of_domain_ratio",
+    "Share of a feature's values outside its valid domain (values it cannot take).",
+    ("feature",),
 )
 INTEGRITY_ISSUE = MetricDeclaration(
     "integrity_issue", "1 per integrity issue found in the last window.", ("kind", "feature")
@@ -131,6 +139,7 @@ class FeatureDrift(Mergeable):
         DRIFT_SCORE_THRESHOLD,
         DATASET_DRIFT_SHARE,
         DATASET_DRIFT_SHARE_THRESHOLD,
+        DRIFT_OUT_OF_RANGE_RATIO,
     )
 
     def __init__(
@@ -205,15 +214,20 @@ class FeatureDrift(Mergeable):
             ),
             Metric(DATASET_DRIFT_SHARE_THRESHOLD, self.share_upper),
         ]
+        metrics += [
+            Metric(DRIFT_OUT_OF_RANGE_RATIO, (s.below + s.above) / s.n, labels=(("feature", n),))
+            for n, s in aggregate.items()
+            if s.kind == "numeric" and s.n and self.profile[n].n
+        ]
         bounds = _error_bounds(self.profile, aggregate, found.columns)
         return Result(self.name, metrics, DriftDetails(drift, bounds))
 
 
 class Integrity(Mergeable):
-    """Broken inputs: missing values, swapped columns, types, out-of-range values."""
+    """Broken inputs: missing values, swapped columns, types, values outside the domain."""
 
     name = "integrity"
-    declares = (INTEGRITY_MISSING_RATIO, INTEGRITY_OUT_OF_RANGE_RATIO, INTEGRITY_ISSUE)
+    declares = (INTEGRITY_MISSING_RATIO, INTEGRITY_OUT_OF_DOMAIN_RATIO, INTEGRITY_ISSUE)
 
     def __init__(self, profile: ReferenceProfile | None = None):
         self.profile = profile
@@ -244,12 +258,12 @@ class Integrity(Mergeable):
         ]
         metrics += [
             Metric(
-                INTEGRITY_OUT_OF_RANGE_RATIO,
-                (columns[c].below + columns[c].above) / columns[c].sketch.n,
+                INTEGRITY_OUT_OF_DOMAIN_RATIO,
+                columns[c].invalid / columns[c].present,
                 labels=(("feature", c),),
             )
-            for c, column in self.profile.columns.items()
-            if column.kind == "numeric" and len(column.values) and columns[c].sketch.n
+            for c in self.profile.columns
+            if c in columns and columns[c].present
         ]
         metrics += [
             Metric(

@@ -77,6 +77,8 @@ class ColumnSketch:
     bin_sums: np.ndarray | None = None
     bin_lo: np.ndarray | None = None  # each bin's smallest and largest value (the error bounds)
     bin_hi: np.ndarray | None = None
+    below: int = 0  # numeric: values below the reference's minimum (its first edge), exactly
+    above: int = 0  # and above its maximum (its last edge): drift evidence, not broken data
 
     @property
     def exact(self) -> bool:
@@ -98,6 +100,7 @@ class ColumnSketch:
         values = numeric_values(series)
         finite = values[~np.isnan(values)]
         distinct, counts = np.unique(finite, return_counts=True)
+        outside = edges is not None and len(edges)
         sketch = cls(
             kind,
             str(series.dtype),
@@ -107,6 +110,8 @@ class ColumnSketch:
             distinct,
             counts,
             edges,
+            below=int((finite < edges[0]).sum()) if outside else 0,
+            above=int((finite > edges[-1]).sum()) if outside else 0,
         )
         return sketch._binned() if len(distinct) > EXACT_VALUES else sketch
 
@@ -136,6 +141,8 @@ class ColumnSketch:
             np.bincount(index, counts * self.values, size),
             lo,
             hi,
+            self.below,
+            self.above,
         )
 
     def merge(self, other: ColumnSketch) -> ColumnSketch:
@@ -160,6 +167,7 @@ class ColumnSketch:
                 inverse, np.concatenate([self.value_counts, other.value_counts])
             ).astype(np.int64)
             merged = ColumnSketch(self.kind, dtype, rows, missing, {}, values, counts, self.edges)
+            merged.below, merged.above = self.below + other.below, self.above + other.above
             return merged._binned() if len(values) > EXACT_VALUES else merged
         a, b = self._binned(), other._binned()
         return ColumnSketch(
@@ -175,6 +183,8 @@ class ColumnSketch:
             a.bin_sums + b.bin_sums,
             np.minimum(a.bin_lo, b.bin_lo),
             np.maximum(a.bin_hi, b.bin_hi),
+            a.below + b.below,
+            a.above + b.above,
         )
 
     def profile(self, name: str) -> ColumnProfile:

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from modelwatch.monitoring.calculators.inputs import DRIFT_SHARE
+from modelwatch.monitoring.calculators.inputs import DRIFT_SHARE, FeatureDrift, Integrity
 from modelwatch.monitoring.reference import MonitoringReference
 from modelwatch.monitoring.report import judged_drift_report, judged_snapshot, snapshot_verdicts
 from modelwatch.monitoring.service.metrics import MonitorMetrics
@@ -172,3 +172,48 @@ def test_the_evidently_report_headlines_modelwatchs_verdict(suites, tmp_path, sh
     bound = status["drift"]["dataset_drift_share"]["upper"]
     headline = f"Dataset Drift is {verdict}. Dataset drift detection threshold is {bound}"
     assert headline in html.read_text()
+
+
+def _houses(n: int, seed: int, sqft_shift: float = 0.0, income_scale: float = 1.0):
+    """Listings whose square feet and incomes have the hard edges real sources have (a
+    portal's size cap, a lender's income floor): a shift moves 1-2% of rows past them."""
+    rng = np.random.default_rng(seed)
+    sqft = np.clip(rng.normal(2000, 500, n), 600, 3700)
+    income = np.clip(rng.lognormal(11, 0.35, n), 20_000, None)
+    return pd.DataFrame(
+        {
+            "sqft": np.round(sqft + sqft_shift),
+            "income": np.round(income * income_scale, -2),
+            "rooms": rng.integers(1, 8, n),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "shift", [{"sqft_shift": 600.0}, {"income_scale": 0.7}], ids=["sqft+600", "incomes lower"]
+)
+def test_a_market_that_moves_past_the_range_is_drift_not_integrity(shift):
+    """The issue's covariate shift: a few % of a column's values past the reference's
+    observed range are drift evidence under /status's drift, and no integrity error."""
+    frame = _houses(6000, 1)
+    reference = MonitoringReference.from_scores(
+        frame, None, np.zeros(len(frame)), task="regression"
+    )
+    calculators = [
+        c.fit(reference.scored())
+        for c in (FeatureDrift(reference.profile, 2000), Integrity(reference.profile))
+    ]
+    window = _houses(2000, 2, **shift).assign(ts=np.arange(2000.0), label=None, prediction=0.0)
+    result = evaluate("1", calculators, reference, window)
+    status = window_status(result, reference, estimates=False)
+    moved = "sqft" if "sqft_shift" in shift else "income"
+    past = status["drift"]["features"][moved]["out_of_range_ratio"]
+    assert 0.01 < past < 0.02, past  # values past the range, seen as drift evidence
+    assert status["drift"]["features"][moved]["drifted"] and status["dataset_drift"]
+    assert status["integrity"] == [] and result.integrity == []
+    assert not any(m.alert for m in result.metrics if m.name.startswith("integrity"))
+
+    # negative square feet cannot be: that is broken data, whatever drift says
+    window.loc[:99, "sqft"] = -1.0
+    broken = evaluate("1", calculators, reference, window)
+    assert [(i["kind"], i["columns"]) for i in broken.integrity] == [("out_of_domain", ["sqft"])]
