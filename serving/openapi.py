@@ -77,7 +77,7 @@ def _errors(*statuses: int) -> dict:
 
 
 def _mlflow_errors(*statuses: int) -> dict:
-    """Errors of the MLflow surface: {"error_code", "message"}; a 415 in plain text."""
+    """Errors of the MLflow surface: MLflow's error object; a 415 in plain text."""
     out = {str(s): _json(_ref("MlflowError"), ERRORS[s]) for s in statuses if s != 415}
     if 415 in statuses:
         out["415"] = {
@@ -258,6 +258,12 @@ def component_schemas(spec, max_rows: int, params: dict, label: dict) -> dict:
                     "description": "MLflow's: BAD_REQUEST, INVALID_PARAMETER_VALUE, ...",
                 },
                 "message": {"type": "string"},
+                "sqlstate": {"type": "string", "description": "MLflow's, from the code"},
+                "error_class": {"type": "string", "description": "MLflow's, from the code"},
+                "stack_trace": {
+                    "type": "string",
+                    "description": "where MLflow sends a traceback: the exception alone",
+                },
             },
         },
         "Warning": {
@@ -266,6 +272,13 @@ def component_schemas(spec, max_rows: int, params: dict, label: dict) -> dict:
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "columns": {"type": "array", "items": {"type": "string"}},
+                "paths": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "not_finite: the answers that were NaN or infinite "
+                    "(answered as null; JSON has neither), the first 20",
+                },
+                "count": {"type": "integer"},
             },
         },
         "ModelRef": {
@@ -289,8 +302,9 @@ def component_schemas(spec, max_rows: int, params: dict, label: dict) -> dict:
                 "predictions": {"type": "array", "items": {}},
                 "probabilities": {
                     "type": ["array", "null"],
-                    "items": {"type": "number"},
-                    "description": "positive-class probability (top class if multiclass)",
+                    "items": {"type": ["number", "null"]},
+                    "description": "positive-class probability (top class if multiclass); "
+                    "null where the model's was not a finite number (see `warnings`)",
                 },
                 "prediction_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
                 "model": _ref("ModelRef"),

@@ -23,6 +23,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from flask import Request
+from mlflow.pyfunc.scoring_server import (
+    CONTENT_TYPES,
+    REQUIRED_INPUT_FORMAT,
+    SCORING_PROTOCOL_CHANGE_INFO,
+)
+from modelwatch.serving.errors import MODEL_ERROR, MlflowInputError, exception_text
 
 from modelwatch.web.errors import ApiError
 
@@ -48,6 +54,8 @@ DECODED_PER_BODY_BYTE = 4
 # PostgreSQL's TEXT holds no NUL; no UTF-8 text (SQLite's, the Parquet export's) holds a
 # lone surrogate, which JSON's "\ud800" escape makes.
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# The most of a malformed /invocations body its error repeats (MLflow repeats it whole).
+ECHO_BYTES = 1000
 # What /openapi.json says of text (JSON Schema cannot name a lone surrogate: its regex
 # reads code points, and no JSON encoder a client uses writes one).
 STORABLE_PATTERN = "^[^\\u0000]*$"
@@ -109,9 +117,13 @@ def _parse_int(text: str):
         return float("-inf") if text.startswith("-") else float("inf")
 
 
+def _decode_json(raw: bytes):
+    return json.loads(raw, parse_constant=_parse_constant, parse_int=_parse_int)
+
+
 def parse_json_bytes(raw: bytes):
     try:
-        return json.loads(raw, parse_constant=_parse_constant, parse_int=_parse_int)
+        return _decode_json(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(
             400,
@@ -140,10 +152,18 @@ def check_rows(n: int, max_rows: int, named_columns: bool = False) -> None:
             reason="too_many_rows",
             mlflow_code="INVALID_PARAMETER_VALUE",
         )
+    if n == 0 and named_columns:  # MLflow's model fails on it: its error, with the reason
+        raise MlflowInputError(
+            MODEL_ERROR, stack_trace="ValueError: no rows to score", reason="bad_shape"
+        )
     if n == 0:
-        code = "BAD_REQUEST" if named_columns else "INVALID_PARAMETER_VALUE"
         raise ApiError(
-            400, "bad_request", "no rows to score", {}, reason="bad_shape", mlflow_code=code
+            400,
+            "bad_request",
+            "no rows to score",
+            {},
+            reason="bad_shape",
+            mlflow_code="INVALID_PARAMETER_VALUE",
         )
 
 
@@ -188,13 +208,14 @@ def scoring_type(content_type: str | None) -> str:
         raise unsupported("The scoring server only supports UTF-8", content_type)
     if set(params) - {"charset"}:
         raise unsupported(
-            f"Unrecognized content type parameters: {', '.join(sorted(set(params) - {'charset'}))}",
+            f"Unrecognized content type parameters: {', '.join(sorted(set(params) - {'charset'}))}"
+            f". {SCORING_PROTOCOL_CHANGE_INFO}",
             content_type,
         )
     if kind.lower() not in SCORING_TYPES:
         raise unsupported(
-            f"This predictor only supports the following content types: "
-            f"{list(SCORING_TYPES)}. Got {content_type!r}.",
+            f"This predictor only supports the following content types: Types: "
+            f"{CONTENT_TYPES}. Got '{content_type}'.",
             content_type,
         )
     return kind.lower()
@@ -202,13 +223,20 @@ def scoring_type(content_type: str | None) -> str:
 
 def _read_csv(raw: bytes, spec: list[ColumnSpec] | None) -> pd.DataFrame:
     try:
-        df = pd.read_csv(io.BytesIO(raw))
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400,
-            "malformed_csv",
-            f"request body is not valid CSV: {exc}",
-            {},
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise invalid_input(
+            f"Ensure that input is a valid UTF-8 encoded string. Error: '{_error_repr(exc, raw)}'",
+            reason="malformed_json",
+        ) from None
+    try:
+        df = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise MlflowInputError(
+            "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
+            "CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` "
+            f"method. Error: '{exc}'",
+            stack_trace=exception_text(exc),
             reason="malformed_json",
         ) from None
     # CSV has no types: categorical columns that look numeric are text all the same.
@@ -219,12 +247,19 @@ def _read_csv(raw: bytes, spec: list[ColumnSpec] | None) -> pd.DataFrame:
     return df
 
 
-def _bad_parquet(exc: Exception) -> ApiError:
-    return ApiError(
-        400,
-        "malformed_parquet",
-        f"request body is not valid parquet: {exc}",
-        {},
+def _bad_parquet(exc: Exception, raw: bytes) -> ApiError:
+    """MLflow's refusal, with the error of MLflow's own read (pandas' read_parquet names
+    the source; pyarrow's footer read does not). A body whose footer does not read fails
+    there at once, before any value is decoded."""
+    try:
+        pd.read_parquet(io.BytesIO(raw))
+    except Exception as theirs:  # pyarrow raises several kinds
+        exc = theirs
+    return MlflowInputError(
+        "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
+        "Parquet Pandas DataFrame produced using the `pandas.DataFrame.to_parquet()` method. "
+        f"Error: '{exc}'",
+        stack_trace=exception_text(exc),
         reason="malformed_json",
     )
 
@@ -239,7 +274,7 @@ def _check_parquet_footer(raw: bytes, max_rows: int, max_decoded: int) -> None:
         meta = pq.ParquetFile(io.BytesIO(raw)).metadata
         pages = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     except Exception as exc:  # pyarrow raises several kinds on a body that is not parquet
-        raise _bad_parquet(exc) from None
+        raise _bad_parquet(exc, raw) from None
     check_rows(meta.num_rows, max_rows, named_columns=meta.num_columns > 0)
     # Every column takes at least 8 bytes a row once decoded, whatever its pages hold.
     _check_decoded(max(pages, meta.num_rows * meta.num_columns * 8), max_decoded)
@@ -275,7 +310,7 @@ def _read_parquet(raw: bytes, max_decoded: int) -> pd.DataFrame:
         ]
         table = pq.read_table(io.BytesIO(raw), read_dictionary=text)
     except Exception as exc:  # pyarrow raises several kinds on a body that is not parquet
-        raise _bad_parquet(exc) from None
+        raise _bad_parquet(exc, raw) from None
     # (and those the file itself stores as dictionaries, as pandas' categoricals)
     dictionaries = [
         f.name
@@ -320,29 +355,53 @@ def csv_rows_at_most(raw: bytes) -> int:
     return lines - 1
 
 
+def invalid_input(message: str, reason: str = "bad_shape") -> MlflowInputError:
+    """MLflow's MlflowInvalidInputException: "Invalid input. " and the message."""
+    return MlflowInputError(f"Invalid input. {message}", reason=reason)
+
+
+def _got(value, expected: type, name: str) -> str:
+    # MLflow's words for what a frame's format was given instead.
+    return name if isinstance(value, expected) else f"type {type(value)}"
+
+
+def _not_a_frame(orient: str, reason) -> MlflowInputError:
+    return invalid_input(
+        f"Provided dataframe_{orient} field is not a valid dataframe representation in "
+        f"'{orient}' format. Error: '{reason}'"
+    )
+
+
 def _split_frame(payload, max_rows: int) -> pd.DataFrame:
     """`dataframe_split` as pandas reads it: without `columns` the columns are numbered
-    (and so missing from the signature, as in MLflow)."""
-    if (
-        not isinstance(payload, dict)
-        or not isinstance(payload.get("data"), list)
-        or not all(isinstance(row, list) for row in payload["data"])
+    (and so missing from the signature, as in MLflow). Rows must be lists and columns
+    names (pandas would take a list of values as one column)."""
+    if not isinstance(payload, dict):
+        raise invalid_input(
+            f"Dataframe split format must be a dictionary. Got {_got(payload, list, 'list')}."
+        )
+    keys = set(payload)
+    if "data" not in keys or keys - {"columns", "data", "index"}:
+        raise invalid_input(
+            "Dataframe split format must have 'data' field and optionally 'columns' and "
+            f"'index' fields. Got {keys}.'"  # (MLflow's quote)
+        )
+    if not isinstance(payload["data"], list) or not all(
+        isinstance(row, list) for row in payload["data"]
     ):
-        raise bad_shape('"dataframe_split" must be {"columns": [...], "data": [[...], ...]}')
+        raise _not_a_frame("split", "data must be a list of rows, each a list of values")
     cols = payload.get("columns")
     if cols is not None and (
         not isinstance(cols, list) or any(isinstance(c, (list, dict)) for c in cols)
     ):
-        raise bad_shape('"dataframe_split.columns" must be a list of column names')
+        raise _not_a_frame("split", "columns must be a list of column names")
     check_rows(len(payload["data"]), max_rows, named_columns=bool(cols))
     try:
         return pd.DataFrame(payload["data"], columns=cols, index=payload.get("index")).reset_index(
             drop=True
         )
     except (ValueError, TypeError) as exc:
-        raise bad_shape(
-            f'"dataframe_split" is not a valid dataframe representation: {exc}'
-        ) from None
+        raise _not_a_frame("split", exc) from None
 
 
 def _tensor_input(key: str, payload, max_rows: int) -> pd.DataFrame | list[dict]:
@@ -371,14 +430,43 @@ def _tensor_input(key: str, payload, max_rows: int) -> pd.DataFrame | list[dict]
     )
 
 
+def _error_repr(exc: Exception, raw: bytes) -> str:
+    # A decoding error's repr holds the whole body: past ECHO_BYTES, its type and message.
+    return repr(exc) if len(raw) <= ECHO_BYTES else exception_text(exc)
+
+
+def _echo(raw: bytes) -> str:
+    if len(raw) <= ECHO_BYTES:
+        return f"{raw}"
+    return f"{raw[:ECHO_BYTES]}... ({len(raw)} bytes)"
+
+
+def _scoring_body(raw: bytes) -> dict:
+    """The JSON object of an /invocations body, refused in MLflow's words."""
+    try:
+        body = _decode_json(raw)
+    except RecursionError:  # (MLflow fails with a 500)
+        raise invalid_input("JSON nested too deeply", "malformed_json") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise invalid_input(
+            "Ensure that input is a valid JSON formatted string. "
+            f"Error: '{_error_repr(exc, raw)}'\nInput: \n{_echo(raw)}\n",
+            reason="malformed_json",
+        ) from None
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, list):
+        raise invalid_input(f"{REQUIRED_INPUT_FORMAT}. Received a list.")
+    raise invalid_input(f"{REQUIRED_INPUT_FORMAT}. Received unexpected input type '{type(body)}.")
+
+
 def _scoring_json(raw: bytes, max_rows: int):
-    body = parse_json_bytes(raw)
-    if not isinstance(body, dict):
-        raise bad_shape(f"expected a JSON object with one of {', '.join(SCORING_KEYS)}")
-    keys = [k for k in SCORING_KEYS if k in body]
+    body = _scoring_body(raw)
+    keys = [k for k in body if k in SCORING_KEYS]  # in the body's order, as MLflow lists them
     if len(keys) != 1:
         raise bad_shape(
-            f"expected exactly one of {', '.join(SCORING_KEYS)}",
+            f"{REQUIRED_INPUT_FORMAT}. Received dictionary with input fields: {keys}. "
+            f"{SCORING_PROTOCOL_CHANGE_INFO}",
             {"found": keys, "allowed": list(SCORING_KEYS)},
         )
     key, payload, params = keys[0], body[keys[0]], body.get("params")
@@ -386,9 +474,14 @@ def _scoring_json(raw: bytes, max_rows: int):
         return _split_frame(payload, max_rows), params
     if key == "dataframe_records":
         if not isinstance(payload, list):
-            raise bad_shape('"dataframe_records" must be a list of objects')
+            raise invalid_input(
+                "Dataframe records format must be a list of records. "
+                f"Got {_got(payload, dict, 'dictionary')}."
+            )
         check_rows(len(payload), max_rows)
-        return _records(payload, '"dataframe_records"'), params
+        if not all(isinstance(r, dict) for r in payload):
+            raise _not_a_frame("records", "every record must be an object of column: value")
+        return payload, params
     return _tensor_input(key, payload, max_rows), params
 
 

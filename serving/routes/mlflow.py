@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from functools import lru_cache
 
 import numpy as np
@@ -26,17 +25,26 @@ from mlflow.models import Model
 # MLflow's own scoring server's helpers (private to mlflow): the same params check and the
 # same JSON of predictions, so /invocations answers as `mlflow models serve` does.
 from mlflow.models.utils import _enforce_params_schema
-from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
+from mlflow.utils.proto_json_utils import _get_jsonable_obj
 from mlflow.version import VERSION
-from modelwatch.serving.errors import register_mlflow_error_handlers
+from modelwatch.serving.answers import json_answer
+from modelwatch.serving.errors import (
+    MODEL_ERROR,
+    MlflowInputError,
+    exception_text,
+    method_not_allowed,
+    register_mlflow_error_handlers,
+)
 from modelwatch.serving.routes import state
-from modelwatch.serving.routes.predict import current_model, score
+from modelwatch.serving.routes.predict import Answer, current_model, score
 from modelwatch.serving.validation import scoring_input
 
 from modelwatch.web.errors import ApiError
 
 bp = Blueprint("mlflow", __name__)
 register_mlflow_error_handlers(bp, lambda reasons: state().metrics.count_input_errors(reasons))
+# A method a route does not take is an app error (no route, so no blueprint, is matched).
+bp.app_errorhandler(405)(method_not_allowed)
 JSON = "application/json"
 
 
@@ -114,15 +122,43 @@ class _Pyfunc:
         return _per_row(self.answer, len(frame))
 
 
+def _fails_in_the_model(exc: ApiError) -> bool:
+    """An error MLflow's server meets in the model's predict: the model's own, and an
+    infinite number (MLflow's signature check lets it through)."""
+    if exc.code == "model_rejected_input":
+        return True
+    problems = exc.details.get("columns") if exc.code == "signature_violation" else None
+    return bool(problems) and all(p["problem"] == "not_finite" for p in problems)
+
+
+def _scored(model, data) -> Answer:
+    """The scoring's Answer; rows the model fails on are MLflow's error, with the
+    model's exception (or modelwatch's reason) as its stack_trace."""
+    try:
+        return score(model, data)
+    except ApiError as exc:
+        if not _fails_in_the_model(exc):
+            raise
+        if exc.code == "signature_violation":
+            raise MlflowInputError(
+                MODEL_ERROR, stack_trace=f"ValueError: {exc.message}", reason=exc.reason
+            ) from None
+        cause = exc.__context__ or exc  # (score raises its error in the model's)
+        cause = cause.__cause__ or cause  # (and _Pyfunc wraps the pyfunc's)
+        raise MlflowInputError(
+            MODEL_ERROR, stack_trace=exception_text(cause), reason=exc.reason
+        ) from None
+
+
 def _answer(model, data, params):
-    """(predictions, warnings): the pyfunc's own answer, or the predicted labels."""
+    """(predictions, the scoring's Answer): the pyfunc's own answer, or the predicted labels."""
     if model.engine.name != "pyfunc":
-        labels, _, _, warnings = score(model, data)
-        return labels, warnings
+        answer = _scored(model, data)
+        return answer.labels, answer
     engine = copy.copy(model.engine)
     engine.model = _Pyfunc(model.engine.model, params)
-    _, _, _, warnings = score(dataclasses.replace(model, engine=engine), data)
-    return engine.model.answer, warnings
+    answer = _scored(dataclasses.replace(model, engine=engine), data)
+    return engine.model.answer, answer
 
 
 @bp.post("/invocations")
@@ -130,10 +166,13 @@ def invocations():
     model = current_model()
     config = state().config
     data, params = scoring_input(request, model.spec, config.max_rows, config.max_body_bytes)
-    predictions, warnings = _answer(model, data, _checked_params(model, params))
+    predictions, answer = _answer(model, data, _checked_params(model, params))
     out = {"predictions": _get_jsonable_obj(predictions, pandas_orient="records")}
     if model.fallback:
         out["fallback"] = True
+    # MLflow answers predictions alone: columns it ignores are counted, not named here
+    # (input_errors_total{reason="unknown_column"}).
+    warnings = [w for w in answer.warnings if w["code"] != "unknown_columns"]
     if warnings:
         out["warnings"] = warnings
-    return Response(json.dumps(out, cls=NumpyEncoder), mimetype=JSON)
+    return Response(json_answer(out, answer.hint), mimetype=JSON)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
-from flask import Blueprint, g, jsonify, request
+import pandas as pd
+from flask import Blueprint, Response, g, request
+from modelwatch.serving.answers import Hint, json_answer
 from modelwatch.serving.ids import new_ids
 from modelwatch.serving.logwriter.batch import LogBatch
 from modelwatch.serving.routes import state
@@ -32,8 +35,38 @@ def current_model():
     return model
 
 
-def score(model, df):
-    """Validate, predict, count, log. Returns (labels, probabilities|None, ids, warnings)."""
+class Answer(NamedTuple):
+    labels: list
+    probabilities: list | None
+    ids: list[str]
+    warnings: list[dict]
+    hint: Hint  # why a row's answer may not be a finite number (answers.json_answer)
+
+
+def _is_null(value) -> bool:
+    null = pd.isna(value)
+    return isinstance(null, bool | np.bool_) and bool(null)
+
+
+def null_hint(checked, spec) -> Hint:
+    """The columns a row holds null in (the signature's required ones, or any column
+    without a signature): the likely cause of a model's NaN for that row."""
+    names = [c.name for c in spec if c.required] if spec else list(checked.columns)
+    which = "required column" if spec else "column"
+
+    def hint(row: int) -> str | None:
+        if row >= len(checked):
+            return None
+        null = [n for n in names if n in checked.columns and _is_null(checked.columns[n][row])]
+        if not null:
+            return None
+        return f"a null in {which}{'s' if len(null) > 1 else ''} {', '.join(null)}?"
+
+    return hint
+
+
+def score(model, df) -> Answer:
+    """Validate, predict, count, log."""
     st = state()
     checked = validate(df, model.spec)
     metrics = st.metrics
@@ -79,7 +112,7 @@ def score(model, df):
     )
     if st.shadow is not None:
         st.shadow.submit(df, ids, ts, model.version)
-    return label_list, prob_list, ids, checked.warnings
+    return Answer(label_list, prob_list, ids, checked.warnings, null_hint(checked, model.spec))
 
 
 @bp.post("/predict")
@@ -87,15 +120,16 @@ def predict():
     body = read_json(request)
     rows = predict_input(body, state().config.max_rows)
     model = current_model()
-    labels, probs, ids, warnings = score(model, rows)
+    answer = score(model, rows)
     out = {
-        "predictions": labels,
-        "probabilities": probs,
-        "prediction_ids": ids,
+        "predictions": answer.labels,
+        "probabilities": answer.probabilities,
+        "prediction_ids": answer.ids,
         "model": {"name": model.name, "version": model.version, "alias": model.alias},
     }
     if model.fallback:
         out["fallback"] = True
-    if warnings:
-        out["warnings"] = warnings
-    return jsonify(out)
+    if answer.warnings:
+        out["warnings"] = answer.warnings
+    body = json_answer(out, answer.hint, separators=(",", ":"))  # as compact as Flask's
+    return Response(body + "\n", mimetype="application/json")

@@ -79,10 +79,18 @@ def assert_error_shape(response: requests.Response, context="") -> dict:
     return err
 
 
+MLFLOW_ERROR = {"error_code", "message", "sqlstate", "error_class", "stack_trace"}
+
+
 def assert_mlflow_error_shape(response: requests.Response, context="") -> str:
     """An error of the MLflow scoring surface, as `mlflow models serve` answers it:
-    {"error_code", "message"}, or a 415 in plain text. Returns the error_code (or "")."""
+    MLflow's error object ({"error_code", "message"}, and "sqlstate", "error_class",
+    "stack_trace"), a 415 in plain text, or FastAPI's 405. Returns the error_code (or "")."""
     content_type = response.headers.get("Content-Type", "")
+    if response.status_code == 405:
+        body = response.json() if callable(response.json) else response.json
+        assert body == {"detail": "Method Not Allowed"}, (body, context)
+        return ""
     if response.status_code == 415:
         assert content_type.startswith("text/plain") and response.text, (content_type, context)
         return ""
@@ -94,7 +102,10 @@ def assert_mlflow_error_shape(response: requests.Response, context="") -> str:
     )
     # requests' Response has json(); Flask's test client's has the parsed body as .json
     body = response.json() if callable(response.json) else response.json
-    assert isinstance(body, dict) and set(body) == {"error_code", "message"}, (body, context)
+    assert isinstance(body, dict) and {"error_code", "message"} <= set(body) <= MLFLOW_ERROR, (
+        body,
+        context,
+    )
     assert isinstance(body["error_code"], str) and body["error_code"], (body, context)
     assert isinstance(body["message"], str) and body["message"], (body, context)
     return body["error_code"]

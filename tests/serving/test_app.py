@@ -37,10 +37,11 @@ def error_of(response, status: int) -> dict:
 
 
 def mlflow_error_of(response, status: int) -> dict:
-    """An error of the MLflow scoring surface: {"error_code", "message"}."""
+    """An error of the MLflow scoring surface: MLflow's error object."""
     assert response.status_code == status, response.get_data(as_text=True)
     body = response.get_json()
-    assert set(body) == {"error_code", "message"}, body
+    assert {"error_code", "message"} <= set(body), body
+    assert set(body) <= {"error_code", "message", "sqlstate", "error_class", "stack_trace"}
     return body
 
 
