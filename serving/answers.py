@@ -3,9 +3,15 @@ them unless told not to, and a strict parser then rejects the whole answer. A va
 is not a finite number (a model's NaN for a row with a null it cannot impute) is answered
 as null, and `warnings` says where and what it was.
 
->>> text = json_answer({"predictions": [1.5, float("nan")]})
->>> json.loads(text)["predictions"], json.loads(text)["warnings"][0]["paths"]
-([1.5, None], ['predictions[1]'])
+>>> out = {"predictions": [1.5, float("nan"), float("inf")]}
+>>> answer = json.loads(json_answer(out, hint=lambda row: "a null in required column x?"))
+>>> answer["predictions"], answer["warnings"][0]["paths"]
+([1.5, None, None], ['predictions[1]', 'predictions[2]'])
+>>> message = answer["warnings"][0]["message"]
+>>> message.startswith("predictions[1] is not a finite number (NaN), answered as null: ")
+True
+>>> message.endswith(": a null in required column x? (and 1 more, in paths)")
+True
 """
 
 from __future__ import annotations
@@ -72,8 +78,9 @@ def json_answer(out: dict, hint: Hint | None = None, separators=None) -> str:
     try:
         return json.dumps(out, cls=NumpyEncoder, allow_nan=False, separators=separators)
     except ValueError:
-        pass
-    found: list[tuple[str, str]] = []
-    clean = _finite(out, "", found)
+        found: list[tuple[str, str]] = []
+        clean = _finite(out, "", found)
+        if not found:  # (refused for another reason)
+            raise
     clean["warnings"] = [*clean.get("warnings", []), _warning(found, hint)]
     return json.dumps(clean, cls=NumpyEncoder, allow_nan=False, separators=separators)
