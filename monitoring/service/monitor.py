@@ -239,6 +239,7 @@ class Monitor:
         log.info("monitoring %s version %s", context.model_name, context.version)
         self.metrics.clear_version()  # the old version's series must not keep alerts firing
         self._forget_windows()
+        self._retire()
         self.context = context
         self._watching(context.version)
 
@@ -260,6 +261,7 @@ class Monitor:
         ):
             log.warning("not monitoring %s: %s", self.config.model_name, message)
             self.metrics.clear_version()
+            self._retire()
             self.context = None
             self._forget_windows()
             self.unmonitored = {
@@ -293,20 +295,15 @@ class Monitor:
         if self.run_logger is None:
             return
         artifacts = {}
-        if r.drift_began:
-            step = f"windows/{context.windows:06d}"
-            artifacts[f"{step}/drift.json"] = r.to_json()
-            artifacts[f"{step}/drift_report.html"] = lambda: _report_html(context, window)
-        self.run_logger.submit(
-            WindowRecord(
-                context.version,
-                context.run_id,
-                context.windows,
-                r.evaluated_at,
-                r.flat(),
-                artifacts,
-            )
-        )
+        if r.drift_began:  # written under the window's step: windows/000012/
+            artifacts["drift.json"] = r.to_json()
+            artifacts["drift_report.html"] = lambda: _report_html(context, window)
+        self.run_logger.submit(WindowRecord(context.version, r.evaluated_at, r.flat(), artifacts))
+
+    def _retire(self) -> None:
+        """The watched version left the alias: its MLflow monitoring run ends."""
+        if self.context is not None and self.run_logger is not None:
+            self.run_logger.retire(self.context.version)
 
 
 def no_such_alias(exc: MlflowException) -> bool:

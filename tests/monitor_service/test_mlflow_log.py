@@ -1,5 +1,7 @@
 """MonitoringRunLogger against the real MLflow server: one run per model version, a step
-per window, retries that neither lose nor duplicate anything."""
+per window numbered on across restarts, retries that neither lose nor duplicate anything;
+the run is linked from its version, names the run that logged the model, carries each
+metric's bounds at the metric's step, and ends when the version leaves the alias."""
 
 from __future__ import annotations
 
@@ -7,8 +9,19 @@ import math
 import time
 import uuid
 
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
-from modelwatch.monitoring.service.mlflow_log import MonitoringRunLogger, WindowRecord
+from modelwatch.monitoring.calculators.classification import RealizedClassification
+from modelwatch.monitoring.registry import TAG_REFERENCE_RUN
+from modelwatch.monitoring.service.mlflow_log import (
+    TAG_MONITORING_RUN,
+    MonitoringRunLogger,
+    WindowRecord,
+)
+from modelwatch.monitoring.window import WindowResult
+
+from modelwatch.log.scored import Scored
 
 
 class FlakyUploads:
@@ -28,14 +41,41 @@ class FlakyUploads:
         return getattr(self._client, name)
 
 
-def record(version: str, step: int, **artifacts) -> WindowRecord:
+def record(version: str, n: int, **artifacts) -> WindowRecord:
+    """The `n`th window of `version` (its drift share says which)."""
     return WindowRecord(
         version,
-        "training-run",
-        step,
         time.time(),
-        {"dataset_drift_share": step / 10, "live_accuracy": 0.8, "nan_metric": math.nan},
+        {
+            "window_rows": 500.0,  # every window logs it: its last step is the run's
+            "dataset_drift_share": n / 10,
+            "live_accuracy": 0.8,
+            "nan_metric": math.nan,
+        },
         artifacts,
+    )
+
+
+def register(mlflow_url: str, model: str, versions: int) -> list[str]:
+    """`versions` versions of `model`, each logged by a run of its own; their run ids."""
+    client = MlflowClient(mlflow_url)
+    client.create_registered_model(model)
+    experiment = client.create_experiment(f"{model}-training")
+    runs = []
+    for _ in range(versions):
+        run = client.create_run(experiment)
+        client.create_model_version(model, f"{run.info.artifact_uri}/model", run.info.run_id)
+        runs.append(run.info.run_id)
+    return runs
+
+
+def scored(n: int, seed: int) -> Scored:
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(size=n)
+    y = (rng.uniform(size=n) < p).astype(int).astype(str).astype(object)
+    pred = (p > 0.5).astype(int).astype(str).astype(object)
+    return Scored(
+        pd.DataFrame(index=range(n)), pred, y, "binary", np.column_stack([1 - p, p]), ["0", "1"]
     )
 
 
@@ -49,6 +89,7 @@ def runs_of(client: MlflowClient, model: str):
 
 def test_a_failure_part_way_is_retried_and_nothing_is_lost(mlflow_url):
     model = f"logger-{uuid.uuid4().hex[:8]}"
+    register(mlflow_url, model, 1)
     errors = []
     logger = MonitoringRunLogger(mlflow_url, model, on_error=lambda: errors.append(1))
     try:
@@ -59,8 +100,8 @@ def test_a_failure_part_way_is_retried_and_nothing_is_lost(mlflow_url):
                 "1",
                 1,
                 **{
-                    "windows/000001/drift.json": '{"drift": true}',
-                    "windows/000001/drift_report.html": lambda: made.append(1) or "<html></html>",
+                    "drift.json": '{"drift": true}',
+                    "drift_report.html": lambda: made.append(1) or "<html></html>",
                 },
             )
         )
@@ -82,6 +123,7 @@ def test_a_failure_part_way_is_retried_and_nothing_is_lost(mlflow_url):
 
 def test_one_run_per_version_found_again_after_a_restart(mlflow_url):
     model = f"logger-{uuid.uuid4().hex[:8]}"
+    register(mlflow_url, model, 2)
     first = MonitoringRunLogger(mlflow_url, model)
     first.submit(record("1", 1))
     first.submit(record("2", 1))
@@ -106,3 +148,47 @@ def test_one_run_per_version_found_again_after_a_restart(mlflow_url):
         )
         == 2
     )
+
+
+def test_the_run_is_a_record_linked_from_its_version_and_ended_when_the_alias_moves(mlflow_url):
+    model = f"logger-{uuid.uuid4().hex[:8]}"
+    training = register(mlflow_url, model, 2)
+    client = MlflowClient(mlflow_url)
+    client.set_model_version_tag(model, "1", TAG_REFERENCE_RUN, "an-onboarding-run")
+    accuracy = RealizedClassification(chunk_rows=500).fit(scored(3000, 0))
+    logger = MonitoringRunLogger(mlflow_url, model)
+    try:
+        for seed in (1, 2):
+            window = WindowResult("1", 500, [accuracy.calculate(scored(500, seed))])
+            logger.submit(WindowRecord("1", window.evaluated_at, window.flat()))
+        logger.retire("1")  # the alias moved on
+        logger.submit(record("2", 1))
+        assert logger.flush(60)
+    finally:
+        logger.close()
+    runs = runs_of(client, model)
+    first, second = runs["1"], runs["2"]
+    tags = client.get_model_version(model, "1").tags
+    assert tags[TAG_MONITORING_RUN] == first.info.run_id  # the version links its record
+    assert first.data.tags["modelwatch.training_run_id"] == training[0]  # not the reference's
+    assert first.data.tags[TAG_REFERENCE_RUN] == "an-onboarding-run"
+    assert first.info.status == "FINISHED" and second.info.status == "RUNNING"
+    # each bound beside its metric: the same steps, one per window
+    steps = {
+        name: sorted(m.step for m in client.get_metric_history(first.info.run_id, name))
+        for name in ("live_accuracy", "live_accuracy.lower", "window_rows")
+    }
+    assert steps == dict.fromkeys(steps, [1, 2])
+    assert "live_accuracy.upper" not in first.data.metrics  # a score has no upper bound
+
+    # the alias comes back to version 1 after a restart: its run goes on, steps never repeat
+    again = MonitoringRunLogger(mlflow_url, model)
+    try:
+        again.submit(record("1", 3))
+        assert again.flush(60)
+    finally:
+        again.close()
+    runs = runs_of(client, model)
+    assert runs["1"].info.status == "RUNNING" and runs["2"].info.status == "FINISHED"
+    history = client.get_metric_history(runs["1"].info.run_id, "window_rows")
+    assert sorted(m.step for m in history) == [1, 2, 3]
