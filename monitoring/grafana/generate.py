@@ -898,23 +898,7 @@ def model_quality() -> dict:
             thresholds=rule_steps("LowLabelCoverage", below=True),
             rule="LowLabelCoverage",
         ),
-        4,
-        4,
-    )
-    g.add(
-        stat(
-            "Concept drift",
-            [
-                target(
-                    f"max by (model) (modelwatch_concept_drift_detected{{{W}}})",
-                    "{{model}}",
-                    instant=True,
-                )
-            ],
-            "short",
-            mappings=flag_mappings("none", "DETECTED"),
-        ),
-        4,
+        6,
         4,
     )
     g.add(
@@ -929,7 +913,7 @@ def model_quality() -> dict:
             "1 while the rule-based fallback answers instead of a model.",
             mappings=flag_mappings("model", "FALLBACK"),
         ),
-        4,
+        6,
         4,
     )
 
@@ -994,6 +978,20 @@ def model_quality() -> dict:
             8,
             8,
         )
+
+    g.add(
+        timeseries(
+            "Concept drift detected",
+            [target(f"modelwatch_concept_drift_detected{{{W}}}", "{{model}} v{{model_version}}")],
+            "short",
+            "1 when the relation between the inputs and the labels changed (a classifier's "
+            "labelled window; ConceptDriftDetected fires after 1m).",
+            minimum=0,
+            maximum=1,
+        ),
+        24,
+        7,
+    )
 
     g.row("Regression: each error alerts above its upper bound")
     for title, metric in (("MAE", "mae"), ("RMSE", "rmse")):
@@ -1069,7 +1067,7 @@ def model_quality() -> dict:
             thresholds=[(None, "orange"), (RULE_BOUNDS["LowLabelCoverage"], "transparent")],
             rule="LowLabelCoverage",
         ),
-        8,
+        12,
         7,
     )
     g.add(
@@ -1079,18 +1077,7 @@ def model_quality() -> dict:
             "short",
             minimum=0,
         ),
-        8,
-        7,
-    )
-    g.add(
-        timeseries(
-            "Concept drift detected",
-            [target(f"modelwatch_concept_drift_detected{{{W}}}", "{{model}} v{{model_version}}")],
-            "short",
-            minimum=0,
-            maximum=1,
-        ),
-        8,
+        12,
         7,
     )
 
@@ -1324,7 +1311,7 @@ def drift() -> dict:
             "Values past the reference's range",
             [
                 target(
-                    f"modelwatch_integrity_out_of_range_ratio{{{W}, {feat}}}",
+                    f"modelwatch_drift_out_of_range_ratio{{{W}, {feat}}}",
                     "{{model}} {{feature}}",
                 )
             ],
@@ -1392,7 +1379,25 @@ def drift() -> dict:
             minimum=0,
             maximum=1,
         ),
-        12,
+        8,
+        7,
+    )
+    g.add(
+        timeseries(
+            "Values outside the valid domain",
+            [
+                target(
+                    f"modelwatch_integrity_out_of_domain_ratio{{{W}, {feat}}}",
+                    "{{model}} {{feature}}",
+                )
+            ],
+            "percentunit",
+            "Share of each feature's values that cannot be right (a sign, integer-ness, a "
+            "[0, 1] ratio or a declared domain broken): out_of_domain issues.",
+            minimum=0,
+            maximum=1,
+        ),
+        8,
         7,
     )
     g.add(
@@ -1408,7 +1413,7 @@ def drift() -> dict:
             minimum=0,
             bars=True,
         ),
-        12,
+        8,
         7,
     )
 
