@@ -389,7 +389,8 @@ def _settings() -> list[Setting]:
             "str",
             f"http://127.0.0.1:{PORTS['serving']}",
             (GUNICORN, CLI),
-            "where serving listens and clients find it",
+            "where serving listens and clients find it (`modelwatch status` asks it there when "
+            "set, before the stack's pid files)",
         ),
         S(
             "MODELWATCH_BIND",
@@ -436,7 +437,8 @@ def _settings() -> list[Setting]:
             "str",
             f"http://127.0.0.1:{PORTS['monitor']}",
             (CLI,),
-            "where the monitor listens",
+            "where the monitor listens (`modelwatch status` asks it there when set, before the "
+            "stack's pid files)",
         ),
         S("MODELWATCH_MONITOR_INTERVAL", "float", 30.0, (MONITOR,), "seconds between windows"),
         S(
