@@ -141,6 +141,7 @@ def split_schema(spec, max_rows: int) -> dict:
                 "columns": {"type": "array"},
                 "data": {"type": "array", "items": {"type": "array"}},
             },
+            "additionalProperties": False,  # as MLflow reads it (but `index`: see below)
         }
     n = len(spec)
     row = {
@@ -156,6 +157,9 @@ def split_schema(spec, max_rows: int) -> dict:
             "columns": {"const": [c.name for c in spec]},
             "data": {"type": "array", "items": row, "minItems": 1, "maxItems": max_rows},
         },
+        # MLflow refuses any other key. `index` is not declared: a schema cannot tie its
+        # length to the rows', and one of another length is refused.
+        "additionalProperties": False,
         "description": "pandas' split orientation, columns in the signature's order. An "
         "`index` may be sent (one entry per row); it names nothing the model "
         "reads.",
