@@ -10,7 +10,9 @@ seed, so a failure reproduces; schemathesis prints the `curl` of each failing re
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
@@ -83,5 +85,10 @@ def test_st_run_with_every_check_finds_nothing(request, which, tmp_path):
         "--report-dir",
         str(tmp_path),
     ]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    # And every JSON answer is strict JSON (a custom check: schemathesis's parser takes NaN).
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("strict_json_check.py")),
+    }
+    result = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-3000:]
