@@ -154,6 +154,7 @@ def _outside(doc: dict) -> bool:
     )
 
 
+@pytest.mark.slow  # Evidently's own report takes seconds a window
 @pytest.mark.parametrize("shift", [0.0, 1.0], ids=["healthy", "drifted"])
 def test_the_evidently_report_headlines_modelwatchs_verdict(suites, tmp_path, shift):
     """The HTML the monitor logs states modelwatch's rule: its headline is the window's
