@@ -653,3 +653,155 @@ def test_another_models_rows_of_the_same_version_stay_out_of_the_window(monitore
         after.drift["columns"]["income"]["statistic"]
         == before.drift["columns"]["income"]["statistic"]
     )
+
+
+# -- one monitor, two models (issue 20) --------------------------------------------------
+# A team's two models of different tasks, logged by its own plain script (the one the
+# two-models stack test runs, tests/loop/two_models_script.py) and onboarded with
+# `modelwatch onboard`, served by two in-process serving apps into one prediction log, and
+# watched by ONE monitor app (MODELWATCH_MODELS). About 2 minutes: two onboardings (in
+# parallel) and four windows.
+TWO_MODELS_SCRIPT = ROOT / "tests" / "loop" / "two_models_script.py"
+TEAM = "mon"  # not the stack test's prefix: the MLflow server is the session's
+CHURN, HOUSES = f"{TEAM}-churn", f"{TEAM}-houses"
+TARGETS = {CHURN: "churned", HOUSES: "price"}
+
+
+@dataclass
+class TwoModels:
+    app: object
+    servings: dict
+    store: object
+    tmp: Path
+
+
+def _log_and_onboard(mlflow_url: str, tmp: Path) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url}
+    done = subprocess.run(
+        [sys.executable, str(TWO_MODELS_SCRIPT), TEAM, str(tmp)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    onboarding = {
+        model: subprocess.Popen(
+            [sys.executable, "-m", "modelwatch.cli", "onboard", "--model-name", model]
+            + ["--version", "1", "--reference", str(tmp / f"{model}.parquet")]
+            + ["--target", target, "--chunk-rows", str(ROWS)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for model, target in TARGETS.items()
+    }
+    for model, proc in onboarding.items():
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"onboarding {model}:\n{out[-3000:]}"
+
+
+def _send(serving, frame, target: str) -> None:
+    """POST /predict the inputs, then /feedback every label, as the team's clients do."""
+    client, state = serving.test_client(), serving.extensions["modelwatch"]
+    features = frame.drop(columns=target)
+    r = client.post("/predict", json={"records": features.to_dict("records")})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    ids = r.json["prediction_ids"]
+    assert state.log.flush(30)
+    labels = frame[target].tolist()
+    feedback = [{"prediction_id": i, "label": y} for i, y in zip(ids, labels)]
+    assert client.post("/feedback", json={"feedback": feedback}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def two_models(mlflow_url, tmp_path_factory) -> TwoModels:
+    sys.path.insert(0, str(TWO_MODELS_SCRIPT.parent))
+    from two_models_script import churn, houses  # noqa: PLC0415 (the script's generators)
+
+    tmp = tmp_path_factory.mktemp("two-models-monitor")
+    _log_and_onboard(mlflow_url, tmp)
+    store_url = f"sqlite:///{tmp / 'predictions.db'}"  # one prediction log for both
+    servings = {
+        model: create_serving_app(
+            {
+                "tracking_uri": mlflow_url,
+                "model_name": model,
+                "store_url": store_url,
+                "spill_dir": str(tmp / model / "spill"),
+                "model_cache_dir": str(tmp / model / "cache"),
+                "reload_interval": 60.0,
+                "feedback_wait": 0.3,
+            }
+        )
+        for model in TARGETS
+    }
+    store = open_store(store_url)
+    config = MonitorConfig.from_env(
+        tracking_uri=mlflow_url,
+        models=(CHURN, HOUSES),
+        store_url=store_url,
+        window_rows=ROWS,
+        window_seconds=3600,
+        min_window_rows=200,
+        log_to_mlflow=False,
+    )
+    app = create_app(config, store=store, runner=RecordingRunner(), start=False)
+    try:
+        for serving in servings.values():
+            state = serving.extensions["modelwatch"]
+            assert state.models.ready.wait(120), state.models.last_error
+        _send(servings[CHURN], churn(ROWS, seed=3), TARGETS[CHURN])
+        _send(servings[HOUSES], houses(ROWS, seed=3), TARGETS[HOUSES])
+        yield TwoModels(app, servings, store, tmp)
+    finally:
+        for serving in servings.values():
+            shutdown_app(serving)
+        store.close()
+
+
+def test_one_monitor_judges_two_models_each_under_its_name(two_models):
+    state, client = two_models.app.extensions["modelwatch"], two_models.app.test_client()
+    assert sorted(state.models) == [CHURN, HOUSES]
+    for watched in state.models.values():
+        assert watched.monitor.run_once() is not None, watched.monitor.last_error
+    samples = parse_metrics(client.get("/metrics").get_data(as_text=True))
+    for name, series in samples.items():
+        if name.startswith("modelwatch_"):
+            assert all(labels.get("model") in (CHURN, HOUSES) for labels, _ in series), name
+    # each model's own metrics, under its own name: a classifier's accuracy, a regressor's MAE
+    assert value(samples, "modelwatch_monitor_window_rows", model=CHURN) == ROWS
+    assert value(samples, "modelwatch_monitor_window_rows", model=HOUSES) == ROWS
+    assert value(samples, "modelwatch_live_accuracy", model=CHURN) > 0.6
+    assert not [s for s in samples.get("modelwatch_live_accuracy", []) if s[0]["model"] == HOUSES]
+    assert value(samples, "modelwatch_live_mae", model=HOUSES) > 1000
+    assert not [s for s in samples.get("modelwatch_live_mae", []) if s[0]["model"] == CHURN]
+    both = client.get("/status").json
+    assert sorted(both["models"]) == both["watched"] == [CHURN, HOUSES]
+    for model, metric in ((CHURN, "live_accuracy"), (HOUSES, "live_mae")):
+        one = client.get(f"/status?model={model}").json
+        assert one["model"] == model and one["version"] == "1" and one["monitored"]
+        assert one["last_window"]["rows"] == ROWS
+        assert metric in one["last_window"]["metrics"]
+        assert one == both["models"][model]
+    unknown = client.get("/status?model=nobody")
+    assert unknown.status_code == 404 and unknown.json["error"]["details"]["watched"] == [
+        CHURN,
+        HOUSES,
+    ]
+
+
+def test_star_finds_every_onboarded_model(two_models, mlflow_url):
+    """`MODELWATCH_MODELS=*`: the registry's onboarded models, found without a restart."""
+    app = create_app(
+        MonitorConfig.from_env(tracking_uri=mlflow_url, models=("*",), log_to_mlflow=False),
+        store=two_models.store,
+        runner=RecordingRunner(),
+        start=False,
+    )
+    state = app.extensions["modelwatch"]
+    assert state.models == {}
+    assert {CHURN, HOUSES} <= set(state.discover())
+    assert state.discover() == []  # found once
+    assert app.test_client().get("/status").json["discovers"] is True
