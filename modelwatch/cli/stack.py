@@ -202,12 +202,20 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=self.service_env(),
+            env=self._component_env(name),
             cwd=self.home,
             start_new_session=True,
         )
         log.close()
         self._pid_file(name).write_text(str(proc.pid))
+
+    def _component_env(self, name: str) -> dict[str, str]:
+        env = self.service_env()
+        if name == "mlflow":
+            # MLflow's job runner (seven ~250 MB consumers, for GenAI jobs) serves nothing
+            # of modelwatch's and slows the stack's start on a small machine.
+            env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+        return env
 
     def _command(self, name: str) -> list[str]:
         port = str(self.ports[name])

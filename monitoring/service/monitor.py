@@ -19,7 +19,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from modelwatch.monitoring.registry import NotOnboarded
-from modelwatch.monitoring.report import drift_report
+from modelwatch.monitoring.report import judged_drift_report
 from modelwatch.monitoring.service.config import MonitorConfig, fail_fast_mlflow
 from modelwatch.monitoring.service.context import VersionContext
 from modelwatch.monitoring.service.metrics import MonitorMetrics
@@ -297,7 +297,7 @@ class Monitor:
         artifacts = {}
         if r.drift_began:  # written under the window's step: windows/000012/
             artifacts["drift.json"] = r.to_json()
-            artifacts["drift_report.html"] = lambda: _report_html(context, window)
+            artifacts["drift_report.html"] = lambda: _report_html(context, window, r.drift)
         self.run_logger.submit(WindowRecord(context.version, r.evaluated_at, r.flat(), artifacts))
 
     def _retire(self) -> None:
@@ -315,13 +315,13 @@ def no_such_alias(exc: MlflowException) -> bool:
     )
 
 
-def _report_html(context: VersionContext, window) -> str:
+def _report_html(context: VersionContext, window, drift: dict) -> str:
+    """Evidently's report of the window, stating modelwatch's verdict and bounds."""
     with tempfile.TemporaryDirectory() as tmp:
-        features = context.features
-        path = drift_report(
-            context.reference.sample[features],
-            window.reindex(columns=features),
+        path = judged_drift_report(
+            context.profile,
+            window.reindex(columns=context.features),
+            drift,
             Path(tmp, "report.html"),
-            profile=context.profile,
         )
         return path.read_text()

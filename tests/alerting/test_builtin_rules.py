@@ -49,7 +49,7 @@ def test_both_compare_with_the_bounds_the_monitor_exports():
     rules = _prometheus_rules()
     assert (
         rules["DataDriftDetected"][0]["expr"].split("\n")[0]
-        == "max by (model_version) (modelwatch_dataset_drift_detected) == 1"
+        == "max by (model, model_version) (modelwatch_dataset_drift_detected) == 1"
     )
     for twin in rules["ModelAccuracyDegraded"]:
         assert (
@@ -58,7 +58,7 @@ def test_both_compare_with_the_bounds_the_monitor_exports():
         )
 
 
-GUARD = "and on (model_version) modelwatch_monitor_window_new_rows > 0"
+GUARD = "and on (model, model_version) modelwatch_monitor_window_new_rows > 0"
 
 
 def test_window_verdicts_hold_only_on_new_windows():

@@ -379,6 +379,9 @@ def test_windows_are_logged_to_an_mlflow_monitoring_run(monitored, mlflow_url):
     )
     html = (tmp / "drift_report.html").read_text()
     assert "<html" in html[:2000].lower() and "income" in html
+    # Evidently's headline states the monitor's verdict, with the version's share bound
+    said = "detected" if verdict["drift"]["dataset_drift"] else "NOT detected"
+    assert f"Dataset Drift is {said}" in html
 
 
 def builtin_monitor(run: Run, runner=None):
