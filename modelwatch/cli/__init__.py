@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument(
         "--sensitive", default="", help="comma list of sensitive input columns (fairness per group)"
     )
+    onboard.add_argument(
+        "--domain",
+        help="JSON file of columns' valid values, {column: {min, max, integer, categories}}: "
+        "outside them a value is an integrity error (default: inferred, conservatively)",
+    )
     onboard.set_defaults(run=_onboard)
 
     serve = commands.add_parser("serve", help="the serving API under gunicorn")

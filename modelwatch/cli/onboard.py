@@ -27,8 +27,10 @@ with skops' list of them, here and in serving alike.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -105,10 +107,13 @@ def onboard(
     client: MlflowClient | None = None,
     segments: tuple[str, ...] = (),
     sensitive: tuple[str, ...] = (),
+    domain: dict | None = None,
 ) -> Onboarding:
     """`segments` and `sensitive` name feature columns the monitor judges per segment and
     per group; they are recorded as the version's tags, as training records them.
-    `chunk_rows` is the monitor's window (MODELWATCH_MONITOR_WINDOW_ROWS unless given)."""
+    `chunk_rows` is the monitor's window (MODELWATCH_MONITOR_WINDOW_ROWS unless given).
+    `domain` declares columns' valid values ({column: {min, max, integer, categories}}):
+    outside them a value is an integrity error, past the reference's range only drift."""
     client = client or MlflowClient()
     chunk_rows = int(chunk_rows or read("MODELWATCH_MONITOR_WINDOW_ROWS"))
     if task != "auto" and task not in TASKS:
@@ -130,9 +135,12 @@ def onboard(
             f"{model_name} version {version} gives class probabilities: "
             "it is a classifier, not a regression"
         )
-    reference = MonitoringReference.from_scores(
-        frame[features], y, prediction, proba, classes, target, task
-    )
+    try:
+        reference = MonitoringReference.from_scores(
+            frame[features], y, prediction, proba, classes, target, task, domain=domain
+        )
+    except ValueError as exc:  # a declared domain that does not fit the reference, say
+        raise OnboardError(str(exc)) from exc
     try:
         calculators = suite.fit_calculators(reference, chunk_rows, segments, sensitive)
     except ValueError as exc:
@@ -254,6 +262,16 @@ def _log(
         return run.info.run_id
 
 
+def read_domain(path: str | None) -> dict | None:
+    """The JSON file of `--domain`, or None without one."""
+    if not path:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise OnboardError(f"--domain {path}: {exc}") from exc
+
+
 def _columns(text: str | None) -> tuple[str, ...]:
     return tuple(c.strip() for c in (text or "").split(",") if c.strip())
 
@@ -270,6 +288,7 @@ def main(args) -> int:
             args.chunk_rows,
             segments=_columns(args.segments),
             sensitive=_columns(args.sensitive),
+            domain=read_domain(args.domain),
         )
     except OnboardError as exc:
         print(f"error: {exc}\nnothing was attached to the model version", file=sys.stderr)

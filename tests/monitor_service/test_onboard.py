@@ -253,6 +253,15 @@ def test_onboarding_refuses_a_reference_that_does_not_fit_and_attaches_nothing(
         "quality",
     )
     assert no_target.returncode == 2 and "'quality'" in no_target.stderr
+    ref = ("--model-name", case.name, "--reference", str(case.reference_file))
+    not_json = tmp_path / "domain.json"
+    not_json.write_text("{alcohol: positive}")
+    done = onboard(mlflow_url, *ref, "--target", "target", "--domain", str(not_json))
+    assert done.returncode == 2 and f"--domain {not_json}" in done.stderr, done.stderr
+    no_column = tmp_path / "no-column.json"
+    no_column.write_text('{"acidity": {"min": 0}}')
+    done = onboard(mlflow_url, *ref, "--target", "target", "--domain", str(no_column))
+    assert done.returncode == 2 and "'acidity' is not a column" in done.stderr, done.stderr
     tags = MlflowClient(mlflow_url).get_model_version(case.name, case.version).tags
     assert TAG_REFERENCE_RUN not in tags
 
