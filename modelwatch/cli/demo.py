@@ -27,6 +27,7 @@ from pathlib import Path
 
 import requests
 from mlflow import MlflowClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelwatch.cli.demo_report import write_report
 from modelwatch.cli.stack import Stack
@@ -380,21 +381,23 @@ def _alerts_while(alerts: AlertPath, action) -> set[str]:
     return seen
 
 
-def _metric(stack: Stack, name: str) -> float | None:
+def _samples(stack: Stack, name: str) -> list:
+    """The monitor's samples of `name` (every model's: the demo watches one)."""
     text = _safe(lambda: requests.get(stack.url("monitor") + "/metrics", timeout=3).text) or ""
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
+    return [s for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
+
+
+def _metric(stack: Stack, name: str) -> float | None:
+    values = [s.value for s in _samples(stack, name)]
+    return max(values) if values else None
 
 
 def _retrains(stack: Stack) -> dict[str, float]:
-    text = _safe(lambda: requests.get(stack.url("monitor") + "/metrics", timeout=3).text) or ""
-    return {
-        line.split('"')[1]: float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith("modelwatch_retrains_total{")
-    }
+    """Retrainings so far by result (promoted, rejected, failed, ...)."""
+    out: dict[str, float] = {}
+    for s in _samples(stack, "modelwatch_retrains_total"):
+        out[s.labels["result"]] = out.get(s.labels["result"], 0) + s.value
+    return out
 
 
 def _safe(probe):

@@ -165,8 +165,9 @@ def test_status_json_reports_the_running_stack(stack):
             "url": f"http://127.0.0.1:{stack.ports[name]}",
         }
     assert info["healthy"] is True
-    assert info["monitor"]["model"] == "credit-default" and info["monitor"]["version"] is None
-    assert info["monitor"]["retraining"] is None
+    watched = info["monitor"]["models"]["credit-default"]
+    assert watched["model"] == "credit-default" and watched["version"] is None
+    assert watched["retraining"] is None
     if "alertmanager" in INSTALLED:
         assert isinstance(info["alerts"], list)
     # nothing is served yet: /model's JSON error, not a crash
@@ -217,14 +218,16 @@ def test_simulate_against_the_stack_serving(stack):
     # wait for one with every label (none lost means one comes).
     def monitor_saw_it():
         info = json.loads(modelwatch(stack.env_for_cli, "status", "--json").stdout)
-        window = (info["monitor"] or {}).get("last_window")
+        watched = ((info["monitor"] or {}).get("models") or {}).get("credit-default") or {}
+        window = watched.get("last_window")
         complete = window and window["rows"] == 600 and window["label_coverage"] == 1.0
         return info if complete else None
 
     info = services.wait_for(monitor_saw_it, 180, "the monitor's first window")
-    assert info["served"]["version"] == "1" and info["monitor"]["version"] == "1"
-    assert info["monitor"]["last_window"]["label_coverage"] == 1.0
-    assert info["monitor"]["last_window"]["integrity"] == []
+    watched = info["monitor"]["models"]["credit-default"]
+    assert info["served"]["version"] == "1" and watched["version"] == "1"
+    assert watched["last_window"]["label_coverage"] == 1.0
+    assert watched["last_window"]["integrity"] == []
 
 
 def test_down_stops_every_process_of_the_stack(stack):

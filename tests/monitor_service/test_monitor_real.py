@@ -550,7 +550,13 @@ MLFLOW_CLIENT_ENV = (
 
 
 def errors(metrics: MonitorMetrics, dependency: str) -> float:
-    return metrics.errors.labels(dependency=dependency)._value.get()
+    """Failures of `dependency` counted, over every model's series."""
+    return sum(
+        s.value
+        for family in metrics.errors.collect()
+        for s in family.samples
+        if s.name.endswith("_total") and s.labels["dependency"] == dependency
+    )
 
 
 def test_an_mlflow_outage_neither_stalls_nor_breaks_the_monitor(monitored, monkeypatch):
@@ -587,7 +593,8 @@ def test_an_mlflow_outage_neither_stalls_nor_breaks_the_monitor(monitored, monke
     assert monitor.run_once() is not None and monitor.last_error is None
     assert "mlflow unavailable" in monitor.last_failure["error"]
     assert time.time() - monitor.last_failure["at"] < 60
-    assert metrics.window_rows.labels(model_version=monitored.version)._value.get() == ROWS
+    rows = metrics.window_rows.labels(model=monitored.model, model_version=monitored.version)
+    assert rows._value.get() == ROWS
 
 
 def test_window_records_wait_out_an_mlflow_outage(monitored, tmp_path, monkeypatch):
@@ -601,7 +608,9 @@ def test_window_records_wait_out_an_mlflow_outage(monitored, tmp_path, monkeypat
     try:
         with services.mlflow_server(root, port) as url:
             logger = MonitoringRunLogger(
-                url, monitored.model, on_error=metrics.errors.labels(dependency="mlflow").inc
+                url,
+                monitored.model,
+                on_error=metrics.model(monitored.model).errors.labels(dependency="mlflow").inc,
             )
             monitor = Monitor(monitored.config, metrics, monitored.store, logger)
             assert monitor.run_once() is not None

@@ -128,7 +128,7 @@ def stream(mlflow_url, tmp_path_factory) -> Stream:
                     name,
                     firing,
                     client.get("/metrics").get_data(as_text=True),
-                    client.get("/status").json,
+                    client.get("/status", query_string={"model": model}).json,
                 )
             )
             return firing

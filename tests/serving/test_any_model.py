@@ -81,7 +81,7 @@ def test_a_plain_scripts_model_is_served_and_logged_with_its_task(make_app, plai
     metrics = client.get("/metrics").get_data(as_text=True)
     counted = set(
         re.findall(
-            r'^modelwatch_predictions_total\{model_version="1",'
+            r'^modelwatch_predictions_total\{model="[^"]*",model_version="1",'
             r'predicted_class="([^"]*)"\}',
             metrics,
             re.M,
